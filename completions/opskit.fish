@@ -1,0 +1,57 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_opskit_global_optspecs
+    string join \n root= h/help V/version
+end
+
+function __fish_opskit_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_opskit_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_opskit_using_subcommand
+    set -l cmd (__fish_opskit_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c opskit -n "__fish_opskit_needs_command" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_needs_command" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "conn-audit" -d 'Find stale ESTABLISHED TCP connections, by peer and by process'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand generate" -l out-dir -d 'Directory to write man/ and completions/ under' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand generate" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c opskit -n "__fish_opskit_using_subcommand generate" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "conn-audit" -d 'Find stale ESTABLISHED TCP connections, by peer and by process'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

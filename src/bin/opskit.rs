@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let argv = match opskit::dispatch::normalize(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("opskit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match opskit::cli::Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return opskit::exit::from_clap(&e),
+    };
+    opskit::cmd::run(cli)
+}

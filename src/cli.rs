@@ -1,0 +1,56 @@
+//! The command line: the one source of `--help`, the man pages and the shell completions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Sysadmin tools in one binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "opskit",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    about = "Sysadmin tools in one binary: interrupts, BIND statistics, SSD alignment, stale TCP",
+    long_about = "Sysadmin tools in one binary.\n\n\
+        Each tool is a subcommand. The binary can also be run under a tool's name through a \
+        symlink (argv[0] dispatch): `ln -s /usr/bin/opskit /usr/local/bin/itop`, or \
+        `ln -s /usr/bin/opskit /etc/munin/plugins/bind9_opskit` for the munin plugin.",
+    after_help = "Run `opskit <TOOL> --help` for a tool's options; `man opskit-<tool>` for its page."
+)]
+pub struct Cli {
+    /// Read /proc and /sys under DIR instead of / (captured trees, sosreports)
+    ///
+    /// Every reader of /proc and /sys reads DIR/proc/... and DIR/sys/... instead, so a captured
+    /// tree or an sosreport directory can be analysed on another machine.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Top-like per-CPU interrupt rates from /proc/interrupts
+    Itop(crate::cmd::itop::Args),
+    /// BIND statistics channel to munin (plugin protocol), Prometheus or JSON
+    Bindstats(crate::cmd::bindstats::Args),
+    /// Compute and check SSD alignment of partitions, LVM and filesystems
+    SsdAlign(crate::cmd::ssd_align::Args),
+    /// Find stale ESTABLISHED TCP connections, by peer and by process
+    ConnAudit(crate::cmd::conn_audit::Args),
+    /// Write the man pages and shell completions (for packagers)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Directory to write man/ and completions/ under
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// The tools, as (subcommand name, names accepted in argv[0]).
+pub const TOOLS: &[&str] = &["itop", "bindstats", "ssd-align", "conn-audit"];

@@ -1,0 +1,11 @@
+//! The shared, pure core: parsers and arithmetic over text and bytes.
+//!
+//! Nothing here touches the clock, the environment, the filesystem, the network or the
+//! terminal: inputs are `&str`/`&[u8]`, timestamps and durations are passed in. A test
+//! (`tests/purity.rs`) scans this tree for forbidden APIs.
+
+pub mod align;
+pub mod bind;
+pub mod interrupts;
+pub mod tcp;
+pub mod units;

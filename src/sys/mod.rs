@@ -1,0 +1,7 @@
+//! The only code that touches the OS: /proc and /sys (under `--root`), sockets, HTTP, devices.
+
+pub mod bind_http;
+pub mod block;
+pub mod interrupts;
+pub mod net;
+pub mod root;

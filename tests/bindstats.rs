@@ -1,0 +1,1 @@
+//! Integration tests for `opskit bindstats` (filled in by its owner).

@@ -1,0 +1,1 @@
+//! Integration tests for `opskit conn-audit` (filled in by its owner).

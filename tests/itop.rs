@@ -1,0 +1,1 @@
+//! Integration tests for `opskit itop` (filled in by its owner).

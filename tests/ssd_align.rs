@@ -1,0 +1,1 @@
+//! Integration tests for `opskit ssd-align` (filled in by its owner).

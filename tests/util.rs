@@ -1,0 +1,139 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The built `opskit` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_opskit"))
+}
+
+/// A `Command` for opskit with an environment that cannot change its output.
+pub fn opskit() -> Command {
+    let mut c = Command::new(bin());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("OPSKIT_") || k.starts_with("MUNIN_") {
+            c.env_remove(&*k);
+        }
+    }
+    for k in [
+        "NO_COLOR", "COLUMNS", "LINES", "url", "timeout", "HOST", "PORT", "VIEWS",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("LC_ALL", "C");
+    c
+}
+
+/// Run a command; returns (status code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("spawning command");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project's own fixtures (`fixtures/`).
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// `../shared/fixtures/<area>`, or `None` with a message saying the test is skipped.
+pub fn shared_fixtures(area: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/fixtures").join(area);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIP: {} is absent (../shared is not beside the checkout)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// True when running as root; otherwise prints why the caller skips.
+pub fn require_root(what: &str) -> bool {
+    if nix_is_root() {
+        true
+    } else {
+        eprintln!("SKIP: {what} needs root");
+        false
+    }
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY-free: geteuid through /proc/self/status keeps the tests free of unsafe
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// True when `prog` is on PATH; otherwise prints why the caller skips.
+pub fn require_tool(prog: &str) -> bool {
+    if which(prog).is_some() {
+        true
+    } else {
+        eprintln!("SKIP: `{prog}` is not installed (scripts/setup.sh installs it)");
+        false
+    }
+}
+
+/// Full path of `prog` on PATH (also /usr/sbin and /sbin, which a non-login PATH may lack).
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(prog))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Decompress a `.bz2` fixture with `bzcat` into a temp file; `None` (with a message) if
+/// bzcat is missing.
+pub fn bunzip(src: &Path, dir: &Path) -> Option<PathBuf> {
+    if !require_tool("bzcat") {
+        return None;
+    }
+    let name = src.file_stem()?.to_owned();
+    let dst = dir.join(name);
+    let out = Command::new("bzcat")
+        .arg(src)
+        .output()
+        .expect("running bzcat");
+    assert!(out.status.success(), "bzcat {} failed", src.display());
+    std::fs::write(&dst, out.stdout).expect("writing decompressed fixture");
+    Some(dst)
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral loopback port")
+}
