@@ -213,7 +213,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
         total += v * secs_per;
         rest = next.trim();
     }
-    if !total.is_finite() || total < 0.0 || total > 1e12 {
+    if !total.is_finite() || !(0.0..=1e12).contains(&total) {
         return Err(err());
     }
     Ok(Duration::from_secs_f64(total))
