@@ -42,5 +42,5 @@ if ! command -v cargo >/dev/null; then
 fi
 
 if [ "${1:-}" != "--deps" ]; then
-  cargo install --locked --path . --root "${CARGO_HOME:-$HOME/.cargo}"
+  cargo install --locked --path .
 fi
