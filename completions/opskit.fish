@@ -33,7 +33,21 @@ complete -c opskit -n "__fish_opskit_needs_command" -f -a "ssd-align" -d 'Comput
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "conn-audit" -d 'Find stale ESTABLISHED TCP connections, by peer and by process'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s d -l delay -d 'Seconds between samples (0.5, 2, 500ms)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l cpus -d 'Only these CPUs, in kernel list syntax (0-3,8,10-11)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l top -d 'Show only the N busiest rows (after sorting and filtering)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l sort -d 'Sort by: rate (default), irq, name, or a CPU id (cpu3 or 3)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l filter -d 'Only rows whose IRQ label or name contains TEXT (case-insensitive)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s n -l iterations -d 'Stop after N samples (batch mode)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l format -d 'Batch output format' -r -f -a "text\t'An aligned table per sample'
+json\t'One JSON object per line per sample'"
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l from -d 'Rates between captured snapshots instead of live sampling (repeat: --from a --from b)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s a -l all -d 'A column per CPU (the default with 8 CPUs or fewer)'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s t -l total -d 'Only the per-IRQ total (the default above 8 CPUs)'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l hide-idle -d 'Hide rows with no interrupts during the interval'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l softirq -d 'Show /proc/softirqs instead of /proc/interrupts'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Plain samples even on a terminal (automatic when stdout is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F

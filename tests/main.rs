@@ -1,4 +1,5 @@
 //! One integration-test binary, a module per topic (ripgrep's layout).
+#![allow(clippy::unwrap_used)] // tests may panic on unexpected failures
 
 mod util;
 

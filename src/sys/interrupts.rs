@@ -1,1 +1,193 @@
-//! (filled in by the tool that owns it)
+//! Reading interrupt counters: live from `/proc` (under `--root`), or replayed from files.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+
+use crate::domain::interrupts::Snapshot;
+use crate::sys::root::Root;
+
+/// When a snapshot was taken: a monotonic reading (for rates) and the wall clock (to show).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stamp {
+    /// Seconds on a monotonic clock; only differences matter.
+    pub mono: f64,
+    /// Unix time, seconds and nanoseconds.
+    pub wall: (i64, u32),
+}
+
+/// A source of snapshots.
+pub trait Sampler {
+    /// Read the next snapshot into `into` (reusing its buffers). `Ok(false)` when a finite
+    /// source is exhausted.
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
+    /// What is being read, for messages.
+    fn describe(&self) -> String;
+}
+
+fn wall_now() -> (i64, u32) {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(_) => (0, 0),
+    }
+}
+
+/// The live `/proc/interrupts` (or `/proc/softirqs`) under a root.
+pub struct ProcSampler {
+    path: PathBuf,
+    buf: String,
+    start: Instant,
+}
+
+impl ProcSampler {
+    pub fn new(root: &Root, softirq: bool) -> Self {
+        let rel = if softirq {
+            "/proc/softirqs"
+        } else {
+            "/proc/interrupts"
+        };
+        ProcSampler {
+            path: root.path(rel),
+            buf: String::with_capacity(64 * 1024),
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Sampler for ProcSampler {
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
+        use std::io::Read;
+        self.buf.clear();
+        let mono = self.start.elapsed().as_secs_f64();
+        let wall = wall_now();
+        std::fs::File::open(&self.path)
+            .and_then(|mut f| f.read_to_string(&mut self.buf))
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        into.parse_into(&self.buf)
+            .with_context(|| format!("parsing {}", self.path.display()))?;
+        Ok(Some(Stamp { mono, wall }))
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Captured snapshots (`--from a --from b ...`), `delay` seconds apart; no sleeping.
+pub struct FileSampler {
+    files: Vec<PathBuf>,
+    next: usize,
+    delay: f64,
+    buf: String,
+}
+
+impl FileSampler {
+    pub fn new(files: Vec<PathBuf>, delay: f64) -> Self {
+        FileSampler {
+            files,
+            next: 0,
+            delay,
+            buf: String::new(),
+        }
+    }
+}
+
+impl Sampler for FileSampler {
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
+        let Some(path) = self.files.get(self.next) else {
+            return Ok(None);
+        };
+        let i = self.next;
+        self.next += 1;
+        self.buf.clear();
+        use std::io::Read;
+        let meta = std::fs::File::open(path)
+            .and_then(|mut f| {
+                f.read_to_string(&mut self.buf)?;
+                f.metadata()
+            })
+            .with_context(|| format!("reading {}", path.display()))?;
+        into.parse_into(&self.buf)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        let wall = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map(|d| (i64::try_from(d.as_secs()).unwrap_or(0), d.subsec_nanos()))
+            .unwrap_or_else(wall_now);
+        Ok(Some(Stamp {
+            mono: i as f64 * self.delay,
+            wall,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        self.files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
+/// refreshed every `refresh` samples (they change rarely; reading a thousand files per second
+/// would cost more than the whole sample).
+pub struct AffinityReader {
+    root: Root,
+    cache: HashMap<String, Option<String>>,
+    age: u32,
+    refresh: u32,
+}
+
+impl AffinityReader {
+    pub fn new(root: Root, refresh: u32) -> Self {
+        AffinityReader {
+            root,
+            cache: HashMap::new(),
+            age: 0,
+            refresh: refresh.max(1),
+        }
+    }
+
+    /// Called once per sample: ages the cache.
+    pub fn tick(&mut self) {
+        self.age += 1;
+        if self.age >= self.refresh {
+            self.age = 0;
+            self.cache.clear();
+        }
+    }
+
+    /// The affinity of IRQ `label` as a CPU list (`0-3`), preferring the effective affinity
+    /// (where the kernel really delivers it) over the requested one. `None` for named rows
+    /// (LOC, NMI...) and where the files are absent or unreadable.
+    pub fn get(&mut self, label: &str) -> Option<&str> {
+        if !crate::domain::interrupts::is_numbered(label) {
+            return None;
+        }
+        if !self.cache.contains_key(label) {
+            let v = self.read(label);
+            self.cache.insert(label.to_string(), v);
+        }
+        self.cache.get(label).and_then(|v| v.as_deref())
+    }
+
+    fn read(&self, label: &str) -> Option<String> {
+        for f in ["effective_affinity_list", "smp_affinity_list"] {
+            if let Ok(Some(v)) = self.root.read_value(format!("/proc/irq/{label}/{f}")) {
+                if let Ok(cpus) = crate::domain::units::parse_cpu_list(&v) {
+                    if !cpus.is_empty() {
+                        return Some(crate::domain::units::format_cpu_list(&cpus));
+                    }
+                }
+            }
+        }
+        None
+    }
+}

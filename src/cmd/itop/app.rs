@@ -1,0 +1,309 @@
+//! The TUI's state and key handling: pure (no I/O, no clock), so it is tested directly.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::domain::interrupts::{imbalance, rates_into, Imbalance, RateScratch, Rates, Snapshot};
+use crate::sys::interrupts::Stamp;
+
+use super::view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
+
+/// What the loop should do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Redraw,
+    Quit,
+    /// The delay changed: reschedule the next sample.
+    Reschedule,
+}
+
+/// Delays offered by `+`/`-`.
+pub const DELAYS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0];
+
+/// The whole TUI state.
+pub struct App {
+    pub opts: ViewOpts,
+    pub delay: f64,
+    pub paused: bool,
+    pub show_help: bool,
+    /// `Some(text)` while typing a filter after `/`.
+    pub filter_input: Option<String>,
+    /// First visible table row.
+    pub row_scroll: usize,
+    /// First visible CPU column (index into the view's columns).
+    pub col_scroll: usize,
+    pub source: &'static str,
+    prev: Option<(Snapshot, Stamp)>,
+    pub cur: Snapshot,
+    pub stamp: Option<Stamp>,
+    pub rates: Rates,
+    scratch: RateScratch,
+    pub view: View,
+    /// Affinity per `rates.irqs` entry.
+    pub affinity: Vec<Option<String>>,
+    pub imbalance: Option<Imbalance>,
+    /// A message for the status line (e.g. a read error while sampling).
+    pub message: Option<String>,
+    /// Rows the table has room for (set by the renderer).
+    pub page: usize,
+}
+
+impl App {
+    pub fn new(opts: ViewOpts, delay: f64, source: &'static str) -> Self {
+        App {
+            opts,
+            delay,
+            paused: false,
+            show_help: false,
+            filter_input: None,
+            row_scroll: 0,
+            col_scroll: 0,
+            source,
+            prev: None,
+            cur: Snapshot::default(),
+            stamp: None,
+            rates: Rates::default(),
+            scratch: RateScratch::default(),
+            view: View::default(),
+            affinity: Vec::new(),
+            imbalance: None,
+            message: None,
+            page: 20,
+        }
+    }
+
+    /// True once two snapshots were seen and rates exist.
+    pub fn has_rates(&self) -> bool {
+        self.stamp.is_some() && !self.rates.irqs.is_empty()
+    }
+
+    /// Take a new snapshot (`snap` is swapped in; the old buffers come back in `snap`).
+    /// Returns true when rates were computed.
+    pub fn on_sample(&mut self, snap: &mut Snapshot, at: Stamp) -> bool {
+        match self.prev.as_mut() {
+            None => {
+                self.prev = Some((std::mem::take(snap), at));
+                false
+            }
+            Some((prev, pstamp)) => {
+                let elapsed = at.mono - pstamp.mono;
+                rates_into(prev, snap, elapsed, &mut self.scratch, &mut self.rates);
+                // the new snapshot becomes prev; cur keeps a copy for rendering
+                std::mem::swap(prev, snap);
+                *pstamp = at;
+                self.cur.clone_from(prev);
+                self.stamp = Some(at);
+                self.imbalance = imbalance(&self.cur, &self.rates, 0.5, 100.0);
+                self.rebuild();
+                true
+            }
+        }
+    }
+
+    /// Recompute the view after a change of options or data.
+    pub fn rebuild(&mut self) {
+        self.view = View::build(&self.cur, &self.rates, &self.opts);
+        let max_row = self.view.rows.len().saturating_sub(1);
+        self.row_scroll = self.row_scroll.min(max_row);
+        let max_col = self.view.cols.len().saturating_sub(1);
+        self.col_scroll = self.col_scroll.min(max_col);
+    }
+
+    /// Effective mode, after Auto is resolved.
+    pub fn per_cpu(&self) -> bool {
+        match self.opts.mode {
+            Mode::All => true,
+            Mode::Total => false,
+            Mode::Auto => self.view.cols.len() <= AUTO_MAX_CPUS,
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c')) {
+            return Action::Quit;
+        }
+        if let Some(text) = self.filter_input.as_mut() {
+            match key.code {
+                KeyCode::Enter => {
+                    let t = std::mem::take(text);
+                    self.opts.filter = (!t.is_empty()).then_some(t);
+                    self.filter_input = None;
+                    self.row_scroll = 0;
+                    self.rebuild();
+                }
+                KeyCode::Esc => self.filter_input = None,
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) => text.push(c),
+                _ => return Action::None,
+            }
+            return Action::Redraw;
+        }
+        if self.show_help {
+            // any key closes help; q still quits
+            self.show_help = false;
+            if matches!(key.code, KeyCode::Char('q')) {
+                return Action::Quit;
+            }
+            return Action::Redraw;
+        }
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+            KeyCode::Char(' ') | KeyCode::Char('p') => self.paused = !self.paused,
+            KeyCode::Char('s') => {
+                self.opts.sort = self.opts.sort.next();
+                self.rebuild();
+            }
+            KeyCode::Char('c') => {
+                // sort by the first visible CPU column
+                if let Some(&j) = self.view.cols.get(self.col_scroll) {
+                    self.opts.sort = SortKey::Cpu(self.cur.cpus[j]);
+                    self.rebuild();
+                }
+            }
+            KeyCode::Char('a') => {
+                self.opts.mode = if self.per_cpu() {
+                    Mode::Total
+                } else {
+                    Mode::All
+                };
+                self.rebuild();
+            }
+            KeyCode::Char('t') => {
+                self.opts.mode = if self.per_cpu() {
+                    Mode::Total
+                } else {
+                    Mode::All
+                };
+                self.rebuild();
+            }
+            KeyCode::Char('i') => {
+                self.opts.hide_idle = !self.opts.hide_idle;
+                self.rebuild();
+            }
+            KeyCode::Char('/') => {
+                self.filter_input = Some(self.opts.filter.clone().unwrap_or_default())
+            }
+            KeyCode::Char('?') | KeyCode::Char('h') | KeyCode::F(1) => self.show_help = true,
+            KeyCode::Char('+') | KeyCode::Char('=') => {
+                self.delay = DELAYS
+                    .iter()
+                    .copied()
+                    .find(|d| *d > self.delay + 1e-9)
+                    .unwrap_or(self.delay);
+                return Action::Reschedule;
+            }
+            KeyCode::Char('-') => {
+                self.delay = DELAYS
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|d| *d < self.delay - 1e-9)
+                    .unwrap_or(self.delay);
+                return Action::Reschedule;
+            }
+            KeyCode::Down | KeyCode::Char('j') => self.scroll_rows(1),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll_rows(-1),
+            KeyCode::PageDown => self.scroll_rows(self.page as isize),
+            KeyCode::PageUp => self.scroll_rows(-(self.page as isize)),
+            KeyCode::Home => self.row_scroll = 0,
+            KeyCode::End => self.scroll_rows(isize::MAX / 2),
+            KeyCode::Right | KeyCode::Char('l') => self.scroll_cols(1),
+            KeyCode::Left => self.scroll_cols(-1),
+            KeyCode::Char('L') => self.scroll_cols(8),
+            KeyCode::Char('H') => self.scroll_cols(-8),
+            _ => return Action::None,
+        }
+        Action::Redraw
+    }
+
+    fn scroll_rows(&mut self, by: isize) {
+        let max = self.view.rows.len().saturating_sub(self.page.max(1)) as isize;
+        self.row_scroll = (self.row_scroll as isize + by).clamp(0, max.max(0)) as usize;
+    }
+
+    fn scroll_cols(&mut self, by: isize) {
+        let max = self.view.cols.len().saturating_sub(1) as isize;
+        self.col_scroll = (self.col_scroll as isize + by).clamp(0, max.max(0)) as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    fn stamp(t: f64) -> Stamp {
+        Stamp {
+            mono: t,
+            wall: (0, 0),
+        }
+    }
+
+    fn app_with_data() -> App {
+        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        let mut a = Snapshot::parse("  CPU0 CPU1\n 1: 0 0 a\n 2: 0 0 b\nLOC: 0 0 timer\n").unwrap();
+        assert!(!app.on_sample(&mut a, stamp(0.0)));
+        let mut b =
+            Snapshot::parse("  CPU0 CPU1\n 1: 4 0 a\n 2: 0 2 b\nLOC: 10 10 timer\n").unwrap();
+        assert!(app.on_sample(&mut b, stamp(2.0)));
+        app
+    }
+
+    #[test]
+    fn samples_become_rates_over_the_measured_interval() {
+        let app = app_with_data();
+        assert!(app.has_rates());
+        assert_eq!(app.rates.elapsed, 2.0);
+        assert_eq!(app.rates.total, 13.0);
+        assert_eq!(app.view.rows.len(), 3);
+    }
+
+    #[test]
+    fn keys_change_state() {
+        let mut app = app_with_data();
+        assert_eq!(app.on_key(key(KeyCode::Char('q'))), Action::Quit);
+        assert_eq!(app.on_key(key(KeyCode::Esc)), Action::Quit);
+        assert_eq!(
+            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Action::Quit
+        );
+        app.on_key(key(KeyCode::Char('p')));
+        assert!(app.paused);
+        app.on_key(key(KeyCode::Char('s')));
+        assert_eq!(app.opts.sort, SortKey::Irq);
+        assert!(app.per_cpu());
+        app.on_key(key(KeyCode::Char('t')));
+        assert!(!app.per_cpu());
+        app.on_key(key(KeyCode::Char('a')));
+        assert!(app.per_cpu());
+        assert_eq!(app.on_key(key(KeyCode::Char('+'))), Action::Reschedule);
+        assert_eq!(app.delay, 2.0);
+        app.on_key(key(KeyCode::Char('-')));
+        app.on_key(key(KeyCode::Char('-')));
+        assert_eq!(app.delay, 0.5);
+        app.on_key(key(KeyCode::Char('/')));
+        for c in "tim".chars() {
+            app.on_key(key(KeyCode::Char(c)));
+        }
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.opts.filter.as_deref(), Some("tim"));
+        assert_eq!(app.view.rows.len(), 1);
+        app.on_key(key(KeyCode::Char('?')));
+        assert!(app.show_help);
+        app.on_key(key(KeyCode::Char('x')));
+        assert!(!app.show_help);
+        app.on_key(key(KeyCode::Right));
+        assert_eq!(app.col_scroll, 1);
+        app.on_key(key(KeyCode::Right));
+        assert_eq!(app.col_scroll, 1, "cannot scroll past the last CPU");
+    }
+}

@@ -1,0 +1,188 @@
+//! The interactive loop: sample on a fixed schedule, redraw, react to keys and resizes.
+//! Generic over the backend and the event source, so a scripted session runs in tests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{self, Event};
+use ratatui::Terminal;
+
+use crate::domain::interrupts::Snapshot;
+use crate::sys::interrupts::{AffinityReader, Sampler};
+
+use super::app::{Action, App};
+use super::ui;
+
+/// Where key and resize events come from.
+pub trait Events {
+    /// The next event, waiting at most `timeout`.
+    fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<Event>>;
+}
+
+/// The real terminal's events.
+pub struct CrosstermEvents;
+
+impl Events for CrosstermEvents {
+    fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<Event>> {
+        if event::poll(timeout)? {
+            Ok(Some(event::read()?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Set by SIGTERM/SIGHUP/SIGINT: the loop ends and the terminal is restored.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Route SIGTERM, SIGHUP and SIGINT to [`STOP`] instead of killing the process with the
+/// terminal still in raw mode on the alternate screen.
+#[allow(unsafe_code)]
+pub fn install_signal_handlers() -> anyhow::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(sig, &act) }?;
+    }
+    Ok(())
+}
+
+fn take_sample(
+    app: &mut App,
+    sampler: &mut dyn Sampler,
+    snap: &mut Snapshot,
+    aff: &mut AffinityReader,
+) {
+    match sampler.sample(snap) {
+        Ok(Some(at)) => {
+            app.message = None;
+            if app.on_sample(snap, at) {
+                aff.tick();
+                app.affinity.clear();
+                for ir in &app.rates.irqs {
+                    let label = app.cur.row(ir.row).label;
+                    app.affinity.push(aff.get(label).map(str::to_string));
+                }
+            }
+        }
+        Ok(None) => app.message = Some(format!("{}: no more samples", sampler.describe())),
+        Err(e) => app.message = Some(crate::exit::one_line(&e)),
+    }
+}
+
+/// Run until quit (or [`STOP`]). Draws only when something changed.
+pub fn run_loop<B: Backend>(
+    term: &mut Terminal<B>,
+    app: &mut App,
+    sampler: &mut dyn Sampler,
+    events: &mut dyn Events,
+    aff: &mut AffinityReader,
+) -> anyhow::Result<()>
+where
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut snap = Snapshot::default();
+    take_sample(app, sampler, &mut snap, aff);
+    let mut last = Instant::now();
+    let mut dirty = true;
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if dirty {
+            let size = term.size()?;
+            app.page = ui::table_rows(
+                app,
+                ratatui::layout::Rect::new(0, 0, size.width, size.height),
+            )
+            .max(1);
+            term.draw(|f| ui::render(f, app))?;
+            dirty = false;
+        }
+        let next = last + Duration::from_secs_f64(app.delay);
+        let timeout = next
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(250));
+        match events.next(timeout)? {
+            Some(Event::Key(k)) => match app.on_key(k) {
+                Action::Quit => return Ok(()),
+                Action::None => {}
+                Action::Redraw | Action::Reschedule => dirty = true,
+            },
+            Some(Event::Resize(..)) => {
+                term.autoresize()?;
+                dirty = true;
+            }
+            Some(_) => {}
+            None => {}
+        }
+        let now = Instant::now();
+        if now >= last + Duration::from_secs_f64(app.delay) {
+            last = now;
+            if !app.paused {
+                take_sample(app, sampler, &mut snap, aff);
+                dirty = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::itop::view::ViewOpts;
+    use crate::sys::interrupts::FileSampler;
+    use crate::sys::root::Root;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+    struct Script(Vec<Event>);
+    impl Events for Script {
+        fn next(&mut self, _t: Duration) -> anyhow::Result<Option<Event>> {
+            Ok(if self.0.is_empty() {
+                None
+            } else {
+                Some(self.0.remove(0))
+            })
+        }
+    }
+
+    #[test]
+    fn scripted_session_ends_on_q() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, "  CPU0 CPU1\n 1: 0 0 eth0\nLOC: 0 0 timer\n").unwrap();
+        std::fs::write(&b, "  CPU0 CPU1\n 1: 5 5 eth0\nLOC: 100 100 timer\n").unwrap();
+        let mut sampler = FileSampler::new(vec![a, b], 1.0);
+        let mut app = App::new(ViewOpts::default(), 0.01, "interrupts");
+        let mut term = Terminal::new(TestBackend::new(90, 12)).unwrap();
+        let mut ev = Script(vec![
+            Event::Resize(90, 12),
+            Event::Key(KeyEvent::from(KeyCode::Char('s'))),
+        ]);
+        // run until both files were read, then quit
+        let mut aff = AffinityReader::new(Root::new("/nonexistent"), 10);
+        let t0 = Instant::now();
+        while !app.has_rates() && t0.elapsed() < Duration::from_secs(5) {
+            ev.0.push(Event::Key(KeyEvent::from(KeyCode::Char('x'))));
+            ev.0.push(Event::Key(KeyEvent::from(KeyCode::Char('q'))));
+            run_loop(&mut term, &mut app, &mut sampler, &mut ev, &mut aff).unwrap();
+        }
+        assert!(app.has_rates());
+        assert_eq!(app.rates.total, 210.0);
+        term.draw(|f| ui::render(f, &app)).unwrap();
+        let text = format!("{:?}", term.backend().buffer());
+        assert!(text.contains("total 210 irq/s"), "{text}");
+    }
+}

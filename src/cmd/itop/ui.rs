@@ -1,0 +1,434 @@
+//! Drawing the TUI from the state: pure (no I/O, no clock).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use crate::domain::interrupts::{rfc3339_utc, RowKind};
+
+use super::app::App;
+use super::view::{fmt_rate, row_rate, AUTO_MAX_CPUS};
+
+const CPU_W: u16 = 7;
+const TOTAL_W: u16 = 9;
+const AFF_W: u16 = 9;
+const NAME_MIN: u16 = 16;
+const HEAT: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Lines of the heat map for `ncpu` CPUs in `width` columns (0 on small boxes).
+pub fn heat_lines(ncpu: usize, width: u16) -> u16 {
+    if ncpu <= AUTO_MAX_CPUS || width < 10 {
+        return 0;
+    }
+    let per_line = usize::from(width - 6).max(1);
+    ncpu.div_ceil(per_line).min(8) as u16
+}
+
+/// Rows of the table that fit in a terminal of `height` lines.
+pub fn table_rows(app: &App, area: Rect) -> usize {
+    let fixed = 1
+        + heat_lines(app.view.cols.len(), area.width)
+        + u16::from(app.imbalance.is_some())
+        + 1
+        + 1;
+    usize::from(area.height.saturating_sub(fixed))
+}
+
+pub fn render(f: &mut Frame, app: &App) {
+    let area = f.area();
+    let heat = heat_lines(app.view.cols.len(), area.width);
+    let imb = u16::from(app.imbalance.is_some());
+    let [head, heat_area, imb_area, table_area, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(heat),
+        Constraint::Length(imb),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    f.render_widget(Paragraph::new(header(app)), head);
+    if heat > 0 {
+        f.render_widget(Paragraph::new(heat_map(app, heat_area.width)), heat_area);
+    }
+    if let Some(i) = &app.imbalance {
+        f.render_widget(
+            Paragraph::new(Line::styled(
+                i.to_string(),
+                Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            )),
+            imb_area,
+        );
+    }
+    render_table(f, app, table_area);
+    f.render_widget(Paragraph::new(footer(app, area.width)), foot);
+    if app.show_help {
+        render_help(f, area);
+    }
+}
+
+fn header(app: &App) -> Line<'static> {
+    let time = app
+        .stamp
+        .map(|s| rfc3339_utc(s.wall.0, s.wall.1)[11..19].to_string())
+        .unwrap_or_else(|| "--:--:--".into());
+    let mut spans = vec![
+        Span::styled("opskit itop", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(
+            "  {time}  delay {}s  {} CPUs  ",
+            app.delay,
+            app.view.cols.len()
+        )),
+        Span::styled(
+            format!(
+                "total {} {}/s",
+                fmt_rate(app.has_rates().then_some(app.view.total)),
+                if app.source == "softirqs" {
+                    "softirq"
+                } else {
+                    "irq"
+                }
+            ),
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!("  sort: {}", app.opts.sort.label())),
+    ];
+    if let Some(flt) = &app.opts.filter {
+        spans.push(Span::raw(format!("  filter: {flt}")));
+    }
+    if app.opts.hide_idle {
+        spans.push(Span::raw("  idle hidden"));
+    }
+    if app.paused {
+        spans.push(Span::styled(
+            "  PAUSED",
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// One glyph per CPU, scaled to the busiest CPU, wrapped over lines.
+fn heat_map(app: &App, width: u16) -> Vec<Line<'static>> {
+    let per_line = usize::from(width.saturating_sub(6)).max(1);
+    let totals: Vec<f64> = app
+        .view
+        .cols
+        .iter()
+        .map(|&j| {
+            app.rates
+                .cpu_totals
+                .get(j)
+                .copied()
+                .flatten()
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let max = totals.iter().copied().fold(0.0, f64::max);
+    totals
+        .chunks(per_line)
+        .enumerate()
+        .take(8)
+        .map(|(n, chunk)| {
+            let first = app
+                .view
+                .cols
+                .get(n * per_line)
+                .map(|&j| app.cur.cpus[j])
+                .unwrap_or(0);
+            let glyphs: String = chunk
+                .iter()
+                .map(|v| {
+                    if max <= 0.0 {
+                        HEAT[0]
+                    } else {
+                        HEAT[((v / max) * 8.0).round().clamp(0.0, 8.0) as usize]
+                    }
+                })
+                .collect();
+            Line::from(vec![
+                Span::styled(format!("{first:>5} "), Style::new().fg(Color::DarkGray)),
+                Span::styled(glyphs, Style::new().fg(Color::Red)),
+            ])
+        })
+        .collect()
+}
+
+fn irq_width(app: &App) -> u16 {
+    app.view
+        .rows
+        .iter()
+        .map(|&k| app.cur.row(app.rates.irqs[k].row).label.len())
+        .max()
+        .unwrap_or(3)
+        .clamp(3, 12) as u16
+}
+
+/// How many CPU columns fit, from the first visible one.
+fn visible_cols(app: &App, width: u16, irq_w: u16) -> usize {
+    if !app.per_cpu() {
+        return 0;
+    }
+    let softirq = app.source == "softirqs";
+    let fixed = irq_w + 1 + TOTAL_W + 1 + if softirq { 0 } else { AFF_W + 1 + NAME_MIN };
+    (usize::from(width.saturating_sub(fixed)) / usize::from(CPU_W + 1))
+        .min(app.view.cols.len().saturating_sub(app.col_scroll))
+}
+
+fn render_table(f: &mut Frame, app: &App, area: Rect) {
+    let softirq = app.source == "softirqs";
+    let irq_w = irq_width(app);
+    let ncols = visible_cols(app, area.width, irq_w);
+    let cols: &[usize] = if ncols > 0 {
+        &app.view.cols[app.col_scroll..app.col_scroll + ncols]
+    } else {
+        &[]
+    };
+
+    let mut widths = vec![Constraint::Length(irq_w)];
+    let mut head = vec!["IRQ".to_string()];
+    for &j in cols {
+        widths.push(Constraint::Length(CPU_W));
+        head.push(format!(
+            "{:>w$}",
+            format!("CPU{}", app.cur.cpus[j]),
+            w = usize::from(CPU_W)
+        ));
+    }
+    widths.push(Constraint::Length(TOTAL_W));
+    head.push(format!("{:>w$}", "TOTAL", w = usize::from(TOTAL_W)));
+    if !softirq {
+        widths.push(Constraint::Length(AFF_W));
+        widths.push(Constraint::Min(NAME_MIN));
+        head.push("AFFINITY".into());
+        head.push("NAME".into());
+    }
+    let page = usize::from(area.height.saturating_sub(1));
+    let all_cols = app.opts.cpus.is_none();
+    let rows = app
+        .view
+        .rows
+        .iter()
+        .skip(app.row_scroll)
+        .take(page)
+        .map(|&k| {
+            let ir = &app.rates.irqs[k];
+            let r = app.cur.row(ir.row);
+            let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
+            for &j in cols {
+                let v = if r.kind == RowKind::PerCpu {
+                    ir.per_cpu.get(j).copied().flatten()
+                } else {
+                    None
+                };
+                let s = if r.kind == RowKind::PerCpu {
+                    fmt_rate(v)
+                } else {
+                    String::new()
+                };
+                cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
+            }
+            let total = row_rate(ir, r.kind, &app.view.cols, all_cols);
+            cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+            if !softirq {
+                cells.push(app.affinity.get(k).cloned().flatten().unwrap_or_default());
+                cells.push(r.desc.to_string());
+            }
+            let style = if total.unwrap_or(0.0) > 0.0 {
+                Style::new()
+            } else {
+                Style::new().fg(Color::DarkGray)
+            };
+            Row::new(cells).style(style)
+        });
+    let title = head;
+    let table = Table::new(rows, widths)
+        .header(Row::new(title).style(Style::new().add_modifier(Modifier::REVERSED)))
+        .column_spacing(1);
+    if !app.has_rates() {
+        f.render_widget(Paragraph::new("collecting the first sample..."), area);
+        return;
+    }
+    f.render_widget(table, area);
+}
+
+fn footer(app: &App, width: u16) -> Line<'static> {
+    if let Some(t) = &app.filter_input {
+        return Line::from(format!("filter (Enter apply, Esc cancel): {t}_"));
+    }
+    if let Some(m) = &app.message {
+        return Line::styled(m.clone(), Style::new().fg(Color::Red));
+    }
+    let ncols = visible_cols(app, width, irq_width(app));
+    let mut spans = Vec::new();
+    if app.per_cpu() && app.view.cols.len() > ncols {
+        spans.push(Span::styled(
+            format!(
+                "CPU cols {}-{}/{} ←→  ",
+                app.col_scroll + 1,
+                app.col_scroll + ncols,
+                app.view.cols.len()
+            ),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    spans.push(Span::styled(
+        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  ? help",
+        Style::new().fg(Color::DarkGray),
+    ));
+    Line::from(spans)
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("q  Esc  Ctrl-C", "quit (the terminal is restored)"),
+    ("p  space", "pause / resume sampling"),
+    ("s", "cycle sort: rate, irq, name"),
+    ("c", "sort by the first visible CPU column"),
+    ("a  t", "per-CPU columns / totals only"),
+    ("← → H L", "scroll CPU columns (by 1 / by 8)"),
+    ("↑ ↓ PgUp PgDn Home End", "scroll rows"),
+    ("+  -", "longer / shorter delay"),
+    ("/", "filter by IRQ or name (empty clears)"),
+    ("i", "hide / show idle rows"),
+    ("?  h  F1", "this help (any key closes)"),
+];
+
+fn render_help(f: &mut Frame, area: Rect) {
+    let w = 64.min(area.width);
+    let h = (HELP.len() as u16 + 2).min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, d)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{k:<24}"),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(*d),
+            ])
+        })
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(Borders::ALL).title(" itop keys ")),
+        r,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::itop::view::ViewOpts;
+    use crate::domain::interrupts::Snapshot;
+    use crate::sys::interrupts::Stamp;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn screen(app: &App, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| render(f, app)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn app(ncpu: usize) -> App {
+        let header: String = (0..ncpu).map(|c| format!(" CPU{c}")).collect();
+        let row = |v: u64| {
+            (0..ncpu)
+                .map(|c| format!(" {}", v * (c as u64 + 1)))
+                .collect::<String>()
+        };
+        let a = format!(
+            "{header}\n 30:{} PCI-MSI eth0-TxRx-0\nLOC:{} Local timer interrupts\n",
+            row(0),
+            row(0)
+        );
+        let b = format!(
+            "{header}\n 30:{} PCI-MSI eth0-TxRx-0\nLOC:{} Local timer interrupts\n",
+            row(10),
+            row(100)
+        );
+        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        app.on_sample(
+            &mut Snapshot::parse(&a).unwrap(),
+            Stamp {
+                mono: 0.0,
+                wall: (0, 0),
+            },
+        );
+        app.on_sample(
+            &mut Snapshot::parse(&b).unwrap(),
+            Stamp {
+                mono: 1.0,
+                wall: (3600, 0),
+            },
+        );
+        app
+    }
+
+    #[test]
+    fn small_box_shows_cpu_columns() {
+        let s = screen(&app(2), 100, 10);
+        assert!(
+            s.contains("opskit itop  01:00:00  delay 1s  2 CPUs  total 330 irq/s"),
+            "{s}"
+        );
+        assert!(s.contains("CPU0") && s.contains("CPU1"), "{s}");
+        assert!(s.contains("Local timer interrupts"), "{s}");
+        assert!(
+            s.lines().any(|l| l.contains("LOC")
+                && l.contains("100")
+                && l.contains("200")
+                && l.contains("300")),
+            "{s}"
+        );
+        assert!(s.contains("q quit"), "{s}");
+    }
+
+    #[test]
+    fn big_box_shows_totals_and_a_heat_map_and_scrolls_columns() {
+        let mut a = app(24);
+        let s = screen(&a, 100, 12);
+        assert!(s.contains("24 CPUs"), "{s}");
+        assert!(!s.contains("CPU0 "), "totals only by default: {s}");
+        assert!(s.contains('█'), "heat map: {s}");
+        a.on_key(ratatui::crossterm::event::KeyEvent::from(
+            ratatui::crossterm::event::KeyCode::Char('a'),
+        ));
+        let s = screen(&a, 100, 12);
+        assert!(s.contains("CPU0"), "{s}");
+        assert!(s.contains("1-7/24"), "{s}");
+        a.on_key(ratatui::crossterm::event::KeyEvent::from(
+            ratatui::crossterm::event::KeyCode::Right,
+        ));
+        let s = screen(&a, 100, 12);
+        assert!(!s.contains(" CPU0 ") && s.contains("CPU1"), "{s}");
+    }
+
+    #[test]
+    fn narrow_terminal_and_help_do_not_panic() {
+        let mut a = app(4);
+        for (w, h) in [(20, 5), (1, 1), (40, 3)] {
+            screen(&a, w, h);
+        }
+        a.show_help = true;
+        let s = screen(&a, 80, 20);
+        assert!(s.contains("itop keys"), "{s}");
+        screen(&a, 10, 4);
+    }
+}

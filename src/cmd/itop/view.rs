@@ -1,0 +1,350 @@
+//! What to show of a sample: which CPU columns, which rows in which order, and how numbers
+//! look. Pure; shared by the batch printers and the TUI.
+
+use std::fmt::Write as _;
+
+use crate::domain::interrupts::{is_numbered, IrqRate, Rates, RowKind, Snapshot};
+
+/// Which columns to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Per-CPU columns on boxes with 8 CPUs or fewer, totals otherwise.
+    Auto,
+    /// A column per CPU.
+    All,
+    /// Only the per-IRQ total.
+    Total,
+}
+
+/// Row order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Busiest first.
+    Rate,
+    /// By IRQ number, named rows after.
+    Irq,
+    /// By description.
+    Name,
+    /// Busiest on this CPU id first.
+    Cpu(u32),
+}
+
+impl SortKey {
+    /// `rate`, `irq`, `name`, `cpu3` or `3`.
+    pub fn parse(s: &str) -> Result<SortKey, String> {
+        let l = s.trim().to_ascii_lowercase();
+        match l.as_str() {
+            "rate" | "total" => Ok(SortKey::Rate),
+            "irq" => Ok(SortKey::Irq),
+            "name" => Ok(SortKey::Name),
+            _ => l
+                .strip_prefix("cpu")
+                .unwrap_or(&l)
+                .parse::<u32>()
+                .map(SortKey::Cpu)
+                .map_err(|_| {
+                    format!("invalid sort key '{s}': expected rate, irq, name or a CPU (cpu3 or 3)")
+                }),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            SortKey::Rate => "rate".into(),
+            SortKey::Irq => "irq".into(),
+            SortKey::Name => "name".into(),
+            SortKey::Cpu(c) => format!("cpu{c}"),
+        }
+    }
+
+    /// The next key in the TUI's `s` cycle.
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Rate => SortKey::Irq,
+            SortKey::Irq => SortKey::Name,
+            _ => SortKey::Rate,
+        }
+    }
+}
+
+/// The user's view options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewOpts {
+    pub mode: Mode,
+    /// Only these CPU ids (columns, totals, JSON keys).
+    pub cpus: Option<Vec<u32>>,
+    pub top: Option<usize>,
+    pub sort: SortKey,
+    /// Case-insensitive substring of the IRQ label or description.
+    pub filter: Option<String>,
+    pub hide_idle: bool,
+}
+
+impl Default for ViewOpts {
+    fn default() -> Self {
+        ViewOpts {
+            mode: Mode::Auto,
+            cpus: None,
+            top: None,
+            sort: SortKey::Rate,
+            filter: None,
+            hide_idle: false,
+        }
+    }
+}
+
+/// The CPUs at which Auto switches from per-CPU columns to totals.
+pub const AUTO_MAX_CPUS: usize = 8;
+
+/// A computed view of one sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    /// Snapshot column indices of the CPUs selected (all, or `--cpus`).
+    pub cols: Vec<usize>,
+    /// Whether per-CPU columns are shown.
+    pub per_cpu: bool,
+    /// Indices into `rates.irqs`, filtered and sorted.
+    pub rows: Vec<usize>,
+    /// Total rate over the selected rows and CPUs.
+    pub total: f64,
+}
+
+/// The rate of a row over the selected columns (`None` when unknown).
+pub fn row_rate(ir: &IrqRate, kind: RowKind, cols: &[usize], all_cols: bool) -> Option<f64> {
+    if all_cols || kind != RowKind::PerCpu {
+        return ir.total;
+    }
+    ir.total?;
+    Some(
+        cols.iter()
+            .filter_map(|&j| ir.per_cpu.get(j).copied().flatten())
+            .fold(0.0, |a, b| a + b),
+    )
+}
+
+impl View {
+    pub fn build(snap: &Snapshot, rates: &Rates, opts: &ViewOpts) -> View {
+        let cols: Vec<usize> = match &opts.cpus {
+            None => (0..snap.cpus.len()).collect(),
+            Some(sel) => (0..snap.cpus.len())
+                .filter(|&j| sel.contains(&snap.cpus[j]))
+                .collect(),
+        };
+        let all_cols = opts.cpus.is_none();
+        let per_cpu = match opts.mode {
+            Mode::All => true,
+            Mode::Total => false,
+            Mode::Auto => cols.len() <= AUTO_MAX_CPUS,
+        };
+        let filter = opts.filter.as_ref().map(|f| f.to_lowercase());
+        let mut rows: Vec<(usize, Option<f64>)> = rates
+            .irqs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, ir)| {
+                let r = snap.row(ir.row);
+                let rate = row_rate(ir, r.kind, &cols, all_cols);
+                if opts.hide_idle && rate.unwrap_or(0.0) == 0.0 {
+                    return None;
+                }
+                if let Some(f) = &filter {
+                    let hit = r.label.to_lowercase().contains(f.as_str())
+                        || r.desc.to_lowercase().contains(f.as_str());
+                    if !hit {
+                        return None;
+                    }
+                }
+                Some((k, rate))
+            })
+            .collect();
+        let total = rows.iter().filter_map(|(_, r)| *r).fold(0.0, |a, b| a + b);
+        let cpu_col = |id: u32| snap.cpus.iter().position(|&c| c == id);
+        match opts.sort {
+            SortKey::Rate => rows.sort_by(|a, b| cmp_desc(a.1, b.1)),
+            SortKey::Cpu(id) => {
+                let j = cpu_col(id);
+                let v = |k: usize| j.and_then(|j| rates.irqs[k].per_cpu.get(j).copied().flatten());
+                rows.sort_by(|a, b| cmp_desc(v(a.0), v(b.0)).then(cmp_desc(a.1, b.1)));
+            }
+            SortKey::Irq => rows.sort_by(|a, b| {
+                let la = snap.row(rates.irqs[a.0].row).label;
+                let lb = snap.row(rates.irqs[b.0].row).label;
+                irq_order(la, lb)
+            }),
+            SortKey::Name => rows.sort_by(|a, b| {
+                let ra = snap.row(rates.irqs[a.0].row);
+                let rb = snap.row(rates.irqs[b.0].row);
+                ra.desc
+                    .to_lowercase()
+                    .cmp(&rb.desc.to_lowercase())
+                    .then_with(|| irq_order(ra.label, rb.label))
+            }),
+        }
+        let mut rows: Vec<usize> = rows.into_iter().map(|(k, _)| k).collect();
+        if let Some(n) = opts.top {
+            rows.truncate(n);
+        }
+        View {
+            cols,
+            per_cpu,
+            rows,
+            total,
+        }
+    }
+}
+
+/// Descending, unknown last (stable sort keeps file order for ties).
+fn cmp_desc(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+/// Numbered IRQs by number, then named ones by name.
+pub fn irq_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (is_numbered(a), is_numbered(b)) {
+        (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        (false, false) => a.cmp(b),
+    }
+}
+
+/// A rate for a table cell: `-` unknown, one decimal below 100, integer below a million,
+/// then `1.23M`.
+pub fn fmt_rate(v: Option<f64>) -> String {
+    let mut s = String::new();
+    push_rate(&mut s, v);
+    s
+}
+
+pub fn push_rate(s: &mut String, v: Option<f64>) {
+    match v {
+        None => s.push('-'),
+        Some(v) if !v.is_finite() => s.push('-'),
+        Some(v) if v < 100.0 => {
+            let _ = write!(s, "{v:.1}");
+        }
+        Some(v) if v < 1e6 => {
+            let _ = write!(s, "{v:.0}");
+        }
+        Some(v) => {
+            let _ = write!(s, "{:.2}M", v / 1e6);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::interrupts::rates;
+
+    fn sample() -> (Snapshot, Rates) {
+        let a = Snapshot::parse("  CPU0 CPU1 CPU2\n 9: 0 0 0 IO-APIC 9-fasteoi acpi\n 30: 0 0 0 PCI-MSI eth0\nLOC: 0 0 0 Local timer interrupts\nERR: 0\n").unwrap();
+        let b = Snapshot::parse("  CPU0 CPU1 CPU2\n 9: 1 0 0 IO-APIC 9-fasteoi acpi\n 30: 0 50 0 PCI-MSI eth0\nLOC: 10 10 10 Local timer interrupts\nERR: 0\n 31: 5 5 5 PCI-MSI eth1\n").unwrap();
+        let r = rates(&a, &b, 1.0);
+        (b, r)
+    }
+
+    fn labels(s: &Snapshot, r: &Rates, v: &View) -> Vec<String> {
+        v.rows
+            .iter()
+            .map(|&k| s.row(r.irqs[k].row).label.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn sorts_filters_and_limits() {
+        let (s, r) = sample();
+        let v = View::build(&s, &r, &ViewOpts::default());
+        assert_eq!(labels(&s, &r, &v), ["30", "LOC", "9", "ERR", "31"]);
+        assert!(v.per_cpu);
+        assert_eq!(v.total, 81.0);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                sort: SortKey::Irq,
+                ..Default::default()
+            },
+        );
+        assert_eq!(labels(&s, &r, &v), ["9", "30", "31", "ERR", "LOC"]);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                sort: SortKey::Cpu(0),
+                ..Default::default()
+            },
+        );
+        assert_eq!(labels(&s, &r, &v)[..2], ["LOC", "9"]);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                hide_idle: true,
+                top: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(labels(&s, &r, &v), ["30", "LOC"]);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                filter: Some("ETH".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(labels(&s, &r, &v), ["30", "31"]);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                sort: SortKey::Name,
+                ..Default::default()
+            },
+        );
+        assert_eq!(labels(&s, &r, &v)[0], "ERR");
+    }
+
+    #[test]
+    fn cpu_selection_restricts_totals() {
+        let (s, r) = sample();
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                cpus: Some(vec![0, 2]),
+                ..Default::default()
+            },
+        );
+        assert_eq!(v.cols, [0, 2]);
+        assert_eq!(labels(&s, &r, &v)[0], "LOC");
+        assert_eq!(v.total, 21.0);
+        let v = View::build(
+            &s,
+            &r,
+            &ViewOpts {
+                mode: Mode::Total,
+                ..Default::default()
+            },
+        );
+        assert!(!v.per_cpu);
+    }
+
+    #[test]
+    fn sort_keys_and_rates() {
+        assert_eq!(SortKey::parse("cpu3"), Ok(SortKey::Cpu(3)));
+        assert_eq!(SortKey::parse("3"), Ok(SortKey::Cpu(3)));
+        assert_eq!(SortKey::parse("RATE"), Ok(SortKey::Rate));
+        assert!(SortKey::parse("bogus").is_err());
+        assert_eq!(fmt_rate(None), "-");
+        assert_eq!(fmt_rate(Some(2.25)), "2.2");
+        assert_eq!(fmt_rate(Some(1234.4)), "1234");
+        assert_eq!(fmt_rate(Some(2_500_000.0)), "2.50M");
+    }
+}
