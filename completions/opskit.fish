@@ -53,7 +53,17 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d '
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l erase-block -d 'The SSD\'s erase block size (512k, 1536K, 4M, 4MiB, bytes, or 2048s in 512-byte sectors)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l fs-block -d 'The filesystem block size' -r
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l raid -d 'RAID level under the filesystem (0, 1, 4, 5, 6, 10); needs --devices and --chunk' -r
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l devices -d 'Number of devices in the RAID (with --raid)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l chunk -d 'RAID chunk size (with --raid): 64k, 512k...' -r
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size -d 'Sector size of an image\'s MBR (an MBR does not record it; default: inferred, else 512)' -r -f -a "512\t''
+4096\t''"
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l format -d 'Output format' -r -f -a "text\t'A report for people'
+json\t'One JSON document for scripts'"
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l legacy-fdisk -d 'Explain why the old `fdisk -H32 -S32` recipe no longer aligns'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F

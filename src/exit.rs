@@ -14,11 +14,23 @@ use std::process::ExitCode;
 
 /// Map a clap error to its exit code after printing it (help/version -> 0, usage -> 2).
 pub fn from_clap(e: &clap::Error) -> ExitCode {
-    // printing help to a closed pipe is not an error worth reporting
-    let _ = e.print();
     if e.use_stderr() {
+        // usage errors: the `error:` line (and clap's `tip:` lines), without the usage block,
+        // so a bad value is one line a script's log can carry
+        let text = e.render().to_string();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("error:") || l.trim_start().starts_with("tip:"))
+            .collect();
+        if lines.is_empty() {
+            eprint!("{text}");
+        } else {
+            eprintln!("opskit: {}", lines.join(" ").trim_start_matches("error: "));
+        }
         ExitCode::from(2)
     } else {
+        // help and version; printing to a closed pipe is not an error worth reporting
+        let _ = e.print();
         ExitCode::SUCCESS
     }
 }

@@ -96,13 +96,32 @@ pub struct Row {
 ///
 /// Built to be parsed again in place ([`Snapshot::parse_into`]) so a long-running sampler
 /// reuses its buffers instead of allocating per sample.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// CPU ids, in column order, from the header.
     pub cpus: Vec<u32>,
     rows: Vec<Row>,
     counts: Vec<u64>,
     text: String,
+}
+
+impl Clone for Snapshot {
+    fn clone(&self) -> Self {
+        Snapshot {
+            cpus: self.cpus.clone(),
+            rows: self.rows.clone(),
+            counts: self.counts.clone(),
+            text: self.text.clone(),
+        }
+    }
+
+    /// Field by field, so the destination's buffers are reused (the TUI copies every sample).
+    fn clone_from(&mut self, src: &Self) {
+        self.cpus.clone_from(&src.cpus);
+        self.rows.clone_from(&src.rows);
+        self.counts.clone_from(&src.counts);
+        self.text.clone_from(&src.text);
+    }
 }
 
 /// A borrowed view of one row.

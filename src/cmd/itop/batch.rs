@@ -98,6 +98,12 @@ pub fn write_json(out: &mut String, s: &Sample, opts: &ViewOpts) {
         push_u64(out, u64::from(s.snap.cpus[j]));
     }
     out.push_str("],\"irqs\":[");
+    // `"17":` for every selected CPU, built once per sample
+    let keys: Vec<String> = v
+        .cols
+        .iter()
+        .map(|&j| format!("\"{}\":", s.snap.cpus[j]))
+        .collect();
     for (n, &k) in v.rows.iter().enumerate() {
         let ir = &s.rates.irqs[k];
         let r = s.snap.row(ir.row);
@@ -116,15 +122,13 @@ pub fn write_json(out: &mut String, s: &Sample, opts: &ViewOpts) {
         out.push_str(",\"rates\":{");
         if r.kind == RowKind::PerCpu {
             let mut first = true;
-            for &j in &v.cols {
+            for (&j, key) in v.cols.iter().zip(&keys) {
                 if let Some(rate) = ir.per_cpu.get(j).copied().flatten() {
                     if !first {
                         out.push(',');
                     }
                     first = false;
-                    out.push('"');
-                    push_u64(out, u64::from(s.snap.cpus[j]));
-                    out.push_str("\":");
+                    out.push_str(key);
                     push_num(out, rate, 100.0);
                 }
             }
@@ -185,14 +189,17 @@ fn push_u64(out: &mut String, mut v: u64) {
             break;
         }
     }
-    for &b in &buf[i..] {
-        out.push(char::from(b));
-    }
+    // only ASCII digits were written
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
 }
 
 /// A non-negative number rounded to 1/`scale` (100 -> 2 decimals), always with a fraction
 /// (`61.0`, `2.25`) so JSON readers see floats. Non-finite values become `null`.
 fn push_num(out: &mut String, v: f64, scale: f64) {
+    if v == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
     if !v.is_finite() {
         out.push_str("null");
         return;
@@ -225,9 +232,7 @@ fn push_num(out: &mut String, v: f64, scale: f64) {
     while end > 1 && buf[end - 1] == b'0' {
         end -= 1;
     }
-    for &b in &buf[..end] {
-        out.push(char::from(b));
-    }
+    out.push_str(std::str::from_utf8(&buf[..end]).unwrap_or("0"));
 }
 
 /// A JSON string literal.
