@@ -66,7 +66,27 @@ complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l root -d 'Rea
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l legacy-fdisk -d 'Explain why the old `fdisk -H32 -S32` recipe no longer aligns'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s V -l version -d 'Print version'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l idle -d 'How long without data before a connection counts as stale (500ms, 60s, 5m)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l port -d 'Only connections with this local or remote port' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l peer -d 'Only connections to this peer: an address, a CIDR block or a host name' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l process -d 'Only connections owned by this process name or PID' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l format -d 'Output format' -r -f -a "table\t'Groups, verdicts and totals for people'
+json\t'One JSON document'
+nagios\t'A Nagios/Icinga check: one status line, perfdata, exit 0/1/2/3'
+munin\t'A munin plugin (add `config` for the graph definitions)'
+prometheus\t'Prometheus text exposition (node_exporter textfile collector)'"
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l warning -d 'Nagios warning threshold on the stale count (range syntax: 10, 10:, @10:20)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l critical -d 'Nagios critical threshold on the stale count (range syntax)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l source -d 'Where socket data comes from' -r -f -a "auto\t'netlink, falling back to /proc/net/tcp when netlink is unavailable'
+netlink\t'NETLINK_SOCK_DIAG with tcp_info (idle times)'
+procfs\t'/proc/net/tcp and tcp6 (no idle times)'"
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l state -d 'State file remembering when each stale socket was first seen (the kernel\'s idle counters wrap after 49.7 days) [default: $XDG_STATE_HOME/opskit/conn-audit.json]' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l watch -d 'Refresh every INTERVAL (default 5s) and show how each group grows' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s n -l iterations -d 'With --watch: stop after N reports' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l resolve -d 'Show reverse-DNS names of peers (2 s timeout, cached per run)'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed with SOCK_DESTROY (as `ss -K`), after printing them'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l yes -d 'With --kill: do not ask (required when stdin is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand generate" -l out-dir -d 'Directory to write man/ and completions/ under' -r -F

@@ -35,6 +35,26 @@ pub fn from_clap(e: &clap::Error) -> ExitCode {
     }
 }
 
+/// True when the command line asks for Nagios output (`--format nagios`): usage errors must
+/// then be an UNKNOWN status line with exit 3, which is all a monitoring system can parse.
+pub fn wants_nagios(argv: &[std::ffi::OsString]) -> bool {
+    argv.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "nagios")
+        || argv.iter().any(|a| a == "--format=nagios")
+}
+
+/// A usage error as a Nagios UNKNOWN line (exit 3).
+pub fn nagios_usage(e: &clap::Error) -> ExitCode {
+    let text = e.render().to_string();
+    let msg = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    println!("CONN-AUDIT UNKNOWN - {}", msg.replace('|', " "));
+    ExitCode::from(3)
+}
+
 /// True when the error (or any cause) is a broken pipe: the reader went away, exit quietly.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {

@@ -1,1 +1,334 @@
-//! (filled in by the tool that owns it)
+//! TCP sockets from the kernel: NETLINK_SOCK_DIAG dumps with tcp_info (netlink-sys +
+//! netlink-packet-sock-diag), the /proc/net/tcp fallback under `--root`, socket owners from
+//! /proc/PID/fd, reverse DNS with a timeout, and SOCK_DESTROY.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{
+    nlas::Nla, ExtensionFlags, InetRequest, SocketId, StateFlags,
+};
+use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
+
+use crate::domain::tcp::{parse_proc_net_tcp, Sock, TcpInfo, Timer};
+use crate::sys::root::Root;
+
+fn timer_of(t: &Option<netlink_packet_sock_diag::inet::Timer>) -> Timer {
+    use netlink_packet_sock_diag::inet::Timer as T;
+    match t {
+        None => Timer::None,
+        Some(T::Retransmit(..)) => Timer::Retransmit,
+        Some(T::KeepAlive(..)) => Timer::Keepalive,
+        Some(T::TimeWait) => Timer::TimeWait,
+        Some(T::Probe(..)) => Timer::Probe,
+    }
+}
+
+fn nl_socket() -> anyhow::Result<Socket> {
+    let mut s = Socket::new(NETLINK_SOCK_DIAG).context("opening a NETLINK_SOCK_DIAG socket")?;
+    s.bind_auto().context("binding the netlink socket")?;
+    s.connect(&NlAddr::new(0, 0))
+        .context("connecting the netlink socket")?;
+    Ok(s)
+}
+
+/// Dump every TCP socket of one family with INET_DIAG_INFO (tcp_info).
+fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Result<()> {
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut packet = NetlinkMessage::new(
+        hdr,
+        SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::INFO,
+            states: StateFlags::all(),
+            socket_id: if family == AF_INET {
+                SocketId::new_v4()
+            } else {
+                SocketId::new_v6()
+            },
+        })
+        .into(),
+    );
+    packet.finalize();
+    let mut buf = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut buf[..]);
+    sock.send(&buf[..], 0)
+        .context("sending the sock_diag dump request")?;
+    let mut rx = vec![0u8; 1 << 16];
+    loop {
+        let n = sock
+            .recv(&mut &mut rx[..], 0)
+            .context("reading the sock_diag dump")?;
+        if n == 0 {
+            bail!("sock_diag dump ended without NLMSG_DONE");
+        }
+        let mut off = 0;
+        while off < n {
+            let msg = <NetlinkMessage<SockDiagMessage>>::deserialize(&rx[off..n])
+                .map_err(|e| anyhow::anyhow!("decoding a sock_diag message: {e}"))?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(e) => {
+                    let code = e.code.map(|c| -c.get()).unwrap_or(0);
+                    bail!(
+                        "the kernel refused the sock_diag dump: {}",
+                        std::io::Error::from_raw_os_error(code)
+                    );
+                }
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    let h = &r.header;
+                    let info = r.nlas.iter().find_map(|n| match n {
+                        Nla::TcpInfo(bytes) => TcpInfo::parse(bytes),
+                        _ => None,
+                    });
+                    let retrans = match &h.timer {
+                        Some(netlink_packet_sock_diag::inet::Timer::Retransmit(_, n)) => {
+                            u32::from(*n)
+                        }
+                        _ => 0,
+                    };
+                    out.push(Sock {
+                        local: SocketAddr::new(h.socket_id.source_address, h.socket_id.source_port),
+                        remote: SocketAddr::new(
+                            h.socket_id.destination_address,
+                            h.socket_id.destination_port,
+                        ),
+                        state: h.state,
+                        send_q: h.send_queue,
+                        recv_q: h.recv_queue,
+                        timer: timer_of(&h.timer),
+                        retrans,
+                        uid: h.uid,
+                        inode: u64::from(h.inode),
+                        info,
+                        cookie: h.socket_id.cookie,
+                    });
+                }
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            off += len;
+        }
+    }
+}
+
+/// All TCP sockets of the current network namespace over netlink.
+pub fn dump_netlink() -> anyhow::Result<Vec<Sock>> {
+    let mut s = nl_socket()?;
+    let mut out = Vec::new();
+    dump_family(&mut s, AF_INET, &mut out)?;
+    dump_family(&mut s, AF_INET6, &mut out)?;
+    Ok(out)
+}
+
+/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root.
+pub fn read_procfs(root: &Root) -> anyhow::Result<Vec<Sock>> {
+    let mut out = Vec::new();
+    for rel in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Some(text) = root.read_optional(rel)? else {
+            if rel.ends_with("tcp") {
+                bail!("{}: not found", root.path(rel).display());
+            }
+            continue;
+        };
+        let v = parse_proc_net_tcp(&text)
+            .with_context(|| format!("parsing {}", root.path(rel).display()))?;
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+/// Owners of socket inodes, found through /proc/PID/fd.
+#[derive(Debug, Default)]
+pub struct Owners {
+    pub by_inode: HashMap<u64, Vec<u32>>,
+    pub comm: HashMap<u32, String>,
+    /// Processes whose fds could not be read (permission).
+    pub denied: usize,
+}
+
+/// Walk /proc/PID/fd (under the root) until every inode in `wanted` has an owner.
+pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
+    let mut o = Owners::default();
+    if wanted.is_empty() {
+        return o;
+    }
+    let Ok(rd) = std::fs::read_dir(root.path("/proc")) else {
+        return o;
+    };
+    let mut missing: HashSet<u64> = wanted.clone();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let fd_dir = e.path().join("fd");
+        let fds = match std::fs::read_dir(&fd_dir) {
+            Ok(f) => f,
+            Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                o.denied += 1;
+                continue;
+            }
+            Err(_) => continue, // the process exited
+        };
+        let mut found = false;
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.as_os_str().as_encoded_bytes();
+            let Some(num) = t
+                .strip_prefix(b"socket:[")
+                .and_then(|r| r.strip_suffix(b"]"))
+            else {
+                continue;
+            };
+            let Some(inode) = std::str::from_utf8(num)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if wanted.contains(&inode) {
+                let pids = o.by_inode.entry(inode).or_default();
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+                missing.remove(&inode);
+                found = true;
+            }
+        }
+        if found {
+            let comm = std::fs::read_to_string(e.path().join("comm"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            o.comm.insert(pid, comm);
+        }
+        if missing.is_empty() {
+            break;
+        }
+    }
+    o
+}
+
+/// Reverse DNS of each address (getnameinfo), each with `timeout`; failures are `None`.
+pub fn reverse_dns(ips: &[IpAddr], timeout: Duration) -> HashMap<IpAddr, String> {
+    let (tx, rx) = mpsc::channel();
+    for ip in ips.iter().copied() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((ip, lookup(ip)));
+        });
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = HashMap::new();
+    while let Ok((ip, name)) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if let Some(n) = name {
+            out.insert(ip, n);
+        }
+    }
+    out
+}
+
+fn lookup(ip: IpAddr) -> Option<String> {
+    use nix::sys::socket::{SockaddrIn, SockaddrIn6};
+    match ip {
+        IpAddr::V4(v4) => name_of(&SockaddrIn::from(std::net::SocketAddrV4::new(v4, 0))),
+        IpAddr::V6(v6) => name_of(&SockaddrIn6::from(std::net::SocketAddrV6::new(v6, 0, 0, 0))),
+    }
+}
+
+#[allow(unsafe_code)]
+fn name_of(sa: &dyn nix::sys::socket::SockaddrLike) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: `sa` is a valid sockaddr of `sa.len()` bytes; `host` is a writable buffer of the
+    // length passed; no service buffer is requested.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr(),
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getnameinfo NUL-terminates `host` on success.
+    let s = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    Some(s.to_string_lossy().into_owned())
+}
+
+/// Close one socket with SOCK_DESTROY (as `ss -K`). Needs CAP_NET_ADMIN and a kernel with
+/// CONFIG_INET_DIAG_DESTROY.
+pub fn destroy(s: &Sock) -> anyhow::Result<()> {
+    let nl = nl_socket()?;
+    let family = if s.local.is_ipv4() { AF_INET } else { AF_INET6 };
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
+    let req = SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::all(),
+        socket_id: SocketId {
+            source_port: s.local.port(),
+            destination_port: s.remote.port(),
+            source_address: s.local.ip(),
+            destination_address: s.remote.ip(),
+            interface_id: 0,
+            cookie: s.cookie,
+        },
+    });
+    let mut packet = NetlinkMessage::new(
+        hdr,
+        netlink_packet_core::NetlinkPayload::InnerMessage(SockDiagDestroy::new(req)),
+    );
+    packet.finalize();
+    let mut buf = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut buf[..]);
+    nl.send(&buf[..], 0).context("sending SOCK_DESTROY")?;
+    let mut rx = vec![0u8; 8192];
+    let n = nl
+        .recv(&mut &mut rx[..], 0)
+        .context("reading the SOCK_DESTROY answer")?;
+    let msg = <NetlinkMessage<SockDiagDestroy>>::deserialize(&rx[..n])
+        .map_err(|e| anyhow::anyhow!("decoding the SOCK_DESTROY answer: {e}"))?;
+    if let NetlinkPayload::Error(e) = msg.payload {
+        if let Some(code) = e.code {
+            let errno = -code.get();
+            if errno == libc::EOPNOTSUPP {
+                bail!("the kernel cannot destroy sockets: it was built without CONFIG_INET_DIAG_DESTROY");
+            }
+            return Err(std::io::Error::from_raw_os_error(errno))
+                .context(format!("SOCK_DESTROY {} -> {}", s.local, s.remote));
+        }
+    }
+    Ok(())
+}
+
+/// The network namespace of this process (`net:[4026531840]`), for the report.
+pub fn netns(root: &Root) -> Option<String> {
+    std::fs::read_link(root.path("/proc/self/ns/net"))
+        .ok()
+        .map(|p| p.display().to_string())
+}
