@@ -303,7 +303,6 @@ fn loss_in_a_private_namespace() {
         r#"set -e
 ip link set lo up
 python3 - >/dev/null 2>&1 <<'PY' &
-PYPID=$!
 import socket, time, sys
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.2", 0)); srv.listen(8); port = srv.getsockname()[1]
@@ -317,7 +316,9 @@ time.sleep(1.0)
 tx.send(b"x" * 1000)
 time.sleep(60)
 PY
-while [ ! -s {ready} ]; do sleep 0.1; done
+PYPID=$!
+i=0; while [ ! -s {ready} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -s {ready} ] || {{ echo 'the helper never got ready' >&2; exit 1; }}
 # everything to 127.0.0.2 is now black-holed (the local table is consulted after the rule)
 ip rule add from all lookup local pref 1000
 ip rule del pref 0

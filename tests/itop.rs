@@ -671,3 +671,33 @@ fn tui_in_tmux_restores_the_terminal_on_sigterm() {
         "tty not restored: {s}"
     );
 }
+
+#[test]
+fn tui_exits_when_the_terminal_goes_away() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let marker = format!("hangup{}", std::process::id());
+    let t = Tmux::start(&format!(
+        "{} itop -t -d 0.3 --filter {marker}; sleep 60",
+        crate::util::bin().display()
+    ));
+    let s = t.wait_for("opskit itop");
+    assert!(s.contains("opskit itop"), "{s}");
+    drop(t); // kills the tmux server: the pty hangs up
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new("pgrep")
+            .args(["-f", &format!("--filter {marker}")])
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "itop still running after its terminal went away"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

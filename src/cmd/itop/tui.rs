@@ -24,8 +24,28 @@ pub trait Events {
 pub struct CrosstermEvents;
 
 impl Events for CrosstermEvents {
+    /// Waits on the terminal itself first: crossterm spins forever reading EOF from a tty that
+    /// hung up (its emulator or ssh session went away), so a hangup must be seen before
+    /// crossterm is asked, and then the loop ends.
+    #[allow(unsafe_code)]
     fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<Event>> {
-        if event::poll(timeout)? {
+        let mut fds = [libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `fds` is a valid array of one pollfd for the length passed.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        if n <= 0 {
+            // timeout, or EINTR from a signal (SIGWINCH, SIGTERM): the loop looks again
+            return Ok(None);
+        }
+        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            STOP.store(true, Ordering::SeqCst);
+            return Ok(None);
+        }
+        if event::poll(Duration::ZERO)? {
             Ok(Some(event::read()?))
         } else {
             Ok(None)
@@ -95,12 +115,19 @@ where
     take_sample(app, sampler, &mut snap, aff);
     let mut last = Instant::now();
     let mut dirty = true;
+    let mut seen_size = term.size()?;
     loop {
         if STOP.load(Ordering::SeqCst) {
             return Ok(());
         }
+        // resizes are noticed by size, not by event (see CrosstermEvents::next)
+        let size = term.size()?;
+        if size != seen_size {
+            seen_size = size;
+            term.autoresize()?;
+            dirty = true;
+        }
         if dirty {
-            let size = term.size()?;
             app.page = ui::table_rows(
                 app,
                 ratatui::layout::Rect::new(0, 0, size.width, size.height),
