@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Run a command to completion; its stdout and its own peak RSS (KiB), via wait4.
+/// Run a command to completion; its stdout and its own peak RSS (KiB), via wait4 (which
+/// reaps it: std's wait would not give the rusage).
+#[allow(clippy::zombie_processes)]
 #[allow(unsafe_code)]
 fn run_with_rss(cmd: &mut Command) -> (Vec<u8>, i64) {
     use std::io::Read;
