@@ -1,1 +1,644 @@
-//! Integration tests for `opskit bindstats` (filled in by its owner).
+//! `opskit bindstats`: every shared document, a real named on loopback checked against its own
+//! JSON and XML, munin-run with a symlinked plugin, and failures.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::{free_port, opskit, require_tool, run, shared_fixtures, which};
+
+fn json_of(file: &Path) -> Value {
+    let (code, out, err) = run(opskit()
+        .args(["bindstats", "--format", "json", "--file"])
+        .arg(file));
+    assert_eq!(code, 0, "{}: {err}", file.display());
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Non-zero counters of a group (JSON leaves zero counters out, XML keeps them).
+fn nz(v: &Value) -> BTreeMap<String, u64> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn gunzip(src: &Path, dir: &Path) -> PathBuf {
+    let mut d = flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap());
+    let mut buf = Vec::new();
+    d.read_to_end(&mut buf).unwrap();
+    let p = dir.join(src.file_stem().unwrap());
+    std::fs::write(&p, buf).unwrap();
+    p
+}
+
+#[test]
+fn every_shared_document_parses() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let p = if name.ends_with(".gz") {
+            gunzip(&p, tmp.path())
+        } else {
+            p
+        };
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".xml") || name.ends_with(".json")) {
+            continue;
+        }
+        let v = json_of(&p);
+        let want = if name.contains("v2") {
+            "xml-v2"
+        } else if name.ends_with(".xml") {
+            "xml-v3"
+        } else {
+            "json-v1"
+        };
+        assert_eq!(v["format"], want, "{name}");
+        // munin config and values agree on the field set for every document
+        let (c1, config, _) = run(opskit().args(["bindstats", "config", "--file"]).arg(&p));
+        let (c2, values, _) = run(opskit().args(["bindstats", "--file"]).arg(&p));
+        assert_eq!((c1, c2), (0, 0), "{name}");
+        assert_eq!(
+            munin_fields(&config, ".label "),
+            munin_fields(&values, ".value "),
+            "{name}"
+        );
+        for l in config.lines().chain(values.lines()) {
+            let key = l.split([' ', '.']).next().unwrap();
+            assert!(
+                valid_name(key) || l.starts_with("graph_") || l.starts_with("multigraph"),
+                "{name}: invalid field in '{l}'"
+            );
+        }
+        n += 1;
+    }
+    assert!(n >= 50, "{n} documents");
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// (graph, field) pairs of munin output.
+fn munin_fields(text: &str, suffix: &str) -> Vec<(String, String)> {
+    let mut graph = String::new();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        if let Some(g) = l.strip_prefix("multigraph ") {
+            graph = g.to_string();
+        } else if let Some((f, _)) = l.split_once(suffix) {
+            out.push((graph.clone(), f.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn xml_and_json_of_the_same_server_agree() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    for ver in ["9.18.49", "9.20.23"] {
+        let x = json_of(&dir.join(format!("bind-{ver}-lab-xml-v3-server.xml")));
+        let j = json_of(&dir.join(format!("bind-{ver}-lab-json-v1-server.json")));
+        for k in ["opcodes", "rcodes", "qtypes", "nsstat", "sockstat"] {
+            assert_eq!(nz(&x[k]), nz(&j[k]), "{ver} {k}");
+        }
+        assert!(!nz(&x["nsstat"]).is_empty());
+        let xm = json_of(&dir.join(format!("bind-{ver}-lab-xml-v3-mem.xml")));
+        let jm = json_of(&dir.join(format!("bind-{ver}-lab-json-v1-mem.json")));
+        // the two were fetched moments apart: the same summary keys and context names
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&xm["memory"]), keys(&jm["memory"]), "{ver}");
+        assert_eq!(keys(&xm["contexts"]), keys(&jm["contexts"]), "{ver}");
+    }
+    // 9.18 reports tasks; 9.20 has none and a reduced memory summary
+    let t = json_of(&dir.join("bind-9.18.49-lab-xml-v3-tasks.xml"));
+    assert!(t["tasks"]["idle"].as_u64().unwrap() > 0);
+    let f = json_of(&dir.join("bind-9.20.23-lab-xml-v3-full.xml"));
+    assert!(f["tasks"].is_null());
+    let keys: Vec<&String> = f["memory"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["InUse", "Malloced"]);
+    let (code, config, _) = run(opskit()
+        .args(["bindstats", "config", "--file"])
+        .arg(dir.join("bind-9.20.23-lab-xml-v3-full.xml")));
+    assert_eq!(code, 0);
+    assert!(!config.contains("bind9_tasks"));
+    // contexts that share a name are summed (the perl plugin kept only one)
+    let m = json_of(&dir.join("bind-9.18.49-lab-xml-v3-mem.xml"));
+    let raw = std::fs::read_to_string(dir.join("bind-9.18.49-lab-xml-v3-mem.xml")).unwrap();
+    let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+    for ctx in raw.split("<context>").skip(1) {
+        let name = ctx
+            .split("<name>")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or("")
+            .to_string();
+        let inuse: u64 = ctx
+            .split("<inuse>")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        *sums.entry(name).or_default() += inuse;
+    }
+    let ours: BTreeMap<String, u64> = m["contexts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(ours, sums);
+}
+
+#[test]
+fn munin_field_names_keep_rrd_history() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let (_, config, _) = run(opskit()
+        .args(["bindstats", "config", "--file"])
+        .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
+    // negative cache entries `!A` are stored by the munin master as `_A`
+    let cache = config
+        .split("multigraph bind9_cache_internal")
+        .nth(1)
+        .unwrap()
+        .split("multigraph")
+        .next()
+        .unwrap();
+    if cache.contains("!") {
+        assert!(cache.contains(".label !"), "{cache}");
+        assert!(!cache.lines().any(|l| l.starts_with('!')), "{cache}");
+    }
+    assert!(config.contains("graph_category dns"));
+    assert!(
+        config.contains(".type DERIVE")
+            && config.contains(".type GAUGE")
+            && config.contains(".min 0")
+    );
+    // stacked graphs: AREA first, then STACK, biggest first
+    let q = config
+        .split("multigraph bind9_queries_in\n")
+        .nth(1)
+        .unwrap()
+        .split("multigraph")
+        .next()
+        .unwrap();
+    let draws: Vec<&str> = q
+        .lines()
+        .filter(|l| l.contains(".draw "))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(draws.first(), Some(&"AREA"));
+    assert!(draws[1..].iter().all(|d| *d == "STACK"));
+    // _bind is left out unless asked for
+    assert!(!config.contains("bind9_queries_out__bind"));
+    let (_, config, _) = run(opskit()
+        .args(["bindstats", "config", "--views", "_bind", "--file"])
+        .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
+    assert!(
+        config.contains("bind9_queries_out__bind")
+            && !config.contains("bind9_queries_out_internal")
+    );
+    // ANY thresholds from ANYWARN/ANYCRIT
+    let (_, config, _) = run(opskit()
+        .args(["bindstats", "config", "--file"])
+        .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml"))
+        .env("ANYWARN", "50")
+        .env("ANYCRIT", "100"));
+    assert!(
+        config.contains("ANY.warning 50") && config.contains("ANY.critical 100"),
+        "{config}"
+    );
+}
+
+/// A real named on free loopback ports, two views (TSIG-keyed), zone statistics; killed on drop.
+struct Named {
+    child: Child,
+    dns: u16,
+    stats: u16,
+    _dir: tempfile::TempDir,
+}
+
+const KEY: &str = "hmac-sha256:ext:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+
+impl Named {
+    fn start() -> Option<Named> {
+        let named = which("named")?;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let dns = free_port();
+        let stats = free_port();
+        for z in ["example.com", "example.net"] {
+            std::fs::write(
+                dir.path().join(format!("{z}.zone")),
+                format!("$TTL 300\n@ IN SOA ns.{z}. admin.{z}. 1 3600 600 86400 300\n@ IN NS ns.{z}.\nns IN A 127.0.0.1\nwww IN A 192.0.2.10\nmail IN MX 10 ns.{z}.\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.path().join("named.conf"),
+            format!(
+                r#"options {{ directory "{d}"; pid-file "{d}/named.pid"; listen-on port {dns} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+  recursion no; zone-statistics full; dnssec-validation no; managed-keys-directory "{d}"; session-keyfile "{d}/session.key"; }};
+statistics-channels {{ inet 127.0.0.1 port {stats} allow {{ 127.0.0.1; }}; }};
+controls {{ }};
+key "ext" {{ algorithm hmac-sha256; secret "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"; }};
+view "internal" {{ match-clients {{ !key ext; any; }}; zone "example.com" {{ type primary; file "{d}/example.com.zone"; }}; }};
+view "external" {{ match-clients {{ key ext; }}; zone "example.net" {{ type primary; file "{d}/example.net.zone"; }}; }};
+"#
+            ),
+        )
+        .unwrap();
+        let child = Command::new(named)
+            .args(["-g", "-n", "1", "-c"])
+            .arg(dir.path().join("named.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let n = Named {
+            child,
+            dns,
+            stats,
+            _dir: dir,
+        };
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", stats)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "named did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(n)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.stats)
+    }
+
+    fn dig(&self, name: &str, qtype: &str, keyed: bool) {
+        let mut c = Command::new("dig");
+        c.args([
+            "@127.0.0.1",
+            "-p",
+            &self.dns.to_string(),
+            name,
+            qtype,
+            "+notcp",
+            "+tries=1",
+            "+time=2",
+        ]);
+        if keyed {
+            c.args(["-y", KEY]);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "dig {name} {qtype}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.stats)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        buf.split_once("\r\n\r\n").unwrap().1.to_string()
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn real_named_values_equal_its_own_json_and_xml() {
+    if !require_tool("named") || !require_tool("dig") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    for _ in 0..3 {
+        n.dig("www.example.com", "A", false);
+    }
+    n.dig("example.com", "MX", false);
+    n.dig("www.example.net", "A", true);
+    n.dig("nonexistent.example.com", "AAAA", false);
+    n.dig("example.com", "ANY", false);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, out, err) = run(opskit().args([
+        "bindstats",
+        "--format",
+        "json",
+        "--master-zones",
+        "example.com example.net",
+        "--url",
+        &n.url(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let ours: Value = serde_json::from_str(&out).unwrap();
+    // read the same counters independently from the server's own JSON and XML
+    let j: Value = serde_json::from_str(&n.get("/json/v1")).unwrap();
+    let xml = n.get("/xml/v3/server");
+    assert_eq!(nz(&ours["opcodes"]), nz(&j["opcodes"]));
+    assert_eq!(nz(&ours["qtypes"]), nz(&j["qtypes"]));
+    assert_eq!(nz(&ours["nsstat"]), nz(&j["nsstats"]));
+    assert_eq!(ours["qtypes"]["A"].as_u64(), Some(4));
+    assert_eq!(ours["qtypes"]["ANY"].as_u64(), Some(1));
+    let xml_query: u64 = xml
+        .split("<counter name=\"QUERY\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ours["opcodes"]["QUERY"].as_u64(), Some(xml_query));
+    assert_eq!(xml_query, 7);
+    // per view and per zone
+    let views: Vec<&str> = ours["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        views.contains(&"internal") && views.contains(&"external"),
+        "{views:?}"
+    );
+    let zone = |view: &str, zone: &str| -> Value {
+        ours["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == view)
+            .unwrap()["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["name"] == zone)
+            .unwrap()["qtypes"]
+            .clone()
+    };
+    let jz = |view: &str, zone: &str| -> Value {
+        j["views"][view]["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|z| z["name"] == zone)
+            .unwrap()["qtypes"]
+            .clone()
+    };
+    assert_eq!(
+        nz(&zone("internal", "example.com")),
+        nz(&jz("internal", "example.com"))
+    );
+    assert_eq!(
+        nz(&zone("external", "example.net")),
+        nz(&jz("external", "example.net"))
+    );
+    assert_eq!(zone("external", "example.net")["A"].as_u64(), Some(1));
+
+    // munin values from the same server: the ANY field and the per-zone graph
+    let (code, vals, err) = run(opskit()
+        .args(["bindstats", "--url", &n.url()])
+        .env("MASTERZONES", "example.com"));
+    assert_eq!(code, 0, "{err}");
+    assert!(vals.contains("multigraph bind9_queries_in\n"), "{vals}");
+    assert!(vals.contains("ANY.value 1"), "{vals}");
+    assert!(vals.contains("multigraph bind9_zone_example_com"), "{vals}");
+    let (_, auto, _) = run(opskit().args(["bindstats", "autoconf", "--url", &n.url()]));
+    assert_eq!(auto.trim(), "yes");
+}
+
+#[test]
+fn munin_run_with_a_symlinked_plugin() {
+    if !require_tool("named") || !require_tool("munin-run") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    n.dig("www.example.com", "A", false);
+    let tmp = tempfile::tempdir().unwrap();
+    let services = tmp.path().join("plugins");
+    let conf = tmp.path().join("plugin-conf.d");
+    let state = tmp.path().join("state");
+    for d in [&services, &conf, &state] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::os::unix::fs::symlink(crate::util::bin(), services.join("bind9_opskit")).unwrap();
+    std::fs::write(
+        conf.join("bind9_opskit"),
+        format!(
+            "[bind9_opskit]\nuser root\nenv.url {}\nenv.timeout 5s\n",
+            n.url()
+        ),
+    )
+    .unwrap();
+    let munin = |arg: Option<&str>| {
+        let mut c = Command::new(which("munin-run").unwrap());
+        c.arg("--servicedir")
+            .arg(&services)
+            .arg("--sconfdir")
+            .arg(&conf)
+            .env("MUNIN_PLUGSTATE", &state)
+            .arg("bind9_opskit");
+        if let Some(a) = arg {
+            c.arg(a);
+        }
+        run(&mut c)
+    };
+    let (code, config, err) = munin(Some("config"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        config.contains("multigraph bind9_queries_in") && config.contains("graph_category dns"),
+        "{config} {err}"
+    );
+    let (code, values, err) = munin(None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        munin_fields(&config, ".label "),
+        munin_fields(&values, ".value ")
+    );
+    assert!(values.contains("A.value 1"), "{values}");
+
+    // BIND down: config still succeeds from the saved state, and every value is unknown
+    drop(n);
+    let (code, config2, _) = munin(Some("config"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        munin_fields(&config, ".label "),
+        munin_fields(&config2, ".label ")
+    );
+    let (code, values, err) = munin(None);
+    assert_eq!(code, 0);
+    assert!(err.contains("127.0.0.1"), "{err}");
+    assert!(
+        values
+            .lines()
+            .filter(|l| l.contains(".value "))
+            .all(|l| l.ends_with(".value U")),
+        "{values}"
+    );
+    assert_eq!(
+        munin_fields(&config, ".label "),
+        munin_fields(&values, ".value ")
+    );
+}
+
+/// A one-shot HTTP server answering with `response` (or never, when `None`).
+fn fake_server(response: Option<&'static str>) -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        for mut s in l.incoming().take(4).flatten() {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf);
+            match response {
+                Some(r) => {
+                    let _ = s.write_all(r.as_bytes());
+                }
+                None => std::thread::sleep(Duration::from_secs(4)),
+            }
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn failures_are_one_line_and_never_partial() {
+    // server down
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, out, err) = run(opskit().args(["bindstats", "--format", "json", "--url", &url]));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("connect"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // munin: unknown for every field, exit 0, the cause on stderr
+    let (code, out, err) = run(opskit().args(["bindstats", "--url", &url]));
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .filter(|l| l.contains(".value"))
+            .all(|l| l.ends_with(" U")),
+        "{out}"
+    );
+    assert!(!out.contains(".value 0"), "never a zero: {out}");
+    assert_eq!(err.lines().count(), 1);
+    let (code, out, _) = run(opskit().args(["bindstats", "autoconf", "--url", &url]));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("no (") && out.contains("connect"), "{out}");
+    // config succeeds with BIND down and no saved state
+    let (code, out, _) = run(opskit().args(["bindstats", "config", "--url", &url]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("multigraph bind9_requests_ip") && out.contains("Requestv4.label"),
+        "{out}"
+    );
+
+    // accepts and never answers: the timeout is honoured
+    let (port, _h) = fake_server(None);
+    let t0 = Instant::now();
+    let (code, out, err) = run(opskit().args([
+        "bindstats",
+        "--format",
+        "prometheus",
+        "--timeout",
+        "1s",
+        "--url",
+        &format!("http://127.0.0.1:{port}/"),
+    ]));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("timed out"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+
+    // HTTP 500
+    let (port, _h) = fake_server(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let (code, out, err) = run(opskit().args([
+        "bindstats",
+        "--format",
+        "json",
+        "--url",
+        &format!("http://127.0.0.1:{port}/"),
+    ]));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("HTTP 500"), "{err}");
+
+    // truncated and garbage documents
+    let tmp = tempfile::tempdir().unwrap();
+    let trunc = tmp.path().join("trunc.xml");
+    std::fs::write(&trunc, "<?xml version=\"1.0\"?><statistics version=\"3.13\"><server><counters type=\"opcode\"><counter name=\"QUERY\">5</counter>").unwrap();
+    let garbage = tmp.path().join("garbage.bin");
+    std::fs::write(&garbage, [0x8bu8, 0x1f, 0x00, 0x42]).unwrap();
+    let html = tmp.path().join("page.html");
+    std::fs::write(&html, "<html><body>It works!</body></html>").unwrap();
+    for (f, want) in [
+        (&trunc, "truncated"),
+        (&garbage, "not a BIND"),
+        (&html, "no <statistics>"),
+    ] {
+        let (code, out, err) = run(opskit()
+            .args(["bindstats", "--format", "json", "--file"])
+            .arg(f));
+        assert_eq!(code, 1, "{err}");
+        assert!(out.is_empty());
+        assert!(
+            err.contains(&f.display().to_string()) && err.contains(want),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1);
+    }
+}
+
+#[test]
+fn argv0_dispatch_as_a_munin_plugin_name_with_dots() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("bind9_opskit.ns1.example.com");
+    std::os::unix::fs::symlink(crate::util::bin(), &link).unwrap();
+    let (code, out, err) = run(Command::new(&link)
+        .arg("config")
+        .arg("--file")
+        .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("multigraph bind9_queries_in"));
+}
