@@ -73,15 +73,60 @@ fn err<T>(m: impl Into<String>) -> Result<T, BindError> {
     Err(BindError(m.into()))
 }
 
+/// Which zones' counters to keep. Zones are most of a big document (`zone-statistics full`
+/// on thousands of zones): skipping the ones no graph needs keeps parsing fast.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ZoneFilter {
+    #[default]
+    All,
+    None,
+    Only(Vec<String>),
+}
+
+impl ZoneFilter {
+    fn keeps(&self, name: &str) -> bool {
+        match self {
+            ZoneFilter::All => true,
+            ZoneFilter::None => false,
+            ZoneFilter::Only(v) => v.iter().any(|z| z == name),
+        }
+    }
+}
+
 /// Parse any statistics document, detecting its format from the content.
 pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
-    let start = doc
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(doc.len());
-    match doc.get(start) {
-        Some(b'{') => parse_json(doc),
-        Some(b'<') => parse_xml(doc),
+    parse_reader(doc, &ZoneFilter::All)
+}
+
+/// Parse a document from a reader (streamed: a file is never loaded whole for XML).
+pub fn parse_reader<R: std::io::BufRead>(mut r: R, zones: &ZoneFilter) -> Result<Stats, BindError> {
+    let first = loop {
+        let buf = r
+            .fill_buf()
+            .map_err(|e| BindError(format!("reading: {e}")))?;
+        if buf.is_empty() {
+            break None;
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                r.consume(i);
+                break Some(b);
+            }
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+        }
+    };
+    match first {
+        Some(b'{') => {
+            let mut doc = Vec::new();
+            r.read_to_end(&mut doc)
+                .map_err(|e| BindError(format!("reading: {e}")))?;
+            parse_json(&doc)
+        }
+        Some(b'<') => parse_xml_reader(r, zones),
         None => err("empty document"),
         Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
     }
@@ -147,7 +192,12 @@ struct Pending {
 
 /// Stream-parse an XML v2 or v3 document.
 pub fn parse_xml(doc: &[u8]) -> Result<Stats, BindError> {
-    let mut r = Reader::from_reader(doc);
+    parse_xml_reader(doc, &ZoneFilter::All)
+}
+
+fn parse_xml_reader<R: std::io::BufRead>(input: R, zones: &ZoneFilter) -> Result<Stats, BindError> {
+    let mut r = Reader::from_reader(input);
+    let mut skip = Vec::new();
     r.config_mut().trim_text(true);
     let mut buf = Vec::new();
     let mut path: Vec<Vec<u8>> = Vec::new();
@@ -191,6 +241,22 @@ pub fn parse_xml(doc: &[u8]) -> Result<Stats, BindError> {
                             name: n.unwrap_or_default(),
                             ..Default::default()
                         });
+                    }
+                    b"zones" if *zones == ZoneFilter::None => {
+                        let end = e.to_end().into_owned();
+                        r.read_to_end_into(end.name(), &mut skip)
+                            .map_err(|e| BindError(format!("malformed XML in <zones>: {e}")))?;
+                        skip.clear();
+                        buf.clear();
+                        continue;
+                    }
+                    b"zone" if attr(&e, "name").is_some_and(|n| !zones.keeps(&n)) => {
+                        let end = e.to_end().into_owned();
+                        r.read_to_end_into(end.name(), &mut skip)
+                            .map_err(|e| BindError(format!("malformed XML in <zone>: {e}")))?;
+                        skip.clear();
+                        buf.clear();
+                        continue;
                     }
                     b"zone" => {
                         zone = Some(Zone {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::domain::bind::{parse, Stats};
+use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
 
 pub struct Fetcher {
     client: reqwest::blocking::Client,
@@ -53,7 +53,8 @@ impl Fetcher {
     /// `/mem`, `/tasks` while it exists, `/zones` when per-zone graphs are on): the full
     /// document costs named time and locks. JSON URLs (`.../json/v1`) are fetched as given;
     /// servers without v3 (BIND 9.9) answer the root URL with v2.
-    pub fn fetch(&self, base: &str, zones: bool) -> anyhow::Result<Stats> {
+    pub fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
+        let parse = |doc: &[u8]| parse_reader(doc, zones);
         let base = base.trim_end_matches('/');
         if base.contains("/json") {
             let doc = self
@@ -78,7 +79,7 @@ impl Fetcher {
         };
         let mut st = parse(&doc).map_err(|e| anyhow::anyhow!("{server_url}: {e}"))?;
         let mut parts = vec!["mem", "tasks"];
-        if zones {
+        if *zones != ZoneFilter::None {
             parts.push("zones");
         }
         for p in parts {

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::cmd::Context;
-use crate::domain::bind::{parse, Counters, Stats};
+use crate::domain::bind::{parse_reader, Counters, Stats, ZoneFilter};
 use crate::domain::units::clap_parsers;
 use crate::output::munin::{clean_fieldname, clean_text, FieldNamer};
 use crate::output::prometheus::Family;
@@ -437,19 +437,27 @@ fn load_state() -> Option<Vec<Graph>> {
 }
 
 fn fetch(args: &Args) -> anyhow::Result<Stats> {
+    // munin graphs need only the MASTERZONES zones; JSON and Prometheus show them all
+    let zones = match (args.format, list(&args.master_zones)) {
+        (Format::Munin, z) if z.is_empty() => ZoneFilter::None,
+        (Format::Munin, z) => ZoneFilter::Only(z),
+        _ => ZoneFilter::All,
+    };
     if let Some(f) = &args.file {
-        let mut doc = Vec::new();
-        if f.as_os_str() == "-" {
-            std::io::stdin()
-                .read_to_end(&mut doc)
-                .context("reading stdin")?;
+        let st = if f.as_os_str() == "-" {
+            parse_reader(std::io::stdin().lock(), &zones)
         } else {
-            doc = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        }
-        return parse(&doc).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
+            let file =
+                std::fs::File::open(f).with_context(|| format!("reading {}", f.display()))?;
+            parse_reader(
+                std::io::BufReader::with_capacity(64 * 1024, file.take(args.max_size)),
+                &zones,
+            )
+        };
+        return st.map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
     }
     let fetcher = Fetcher::new(args.timeout, args.max_size)?;
-    fetcher.fetch(&args.url(), !list(&args.master_zones).is_empty())
+    fetcher.fetch(&args.url(), &zones)
 }
 
 fn emit(out: &[u8]) -> anyhow::Result<()> {
