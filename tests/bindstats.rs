@@ -642,3 +642,34 @@ fn argv0_dispatch_as_a_munin_plugin_name_with_dots() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("multigraph bind9_queries_in"));
 }
+
+#[test]
+fn skipping_zones_changes_nothing_else() {
+    use opskit::domain::bind::{parse, parse_reader, ZoneFilter};
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for f in [
+        gunzip(
+            &dir.join("bind-9.18.49-lab-xml-v3-full-1600zones.xml.gz"),
+            tmp.path(),
+        ),
+        dir.join("bind-9.20.23-lab-xml-v3-full.xml"),
+        dir.join("bind_exporter-xml-v3-server.xml"),
+    ] {
+        let doc = std::fs::read(&f).unwrap();
+        let mut full = parse(&doc).unwrap();
+        let none = parse_reader(&doc[..], &ZoneFilter::None).unwrap();
+        let some = parse_reader(&doc[..], &ZoneFilter::Only(vec!["example.com".into()])).unwrap();
+        assert!(some
+            .views
+            .iter()
+            .flat_map(|v| &v.zones)
+            .all(|z| z.name == "example.com"));
+        for v in &mut full.views {
+            v.zones.clear();
+        }
+        assert_eq!(full, none, "{}", f.display());
+    }
+}

@@ -126,7 +126,12 @@ pub fn parse_reader<R: std::io::BufRead>(mut r: R, zones: &ZoneFilter) -> Result
                 .map_err(|e| BindError(format!("reading: {e}")))?;
             parse_json(&doc)
         }
-        Some(b'<') => parse_xml_reader(r, zones),
+        Some(b'<') => {
+            let mut doc = Vec::new();
+            r.read_to_end(&mut doc)
+                .map_err(|e| BindError(format!("reading: {e}")))?;
+            parse_xml_slice(&doc, zones)
+        }
         None => err("empty document"),
         Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
     }
@@ -192,12 +197,27 @@ struct Pending {
 
 /// Stream-parse an XML v2 or v3 document.
 pub fn parse_xml(doc: &[u8]) -> Result<Stats, BindError> {
-    parse_xml_reader(doc, &ZoneFilter::All)
+    parse_xml_slice(doc, &ZoneFilter::All)
 }
 
-fn parse_xml_reader<R: std::io::BufRead>(input: R, zones: &ZoneFilter) -> Result<Stats, BindError> {
-    let mut r = Reader::from_reader(input);
-    let mut skip = Vec::new();
+fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
+    let mut r = Reader::from_reader(doc);
+    r.config_mut().trim_text(true);
+    // a reader restarted after a skipped <zones> never saw the enclosing <view>: the element
+    // stack kept by the parser checks nesting instead
+    r.config_mut().check_end_names = false;
+    r.config_mut().allow_unmatched_ends = true;
+    r
+}
+
+/// Where `needle` starts in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
+    let mut base = 0usize;
+    let mut r = reader_at(doc);
     r.config_mut().trim_text(true);
     let mut buf = Vec::new();
     let mut path: Vec<Vec<u8>> = Vec::new();
@@ -217,7 +237,7 @@ fn parse_xml_reader<R: std::io::BufRead>(input: R, zones: &ZoneFilter) -> Result
         let ev = r.read_event_into(&mut buf).map_err(|e| {
             BindError(format!(
                 "malformed XML at byte {}: {e}",
-                r.buffer_position()
+                base as u64 + r.buffer_position()
             ))
         })?;
         match ev {
@@ -242,19 +262,23 @@ fn parse_xml_reader<R: std::io::BufRead>(input: R, zones: &ZoneFilter) -> Result
                             ..Default::default()
                         });
                     }
-                    b"zones" if *zones == ZoneFilter::None => {
-                        let end = e.to_end().into_owned();
-                        r.read_to_end_into(end.name(), &mut skip)
-                            .map_err(|e| BindError(format!("malformed XML in <zones>: {e}")))?;
-                        skip.clear();
-                        buf.clear();
-                        continue;
-                    }
-                    b"zone" if attr(&e, "name").is_some_and(|n| !zones.keeps(&n)) => {
-                        let end = e.to_end().into_owned();
-                        r.read_to_end_into(end.name(), &mut skip)
-                            .map_err(|e| BindError(format!("malformed XML in <zone>: {e}")))?;
-                        skip.clear();
+                    // zones no graph needs are jumped over without tokenizing them
+                    b"zones" | b"zone"
+                        if (name.as_slice() == b"zones" && *zones == ZoneFilter::None)
+                            || (name.as_slice() == b"zone"
+                                && attr(&e, "name").is_some_and(|n| !zones.keeps(&n))) =>
+                    {
+                        let close: &[u8] = if name.as_slice() == b"zones" {
+                            b"</zones>"
+                        } else {
+                            b"</zone>"
+                        };
+                        let pos = base + r.buffer_position() as usize;
+                        let Some(i) = find(&doc[pos..], close) else {
+                            return err("truncated document (</statistics> missing)");
+                        };
+                        base = pos + i + close.len();
+                        r = reader_at(&doc[base..]);
                         buf.clear();
                         continue;
                     }
