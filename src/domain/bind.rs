@@ -210,9 +210,9 @@ fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
     r
 }
 
-/// Where `needle` starts in `hay`.
+/// Where `needle` starts in `hay` (SIMD substring search).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
