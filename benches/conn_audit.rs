@@ -87,7 +87,9 @@ fn main() {
             ours / ss,
             rss
         );
-        let _ = child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
         let _ = child.wait();
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -161,7 +161,13 @@ pub struct Owners {
 }
 
 /// Walk /proc/PID/fd (under the root) until every inode in `wanted` has an owner.
+///
+/// The fd lists are read first, then the links are resolved on all cores (a prefork server
+/// or a proxy can hold tens of thousands of fds in one process), relative to each fd
+/// directory (readlinkat); the walk stops as soon as no wanted inode is missing.
 pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
     let mut o = Owners::default();
     if wanted.is_empty() {
         return o;
@@ -169,14 +175,19 @@ pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
     let Ok(rd) = std::fs::read_dir(root.path("/proc")) else {
         return o;
     };
-    let mut missing: HashSet<u64> = wanted.clone();
+    struct Proc {
+        pid: u32,
+        dir: std::path::PathBuf,
+        dirfd: std::fs::File,
+        fds: Vec<std::ffi::OsString>,
+    }
+    let mut procs = Vec::new();
     for e in rd.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
         let fd_dir = e.path().join("fd");
-        let fds = match std::fs::read_dir(&fd_dir) {
+        let dirfd = match std::fs::File::open(&fd_dir) {
             Ok(f) => f,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
                 o.denied += 1;
@@ -184,42 +195,87 @@ pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
             }
             Err(_) => continue, // the process exited
         };
-        let mut found = false;
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let t = target.as_os_str().as_encoded_bytes();
-            let Some(num) = t
-                .strip_prefix(b"socket:[")
-                .and_then(|r| r.strip_suffix(b"]"))
-            else {
-                continue;
-            };
-            let Some(inode) = std::str::from_utf8(num)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if wanted.contains(&inode) {
-                let pids = o.by_inode.entry(inode).or_default();
-                if !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-                missing.remove(&inode);
-                found = true;
-            }
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+            continue;
+        };
+        let fds: Vec<_> = fds.flatten().map(|f| f.file_name()).collect();
+        procs.push(Proc {
+            pid,
+            dir: e.path(),
+            dirfd,
+            fds,
+        });
+    }
+    let work: Vec<(usize, usize)> = procs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| (0..p.fds.len()).map(move |j| (i, j)))
+        .collect();
+    let missing = Mutex::new(wanted.clone());
+    let done = AtomicBool::new(false);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = work.len().div_ceil(threads).max(1);
+    let found: Vec<Vec<(u64, u32, usize)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                let (procs, missing, done) = (&procs, &missing, &done);
+                sc.spawn(move || {
+                    let mut out = Vec::new();
+                    for (k, &(i, j)) in part.iter().enumerate() {
+                        if k % 512 == 0 && done.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let p = &procs[i];
+                        let Ok(target) = nix::fcntl::readlinkat(&p.dirfd, p.fds[j].as_os_str())
+                        else {
+                            continue;
+                        };
+                        let t = target.as_encoded_bytes();
+                        let Some(num) = t
+                            .strip_prefix(b"socket:[")
+                            .and_then(|r| r.strip_suffix(b"]"))
+                        else {
+                            continue;
+                        };
+                        let Some(inode) = std::str::from_utf8(num)
+                            .ok()
+                            .and_then(|s| s.parse::<u64>().ok())
+                        else {
+                            continue;
+                        };
+                        if wanted.contains(&inode) {
+                            out.push((inode, p.pid, i));
+                            if let Ok(mut m) = missing.lock() {
+                                m.remove(&inode);
+                                if m.is_empty() {
+                                    done.store(true, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (inode, pid, i) in found.into_iter().flatten() {
+        let pids = o.by_inode.entry(inode).or_default();
+        if !pids.contains(&pid) {
+            pids.push(pid);
         }
-        if found {
-            let comm = std::fs::read_to_string(e.path().join("comm"))
+        o.comm.entry(pid).or_insert_with(|| {
+            std::fs::read_to_string(procs[i].dir.join("comm"))
                 .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            o.comm.insert(pid, comm);
-        }
-        if missing.is_empty() {
-            break;
-        }
+                .unwrap_or_default()
+        });
+    }
+    for v in o.by_inode.values_mut() {
+        v.sort_unstable();
     }
     o
 }

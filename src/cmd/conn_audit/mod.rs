@@ -209,8 +209,12 @@ fn state_path(args: &Args) -> Option<PathBuf> {
     Some(base.join("opskit/conn-audit.json"))
 }
 
-fn sock_key(s: &Sock) -> String {
-    format!("{} {}>{}", s.inode, s.local, s.remote)
+/// A socket's identity in the state file: its inode and 4-tuple, hashed.
+fn sock_key(s: &Sock) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (s.inode, s.local, s.remote).hash(&mut h);
+    h.finish()
 }
 
 /// Peers to keep: a CIDR, or the addresses a host name resolves to.
@@ -298,13 +302,15 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
     // idle times, reconciled with the state file (u32 ms counters wrap after 49.7 days)
     let threshold = args.idle.as_millis() as u64;
     let spath = state_path(args);
-    let old: HashMap<String, u64> = spath
+    // [[key, stale-since ms], ...]
+    let old: HashMap<u64, u64> = spath
         .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|t| serde_json::from_slice::<Vec<(u64, u64)>>(&t).ok())
+        .map(|v| v.into_iter().collect())
         .unwrap_or_default();
     let now = now_ms();
-    let mut new_state: HashMap<String, u64> = HashMap::new();
+    let mut new_state: Vec<(u64, u64)> = Vec::new();
     let mut stale = Vec::new();
     for s in socks {
         let reported = s.info.as_ref().and_then(idle_ms);
@@ -315,7 +321,7 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
         });
         if let Some(reason) = classify(&s, threshold, idle.map(|i| i.0)) {
             if let Some((_, since)) = idle {
-                new_state.insert(key, since);
+                new_state.push((key, since));
             }
             stale.push(Stale {
                 sock: s,
@@ -437,7 +443,7 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
     })
 }
 
-fn save_state(p: &std::path::Path, st: &HashMap<String, u64>) -> anyhow::Result<()> {
+fn save_state(p: &std::path::Path, st: &[(u64, u64)]) -> anyhow::Result<()> {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
@@ -764,7 +770,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             out.extend_from_slice(s.as_bytes());
         } else {
             match args.format {
-                Format::Json => crate::output::json::write_pretty(&mut out, &report)?,
+                // pretty for people, compact (much smaller) for pipes and files
+                Format::Json if std::io::stdout().is_terminal() => {
+                    crate::output::json::write_pretty(&mut out, &report)?
+                }
+                Format::Json => crate::output::json::write_line(&mut out, &report)?,
                 Format::Prometheus => write_prometheus(&mut out, &report)?,
                 _ => {
                     let mut s = String::new();
