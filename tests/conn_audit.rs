@@ -191,7 +191,7 @@ fn live_loopback_shapes_are_labelled() {
     assert_eq!(v["stale"], 2, "{v}");
 
     // the state file remembers when each stale socket was first seen
-    let saved: BTreeMap<String, u64> =
+    let saved: Vec<(u64, u64)> =
         serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
     assert!(saved.len() >= 2, "{saved:?}");
 
