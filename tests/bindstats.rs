@@ -145,7 +145,7 @@ fn xml_and_json_of_the_same_server_agree() {
         .args(["bindstats", "config", "--file"])
         .arg(dir.join("bind-9.20.23-lab-xml-v3-full.xml")));
     assert_eq!(code, 0);
-    assert!(!config.contains("bind9_tasks"));
+    assert!(!config.contains("multigraph tasks"));
     // contexts that share a name are summed (the perl plugin kept only one)
     let m = json_of(&dir.join("bind-9.18.49-lab-xml-v3-mem.xml"));
     let raw = std::fs::read_to_string(dir.join("bind-9.18.49-lab-xml-v3-mem.xml")).unwrap();
@@ -184,7 +184,7 @@ fn munin_field_names_keep_rrd_history() {
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     // negative cache entries `!A` are stored by the munin master as `_A`
     let cache = config
-        .split("multigraph bind9_cache_internal")
+        .split("multigraph cache_db_rrsets_internal")
         .nth(1)
         .unwrap()
         .split("multigraph")
@@ -202,7 +202,7 @@ fn munin_field_names_keep_rrd_history() {
     );
     // stacked graphs: AREA first, then STACK, biggest first
     let q = config
-        .split("multigraph bind9_queries_in\n")
+        .split("multigraph queries_in\n")
         .nth(1)
         .unwrap()
         .split("multigraph")
@@ -216,14 +216,11 @@ fn munin_field_names_keep_rrd_history() {
     assert_eq!(draws.first(), Some(&"AREA"));
     assert!(draws[1..].iter().all(|d| *d == "STACK"));
     // _bind is left out unless asked for
-    assert!(!config.contains("bind9_queries_out__bind"));
+    assert!(!config.contains("queries_out__bind"));
     let (_, config, _) = run(opskit()
         .args(["bindstats", "config", "--views", "_bind", "--file"])
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
-    assert!(
-        config.contains("bind9_queries_out__bind")
-            && !config.contains("bind9_queries_out_internal")
-    );
+    assert!(config.contains("queries_out__bind") && !config.contains("queries_out_internal"));
     // ANY thresholds from ANYWARN/ANYCRIT
     let (_, config, _) = run(opskit()
         .args(["bindstats", "config", "--file"])
@@ -434,9 +431,12 @@ fn real_named_values_equal_its_own_json_and_xml() {
         .args(["bindstats", "--url", &n.url()])
         .env("MASTERZONES", "example.com"));
     assert_eq!(code, 0, "{err}");
-    assert!(vals.contains("multigraph bind9_queries_in\n"), "{vals}");
+    assert!(vals.contains("multigraph queries_in\n"), "{vals}");
     assert!(vals.contains("ANY.value 1"), "{vals}");
-    assert!(vals.contains("multigraph bind9_zone_example_com"), "{vals}");
+    assert!(
+        vals.contains("multigraph zone_queries_example_com"),
+        "{vals}"
+    );
     let (_, auto, _) = run(opskit().args(["bindstats", "autoconf", "--url", &n.url()]));
     assert_eq!(auto.trim(), "yes");
 }
@@ -480,7 +480,7 @@ fn munin_run_with_a_symlinked_plugin() {
     let (code, config, err) = munin(Some("config"));
     assert_eq!(code, 0, "{err}");
     assert!(
-        config.contains("multigraph bind9_queries_in") && config.contains("graph_category dns"),
+        config.contains("multigraph queries_in") && config.contains("graph_category dns"),
         "{config} {err}"
     );
     let (code, values, err) = munin(None);
@@ -565,7 +565,7 @@ fn failures_are_one_line_and_never_partial() {
     let (code, out, _) = run(opskit().args(["bindstats", "config", "--url", &url]));
     assert_eq!(code, 0);
     assert!(
-        out.contains("multigraph bind9_requests_ip") && out.contains("Requestv4.label"),
+        out.contains("multigraph requests_ip") && out.contains("Requestv4.label"),
         "{out}"
     );
 
@@ -640,7 +640,7 @@ fn argv0_dispatch_as_a_munin_plugin_name_with_dots() {
         .arg("--file")
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("multigraph bind9_queries_in"));
+    assert!(out.contains("multigraph queries_in"));
 }
 
 #[test]

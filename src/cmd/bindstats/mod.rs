@@ -184,13 +184,85 @@ fn graph(
     }
 }
 
+/// The perl bind9_statchannel plugin's field lists, kept so a site that switches keeps its
+/// RRD files (graphs it listed no fields for take every counter).
+const SERVER_FIELDS: &[&str] = &[
+    "QryRecursion",
+    "QryNxrrset",
+    "Requestv4",
+    "Requestv6",
+    "Response",
+    "QrySuccess",
+    "QryAuthAns",
+    "QryNoauthAns",
+    "QryNXDOMAIN",
+    "RespEDNS0",
+];
+const SOCKET_FIELDS: &[&str] = &[
+    "UDP4Open",
+    "UDP6Open",
+    "TCP4Open",
+    "TCP6Open",
+    "UDP4Close",
+    "UDP6Close",
+    "TCP4Close",
+    "TCP6Close",
+    "UDP4Conn",
+    "UDP6Conn",
+    "TCP4Conn",
+    "TCP6Conn",
+    "TCP4Accept",
+    "TCP6Accept",
+    "TCP6SendErr",
+    "UDP4RecvErr",
+    "UDP6RecvErr",
+    "TCP4RecvErr",
+    "TCP6RecvErr",
+];
+const RESOLVER_FIELDS: &[&str] = &[
+    "Queryv4",
+    "Queryv6",
+    "Responsev4",
+    "Responsev6",
+    "NXDOMAIN",
+    "SERVFAIL",
+    "FORMERR",
+    "OtherError",
+    "EDNS0Fail",
+    "Lame",
+    "Retry",
+    "QueryTimeout",
+    "GlueFetchv4",
+    "GlueFetchv6",
+    "GlueFetchv4Fail",
+    "GlueFetchv6Fail",
+    "ValAttempt",
+    "ValOk",
+    "ValNegOk",
+    "QryRTT10",
+    "QryRTT100",
+    "QryRTT500",
+    "QrtRTT800",
+];
+const CACHE_FIELDS: &[&str] = &[
+    "A", "!A", "AAAA", "!AAAA", "DLV", "!DLV", "DS", "!DS", "MX", "!MX", "NS", "NSEC", "CNAME",
+    "PTR", "RRSIG", "DNSKEY", "TXT", "NXDOMAIN",
+];
+
+fn only(c: &Counters, keep: &[&str]) -> Counters {
+    c.iter()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
 /// The graphs for a document.
 pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
     let mut g = Vec::new();
     let per_s = "per ${graph_period}";
     let mut q = graph(
-        "bind9_queries_in",
-        "DNS queries in, by type",
+        "queries_in",
+        "Queries In",
         &format!("queries {per_s}"),
         "Queries received, by query type. A surge of ANY is a reflection/DDoS signal.",
         Kind::Derive,
@@ -213,8 +285,8 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         req.insert(k.into(), st.nsstat.get(k).copied().unwrap_or(0));
     }
     g.push(graph(
-        "bind9_requests_ip",
-        "DNS requests, IPv4 vs IPv6",
+        "requests_ip",
+        "Requests, IPv4 vs IPv6",
         &format!("requests {per_s}"),
         "Incoming requests by IP version (nsstat Requestv4/Requestv6).",
         Kind::Derive,
@@ -222,8 +294,8 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         &req,
     ));
     g.push(graph(
-        "bind9_rcodes",
-        "DNS responses, by rcode",
+        "rcodes",
+        "Responses, by rcode",
         &format!("responses {per_s}"),
         "Responses sent, by return code.",
         Kind::Derive,
@@ -231,8 +303,8 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         &st.rcodes,
     ));
     g.push(graph(
-        "bind9_opcodes",
-        "DNS requests, by opcode",
+        "opcodes",
+        "Requests, by opcode",
         &format!("requests {per_s}"),
         "Requests received, by opcode.",
         Kind::Derive,
@@ -240,26 +312,26 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         &st.opcodes,
     ));
     g.push(graph(
-        "bind9_server_stats",
-        "BIND server statistics",
-        &format!("events {per_s}"),
-        "Name server statistics (nsstat).",
+        "server_statistics",
+        "Server Statistics",
+        &format!("queries {per_s}"),
+        "Name server statistics (nsstat), the perl plugin's fields.",
         Kind::Derive,
         false,
-        &st.nsstat,
+        &only(&st.nsstat, SERVER_FIELDS),
     ));
     g.push(graph(
-        "bind9_sockets",
-        "BIND socket I/O",
+        "socket_io_statistics",
+        "Socket I/O Statistics",
         &format!("events {per_s}"),
-        "Socket statistics (sockstat).",
+        "Socket statistics (sockstat), the perl plugin's fields.",
         Kind::Derive,
         false,
-        &st.sockstat,
+        &only(&st.sockstat, SOCKET_FIELDS),
     ));
     g.push(graph(
-        "bind9_memory",
-        "BIND memory",
+        "memory_usage_summary",
+        "Memory Usage Summary",
         "bytes",
         "The memory summary (9.20 reports only Malloced and InUse).",
         Kind::Gauge,
@@ -267,8 +339,8 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         &st.memory,
     ));
     g.push(graph(
-        "bind9_memory_contexts",
-        "BIND memory contexts in use",
+        "memory_contexts",
+        "Memory Context \"In Use\"",
         "bytes",
         "Memory in use per context name, summed over contexts that share a name.",
         Kind::Gauge,
@@ -276,14 +348,16 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         &st.contexts,
     ));
     if let Some(t) = &st.tasks {
+        let mut t = t.clone();
+        t.insert("tasks".into(), t.values().sum());
         g.push(graph(
-            "bind9_tasks",
-            "BIND tasks, by state",
             "tasks",
-            "Tasks by state (BIND 9.20 no longer reports tasks).",
+            "Tasks",
+            "tasks",
+            "All tasks (the perl plugin's field) and tasks by state; BIND 9.20 no longer reports tasks.",
             Kind::Gauge,
-            true,
-            t,
+            false,
+            &t,
         ));
     }
     let wanted = list(&args.views);
@@ -295,8 +369,8 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
         }
         let vn = &v.name;
         g.push(graph(
-            &format!("bind9_queries_out_{vn}"),
-            &format!("DNS queries out, view {vn}"),
+            &format!("queries_out_{vn}"),
+            &format!("Queries Out {vn}"),
             &format!("queries {per_s}"),
             "Resolver queries sent, by type.",
             Kind::Derive,
@@ -304,22 +378,22 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
             &v.resqtype,
         ));
         g.push(graph(
-            &format!("bind9_resolver_{vn}"),
-            &format!("Resolver statistics, view {vn}"),
+            &format!("resolver_statistics_{vn}"),
+            &format!("Resolver Statistics for View {vn}"),
             &format!("events {per_s}"),
-            "Resolver statistics (resstat).",
+            "Resolver statistics (resstat), the perl plugin's fields.",
             Kind::Derive,
             false,
-            &v.resstats,
+            &only(&v.resstats, RESOLVER_FIELDS),
         ));
         g.push(graph(
-            &format!("bind9_cache_{vn}"),
-            &format!("Cache DB RRsets, view {vn}"),
+            &format!("cache_db_rrsets_{vn}"),
+            &format!("Cache DB RRsets for View {vn}"),
             "RRsets",
-            "RRsets in the cache, by type (! marks negative entries).",
+            "RRsets in the cache, by type (! marks negative entries), the perl plugin's fields.",
             Kind::Gauge,
             true,
-            &v.cache,
+            &only(&v.cache, CACHE_FIELDS),
         ));
     }
     for z in list(&args.master_zones) {
@@ -337,7 +411,7 @@ pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
             }
         }
         g.push(graph(
-            &format!("bind9_zone_{z}"),
+            &format!("zone_queries_{z}"),
             &format!("Authoritative queries, zone {z}"),
             &format!("queries {per_s}"),
             "Queries for this zone, by type (zone-statistics must be on).",
