@@ -87,9 +87,10 @@ fn main() {
             ours / ss,
             rss
         );
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .status();
+        // the helper and its forked server half ("READY <server pid>")
+        let server = line.split_whitespace().nth(1).unwrap_or("0").to_string();
+        let _ = Command::new("kill").args(["-KILL", &server]).status();
+        let _ = child.kill();
         let _ = child.wait();
         std::thread::sleep(Duration::from_secs(1));
     }
