@@ -30,15 +30,13 @@ pub struct Cli {
     pub cmd: Cmd,
 }
 
+/// The tools. Each one's `about`/`long_about` lives on its `Args` struct (a doc comment
+/// here would override them).
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Top-like per-CPU interrupt rates from /proc/interrupts
     Itop(crate::cmd::itop::Args),
-    /// BIND statistics channel to munin (plugin protocol), Prometheus or JSON
     Bindstats(crate::cmd::bindstats::Args),
-    /// Compute and check SSD alignment of partitions, LVM and filesystems
     SsdAlign(crate::cmd::ssd_align::Args),
-    /// Find stale ESTABLISHED TCP connections, by peer and by process
     ConnAudit(crate::cmd::conn_audit::Args),
     /// Write the man pages and shell completions (for packagers)
     #[command(hide = true)]
