@@ -490,6 +490,11 @@ pub fn parse_xfs(head: &[u8]) -> Option<XfsInfo> {
     })
 }
 
+/// True when the bytes start with something ssd-align checks: ext2/3/4, XFS or an LVM2 PV.
+pub fn has_known_content(head: &[u8]) -> bool {
+    parse_ext4(head).is_some() || parse_xfs(head).is_some() || parse_lvm(head).is_some()
+}
+
 /// An LVM2 physical volume label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct LvmInfo {

@@ -235,10 +235,7 @@ pub fn read_table(path: &Path, sector: Option<u64>, logical: Option<u64>) -> any
         // no table: a filesystem or PV on the whole device is checked as "partition 0"
         let h = read_bytes(&mut f, 0, crate::domain::align::HEAD_BYTES)
             .with_context(|| format!("reading {what}"))?;
-        if crate::domain::align::parse_ext4(&h).is_some()
-            || crate::domain::align::parse_xfs(&h).is_some()
-            || crate::domain::align::parse_lvm(&h).is_some()
-        {
+        if crate::domain::align::has_known_content(&h) {
             return Ok(Table {
                 kind: "none",
                 sector: sector.unwrap_or(512),
@@ -314,11 +311,7 @@ fn guess_mbr_sector(f: &mut File, len: u64) -> anyhow::Result<(u64, Option<Strin
             return false;
         }
         read_bytes(f, off, crate::domain::align::HEAD_BYTES)
-            .map(|h| {
-                crate::domain::align::parse_ext4(&h).is_some()
-                    || crate::domain::align::parse_xfs(&h).is_some()
-                    || crate::domain::align::parse_lvm(&h).is_some()
-            })
+            .map(|h| crate::domain::align::has_known_content(&h))
             .unwrap_or(false)
     };
     if !known(f, start * 512) && known(f, start * 4096) {
