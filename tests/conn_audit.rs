@@ -134,6 +134,8 @@ fn live_loopback_shapes_are_labelled() {
         .iter()
         .find(|g| g["remote"] == "127.0.0.1" && g["port"] == p)
         .unwrap();
+    assert_eq!(g["direction"], "outbound");
+    assert_eq!(g["local_port"], Value::Null);
     assert_eq!(g["count"], 3);
     assert_eq!(g["pids"], serde_json::json!([client]));
     assert_eq!(
@@ -141,6 +143,37 @@ fn live_loopback_shapes_are_labelled() {
         format!("3 python3 sockets idle > 1 s on 127.0.0.1:{p} - the client has no read timeout")
     );
     assert!(g["max_idle_s"].as_f64().unwrap() >= 1.0);
+    // the server's side: one group per client address and local port, whatever the
+    // clients' ephemeral ports (the v4 and IPv4-mapped clients come from 127.0.0.1)
+    let inbound: Vec<&Value> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["direction"] == "inbound")
+        .collect();
+    assert!(
+        inbound
+            .iter()
+            .all(|g| g["port"].is_null() && g["local_port"] == p),
+        "{v}"
+    );
+    assert_eq!(
+        inbound
+            .iter()
+            .map(|g| g["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        4,
+        "{v}"
+    );
+    let from_v4 = inbound.iter().find(|g| g["remote"] == "127.0.0.1").unwrap();
+    assert_eq!(from_v4["pids"], serde_json::json!([server]));
+    assert!(
+        from_v4["verdict"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("unread from 127.0.0.1 on local port {p} - the local program does not read its receive queue")),
+        "{from_v4}"
+    );
 
     // the peer stops reading: zero window on the writer, unread on the reader
     let p = sc.port("zerowin");
@@ -581,7 +614,14 @@ fn munin_prometheus_and_errors() {
         prom.contains("opskit_conn_audit_stale{reason=\"idle\"} 3"),
         "{prom}"
     );
-    assert!(prom.contains(&format!("opskit_conn_audit_group_stale{{remote=\"127.0.0.1\",port=\"{p}\",process=\"python3\"}} 3")), "{prom}");
+    assert!(prom.contains(&format!("opskit_conn_audit_group_stale{{remote=\"127.0.0.1\",port=\"{p}\",process=\"python3\",direction=\"outbound\"}} 3")), "{prom}");
+    // inbound groups carry the local (listening) port
+    assert!(
+        prom.contains(&format!(
+            "port=\"{p}\",process=\"python3\",direction=\"inbound\"}}"
+        )),
+        "{prom}"
+    );
 
     // --watch with a bounded number of reports shows growth per group
     let (code, out, _) = base(&["--watch", "0.2s", "-n", "2"]);

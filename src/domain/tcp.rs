@@ -239,6 +239,17 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// In declaration order (most severe first): `r as usize` indexes it.
+    pub const BY_SEVERITY: [Reason; 7] = [
+        Reason::Retransmitting,
+        Reason::KeepaliveProbing,
+        Reason::ZeroWindow,
+        Reason::Unread,
+        Reason::CloseWait,
+        Reason::Idle,
+        Reason::KeepaliveIdle,
+    ];
+
     pub const ALL: [Reason; 7] = [
         Reason::Idle,
         Reason::KeepaliveIdle,
@@ -365,70 +376,137 @@ pub struct Stale {
     pub process: Option<String>,
 }
 
+/// Which side of the connection this host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// This host connected out (a client): grouped by the remote address and port.
+    Outbound,
+    /// The peer connected to a local listening port (a server): grouped by the client's
+    /// address and the local port, since the client's ephemeral ports say nothing.
+    Inbound,
+}
+
 /// Stale sockets grouped by remote endpoint and process.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Group {
     pub remote: String,
-    pub port: u16,
+    /// The remote port (outbound groups); `None` for inbound groups, whose clients use many
+    /// ephemeral ports.
+    pub port: Option<u16>,
+    /// The local listening port the clients connected to (inbound groups).
+    pub local_port: Option<u16>,
+    pub direction: Direction,
     pub name: Option<String>,
     pub process: Option<String>,
     pub pids: Vec<u32>,
     pub count: usize,
     pub max_idle_s: Option<f64>,
-    pub reasons: BTreeMap<String, usize>,
+    pub reasons: BTreeMap<&'static str, usize>,
     pub verdict: String,
 }
 
-/// Group stale sockets by (remote address, remote port, process), oldest idle first.
-/// `listening` holds the local ports with a LISTEN socket: a connection on one of them is
-/// the server side, any other the client side.
+impl Group {
+    /// The remote end for people: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`, or for
+    /// inbound groups `192.0.2.7 -> :8080` (the client, and the local port it reached).
+    /// Without `with_name`, the addresses only (stable names for munin fields).
+    pub fn endpoint(&self, with_name: bool) -> String {
+        let name = self.name.as_ref().filter(|_| with_name);
+        let ip = self.remote.parse::<IpAddr>();
+        match (self.direction, self.port, self.local_port) {
+            (Direction::Outbound, Some(p), _) => match (name, ip) {
+                (Some(n), _) => format!("{n}:{p} ({})", self.remote),
+                (None, Ok(ip)) => fmt_endpoint(ip, p),
+                (None, Err(_)) => format!("{}:{p}", self.remote),
+            },
+            (_, _, lp) => {
+                let lp = lp.map_or_else(|| "?".to_string(), |p| p.to_string());
+                match name {
+                    Some(n) => format!("{n} ({}) -> :{lp}", self.remote),
+                    None => format!("{} -> :{lp}", self.remote),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Acc<'a> {
+    members: Vec<&'a Stale>,
+    reasons: [usize; Reason::ALL.len()],
+    max_idle: Option<u64>,
+}
+
+/// Group stale sockets, oldest idle first. `listening` holds the local ports with a LISTEN
+/// socket: a connection on one of them is inbound (this host is the server) and is grouped
+/// by (client address, local port, process); any other is outbound and grouped by
+/// (remote address, remote port, process).
 pub fn group(
     stale: &[Stale],
     threshold_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     listening: &std::collections::HashSet<u16>,
 ) -> Vec<Group> {
-    let mut map: BTreeMap<(IpAddr, u16, Option<String>), Vec<&Stale>> = BTreeMap::new();
+    type Key<'a> = (Direction, IpAddr, u16, Option<&'a str>);
+    let mut index: std::collections::HashMap<Key<'_>, usize> = std::collections::HashMap::new();
+    let mut accs: Vec<(Key<'_>, Acc<'_>)> = Vec::new();
     for s in stale {
-        map.entry((s.sock.remote.ip(), s.sock.remote.port(), s.process.clone()))
-            .or_default()
-            .push(s);
+        let key = if listening.contains(&s.sock.local.port()) {
+            (
+                Direction::Inbound,
+                s.sock.remote.ip(),
+                s.sock.local.port(),
+                s.process.as_deref(),
+            )
+        } else {
+            (
+                Direction::Outbound,
+                s.sock.remote.ip(),
+                s.sock.remote.port(),
+                s.process.as_deref(),
+            )
+        };
+        let i = *index.entry(key).or_insert_with(|| {
+            accs.push((key, Acc::default()));
+            accs.len() - 1
+        });
+        let a = &mut accs[i].1;
+        a.members.push(s);
+        a.reasons[s.reason as usize] += 1;
+        a.max_idle = a.max_idle.max(s.idle_ms);
     }
-    let mut groups: Vec<Group> = map
+    let mut groups: Vec<Group> = accs
         .into_iter()
-        .map(|((ip, port, process), v)| {
-            let mut pids: Vec<u32> = v.iter().flat_map(|s| s.pids.iter().copied()).collect();
+        .map(|((direction, ip, port, process), a)| {
+            let n = a.members.len();
+            let mut pids: Vec<u32> = a
+                .members
+                .iter()
+                .flat_map(|s| s.pids.iter().copied())
+                .collect();
             pids.sort_unstable();
             pids.dedup();
-            let max_idle = v.iter().filter_map(|s| s.idle_ms).max();
-            let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-            let mut top: BTreeMap<Reason, usize> = BTreeMap::new();
-            for s in &v {
-                *reasons.entry(s.reason.label().to_string()).or_default() += 1;
-                *top.entry(s.reason).or_default() += 1;
-            }
-            let main = top
+            let reasons: BTreeMap<&'static str, usize> = Reason::BY_SEVERITY
                 .iter()
-                .max_by_key(|(r, n)| (**n, std::cmp::Reverse(**r)))
-                .map(|(r, _)| *r)
+                .filter(|r| a.reasons[**r as usize] > 0)
+                .map(|r| (r.label(), a.reasons[*r as usize]))
+                .collect();
+            // the most common reason; ties go to the more severe one
+            let main = Reason::BY_SEVERITY
+                .iter()
+                .copied()
+                .max_by_key(|r| (a.reasons[*r as usize], std::cmp::Reverse(*r)))
                 .unwrap_or(Reason::Idle);
             let name = names.get(&ip).cloned();
-            let we_are_client = v
-                .iter()
-                .filter(|s| !listening.contains(&s.sock.local.port()))
-                .count()
-                * 2
-                > v.len();
-            let who = match &process {
-                Some(p) if pids.len() > 1 => format!("{} {p} workers", v.len()),
-                Some(p) => format!("{} {p} sockets", v.len()),
-                None => format!("{} sockets of an unknown process", v.len()),
+            let unit = match (&process, pids.len() > 1, n == 1) {
+                (Some(_), true, true) => "worker",
+                (Some(_), true, false) => "workers",
+                (_, _, true) => "socket",
+                (_, _, false) => "sockets",
             };
-            let who = if v.len() == 1 {
-                who.replace("workers", "worker")
-                    .replace("sockets", "socket")
-            } else {
-                who
+            let who = match process {
+                Some(p) => format!("{n} {p} {unit}"),
+                None => format!("{n} {unit} of an unknown process"),
             };
             let what = match main {
                 Reason::Idle | Reason::KeepaliveIdle => format!("idle > {} s", threshold_ms / 1000),
@@ -438,15 +516,33 @@ pub fn group(
                 Some(n) => format!("{n}:{port} ({ip})"),
                 None => fmt_endpoint(ip, port),
             };
-            let verdict = format!("{who} {what} on {peer} - {}", main.explain(we_are_client));
+            let verdict = match direction {
+                Direction::Outbound => format!("{who} {what} on {peer} - {}", main.explain(true)),
+                Direction::Inbound => {
+                    let from = match &name {
+                        Some(n) => format!("{n} ({ip})"),
+                        None => ip.to_string(),
+                    };
+                    format!(
+                        "{who} {what} from {from} on local port {port} - {}",
+                        main.explain(false)
+                    )
+                }
+            };
+            let (port, local_port) = match direction {
+                Direction::Outbound => (Some(port), None),
+                Direction::Inbound => (None, Some(port)),
+            };
             Group {
                 remote: ip.to_string(),
                 port,
+                local_port,
+                direction,
                 name,
-                process,
+                process: process.map(str::to_string),
                 pids,
-                count: v.len(),
-                max_idle_s: max_idle.map(|m| m as f64 / 1000.0),
+                count: n,
+                max_idle_s: a.max_idle.map(|m| m as f64 / 1000.0),
                 reasons,
                 verdict,
             }
@@ -457,6 +553,9 @@ pub fn group(
             .unwrap_or(-1.0)
             .total_cmp(&a.max_idle_s.unwrap_or(-1.0))
             .then(b.count.cmp(&a.count))
+            .then_with(|| a.direction.cmp(&b.direction))
+            .then_with(|| a.remote.cmp(&b.remote))
+            .then_with(|| a.port.cmp(&b.port).then(a.local_port.cmp(&b.local_port)))
     });
     groups
 }
@@ -746,5 +845,54 @@ mod tests {
         assert_eq!(g[0].pids, [11, 12, 13]);
         assert_eq!(g[0].verdict, "3 apache2 workers idle > 60 s on crl.example:80 (2001:db8::100) - the client has no read timeout");
         assert_eq!(g[0].max_idle_s, Some(70.002));
+        assert_eq!(g[0].direction, Direction::Outbound);
+        assert_eq!((g[0].port, g[0].local_port), (Some(80), None));
+        assert_eq!(g[0].endpoint(true), "crl.example:80 (2001:db8::100)");
+        assert_eq!(g[0].endpoint(false), "[2001:db8::100]:80");
+    }
+
+    #[test]
+    fn inbound_groups_by_client_address_and_local_port() {
+        // a server on :8080 holding connections from two clients, each from many ephemeral
+        // ports, one of them unread: one group per client address, not one per socket
+        let mut v = Vec::new();
+        for (i, client) in [
+            (0u16, "192.0.2.7"),
+            (1, "192.0.2.7"),
+            (2, "192.0.2.7"),
+            (3, "192.0.2.9"),
+        ] {
+            let mut s = sock(1, Timer::None, 0, 0, Some(info(90_000, 90_000)));
+            s.local = "10.0.0.1:8080".parse().unwrap();
+            s.remote = format!("{client}:{}", 50000 + i).parse().unwrap();
+            v.push(Stale {
+                sock: s,
+                reason: if i == 2 { Reason::Unread } else { Reason::Idle },
+                idle_ms: Some(90_000),
+                pids: vec![7],
+                process: Some("nginx".into()),
+            });
+        }
+        let listening = [8080u16].into_iter().collect();
+        let g = group(&v, 60_000, &BTreeMap::new(), &listening);
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g[0].remote, "192.0.2.7");
+        assert_eq!(g[0].direction, Direction::Inbound);
+        assert_eq!((g[0].port, g[0].local_port), (None, Some(8080)));
+        assert_eq!(g[0].count, 3);
+        assert_eq!(g[0].reasons.get("idle"), Some(&2));
+        assert_eq!(g[0].reasons.get("unread"), Some(&1));
+        assert_eq!(
+            g[0].verdict,
+            "3 nginx sockets idle > 60 s from 192.0.2.7 on local port 8080 - the peer went quiet and the server has no idle timeout"
+        );
+        assert_eq!(g[0].endpoint(true), "192.0.2.7 -> :8080");
+        assert_eq!(g[1].remote, "192.0.2.9");
+        assert_eq!(g[1].count, 1);
+        assert!(
+            g[1].verdict.starts_with("1 nginx socket idle"),
+            "{}",
+            g[1].verdict
+        );
     }
 }

@@ -50,7 +50,7 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
             family,
             protocol: IPPROTO_TCP,
             extensions: ExtensionFlags::INFO,
-            states: StateFlags::all(),
+            states: StateFlags::ESTABLISHED | StateFlags::CLOSE_WAIT | StateFlags::LISTEN,
             socket_id: if family == AF_INET {
                 SocketId::new_v4()
             } else {
@@ -125,7 +125,13 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
     }
 }
 
-/// All TCP sockets of the current network namespace over netlink.
+/// The TCP states the netlink dump asks for (see [`dump_netlink`]).
+pub const NETLINK_STATES: [&str; 3] = ["ESTABLISHED", "CLOSE_WAIT", "LISTEN"];
+
+/// The TCP sockets of the current network namespace over netlink, in the states conn-audit
+/// looks at: ESTABLISHED, CLOSE_WAIT, and LISTEN (to tell inbound connections from
+/// outbound ones). The kernel filters out the rest, TIME_WAIT above all, which a busy web
+/// server has by the ten thousand.
 pub fn dump_netlink() -> anyhow::Result<Vec<Sock>> {
     let mut s = nl_socket()?;
     let mut out = Vec::new();
@@ -160,37 +166,41 @@ pub struct Owners {
     pub denied: usize,
 }
 
-/// Walk /proc/PID/fd (under the root) until every inode in `wanted` has an owner.
-///
-/// The fd lists are read first, then the links are resolved on all cores (a prefork server
-/// or a proxy can hold tens of thousands of fds in one process), relative to each fd
-/// directory (readlinkat); the walk stops as soon as no wanted inode is missing.
-pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
-    let mut o = Owners::default();
-    if wanted.is_empty() {
-        return o;
-    }
+/// One process's open fds, listed but not yet resolved.
+struct ProcFds {
+    pid: u32,
+    dir: std::path::PathBuf,
+    dirfd: std::fs::File,
+    fds: Vec<std::ffi::OsString>,
+}
+
+/// The fd directories of every process (under the root), listed: the cheap half of the
+/// owner walk, which can run while the socket dump is still being read.
+#[derive(Default)]
+pub struct FdTable {
+    procs: Vec<ProcFds>,
+    /// Processes whose fds could not be read (permission).
+    denied: Vec<u32>,
+}
+
+/// List /proc/PID/fd of every process, skipping the pids in `skip`.
+fn list_procs(root: &Root, skip: &HashSet<u32>) -> FdTable {
+    let mut t = FdTable::default();
     let Ok(rd) = std::fs::read_dir(root.path("/proc")) else {
-        return o;
+        return t;
     };
-    struct Proc {
-        pid: u32,
-        dir: std::path::PathBuf,
-        dirfd: std::fs::File,
-        fds: Vec<std::ffi::OsString>,
-    }
-    let mut procs = Vec::new();
     for e in rd.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
+        if skip.contains(&pid) {
+            continue;
+        }
         let fd_dir = e.path().join("fd");
         let dirfd = match std::fs::File::open(&fd_dir) {
             Ok(f) => f,
             Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
-                o.denied += 1;
+                t.denied.push(pid);
                 continue;
             }
             Err(_) => continue, // the process exited
@@ -199,13 +209,65 @@ pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
             continue;
         };
         let fds: Vec<_> = fds.flatten().map(|f| f.file_name()).collect();
-        procs.push(Proc {
+        t.procs.push(ProcFds {
             pid,
             dir: e.path(),
             dirfd,
             fds,
         });
     }
+    t
+}
+
+/// List the fd directories of every process (see [`find_owners_in`]).
+pub fn list_fds(root: &Root) -> FdTable {
+    list_procs(root, &HashSet::new())
+}
+
+/// Walk /proc/PID/fd (under the root) until every inode in `wanted` has an owner.
+pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
+    if wanted.is_empty() {
+        return Owners::default();
+    }
+    find_owners_in(root, list_fds(root), wanted)
+}
+
+/// Resolve the fds of a listed table until every inode in `wanted` has an owner. A process
+/// started after the table was listed (a fork that inherited a socket) is looked at in a
+/// second pass, for the inodes still missing.
+///
+/// The links are resolved on all cores (a prefork server or a proxy can hold tens of
+/// thousands of fds in one process), relative to each fd directory (readlinkat); the walk
+/// stops as soon as no wanted inode is missing.
+pub fn find_owners_in(root: &Root, table: FdTable, wanted: &HashSet<u64>) -> Owners {
+    let mut o = Owners::default();
+    if wanted.is_empty() {
+        return o;
+    }
+    let missing = resolve(&table, wanted, &mut o);
+    o.denied = table.denied.len();
+    if !missing.is_empty() {
+        let seen: HashSet<u32> = table
+            .procs
+            .iter()
+            .map(|p| p.pid)
+            .chain(table.denied.iter().copied())
+            .collect();
+        let late = list_procs(root, &seen);
+        resolve(&late, &missing, &mut o);
+        o.denied += late.denied.len();
+    }
+    for v in o.by_inode.values_mut() {
+        v.sort_unstable();
+    }
+    o
+}
+
+/// Resolve `table`'s fds into `o` for the inodes in `wanted`; returns those not found.
+fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u64> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    let procs = &table.procs;
     let work: Vec<(usize, usize)> = procs
         .iter()
         .enumerate()
@@ -230,21 +292,7 @@ pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
                             break;
                         }
                         let p = &procs[i];
-                        let Ok(target) = nix::fcntl::readlinkat(&p.dirfd, p.fds[j].as_os_str())
-                        else {
-                            continue;
-                        };
-                        let t = target.as_encoded_bytes();
-                        let Some(num) = t
-                            .strip_prefix(b"socket:[")
-                            .and_then(|r| r.strip_suffix(b"]"))
-                        else {
-                            continue;
-                        };
-                        let Some(inode) = std::str::from_utf8(num)
-                            .ok()
-                            .and_then(|s| s.parse::<u64>().ok())
-                        else {
+                        let Some(inode) = socket_inode(&p.dirfd, &p.fds[j]) else {
                             continue;
                         };
                         if wanted.contains(&inode) {
@@ -274,10 +322,37 @@ pub fn find_owners(root: &Root, wanted: &HashSet<u64>) -> Owners {
                 .unwrap_or_default()
         });
     }
-    for v in o.by_inode.values_mut() {
-        v.sort_unstable();
+    missing.into_inner().unwrap_or_default()
+}
+
+/// The inode of the socket an fd (a name in an open /proc/PID/fd directory) points to,
+/// from its link text `socket:[12345]`; `None` for other files and vanished fds.
+#[allow(unsafe_code)]
+fn socket_inode(dir: &std::fs::File, fd: &std::ffi::OsStr) -> Option<u64> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    // fd names are decimal numbers: a small NUL-terminated copy on the stack
+    let name = fd.as_bytes();
+    let mut cname = [0u8; 24];
+    if name.len() >= cname.len() {
+        return None;
     }
-    o
+    cname[..name.len()].copy_from_slice(name);
+    // "socket:[" + 20 digits + "]" fits; anything longer is not a socket
+    let mut buf = [0u8; 40];
+    // SAFETY: `cname` is NUL-terminated, `buf` is writable for its length, and readlinkat
+    // writes at most that many bytes; `dir` is an open directory fd.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            cname.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok().filter(|n| *n < buf.len())?;
+    let num = buf[..n].strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(num).ok()?.parse().ok()
 }
 
 /// Reverse DNS of each address (getnameinfo), each with `timeout`; failures are `None`.

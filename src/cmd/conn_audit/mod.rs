@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::cmd::Context;
 use crate::domain::tcp::{
-    canonical, classify, group, idle_ms, reconcile_idle, state_name, Cidr, Group, Reason, Sock,
-    Stale, Timer, CLOSE_WAIT, ESTABLISHED,
+    canonical, classify, group, idle_ms, reconcile_idle, state_name, Cidr, Direction, Group,
+    Reason, Sock, Stale, Timer, CLOSE_WAIT, ESTABLISHED,
 };
 use crate::domain::units::clap_parsers;
 use crate::output::munin;
@@ -65,7 +65,8 @@ fn parse_range(s: &str) -> Result<Range, String> {
         Reads every TCP socket of the current network namespace over NETLINK_SOCK_DIAG with \
         tcp_info (time since data was last sent and received), finds the owners through \
         /proc/PID/fd, and reports the sockets that look stuck, grouped by remote endpoint and \
-        process, with a one-line verdict per group:\n\
+        process, with a one-line verdict per group (outbound connections by remote address and \
+        port; inbound ones, to a local listening port, by client address and that local port):\n\
         \x20 idle               no data either way for --idle, nothing queued, no timer (a client \
         without a read timeout)\n\
         \x20 keepalive-idle     idle, but keepalive is answered (lower severity)\n\
@@ -147,21 +148,55 @@ pub struct Args {
     pub yes: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct SockOut {
-    local: String,
-    remote: String,
+/// The stale sockets, serialized straight from the audit's records: no per-socket strings
+/// are built (a busy server can have tens of thousands).
+#[derive(Debug, Default)]
+struct Sockets(Vec<Stale>);
+
+/// An address serialized through its `Display` (`1.2.3.4:80`, `[2001:db8::1]:80`).
+struct Addr(std::net::SocketAddr);
+
+impl Serialize for Addr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+#[derive(Serialize)]
+struct SockOut<'a> {
+    local: Addr,
+    remote: Addr,
     state: &'static str,
     idle_s: Option<f64>,
     pid: Option<u32>,
-    pids: Vec<u32>,
-    process: Option<String>,
+    pids: &'a [u32],
+    process: Option<&'a str>,
     reason: &'static str,
     severity: u8,
     inode: u64,
     send_q: u32,
     recv_q: u32,
     timer: Timer,
+}
+
+impl Serialize for Sockets {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.0.iter().map(|s| SockOut {
+            local: Addr(s.sock.local),
+            remote: Addr(s.sock.remote),
+            state: state_name(s.sock.state),
+            idle_s: s.idle_ms.map(|m| m as f64 / 1000.0),
+            pid: s.pids.first().copied(),
+            pids: &s.pids,
+            process: s.process.as_deref(),
+            reason: s.reason.label(),
+            severity: s.reason.severity(),
+            inode: s.sock.inode,
+            send_q: s.sock.send_q,
+            recv_q: s.sock.recv_q,
+            timer: s.sock.timer,
+        }))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -178,6 +213,8 @@ struct Report {
     missing_fields: Vec<&'static str>,
     idle_threshold_s: f64,
     scanned: usize,
+    /// The states read: the netlink dump asks the kernel for these only; procfs has all.
+    scanned_states: Vec<&'static str>,
     established: usize,
     close_wait: usize,
     stale: usize,
@@ -185,10 +222,8 @@ struct Report {
     by_reason: BTreeMap<&'static str, usize>,
     groups: Vec<Group>,
     by_process: Vec<ByProcess>,
-    sockets: Vec<SockOut>,
     warnings: Vec<String>,
-    #[serde(skip)]
-    stale_socks: Vec<Stale>,
+    sockets: Sockets,
 }
 
 fn now_ms() -> u64 {
@@ -253,9 +288,14 @@ impl PeerFilter {
     }
 }
 
-fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Result<Report> {
-    let mut warnings = Vec::new();
-    let (mut socks, source) = match (args.source, ctx.root.is_live()) {
+/// Every TCP socket and where they came from: netlink, or /proc/net/tcp under `--root` or
+/// when netlink is unavailable (with a warning).
+fn read_sockets(
+    args: &Args,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(Vec<Sock>, &'static str)> {
+    let (socks, source) = match (args.source, ctx.root.is_live()) {
         (Source::Procfs, _) | (Source::Auto, false) => (net::read_procfs(&ctx.root)?, "procfs"),
         (Source::Netlink, true) => (net::dump_netlink()?, "netlink"),
         (Source::Netlink, false) => {
@@ -272,6 +312,20 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
             }
         },
     };
+    Ok((socks, source))
+}
+
+fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Result<Report> {
+    let mut warnings = Vec::new();
+    // listing every process's fds (the cheap half of the owner walk) runs beside the dump
+    // when there is a core to spare
+    let spare_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let (dumped, prelisted) = std::thread::scope(|sc| {
+        let lister = spare_core.then(|| sc.spawn(|| net::list_fds(&ctx.root)));
+        let dumped = read_sockets(args, ctx, &mut warnings);
+        (dumped, lister.and_then(|h| h.join().ok()))
+    });
+    let (mut socks, source) = dumped?;
     let missing_fields = if source == "procfs" {
         vec![
             "idle_s (last data sent/received)",
@@ -344,7 +398,10 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
         .map(|s| s.sock.inode)
         .filter(|i| *i != 0)
         .collect();
-    let owners = net::find_owners(&ctx.root, &wanted);
+    let owners = match prelisted {
+        Some(table) => net::find_owners_in(&ctx.root, table, &wanted),
+        None => net::find_owners(&ctx.root, &wanted),
+    };
     for s in &mut stale {
         if let Some(pids) = owners.by_inode.get(&s.sock.inode) {
             s.pids = pids.clone();
@@ -406,30 +463,17 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
     for r in Reason::ALL {
         by_reason.insert(r.label(), stale.iter().filter(|s| s.reason == r).count());
     }
-    let sockets = stale
-        .iter()
-        .map(|s| SockOut {
-            local: s.sock.local.to_string(),
-            remote: s.sock.remote.to_string(),
-            state: state_name(s.sock.state),
-            idle_s: s.idle_ms.map(|m| m as f64 / 1000.0),
-            pid: s.pids.first().copied(),
-            pids: s.pids.clone(),
-            process: s.process.clone(),
-            reason: s.reason.label(),
-            severity: s.reason.severity(),
-            inode: s.sock.inode,
-            send_q: s.sock.send_q,
-            recv_q: s.sock.recv_q,
-            timer: s.sock.timer,
-        })
-        .collect();
     Ok(Report {
         source,
         netns: net::netns(&ctx.root),
         missing_fields,
         idle_threshold_s: args.idle.as_secs_f64(),
         scanned,
+        scanned_states: if source == "netlink" {
+            net::NETLINK_STATES.to_vec()
+        } else {
+            vec!["all"]
+        },
         established,
         close_wait,
         stale: stale.len(),
@@ -437,9 +481,8 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
         by_reason,
         groups,
         by_process,
-        sockets,
         warnings,
-        stale_socks: stale,
+        sockets: Sockets(stale),
     })
 }
 
@@ -482,8 +525,10 @@ fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize
     }
     let _ = writeln!(
         out,
-        "scanned {} TCP sockets: {} ESTABLISHED, {} CLOSE_WAIT, {} stale (idle threshold {} s), {} without a known owner",
-        r.scanned, r.established, r.close_wait, r.stale, r.idle_threshold_s, r.unowned
+        "scanned {} TCP sockets ({}): {} ESTABLISHED, {} CLOSE_WAIT, {} stale (idle threshold {} s), {} without a known owner",
+        r.scanned,
+        if r.scanned_states == ["all"] { "all states".to_string() } else { r.scanned_states.join(", ") },
+        r.established, r.close_wait, r.stale, r.idle_threshold_s, r.unowned
     );
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}");
@@ -512,13 +557,7 @@ fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize
             let d = g.count as i64 - prev.get(&key).copied().unwrap_or(0) as i64;
             row.push(format!("{d:+}"));
         }
-        let remote = match &g.name {
-            Some(n) => format!("{n}:{} ({})", g.port, g.remote),
-            None => crate::domain::tcp::fmt_endpoint(
-                g.remote.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
-                g.port,
-            ),
-        };
+        let remote = g.endpoint(true);
         let mut pids: Vec<String> = g.pids.iter().take(8).map(|p| p.to_string()).collect();
         if g.pids.len() > 8 {
             pids.push(format!("+{}", g.pids.len() - 8));
@@ -570,9 +609,8 @@ fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize
 
 fn group_key(g: &Group) -> String {
     format!(
-        "{}|{}|{}",
-        g.remote,
-        g.port,
+        "{}|{}",
+        g.endpoint(false),
         g.process.as_deref().unwrap_or("")
     )
 }
@@ -638,9 +676,8 @@ fn write_munin(out: &mut String, r: &Report, config: bool) {
     }
     for g in &r.groups {
         let label = format!(
-            "{}:{} {}",
-            g.remote,
-            g.port,
+            "{} {}",
+            g.endpoint(false),
             g.process.as_deref().unwrap_or("?")
         );
         let f = namer.name(&format!("g_{label}"));
@@ -669,9 +706,9 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
     let mut f = Family::new(
         "opskit_conn_audit_sockets",
         "gauge",
-        "TCP sockets scanned by conn-audit, by state.",
+        "TCP sockets scanned by conn-audit (scanned: every socket read; netlink reads ESTABLISHED, CLOSE_WAIT and LISTEN only), by state.",
     );
-    f.push(&[("state", "all")], r.scanned as f64);
+    f.push(&[("state", "scanned")], r.scanned as f64);
     f.push(&[("state", "established")], r.established as f64);
     f.push(&[("state", "close_wait")], r.close_wait as f64);
     f.render(out)?;
@@ -694,7 +731,7 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
     let mut c = Family::new(
         "opskit_conn_audit_group_stale",
         "gauge",
-        "Stale TCP connections per remote endpoint and process.",
+        "Stale TCP connections per remote endpoint and process; port is the remote port for outbound connections, the local (listening) port for inbound ones.",
     );
     let mut m = Family::new(
         "opskit_conn_audit_group_max_idle_seconds",
@@ -702,12 +739,18 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
         "Longest idle time in the group.",
     );
     for g in &r.groups {
-        let port = g.port.to_string();
+        // the service port: the remote one for outbound, the local one for inbound
+        let port = g.port.or(g.local_port).unwrap_or(0).to_string();
         let process = g.process.clone().unwrap_or_default();
+        let direction = match g.direction {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        };
         let labels = [
             ("remote", g.remote.as_str()),
             ("port", port.as_str()),
             ("process", process.as_str()),
+            ("direction", direction),
         ];
         c.push(&labels, g.count as f64);
         if let Some(i) = g.max_idle_s {
@@ -826,15 +869,15 @@ fn nagios_run(args: &Args, ctx: &Context, out: &mut Vec<u8>) -> anyhow::Result<u
 }
 
 fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
-    if r.stale_socks.is_empty() {
+    if r.sockets.0.is_empty() {
         println!("nothing to kill");
         return Ok(ExitCode::SUCCESS);
     }
     println!(
         "\nabout to close {} sockets with SOCK_DESTROY:",
-        r.stale_socks.len()
+        r.sockets.0.len()
     );
-    for s in &r.stale_socks {
+    for s in &r.sockets.0 {
         println!(
             "  {} -> {} {} {} pid {}",
             s.sock.local,
@@ -861,7 +904,7 @@ fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     let mut failed = 0;
-    for s in &r.stale_socks {
+    for s in &r.sockets.0 {
         if let Err(e) = net::destroy(&s.sock) {
             let msg = crate::exit::one_line(&e);
             if msg.contains("CONFIG_INET_DIAG_DESTROY") {
@@ -876,8 +919,8 @@ fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "closed {} of {} sockets",
-        r.stale_socks.len() - failed,
-        r.stale_socks.len()
+        r.sockets.0.len() - failed,
+        r.sockets.0.len()
     );
     Ok(ExitCode::from(if failed > 0 { 1 } else { 0 }))
 }
