@@ -3,30 +3,12 @@
 //! and opskit's peak RSS. `cargo bench --bench bindstats`.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Read;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+mod common;
 
-/// Wall time and peak RSS (KiB) of one run, via wait4.
-#[allow(unsafe_code, clippy::zombie_processes)]
-fn run(cmd: &mut Command) -> (f64, i64) {
-    let t0 = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 reaps our own child and fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
-    (t0.elapsed().as_secs_f64(), ru.ru_maxrss)
-}
+use std::path::Path;
+use std::process::Command;
+
+use common::{median, run};
 
 fn main() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,37 +17,44 @@ fn main() {
         eprintln!("SKIP: {} is absent", src.display());
         return;
     }
-    let mut doc = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(&src).unwrap())
-        .read_to_end(&mut doc)
-        .unwrap();
     let file = std::env::temp_dir().join(format!("opskit-bind-bench-{}.xml", std::process::id()));
-    std::fs::write(&file, &doc).unwrap();
+    let out = file.with_extension("out");
+    // decompressed straight to the file: the bench stays small (see common)
+    std::io::copy(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&src).unwrap()),
+        &mut std::fs::File::create(&file).unwrap(),
+    )
+    .unwrap();
+    let size = std::fs::metadata(&file).unwrap().len();
     let bin = env!("CARGO_BIN_EXE_opskit");
     let runs = 20;
     let mut ours = Vec::new();
     let mut rss = 0;
     let mut lint = Vec::new();
     for _ in 0..runs {
-        let (t, r) = run(Command::new(bin)
-            .args(["bindstats", "--master-zones", "example.com", "--file"])
-            .arg(&file));
-        ours.push(t);
-        rss = rss.max(r);
-        let (t, _) = run(Command::new("xmllint")
-            .args(["--stream", "--noout"])
-            .arg(&file));
-        lint.push(t);
+        let r = run(
+            Command::new(bin)
+                .args(["bindstats", "--master-zones", "example.com", "--file"])
+                .arg(&file),
+            &out,
+        );
+        ours.push(r.wall);
+        rss = rss.max(r.rss_kib);
+        lint.push(
+            run(
+                Command::new("xmllint")
+                    .args(["--stream", "--noout"])
+                    .arg(&file),
+                &out,
+            )
+            .wall,
+        );
     }
-    ours.sort_by(f64::total_cmp);
-    lint.sort_by(f64::total_cmp);
-    let (o, l) = (ours[runs / 2], lint[runs / 2]);
-    println!(
-        "document: {} bytes (1600 zones, zone statistics)",
-        doc.len()
-    );
+    let (o, l) = (median(ours), median(lint));
+    println!("document: {} bytes (1600 zones, zone statistics)", size);
     println!("opskit bindstats --file (parse + munin values, process included): median {:.1} ms, peak RSS {} KiB", o * 1e3, rss);
     println!("xmllint --stream --noout: median {:.1} ms", l * 1e3);
     println!("ratio: {:.2} (budget 0.5, RSS budget 16 MiB)", o / l);
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&out);
 }

@@ -1,41 +1,34 @@
 //! conn-audit benchmark: N idle ESTABLISHED loopback connections (2N sockets) held by two
-//! helper processes; the full audit (idle times from tcp_info, owners from /proc/PID/fd) by
-//! the release binary, side by side with `ss -tanpi state established`, at two socket counts
-//! to show how time and memory grow. `cargo bench --bench conn_audit`.
+//! helper processes (pairs of at most 10,000); the full audit (idle times from tcp_info, owners from /proc/PID/fd) by
+//! the release binary, side by side with `ss -tanpi state established` (runs interleaved,
+//! medians), at several socket counts to show how time and memory grow.
+//! `cargo bench --bench conn_audit` (as root, so that every owner is readable).
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Run a command to completion; its stdout and its own peak RSS (KiB), via wait4 (which
-/// reaps it: std's wait would not give the rusage).
-#[allow(clippy::zombie_processes)]
-#[allow(unsafe_code)]
-fn run_with_rss(cmd: &mut Command) -> (Vec<u8>, i64) {
+use common::{median, run};
+
+/// The report's `"stale":N`, read in small pieces (the bench must stay small: see common).
+fn stale_count(path: &std::path::Path) -> u64 {
     use std::io::Read;
-    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 writes status and usage for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "exit status {status}"
-    );
-    (out, ru.ru_maxrss)
-}
-
-fn time_runs(runs: u32, mut f: impl FnMut()) -> f64 {
-    let t0 = Instant::now();
-    for _ in 0..runs {
-        f();
-    }
-    t0.elapsed().as_secs_f64() / f64::from(runs)
+    let mut head = vec![0u8; 4096];
+    let n = std::fs::File::open(path).unwrap().read(&mut head).unwrap();
+    let text = String::from_utf8_lossy(&head[..n]);
+    let at = text
+        .find("\"stale\":")
+        .expect("a JSON report with \"stale\"")
+        + 8;
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn main() {
@@ -43,9 +36,10 @@ fn main() {
     let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/helpers/conn_bulk.py");
     let tmp = std::env::temp_dir().join(format!("opskit-conn-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    println!("| connections | sockets | opskit conn-audit (wall) | ss -tanpi state established (wall) | ratio | opskit max RSS |");
+    let runs = 7;
+    println!("| connections | sockets | opskit conn-audit (median wall) | ss -tanpi state established (median wall) | ratio | opskit max RSS |");
     println!("|---|---|---|---|---|---|");
-    for n in [5_000u32, 15_000] {
+    for n in [5_000u32, 15_000, 25_000] {
         let mut child = Command::new("python3")
             .arg(helper)
             .arg(n.to_string())
@@ -59,42 +53,41 @@ fn main() {
         assert!(line.starts_with("READY"), "helper: {line}");
         std::thread::sleep(Duration::from_secs(1));
         let state = tmp.join(format!("state-{n}.json"));
-        // only the process is timed; reading its JSON back happens after
-        let mut stale = 0;
+        let (mut ours, mut ss) = (Vec::new(), Vec::new());
         let mut rss = 0;
-        let mut outs = Vec::new();
-        let ours = time_runs(5, || {
-            let (out, r) = run_with_rss(
+        let mut stale = 0;
+        for _ in 0..runs {
+            let out = tmp.join("out.json");
+            let r = run(
                 Command::new(bin)
                     .args(["conn-audit", "--idle", "1s", "--format", "json", "--state"])
                     .arg(&state),
+                &out,
             );
-            rss = rss.max(r);
-            outs.push(out);
-        });
-        for out in &outs {
-            let v: serde_json::Value = serde_json::from_slice(out).unwrap();
-            stale = v["stale"].as_u64().unwrap();
+            ours.push(r.wall);
+            rss = rss.max(r.rss_kib);
+            stale = stale_count(&out);
+            ss.push(
+                run(
+                    Command::new("ss").args(["-tanpi", "state", "established"]),
+                    &tmp.join("ss.txt"),
+                )
+                .wall,
+            );
         }
-        let ss = time_runs(5, || {
-            let st = Command::new("ss")
-                .args(["-tanpi", "state", "established"])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(st.success());
-        });
+        let (o, s) = (median(ours), median(ss));
         println!(
             "| {n} | {} ({stale} stale) | {:.0} ms | {:.0} ms | {:.2} | {} KiB |",
             2 * n,
-            ours * 1e3,
-            ss * 1e3,
-            ours / ss,
+            o * 1e3,
+            s * 1e3,
+            o / s,
             rss
         );
-        // the helper and its forked server half ("READY <server pid>")
-        let server = line.split_whitespace().nth(1).unwrap_or("0").to_string();
-        let _ = Command::new("kill").args(["-KILL", &server]).status();
+        // the helper's processes ("READY <pid> <pid> ..."), then the helper
+        for pid in line.split_whitespace().skip(1) {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
         let _ = child.kill();
         let _ = child.wait();
         std::thread::sleep(Duration::from_secs(1));

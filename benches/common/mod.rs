@@ -1,0 +1,50 @@
+//! What the benches share: running a command to completion with its wall time and its own
+//! peak RSS; medians.
+//!
+//! The command's stdout goes to a file, not to a pipe the bench reads: a spawned child's peak
+//! RSS starts from the spawning process's (vfork shares its memory until exec), so the bench
+//! itself must stay small while it measures.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+pub struct Run {
+    /// Wall time in seconds, spawn to reap.
+    pub wall: f64,
+    /// The child's own peak RSS in KiB (wait4's rusage).
+    pub rss_kib: i64,
+}
+
+/// Run `cmd` to completion with its stdout written to `out`; panic unless it exits 0. The
+/// child is reaped with wait4 (std's wait would not give the rusage).
+#[allow(unsafe_code, clippy::zombie_processes, clippy::unwrap_used)]
+pub fn run(cmd: &mut Command, out: &Path) -> Run {
+    let file = std::fs::File::create(out).unwrap();
+    let t0 = Instant::now();
+    let child = cmd.stdout(Stdio::from(file)).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 reaps our own child and fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed: status {status}"
+    );
+    Run {
+        wall: t0.elapsed().as_secs_f64(),
+        rss_kib: ru.ru_maxrss,
+    }
+}
+
+/// The median of some timings.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
