@@ -248,6 +248,46 @@ fn live_loopback_shapes_are_labelled() {
         )),
         "{out}"
     );
+
+    // --resolve: the peer's name as the system's resolver gives it (getent uses the same NSS)
+    let (code, v, err) = audit(
+        &st,
+        &["--idle", "1s", "--port", &p.to_string(), "--resolve"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["remote"] == "127.0.0.1" && g["port"] == p)
+        .unwrap();
+    let getent = Command::new("getent")
+        .args(["hosts", "127.0.0.1"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(1)
+                .map(str::to_string)
+        });
+    match getent {
+        Some(name) => {
+            assert_eq!(g["name"], name.as_str(), "{g}");
+            assert!(
+                g["verdict"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("on {name}:{p} (127.0.0.1)")),
+                "{g}"
+            );
+        }
+        None => {
+            eprintln!("NOTE: 127.0.0.1 has no name here (getent hosts): only null checked");
+            assert_eq!(g["name"], Value::Null);
+        }
+    }
 }
 
 /// `ss -tanpiH state established`: 4-tuple -> owner pids.

@@ -355,26 +355,42 @@ fn socket_inode(dir: &std::fs::File, fd: &std::ffi::OsStr) -> Option<u64> {
     std::str::from_utf8(num).ok()?.parse().ok()
 }
 
-/// Reverse DNS of each address (getnameinfo), each with `timeout`; failures are `None`.
-pub fn reverse_dns(ips: &[IpAddr], timeout: Duration) -> HashMap<IpAddr, String> {
+/// Reverse DNS (getnameinfo) of the addresses not yet in `cache`, at most 16 lookups at a
+/// time, all within `timeout`; the answers, failures and timeouts (as `None`) go into the
+/// cache, which lives as long as the run (across `--watch` reports).
+pub fn reverse_dns(ips: &[IpAddr], timeout: Duration, cache: &mut HashMap<IpAddr, Option<String>>) {
+    use std::sync::{Arc, Mutex};
+    let todo: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| !cache.contains_key(ip))
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let queue = Arc::new(Mutex::new(todo.clone()));
     let (tx, rx) = mpsc::channel();
-    for ip in ips.iter().copied() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send((ip, lookup(ip)));
+    for _ in 0..todo.len().min(16) {
+        let (tx, queue) = (tx.clone(), Arc::clone(&queue));
+        // not scoped: a lookup that outlives the timeout is left behind, not waited for
+        std::thread::spawn(move || loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop());
+            let Some(ip) = next else { break };
+            if tx.send((ip, lookup(ip))).is_err() {
+                break;
+            }
         });
     }
     drop(tx);
     let deadline = std::time::Instant::now() + timeout;
-    let mut out = HashMap::new();
     while let Ok((ip, name)) =
         rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
     {
-        if let Some(n) = name {
-            out.insert(ip, n);
-        }
+        cache.insert(ip, name);
     }
-    out
+    for ip in todo {
+        cache.entry(ip).or_insert(None);
+    }
 }
 
 fn lookup(ip: IpAddr) -> Option<String> {

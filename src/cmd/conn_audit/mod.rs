@@ -315,7 +315,12 @@ fn read_sockets(
     Ok((socks, source))
 }
 
-fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Result<Report> {
+fn audit(
+    args: &Args,
+    ctx: &Context,
+    peer: Option<&PeerFilter>,
+    dns: &mut HashMap<IpAddr, Option<String>>,
+) -> anyhow::Result<Report> {
     let mut warnings = Vec::new();
     // listing every process's fds (the cheap half of the owner walk) runs beside the dump
     // when there is a core to spare
@@ -433,8 +438,9 @@ fn audit(args: &Args, ctx: &Context, peer: Option<&PeerFilter>) -> anyhow::Resul
         let mut ips: Vec<IpAddr> = stale.iter().map(|s| s.sock.remote.ip()).collect();
         ips.sort();
         ips.dedup();
-        net::reverse_dns(&ips, Duration::from_secs(2))
-            .into_iter()
+        net::reverse_dns(&ips, Duration::from_secs(2), dns);
+        ips.iter()
+            .filter_map(|ip| Some((*ip, dns.get(ip)?.clone()?)))
             .collect()
     } else {
         BTreeMap::new()
@@ -799,9 +805,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     let peer = args.peer.as_deref().map(peer_filter).transpose()?;
     let mut prev: Option<HashMap<String, usize>> = None;
+    // reverse-DNS answers, kept across --watch reports
+    let mut dns = HashMap::new();
     let mut n = 0u64;
     loop {
-        let report = audit(&args, ctx, peer.as_ref())?;
+        let report = audit(&args, ctx, peer.as_ref(), &mut dns)?;
         let mut out = Vec::new();
         if munin_mode {
             let mut s = String::new();
@@ -864,7 +872,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
 
 fn nagios_run(args: &Args, ctx: &Context, out: &mut Vec<u8>) -> anyhow::Result<u8> {
     let peer = args.peer.as_deref().map(peer_filter).transpose()?;
-    let report = audit(args, ctx, peer.as_ref())?;
+    let report = audit(args, ctx, peer.as_ref(), &mut HashMap::new())?;
     Ok(write_nagios(out, &report, args)?.code())
 }
 
