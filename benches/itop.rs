@@ -31,6 +31,21 @@ fn unsafe_zeroed() -> libc::rusage {
     unsafe { std::mem::zeroed() }
 }
 
+/// The sample the batch writer gets, at a made-up time `i` s.
+fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
+    Sample {
+        snap: cur,
+        rates,
+        stamp: Stamp {
+            mono: i as f64,
+            wall: (0, 0),
+        },
+        affinity: &[],
+        imbalance: None,
+        source: "interrupts",
+    }
+}
+
 fn fixture(tmp: &Path) -> Option<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/interrupts/pcp_x86_64_1152cpu_interrupts.txt.bz2");
@@ -66,18 +81,7 @@ fn main() {
         cur.parse_into(&text).unwrap();
         rates_into(&prev, &cur, 1.0, &mut scratch, &mut rates);
         out.clear();
-        let s = Sample {
-            snap: &cur,
-            rates: &rates,
-            stamp: Stamp {
-                mono: i as f64,
-                wall: (0, 0),
-            },
-            affinity: &[],
-            imbalance: None,
-            source: "interrupts",
-        };
-        write_json(&mut out, &s, &opts);
+        write_json(&mut out, &sample(&cur, &rates, i), &opts);
         json_len = out.len();
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -104,18 +108,7 @@ fn main() {
     let c0 = cpu_time(libc::RUSAGE_SELF);
     for i in 0..iters {
         out.clear();
-        let s = Sample {
-            snap: &cur,
-            rates: &rates,
-            stamp: Stamp {
-                mono: i as f64,
-                wall: (0, 0),
-            },
-            affinity: &[],
-            imbalance: None,
-            source: "interrupts",
-        };
-        write_json(&mut out, &s, &opts);
+        write_json(&mut out, &sample(&cur, &rates, i), &opts);
     }
     let json_cpu = (cpu_time(libc::RUSAGE_SELF) - c0) / iters as f64;
     println!(

@@ -63,6 +63,22 @@ fn audit(state: &Path, args: &[&str]) -> (i32, Value, String) {
     (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
 }
 
+/// The outbound group to `remote`:`port`.
+fn outbound_group<'a>(v: &'a Value, remote: &str, port: u16) -> &'a Value {
+    v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["direction"] == "outbound" && g["remote"] == remote && g["port"] == port)
+        .unwrap_or_else(|| panic!("no outbound group to {remote}:{port} in {v}"))
+}
+
+/// Assert that a group's verdict contains `needle`.
+fn assert_verdict_has(g: &Value, needle: &str) {
+    let verdict = g["verdict"].as_str().unwrap_or_default();
+    assert!(verdict.contains(needle), "{needle:?} not in {g}");
+}
+
 fn reasons_by_side(v: &Value, port: u16) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
     let mut client = BTreeMap::new();
     let mut server = BTreeMap::new();
@@ -128,13 +144,7 @@ fn live_loopback_shapes_are_labelled() {
         .unwrap()
         .iter()
         .any(|s| s["remote"] == format!("[::1]:{p}")));
-    let g = v["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["remote"] == "127.0.0.1" && g["port"] == p)
-        .unwrap();
-    assert_eq!(g["direction"], "outbound");
+    let g = outbound_group(&v, "127.0.0.1", p);
     assert_eq!(g["local_port"], Value::Null);
     assert_eq!(g["count"], 3);
     assert_eq!(g["pids"], serde_json::json!([client]));
@@ -167,12 +177,9 @@ fn live_loopback_shapes_are_labelled() {
     );
     let from_v4 = inbound.iter().find(|g| g["remote"] == "127.0.0.1").unwrap();
     assert_eq!(from_v4["pids"], serde_json::json!([server]));
-    assert!(
-        from_v4["verdict"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("unread from 127.0.0.1 on local port {p} - the local program does not read its receive queue")),
-        "{from_v4}"
+    assert_verdict_has(
+        from_v4,
+        &format!("unread from 127.0.0.1 on local port {p} - the local program does not read its receive queue"),
     );
 
     // the peer stops reading: zero window on the writer, unread on the reader
@@ -255,12 +262,7 @@ fn live_loopback_shapes_are_labelled() {
         &["--idle", "1s", "--port", &p.to_string(), "--resolve"],
     );
     assert_eq!(code, 0, "{err}");
-    let g = v["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["remote"] == "127.0.0.1" && g["port"] == p)
-        .unwrap();
+    let g = outbound_group(&v, "127.0.0.1", p);
     let getent = Command::new("getent")
         .args(["hosts", "127.0.0.1"])
         .output()
@@ -275,13 +277,7 @@ fn live_loopback_shapes_are_labelled() {
     match getent {
         Some(name) => {
             assert_eq!(g["name"], name.as_str(), "{g}");
-            assert!(
-                g["verdict"]
-                    .as_str()
-                    .unwrap()
-                    .contains(&format!("on {name}:{p} (127.0.0.1)")),
-                "{g}"
-            );
+            assert_verdict_has(g, &format!("on {name}:{p} (127.0.0.1)"));
         }
         None => {
             eprintln!("NOTE: 127.0.0.1 has no name here (getent hosts): only null checked");
