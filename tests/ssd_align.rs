@@ -420,6 +420,25 @@ fn images_agree_with_parted_and_sfdisk() {
         .arg(&bad));
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("CRC") && err.contains("badcrc.img"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // the same for the primary partition entry array (LBA 2): one byte of partition 1's name
+    let bad = tmp.path().join("badarray.img");
+    std::fs::copy(&gpt, &bad).unwrap();
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[1024 + 56] ^= 0xff;
+    std::fs::write(&bad, bytes).unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["ssd-align", "--erase-block", "512k"])
+        .arg(&bad));
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains("partition entry array")
+            && err.contains("CRC")
+            && err.contains("badarray.img"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]

@@ -206,9 +206,16 @@ pub fn read_table(path: &Path, sector: Option<u64>, logical: Option<u64>) -> any
         if sig == b"EFI PART" {
             f.seek(SeekFrom::Start(ss))
                 .with_context(|| format!("reading {what}"))?;
-            // check the primary header ourselves: gptman would silently use the backup
-            gptman::GPTHeader::read_from(&mut f).map_err(|e| {
+            // check the primary header and its partition entry array ourselves: gptman
+            // would silently use the backup (parted warns and uses it; we refuse to guess)
+            let primary = gptman::GPTHeader::read_from(&mut f).map_err(|e| {
                 anyhow::anyhow!("{what}: primary GPT header is invalid ({})", gpt_err(&e))
+            })?;
+            primary.read_partitions(&mut f, ss).map_err(|e| {
+                anyhow::anyhow!(
+                    "{what}: primary GPT partition entry array is invalid ({})",
+                    gpt_err(&e)
+                )
             })?;
             let gpt = gptman::GPT::read_from(&mut f, ss)
                 .map_err(|e| anyhow::anyhow!("{what}: GPT is invalid ({})", gpt_err(&e)))?;
@@ -290,6 +297,9 @@ pub fn read_table(path: &Path, sector: Option<u64>, logical: Option<u64>) -> any
 fn gpt_err(e: &gptman::Error) -> String {
     match e {
         gptman::Error::InvalidChecksum(want, got) => {
+            format!("bad CRC32: header says {want:#010x}, computed {got:#010x}")
+        }
+        gptman::Error::InvalidPartitionEntryArrayChecksum(want, got) => {
             format!("bad CRC32: header says {want:#010x}, computed {got:#010x}")
         }
         e => e.to_string(),
