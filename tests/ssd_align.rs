@@ -629,6 +629,14 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
                 Some(starts[0] * 8),
                 "sysfs counts 512-byte units"
             );
+            // the same device under another name (as /dev/disk/by-id/... or /dev/mapper/...
+            // are): found by its device number, not by the link's name
+            let link = tmp.path().join(format!("by-id-{label}"));
+            std::os::unix::fs::symlink(&l.dev, &link).unwrap();
+            let (code, v2, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
+            assert_eq!(code, 1, "{label}: {err}");
+            assert_eq!(v2["source"], "sysfs");
+            assert_eq!(v2["partitions"], v["partitions"], "{label}");
         }
         // the same image read as a file: the 4096-byte sectors are detected (GPT) or given
         let mut args = vec!["--erase-block", "512k"];

@@ -70,6 +70,15 @@ pub fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The kernel's name of the block device with device number `rdev` (`dm-3` for
+/// /dev/mapper/vg0-data, `sdb` for /dev/disk/by-id/ata-...), from `/sys/dev/block/MAJ:MIN`.
+pub fn name_by_devnum(root: &Root, rdev: u64) -> Option<String> {
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    let link = root.path(format!("/sys/dev/block/{major}:{minor}"));
+    let dir = link.canonicalize().ok()?;
+    dir.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
 /// Read a device's topology and partitions from sysfs.
 pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
     let Some(dir) = sysfs_dir(root, name) else {

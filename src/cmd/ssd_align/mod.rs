@@ -240,10 +240,20 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
                     target.display()
                 );
             }
-            let name = target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .with_context(|| format!("{}: not a device name", target.display()))?;
+            // a device node by any name (/dev/mapper/vg0-data, /dev/disk/by-id/...) is found
+            // by its device number; a bare name (with --root) by that name
+            use std::os::unix::fs::MetadataExt;
+            let by_number = meta
+                .as_ref()
+                .filter(|_| is_blockdev)
+                .and_then(|m| block::name_by_devnum(&ctx.root, m.rdev()));
+            let name = match by_number {
+                Some(n) => n,
+                None => target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .with_context(|| format!("{}: not a device name", target.display()))?,
+            };
             if meta.is_none() && ctx.root.is_live() {
                 anyhow::bail!("{}: no such device or image", target.display());
             }
