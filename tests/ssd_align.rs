@@ -636,7 +636,26 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
             let (code, v2, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
             assert_eq!(code, 1, "{label}: {err}");
             assert_eq!(v2["source"], "sysfs");
-            assert_eq!(v2["partitions"], v["partitions"], "{label}");
+            let starts_of = |v: &Value| -> Vec<u64> {
+                v["partitions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["start_bytes"].as_u64().unwrap())
+                    .collect()
+            };
+            assert_eq!(starts_of(&v2), starts_of(&v), "{label}");
+            // a misaligned partition on a device gets a move command in the device's own
+            // (4096-byte) sectors
+            let fix = v["partitions"][1]["fix"].as_str().unwrap_or_default();
+            let want = (starts[1] * 4096).div_ceil(524_288) * 524_288 / 4096;
+            assert!(
+                fix.starts_with(&format!(
+                    "echo '{want},' | sfdisk --move-data {} -N 2",
+                    l.dev
+                )),
+                "{label}: {fix}"
+            );
         }
         // the same image read as a file: the 4096-byte sectors are detected (GPT) or given
         let mut args = vec!["--erase-block", "512k"];
@@ -703,4 +722,94 @@ fn never_opens_anything_for_writing() {
         );
     }
     assert_eq!(std::fs::read(&img).unwrap(), before, "the image changed");
+}
+
+#[test]
+fn the_printed_move_command_aligns_a_partition_and_keeps_its_data() {
+    if !require_tool("sfdisk") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (label, script) in [
+        (
+            "dos",
+            "label: dos\nstart=63, size=20000, type=83\nstart=40960, size=20000, type=83\n",
+        ),
+        (
+            "gpt",
+            "label: gpt\nfirst-lba: 34\nstart=40, size=20000\nstart=40960, size=20000\n",
+        ),
+    ] {
+        let img = tmp.path().join(format!("move-{label}.img"));
+        sh(&format!(
+            "truncate -s 64M {0} && printf '{script}' | sfdisk -q {0}",
+            img.display()
+        ));
+        let old_start: u64 = if label == "dos" { 63 } else { 40 };
+        // a marker where p1's data begins
+        let mut bytes = std::fs::read(&img).unwrap();
+        let at = (old_start * 512) as usize;
+        bytes[at..at + 12].copy_from_slice(b"OPSKIT-MARK1");
+        std::fs::write(&img, bytes).unwrap();
+
+        let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+        assert_eq!(code, 1, "{label}: {err}");
+        let p = &v["partitions"];
+        assert_eq!(p[1]["fix"], Value::Null, "{label}: p2 is aligned");
+        let fix = p[0]["fix"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{label}: {v}"));
+        assert!(
+            fix.starts_with(&format!(
+                "echo '1024,' | sfdisk --move-data {} -N 1",
+                img.display()
+            )),
+            "{fix}"
+        );
+        // run it as printed (sfdisk keeps its move log in $HOME)
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(fix)
+            .env("HOME", tmp.path())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+        assert_eq!(code, 0, "{label}: {err} {v}");
+        assert_eq!(v["partitions"][0]["start_sector"], 1024);
+        assert_eq!(
+            v["partitions"][0]["size_bytes"],
+            20000 * 512,
+            "{label}: size kept"
+        );
+        let bytes = std::fs::read(&img).unwrap();
+        assert_eq!(
+            &bytes[1024 * 512..1024 * 512 + 12],
+            b"OPSKIT-MARK1",
+            "{label}: data moved"
+        );
+    }
+
+    // no room before the next partition: no command, a note saying why
+    let img = tmp.path().join("tight.img");
+    sh(&format!(
+        "truncate -s 64M {0} && printf 'label: dos\\nstart=63, size=1000, type=83\\nstart=1100, size=2000, type=83\\n' | sfdisk -q {0}",
+        img.display()
+    ));
+    let (code, v, _) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("p1 cannot move")),
+        "{v}"
+    );
 }

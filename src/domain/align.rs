@@ -399,6 +399,20 @@ pub fn check_start(
         .collect()
 }
 
+/// Where a misaligned partition can move with its data (`sfdisk --move-data`): the first
+/// multiple of every unit at or after its start, in bytes. `Err(end)` when it would then end
+/// at byte `end`, past `limit` (the next partition's start or the end of the usable disk).
+pub fn move_target(start: u64, size: u64, units: &[(&str, u64)], limit: u64) -> Result<u64, u64> {
+    let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
+    let to = start.div_ceil(step) * step;
+    let end = to.saturating_add(size);
+    if end > limit {
+        Err(end)
+    } else {
+        Ok(to)
+    }
+}
+
 /// The units a partition start must be a multiple of, from the plan and the topology.
 pub fn units<'a>(plan: &Plan, topo: &Topology) -> Vec<(&'a str, u64)> {
     let mut u = vec![("erase_block", plan.grain)];
@@ -669,5 +683,26 @@ mod tests {
         l[512 + 32 + 40..512 + 32 + 48].copy_from_slice(&1_048_576u64.to_le_bytes());
         assert_eq!(parse_lvm(&l).unwrap().pe_start, 1_048_576);
         assert_eq!(parse_ext4(&h[..100]), None, "short input is not a panic");
+    }
+
+    #[test]
+    fn a_misaligned_partition_moves_to_the_next_multiple_of_every_unit() {
+        let units = [
+            ("erase_block", 524_288),
+            ("physical_sector", 4096),
+            ("optimal_io", 0),
+        ];
+        // p1 at sector 63 (32256 B), 10 MB long, on a 64 MiB disk: moves to 512 KiB
+        assert_eq!(move_target(32_256, 10 << 20, &units, 64 << 20), Ok(524_288));
+        // an aligned start stays
+        assert_eq!(move_target(1 << 20, 4096, &units, 64 << 20), Ok(1 << 20));
+        // no room before the next partition at 1 MiB: where it would end
+        assert_eq!(
+            move_target(32_256, 600_000, &units, 1 << 20),
+            Err(524_288 + 600_000)
+        );
+        // several units: their least common multiple (1536 KiB erase block, 1 MiB optimal I/O)
+        let units = [("erase_block", 1_572_864), ("optimal_io", 1_048_576)];
+        assert_eq!(move_target(4096, 1, &units, u64::MAX), Ok(3_145_728));
     }
 }

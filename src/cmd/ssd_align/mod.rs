@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::cmd::Context;
 use crate::domain::align::{
-    check_optimal_io, check_start, ext4_warnings, parse_ext4, parse_lvm, parse_xfs, units, Check,
-    Ext4Info, LvmInfo, Plan, Raid, RaidLevel, Request, Topology, XfsInfo, HEAD_BYTES, LEGACY_FDISK,
-    TRIM_ADVICE,
+    check_optimal_io, check_start, ext4_warnings, move_target, parse_ext4, parse_lvm, parse_xfs,
+    units, Check, Ext4Info, LvmInfo, Plan, Raid, RaidLevel, Request, Topology, XfsInfo, HEAD_BYTES,
+    LEGACY_FDISK, TRIM_ADVICE,
 };
 use crate::domain::units::{clap_parsers, format_size};
 use crate::sys::block;
@@ -118,6 +118,9 @@ struct PartReport {
     reasons: Vec<String>,
     checks: Vec<Check>,
     contents: Vec<FsCheck>,
+    /// For a misaligned start: the `sfdisk --move-data` command that moves the partition,
+    /// data and all, to the next aligned start (when it fits).
+    fix: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,6 +203,8 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
     let mut data_path: Option<PathBuf> = None;
     let mut dev_display = "/dev/sdX".to_string();
     let mut members = Vec::new();
+    // for move commands: the device or image, its length, and its sector size
+    let mut move_dev: Option<(String, u64, u64)> = None;
 
     if let Some(target) = &args.target {
         let meta = if ctx.root.is_live() || target.is_absolute() {
@@ -223,6 +228,9 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
                 .collect();
             data_path = Some(target.clone());
             dev_display = "/dev/loopX".into();
+            if let Some(m) = &meta {
+                move_dev = Some((target.display().to_string(), m.len(), t.sector));
+            }
             if t.kind != "none" {
                 notes.push(format!(
                     "partition devices below are named as after `losetup -fP {}`",
@@ -307,6 +315,18 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
                 Some((parent, _)) => format!("/dev/{parent}"),
                 None => node.display().to_string(),
             };
+            if d.partition_of.is_none() {
+                if let Some(size) = d.size512 {
+                    let logical = if d.logical > 0 { d.logical } else { 512 };
+                    move_dev = Some((dev_display.clone(), size * 512, logical));
+                }
+                if is_blockdev {
+                    // the label kind (MBR logical partitions are not moved), read-only
+                    table_kind = block::read_table(target, None, Some(d.logical))
+                        .ok()
+                        .map(|t| t.kind);
+                }
+            }
             if parts_in.is_empty() && d.partition_of.is_none() && is_blockdev {
                 // no partitions: whatever sits on the whole device is checked as partition 0
                 parts_in.push((0, 0, 512, d.size512.unwrap_or(0) * 512));
@@ -377,7 +397,13 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
             reasons,
             checks,
             contents,
+            fix: None,
         });
+    }
+    if let Some((dev, len, sector)) = &move_dev {
+        move_fixes(
+            &mut parts, &units, table_kind, dev, *len, *sector, &mut notes,
+        );
     }
     let verdict = match (&args.target, misaligned) {
         (None, _) => "calculated",
@@ -429,6 +455,55 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
         Format::Text => text(out, &rep, args.legacy_fdisk),
     }
     Ok(ExitCode::from(if misaligned { 1 } else { 0 }))
+}
+
+/// The `sfdisk --move-data` command for each partition whose start is misaligned, when it
+/// fits before the next partition (or the end of the usable disk); a note when it does not.
+fn move_fixes(
+    parts: &mut [PartReport],
+    units: &[(&str, u64)],
+    table: Option<&str>,
+    dev: &str,
+    len: u64,
+    sector: u64,
+    notes: &mut Vec<String>,
+) {
+    // GPT keeps a backup partition array (16 KiB) and header (a sector) at the end
+    let usable_end = match table {
+        Some("dos") => len,
+        _ => len.saturating_sub(16384 + sector),
+    };
+    let starts: Vec<u64> = parts.iter().map(|p| p.start_bytes).collect();
+    for p in parts.iter_mut() {
+        if p.number == 0 || p.checks.iter().all(|c| c.aligned) {
+            continue;
+        }
+        let n = p.number;
+        if n >= 5 && table != Some("gpt") {
+            notes.push(format!(
+                "p{n} may be an MBR logical partition: move it with parted or gparted, not sfdisk --move-data"
+            ));
+            continue;
+        }
+        let limit = starts
+            .iter()
+            .copied()
+            .filter(|s| *s > p.start_bytes)
+            .min()
+            .unwrap_or(usable_end);
+        match move_target(p.start_bytes, p.size_bytes, units, limit) {
+            Ok(to) => {
+                p.fix = Some(format!(
+                    "echo '{},' | sfdisk --move-data {dev} -N {n}  # unmounted and backed up first: moves p{n} and its data from byte {} to {to}",
+                    to / sector,
+                    p.start_bytes
+                ));
+            }
+            Err(end) => notes.push(format!(
+                "p{n} cannot move to the next aligned start with its data: it would end at byte {end}, past byte {limit} (the next partition or the end of the disk); shrink its filesystem and the partition first"
+            )),
+        }
+    }
 }
 
 /// Check what sits on a partition: an LVM PV (pe_start), ext4 (stride/stripe-width) or XFS
@@ -583,6 +658,9 @@ fn text(out: &mut String, r: &Report, legacy: bool) {
                     c.what,
                     c.detail
                 );
+            }
+            if let Some(f) = &p.fix {
+                let _ = writeln!(out, "        fix: {f}");
             }
             for c in &p.contents {
                 let _ = writeln!(
