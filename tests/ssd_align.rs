@@ -491,6 +491,30 @@ fn ext4_xfs_and_lvm_on_images() {
     let (code, _, _) = json(&["--erase-block", "256k", img.to_str().unwrap()]);
     assert_eq!(code, 1, "p1's stride 128 is wrong for 256k");
 
+    // the printed fix, applied through a loop device's partition: ext4 is then aligned
+    if require_root("losetup -P to apply the tune2fs fix") {
+        let l = LoopDev::attach(&img, None);
+        let part = format!("{}p2", l.dev);
+        for _ in 0..20 {
+            if Path::new(&part).exists() {
+                break;
+            }
+            let _ = Command::new("partx").args(["-a"]).arg(&l.dev).status();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let fix = p[1]["contents"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .replace("/dev/loopX", &l.dev);
+        sh(&format!("{fix} >/dev/null"));
+        drop(l);
+        let (_, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+        let p2 = &v["partitions"][1];
+        assert_eq!(p2["contents"][0]["ext4"]["stride"], 128, "{err}");
+        assert_eq!(p2["contents"][0]["ext4"]["stripe_width"], 128, "{p2}");
+        assert_eq!(p2["aligned"], true, "{p2}");
+    }
+
     // LVM: pvcreate on a loop device (root), pe_start read back and checked against pvs
     if !require_root("pvcreate on a loop device") || !require_tool("pvcreate") {
         return;
