@@ -726,3 +726,55 @@ fn kill_closes_exactly_the_listed_sockets() {
     let (_, v, _) = audit(&tmp.path().join("st"), &["--idle", "1s", "--port", &p]);
     assert_eq!(v["close_wait"], 0, "{v}");
 }
+
+#[test]
+fn without_permission_owners_are_counted_not_guessed() {
+    if !require_root("setpriv to an unprivileged user") || !require_tool("setpriv") {
+        return;
+    }
+    let Some(sc) = Scenarios::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // the state file must be writable by the unprivileged user
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    // a copy the unprivileged user can run wherever the checkout lives (/root is 0700)
+    let bin = tmp.path().join("opskit");
+    std::fs::copy(opskit().get_program(), &bin).unwrap();
+    let p = sc.port("hung").to_string();
+    let (code, out, err) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args([
+            "conn-audit",
+            "--format",
+            "json",
+            "--idle",
+            "1s",
+            "--port",
+            &p,
+        ])
+        .arg("--state")
+        .arg(tmp.path().join("st.json")));
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    // the root-owned helpers' sockets are all seen (sock_diag needs no privilege) ...
+    assert_eq!(v["stale"], 8, "{v}");
+    // ... but their owners cannot be: counted, not guessed
+    assert_eq!(v["unowned"], 8, "{v}");
+    assert!(v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["pid"].is_null() && s["process"].is_null()));
+    let w = v["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("8 stale sockets have no known owner")),
+        "{v}"
+    );
+}
