@@ -778,3 +778,53 @@ fn without_permission_owners_are_counted_not_guessed() {
         "{v}"
     );
 }
+
+/// Sockets and processes that come and go while the audit runs never make it fail.
+#[test]
+fn churning_sockets_and_processes_never_fail_the_audit() {
+    if !require_tool("python3") {
+        return;
+    }
+    // short-lived processes, each connecting to a listener and exiting at once, for ~4 s
+    let mut churn = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import os, socket, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(512)
+srv.setblocking(False)
+end = time.time() + 4
+while time.time() < end:
+    pids = []
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:
+            cs = [socket.create_connection(srv.getsockname()) for _ in range(5)]
+            time.sleep(0.01)
+            os._exit(0)
+        pids.append(pid)
+    try:
+        while True:
+            srv.accept()[0].close()
+    except BlockingIOError:
+        pass
+    for p in pids:
+        os.waitpid(p, 0)
+"#,
+        ])
+        .spawn()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..12 {
+        let (code, out, err) = run(opskit()
+            .args(["conn-audit", "--format", "json", "--idle", "0s", "--state"])
+            .arg(tmp.path().join("st.json")));
+        assert_eq!(code, 0, "run {i}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("run {i}: {e}"));
+        assert!(v["scanned"].as_u64().is_some(), "run {i}: {v}");
+        assert!(err.is_empty(), "run {i}: {err}");
+    }
+    let _ = churn.kill();
+    let _ = churn.wait();
+}
