@@ -83,7 +83,10 @@ fn parse_range(s: &str) -> Result<Range, String> {
         opskit conn-audit --format nagios --warning 10 --critical 50\n  \
         opskit conn-audit --format json | jq '.groups[0]'\n  \
         opskit conn-audit --watch 10s                   # how each group grows\n  \
-        opskit conn-audit --peer 2001:db8::/32 --kill   # close them (asks first)"
+        opskit conn-audit --peer 2001:db8::/32 --kill   # close them (asks first)\n\n\
+        It audits its own network namespace. For a container's or another namespace's:\n  \
+        nsenter -t PID -n opskit conn-audit\n  \
+        ip netns exec NAME opskit conn-audit"
 )]
 pub struct Args {
     /// munin verb (with --format munin, or when run as a munin plugin)
