@@ -408,29 +408,24 @@ fn images_agree_with_parted_and_sfdisk() {
     // no where opskit, checking against the erase block, says yes
     assert!(!parted_aligned(&own, 1));
 
-    // a GPT with a corrupted primary header CRC: one line, exit 2 (gptman alone would fall
-    // back to the backup header silently)
-    let bad = tmp.path().join("badcrc.img");
-    std::fs::copy(&gpt, &bad).unwrap();
-    let mut bytes = std::fs::read(&bad).unwrap();
-    bytes[512 + 16] ^= 0xff;
-    std::fs::write(&bad, bytes).unwrap();
-    let (code, out, err) = run(opskit()
-        .args(["ssd-align", "--erase-block", "512k"])
-        .arg(&bad));
+    // a copy of the GPT image with one byte flipped at `at`, checked: (exit, stdout, stderr)
+    let corrupted = |name: &str, at: usize| {
+        let bad = tmp.path().join(name);
+        let mut bytes = std::fs::read(&gpt).unwrap();
+        bytes[at] ^= 0xff;
+        std::fs::write(&bad, bytes).unwrap();
+        run(opskit()
+            .args(["ssd-align", "--erase-block", "512k"])
+            .arg(&bad))
+    };
+    // a corrupted primary header CRC: one line, exit 2 (gptman alone would fall back to the
+    // backup header silently)
+    let (code, out, err) = corrupted("badcrc.img", 512 + 16);
     assert_eq!(code, 2, "{out}");
     assert!(err.contains("CRC") && err.contains("badcrc.img"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-
     // the same for the primary partition entry array (LBA 2): one byte of partition 1's name
-    let bad = tmp.path().join("badarray.img");
-    std::fs::copy(&gpt, &bad).unwrap();
-    let mut bytes = std::fs::read(&bad).unwrap();
-    bytes[1024 + 56] ^= 0xff;
-    std::fs::write(&bad, bytes).unwrap();
-    let (code, out, err) = run(opskit()
-        .args(["ssd-align", "--erase-block", "512k"])
-        .arg(&bad));
+    let (code, out, err) = corrupted("badarray.img", 1024 + 56);
     assert_eq!(code, 2, "{out}");
     assert!(
         err.contains("partition entry array")
