@@ -465,6 +465,9 @@ fn proc_net_tcp_captures() {
         assert_eq!(code, 0, "{case}: {err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["source"], "procfs");
+        // a capture says where it came from, not this system's namespace
+        assert_eq!(v["root"], root.path().to_str().unwrap(), "{case}");
+        assert_eq!(v["netns"], Value::Null, "{case}");
         assert!(!v["missing_fields"].as_array().unwrap().is_empty());
         assert_eq!(
             v["established"].as_u64(),

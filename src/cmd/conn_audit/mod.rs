@@ -212,6 +212,8 @@ struct ByProcess {
 #[derive(Debug, Serialize)]
 struct Report {
     source: &'static str,
+    /// The `--root` a capture was read from (`None`: the live system).
+    root: Option<String>,
     netns: Option<String>,
     missing_fields: Vec<&'static str>,
     idle_threshold_s: f64,
@@ -474,6 +476,7 @@ fn audit(
     }
     Ok(Report {
         source,
+        root: (!ctx.root.is_live()).then(|| ctx.root.base().display().to_string()),
         netns: net::netns(&ctx.root),
         missing_fields,
         idle_threshold_s: args.idle.as_secs_f64(),
@@ -519,12 +522,19 @@ fn fmt_idle(s: Option<f64>) -> String {
 
 fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize>>) {
     use crate::output::table::{Align, Table};
-    let _ = writeln!(
-        out,
-        "conn-audit: source {}, network namespace {} (this process's own)",
-        r.source,
-        r.netns.as_deref().unwrap_or("?")
-    );
+    let _ = match &r.root {
+        Some(root) => writeln!(
+            out,
+            "conn-audit: source {} under {root} (a capture, not this system)",
+            r.source
+        ),
+        None => writeln!(
+            out,
+            "conn-audit: source {}, network namespace {} (this process's own)",
+            r.source,
+            r.netns.as_deref().unwrap_or("?")
+        ),
+    };
     if !r.missing_fields.is_empty() {
         let _ = writeln!(
             out,
