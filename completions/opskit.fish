@@ -94,6 +94,7 @@ procfs\t'/proc/net/tcp and tcp6 (no idle times)'"
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l state -d 'State file remembering when each stale socket was first seen (the kernel\'s idle counters wrap after 49.7 days) [default: $XDG_STATE_HOME/opskit/conn-audit.json]' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l watch -d 'Refresh every INTERVAL (default 5s) and show how each group grows' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s n -l iterations -d 'With --watch: stop after N reports' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l top -d 'Groups to show in the table, and to export to munin and Prometheus (the N largest, the rest summed as one "other" entry); 0 = all. JSON always lists every group' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l resolve -d 'Show reverse-DNS names of peers (2 s timeout, cached per run)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed with SOCK_DESTROY (as `ss -K`), after printing them'

@@ -831,3 +831,97 @@ while time.time() < end:
     let _ = churn.kill();
     let _ = churn.wait();
 }
+
+/// A server with many idle clients: the table, munin and Prometheus show `--top` groups and
+/// sum the rest; JSON keeps every group.
+#[test]
+fn many_groups_are_capped_outside_json() {
+    if !require_tool("python3") {
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(128)
+port = srv.getsockname()[1]
+clients = []
+for i in range(60):
+    c = socket.socket(); c.bind(("127.0.0.%d" % (2 + i), 0)); c.connect(("127.0.0.1", port))
+    clients.append(c)
+held = [srv.accept()[0] for _ in range(60)]
+print(port, flush=True)
+time.sleep(120)
+"#,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let p = line.trim().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let base = |extra: &[&str]| {
+        run(opskit()
+            .args(["conn-audit", "--idle", "1s", "--port", &p, "--state"])
+            .arg(&st)
+            .args(extra))
+    };
+    // JSON: all 61 groups (60 clients' addresses inbound, one outbound to the server)
+    let (code, out, err) = base(&["--format", "json", "--top", "10"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stale"], 120, "{v}");
+    assert_eq!(v["groups"].as_array().unwrap().len(), 61, "{v}");
+    // the table: 10 groups, and the rest counted
+    let (_, table, _) = base(&["--top", "10"]);
+    assert!(table.contains("... and 51 more groups with"), "{table}");
+    let verdicts = table
+        .split("verdicts:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .count();
+    assert_eq!(verdicts, 10, "{table}");
+    let (_, all, _) = base(&["--top", "0"]);
+    assert!(!all.contains("more groups"), "{all}");
+    // Prometheus: the 10 largest (the outbound group of 60 first) and one "other" series
+    let (_, prom, _) = base(&["--format", "prometheus", "--top", "10"]);
+    let series: Vec<&str> = prom
+        .lines()
+        .filter(|l| l.starts_with("opskit_conn_audit_group_stale{"))
+        .collect();
+    assert_eq!(series.len(), 11, "{prom}");
+    assert!(
+        series
+            .iter()
+            .any(|l| l.contains("direction=\"outbound\"} 60")),
+        "{prom}"
+    );
+    assert!(
+        series.contains(&"opskit_conn_audit_group_stale{remote=\"other\"} 51"),
+        "{prom}"
+    );
+    // munin: config and fetch name the same fields, "other_groups" among them
+    let (_, config, _) = base(&["--format", "munin", "--top", "10", "config"]);
+    let (_, fetch, _) = base(&["--format", "munin", "--top", "10"]);
+    let fields = |t: &str, suffix: &str| -> BTreeSet<String> {
+        t.split("multigraph conn_audit.groups\n")
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(suffix).map(|(f, _)| f.to_string()))
+            .collect()
+    };
+    assert_eq!(fields(&config, ".label "), fields(&fetch, ".value "));
+    assert_eq!(fields(&fetch, ".value ").len(), 11, "{fetch}");
+    assert!(fetch.contains("other_groups.value 51"), "{fetch}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

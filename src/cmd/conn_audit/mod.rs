@@ -142,6 +142,11 @@ pub struct Args {
     #[arg(short = 'n', long, value_name = "N")]
     pub iterations: Option<u64>,
 
+    /// Groups to show in the table, and to export to munin and Prometheus (the N largest, the
+    /// rest summed as one "other" entry); 0 = all. JSON always lists every group
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub top: usize,
+
     /// Close the stale sockets listed with SOCK_DESTROY (as `ss -K`), after printing them
     #[arg(long)]
     pub kill: bool,
@@ -520,7 +525,52 @@ fn fmt_idle(s: Option<f64>) -> String {
     }
 }
 
-fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize>>) {
+/// The groups beyond the first ones shown: how many, and their sockets.
+struct Rest {
+    groups: usize,
+    sockets: usize,
+}
+
+fn rest_of<'a>(rest: impl Iterator<Item = &'a Group>) -> Option<Rest> {
+    let (groups, sockets) = rest.fold((0, 0), |(g, s), x| (g + 1, s + x.count));
+    (groups > 0).then_some(Rest { groups, sockets })
+}
+
+/// The `top` largest groups for munin and Prometheus (0 = all), in report order, and the
+/// rest: exported series stay few on a server with thousands of idle clients.
+fn exported(groups: &[Group], top: usize) -> (Vec<&Group>, Option<Rest>) {
+    if top == 0 || groups.len() <= top {
+        return (groups.iter().collect(), None);
+    }
+    let mut by_size: Vec<usize> = (0..groups.len()).collect();
+    by_size.sort_by_key(|i| std::cmp::Reverse(groups[*i].count));
+    let mut keep = vec![false; groups.len()];
+    for i in &by_size[..top] {
+        keep[*i] = true;
+    }
+    let rest = rest_of(
+        groups
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(g, _)| g),
+    );
+    let kept = groups
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(g, _)| g)
+        .collect();
+    (kept, rest)
+}
+
+fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize>>, top: usize) {
+    let shown = if top == 0 {
+        r.groups.len()
+    } else {
+        top.min(r.groups.len())
+    };
+    let (groups, rest) = (&r.groups[..shown], rest_of(r.groups[shown..].iter()));
     use crate::output::table::{Align, Table};
     let _ = match &r.root {
         Some(root) => writeln!(
@@ -569,7 +619,7 @@ fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize
         ("REASONS", Align::Left),
     ]);
     let mut t = Table::new(headers);
-    for g in &r.groups {
+    for g in groups {
         let mut row = vec![g.count.to_string()];
         if let Some(prev) = prev {
             let key = group_key(g);
@@ -597,8 +647,15 @@ fn write_table(out: &mut String, r: &Report, prev: Option<&HashMap<String, usize
     let mut buf = Vec::new();
     let _ = t.render(&mut buf);
     out.push_str(&String::from_utf8_lossy(&buf));
+    if let Some(rest) = &rest {
+        let _ = writeln!(
+            out,
+            "... and {} more groups with {} sockets (--top 0 lists them all; --format json has every one)",
+            rest.groups, rest.sockets
+        );
+    }
     let _ = writeln!(out, "\nverdicts:");
-    for g in &r.groups {
+    for g in groups {
         let _ = writeln!(out, "  {}", g.verdict);
     }
     let _ = writeln!(out, "\nby process:");
@@ -671,7 +728,7 @@ fn write_nagios(out: &mut Vec<u8>, r: &Report, args: &Args) -> anyhow::Result<St
     Ok(state)
 }
 
-fn write_munin(out: &mut String, r: &Report, config: bool) {
+fn write_munin(out: &mut String, r: &Report, config: bool, top: usize) {
     let _ = munin::multigraph(&mut StrW(out), "conn_audit");
     if config {
         out.push_str("graph_title Stale TCP connections by reason\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\ngraph_info Connections opskit conn-audit finds stuck: idle without a read timeout, unanswered keepalive, retransmitting, zero window, unread, CLOSE_WAIT.\n");
@@ -693,7 +750,8 @@ fn write_munin(out: &mut String, r: &Report, config: bool) {
     if config {
         out.push_str("graph_title Stale TCP connections by peer and process\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\n");
     }
-    for g in &r.groups {
+    let (groups, rest) = exported(&r.groups, top);
+    for g in groups {
         let label = format!(
             "{} {}",
             g.endpoint(false),
@@ -704,6 +762,13 @@ fn write_munin(out: &mut String, r: &Report, config: bool) {
             let _ = writeln!(out, "{f}.label {}\n{f}.min 0", munin::clean_text(&label));
         } else {
             let _ = writeln!(out, "{f}.value {}", g.count);
+        }
+    }
+    if let Some(rest) = rest {
+        if config {
+            out.push_str("other_groups.label other groups\nother_groups.min 0\n");
+        } else {
+            let _ = writeln!(out, "other_groups.value {}", rest.sockets);
         }
     }
 }
@@ -721,7 +786,7 @@ impl std::io::Write for StrW<'_> {
     }
 }
 
-fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
+fn write_prometheus(out: &mut Vec<u8>, r: &Report, top: usize) -> std::io::Result<()> {
     let mut f = Family::new(
         "opskit_conn_audit_sockets",
         "gauge",
@@ -757,7 +822,8 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
         "gauge",
         "Longest idle time in the group.",
     );
-    for g in &r.groups {
+    let (groups, rest) = exported(&r.groups, top);
+    for g in groups {
         // the service port: the remote one for outbound, the local one for inbound
         let port = g.port.or(g.local_port).unwrap_or(0).to_string();
         let process = g.process.clone().unwrap_or_default();
@@ -775,6 +841,10 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report) -> std::io::Result<()> {
         if let Some(i) = g.max_idle_s {
             m.push(&labels, i);
         }
+    }
+    if let Some(rest) = rest {
+        // the groups beyond --top, summed: the label sets stay few
+        c.push(&[("remote", "other")], rest.sockets as f64);
     }
     c.render(out)?;
     m.render(out)
@@ -827,9 +897,9 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         if munin_mode {
             let mut s = String::new();
             let config = args.verb == Some(Verb::Config);
-            write_munin(&mut s, &report, config);
+            write_munin(&mut s, &report, config, args.top);
             if config && std::env::var_os("MUNIN_CAP_DIRTYCONFIG").is_some_and(|v| v == "1") {
-                write_munin(&mut s, &report, false);
+                write_munin(&mut s, &report, false, args.top);
             }
             out.extend_from_slice(s.as_bytes());
         } else {
@@ -839,7 +909,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                     crate::output::json::write_pretty(&mut out, &report)?
                 }
                 Format::Json => crate::output::json::write_line(&mut out, &report)?,
-                Format::Prometheus => write_prometheus(&mut out, &report)?,
+                Format::Prometheus => write_prometheus(&mut out, &report, args.top)?,
                 _ => {
                     let mut s = String::new();
                     if args.watch.is_some() && std::io::stdout().is_terminal() {
@@ -852,7 +922,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                             crate::domain::interrupts::rfc3339_utc((now_ms() / 1000) as i64, 0)
                         );
                     }
-                    write_table(&mut s, &report, prev.as_ref());
+                    write_table(&mut s, &report, prev.as_ref(), args.top);
                     out.extend_from_slice(s.as_bytes());
                 }
             }
