@@ -79,6 +79,41 @@ fn assert_verdict_has(g: &Value, needle: &str) {
     assert!(verdict.contains(needle), "{needle:?} not in {g}");
 }
 
+/// `python3 -c SCRIPT`, killed on drop; `first_line` waits for its first line of output.
+struct Py(Child);
+
+impl Py {
+    fn start(script: &str) -> Py {
+        Py(Command::new("python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap())
+    }
+
+    fn first_line(&mut self) -> String {
+        let mut line = String::new();
+        BufReader::new(self.0.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().to_string()
+    }
+}
+
+impl Drop for Py {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The munin field names in `text` (lines `FIELD<suffix>...`), e.g. ".label " or ".value ".
+fn munin_fields(text: &str, suffix: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(suffix).map(|(f, _)| f.to_string()))
+        .collect()
+}
+
 fn reasons_by_side(v: &Value, port: u16) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
     let mut client = BTreeMap::new();
     let mut server = BTreeMap::new();
@@ -630,12 +665,10 @@ fn munin_prometheus_and_errors() {
         "{config}"
     );
     // the same fields in config and fetch
-    let fields = |t: &str, suffix: &str| -> BTreeSet<String> {
-        t.lines()
-            .filter_map(|l| l.split_once(suffix).map(|(f, _)| f.to_string()))
-            .collect()
-    };
-    assert_eq!(fields(&config, ".label "), fields(&values, ".value "));
+    assert_eq!(
+        munin_fields(&config, ".label "),
+        munin_fields(&values, ".value ")
+    );
     assert!(
         values.contains("idle.value 3") && values.contains("unread.value 4"),
         "{values}"
@@ -789,10 +822,8 @@ fn churning_sockets_and_processes_never_fail_the_audit() {
         return;
     }
     // short-lived processes, each connecting to a listener and exiting at once, for ~4 s
-    let mut churn = Command::new("python3")
-        .args([
-            "-c",
-            r#"
+    let _churn = Py::start(
+        r#"
 import os, socket, time
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(512)
 srv.setblocking(False)
@@ -814,9 +845,7 @@ while time.time() < end:
     for p in pids:
         os.waitpid(p, 0)
 "#,
-        ])
-        .spawn()
-        .unwrap();
+    );
     let tmp = tempfile::tempdir().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..12 {
@@ -828,8 +857,6 @@ while time.time() < end:
         assert!(v["scanned"].as_u64().is_some(), "run {i}: {v}");
         assert!(err.is_empty(), "run {i}: {err}");
     }
-    let _ = churn.kill();
-    let _ = churn.wait();
 }
 
 /// A server with many idle clients: the table, munin and Prometheus show `--top` groups and
@@ -839,10 +866,8 @@ fn many_groups_are_capped_outside_json() {
     if !require_tool("python3") {
         return;
     }
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            r#"
+    let mut server = Py::start(
+        r#"
 import socket, sys, time
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(128)
 port = srv.getsockname()[1]
@@ -854,15 +879,8 @@ held = [srv.accept()[0] for _ in range(60)]
 print(port, flush=True)
 time.sleep(120)
 "#,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let p = line.trim().to_string();
+    );
+    let p = server.first_line();
     std::thread::sleep(Duration::from_millis(1500));
     let tmp = tempfile::tempdir().unwrap();
     let st = tmp.path().join("st");
@@ -911,17 +929,17 @@ time.sleep(120)
     // munin: config and fetch name the same fields, "other_groups" among them
     let (_, config, _) = base(&["--format", "munin", "--top", "10", "config"]);
     let (_, fetch, _) = base(&["--format", "munin", "--top", "10"]);
-    let fields = |t: &str, suffix: &str| -> BTreeSet<String> {
+    let groups_graph = |t: &str| -> String {
         t.split("multigraph conn_audit.groups\n")
             .nth(1)
             .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_once(suffix).map(|(f, _)| f.to_string()))
-            .collect()
+            .to_string()
     };
-    assert_eq!(fields(&config, ".label "), fields(&fetch, ".value "));
-    assert_eq!(fields(&fetch, ".value ").len(), 11, "{fetch}");
+    let (config, fetch) = (groups_graph(&config), groups_graph(&fetch));
+    assert_eq!(
+        munin_fields(&config, ".label "),
+        munin_fields(&fetch, ".value ")
+    );
+    assert_eq!(munin_fields(&fetch, ".value ").len(), 11, "{fetch}");
     assert!(fetch.contains("other_groups.value 51"), "{fetch}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
