@@ -852,6 +852,16 @@ mod tests {
     }
 
     #[test]
+    fn by_severity_is_indexed_by_the_discriminant() {
+        for (i, r) in Reason::BY_SEVERITY.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        let mut all = Reason::ALL.to_vec();
+        all.sort();
+        assert_eq!(all, Reason::BY_SEVERITY);
+    }
+
+    #[test]
     fn inbound_groups_by_client_address_and_local_port() {
         // a server on :8080 holding connections from two clients, each from many ephemeral
         // ports, one of them unread: one group per client address, not one per socket
