@@ -62,7 +62,8 @@ fn parse_range(s: &str) -> Result<Range, String> {
 #[command(
     about = "Find stale ESTABLISHED TCP connections, by peer and by process",
     long_about = "Find stale ESTABLISHED TCP connections, by peer and by process.\n\n\
-        Reads every TCP socket of the current network namespace over NETLINK_SOCK_DIAG with \
+        Reads the ESTABLISHED, CLOSE_WAIT and LISTEN TCP sockets of the current network namespace \
+        over NETLINK_SOCK_DIAG with \
         tcp_info (time since data was last sent and received), finds the owners through \
         /proc/PID/fd, and reports the sockets that look stuck, grouped by remote endpoint and \
         process, with a one-line verdict per group (outbound connections by remote address and \
