@@ -108,7 +108,18 @@ pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
     if let Some(tool) = tool_for(&name)? {
         out.push(OsString::from(tool));
     }
-    out.extend(it);
+    let rest: Vec<OsString> = it.collect();
+    // a munin plugin link (`conn_audit`, `conn_audit_web`: munin's underscore naming) speaks
+    // munin: munin-node fetches with no arguments at all
+    let munin_link = name.to_str().is_some_and(|n| n.starts_with("conn_audit"));
+    if munin_link
+        && !rest
+            .iter()
+            .any(|a| a.to_str().is_some_and(|a| a.starts_with("--format")))
+    {
+        out.extend([OsString::from("--format"), OsString::from("munin")]);
+    }
+    out.extend(rest);
     Ok(out)
 }
 
@@ -161,7 +172,16 @@ mod tests {
         );
         assert_eq!(
             n(&["/etc/munin/plugins/conn_audit_apache"]).unwrap(),
-            ["opskit", "conn-audit"]
+            ["opskit", "conn-audit", "--format", "munin"]
+        );
+        assert_eq!(
+            n(&["/etc/munin/plugins/conn_audit", "config"]).unwrap(),
+            ["opskit", "conn-audit", "--format", "munin", "config"]
+        );
+        // the dash name is the command, not a plugin
+        assert_eq!(
+            n(&["/usr/local/bin/conn-audit", "--port", "80"]).unwrap(),
+            ["opskit", "conn-audit", "--port", "80"]
         );
     }
 

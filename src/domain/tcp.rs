@@ -593,6 +593,16 @@ impl Cidr {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(err)?,
             None => max,
         };
+        // an IPv4-mapped block (::ffff:192.0.2.0/120, as ss shows them) is the IPv4 block:
+        // sockets are compared in their IPv4 form
+        if let IpAddr::V6(v6) = addr {
+            if let (Some(v4), true) = (v6.to_ipv4_mapped(), prefix >= 96) {
+                return Ok(Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                });
+            }
+        }
         Ok(Cidr { addr, prefix })
     }
 
@@ -817,6 +827,13 @@ mod tests {
         assert!(c.contains("2001:db8::100".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
+        // IPv4-mapped filters match the IPv4 form the sockets are shown in
+        let mapped = Cidr::parse("::ffff:127.0.0.0/104").unwrap();
+        assert_eq!(mapped, Cidr::parse("127.0.0.0/8").unwrap());
+        assert!(mapped.contains("127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("::ffff:127.0.0.1")
+            .unwrap()
+            .contains("::ffff:127.0.0.1".parse().unwrap()));
         assert!(Cidr::parse("2001:db8::100")
             .unwrap()
             .contains("2001:db8::100".parse().unwrap()));

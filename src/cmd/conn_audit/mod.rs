@@ -248,6 +248,10 @@ fn state_path(args: &Args) -> Option<PathBuf> {
     if let Some(p) = &args.state {
         return Some(p.clone());
     }
+    // under munin-node: its plugin state directory
+    if let Some(d) = std::env::var_os("MUNIN_PLUGSTATE").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("opskit-conn-audit.json"));
+    }
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -361,11 +365,15 @@ fn audit(
         s.local = canonical(s.local);
         s.remote = canonical(s.remote);
     }
-    socks.retain(|s| {
+    // sockets outside the filters keep their state-file entries (another check with other
+    // filters shares the file)
+    let (kept, filtered_out): (Vec<Sock>, Vec<Sock>) = socks.into_iter().partition(|s| {
         args.port
             .is_none_or(|p| s.local.port() == p || s.remote.port() == p)
             && peer.is_none_or(|f| f.matches(s.remote.ip()))
     });
+    let socks = kept;
+    let others: HashSet<u64> = filtered_out.iter().map(sock_key).collect();
     let established = socks.iter().filter(|s| s.state == ESTABLISHED).count();
     let close_wait = socks.iter().filter(|s| s.state == CLOSE_WAIT).count();
 
@@ -402,7 +410,14 @@ fn audit(
             });
         }
     }
-    if let Some(p) = &spath {
+    // entries of sockets this run did not judge (other filters) stay; those of sockets that
+    // are gone or no longer stale go. procfs has no idle times: it leaves the file alone.
+    new_state.extend(
+        old.iter()
+            .filter(|(k, _)| others.contains(k))
+            .map(|(k, v)| (*k, *v)),
+    );
+    if let Some(p) = spath.as_ref().filter(|_| source == "netlink") {
         if let Err(e) = save_state(p, &new_state) {
             warnings.push(format!("state file {} not written: {e:#}", p.display()));
         }
@@ -505,6 +520,13 @@ fn audit(
 }
 
 fn save_state(p: &std::path::Path, st: &[(u64, u64)]) -> anyhow::Result<()> {
+    // `--state /dev/null` turns the state off: never replace a device or anything else
+    // that is not a regular file
+    if let Ok(m) = std::fs::metadata(p) {
+        if !m.is_file() {
+            return Ok(());
+        }
+    }
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
@@ -719,6 +741,14 @@ fn write_nagios(out: &mut Vec<u8>, r: &Report, args: &Args) -> anyhow::Result<St
         "{} stale of {} established TCP connections",
         r.stale, r.established
     );
+    if r.source != "netlink" {
+        // without tcp_info, idle, unread and keepalive shapes cannot be seen at all
+        let _ = write!(
+            text,
+            " (source {}: no idle times, only CLOSE_WAIT and timer shapes are judged)",
+            r.source
+        );
+    }
     if let Some(g) = r.groups.first() {
         let _ = write!(text, "; {}", g.verdict);
         if r.groups.len() > 1 {
@@ -852,6 +882,12 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report, top: usize) -> std::io::Resul
 }
 
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+    if args.kill && args.format != Format::Table {
+        bail!(
+            "--kill lists what it closes and asks: use it with the table format, not --format {}",
+            format!("{:?}", args.format).to_lowercase()
+        );
+    }
     let munin_mode = args.format == Format::Munin || args.verb.is_some();
     if args.format == Format::Nagios {
         // every failure is UNKNOWN (exit 3), on the one status line
