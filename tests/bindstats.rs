@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{free_port, opskit, require_tool, run, shared_fixtures, which};
+use crate::util::{free_port, munin_fields, opskit, require_tool, run, shared_fixtures, which};
 
 fn json_of(file: &Path) -> Value {
     let (code, out, err) = run(opskit()
@@ -98,21 +98,6 @@ fn valid_name(s: &str) -> bool {
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// (graph, field) pairs of munin output.
-fn munin_fields(text: &str, suffix: &str) -> Vec<(String, String)> {
-    let mut graph = String::new();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        if let Some(g) = l.strip_prefix("multigraph ") {
-            graph = g.to_string();
-        } else if let Some((f, _)) = l.split_once(suffix) {
-            out.push((graph.clone(), f.to_string()));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

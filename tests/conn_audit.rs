@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{fixtures, opskit, repo, require_root, require_tool, run, shared_fixtures};
+use crate::util::{
+    fixtures, munin_fields, opskit, repo, require_root, require_tool, run, shared_fixtures,
+};
 
 /// tests/helpers/conn_scenarios.py running; killed on drop.
 struct Scenarios {
@@ -105,13 +107,6 @@ impl Drop for Py {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The munin field names in `text` (lines `FIELD<suffix>...`), e.g. ".label " or ".value ".
-fn munin_fields(text: &str, suffix: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter_map(|l| l.split_once(suffix).map(|(f, _)| f.to_string()))
-        .collect()
 }
 
 fn reasons_by_side(v: &Value, port: u16) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
@@ -927,18 +922,19 @@ time.sleep(120)
     // munin: config and fetch name the same fields, "other_groups" among them
     let (_, config, _) = base(&["--format", "munin", "--top", "10", "config"]);
     let (_, fetch, _) = base(&["--format", "munin", "--top", "10"]);
-    let groups_graph = |t: &str| -> String {
-        t.split("multigraph conn_audit.groups\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string()
+    // the per-group graph's fields
+    let groups_graph = |t: &str, suffix: &str| -> Vec<String> {
+        munin_fields(t, suffix)
+            .into_iter()
+            .filter(|(g, _)| g == "conn_audit.groups")
+            .map(|(_, f)| f)
+            .collect()
     };
-    let (config, fetch) = (groups_graph(&config), groups_graph(&fetch));
     assert_eq!(
-        munin_fields(&config, ".label "),
-        munin_fields(&fetch, ".value ")
+        groups_graph(&config, ".label "),
+        groups_graph(&fetch, ".value ")
     );
-    assert_eq!(munin_fields(&fetch, ".value ").len(), 11, "{fetch}");
+    assert_eq!(groups_graph(&fetch, ".value ").len(), 11, "{fetch}");
     assert!(fetch.contains("other_groups.value 51"), "{fetch}");
 }
 

@@ -137,3 +137,18 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("binding an ephemeral loopback port")
 }
+
+/// (graph, field) pairs of munin output.
+pub fn munin_fields(text: &str, suffix: &str) -> Vec<(String, String)> {
+    let mut graph = String::new();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        if let Some(g) = l.strip_prefix("multigraph ") {
+            graph = g.to_string();
+        } else if let Some((f, _)) = l.split_once(suffix) {
+            out.push((graph.clone(), f.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
