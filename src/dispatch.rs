@@ -14,6 +14,8 @@ struct Rule {
     name: &'static str,
     prefix: bool,
     tool: &'static str,
+    /// Arguments the name implies (unless the command line sets `--format` itself).
+    format: Option<&'static str>,
 }
 
 const RULES: &[Rule] = &[
@@ -21,37 +23,46 @@ const RULES: &[Rule] = &[
         name: "itop",
         prefix: false,
         tool: "itop",
+        format: None,
     },
     Rule {
         name: "bindstats",
         prefix: false,
         tool: "bindstats",
+        format: None,
     },
     // munin plugin links: any name starting with `bind` (bind9_opskit, bind9_statchannel, ...)
     Rule {
         name: "bind",
         prefix: true,
         tool: "bindstats",
+        format: None,
     },
     Rule {
         name: "ssd-align",
         prefix: false,
         tool: "ssd-align",
+        format: None,
     },
     Rule {
         name: "ssd_align",
         prefix: false,
         tool: "ssd-align",
+        format: None,
     },
     Rule {
         name: "conn-audit",
         prefix: true,
         tool: "conn-audit",
+        format: None,
     },
     Rule {
+        // a munin plugin link (munin's underscore naming): munin-node fetches with no
+        // arguments at all
         name: "conn_audit",
         prefix: true,
         tool: "conn-audit",
+        format: Some("munin"),
     },
 ];
 
@@ -74,6 +85,10 @@ impl std::error::Error for UnknownName {}
 
 /// Which tool a program name selects, if any; `Ok(None)` means "this is opskit itself".
 pub fn tool_for(name: &OsStr) -> Result<Option<&'static str>, UnknownName> {
+    rule_for(name).map(|r| r.map(|r| r.tool))
+}
+
+fn rule_for(name: &OsStr) -> Result<Option<&'static Rule>, UnknownName> {
     let Some(name) = name.to_str() else {
         return Err(UnknownName(name.to_string_lossy().into_owned()));
     };
@@ -90,7 +105,7 @@ pub fn tool_for(name: &OsStr) -> Result<Option<&'static str>, UnknownName> {
             }
         })
         .max_by_key(|r| (r.name.len(), !r.prefix))
-        .map(|r| Some(r.tool))
+        .map(Some)
         .ok_or_else(|| UnknownName(name.to_string()))
 }
 
@@ -105,19 +120,15 @@ pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
         .map(OsStr::to_os_string)
         .unwrap_or_default();
     let mut out = vec![OsString::from("opskit")];
-    if let Some(tool) = tool_for(&name)? {
-        out.push(OsString::from(tool));
-    }
     let rest: Vec<OsString> = it.collect();
-    // a munin plugin link (`conn_audit`, `conn_audit_web`: munin's underscore naming) speaks
-    // munin: munin-node fetches with no arguments at all
-    let munin_link = name.to_str().is_some_and(|n| n.starts_with("conn_audit"));
-    if munin_link
-        && !rest
+    if let Some(rule) = rule_for(&name)? {
+        out.push(OsString::from(rule.tool));
+        let has_format = rest
             .iter()
-            .any(|a| a.to_str().is_some_and(|a| a.starts_with("--format")))
-    {
-        out.extend([OsString::from("--format"), OsString::from("munin")]);
+            .any(|a| a.to_str().is_some_and(|a| a.starts_with("--format")));
+        if let Some(f) = rule.format.filter(|_| !has_format) {
+            out.extend([OsString::from("--format"), OsString::from(f)]);
+        }
     }
     out.extend(rest);
     Ok(out)
