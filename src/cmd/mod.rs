@@ -1,9 +1,10 @@
 //! One module per tool: each has `Args` (its clap definition) and
-//! `run(args, &Context) -> anyhow::Result<ExitCode>`.
+//! `run(args, &Context) -> anyhow::Result<Outcome>`; [`crate::exit`] maps outcomes to codes.
 
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Cmd};
+use crate::exit::{report, ErrorCode, Outcome};
 use crate::sys::root::Root;
 
 pub mod bindstats;
@@ -24,14 +25,14 @@ pub fn run(cli: Cli) -> ExitCode {
         root: Root::new(cli.root),
     };
     match cli.cmd {
-        Cmd::Itop(a) => crate::exit::report("itop", itop::run(a, &ctx), 1),
-        Cmd::Bindstats(a) => crate::exit::report("bindstats", bindstats::run(a, &ctx), 1),
-        Cmd::SsdAlign(a) => crate::exit::report("ssd-align", ssd_align::run(a, &ctx), 2),
-        Cmd::ConnAudit(a) => crate::exit::report("conn-audit", conn_audit::run(a, &ctx), 2),
-        Cmd::Generate(a) => crate::exit::report(
+        Cmd::Itop(a) => report("itop", itop::run(a, &ctx), ErrorCode::One),
+        Cmd::Bindstats(a) => report("bindstats", bindstats::run(a, &ctx), ErrorCode::One),
+        Cmd::SsdAlign(a) => report("ssd-align", ssd_align::run(a, &ctx), ErrorCode::Two),
+        Cmd::ConnAudit(a) => report("conn-audit", conn_audit::run(a, &ctx), ErrorCode::Two),
+        Cmd::Generate(a) => report(
             "generate",
-            crate::generate::write_all(&a.out_dir).map(|()| ExitCode::SUCCESS),
-            1,
+            crate::generate::write_all(&a.out_dir).map(|()| Outcome::Success),
+            ErrorCode::One,
         ),
     }
 }
