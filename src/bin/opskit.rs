@@ -16,5 +16,5 @@ fn main() -> ExitCode {
         Err(e) if nagios && e.use_stderr() => return opskit::exit::nagios_usage(&e, "CONN-AUDIT"),
         Err(e) => return opskit::exit::from_clap(&e),
     };
-    opskit::cmd::run(cli)
+    opskit::app::run(cli)
 }
