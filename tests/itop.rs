@@ -58,7 +58,8 @@ fn parses_every_shared_capture() {
                 assert_eq!(r.counts.len(), s.cpus.len(), "{name}: {}", r.label);
             }
         }
-        assert_eq!(s.duplicate_label(), None, "{name}");
+        let labels: std::collections::HashSet<&str> = s.rows().map(|r| r.label).collect();
+        assert_eq!(labels.len(), s.len(), "{name}: a label twice");
         let mut sorted = s.cpus.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -244,6 +245,7 @@ fn rates_between_real_snapshots() {
     assert_eq!(code, 0, "{err}");
     let s = &json_samples(&out)[0];
     assert_eq!(s["elapsed_s"], 2.0);
+    assert_eq!(s["absent_cpus"], serde_json::json!([]));
     let sa = parse_file(&a);
     let sb = parse_file(&b);
     // every rate is (b - a) / 2 per CPU, summed for the total
@@ -254,7 +256,10 @@ fn rates_between_real_snapshots() {
         for (k, cpu) in sb.cpus.iter().enumerate() {
             let want = (rb.counts[k] - ra.counts[k]) as f64 / 2.0;
             sum += want;
-            let got = j["rates"][cpu.to_string()].as_f64().unwrap();
+            // zero cells are left out of `rates` (a shown CPU without a key took 0/s)
+            let got = j["rates"]
+                .get(cpu.to_string())
+                .map_or(0.0, |v| v.as_f64().unwrap());
             assert!(
                 (got - want).abs() < 0.01,
                 "{} cpu{cpu}: {got} vs {want}",
@@ -302,8 +307,11 @@ fn u32_wrap_new_irq_and_cpu_offline() {
     let pb = tmp.path().join("b");
     std::fs::write(&pa, a_minus).unwrap();
     std::fs::write(&pb, &b).unwrap();
+    // 100 s apart: 2e6/s per cell, a rate hardware can do (2e8 in one second would be a reset)
     let (code, out, err) = run(opskit()
-        .args(["itop", "--format", "json", "--sort", "irq", "--from"])
+        .args([
+            "itop", "--format", "json", "--sort", "irq", "-d", "100", "--from",
+        ])
         .arg(&pa)
         .arg("--from")
         .arg(&pb));
@@ -316,9 +324,9 @@ fn u32_wrap_new_irq_and_cpu_offline() {
     let w = irq(s, wrapped.label);
     let ncpu = snap.cpus.len() as f64;
     let want = if wrapped.kind == RowKind::PerCpu {
-        INC as f64 * ncpu
+        INC as f64 * ncpu / 100.0
     } else {
-        INC as f64
+        INC as f64 / 100.0
     };
     assert_eq!(
         w["total_rate"].as_f64().unwrap(),
@@ -515,13 +523,16 @@ fn errors_are_one_line_naming_the_file() {
     assert_eq!(err.lines().count(), 1, "{err}");
 
     let (code, _, err) = run(opskit().args(["itop", "--from", "/etc/hostname"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("at least two"), "{err}");
     for bad_arg in [
         ["--cpus", "3-1"],
         ["-d", "0"],
         ["--sort", "bogus"],
         ["-d", "abc"],
+        ["-d", "2d"],
+        ["-n", "0"],
+        ["--top", "0"],
     ] {
         let (code, _, err) = run(opskit().arg("itop").args(bad_arg));
         assert_eq!(code, 2, "{bad_arg:?}: {err}");
@@ -700,4 +711,262 @@ fn tui_exits_when_the_terminal_goes_away() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn itop_json(files: &[&Path], extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json"]).args(extra);
+    for f in files {
+        cmd.arg("--from").arg(f);
+    }
+    let (code, out, err) = run(&mut cmd);
+    let samples = if code == 0 {
+        json_samples(&out)
+    } else {
+        Vec::new()
+    };
+    (code, samples, err)
+}
+
+#[test]
+fn a_counter_reset_is_not_read_as_a_wrap() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("reset_a.txt"), d.join("reset_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let s = &s[0];
+    // hand-checked: IRQ 35 500 + 100, LOC 1000 + 1000; IRQ 34 restarted: no rate
+    assert_eq!(s["total_rate"], 2600.0, "{s}");
+    let eth = irq(s, "34");
+    assert!(eth["total_rate"].is_null(), "{eth}");
+    assert_eq!(eth["change"], "reset");
+    assert_eq!(eth["rates"], serde_json::json!({}));
+    assert_eq!(s["resets"], serde_json::json!(["34"]));
+    assert_eq!(
+        irq(s, "35")["rates"],
+        serde_json::json!({"0": 500.0, "1": 100.0})
+    );
+    assert_eq!(
+        s["cpu_totals"],
+        serde_json::json!({"0": 1500.0, "1": 1100.0})
+    );
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("total 2600 /s"), "{out}");
+    assert!(
+        out.contains("note: counters restarted (driver reload?) for IRQ 34: no rate this interval"),
+        "{out}"
+    );
+    let millions = out
+        .split_whitespace()
+        .any(|w| w.ends_with('M') && w.starts_with(|c: char| c.is_ascii_digit()));
+    assert!(!millions, "no spike in millions: {out}");
+}
+
+#[test]
+fn s390x_summary_rows_count_each_interrupt_once() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("s390x_a.txt"), d.join("s390x_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let s = &s[0];
+    assert_eq!(s["total_rate"], 1000.0, "1000 interrupts, not 2000: {s}");
+    assert_eq!(s["cpu_totals"], serde_json::json!({"0": 450.0, "1": 550.0}));
+    assert_eq!(irq(s, "CLK")["group"], "EXT");
+    assert_eq!(irq(s, "CLK")["total_rate"], 600.0);
+    assert_eq!(irq(s, "3")["group"], "AIO");
+    assert!(irq(s, "EXT").get("group").is_none());
+    // the summary rows head their members
+    let order: Vec<&str> = s["irqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["irq"].as_str().unwrap())
+        .collect();
+    let ext = order.iter().position(|&l| l == "EXT").unwrap();
+    assert_eq!(&order[ext..ext + 3], ["EXT", "CLK", "EXC"], "{order:?}");
+    // the real 16-CPU capture against itself: total = EXT + I/O + AIO + NMI + RST rows only
+    let Some(dir) = shared_fixtures("interrupts") else {
+        return;
+    };
+    let real = dir.join("pcp_s390x_16cpu_interrupts.txt");
+    let snap = parse_file(&real);
+    let mut bumped = String::new();
+    let text = std::fs::read_to_string(&real).unwrap();
+    bumped.push_str(text.lines().next().unwrap());
+    bumped.push('\n');
+    for r in snap.rows() {
+        let counts: String = r.counts.iter().map(|c| format!(" {}", c * 2)).collect();
+        bumped.push_str(&format!("{}:{counts} {}\n", r.label, r.desc));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("b");
+    std::fs::write(&b, bumped).unwrap();
+    let (code, s, err) = itop_json(&[&real, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let want: u64 = snap
+        .rows()
+        .filter(|r| ["EXT", "I/O", "AIO", "NMI", "RST"].contains(&r.label))
+        .map(|r| r.total())
+        .sum();
+    assert_eq!(s[0]["total_rate"].as_f64().unwrap(), want as f64);
+}
+
+#[test]
+fn malformed_snapshots_are_errors_naming_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    std::fs::write(&good, "  CPU0 CPU1\n 1: 1 2 eth0\nLOC: 5 6 timer\n").unwrap();
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"  CPU0 CPU1\n 1: 1 2 eth0\n 1: 3 4 eth1\n",
+            "line 3: interrupt '1' appears twice",
+        ),
+        (
+            b"  CPU0 CPU1\n 1: 1 2 eth0\n 2: 3\n",
+            "line 3: 1 counts for 2 CPU columns",
+        ),
+        (
+            b"  CPU0 CPU1\n 1: 1 2 3 eth0\n",
+            "line 2: more counts than the 2 CPU columns",
+        ),
+        (
+            b"  CPU0 CPU1\n\xff1: 1 2 eth0\n",
+            "line 2: the label is not a short ASCII name",
+        ),
+        (b"  CPU1 CPU0\n", "line 1: CPU0 is not above"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let bad = tmp.path().join(format!("bad{i}"));
+        std::fs::write(&bad, text).unwrap();
+        let (code, out, err) = run(opskit()
+            .args(["itop", "--from"])
+            .arg(&good)
+            .arg("--from")
+            .arg(&bad));
+        assert_eq!(code, 1, "{want}: {err}");
+        assert!(out.is_empty(), "no partial output: {out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&bad.display().to_string()) && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+    // a device name that is not UTF-8 (network interfaces may be named so): a warning with
+    // the line, the row shown with U+FFFD
+    let lossy = tmp.path().join("lossy");
+    std::fs::write(&lossy, b"  CPU0 CPU1\n 1: 3 4 eth\xff0\nLOC: 5 6 timer\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&good)
+        .arg("--from")
+        .arg(&lossy));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("lossy: line 2") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+    assert!(out.contains("eth\u{fffd}0"), "{out}");
+}
+
+#[test]
+fn cpus_that_do_not_exist_are_usage_errors() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("reset_a.txt"), d.join("reset_b.txt"));
+    for (args, want) in [
+        (
+            &["--cpus", "64"][..],
+            "--cpus: no CPU 64 in the snapshot (its CPUs: 0-1)",
+        ),
+        (
+            &["--sort", "cpu99"][..],
+            "--sort cpu99: CPU 99 is not shown",
+        ),
+        (
+            &["--cpus", "0", "--sort", "cpu1"][..],
+            "--sort cpu1: CPU 1 is not shown",
+        ),
+    ] {
+        let (code, s, err) = itop_json(&[&a, &b], args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(s.is_empty());
+        assert!(err.contains(want), "{err}");
+    }
+    let (code, s, err) = itop_json(&[&a, &b], &["--cpus", "1", "--sort", "cpu1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s[0]["cpus"], serde_json::json!([1]));
+}
+
+#[test]
+fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    std::fs::write(&good, "  CPU0\n 1: 1 PCI-MSI \x1b[2Jevil\x07\n").unwrap();
+    let evil = tmp.path().join("evil");
+    std::fs::write(&evil, "  CPU0\n 1: 9 PCI-MSI \x1b[2Jevil\x07\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&good)
+        .arg("--from")
+        .arg(&evil));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("\\x1b[2Jevil\\x07"), "{out}");
+    // JSON carries the name exactly (serde escapes it)
+    let (_, s, _) = itop_json(&[&good, &evil], &[]);
+    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \u{1b}[2Jevil\u{7}");
+
+    // a FIFO as --from: refused at once, not a hang
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    let (code, _, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&fifo)
+        .arg("--from")
+        .arg(&good));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("a FIFO"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    // 3 MB of rows with huge labels: an error at once, no padding to the widest label
+    let mut big = String::from("  CPU0\n");
+    for i in 0..3000 {
+        big.push_str(&format!("{}{i}: 1 x\n", "L".repeat(1000)));
+    }
+    let huge = tmp.path().join("huge");
+    std::fs::write(&huge, &big).unwrap();
+    let t0 = Instant::now();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&huge)
+        .arg("--from")
+        .arg(&huge));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.is_empty() && err.contains("line 2: the label is not a short ASCII name"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // long descriptions are the last column: never padded
+    let mut wide = String::from("  CPU0\n");
+    for i in 0..3000 {
+        wide.push_str(&format!("{i}: 1 {}\n", "n".repeat(1000)));
+    }
+    std::fs::write(&huge, &wide).unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&huge)
+        .arg("--from")
+        .arg(&huge));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.len() < 3_300_000, "{} bytes", out.len());
 }

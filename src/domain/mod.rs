@@ -7,5 +7,8 @@
 pub mod align;
 pub mod bind;
 pub mod interrupts;
+pub mod irq_balance;
+pub mod irq_rates;
+pub mod irq_view;
 pub mod tcp;
 pub mod units;

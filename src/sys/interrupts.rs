@@ -1,22 +1,15 @@
 //! Reading interrupt counters: live from `/proc` (under `--root`), or replayed from files.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
-use crate::domain::interrupts::Snapshot;
+use crate::domain::interrupts::{Snapshot, Stamp};
+use crate::domain::irq_rates::Rates;
+use crate::sys::fsread;
 use crate::sys::root::Root;
-
-/// When a snapshot was taken: a monotonic reading (for rates) and the wall clock (to show).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stamp {
-    /// Seconds on a monotonic clock; only differences matter.
-    pub mono: f64,
-    /// Unix time, seconds and nanoseconds.
-    pub wall: (i64, u32),
-}
 
 /// A source of snapshots.
 pub trait Sampler {
@@ -40,7 +33,7 @@ fn wall_now() -> (i64, u32) {
 /// The live `/proc/interrupts` (or `/proc/softirqs`) under a root.
 pub struct ProcSampler {
     path: PathBuf,
-    buf: String,
+    buf: Vec<u8>,
     start: Instant,
 }
 
@@ -53,23 +46,43 @@ impl ProcSampler {
         };
         ProcSampler {
             path: root.path(rel),
-            buf: String::with_capacity(64 * 1024),
+            buf: Vec::with_capacity(64 * 1024),
             start: Instant::now(),
         }
     }
 }
 
+/// The largest interrupts file read: the 1152-CPU capture is 13.4 MB; a file above this is
+/// refused with its name instead of being read whole.
+pub const MAX_FILE: u64 = 256 << 20;
+
+/// Read `path` (a regular file, never blocking on a FIFO, at most [`MAX_FILE`] bytes) into
+/// `buf` and parse it into `into`; errors name the file and line.
+fn read_snapshot(path: &Path, buf: &mut Vec<u8>, into: &mut Snapshot) -> anyhow::Result<()> {
+    fsread::read_capped_into(path, MAX_FILE, buf)?;
+    into.parse_into(buf)
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The warning for descriptions that were not valid UTF-8 (`None` when all were).
+pub fn lossy_warning(what: &str, snap: &Snapshot) -> Option<String> {
+    let lines = &snap.lossy_lines;
+    let first = lines.first()?;
+    let more = if lines.len() > 1 {
+        format!(" (and {} more lines)", lines.len() - 1)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{what}: line {first}{more}: a name is not valid UTF-8 (shown with U+FFFD)"
+    ))
+}
+
 impl Sampler for ProcSampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
-        use std::io::Read;
-        self.buf.clear();
         let mono = self.start.elapsed().as_secs_f64();
         let wall = wall_now();
-        std::fs::File::open(&self.path)
-            .and_then(|mut f| f.read_to_string(&mut self.buf))
-            .with_context(|| format!("reading {}", self.path.display()))?;
-        into.parse_into(&self.buf)
-            .with_context(|| format!("parsing {}", self.path.display()))?;
+        read_snapshot(&self.path, &mut self.buf, into)?;
         Ok(Some(Stamp { mono, wall }))
     }
 
@@ -83,7 +96,7 @@ pub struct FileSampler {
     files: Vec<PathBuf>,
     next: usize,
     delay: f64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl FileSampler {
@@ -92,7 +105,7 @@ impl FileSampler {
             files,
             next: 0,
             delay,
-            buf: String::new(),
+            buf: Vec::new(),
         }
     }
 }
@@ -104,19 +117,10 @@ impl Sampler for FileSampler {
         };
         let i = self.next;
         self.next += 1;
-        self.buf.clear();
-        use std::io::Read;
-        let meta = std::fs::File::open(path)
-            .and_then(|mut f| {
-                f.read_to_string(&mut self.buf)?;
-                f.metadata()
-            })
-            .with_context(|| format!("reading {}", path.display()))?;
-        into.parse_into(&self.buf)
-            .with_context(|| format!("parsing {}", path.display()))?;
-        let wall = meta
-            .modified()
+        read_snapshot(path, &mut self.buf, into)?;
+        let wall = std::fs::metadata(path)
             .ok()
+            .and_then(|m| m.modified().ok())
             .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
             .map(|d| (i64::try_from(d.as_secs()).unwrap_or(0), d.subsec_nanos()))
             .unwrap_or_else(wall_now);
@@ -156,7 +160,7 @@ impl AffinityReader {
     }
 
     /// Called once per sample: ages the cache.
-    pub fn tick(&mut self) {
+    fn tick(&mut self) {
         self.age += 1;
         if self.age >= self.refresh {
             self.age = 0;
@@ -167,7 +171,7 @@ impl AffinityReader {
     /// The affinity of IRQ `label` as a CPU list (`0-3`), preferring the effective affinity
     /// (where the kernel really delivers it) over the requested one. `None` for named rows
     /// (LOC, NMI...) and where the files are absent or unreadable.
-    pub fn get(&mut self, label: &str) -> Option<&str> {
+    fn get(&mut self, label: &str) -> Option<&str> {
         if !crate::domain::interrupts::is_numbered(label) {
             return None;
         }
@@ -176,6 +180,15 @@ impl AffinityReader {
             self.cache.insert(label.to_string(), v);
         }
         self.cache.get(label).and_then(|v| v.as_deref())
+    }
+
+    /// Once per sample: the affinity of every row of `rates` into `out` (cache aged by one).
+    pub fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Vec<Option<String>>) {
+        self.tick();
+        out.clear();
+        for ir in &rates.irqs {
+            out.push(self.get(snap.row(ir.row).label).map(str::to_string));
+        }
     }
 
     fn read(&self, label: &str) -> Option<String> {

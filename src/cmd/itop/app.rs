@@ -2,10 +2,13 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::domain::interrupts::{imbalance, rates_into, Imbalance, RateScratch, Rates, Snapshot};
-use crate::sys::interrupts::Stamp;
+use crate::domain::interrupts::Snapshot;
+use crate::domain::interrupts::Stamp;
+use crate::domain::irq_balance::{imbalance, Imbalance};
+use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
 
-use super::view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
+use crate::output::itop::Source;
 
 /// What the loop should do after a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +35,7 @@ pub struct App {
     pub row_scroll: usize,
     /// First visible CPU column (index into the view's columns).
     pub col_scroll: usize,
-    pub source: &'static str,
+    pub source: Source,
     prev: Option<(Snapshot, Stamp)>,
     pub cur: Snapshot,
     pub stamp: Option<Stamp>,
@@ -49,7 +52,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(opts: ViewOpts, delay: f64, source: &'static str) -> Self {
+    pub fn new(opts: ViewOpts, delay: f64, source: Source) -> Self {
         App {
             opts,
             delay,
@@ -249,7 +252,7 @@ mod tests {
     }
 
     fn app_with_data() -> App {
-        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
         let mut a = Snapshot::parse("  CPU0 CPU1\n 1: 0 0 a\n 2: 0 0 b\nLOC: 0 0 timer\n").unwrap();
         assert!(!app.on_sample(&mut a, stamp(0.0)));
         let mut b =

@@ -9,7 +9,9 @@ use ratatui::Frame;
 use crate::domain::interrupts::{rfc3339_utc, RowKind};
 
 use super::app::App;
-use super::view::{fmt_rate, row_rate, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{row_rate, AUTO_MAX_CPUS};
+use crate::output::escape::clean;
+use crate::output::itop::{cut_list, fmt_rate, Source};
 
 const CPU_W: u16 = 7;
 const TOTAL_W: u16 = 9;
@@ -56,7 +58,7 @@ pub fn render(f: &mut Frame, app: &App) {
     if let Some(i) = &app.imbalance {
         f.render_widget(
             Paragraph::new(Line::styled(
-                i.to_string(),
+                clean(&i.to_string()).into_owned(),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             )),
             imb_area,
@@ -85,7 +87,7 @@ fn header(app: &App) -> Line<'static> {
             format!(
                 "total {} {}/s",
                 fmt_rate(app.has_rates().then_some(app.view.total)),
-                if app.source == "softirqs" {
+                if app.source == Source::Softirqs {
                     "softirq"
                 } else {
                     "irq"
@@ -171,14 +173,14 @@ fn visible_cols(app: &App, width: u16, irq_w: u16) -> usize {
     if !app.per_cpu() {
         return 0;
     }
-    let softirq = app.source == "softirqs";
+    let softirq = app.source == Source::Softirqs;
     let fixed = irq_w + 1 + TOTAL_W + 1 + if softirq { 0 } else { AFF_W + 1 + NAME_MIN };
     (usize::from(width.saturating_sub(fixed)) / usize::from(CPU_W + 1))
         .min(app.view.cols.len().saturating_sub(app.col_scroll))
 }
 
 fn render_table(f: &mut Frame, app: &App, area: Rect) {
-    let softirq = app.source == "softirqs";
+    let softirq = app.source == Source::Softirqs;
     let irq_w = irq_width(app);
     let ncols = visible_cols(app, area.width, irq_w);
     let cols: &[usize] = if ncols > 0 {
@@ -233,8 +235,9 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
             let total = row_rate(ir, r.kind, &app.view.cols, all_cols);
             cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
             if !softirq {
-                cells.push(app.affinity.get(k).cloned().flatten().unwrap_or_default());
-                cells.push(r.desc.to_string());
+                let aff = app.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
+                cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
+                cells.push(clean(r.desc).into_owned());
             }
             let style = if total.unwrap_or(0.0) > 0.0 {
                 Style::new()
@@ -326,9 +329,9 @@ fn render_help(f: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::itop::view::ViewOpts;
     use crate::domain::interrupts::Snapshot;
-    use crate::sys::interrupts::Stamp;
+    use crate::domain::interrupts::Stamp;
+    use crate::domain::irq_view::ViewOpts;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
@@ -363,7 +366,7 @@ mod tests {
             row(10),
             row(100)
         );
-        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
         app.on_sample(
             &mut Snapshot::parse(&a).unwrap(),
             Stamp {

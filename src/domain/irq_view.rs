@@ -1,9 +1,10 @@
-//! What to show of a sample: which CPU columns, which rows in which order, and how numbers
-//! look. Pure; shared by the batch printers and the TUI.
+//! What to show of a sample: which CPU columns, which rows in which order. Pure; shared by
+//! the batch printers and the TUI.
 
-use std::fmt::Write as _;
+use std::cmp::Ordering;
 
-use crate::domain::interrupts::{is_numbered, IrqRate, Rates, RowKind, Snapshot};
+use crate::domain::interrupts::{is_numbered, RowKind, RowRole, Snapshot};
+use crate::domain::irq_rates::{IrqRate, Rates};
 
 /// Which columns to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,65 +123,50 @@ pub fn row_rate(ir: &IrqRate, kind: RowKind, cols: &[usize], all_cols: bool) -> 
     )
 }
 
+impl ViewOpts {
+    /// A usage error when `--cpus` or `--sort cpuN` names a CPU the snapshot does not have.
+    pub fn check(&self, snap: &Snapshot) -> Result<(), String> {
+        let present = |id: &u32| snap.cpu_column(*id).is_some();
+        if let Some(sel) = &self.cpus {
+            let missing: Vec<u32> = sel.iter().copied().filter(|c| !present(c)).collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "--cpus: no CPU {} in the snapshot (its CPUs: {})",
+                    crate::domain::units::format_cpu_list(&missing),
+                    crate::domain::units::format_cpu_list(&snap.cpus)
+                ));
+            }
+        }
+        if let SortKey::Cpu(id) = self.sort {
+            if !present(&id) || self.cpus.as_ref().is_some_and(|c| !c.contains(&id)) {
+                return Err(format!("--sort cpu{id}: CPU {id} is not shown"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl View {
     pub fn build(snap: &Snapshot, rates: &Rates, opts: &ViewOpts) -> View {
         let cols: Vec<usize> = match &opts.cpus {
             None => (0..snap.cpus.len()).collect(),
-            Some(sel) => (0..snap.cpus.len())
-                .filter(|&j| sel.contains(&snap.cpus[j]))
-                .collect(),
+            Some(sel) => {
+                let mut sel = sel.clone();
+                sel.sort_unstable();
+                (0..snap.cpus.len())
+                    .filter(|&j| sel.binary_search(&snap.cpus[j]).is_ok())
+                    .collect()
+            }
         };
-        let all_cols = opts.cpus.is_none();
         let per_cpu = match opts.mode {
             Mode::All => true,
             Mode::Total => false,
             Mode::Auto => cols.len() <= AUTO_MAX_CPUS,
         };
-        let filter = opts.filter.as_ref().map(|f| f.to_lowercase());
-        let mut rows: Vec<(usize, Option<f64>)> = rates
-            .irqs
-            .iter()
-            .enumerate()
-            .filter_map(|(k, ir)| {
-                let r = snap.row(ir.row);
-                let rate = row_rate(ir, r.kind, &cols, all_cols);
-                if opts.hide_idle && rate.unwrap_or(0.0) == 0.0 {
-                    return None;
-                }
-                if let Some(f) = &filter {
-                    let hit = r.label.to_lowercase().contains(f.as_str())
-                        || r.desc.to_lowercase().contains(f.as_str());
-                    if !hit {
-                        return None;
-                    }
-                }
-                Some((k, rate))
-            })
-            .collect();
-        let total = rows.iter().filter_map(|(_, r)| *r).fold(0.0, |a, b| a + b);
-        let cpu_col = |id: u32| snap.cpus.iter().position(|&c| c == id);
-        match opts.sort {
-            SortKey::Rate => rows.sort_by(|a, b| cmp_desc(a.1, b.1)),
-            SortKey::Cpu(id) => {
-                let j = cpu_col(id);
-                let v = |k: usize| j.and_then(|j| rates.irqs[k].per_cpu.get(j).copied().flatten());
-                rows.sort_by(|a, b| cmp_desc(v(a.0), v(b.0)).then(cmp_desc(a.1, b.1)));
-            }
-            SortKey::Irq => rows.sort_by(|a, b| {
-                let la = snap.row(rates.irqs[a.0].row).label;
-                let lb = snap.row(rates.irqs[b.0].row).label;
-                irq_order(la, lb)
-            }),
-            SortKey::Name => rows.sort_by(|a, b| {
-                let ra = snap.row(rates.irqs[a.0].row);
-                let rb = snap.row(rates.irqs[b.0].row);
-                ra.desc
-                    .to_lowercase()
-                    .cmp(&rb.desc.to_lowercase())
-                    .then_with(|| irq_order(ra.label, rb.label))
-            }),
-        }
-        let mut rows: Vec<usize> = rows.into_iter().map(|(k, _)| k).collect();
+        let mut rows = select_rows(snap, rates, opts, &cols);
+        sort_rows(snap, rates, opts.sort, &mut rows);
+        let total = view_total(snap, rates, &rows);
+        let mut rows = group_members(snap, rates, rows.into_iter().map(|(k, _)| k).collect());
         if let Some(n) = opts.top {
             rows.truncate(n);
         }
@@ -193,54 +179,119 @@ impl View {
     }
 }
 
+/// The rows that pass the filter and the idle check, with their rates over `cols`.
+fn select_rows(
+    snap: &Snapshot,
+    rates: &Rates,
+    opts: &ViewOpts,
+    cols: &[usize],
+) -> Vec<(usize, Option<f64>)> {
+    let all_cols = opts.cpus.is_none();
+    let filter = opts.filter.as_ref().map(|f| f.to_lowercase());
+    rates
+        .irqs
+        .iter()
+        .enumerate()
+        .filter_map(|(k, ir)| {
+            let r = snap.row(ir.row);
+            let rate = row_rate(ir, r.kind, cols, all_cols);
+            if opts.hide_idle && rate.unwrap_or(0.0) == 0.0 {
+                return None;
+            }
+            if let Some(f) = &filter {
+                let hit = r.label.to_lowercase().contains(f.as_str())
+                    || r.desc.to_lowercase().contains(f.as_str());
+                if !hit {
+                    return None;
+                }
+            }
+            Some((k, rate))
+        })
+        .collect()
+}
+
+fn sort_rows(snap: &Snapshot, rates: &Rates, sort: SortKey, rows: &mut [(usize, Option<f64>)]) {
+    let label = |k: usize| snap.row(rates.irqs[k].row).label;
+    match sort {
+        SortKey::Rate => rows.sort_by(|a, b| cmp_desc(a.1, b.1)),
+        SortKey::Cpu(id) => {
+            let j = snap.cpu_column(id);
+            let v = |k: usize| j.and_then(|j| rates.irqs[k].per_cpu.get(j).copied().flatten());
+            rows.sort_by(|a, b| cmp_desc(v(a.0), v(b.0)).then(cmp_desc(a.1, b.1)));
+        }
+        SortKey::Irq => rows.sort_by(|a, b| irq_order(label(a.0), label(b.0))),
+        SortKey::Name => rows.sort_by(|a, b| {
+            let ra = snap.row(rates.irqs[a.0].row);
+            let rb = snap.row(rates.irqs[b.0].row);
+            ra.desc
+                .to_lowercase()
+                .cmp(&rb.desc.to_lowercase())
+                .then_with(|| irq_order(ra.label, rb.label))
+        }),
+    }
+}
+
+/// The total of the shown rows, each interrupt once: a member of a summary row (s390x) counts
+/// only when its summary row is not shown.
+fn view_total(snap: &Snapshot, rates: &Rates, rows: &[(usize, Option<f64>)]) -> f64 {
+    let shown: std::collections::HashSet<usize> =
+        rows.iter().map(|&(k, _)| rates.irqs[k].row).collect();
+    rows.iter()
+        .filter(|&&(k, _)| match snap.row(rates.irqs[k].row).role {
+            RowRole::Member(s) => !shown.contains(&s),
+            _ => true,
+        })
+        .filter_map(|(_, r)| *r)
+        .fold(0.0, |a, b| a + b)
+}
+
+/// Members of a summary row follow it (in their sorted order), as the rows of a group.
+fn group_members(snap: &Snapshot, rates: &Rates, rows: Vec<usize>) -> Vec<usize> {
+    let role = |k: usize| snap.row(rates.irqs[k].row).role;
+    if !rows.iter().any(|&k| role(k) == RowRole::Summary) {
+        return rows;
+    }
+    let shown: std::collections::HashSet<usize> = rows.iter().map(|&k| rates.irqs[k].row).collect();
+    let in_group = |k: usize| matches!(role(k), RowRole::Member(s) if shown.contains(&s));
+    let mut out = Vec::with_capacity(rows.len());
+    for &k in rows.iter().filter(|&&k| !in_group(k)) {
+        out.push(k);
+        if role(k) == RowRole::Summary {
+            let me = rates.irqs[k].row;
+            out.extend(
+                rows.iter()
+                    .copied()
+                    .filter(|&m| role(m) == RowRole::Member(me)),
+            );
+        }
+    }
+    out
+}
+
 /// Descending, unknown last (stable sort keeps file order for ties).
-fn cmp_desc(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+fn cmp_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
     match (a, b) {
         (Some(x), Some(y)) => y.total_cmp(&x),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
     }
 }
 
 /// Numbered IRQs by number, then named ones by name.
-pub fn irq_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn irq_order(a: &str, b: &str) -> Ordering {
     match (is_numbered(a), is_numbered(b)) {
         (true, true) => a.len().cmp(&b.len()).then_with(|| a.cmp(b)),
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
         (false, false) => a.cmp(b),
-    }
-}
-
-/// A rate for a table cell: `-` unknown, one decimal below 100, integer below a million,
-/// then `1.23M`.
-pub fn fmt_rate(v: Option<f64>) -> String {
-    let mut s = String::new();
-    push_rate(&mut s, v);
-    s
-}
-
-pub fn push_rate(s: &mut String, v: Option<f64>) {
-    match v {
-        None => s.push('-'),
-        Some(v) if !v.is_finite() => s.push('-'),
-        Some(v) if v < 100.0 => {
-            let _ = write!(s, "{v:.1}");
-        }
-        Some(v) if v < 1e6 => {
-            let _ = write!(s, "{v:.0}");
-        }
-        Some(v) => {
-            let _ = write!(s, "{:.2}M", v / 1e6);
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::interrupts::rates;
+    use crate::domain::irq_rates::rates;
 
     fn sample() -> (Snapshot, Rates) {
         let a = Snapshot::parse("  CPU0 CPU1 CPU2\n 9: 0 0 0 IO-APIC 9-fasteoi acpi\n 30: 0 0 0 PCI-MSI eth0\nLOC: 0 0 0 Local timer interrupts\nERR: 0\n").unwrap();
@@ -337,14 +388,59 @@ mod tests {
     }
 
     #[test]
+    fn cpus_that_do_not_exist_are_refused() {
+        let (s, _) = sample();
+        let ok = ViewOpts {
+            cpus: Some(vec![0, 2]),
+            sort: SortKey::Cpu(2),
+            ..Default::default()
+        };
+        assert_eq!(ok.check(&s), Ok(()));
+        let bad = ViewOpts {
+            cpus: Some(vec![0, 64, 65]),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.check(&s).unwrap_err(),
+            "--cpus: no CPU 64-65 in the snapshot (its CPUs: 0-2)"
+        );
+        let bad = ViewOpts {
+            sort: SortKey::Cpu(99),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.check(&s).unwrap_err(),
+            "--sort cpu99: CPU 99 is not shown"
+        );
+    }
+
+    #[test]
+    fn s390x_groups_follow_their_summary_and_count_once() {
+        let a = Snapshot::parse(
+            "  CPU0\nEXT: 0\nI/O: 0\nCLK: 0 [EXT] Clock\nEXC: 0 [EXT] Call\nDAS: 0 [I/O] DASD\n",
+        )
+        .unwrap();
+        let b = Snapshot::parse("  CPU0\nEXT: 100\nI/O: 5\nCLK: 70 [EXT] Clock\nEXC: 30 [EXT] Call\nDAS: 5 [I/O] DASD\n").unwrap();
+        let r = rates(&a, &b, 1.0);
+        let v = View::build(&b, &r, &ViewOpts::default());
+        assert_eq!(labels(&b, &r, &v), ["EXT", "CLK", "EXC", "I/O", "DAS"]);
+        assert_eq!(v.total, 105.0);
+        let f = ViewOpts {
+            filter: Some("clock".into()),
+            ..Default::default()
+        };
+        let v = View::build(&b, &r, &f);
+        assert_eq!(
+            (labels(&b, &r, &v), v.total),
+            (vec!["CLK".to_string()], 70.0)
+        );
+    }
+
+    #[test]
     fn sort_keys_and_rates() {
         assert_eq!(SortKey::parse("cpu3"), Ok(SortKey::Cpu(3)));
         assert_eq!(SortKey::parse("3"), Ok(SortKey::Cpu(3)));
         assert_eq!(SortKey::parse("RATE"), Ok(SortKey::Rate));
         assert!(SortKey::parse("bogus").is_err());
-        assert_eq!(fmt_rate(None), "-");
-        assert_eq!(fmt_rate(Some(2.25)), "2.2");
-        assert_eq!(fmt_rate(Some(1234.4)), "1234");
-        assert_eq!(fmt_rate(Some(2_500_000.0)), "2.50M");
     }
 }
