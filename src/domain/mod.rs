@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod bind;
+pub mod cpustat;
 pub mod interrupts;
 pub mod irq_balance;
 pub mod irq_rates;

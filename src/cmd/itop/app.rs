@@ -129,23 +129,8 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c')) {
             return Action::Quit;
         }
-        if let Some(text) = self.filter_input.as_mut() {
-            match key.code {
-                KeyCode::Enter => {
-                    let t = std::mem::take(text);
-                    self.opts.filter = (!t.is_empty()).then_some(t);
-                    self.filter_input = None;
-                    self.row_scroll = 0;
-                    self.rebuild();
-                }
-                KeyCode::Esc => self.filter_input = None,
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) => text.push(c),
-                _ => return Action::None,
-            }
-            return Action::Redraw;
+        if self.filter_input.is_some() {
+            return self.on_filter_key(key.code);
         }
         if self.show_help {
             // any key closes help; q still quits
@@ -155,36 +140,47 @@ impl App {
             }
             return Action::Redraw;
         }
-        match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+        if let Some(a) = self.on_view_key(key.code) {
+            return a;
+        }
+        self.on_move_key(key.code)
+    }
+
+    /// A key while typing a filter after `/`.
+    fn on_filter_key(&mut self, code: KeyCode) -> Action {
+        let Some(text) = self.filter_input.as_mut() else {
+            return Action::None;
+        };
+        match code {
+            KeyCode::Enter => {
+                let t = std::mem::take(text);
+                self.opts.filter = (!t.is_empty()).then_some(t);
+                self.filter_input = None;
+                self.row_scroll = 0;
+                self.rebuild();
+            }
+            KeyCode::Esc => self.filter_input = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => return Action::None,
+        }
+        Action::Redraw
+    }
+
+    /// Keys that change what is shown; `None` for other keys.
+    fn on_view_key(&mut self, code: KeyCode) -> Option<Action> {
+        match code {
+            KeyCode::Char('q') | KeyCode::Esc => return Some(Action::Quit),
             KeyCode::Char(' ') | KeyCode::Char('p') => self.paused = !self.paused,
             KeyCode::Char('s') => {
                 self.opts.sort = self.opts.sort.next();
                 self.rebuild();
             }
-            KeyCode::Char('c') => {
-                // sort by the first visible CPU column
-                if let Some(&j) = self.view.cols.get(self.col_scroll) {
-                    self.opts.sort = SortKey::Cpu(self.cur.cpus[j]);
-                    self.rebuild();
-                }
-            }
-            KeyCode::Char('a') => {
-                self.opts.mode = if self.per_cpu() {
-                    Mode::Total
-                } else {
-                    Mode::All
-                };
-                self.rebuild();
-            }
-            KeyCode::Char('t') => {
-                self.opts.mode = if self.per_cpu() {
-                    Mode::Total
-                } else {
-                    Mode::All
-                };
-                self.rebuild();
-            }
+            KeyCode::Char('c') => self.sort_by_first_visible_cpu(),
+            KeyCode::Char('a') => self.set_mode(Mode::All),
+            KeyCode::Char('t') => self.set_mode(Mode::Total),
             KeyCode::Char('i') => {
                 self.opts.hide_idle = !self.opts.hide_idle;
                 self.rebuild();
@@ -199,7 +195,7 @@ impl App {
                     .copied()
                     .find(|d| *d > self.delay + 1e-9)
                     .unwrap_or(self.delay);
-                return Action::Reschedule;
+                return Some(Action::Reschedule);
             }
             KeyCode::Char('-') => {
                 self.delay = DELAYS
@@ -208,8 +204,16 @@ impl App {
                     .copied()
                     .find(|d| *d < self.delay - 1e-9)
                     .unwrap_or(self.delay);
-                return Action::Reschedule;
+                return Some(Action::Reschedule);
             }
+            _ => return None,
+        }
+        Some(Action::Redraw)
+    }
+
+    /// Scrolling keys.
+    fn on_move_key(&mut self, code: KeyCode) -> Action {
+        match code {
             KeyCode::Down | KeyCode::Char('j') => self.scroll_rows(1),
             KeyCode::Up | KeyCode::Char('k') => self.scroll_rows(-1),
             KeyCode::PageDown => self.scroll_rows(self.page as isize),
@@ -223,6 +227,29 @@ impl App {
             _ => return Action::None,
         }
         Action::Redraw
+    }
+
+    /// `a` and `t` set their mode (pressing one twice keeps it). Totals show no CPU column, so
+    /// a sort by a CPU falls back to the rate.
+    fn set_mode(&mut self, mode: Mode) {
+        self.opts.mode = mode;
+        self.rebuild();
+        if !self.per_cpu() && matches!(self.opts.sort, SortKey::Cpu(_)) {
+            self.opts.sort = SortKey::Rate;
+            self.rebuild();
+        }
+    }
+
+    /// `c`: sort by the first CPU column on screen; with no CPU column shown, say so.
+    fn sort_by_first_visible_cpu(&mut self) {
+        if !self.per_cpu() {
+            self.message = Some("c: no CPU columns are shown (press a)".into());
+            return;
+        }
+        if let Some(&j) = self.view.cols.get(self.col_scroll) {
+            self.opts.sort = SortKey::Cpu(self.cur.cpus[j]);
+            self.rebuild();
+        }
     }
 
     fn scroll_rows(&mut self, by: isize) {
@@ -283,11 +310,23 @@ mod tests {
         assert!(app.paused);
         app.on_key(key(KeyCode::Char('s')));
         assert_eq!(app.opts.sort, SortKey::Irq);
+        app.on_key(key(KeyCode::Char('s')));
+        app.on_key(key(KeyCode::Char('s')));
         assert!(app.per_cpu());
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!(app.opts.sort, SortKey::Cpu(0));
         app.on_key(key(KeyCode::Char('t')));
         assert!(!app.per_cpu());
+        assert_eq!(app.opts.sort, SortKey::Rate, "no hidden CPU sort in totals");
+        app.on_key(key(KeyCode::Char('t')));
+        assert!(!app.per_cpu(), "t sets totals, it does not toggle");
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!(app.opts.sort, SortKey::Rate);
+        assert!(app.message.as_deref().unwrap().contains("no CPU columns"));
         app.on_key(key(KeyCode::Char('a')));
         assert!(app.per_cpu());
+        app.on_key(key(KeyCode::Char('a')));
+        assert!(app.per_cpu(), "a sets per-CPU columns, it does not toggle");
         assert_eq!(app.on_key(key(KeyCode::Char('+'))), Action::Reschedule);
         assert_eq!(app.delay, 2.0);
         app.on_key(key(KeyCode::Char('-')));
