@@ -43,6 +43,7 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
         affinity: &[],
         imbalance: None,
         source: Source::Interrupts,
+        cpu_time: &[],
     }
 }
 

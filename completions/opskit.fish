@@ -42,6 +42,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s n -l iterations -
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l format -d 'Batch output format' -r -f -a "text\t'An aligned table per sample'
 json\t'One JSON object per line per sample'"
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l from -d 'Rates between captured snapshots instead of live sampling (repeat: --from a --from b)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l stat -d 'Captured /proc/stat files, one per --from, for the time in handlers (repeat)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s a -l all -d 'A column per CPU (the default with 8 CPUs or fewer)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s t -l total -d 'Only the per-IRQ total (the default above 8 CPUs)'

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential pkg-config   # cc for crates with C parts
   util-linux util-linux-extra  # lsirq (itop's oracle), losetup, partx, unshare
   tmux                         # itop's end-to-end TUI test
+  sysstat                      # mpstat, the oracle for itop's time in handlers
   bzip2                        # the 1152-CPU fixtures are .bz2
   bind9 bind9-dnsutils         # a real named + dig for bindstats' tests
   munin-node                   # munin-run for the plugin test

@@ -1101,3 +1101,216 @@ fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
     assert_eq!(code, 0, "{err}");
     assert!(out.len() < 3_300_000, "{} bytes", out.len());
 }
+
+#[test]
+fn imbalance_against_fair_share() {
+    let d = crate::util::fixtures().join("itop");
+    // a balanced 2-CPU box: never called out
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s[0]["total_rate"], 102_000.0);
+    assert!(s[0]["imbalance"].is_null(), "{}", s[0]["imbalance"]);
+    // NET_RX piled on CPU 0 (hand-checked: 95000 of 100000/s, fair share 25000/s)
+    let (a, b) = (
+        d.join("softirq_net_rx_a.txt"),
+        d.join("softirq_net_rx_b.txt"),
+    );
+    let (code, s, err) = itop_json(&[&a, &b], &["--softirq"]);
+    assert_eq!(code, 0, "{err}");
+    let i = &s[0]["imbalance"];
+    assert_eq!(
+        (i["cpu"].as_u64(), i["load"].as_str()),
+        (Some(0), Some("NET_RX")),
+        "{i}"
+    );
+    assert_eq!(i["share"], 0.95);
+    assert_eq!(i["ratio"], 3.8);
+    assert!(i["fix"].as_str().unwrap().contains("RPS"), "{i}");
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--softirq", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("CPU 0 takes 95 % of NET_RX softirqs, 4x its fair share of the 4 CPUs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn imbalance_on_1152_cpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(dir) = shared_fixtures("interrupts") else {
+        return;
+    };
+    let Some(a) = bunzip(
+        &dir.join("pcp_x86_64_1152cpu_interrupts.txt.bz2"),
+        tmp.path(),
+    ) else {
+        return;
+    };
+    let snap = parse_file(&a);
+    assert_eq!(snap.cpus.len(), 1152);
+    // every device IRQ +1/s on every CPU; CPU 3 also takes 100,000/s from ten NIC queues
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut b = String::with_capacity(text.len() + (1 << 20));
+    b.push_str(text.lines().next().unwrap());
+    b.push('\n');
+    let mut boosted = 0;
+    let mut numbered = 0u64;
+    for r in snap.rows() {
+        b.push_str(r.label);
+        b.push(':');
+        let dev = r.is_numbered() && r.kind == RowKind::PerCpu;
+        numbered += u64::from(dev);
+        for (j, c) in r.counts.iter().enumerate() {
+            let mut v = *c + u64::from(dev);
+            if dev && j == 3 && boosted < 10 {
+                v += 100_000;
+            }
+            b.push_str(&format!(" {v}"));
+        }
+        if dev && boosted < 10 {
+            boosted += 1;
+        }
+        b.push(' ');
+        b.push_str(r.desc);
+        b.push('\n');
+    }
+    let pb = tmp.path().join("b");
+    std::fs::write(&pb, b).unwrap();
+    let (code, s, err) = itop_json(&[&a, &pb], &["--top", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let i = &s[0]["imbalance"];
+    assert_eq!(i["cpu"], 3, "{i}");
+    let total = numbered as f64 * 1152.0 + 1e6;
+    let on3 = numbered as f64 + 1e6;
+    assert_eq!(i["share"], ((on3 / total) * 1000.0).round() / 1000.0, "{i}");
+    assert_eq!(i["top"].as_array().unwrap().len(), 3);
+    assert!(i["message"].as_str().unwrap().contains("irqbalance"), "{i}");
+}
+
+#[test]
+fn time_in_handlers_from_proc_stat_pairs() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let (sa, sb) = (d.join("stat_a.txt"), d.join("stat_b.txt"));
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    // hand-checked: cpu0 2 + 85 of 100 ticks, cpu1 1 + 3 of 100
+    assert_eq!(
+        s["cpu_time"],
+        serde_json::json!({"0": {"irq": 2.0, "softirq": 85.0}, "1": {"irq": 1.0, "softirq": 3.0}})
+    );
+    let mut cmd = opskit();
+    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("handlers (/proc/stat): busiest CPU 0 irq 2.0 % softirq 85.0 %"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "CPU 0 spends 87 % of its time in interrupt handlers (irq 2.0 %, softirq 85.0 %)"
+        ),
+        "{out}"
+    );
+    // without --stat: null; a count that does not match: a usage error
+    let (_, s, _) = itop_json(&[&a, &b], &[]);
+    assert!(s[0]["cpu_time"].is_null());
+    let (code, _, err) = itop_json(&[&a, &b], &["--stat", sa.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--stat: 1 files for 2 --from snapshots"),
+        "{err}"
+    );
+}
+
+/// mpstat's `Average:` %irq and %soft per CPU id.
+fn mpstat_averages(out: &str) -> BTreeMap<u32, (f64, f64)> {
+    let mut cols = (0, 0);
+    let mut m = BTreeMap::new();
+    for l in out.lines().filter(|l| l.starts_with("Average:")) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let (Some(i), Some(s)) = (
+            f.iter().position(|&x| x == "%irq"),
+            f.iter().position(|&x| x == "%soft"),
+        ) {
+            cols = (i, s);
+        } else if let Ok(cpu) = f[1].parse::<u32>() {
+            m.insert(
+                cpu,
+                (f[cols.0].parse().unwrap(), f[cols.1].parse().unwrap()),
+            );
+        }
+    }
+    m
+}
+
+#[test]
+fn time_in_handlers_agrees_with_mpstat_live() {
+    if !require_tool("mpstat") {
+        return;
+    }
+    // softirq load: UDP over loopback (NET_RX) during the interval
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            rx.set_nonblocking(true).unwrap();
+            let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = rx.local_addr().unwrap();
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = tx.send_to(&buf[..32], to);
+                while rx.recv(&mut buf).is_ok() {}
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mp = Command::new("mpstat")
+        .args(["-P", "ALL", "3", "1"])
+        .env("LC_ALL", "C")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, out, err) =
+        run(opskit().args(["itop", "-b", "-n", "1", "-d", "3", "--format", "json"]));
+    let mp = mp.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let ours = &json_samples(&out)[0]["cpu_time"];
+    let theirs = mpstat_averages(&String::from_utf8_lossy(&mp.stdout));
+    assert!(
+        !theirs.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&mp.stdout)
+    );
+    for (cpu, (irq, soft)) in &theirs {
+        let o = &ours[cpu.to_string()];
+        let (oi, os) = (o["irq"].as_f64().unwrap(), o["softirq"].as_f64().unwrap());
+        // the two tools sample a few ms apart over 3 s (300 ticks a CPU): within 3 points
+        assert!(
+            (oi - irq).abs() <= 3.0,
+            "cpu{cpu} %irq ours {oi} mpstat {irq}"
+        );
+        assert!(
+            (os - soft).abs() <= 3.0,
+            "cpu{cpu} %soft ours {os} mpstat {soft}"
+        );
+        eprintln!("cpu{cpu}: %irq {oi} vs {irq}, %soft {os} vs {soft}");
+    }
+}

@@ -36,6 +36,7 @@ fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
         affinity: &[],
         imbalance: None,
         source: Source::Interrupts,
+        cpu_time: &[],
     };
     let mut out = Vec::new();
     write_json(&mut out, &sample, &ViewOpts::default()).unwrap();

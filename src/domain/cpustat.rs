@@ -181,6 +181,25 @@ pub fn handler_time(prev: &CpuStat, cur: &CpuStat, id: u32) -> Option<HandlerTim
     })
 }
 
+/// Share of time above which a CPU is called out as busy in handlers, whatever its rate.
+pub const BUSY_PERCENT: f64 = 80.0;
+
+/// [`handler_time`] for each CPU id in `cpus` (a snapshot's columns).
+pub fn handler_times(prev: &CpuStat, cur: &CpuStat, cpus: &[u32]) -> Vec<Option<HandlerTime>> {
+    cpus.iter().map(|&id| handler_time(prev, cur, id)).collect()
+}
+
+/// The CPU spending the largest share of its time in handlers, when that is at least
+/// [`BUSY_PERCENT`]: (column, time).
+pub fn busiest_handlers(times: &[Option<HandlerTime>]) -> Option<(usize, HandlerTime)> {
+    times
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j, t)))
+        .filter(|(_, t)| t.total() >= BUSY_PERCENT)
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,12 @@
 //!             "group": summary label (s390x members only), "total_rate": f64|null,
 //!             "rates": {"cpu id": f64}, "affinity": "0-3"|null}],
 //!   "cpu_totals": {"cpu id": f64}, "total_rate": f64, "resets": [labels],
-//!   "imbalance": {"cpu", "share", "top", "message"}|null}`.
+//!   "cpu_time": {"cpu id": {"irq": %, "softirq": %}}|null (percent of that CPU's time over the
+//!               interval in hard-IRQ and softirq handlers, from /proc/stat, as mpstat's
+//!               %irq/%soft; null without /proc/stat, no key for a CPU it does not know),
+//!   "imbalance": {"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK", "share": 0..1,
+//!                 "ratio": load over fair share, "allowed_cpus", "top": [names], "fix",
+//!                 "message"}|null}`.
 //!
 //! `rates` omits zero cells: a CPU id in `cpus` with no key in `rates` took 0 interrupts/s from
 //! that IRQ, unless it is in `absent_cpus` (no rate is known for it) or the row's `change` is
@@ -20,8 +25,9 @@ use std::io::{self, Write};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+use crate::domain::cpustat::{busiest_handlers, HandlerTime};
 use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
-use crate::domain::irq_balance::Imbalance;
+use crate::domain::irq_balance::{Imbalance, Load};
 use crate::domain::irq_rates::{IrqRate, Rates, RowChange};
 use crate::domain::irq_view::{row_rate, View, ViewOpts};
 use crate::output::escape::clean;
@@ -40,6 +46,8 @@ pub struct Sample<'a> {
     pub imbalance: Option<&'a Imbalance>,
     /// `interrupts` or `softirqs`.
     pub source: Source,
+    /// Time in handlers per snapshot column (empty without /proc/stat).
+    pub cpu_time: &'a [Option<HandlerTime>],
 }
 
 /// Which file the sample comes from.
@@ -126,6 +134,32 @@ pub fn reset_note(snap: &Snapshot, rates: &Rates) -> Option<String> {
     ))
 }
 
+/// The CPU with the most time in handlers: `handlers: CPU 3 irq 1.2 % softirq 40.1 %`.
+pub fn handler_line(s: &Sample) -> Option<String> {
+    let (j, t) = s
+        .cpu_time
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j, t)))
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))?;
+    Some(format!(
+        "handlers (/proc/stat): busiest CPU {} irq {:.1} % softirq {:.1} %",
+        s.snap.cpus[j], t.irq, t.softirq
+    ))
+}
+
+/// A CPU spending most of its time in handlers, whatever its interrupt rate.
+pub fn busy_note(s: &Sample) -> Option<String> {
+    let (j, t) = busiest_handlers(s.cpu_time)?;
+    Some(format!(
+        "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %): move work off it (affinity, RSS/RPS)",
+        s.snap.cpus[j],
+        t.total(),
+        t.irq,
+        t.softirq
+    ))
+}
+
 /// Plain text: a header line, the table, the notes, a blank line.
 pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Result<()> {
     let v = View::build(s.snap, s.rates, opts);
@@ -138,9 +172,15 @@ pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
         v.cols.len(),
         fmt_rate(Some(v.total))
     )?;
+    if let Some(line) = handler_line(s) {
+        writeln!(out, "{line}")?;
+    }
     text_table(s, opts, &v).render(out)?;
     if let Some(i) = s.imbalance {
         writeln!(out, "{}", clean(&i.to_string()))?;
+    }
+    if let Some(line) = busy_note(s) {
+        writeln!(out, "{line}")?;
     }
     if let Some(n) = reset_note(s.snap, s.rates) {
         writeln!(out, "{n}")?;
@@ -200,6 +240,38 @@ struct JsonSample<'a> {
     total_rate: f64,
     resets: Vec<&'a str>,
     imbalance: Option<JsonImbalance<'a>>,
+    cpu_time: Option<CpuTimes<'a>>,
+}
+
+/// `{"cpu id": {"irq": %, "softirq": %}}` over the shown columns with a known time.
+struct CpuTimes<'a> {
+    cpus: &'a [u32],
+    cols: &'a [usize],
+    times: &'a [Option<HandlerTime>],
+}
+
+impl Serialize for CpuTimes<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct T {
+            irq: f64,
+            softirq: f64,
+        }
+        let mut m = ser.serialize_map(None)?;
+        for &j in self.cols {
+            if let Some(t) = self.times.get(j).copied().flatten() {
+                let r = |v: f64| (v * 100.0).round() / 100.0;
+                m.serialize_entry(
+                    &self.cpus[j],
+                    &T {
+                        irq: r(t.irq),
+                        softirq: r(t.softirq),
+                    },
+                )?;
+            }
+        }
+        m.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -217,8 +289,13 @@ struct JsonIrq<'a> {
 #[derive(Serialize)]
 struct JsonImbalance<'a> {
     cpu: u32,
+    /// `device`, or the softirq's name.
+    load: &'a str,
     share: f64,
+    ratio: f64,
+    allowed_cpus: usize,
     top: &'a [String],
+    fix: &'static str,
     message: String,
 }
 
@@ -312,9 +389,21 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .collect(),
         imbalance: s.imbalance.map(|i| JsonImbalance {
             cpu: i.cpu,
+            load: match &i.load {
+                Load::Device => "device",
+                Load::Softirq(name) => name,
+            },
             share: (i.share * 1000.0).round() / 1000.0,
+            ratio: (i.ratio * 10.0).round() / 10.0,
+            allowed_cpus: i.allowed,
             top: &i.top,
+            fix: i.fix(),
             message: i.to_string(),
+        }),
+        cpu_time: (!s.cpu_time.is_empty()).then(|| CpuTimes {
+            cpus: &s.snap.cpus,
+            cols: &v.cols,
+            times: s.cpu_time,
         }),
     };
     crate::output::json::write_line(out, &doc)
@@ -350,7 +439,7 @@ mod tests {
         .unwrap();
         let b = Snapshot::parse("  CPU0 CPU2\n 30: 0 100 PCI-MSI eth0\nLOC: 61 62 Local timer interrupts\nERR: 0\n 31: 5 5 PCI-MSI new\n").unwrap();
         let r = rates(&a, &b, 1.0);
-        let imb = imbalance(&b, &r, 0.5, 1.0);
+        let imb = imbalance(&b, &r, &[]);
         let aff = vec![Some("2".to_string()), None, None, Some("0-3".to_string())];
         let s = Sample {
             snap: &b,
@@ -362,6 +451,7 @@ mod tests {
             affinity: &aff,
             imbalance: imb.as_ref(),
             source: Source::Interrupts,
+            cpu_time: &[],
         };
         let mut out = Vec::new();
         write_json(&mut out, &s, &ViewOpts::default()).unwrap();
@@ -389,7 +479,7 @@ mod tests {
         assert!(new["total_rate"].is_null());
         assert_eq!(new["rates"], serde_json::json!({}));
         assert_eq!(v["cpu_totals"], serde_json::json!({"0": 61.0, "2": 162.0}));
-        assert_eq!(v["imbalance"]["cpu"], 2);
+        assert!(v["imbalance"].is_null(), "100/s is below the floor rate");
         let eth = v["irqs"]
             .as_array()
             .unwrap()
@@ -403,7 +493,7 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("CPU0"), "{text}");
         assert!(
-            text.contains("CPU 2 takes 100 % of device interrupts (eth0)"),
+            text.contains("IRQ  CPU0  CPU2  TOTAL  AFFINITY  NAME"),
             "{text}"
         );
     }

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
+use crate::domain::cpustat::CpuStat;
 use crate::domain::interrupts::{Snapshot, Stamp};
 use crate::domain::irq_rates::Rates;
 use crate::sys::fsread;
@@ -18,6 +20,14 @@ pub trait Sampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
     /// What is being read, for messages.
     fn describe(&self) -> String;
+    /// The /proc/stat that goes with the last snapshot (`None`: not available).
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>>;
+}
+
+/// Read and parse a /proc/stat; the error names the file and line.
+fn read_stat(path: &Path, buf: &mut Vec<u8>) -> anyhow::Result<CpuStat> {
+    fsread::read_capped_into(path, MAX_FILE, buf)?;
+    CpuStat::parse(buf).with_context(|| format!("parsing {}", path.display()))
 }
 
 fn wall_now() -> (i64, u32) {
@@ -33,6 +43,7 @@ fn wall_now() -> (i64, u32) {
 /// The live `/proc/interrupts` (or `/proc/softirqs`) under a root.
 pub struct ProcSampler {
     path: PathBuf,
+    stat_path: PathBuf,
     buf: Vec<u8>,
     start: Instant,
 }
@@ -46,6 +57,7 @@ impl ProcSampler {
         };
         ProcSampler {
             path: root.path(rel),
+            stat_path: root.path("/proc/stat"),
             buf: Vec::with_capacity(64 * 1024),
             start: Instant::now(),
         }
@@ -89,20 +101,31 @@ impl Sampler for ProcSampler {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// /proc/stat under the root; absent (a captured tree without it): `None`.
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match std::fs::symlink_metadata(&self.stat_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_stat(&self.stat_path, &mut self.buf).map(Some),
+        }
+    }
 }
 
 /// Captured snapshots (`--from a --from b ...`), `delay` seconds apart; no sleeping.
 pub struct FileSampler {
     files: Vec<PathBuf>,
+    /// /proc/stat captures, one per snapshot (`--stat`), or none.
+    stats: Vec<PathBuf>,
     next: usize,
     delay: f64,
     buf: Vec<u8>,
 }
 
 impl FileSampler {
-    pub fn new(files: Vec<PathBuf>, delay: f64) -> Self {
+    pub fn new(files: Vec<PathBuf>, stats: Vec<PathBuf>, delay: f64) -> Self {
         FileSampler {
             files,
+            stats,
             next: 0,
             delay,
             buf: Vec::new(),
@@ -137,6 +160,37 @@ impl Sampler for FileSampler {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match self.stats.get(self.next.wrapping_sub(1)) {
+            Some(p) => read_stat(p, &mut self.buf).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One IRQ's affinity: what to show, and the CPUs it may use.
+#[derive(Debug, Clone, Default)]
+struct Affinity {
+    /// `effective_affinity_list` (where the kernel really delivers it), else
+    /// `smp_affinity_list`, as CPU ranges.
+    shown: Option<String>,
+    /// `smp_affinity_list`: the CPUs the IRQ may use (its fair share is spread over them).
+    allowed: Option<Arc<[u32]>>,
+}
+
+/// The affinities of one sample's rows, per `rates.irqs` entry.
+#[derive(Debug, Default)]
+pub struct Affinities {
+    pub shown: Vec<Option<String>>,
+    pub allowed: Vec<Option<Arc<[u32]>>>,
+}
+
+impl Affinities {
+    pub fn clear(&mut self) {
+        self.shown.clear();
+        self.allowed.clear();
+    }
 }
 
 /// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
@@ -144,7 +198,7 @@ impl Sampler for FileSampler {
 /// would cost more than the whole sample).
 pub struct AffinityReader {
     root: Root,
-    cache: HashMap<String, Option<String>>,
+    cache: HashMap<String, Affinity>,
     age: u32,
     refresh: u32,
 }
@@ -168,39 +222,54 @@ impl AffinityReader {
         }
     }
 
-    /// The affinity of IRQ `label` as a CPU list (`0-3`), preferring the effective affinity
-    /// (where the kernel really delivers it) over the requested one. `None` for named rows
-    /// (LOC, NMI...) and where the files are absent or unreadable.
-    fn get(&mut self, label: &str) -> Option<&str> {
-        if !crate::domain::interrupts::is_numbered(label) {
-            return None;
-        }
+    /// The affinity of IRQ `label`; empty for named rows (LOC, NMI...) and where the files are
+    /// absent or unreadable.
+    fn get(&mut self, label: &str) -> &Affinity {
         if !self.cache.contains_key(label) {
-            let v = self.read(label);
+            let v = if crate::domain::interrupts::is_numbered(label) {
+                self.read(label)
+            } else {
+                Affinity::default()
+            };
             self.cache.insert(label.to_string(), v);
         }
-        self.cache.get(label).and_then(|v| v.as_deref())
+        static NONE: Affinity = Affinity {
+            shown: None,
+            allowed: None,
+        };
+        self.cache.get(label).unwrap_or(&NONE)
     }
 
     /// Once per sample: the affinity of every row of `rates` into `out` (cache aged by one).
-    pub fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Vec<Option<String>>) {
+    pub fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Affinities) {
         self.tick();
         out.clear();
         for ir in &rates.irqs {
-            out.push(self.get(snap.row(ir.row).label).map(str::to_string));
+            let a = self.get(snap.row(ir.row).label);
+            out.shown.push(a.shown.clone());
+            out.allowed.push(a.allowed.clone());
         }
     }
 
-    fn read(&self, label: &str) -> Option<String> {
-        for f in ["effective_affinity_list", "smp_affinity_list"] {
-            if let Ok(Some(v)) = self.root.read_value(format!("/proc/irq/{label}/{f}")) {
-                if let Ok(cpus) = crate::domain::units::parse_cpu_list(&v) {
-                    if !cpus.is_empty() {
-                        return Some(crate::domain::units::format_cpu_list(&cpus));
-                    }
-                }
-            }
+    fn list(&self, label: &str, file: &str) -> Option<Vec<u32>> {
+        let v = self
+            .root
+            .read_value(format!("/proc/irq/{label}/{file}"))
+            .ok()??;
+        crate::domain::units::parse_cpu_list(&v)
+            .ok()
+            .filter(|c| !c.is_empty())
+    }
+
+    fn read(&self, label: &str) -> Affinity {
+        let allowed = self.list(label, "smp_affinity_list");
+        let shown = self
+            .list(label, "effective_affinity_list")
+            .or_else(|| allowed.clone())
+            .map(|c| crate::domain::units::format_cpu_list(&c));
+        Affinity {
+            shown,
+            allowed: allowed.map(Arc::from),
         }
-        None
     }
 }

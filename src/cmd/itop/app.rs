@@ -2,10 +2,12 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::domain::cpustat::{handler_times, CpuStat, HandlerTime};
 use crate::domain::interrupts::Snapshot;
 use crate::domain::interrupts::Stamp;
-use crate::domain::irq_balance::{imbalance, Imbalance};
+use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
+use crate::sys::interrupts::Affinities;
 
 use crate::domain::irq_view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
 use crate::output::itop::Source;
@@ -43,8 +45,11 @@ pub struct App {
     scratch: RateScratch,
     pub view: View,
     /// Affinity per `rates.irqs` entry.
-    pub affinity: Vec<Option<String>>,
+    pub affinity: Affinities,
     pub imbalance: Option<Imbalance>,
+    prev_stat: Option<CpuStat>,
+    /// Time in handlers per column of `cur` (empty without /proc/stat).
+    pub cpu_time: Vec<Option<HandlerTime>>,
     /// A message for the status line (e.g. a read error while sampling).
     pub message: Option<String>,
     /// Rows the table has room for (set by the renderer).
@@ -68,8 +73,10 @@ impl App {
             rates: Rates::default(),
             scratch: RateScratch::default(),
             view: View::default(),
-            affinity: Vec::new(),
+            affinity: Affinities::default(),
             imbalance: None,
+            prev_stat: None,
+            cpu_time: Vec::new(),
             message: None,
             page: 20,
         }
@@ -96,11 +103,28 @@ impl App {
                 *pstamp = at;
                 self.cur.clone_from(prev);
                 self.stamp = Some(at);
-                self.imbalance = imbalance(&self.cur, &self.rates, 0.5, 100.0);
                 self.rebuild();
                 true
             }
         }
+    }
+
+    /// Take the /proc/stat read with the last snapshot: the time in handlers since the one
+    /// before.
+    pub fn on_stat(&mut self, stat: Option<CpuStat>) {
+        self.cpu_time = match (&self.prev_stat, &stat) {
+            (Some(a), Some(b)) => handler_times(a, b, &self.cur.cpus),
+            _ => Vec::new(),
+        };
+        self.prev_stat = stat;
+    }
+
+    /// Judge the balance of the current sample (after its affinities are known).
+    pub fn judge_balance(&mut self) {
+        self.imbalance = match self.source {
+            Source::Interrupts => imbalance(&self.cur, &self.rates, &self.affinity.allowed),
+            Source::Softirqs => softirq_imbalance(&self.cur, &self.rates),
+        };
     }
 
     /// Recompute the view after a change of options or data.

@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::cmd::Context;
+use crate::domain::cpustat::handler_times;
 use crate::domain::interrupts::Snapshot;
-use crate::domain::irq_balance::imbalance;
+use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
 use crate::domain::irq_view::{Mode, SortKey, ViewOpts};
 use crate::exit::{Outcome, UsageError};
 use crate::output::itop::{Sample, Source};
-use crate::sys::interrupts::{lossy_warning, AffinityReader, FileSampler, ProcSampler, Sampler};
+use crate::sys::interrupts::{
+    lossy_warning, Affinities, AffinityReader, FileSampler, ProcSampler, Sampler,
+};
 use crate::sys::tty::{self, Terminal};
 
 mod app;
@@ -75,12 +78,15 @@ pub enum Format {
     long_about = "Top-like per-CPU interrupt rates from /proc/interrupts.\n\n\
         Shows interrupts per second per IRQ: a column per CPU on boxes with 8 CPUs or fewer, \
         only the per-IRQ total above that (-a and -t force either). Rates are computed over the \
-        measured interval; a new IRQ shows no rate on its first sample; CPUs are matched by id, \
-        so one going offline never shifts columns. Each numbered IRQ shows its affinity \
-        (effective_affinity_list, else smp_affinity_list), and a CPU taking most device \
-        interrupts is called out.\n\n\
-        On a terminal it is interactive (press ? for keys); when stdout is not a terminal, or \
-        with -b, it prints plain samples.",
+        measured interval; a new IRQ, or one whose counter restarted (a driver reload), shows no \
+        rate for that interval; CPUs are matched by id, so one going offline never shifts \
+        columns. Each numbered IRQ shows its affinity (effective_affinity_list, else \
+        smp_affinity_list). A CPU taking far more than its fair share of device interrupts (or, \
+        with --softirq, of NET_RX/NET_TX/BLOCK) is called out with the fix; the time each CPU \
+        spends in handlers comes from /proc/stat, as mpstat's %irq and %soft.\n\n\
+        On a terminal it is interactive (press ? for keys; keys are read from /dev/tty); when \
+        stdout is not a terminal, with -b, or when the terminal cannot run it (TERM=dumb, no \
+        /dev/tty, a window under 40x8), it prints plain samples.",
     after_help = "Examples:\n  \
         opskit itop -t                       # totals on a big box\n  \
         opskit itop -b -n 5 --top 10         # five samples of the 10 busiest IRQs\n  \
@@ -148,6 +154,12 @@ pub struct Args {
     /// Consecutive files are --delay seconds apart; nothing sleeps. Implies batch mode.
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1)]
     pub from: Vec<PathBuf>,
+
+    /// Captured /proc/stat files, one per --from, for the time in handlers (repeat)
+    ///
+    /// Live sampling reads /proc/stat (under --root) by itself.
+    #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1, requires = "from")]
+    pub stat: Vec<PathBuf>,
 }
 
 impl Args {
@@ -193,7 +205,15 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             )
             .into());
         }
-        let mut sampler = FileSampler::new(args.from.clone(), args.delay);
+        if !args.stat.is_empty() && args.stat.len() != args.from.len() {
+            return Err(UsageError(format!(
+                "--stat: {} files for {} --from snapshots (one each)",
+                args.stat.len(),
+                args.from.len()
+            ))
+            .into());
+        }
+        let mut sampler = FileSampler::new(args.from.clone(), args.stat.clone(), args.delay);
         return batch(&args, &opts, &mut sampler, ctx, Pace::Replay);
     }
     let mut sampler = ProcSampler::new(&ctx.root, args.softirq);
@@ -239,13 +259,14 @@ fn batch(
     let mut prev = Snapshot::default();
     let mut cur = Snapshot::default();
     let mut pstamp = first_sample(sampler, &mut prev, opts)?;
+    let mut pstat = sampler.stat()?;
     let start = Instant::now();
     let mut scratch = RateScratch::default();
     let mut rates = Rates::default();
     // captured snapshots have no /proc/irq beside them unless --root points at a capture
     let read_affinity = pace == Pace::Live || !ctx.root.is_live();
     let mut aff = AffinityReader::new(ctx.root.clone(), 10);
-    let mut affinity: Vec<Option<String>> = Vec::new();
+    let mut affinity = Affinities::default();
     let mut out = Vec::new();
     let mut n = 0u64;
     while args.iterations.is_none_or(|max| n < max) {
@@ -263,19 +284,25 @@ fn batch(
         }
         let elapsed = stamp.mono - pstamp.mono;
         rates_into(&prev, &cur, elapsed, &mut scratch, &mut rates);
+        let stat = sampler.stat()?;
+        let cpu_time = match (&pstat, &stat) {
+            (Some(a), Some(b)) => handler_times(a, b, &cur.cpus),
+            _ => Vec::new(),
+        };
         if read_affinity {
             aff.fill(&cur, &rates, &mut affinity);
         } else {
             affinity.clear();
         }
-        let imb = imbalance(&cur, &rates, 0.5, 100.0);
+        let imb = judge_balance(args.source(), &cur, &rates, &affinity);
         let sample = Sample {
             snap: &cur,
             rates: &rates,
             stamp,
-            affinity: &affinity,
+            affinity: &affinity.shown,
             imbalance: imb.as_ref(),
             source: args.source(),
+            cpu_time: &cpu_time,
         };
         out.clear();
         match args.format {
@@ -288,9 +315,24 @@ fn batch(
             .context("writing to stdout")?;
         std::mem::swap(&mut prev, &mut cur);
         pstamp = stamp;
+        pstat = stat;
         n += 1;
     }
     Ok(Outcome::Success)
+}
+
+/// The worst imbalance of a sample: device interrupts against their affinities, or the
+/// NET_RX/NET_TX/BLOCK softirqs.
+fn judge_balance(
+    source: Source,
+    snap: &Snapshot,
+    rates: &Rates,
+    affinity: &Affinities,
+) -> Option<Imbalance> {
+    match source {
+        Source::Interrupts => imbalance(snap, rates, &affinity.allowed),
+        Source::Softirqs => softirq_imbalance(snap, rates),
+    }
 }
 
 /// The TUI. Fallible setup happens before the terminal is touched; the terminal is restored

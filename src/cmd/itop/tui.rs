@@ -111,9 +111,12 @@ fn take_sample(
     match sampler.sample(snap) {
         Ok(Some(at)) => {
             app.message = lossy_warning(&sampler.describe(), snap);
+            let stat = sampler.stat().unwrap_or(None);
             if app.on_sample(snap, at) {
                 aff.fill(&app.cur, &app.rates, &mut app.affinity);
+                app.judge_balance();
             }
+            app.on_stat(stat);
         }
         Ok(None) => app.message = Some(format!("{}: no more samples", sampler.describe())),
         Err(e) => app.message = Some(crate::exit::one_line(&e)),
@@ -212,7 +215,7 @@ mod tests {
         let b = dir.path().join("b");
         std::fs::write(&a, "  CPU0 CPU1\n 1: 0 0 eth0\nLOC: 0 0 timer\n").unwrap();
         std::fs::write(&b, "  CPU0 CPU1\n 1: 5 5 eth0\nLOC: 100 100 timer\n").unwrap();
-        let mut sampler = FileSampler::new(vec![a, b], 1.0);
+        let mut sampler = FileSampler::new(vec![a, b], Vec::new(), 1.0);
         let mut app = App::new(
             ViewOpts::default(),
             0.01,

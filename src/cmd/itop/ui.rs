@@ -97,6 +97,26 @@ fn header(app: &App) -> Line<'static> {
         ),
         Span::raw(format!("  sort: {}", app.opts.sort.label())),
     ];
+    let busiest = app
+        .cpu_time
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j, t)))
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()));
+    if let Some((j, t)) = busiest {
+        let style = if t.total() >= crate::domain::cpustat::BUSY_PERCENT {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(
+            format!(
+                "  handlers: CPU{} {:.0}% irq {:.0}% soft",
+                app.cur.cpus[j], t.irq, t.softirq
+            ),
+            style,
+        ));
+    }
     if let Some(flt) = &app.opts.filter {
         spans.push(Span::raw(format!("  filter: {flt}")));
     }
@@ -235,7 +255,12 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
             let total = row_rate(ir, r.kind, &app.view.cols, all_cols);
             cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
             if !softirq {
-                let aff = app.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
+                let aff = app
+                    .affinity
+                    .shown
+                    .get(k)
+                    .and_then(|a| a.as_deref())
+                    .unwrap_or("");
                 cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
                 cells.push(clean(r.desc).into_owned());
             }
