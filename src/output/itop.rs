@@ -109,6 +109,71 @@ pub fn cut_list(list: &str, max: usize) -> std::borrow::Cow<'_, str> {
     format!("{},…", &list[..end]).into()
 }
 
+/// Heat-map glyphs, coolest to hottest.
+const HEAT: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// The glyph of an offline CPU (an id missing from the header) or one without a rate yet.
+pub const OFFLINE: char = '·';
+
+/// The heat map's layout: how many CPUs one glyph stands for, so every CPU fits in `lines`
+/// lines of `per_line` glyphs.
+pub fn heat_group(ncpu: usize, per_line: usize, lines: usize) -> usize {
+    ncpu.div_ceil((per_line * lines).max(1)).max(1)
+}
+
+/// One glyph per group of `group` consecutive CPU ids: the hottest CPU of the group, on a log
+/// scale against the hottest of all (so a CPU at 1 % of the busiest is still visible);
+/// [`OFFLINE`] when no CPU of the group has a value. `values[id]`: the load of CPU `id`.
+pub fn heat_glyphs(values: &[Option<f64>], group: usize) -> String {
+    let max = values.iter().flatten().copied().fold(0.0, f64::max);
+    let scale = (1.0 + max).ln();
+    values
+        .chunks(group.max(1))
+        .map(|g| match g.iter().flatten().copied().reduce(f64::max) {
+            None => OFFLINE,
+            Some(v) if v <= 0.0 || scale <= 0.0 => HEAT[0],
+            Some(v) => {
+                let level = ((1.0 + v).ln() / scale * 8.0).ceil().clamp(1.0, 8.0);
+                HEAT[level as usize]
+            }
+        })
+        .collect()
+}
+
+/// Per CPU id from 0 to the highest shown: its value, `None` for ids not shown (offline).
+pub fn by_cpu_id(
+    cpus: &[u32],
+    cols: &[usize],
+    value: impl Fn(usize) -> Option<f64>,
+) -> Vec<Option<f64>> {
+    let max_id = cols
+        .iter()
+        .map(|&j| cpus[j])
+        .max()
+        .map_or(0, |m| m as usize + 1);
+    let mut out = vec![None; max_id];
+    for &j in cols {
+        out[cpus[j] as usize] = value(j);
+    }
+    out
+}
+
+/// NAME: the device (action) names first, then the chip, hwirq and trigger in brackets
+/// (`i40e-eth0-TxRx-0 [IR-PCI-MSI 10485760-edge]`), so a cut column still names the device.
+/// Descriptions without a trigger token are kept as they are.
+pub fn irq_name(desc: &str) -> std::borrow::Cow<'_, str> {
+    let trigger = |w: &str| {
+        let w = w.to_ascii_lowercase();
+        w.ends_with("edge") || w.ends_with("level") || w.ends_with("fasteoi")
+    };
+    let words: Vec<&str> = desc.split(' ').collect();
+    match words.iter().rposition(|w| trigger(w)) {
+        Some(k) if k + 1 < words.len() => {
+            format!("{} [{}]", words[k + 1..].join(" "), words[..=k].join(" ")).into()
+        }
+        _ => desc.into(),
+    }
+}
+
 /// Rows whose counters restarted, as a note line (`None` when none did).
 pub fn reset_note(snap: &Snapshot, rates: &Rates) -> Option<String> {
     let labels: Vec<&str> = rates
@@ -220,7 +285,12 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         if !softirq {
             let aff = s.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
             row.push(cut_list(aff, AFFINITY_MAX).into_owned());
-            row.push(clean(r.desc).into_owned());
+            let name = if r.is_numbered() {
+                irq_name(r.desc)
+            } else {
+                r.desc.into()
+            };
+            row.push(clean(&name).into_owned());
         }
         t.push(row);
     }
@@ -414,6 +484,45 @@ mod tests {
     use super::*;
     use crate::domain::irq_balance::imbalance;
     use crate::domain::irq_rates::rates;
+
+    #[test]
+    fn heat_map_shows_every_cpu_offline_ones_apart() {
+        // CPU 2 offline (no value); CPU 3 at 1 % of CPU 0 still shows: ln 101 / ln 10001
+        // = 0.501 of the scale, level ceil(4.01) = 5
+        let v = [Some(10_000.0), Some(0.0), None, Some(100.0)];
+        assert_eq!(heat_glyphs(&v, 1), "█ ·▅");
+        assert_eq!(heat_glyphs(&v, 2), "█▅");
+        assert_eq!(heat_glyphs(&[None, None], 1), "··");
+        // 1152 CPUs in 74 columns x 8 lines: 2 CPUs a glyph
+        assert_eq!(heat_group(1152, 74, 8), 2);
+        assert_eq!(heat_group(24, 74, 8), 1);
+        assert_eq!(
+            by_cpu_id(&[0, 1, 3], &[0, 2], |j| Some(j as f64)),
+            [Some(0.0), None, None, Some(2.0)]
+        );
+    }
+
+    #[test]
+    fn names_lead_with_the_device() {
+        assert_eq!(
+            irq_name("IR-PCI-MSI 10485760-edge i40e-eth0-TxRx-0"),
+            "i40e-eth0-TxRx-0 [IR-PCI-MSI 10485760-edge]"
+        );
+        assert_eq!(irq_name("IR-IO-APIC-edge timer"), "timer [IR-IO-APIC-edge]");
+        assert_eq!(
+            irq_name("IO-APIC 9-fasteoi acpi"),
+            "acpi [IO-APIC 9-fasteoi]"
+        );
+        assert_eq!(
+            irq_name("GICv3 27 Level arch_timer"),
+            "arch_timer [GICv3 27 Level]"
+        );
+        assert_eq!(
+            irq_name("PCI-MSI mlx5_comp0@pci:0002:00:00.0"),
+            "PCI-MSI mlx5_comp0@pci:0002:00:00.0"
+        );
+        assert_eq!(irq_name("IO-APIC 2-edge"), "IO-APIC 2-edge");
+    }
 
     #[test]
     fn rates_and_lists_for_cells() {

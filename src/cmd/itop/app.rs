@@ -22,6 +22,15 @@ pub enum Action {
     Reschedule,
 }
 
+/// What the heat map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeatMode {
+    /// Interrupts/s per CPU.
+    Rate,
+    /// % of time in hard-IRQ and softirq handlers (/proc/stat).
+    Time,
+}
+
 /// Delays offered by `+`/`-`.
 pub const DELAYS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0];
 
@@ -30,6 +39,7 @@ pub struct App {
     pub opts: ViewOpts,
     pub delay: f64,
     pub paused: bool,
+    pub heat: HeatMode,
     pub show_help: bool,
     /// `Some(text)` while typing a filter after `/`.
     pub filter_input: Option<String>,
@@ -62,6 +72,7 @@ impl App {
             opts,
             delay,
             paused: false,
+            heat: HeatMode::Rate,
             show_help: false,
             filter_input: None,
             row_scroll: 0,
@@ -208,6 +219,12 @@ impl App {
             KeyCode::Char('i') => {
                 self.opts.hide_idle = !self.opts.hide_idle;
                 self.rebuild();
+            }
+            KeyCode::Char('m') => {
+                self.heat = match self.heat {
+                    HeatMode::Rate => HeatMode::Time,
+                    HeatMode::Time => HeatMode::Rate,
+                }
             }
             KeyCode::Char('/') => {
                 self.filter_input = Some(self.opts.filter.clone().unwrap_or_default())

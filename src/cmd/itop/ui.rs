@@ -8,39 +8,51 @@ use ratatui::Frame;
 
 use crate::domain::interrupts::{rfc3339_utc, RowKind};
 
-use super::app::App;
+use super::app::{App, HeatMode};
 use crate::domain::irq_view::{row_rate, AUTO_MAX_CPUS};
 use crate::output::escape::clean;
-use crate::output::itop::{cut_list, fmt_rate, Source};
+use crate::output::itop::{
+    by_cpu_id, cut_list, fmt_rate, heat_glyphs, heat_group, irq_name, Source, OFFLINE,
+};
 
 const CPU_W: u16 = 7;
 const TOTAL_W: u16 = 9;
 const AFF_W: u16 = 9;
 const NAME_MIN: u16 = 16;
-const HEAT: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// Lines of the heat map for `ncpu` CPUs in `width` columns (0 on small boxes).
-pub fn heat_lines(ncpu: usize, width: u16) -> u16 {
-    if ncpu <= AUTO_MAX_CPUS || width < 10 {
+/// The heat map's glyph lines at most (a caption line comes on top).
+const HEAT_LINES: usize = 8;
+
+/// CPU ids the heat map covers (0 to the highest shown).
+fn heat_ids(app: &App) -> usize {
+    app.view
+        .cols
+        .iter()
+        .map(|&j| app.cur.cpus[j] as usize + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Lines of the heat map (caption included) in `width` columns; 0 on small boxes.
+pub fn heat_lines(app: &App, width: u16) -> u16 {
+    let ids = heat_ids(app);
+    if app.view.cols.len() <= AUTO_MAX_CPUS || width < 10 {
         return 0;
     }
     let per_line = usize::from(width - 6).max(1);
-    ncpu.div_ceil(per_line).min(8) as u16
+    let group = heat_group(ids, per_line, HEAT_LINES);
+    (ids.div_ceil(group).div_ceil(per_line) + 1) as u16
 }
 
 /// Rows of the table that fit in a terminal of `height` lines.
 pub fn table_rows(app: &App, area: Rect) -> usize {
-    let fixed = 1
-        + heat_lines(app.view.cols.len(), area.width)
-        + u16::from(app.imbalance.is_some())
-        + 1
-        + 1;
+    let fixed = 1 + heat_lines(app, area.width) + u16::from(app.imbalance.is_some()) + 1 + 1;
     usize::from(area.height.saturating_sub(fixed))
 }
 
 pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
-    let heat = heat_lines(app.view.cols.len(), area.width);
+    let heat = heat_lines(app, area.width);
     let imb = u16::from(app.imbalance.is_some());
     let [head, heat_area, imb_area, table_area, foot] = Layout::vertical([
         Constraint::Length(1),
@@ -132,50 +144,46 @@ fn header(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-/// One glyph per CPU, scaled to the busiest CPU, wrapped over lines.
+/// Every CPU id as a glyph (a group of CPUs per glyph when they do not fit), offline ones
+/// apart, on a log scale; rate or time in handlers (`m`).
 fn heat_map(app: &App, width: u16) -> Vec<Line<'static>> {
     let per_line = usize::from(width.saturating_sub(6)).max(1);
-    let totals: Vec<f64> = app
-        .view
-        .cols
-        .iter()
-        .map(|&j| {
-            app.rates
-                .cpu_totals
-                .get(j)
-                .copied()
-                .flatten()
-                .unwrap_or(0.0)
-        })
-        .collect();
-    let max = totals.iter().copied().fold(0.0, f64::max);
-    totals
-        .chunks(per_line)
-        .enumerate()
-        .take(8)
-        .map(|(n, chunk)| {
-            let first = app
-                .view
-                .cols
-                .get(n * per_line)
-                .map(|&j| app.cur.cpus[j])
-                .unwrap_or(0);
-            let glyphs: String = chunk
-                .iter()
-                .map(|v| {
-                    if max <= 0.0 {
-                        HEAT[0]
-                    } else {
-                        HEAT[((v / max) * 8.0).round().clamp(0.0, 8.0) as usize]
-                    }
-                })
-                .collect();
-            Line::from(vec![
-                Span::styled(format!("{first:>5} "), Style::new().fg(Color::DarkGray)),
-                Span::styled(glyphs, Style::new().fg(Color::Red)),
-            ])
-        })
-        .collect()
+    let ids = heat_ids(app);
+    let group = heat_group(ids, per_line, HEAT_LINES);
+    let values = match app.heat {
+        HeatMode::Rate => by_cpu_id(&app.cur.cpus, &app.view.cols, |j| {
+            app.rates.cpu_totals.get(j).copied().flatten()
+        }),
+        HeatMode::Time => by_cpu_id(&app.cur.cpus, &app.view.cols, |j| {
+            app.cpu_time.get(j).copied().flatten().map(|t| t.total())
+        }),
+    };
+    let what = match (app.heat, app.cpu_time.is_empty()) {
+        (HeatMode::Rate, _) => "irq/s (m: handler time)",
+        (HeatMode::Time, false) => "% time in handlers (m: irq/s)",
+        (HeatMode::Time, true) => "no /proc/stat (m: irq/s)",
+    };
+    let per = if group > 1 {
+        format!(", {group} CPUs a glyph")
+    } else {
+        String::new()
+    };
+    let mut lines = vec![Line::styled(
+        format!("CPUs: {what}, log scale, {OFFLINE} offline{per}"),
+        Style::new().fg(Color::DarkGray),
+    )];
+    let glyphs: Vec<char> = heat_glyphs(&values, group).chars().collect();
+    for (n, chunk) in glyphs.chunks(per_line).enumerate() {
+        let first = n * per_line * group;
+        lines.push(Line::from(vec![
+            Span::styled(format!("{first:>5} "), Style::new().fg(Color::DarkGray)),
+            Span::styled(
+                chunk.iter().collect::<String>(),
+                Style::new().fg(Color::Red),
+            ),
+        ]));
+    }
+    lines
 }
 
 fn irq_width(app: &App) -> u16 {
@@ -262,7 +270,12 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
                     .and_then(|a| a.as_deref())
                     .unwrap_or("");
                 cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
-                cells.push(clean(r.desc).into_owned());
+                let name = if r.is_numbered() {
+                    irq_name(r.desc)
+                } else {
+                    r.desc.into()
+                };
+                cells.push(clean(&name).into_owned());
             }
             let style = if total.unwrap_or(0.0) > 0.0 {
                 Style::new()
@@ -303,7 +316,7 @@ fn footer(app: &App, width: u16) -> Line<'static> {
         ));
     }
     spans.push(Span::styled(
-        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  ? help",
+        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  m map  ? help",
         Style::new().fg(Color::DarkGray),
     ));
     Line::from(spans)
@@ -320,6 +333,7 @@ const HELP: &[(&str, &str)] = &[
     ("+  -", "longer / shorter delay"),
     ("/", "filter by IRQ or name (empty clears)"),
     ("i", "hide / show idle rows"),
+    ("m", "heat map: interrupts/s or time in handlers"),
     ("?  h  F1", "this help (any key closes)"),
 ];
 
@@ -446,6 +460,21 @@ mod tests {
         ));
         let s = screen(&a, 100, 12);
         assert!(!s.contains(" CPU0 ") && s.contains("CPU1"), "{s}");
+    }
+
+    #[test]
+    fn heat_map_shows_every_one_of_1152_cpus_at_80_columns() {
+        let a = app(1152);
+        let s = screen(&a, 80, 30);
+        // 74 glyphs a line, 8 lines: 2 CPUs a glyph, 576 glyphs on 8 lines
+        assert!(s.contains("2 CPUs a glyph"), "{s}");
+        let rows: Vec<&str> = s.lines().skip(2).take(8).collect();
+        assert!(rows[7].trim_start().starts_with("1036 "), "{s}");
+        let glyphs: usize = rows
+            .iter()
+            .map(|l| l.chars().skip(6).filter(|c| !c.is_whitespace()).count())
+            .sum();
+        assert_eq!(glyphs, 576, "{s}");
     }
 
     #[test]
