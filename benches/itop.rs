@@ -44,6 +44,9 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
         imbalance: None,
         source: Source::Interrupts,
         cpu_time: &[],
+        numa: &[],
+        nodes: &Default::default(),
+        irq_node: &[],
     }
 }
 

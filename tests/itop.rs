@@ -1314,3 +1314,38 @@ fn time_in_handlers_agrees_with_mpstat_live() {
         eprintln!("cpu{cpu}: %irq {oi} vs {irq}, %soft {os} vs {soft}");
     }
 }
+
+#[test]
+fn numa_nodes_and_devices_served_off_their_node() {
+    let r = crate::util::fixtures().join("itop/numa");
+    let mut cmd = opskit();
+    cmd.arg("--root")
+        .arg(&r)
+        .args(["itop", "--format", "json", "--from"]);
+    cmd.arg(r.join("interrupts_a.txt"))
+        .arg("--from")
+        .arg(r.join("interrupts_b.txt"));
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    assert_eq!(s["numa_nodes"], serde_json::json!({"0": "0-1", "1": "2-3"}));
+    assert_eq!(irq(s, "30")["node"], 1);
+    assert_eq!(irq(s, "30")["affinity"], "0");
+    assert_eq!(
+        s["numa_warnings"],
+        serde_json::json!(["eth0 (NUMA node 1): 83 % of its 6000 interrupts/s handled on other nodes' CPUs; set its IRQs' affinity to node 1's CPUs (2-3)"])
+    );
+    let mut cmd = opskit();
+    cmd.arg("--root").arg(&r).args(["itop", "--from"]);
+    cmd.arg(r.join("interrupts_a.txt"))
+        .arg("--from")
+        .arg(r.join("interrupts_b.txt"));
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("NUMA node 0: CPUs 0-1, node 1: CPUs 2-3"),
+        "{out}"
+    );
+    assert!(out.contains("NODE"), "{out}");
+    assert!(out.contains("eth0 (NUMA node 1): 83 %"), "{out}");
+}

@@ -37,6 +37,9 @@ fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
         imbalance: None,
         source: Source::Interrupts,
         cpu_time: &[],
+        numa: &[],
+        nodes: &Default::default(),
+        irq_node: &[],
     };
     let mut out = Vec::new();
     write_json(&mut out, &sample, &ViewOpts::default()).unwrap();

@@ -9,6 +9,7 @@ pub mod bind;
 pub mod cpustat;
 pub mod interrupts;
 pub mod irq_balance;
+pub mod irq_numa;
 pub mod irq_rates;
 pub mod irq_view;
 pub mod tcp;

@@ -10,6 +10,8 @@
 //!   "cpu_time": {"cpu id": {"irq": %, "softirq": %}}|null (percent of that CPU's time over the
 //!               interval in hard-IRQ and softirq handlers, from /proc/stat, as mpstat's
 //!               %irq/%soft; null without /proc/stat, no key for a CPU it does not know),
+//!   "numa_nodes": {"node": "cpu list"} (empty on one node), "numa_warnings": [messages],
+//!   irqs[].node: /proc/irq/N/node when known,
 //!   "imbalance": {"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK", "share": 0..1,
 //!                 "ratio": load over fair share, "allowed_cpus", "top": [names], "fix",
 //!                 "message"}|null}`.
@@ -19,6 +21,7 @@
 //! not `known` (then `rates` is empty and `total_rate` null). `cpu_totals` has a key for every
 //! CPU of `cpus` not in `absent_cpus`, zeros included.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -28,6 +31,7 @@ use serde::Serialize;
 use crate::domain::cpustat::{busiest_handlers, HandlerTime};
 use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::domain::irq_balance::{Imbalance, Load};
+use crate::domain::irq_numa::{CpuNodes, NumaMismatch};
 use crate::domain::irq_rates::{IrqRate, Rates, RowChange};
 use crate::domain::irq_view::{row_rate, View, ViewOpts};
 use crate::output::escape::clean;
@@ -48,6 +52,12 @@ pub struct Sample<'a> {
     pub source: Source,
     /// Time in handlers per snapshot column (empty without /proc/stat).
     pub cpu_time: &'a [Option<HandlerTime>],
+    /// Devices served off their NUMA node.
+    pub numa: &'a [NumaMismatch],
+    /// The NUMA nodes' CPUs (empty when unknown).
+    pub nodes: &'a CpuNodes,
+    /// /proc/irq/N/node per `rates.irqs` entry (empty when unknown).
+    pub irq_node: &'a [Option<u32>],
 }
 
 /// Which file the sample comes from.
@@ -240,12 +250,29 @@ pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
     if let Some(line) = handler_line(s) {
         writeln!(out, "{line}")?;
     }
+    if s.nodes.is_numa() {
+        let nodes: Vec<String> = s
+            .nodes
+            .nodes
+            .iter()
+            .map(|(n, c)| {
+                format!(
+                    "node {n}: CPUs {}",
+                    crate::domain::units::format_cpu_list(c)
+                )
+            })
+            .collect();
+        writeln!(out, "NUMA {}", nodes.join(", "))?;
+    }
     text_table(s, opts, &v).render(out)?;
     if let Some(i) = s.imbalance {
         writeln!(out, "{}", clean(&i.to_string()))?;
     }
     if let Some(line) = busy_note(s) {
         writeln!(out, "{line}")?;
+    }
+    for m in s.numa.iter().take(3) {
+        writeln!(out, "{}", clean(&m.to_string()))?;
     }
     if let Some(n) = reset_note(s.snap, s.rates) {
         writeln!(out, "{n}")?;
@@ -264,7 +291,11 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
     }
     headers.push(("TOTAL".into(), Align::Right));
     let softirq = s.source == Source::Softirqs;
+    let numa = s.nodes.is_numa();
     if !softirq {
+        if numa {
+            headers.push(("NODE".into(), Align::Right));
+        }
         headers.push(("AFFINITY".into(), Align::Left));
         headers.push(("NAME".into(), Align::Left));
     }
@@ -283,6 +314,10 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         }
         row.push(fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none())));
         if !softirq {
+            if numa {
+                let node = s.irq_node.get(k).copied().flatten();
+                row.push(node.map(|n| n.to_string()).unwrap_or_default());
+            }
             let aff = s.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
             row.push(cut_list(aff, AFFINITY_MAX).into_owned());
             let name = if r.is_numbered() {
@@ -311,6 +346,9 @@ struct JsonSample<'a> {
     resets: Vec<&'a str>,
     imbalance: Option<JsonImbalance<'a>>,
     cpu_time: Option<CpuTimes<'a>>,
+    /// NUMA node -> its CPUs (`"0-11"`); empty when unknown or a single node.
+    numa_nodes: BTreeMap<u32, String>,
+    numa_warnings: Vec<String>,
 }
 
 /// `{"cpu id": {"irq": %, "softirq": %}}` over the shown columns with a known time.
@@ -354,6 +392,8 @@ struct JsonIrq<'a> {
     total_rate: Option<f64>,
     rates: CpuMap<'a>,
     affinity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -422,6 +462,7 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
             skip_zero: true,
         },
         affinity: s.affinity.get(k).and_then(|a| a.as_deref()),
+        node: s.irq_node.get(k).copied().flatten(),
     }
 }
 
@@ -470,6 +511,14 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             fix: i.fix(),
             message: i.to_string(),
         }),
+        numa_nodes: s
+            .nodes
+            .nodes
+            .iter()
+            .filter(|_| s.nodes.is_numa())
+            .map(|(n, c)| (*n, crate::domain::units::format_cpu_list(c)))
+            .collect(),
+        numa_warnings: s.numa.iter().map(|m| m.to_string()).collect(),
         cpu_time: (!s.cpu_time.is_empty()).then(|| CpuTimes {
             cpus: &s.snap.cpus,
             cols: &v.cols,
@@ -561,6 +610,9 @@ mod tests {
             imbalance: imb.as_ref(),
             source: Source::Interrupts,
             cpu_time: &[],
+            numa: &[],
+            nodes: &CpuNodes::default(),
+            irq_node: &[],
         };
         let mut out = Vec::new();
         write_json(&mut out, &s, &ViewOpts::default()).unwrap();

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use crate::domain::cpustat::CpuStat;
 use crate::domain::interrupts::{Snapshot, Stamp};
+use crate::domain::irq_numa::CpuNodes;
 use crate::domain::irq_rates::Rates;
 use crate::sys::fsread;
 use crate::sys::root::Root;
@@ -177,6 +178,8 @@ struct Affinity {
     shown: Option<String>,
     /// `smp_affinity_list`: the CPUs the IRQ may use (its fair share is spread over them).
     allowed: Option<Arc<[u32]>>,
+    /// `/proc/irq/N/node`: its device's NUMA node (`-1`, no node: `None`).
+    node: Option<u32>,
 }
 
 /// The affinities of one sample's rows, per `rates.irqs` entry.
@@ -184,13 +187,44 @@ struct Affinity {
 pub struct Affinities {
     pub shown: Vec<Option<String>>,
     pub allowed: Vec<Option<Arc<[u32]>>>,
+    pub node: Vec<Option<u32>>,
 }
 
 impl Affinities {
     pub fn clear(&mut self) {
         self.shown.clear();
         self.allowed.clear();
+        self.node.clear();
     }
+}
+
+/// The NUMA nodes and their CPUs under the root (`/sys/devices/system/node/nodeN/cpulist`);
+/// empty when absent (a capture without /sys, a kernel without NUMA).
+pub fn cpu_nodes(root: &Root) -> CpuNodes {
+    let mut out = CpuNodes::default();
+    let Ok(dir) = std::fs::read_dir(root.path("/sys/devices/system/node")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("node"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let list = root
+            .read_value(format!("/sys/devices/system/node/node{n}/cpulist"))
+            .ok()
+            .flatten()
+            .and_then(|v| crate::domain::units::parse_cpu_list(&v).ok());
+        if let Some(cpus) = list.filter(|c| !c.is_empty()) {
+            out.nodes.push((n, cpus));
+        }
+    }
+    out.nodes.sort();
+    out
 }
 
 /// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
@@ -236,6 +270,7 @@ impl AffinityReader {
         static NONE: Affinity = Affinity {
             shown: None,
             allowed: None,
+            node: None,
         };
         self.cache.get(label).unwrap_or(&NONE)
     }
@@ -248,6 +283,7 @@ impl AffinityReader {
             let a = self.get(snap.row(ir.row).label);
             out.shown.push(a.shown.clone());
             out.allowed.push(a.allowed.clone());
+            out.node.push(a.node);
         }
     }
 
@@ -267,9 +303,16 @@ impl AffinityReader {
             .list(label, "effective_affinity_list")
             .or_else(|| allowed.clone())
             .map(|c| crate::domain::units::format_cpu_list(&c));
+        let node = self
+            .root
+            .read_value(format!("/proc/irq/{label}/node"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u32>().ok());
         Affinity {
             shown,
             allowed: allowed.map(Arc::from),
+            node,
         }
     }
 }

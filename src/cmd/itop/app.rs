@@ -2,10 +2,11 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::domain::cpustat::{handler_times, CpuStat, HandlerTime};
+use crate::domain::cpustat::{busiest_handlers, handler_times, CpuStat, HandlerTime};
 use crate::domain::interrupts::Snapshot;
 use crate::domain::interrupts::Stamp;
 use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
+use crate::domain::irq_numa::{numa_mismatches, CpuNodes, NumaMismatch};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
 use crate::sys::interrupts::Affinities;
 
@@ -57,6 +58,9 @@ pub struct App {
     /// Affinity per `rates.irqs` entry.
     pub affinity: Affinities,
     pub imbalance: Option<Imbalance>,
+    /// The NUMA nodes' CPUs (empty when unknown), and devices served off their node.
+    pub nodes: CpuNodes,
+    pub numa: Vec<NumaMismatch>,
     prev_stat: Option<CpuStat>,
     /// Time in handlers per column of `cur` (empty without /proc/stat).
     pub cpu_time: Vec<Option<HandlerTime>>,
@@ -86,6 +90,8 @@ impl App {
             view: View::default(),
             affinity: Affinities::default(),
             imbalance: None,
+            nodes: CpuNodes::default(),
+            numa: Vec::new(),
             prev_stat: None,
             cpu_time: Vec::new(),
             message: None,
@@ -130,8 +136,28 @@ impl App {
         self.prev_stat = stat;
     }
 
+    /// The one-line finding to show above the table: an imbalance, else a device served off
+    /// its NUMA node, else a CPU busy in handlers.
+    pub fn notice(&self) -> Option<String> {
+        if let Some(i) = &self.imbalance {
+            return Some(i.to_string());
+        }
+        if let Some(m) = self.numa.first() {
+            return Some(m.to_string());
+        }
+        let (j, t) = busiest_handlers(&self.cpu_time)?;
+        Some(format!(
+            "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %)",
+            self.cur.cpus.get(j)?,
+            t.total(),
+            t.irq,
+            t.softirq
+        ))
+    }
+
     /// Judge the balance of the current sample (after its affinities are known).
     pub fn judge_balance(&mut self) {
+        self.numa = numa_mismatches(&self.cur, &self.rates, &self.affinity.node, &self.nodes);
         self.imbalance = match self.source {
             Source::Interrupts => imbalance(&self.cur, &self.rates, &self.affinity.allowed),
             Source::Softirqs => softirq_imbalance(&self.cur, &self.rates),

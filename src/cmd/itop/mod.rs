@@ -10,12 +10,13 @@ use crate::cmd::Context;
 use crate::domain::cpustat::handler_times;
 use crate::domain::interrupts::Snapshot;
 use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
+use crate::domain::irq_numa::{numa_mismatches, CpuNodes};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
 use crate::domain::irq_view::{Mode, SortKey, ViewOpts};
 use crate::exit::{Outcome, UsageError};
 use crate::output::itop::{Sample, Source};
 use crate::sys::interrupts::{
-    lossy_warning, Affinities, AffinityReader, FileSampler, ProcSampler, Sampler,
+    cpu_nodes, lossy_warning, Affinities, AffinityReader, FileSampler, ProcSampler, Sampler,
 };
 use crate::sys::tty::{self, Terminal};
 
@@ -267,6 +268,11 @@ fn batch(
     let read_affinity = pace == Pace::Live || !ctx.root.is_live();
     let mut aff = AffinityReader::new(ctx.root.clone(), 10);
     let mut affinity = Affinities::default();
+    let nodes = if read_affinity {
+        cpu_nodes(&ctx.root)
+    } else {
+        CpuNodes::default()
+    };
     let mut out = Vec::new();
     let mut n = 0u64;
     while args.iterations.is_none_or(|max| n < max) {
@@ -303,6 +309,9 @@ fn batch(
             imbalance: imb.as_ref(),
             source: args.source(),
             cpu_time: &cpu_time,
+            numa: &numa_mismatches(&cur, &rates, &affinity.node, &nodes),
+            nodes: &nodes,
+            irq_node: &affinity.node,
         };
         out.clear();
         match args.format {
@@ -350,6 +359,7 @@ fn interactive(
     first_sample(sampler, &mut probe, &opts)?;
     tui::install_signal_handlers()?;
     let mut app = app::App::new(opts, args.delay, args.source());
+    app.nodes = cpu_nodes(&ctx.root);
     let mut aff = AffinityReader::new(ctx.root.clone(), 10);
     let mut term = ratatui::try_init().context("setting up the terminal")?;
     let mut events = tui::TtyEvents::new(tty);

@@ -46,14 +46,14 @@ pub fn heat_lines(app: &App, width: u16) -> u16 {
 
 /// Rows of the table that fit in a terminal of `height` lines.
 pub fn table_rows(app: &App, area: Rect) -> usize {
-    let fixed = 1 + heat_lines(app, area.width) + u16::from(app.imbalance.is_some()) + 1 + 1;
+    let fixed = 1 + heat_lines(app, area.width) + u16::from(app.notice().is_some()) + 1 + 1;
     usize::from(area.height.saturating_sub(fixed))
 }
 
 pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
     let heat = heat_lines(app, area.width);
-    let imb = u16::from(app.imbalance.is_some());
+    let imb = u16::from(app.notice().is_some());
     let [head, heat_area, imb_area, table_area, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(heat),
@@ -67,10 +67,10 @@ pub fn render(f: &mut Frame, app: &App) {
     if heat > 0 {
         f.render_widget(Paragraph::new(heat_map(app, heat_area.width)), heat_area);
     }
-    if let Some(i) = &app.imbalance {
+    if let Some(i) = app.notice() {
         f.render_widget(
             Paragraph::new(Line::styled(
-                clean(&i.to_string()).into_owned(),
+                clean(&i).into_owned(),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             )),
             imb_area,
