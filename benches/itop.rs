@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use opskit::domain::interrupts::{Snapshot, Stamp};
+use opskit::domain::irq_numa::CpuNodes;
 use opskit::domain::irq_rates::{rates_into, RateScratch, Rates};
 use opskit::domain::irq_view::ViewOpts;
 use opskit::output::itop::{write_json, Sample, Source};
@@ -31,6 +32,8 @@ fn unsafe_zeroed() -> libc::rusage {
     unsafe { std::mem::zeroed() }
 }
 
+static NO_NODES: CpuNodes = CpuNodes { nodes: Vec::new() };
+
 /// The sample the batch writer gets, at a made-up time `i` s.
 fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
     Sample {
@@ -45,7 +48,7 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
         source: Source::Interrupts,
         cpu_time: &[],
         numa: &[],
-        nodes: &Default::default(),
+        nodes: &NO_NODES,
         irq_node: &[],
     }
 }
