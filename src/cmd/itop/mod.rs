@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::cmd::Context;
-use crate::domain::cpustat::handler_times;
-use crate::domain::interrupts::Snapshot;
+use crate::domain::cpustat::{handler_times, CpuStat};
+use crate::domain::interrupts::{Snapshot, Stamp};
 use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
 use crate::domain::irq_numa::{numa_mismatches, CpuNodes};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
@@ -291,33 +291,19 @@ fn batch(
         let elapsed = stamp.mono - pstamp.mono;
         rates_into(&prev, &cur, elapsed, &mut scratch, &mut rates);
         let stat = sampler.stat()?;
-        let cpu_time = match (&pstat, &stat) {
-            (Some(a), Some(b)) => handler_times(a, b, &cur.cpus),
-            _ => Vec::new(),
-        };
         if read_affinity {
             aff.fill(&cur, &rates, &mut affinity);
         } else {
             affinity.clear();
         }
-        let imb = judge_balance(args.source(), &cur, &rates, &affinity);
-        let sample = Sample {
-            snap: &cur,
-            rates: &rates,
-            stamp,
-            affinity: &affinity.shown,
-            imbalance: imb.as_ref(),
-            source: args.source(),
-            cpu_time: &cpu_time,
-            numa: &numa_mismatches(&cur, &rates, &affinity.node, &nodes),
-            nodes: &nodes,
-            irq_node: &affinity.node,
-        };
         out.clear();
-        match args.format {
-            Format::Text => crate::output::itop::write_text(&mut out, &sample, opts)?,
-            Format::Json => crate::output::itop::write_json(&mut out, &sample, opts)?,
-        }
+        let gathered = Gathered {
+            prev_stat: pstat.as_ref(),
+            stat: stat.as_ref(),
+            affinity: &affinity,
+            nodes: &nodes,
+        };
+        render_sample(args, opts, &cur, &rates, stamp, &gathered, &mut out)?;
         let mut lock = std::io::stdout().lock();
         lock.write_all(&out)
             .and_then(|()| lock.flush())
@@ -328,6 +314,49 @@ fn batch(
         n += 1;
     }
     Ok(Outcome::Success)
+}
+
+/// What was read beside a snapshot.
+struct Gathered<'a> {
+    prev_stat: Option<&'a CpuStat>,
+    stat: Option<&'a CpuStat>,
+    affinity: &'a Affinities,
+    nodes: &'a CpuNodes,
+}
+
+/// Judge one sample and render it into `out`.
+fn render_sample(
+    args: &Args,
+    opts: &ViewOpts,
+    cur: &Snapshot,
+    rates: &Rates,
+    stamp: Stamp,
+    g: &Gathered,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let cpu_time = match (g.prev_stat, g.stat) {
+        (Some(a), Some(b)) => handler_times(a, b, &cur.cpus),
+        _ => Vec::new(),
+    };
+    let imb = judge_balance(args.source(), cur, rates, g.affinity);
+    let numa = numa_mismatches(cur, rates, &g.affinity.node, g.nodes);
+    let sample = Sample {
+        snap: cur,
+        rates,
+        stamp,
+        affinity: &g.affinity.shown,
+        imbalance: imb.as_ref(),
+        source: args.source(),
+        cpu_time: &cpu_time,
+        numa: &numa,
+        nodes: g.nodes,
+        irq_node: &g.affinity.node,
+    };
+    match args.format {
+        Format::Text => crate::output::itop::write_text(out, &sample, opts)?,
+        Format::Json => crate::output::itop::write_json(out, &sample, opts)?,
+    }
+    Ok(())
 }
 
 /// The worst imbalance of a sample: device interrupts against their affinities, or the

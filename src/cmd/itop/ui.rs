@@ -236,54 +236,13 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
         head.push("NAME".into());
     }
     let page = usize::from(area.height.saturating_sub(1));
-    let all_cols = app.opts.cpus.is_none();
     let rows = app
         .view
         .rows
         .iter()
         .skip(app.row_scroll)
         .take(page)
-        .map(|&k| {
-            let ir = &app.rates.irqs[k];
-            let r = app.cur.row(ir.row);
-            let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
-            for &j in cols {
-                let v = if r.kind == RowKind::PerCpu {
-                    ir.per_cpu.get(j).copied().flatten()
-                } else {
-                    None
-                };
-                let s = if r.kind == RowKind::PerCpu {
-                    fmt_rate(v)
-                } else {
-                    String::new()
-                };
-                cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
-            }
-            let total = row_rate(ir, r.kind, &app.view.cols, all_cols);
-            cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
-            if !softirq {
-                let aff = app
-                    .affinity
-                    .shown
-                    .get(k)
-                    .and_then(|a| a.as_deref())
-                    .unwrap_or("");
-                cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
-                let name = if r.is_numbered() {
-                    irq_name(r.desc)
-                } else {
-                    r.desc.into()
-                };
-                cells.push(clean(&name).into_owned());
-            }
-            let style = if total.unwrap_or(0.0) > 0.0 {
-                Style::new()
-            } else {
-                Style::new().fg(Color::DarkGray)
-            };
-            Row::new(cells).style(style)
-        });
+        .map(|&k| table_row(app, k, cols, irq_w));
     let title = head;
     let table = Table::new(rows, widths)
         .header(Row::new(title).style(Style::new().add_modifier(Modifier::REVERSED)))
@@ -293,6 +252,43 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     f.render_widget(table, area);
+}
+
+/// One table row: row `k` of the view's rates, over the CPU columns `cols` on screen.
+fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
+    let ir = &app.rates.irqs[k];
+    let r = app.cur.row(ir.row);
+    let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
+    for &j in cols {
+        let s = match r.kind {
+            RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j).copied().flatten()),
+            _ => String::new(),
+        };
+        cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
+    }
+    let total = row_rate(ir, r.kind, &app.view.cols, app.opts.cpus.is_none());
+    cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if app.source != Source::Softirqs {
+        let aff = app
+            .affinity
+            .shown
+            .get(k)
+            .and_then(|a| a.as_deref())
+            .unwrap_or("");
+        cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
+        let name = if r.is_numbered() {
+            irq_name(r.desc)
+        } else {
+            r.desc.into()
+        };
+        cells.push(clean(&name).into_owned());
+    }
+    let style = if total.unwrap_or(0.0) > 0.0 {
+        Style::new()
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    Row::new(cells).style(style)
 }
 
 fn footer(app: &App, width: u16) -> Line<'static> {
