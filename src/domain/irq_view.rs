@@ -268,6 +268,73 @@ fn group_members(snap: &Snapshot, rates: &Rates, rows: Vec<usize>) -> Vec<usize>
     out
 }
 
+/// A line of the TUI's table when queue IRQs are grouped by device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// One IRQ: an index into `rates.irqs`.
+    Irq(usize),
+    /// The IRQs of one device (`eth0-TxRx-0..7` -> `eth0`), added up.
+    Device(DeviceGroup),
+}
+
+/// Several IRQs of one device, added up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceGroup {
+    pub name: String,
+    /// Indices into `rates.irqs`.
+    pub members: Vec<usize>,
+    /// Per CPU column: the sum of the members' known rates (`None` when none is known).
+    pub per_cpu: Vec<Option<f64>>,
+    pub total: Option<f64>,
+}
+
+/// The view's rows with the numbered IRQs of one device (two or more) folded into one line,
+/// placed where its first member was (so sorting still holds).
+pub fn group_by_device(snap: &Snapshot, rates: &Rates, view: &View) -> Vec<Line> {
+    use crate::domain::irq_balance::device_name;
+    use crate::domain::irq_numa::device_of;
+    let dev = |k: usize| {
+        let r = snap.row(rates.irqs[k].row);
+        r.is_numbered().then(|| device_of(device_name(r.desc)))
+    };
+    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for &k in &view.rows {
+        if let Some(d) = dev(k) {
+            *count.entry(d).or_default() += 1;
+        }
+    }
+    let mut out: Vec<Line> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for &k in &view.rows {
+        let Some(d) = dev(k).filter(|d| count[d] > 1) else {
+            out.push(Line::Irq(k));
+            continue;
+        };
+        let i = *at.entry(d).or_insert_with(|| {
+            out.push(Line::Device(DeviceGroup {
+                name: d.to_string(),
+                members: Vec::new(),
+                per_cpu: vec![None; snap.cpus.len()],
+                total: None,
+            }));
+            out.len() - 1
+        });
+        if let Line::Device(g) = &mut out[i] {
+            let ir = &rates.irqs[k];
+            g.members.push(k);
+            for (slot, v) in g.per_cpu.iter_mut().zip(&ir.per_cpu) {
+                if let Some(v) = v {
+                    *slot = Some(slot.unwrap_or(0.0) + v);
+                }
+            }
+            if let Some(t) = ir.total {
+                g.total = Some(g.total.unwrap_or(0.0) + t);
+            }
+        }
+    }
+    out
+}
+
 /// Descending, unknown last (stable sort keeps file order for ties).
 fn cmp_desc(a: Option<f64>, b: Option<f64>) -> Ordering {
     match (a, b) {
@@ -433,6 +500,26 @@ mod tests {
         assert_eq!(
             (labels(&b, &r, &v), v.total),
             (vec!["CLK".to_string()], 70.0)
+        );
+    }
+
+    #[test]
+    fn queue_irqs_fold_into_their_device() {
+        let a = Snapshot::parse("  CPU0 CPU1\n 30: 0 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 0 PCI-MSI 2-edge eth0-TxRx-1\n 40: 0 0 PCI-MSI 3-edge nvme0q1\nLOC: 0 0 timer\n").unwrap();
+        let b = Snapshot::parse("  CPU0 CPU1\n 30: 100 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 50 PCI-MSI 2-edge eth0-TxRx-1\n 40: 7 0 PCI-MSI 3-edge nvme0q1\nLOC: 1000 1000 timer\n").unwrap();
+        let r = rates(&a, &b, 1.0);
+        let v = View::build(&b, &r, &ViewOpts::default());
+        let lines = group_by_device(&b, &r, &v);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let Line::Device(g) = &lines[1] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!((g.name.as_str(), g.members.len()), ("eth0", 2));
+        assert_eq!(g.per_cpu, [Some(100.0), Some(50.0)]);
+        assert_eq!(g.total, Some(150.0));
+        assert!(
+            matches!(lines[2], Line::Irq(_)),
+            "a device with one IRQ stays a row"
         );
     }
 

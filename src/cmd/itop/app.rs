@@ -10,7 +10,9 @@ use crate::domain::irq_numa::{numa_mismatches, CpuNodes, NumaMismatch};
 use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
 use crate::sys::interrupts::Affinities;
 
-use crate::domain::irq_view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{
+    group_by_device, Line, Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS,
+};
 use crate::output::itop::Source;
 
 /// What the loop should do after a key.
@@ -41,6 +43,10 @@ pub struct App {
     pub delay: f64,
     pub paused: bool,
     pub heat: HeatMode,
+    /// Queue IRQs folded into their device (`g` expands and folds).
+    pub by_device: bool,
+    /// The table's lines (the view's rows, folded by device or not).
+    pub lines: Vec<Line>,
     pub show_help: bool,
     /// `Some(text)` while typing a filter after `/`.
     pub filter_input: Option<String>,
@@ -77,6 +83,8 @@ impl App {
             delay,
             paused: false,
             heat: HeatMode::Rate,
+            by_device: false,
+            lines: Vec::new(),
             show_help: false,
             filter_input: None,
             row_scroll: 0,
@@ -167,7 +175,12 @@ impl App {
     /// Recompute the view after a change of options or data.
     pub fn rebuild(&mut self) {
         self.view = View::build(&self.cur, &self.rates, &self.opts);
-        let max_row = self.view.rows.len().saturating_sub(1);
+        self.lines = if self.by_device {
+            group_by_device(&self.cur, &self.rates, &self.view)
+        } else {
+            self.view.rows.iter().map(|&k| Line::Irq(k)).collect()
+        };
+        let max_row = self.lines.len().saturating_sub(1);
         self.row_scroll = self.row_scroll.min(max_row);
         let max_col = self.view.cols.len().saturating_sub(1);
         self.col_scroll = self.col_scroll.min(max_col);
@@ -246,6 +259,10 @@ impl App {
                 self.opts.hide_idle = !self.opts.hide_idle;
                 self.rebuild();
             }
+            KeyCode::Char('g') => {
+                self.by_device = !self.by_device;
+                self.rebuild();
+            }
             KeyCode::Char('m') => {
                 self.heat = match self.heat {
                     HeatMode::Rate => HeatMode::Time,
@@ -320,7 +337,7 @@ impl App {
     }
 
     fn scroll_rows(&mut self, by: isize) {
-        let max = self.view.rows.len().saturating_sub(self.page.max(1)) as isize;
+        let max = self.lines.len().saturating_sub(self.page.max(1)) as isize;
         self.row_scroll = (self.row_scroll as isize + by).clamp(0, max.max(0)) as usize;
     }
 

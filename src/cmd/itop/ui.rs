@@ -9,7 +9,7 @@ use ratatui::Frame;
 use crate::domain::interrupts::{rfc3339_utc, RowKind};
 
 use super::app::{App, HeatMode};
-use crate::domain::irq_view::{row_rate, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{row_rate, DeviceGroup, Line as TableLine, AUTO_MAX_CPUS};
 use crate::output::escape::clean;
 use crate::output::itop::{
     by_cpu_id, cut_list, fmt_rate, heat_glyphs, heat_group, irq_name, Source, OFFLINE,
@@ -237,12 +237,14 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
     }
     let page = usize::from(area.height.saturating_sub(1));
     let rows = app
-        .view
-        .rows
+        .lines
         .iter()
         .skip(app.row_scroll)
         .take(page)
-        .map(|&k| table_row(app, k, cols, irq_w));
+        .map(|line| match line {
+            TableLine::Irq(k) => table_row(app, *k, cols, irq_w),
+            TableLine::Device(g) => device_row(app, g, cols, irq_w),
+        });
     let title = head;
     let table = Table::new(rows, widths)
         .header(Row::new(title).style(Style::new().add_modifier(Modifier::REVERSED)))
@@ -291,6 +293,40 @@ fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
     Row::new(cells).style(style)
 }
 
+/// A device's IRQs added up (`g`): `+8` in the IRQ column for 8 IRQs.
+fn device_row(app: &App, g: &DeviceGroup, cols: &[usize], irq_w: u16) -> Row<'static> {
+    let mut cells = vec![format!(
+        "{:>w$}",
+        format!("+{}", g.members.len()),
+        w = usize::from(irq_w)
+    )];
+    for &j in cols {
+        let s = fmt_rate(g.per_cpu.get(j).copied().flatten());
+        cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
+    }
+    let total = if app.opts.cpus.is_none() {
+        g.total
+    } else {
+        Some(
+            app.view
+                .cols
+                .iter()
+                .filter_map(|&j| g.per_cpu.get(j).copied().flatten())
+                .sum(),
+        )
+    };
+    cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if app.source != Source::Softirqs {
+        cells.push(String::new());
+        cells.push(format!(
+            "{} ({} IRQs, g: expand)",
+            clean(&g.name),
+            g.members.len()
+        ));
+    }
+    Row::new(cells).style(Style::new().add_modifier(Modifier::BOLD))
+}
+
 fn footer(app: &App, width: u16) -> Line<'static> {
     if let Some(t) = &app.filter_input {
         return Line::from(format!("filter (Enter apply, Esc cancel): {t}_"));
@@ -312,7 +348,7 @@ fn footer(app: &App, width: u16) -> Line<'static> {
         ));
     }
     spans.push(Span::styled(
-        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  m map  ? help",
+        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  m map  g group  ? help",
         Style::new().fg(Color::DarkGray),
     ));
     Line::from(spans)
@@ -330,6 +366,10 @@ const HELP: &[(&str, &str)] = &[
     ("/", "filter by IRQ or name (empty clears)"),
     ("i", "hide / show idle rows"),
     ("m", "heat map: interrupts/s or time in handlers"),
+    (
+        "g",
+        "fold queue IRQs by device (eth0-TxRx-* -> eth0) / expand",
+    ),
     ("?  h  F1", "this help (any key closes)"),
 ];
 
@@ -471,6 +511,35 @@ mod tests {
             .map(|l| l.chars().skip(6).filter(|c| !c.is_whitespace()).count())
             .sum();
         assert_eq!(glyphs, 576, "{s}");
+    }
+
+    #[test]
+    fn g_folds_queue_irqs_into_their_device_and_expands_them() {
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
+        let t = |v: u64| {
+            format!("  CPU0 CPU1\n 30: {v} 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 {v} PCI-MSI 2-edge eth0-TxRx-1\nLOC: 5 5 Local timer interrupts\n")
+        };
+        for (i, v) in [0u64, 400].into_iter().enumerate() {
+            let stamp = Stamp {
+                mono: i as f64,
+                wall: (0, 0),
+            };
+            app.on_sample(&mut Snapshot::parse(t(v)).unwrap(), stamp);
+        }
+        let key = |c| {
+            ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(c))
+        };
+        app.on_key(key('g'));
+        let s = screen(&app, 100, 10);
+        assert!(s.contains("eth0 (2 IRQs, g: expand)"), "{s}");
+        assert!(
+            s.lines().any(|l| l.contains("+2") && l.contains("800")),
+            "{s}"
+        );
+        assert!(!s.contains("eth0-TxRx-1 ["), "{s}");
+        app.on_key(key('g'));
+        let s = screen(&app, 100, 10);
+        assert!(s.contains("eth0-TxRx-1 [PCI-MSI 2-edge]"), "{s}");
     }
 
     #[test]
