@@ -191,29 +191,39 @@ pub fn is_numbered(label: &str) -> bool {
 }
 
 /// One count token at the start of `rest[*pos..]`: `Ok(Some(v))` and `*pos` past it, `Ok(None)`
-/// (and `*pos` unchanged but past blanks) when the next token is not a number.
+/// (and `*pos` past the blanks) when the next token is not a number. The hot loop of the
+/// parser (1.2 million counts in the 1152-CPU capture): one pass, overflow checked only for
+/// tokens long enough to overflow.
+#[inline]
 fn next_count(rest: &[u8], pos: &mut usize) -> Result<Option<u64>, ParseErrorKind> {
-    while *pos < rest.len() && rest[*pos].is_ascii_whitespace() {
-        *pos += 1;
+    let mut i = *pos;
+    while i < rest.len() && (rest[i] == b' ' || rest[i].is_ascii_whitespace()) {
+        i += 1;
     }
-    let start = *pos;
-    let mut end = start;
-    while end < rest.len() && rest[end].is_ascii_digit() {
-        end += 1;
+    *pos = i;
+    let start = i;
+    let mut v: u64 = 0;
+    while i < rest.len() {
+        let d = rest[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
     }
-    if end == start || (end < rest.len() && !rest[end].is_ascii_whitespace()) {
+    if i == start || (i < rest.len() && !rest[i].is_ascii_whitespace()) {
         return Ok(None);
     }
-    let mut v: u64 = 0;
-    for &b in &rest[start..end] {
-        v = v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(b - b'0')))
-            .ok_or_else(|| {
-                ParseErrorKind::BadNumber(String::from_utf8_lossy(&rest[start..end]).into_owned())
-            })?;
+    if i - start >= 20 {
+        // u64::MAX has 20 digits: check this one properly
+        let tok = &rest[start..i];
+        let bad = || ParseErrorKind::BadNumber(String::from_utf8_lossy(tok).into_owned());
+        v = std::str::from_utf8(tok)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or_else(bad)?;
     }
-    *pos = end;
+    *pos = i;
     Ok(Some(v))
 }
 
