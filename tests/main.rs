@@ -10,3 +10,4 @@ mod generated;
 mod itop;
 mod purity;
 mod ssd_align;
+mod ssd_align_hardening;

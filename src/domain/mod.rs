@@ -6,6 +6,8 @@
 
 pub mod align;
 pub mod bind;
+pub mod disk;
 pub mod interrupts;
+pub mod ssd;
 pub mod tcp;
 pub mod units;

@@ -6,3 +6,4 @@ pub mod fsread;
 pub mod interrupts;
 pub mod net;
 pub mod root;
+pub mod ssd_align;

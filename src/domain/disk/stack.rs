@@ -1,0 +1,245 @@
+//! The layers on a partition, read from on-disk metadata down from its start: md member ->
+//! LUKS -> LVM PV -> LV segments -> filesystem. Each layer's data start is an absolute byte
+//! offset on the device (the flash).
+
+use super::fs::{self, Ext4Info, XfsInfo};
+use super::luks::{self, Luks};
+use super::lvm::{self, LvSegment};
+use super::md::{self, Md};
+use super::{add, read_exact, Result, Source};
+
+/// What a layer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Md,
+    Luks1,
+    Luks2,
+    Pv,
+    Lv,
+    Ext4,
+    Xfs,
+    Btrfs,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Md => "md",
+            Kind::Luks1 => "LUKS1",
+            Kind::Luks2 => "LUKS2",
+            Kind::Pv => "PV",
+            Kind::Lv => "LV",
+            Kind::Ext4 => "ext4",
+            Kind::Xfs => "XFS",
+            Kind::Btrfs => "btrfs",
+        }
+    }
+    /// True for a container: a header before the data it holds.
+    pub fn is_container(self) -> bool {
+        matches!(self, Kind::Md | Kind::Luks1 | Kind::Luks2 | Kind::Pv)
+    }
+}
+
+/// What a layer's header says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Detail {
+    Md(Md),
+    Luks(Luks),
+    Pv {
+        vg: Option<String>,
+        pe_start: u64,
+        extent_bytes: Option<u64>,
+    },
+    Lv(LvSegment),
+    Ext4(Ext4Info),
+    Xfs(XfsInfo),
+    None,
+}
+
+/// One layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    pub kind: Kind,
+    /// How deep in the stack (0 sits directly on the partition).
+    pub depth: usize,
+    /// Where its header is (absolute bytes).
+    pub at: u64,
+    /// Where its data starts (absolute bytes); for a filesystem, its own start.
+    pub data_start: u64,
+    pub detail: Detail,
+    /// True when nothing recognised sits on its data: this is where data lands.
+    pub innermost: bool,
+}
+
+const MAX_DEPTH: usize = 8;
+
+/// Read every layer from `start` (absolute bytes) over `len` bytes.
+pub fn layers(src: &mut dyn Source, start: u64, len: u64) -> Result<Vec<Layer>> {
+    let mut out = Vec::new();
+    probe(src, start, len, 0, &mut out)?;
+    for i in 0..out.len() {
+        let d = out[i].depth;
+        out[i].innermost = out.get(i + 1).is_none_or(|n| n.depth <= d);
+    }
+    Ok(out)
+}
+
+fn push(out: &mut Vec<Layer>, kind: Kind, depth: usize, at: u64, data_start: u64, detail: Detail) {
+    out.push(Layer {
+        kind,
+        depth,
+        at,
+        data_start,
+        detail,
+        innermost: false,
+    });
+}
+
+fn probe(
+    src: &mut dyn Source,
+    start: u64,
+    len: u64,
+    depth: usize,
+    out: &mut Vec<Layer>,
+) -> Result<()> {
+    if depth >= MAX_DEPTH || len == 0 {
+        return Ok(());
+    }
+    let head = src.read_at(start, fs::FS_HEAD)?;
+    if let Some(m) = find_md(src, &head, start, len)? {
+        let data = add(start, m.data_offset, "md data start")?;
+        push(out, Kind::Md, depth, start, data, Detail::Md(m));
+        // the array's content is readable in place only for a mirror (or one disk)
+        if m.level == 1 || m.raid_disks == 1 {
+            probe(src, data, len.saturating_sub(m.data_offset), depth + 1, out)?;
+        }
+        return Ok(());
+    }
+    if let Some(l) = find_luks(src, &head, start)? {
+        let data = add(start, l.data_offset, "LUKS data start")?;
+        let kind = if l.version == 1 {
+            Kind::Luks1
+        } else {
+            Kind::Luks2
+        };
+        push(out, kind, depth, start, data, Detail::Luks(l));
+        // the payload is encrypted: nothing more can be read from it
+        return Ok(());
+    }
+    if let Some(label) = lvm::label(&head) {
+        return pv(src, &label, start, len, depth, out);
+    }
+    let fs = if let Some(e) = fs::ext4(&head) {
+        Some((Kind::Ext4, Detail::Ext4(e)))
+    } else if let Some(x) = fs::xfs(&head) {
+        Some((Kind::Xfs, Detail::Xfs(x)))
+    } else if fs::btrfs(&head) {
+        Some((Kind::Btrfs, Detail::None))
+    } else {
+        None
+    };
+    if let Some((k, d)) = fs {
+        push(out, k, depth, start, start, d);
+    }
+    Ok(())
+}
+
+fn find_md(src: &mut dyn Source, head: &[u8], start: u64, len: u64) -> Result<Option<Md>> {
+    for (v, off) in md::locations(len) {
+        let sb = if off + 4096 <= head.len() as u64 {
+            head[off as usize..off as usize + 4096].to_vec()
+        } else {
+            src.read_at(add(start, off, "md superblock offset")?, 4096)?
+        };
+        if let Some(m) = md::parse(&sb, v)? {
+            if m.data_offset >= len {
+                return super::bad(format!(
+                    "md data_offset {} is past the member's end ({len} bytes)",
+                    m.data_offset
+                ));
+            }
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+fn find_luks(src: &mut dyn Source, head: &[u8], start: u64) -> Result<Option<Luks>> {
+    match luks::probe(head)? {
+        luks::Probe::None => Ok(None),
+        luks::Probe::Done(l) => Ok(Some(l)),
+        luks::Probe::NeedsJson { hdr_size } => {
+            let hdr = read_exact(src, start, hdr_size as usize, "LUKS2 header")?;
+            luks::parse_luks2(&hdr).map(Some)
+        }
+    }
+}
+
+fn pv(
+    src: &mut dyn Source,
+    label: &lvm::Label,
+    start: u64,
+    len: u64,
+    depth: usize,
+    out: &mut Vec<Layer>,
+) -> Result<()> {
+    let layout = match label.mda {
+        Some((off, size)) => metadata(src, add(start, off, "LVM metadata area")?, size)?
+            .map(|t| lvm::parse_text(&t))
+            .transpose()?
+            .map(|m| lvm::pv_layout(&m, &label.uuid))
+            .transpose()?
+            .flatten(),
+        None => None,
+    };
+    let pe_start = layout.as_ref().map_or(label.pe_start, |l| l.pe_start);
+    let data = add(start, pe_start, "PV data start")?;
+    push(
+        out,
+        Kind::Pv,
+        depth,
+        start,
+        data,
+        Detail::Pv {
+            vg: layout.as_ref().map(|l| l.vg.clone()),
+            pe_start,
+            extent_bytes: layout.as_ref().map(|l| l.extent_bytes),
+        },
+    );
+    for s in layout.map(|l| l.segments).unwrap_or_default() {
+        let at = add(start, s.offset, "LV segment start")?;
+        let first = s.lv_extent == 0;
+        push(out, Kind::Lv, depth + 1, at, at, Detail::Lv(s));
+        if first && at < start.saturating_add(len) {
+            probe(src, at, start + len - at, depth + 2, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The current metadata text of the area at `at` (absolute) of `size` bytes.
+fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> {
+    let hdr = read_exact(src, at, 512, "LVM metadata area header")?;
+    let Some((off, n)) = lvm::text_location(&hdr, size)? else {
+        return Ok(None);
+    };
+    // the area is a ring buffer: text past its end continues at byte 512
+    let first = n.min(size - off);
+    let mut text = read_exact(
+        src,
+        add(at, off, "LVM metadata")?,
+        first as usize,
+        "LVM metadata",
+    )?;
+    if first < n {
+        text.extend(read_exact(
+            src,
+            at + 512,
+            (n - first) as usize,
+            "LVM metadata",
+        )?);
+    }
+    Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+}
