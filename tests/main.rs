@@ -11,3 +11,4 @@ mod itop;
 mod purity;
 mod ssd_align;
 mod ssd_align_hardening;
+mod ssd_align_layers;

@@ -63,6 +63,8 @@ pub struct Mover {
     pub len: u64,
     pub sector: u64,
     pub table: Option<TableKind>,
+    /// An image file: sfdisk must be told its sector size (it assumes 512 for a file).
+    pub image: bool,
 }
 
 /// A layer, judged.
@@ -348,6 +350,12 @@ fn move_plan(
         return Err(format!("p{n} is an MBR logical partition: move it with parted or gparted, not sfdisk --move-data"));
     }
     let inner: Vec<&LayerReport> = p.layers.iter().filter(|l| l.innermost).collect();
+    if let Some(l) = inner
+        .iter()
+        .find(|l| l.kind == Kind::Lv && l.offset_bytes % step != 0)
+    {
+        return Err(lv_note(p, l, step));
+    }
     if let Some(l) = inner.iter().find(|l| l.offset_bytes % step != 0) {
         return Err(format!(
             "p{n}: the {} data sits {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate that layer with an aligned offset (after a backup)",
@@ -380,10 +388,22 @@ fn move_plan(
         Some(l) => format!("; p{n} holds {}", l.kind.name()),
         None => String::new(),
     };
+    // sfdisk reads an image file in 512-byte sectors: a 4Kn image goes through a loop device
+    let dev = shell_quote(&m.dev);
+    let cmd = if m.image && m.sector != 512 {
+        format!(
+            "L=$(losetup -f --show --sector-size {} {dev}) && echo '{},' | sfdisk --move-data \"$L\" -N {n}; losetup -d \"$L\"",
+            m.sector,
+            to / m.sector
+        )
+    } else {
+        format!(
+            "echo '{},' | sfdisk --move-data {dev} -N {n}",
+            to / m.sector
+        )
+    };
     Ok(format!(
-        "echo '{},' | sfdisk --move-data {} -N {n}  # unmount {} and back it up first: moves p{n} and its data from byte {} to {to} ({}){holds}",
-        to / m.sector,
-        shell_quote(&m.dev),
+        "{cmd}  # unmount {} and back it up first: moves p{n} and its data from byte {} to {to} ({}){holds}",
         p.device,
         p.start_bytes,
         format_size(to)
@@ -557,6 +577,32 @@ pub fn part_dev(disk: &str, n: u32) -> String {
     }
 }
 
+/// Why an LV segment is off the grain and what realigns it.
+fn lv_note(p: &PartReport, l: &LayerReport, step: u64) -> String {
+    let ext = p.layers.iter().find_map(|x| match x.info {
+        Detail::Pv {
+            extent_bytes: Some(e),
+            ..
+        } => Some(e),
+        _ => None,
+    });
+    let pv_ok = p
+        .layers
+        .iter()
+        .filter(|x| x.kind == Kind::Pv)
+        .all(|x| x.aligned);
+    match ext {
+        Some(e) if pv_ok && e % step != 0 => format!(
+            "p{}: {} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple (vgcreate -s {}k)",
+            p.number, l.device, format_size(e), format_size(step), e.div_ceil(step) * step / 1024
+        ),
+        _ => format!(
+            "p{}: {} starts {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate the PV with pvcreate --dataalignment (after moving its data off)",
+            p.number, l.device, l.offset_bytes
+        ),
+    }
+}
+
 /// `s` as one shell word: as is when plain, else single-quoted.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -636,6 +682,7 @@ mod tests {
             len: 1 << 30,
             sector: 512,
             table: Some(TableKind::Gpt),
+            image: false,
         };
         let mut rs = vec![r];
         let mut notes = Vec::new();
@@ -682,6 +729,7 @@ mod tests {
             len: 1 << 30,
             sector: 512,
             table: Some(TableKind::Dos),
+            image: true,
         };
         move_fixes(&mut rs, &u, &m, &mut notes);
         assert_eq!(rs[0].fix, None);

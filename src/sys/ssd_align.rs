@@ -115,6 +115,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         len: dev.size(),
         sector: i.topo.logical,
         table: i.table,
+        image: true,
     });
     Ok(i)
 }
@@ -284,6 +285,7 @@ fn on_disk(
             len: dev.size(),
             sector: logical,
             table: i.table,
+            image: false,
         });
     }
     Ok(())
