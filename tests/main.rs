@@ -12,3 +12,4 @@ mod purity;
 mod ssd_align;
 mod ssd_align_hardening;
 mod ssd_align_layers;
+mod ssd_align_stack;

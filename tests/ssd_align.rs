@@ -673,11 +673,15 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
             assert_eq!(p.len(), 2, "{label}: {v}");
             assert_eq!(p[0]["start_bytes"].as_u64(), Some(starts[0] * 4096));
             assert_eq!(p[1]["start_bytes"].as_u64(), Some(starts[1] * 4096));
-            assert_eq!(
-                p[0]["start_sector"].as_u64(),
-                Some(starts[0] * 8),
-                "sysfs counts 512-byte units"
-            );
+            // the on-disk table, in the device's own 4096-byte sectors
+            assert_eq!(p[0]["start_sector"].as_u64(), Some(starts[0]));
+            assert_eq!(p[0]["sector_bytes"], 4096);
+            let evidence = if label == "gpt" {
+                "gpt_header"
+            } else {
+                "logical_block_size"
+            };
+            assert_eq!(v["sector_evidence"], evidence);
             // the same device under another name (as /dev/disk/by-id/... or /dev/mapper/...
             // are): found by its device number, not by the link's name
             let link = tmp.path().join(format!("by-id-{label}"));

@@ -54,6 +54,9 @@ pub struct PartIn {
     pub type_name: Option<String>,
     pub logical: bool,
     pub layers: Vec<Layer>,
+    /// For a member of the md or device-mapper target (`md member of md0`): judged against
+    /// the erase block alone (the stripe is the array's business), never moved.
+    pub via: Option<String>,
 }
 
 /// The device or image a move command acts on.
@@ -103,6 +106,8 @@ pub struct PartReport {
     pub type_name: Option<String>,
     pub role: Role,
     pub logical: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     pub start_sector: u64,
     pub sector_bytes: u64,
     pub start_bytes: u64,
@@ -121,7 +126,14 @@ pub struct PartReport {
 
 /// Judge every partition.
 pub fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(&str, u64)]) -> Vec<PartReport> {
-    parts.iter().map(|p| judge_part(p, plan, units)).collect()
+    let member_units = [("erase_block", plan.erase_block)];
+    parts
+        .iter()
+        .map(|p| match p.via {
+            Some(_) => judge_part(p, plan, &member_units),
+            None => judge_part(p, plan, units),
+        })
+        .collect()
 }
 
 fn rem_reasons(what: &str, at: u64, units: &[(&str, u64)]) -> Vec<String> {
@@ -133,7 +145,10 @@ fn rem_reasons(what: &str, at: u64, units: &[(&str, u64)]) -> Vec<String> {
 }
 
 fn judge_part(p: &PartIn, plan: &Plan, units: &[(&str, u64)]) -> PartReport {
-    let label = format!("p{}", p.number);
+    let label = match p.via {
+        Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
+        None => format!("p{}", p.number),
+    };
     let checks = check_start(&label, p.start_sector, p.sector_bytes, units);
     let start_ok = checks.iter().all(|c| c.aligned);
     let mut notes = Vec::new();
@@ -178,6 +193,7 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(&str, u64)]) -> PartReport {
         type_name: p.type_name.clone(),
         role: p.role,
         logical: p.logical,
+        via: p.via.clone(),
         start_sector: p.start_sector,
         sector_bytes: p.sector_bytes,
         start_bytes: p.start_bytes,
@@ -325,7 +341,7 @@ pub fn move_fixes(
         .collect();
     let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
     for p in parts.iter_mut() {
-        if p.aligned || p.number == 0 || p.role != Role::Data {
+        if p.aligned || p.number == 0 || p.role != Role::Data || p.via.is_some() {
             continue;
         }
         match move_plan(p, step, m, &starts, usable_end) {
@@ -522,7 +538,7 @@ pub fn judge(input: Option<Input>, plan: &Plan, raid: Option<(Raid, RaidSource)>
         i.disk_dev.clone()
     };
     let sector_for_cmds = if i.topo.logical == 4096 { 4096 } else { 512 };
-    let has_parts = parts.iter().any(|p| p.number > 0);
+    let has_parts = parts.iter().any(|p| p.number > 0 && p.via.is_none());
     Report {
         target: checked.then(|| i.target.clone()),
         source: i.source,
@@ -643,6 +659,7 @@ mod tests {
             type_name: None,
             logical: false,
             layers,
+            via: None,
         }
     }
 

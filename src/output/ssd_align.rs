@@ -165,10 +165,17 @@ fn partition(out: &mut String, p: &PartReport) {
         (_, true) => "aligned",
         (_, false) => "MISALIGNED",
     };
+    let label = match &p.via {
+        Some(via) => format!(
+            "{} ({via})",
+            p.device.rsplit('/').next().unwrap_or(&p.device)
+        ),
+        None => format!("p{}", p.number),
+    };
     let _ = writeln!(
         out,
-        "p{}  start sector {} ({} B sectors) = {} B  {state}",
-        p.number, p.start_sector, p.sector_bytes, p.start_bytes
+        "{label}  start sector {} ({} B sectors) = {} B  {state}",
+        p.start_sector, p.sector_bytes, p.start_bytes
     );
     if !p.layers.is_empty() {
         let _ = writeln!(out, "    {}", chain(p));

@@ -34,6 +34,13 @@ pub struct SysfsDevice {
     pub md_chunk: Option<u64>,
     pub md_disks: Option<u64>,
     pub dm_name: Option<String>,
+    /// md: the array's metadata version (`1.2`), layout, and each member's data offset in
+    /// 512-byte sectors (`md/dev-sda1/offset`).
+    pub md_metadata: Option<String>,
+    pub md_layout: Option<u64>,
+    pub md_offsets: Vec<(String, u64)>,
+    /// dm: the target's UUID (`CRYPT-LUKS2-...`, `LVM-...`).
+    pub dm_uuid: Option<String>,
     pub members: Vec<String>,
     /// When the target itself is a partition: its parent disk and partition number.
     pub partition_of: Option<(String, u32)>,
@@ -147,13 +154,21 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
     d.md_level = value(&mddir.join("md/level"))?;
     d.md_chunk = num(root, &mddir.join("md/chunk_size"))?;
     d.md_disks = num(root, &mddir.join("md/raid_disks"))?;
+    d.md_metadata = value(&mddir.join("md/metadata_version"))?;
+    d.md_layout = num(root, &mddir.join("md/layout"))?;
     d.dm_name = value(&dir.join("dm/name"))?;
+    d.dm_uuid = value(&dir.join("dm/uuid"))?;
     if let Ok(rd) = std::fs::read_dir(mddir.join("slaves")) {
         let mut m: Vec<String> = rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         m.sort();
+        for name in &m {
+            if let Some(off) = num::<u64>(root, &mddir.join(format!("md/dev-{name}/offset")))? {
+                d.md_offsets.push((name.clone(), off));
+            }
+        }
         d.members = m;
     }
     Ok(d)

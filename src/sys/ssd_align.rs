@@ -49,6 +49,7 @@ fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Resu
             type_name: Some(p.type_name.clone()),
             logical: p.logical,
             layers,
+            via: None,
         });
     }
     Ok(v)
@@ -72,6 +73,7 @@ fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<O
         type_name: None,
         logical: false,
         layers,
+        via: None,
     }))
 }
 
@@ -176,12 +178,109 @@ fn device(
             type_name: None,
             logical: false,
             layers: Vec::new(),
+            via: None,
         })
         .collect();
     if is_blockdev {
         on_disk(&mut i, &d, target, sector)?;
     }
+    members(&mut i, &d, root)?;
     Ok(i)
+}
+
+/// The devices under an md or device-mapper target (sysfs `slaves/`), each judged down to
+/// the flash: its start on its own disk, and the layers on it (read from the disk when its
+/// node is here; for a captured tree, the md data offset sysfs records).
+fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
+    let kind = match (&d.md_level, &d.dm_uuid) {
+        (Some(_), _) => "md",
+        (None, Some(_)) => "device-mapper",
+        _ => return Ok(()),
+    };
+    let top = clean(match &d.partition_of {
+        Some((p, _)) => p,
+        None => &d.name,
+    })
+    .into_owned();
+    for m in &d.members {
+        let Ok(s) = block::read_sysfs(root, m) else {
+            i.notes.push(format!(
+                "{kind} member {} of {top} is not in sysfs here: not judged",
+                clean(m)
+            ));
+            continue;
+        };
+        let (number, start, size) = match (&s.partition_of, s.partitions.first()) {
+            (Some(_), Some(&(n, st, z))) => (n, st, z),
+            _ => (0, 0, s.size512.unwrap_or(0)),
+        };
+        let start_bytes = crate::domain::disk::mul(start, 512, &format!("{m} start"))?;
+        let size_bytes = crate::domain::disk::mul(size, 512, &format!("{m} size"))?;
+        let mut p = PartIn {
+            number,
+            device: format!("/dev/{}", clean(m)),
+            start_sector: start,
+            sector_bytes: 512,
+            start_bytes,
+            size_bytes,
+            role: Role::Data,
+            type_name: None,
+            logical: false,
+            layers: Vec::new(),
+            via: Some(format!("{kind} member of {top}")),
+        };
+        let disk = s
+            .partition_of
+            .as_ref()
+            .map_or(m.as_str(), |(p, _)| p.as_str());
+        let node = PathBuf::from(format!("/dev/{disk}"));
+        if root.is_live() && node_is_block(&node) {
+            let mut dev = Dev::open(&node)?;
+            p.layers = stack::layers(&mut dev, start_bytes, size_bytes)
+                .map_err(|e| anyhow!("{}: {e}", p.device))?;
+        } else if let Some(l) = md_layer(d, m, start_bytes)? {
+            p.layers.push(l);
+        } else {
+            i.notes.push(format!(
+                "{}: its device is not here, so the layers on it were not read: only its start is judged",
+                p.device
+            ));
+        }
+        i.parts.push(p);
+    }
+    Ok(())
+}
+
+fn node_is_block(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// The md layer of member `m` as sysfs records it (`md/dev-M/offset`).
+fn md_layer(d: &SysfsDevice, m: &str, start: u64) -> anyhow::Result<Option<stack::Layer>> {
+    use crate::domain::disk::md::{level_number, Md, MdVersion};
+    let Some((_, off)) = d.md_offsets.iter().find(|(n, _)| n == m) else {
+        return Ok(None);
+    };
+    let Some(version) = d.md_metadata.as_deref().and_then(MdVersion::parse) else {
+        return Ok(None);
+    };
+    let off = crate::domain::disk::mul(*off, 512, &format!("md data offset of {m}"))?;
+    Ok(Some(stack::Layer {
+        kind: stack::Kind::Md,
+        depth: 0,
+        at: start,
+        data_start: crate::domain::disk::add(start, off, &format!("md data start of {m}"))?,
+        detail: stack::Detail::Md(Md {
+            version,
+            level: d.md_level.as_deref().and_then(level_number).unwrap_or(0),
+            layout: d.md_layout.unwrap_or(0),
+            chunk_bytes: d.md_chunk.unwrap_or(0),
+            raid_disks: d.md_disks.unwrap_or(0),
+            data_offset: off,
+        }),
+        innermost: true,
+    }))
 }
 
 /// The sysfs facts of a device.
@@ -214,7 +313,14 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
         ));
     }
     if let (Some(level), Some(chunk), Some(n)) = (&d.md_level, d.md_chunk, d.md_disks) {
-        match RaidLevel::parse(level) {
+        let parsed = match (RaidLevel::parse(level), d.md_layout) {
+            // raid10's copies are near x far of md's layout (near=2 is 0x102)
+            (Ok(RaidLevel::Raid10 { .. }), Some(layout)) => Ok(RaidLevel::Raid10 {
+                copies: ((layout & 0xff) * ((layout >> 8) & 0xff)).max(1),
+            }),
+            (l, _) => l,
+        };
+        match parsed {
             Ok(l) if chunk > 0 => {
                 i.md_raid = Some(Raid {
                     level: l,
@@ -238,9 +344,9 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
     }
     i
 }
-
-/// Read the device itself: its on-disk table (compared with the kernel's), the layers on each
-/// partition, and what a move would act on.
+/// Read the device itself: its on-disk table (compared with the kernel's: the on-disk one is
+/// judged, as it is what the data was written by and what the next boot reads), the layers
+/// on each partition, and what a move would act on.
 fn on_disk(
     i: &mut Input,
     d: &SysfsDevice,
@@ -258,20 +364,23 @@ fn on_disk(
     if let Some((t, ss, ev)) = &t {
         i.table = Some(t.kind);
         i.sector = Some((*ss, *ev));
-        compare_kernel(i, t, &what);
+        compare_kernel(i, t, &what, d.partition_of.is_none());
+        if d.partition_of.is_none() {
+            i.parts = table_parts(&mut dev, t, &i.disk_dev, &what)?;
+        }
     }
-    for p in &mut i.parts {
-        p.layers = stack::layers(&mut dev, p.start_bytes, p.size_bytes)
-            .map_err(|e| anyhow!("{what}: partition {}: {e}", p.number))?;
-        if let Some((t, _, _)) = &t {
-            if let Some(q) = t.partitions.iter().find(|q| q.number == p.number) {
-                p.role = q.role;
-                p.logical = q.logical;
-                p.type_name = Some(q.type_name.clone());
-                if q.role == Role::Extended {
-                    p.layers.clear();
-                }
-            }
+    for p in i.parts.iter_mut().filter(|p| p.layers.is_empty()) {
+        let on_disk = t
+            .as_ref()
+            .and_then(|(t, _, _)| t.partitions.iter().find(|q| q.number == p.number));
+        if let Some(q) = on_disk {
+            p.role = q.role;
+            p.logical = q.logical;
+            p.type_name = Some(q.type_name.clone());
+        }
+        if p.role == Role::Data {
+            p.layers = stack::layers(&mut dev, p.start_bytes, p.size_bytes)
+                .map_err(|e| anyhow!("{what}: partition {}: {e}", p.number))?;
         }
     }
     if d.partition_of.is_none() {
@@ -291,24 +400,33 @@ fn on_disk(
     Ok(())
 }
 
-/// Warn (as parted does) when the kernel's partitions differ from the on-disk table.
-fn compare_kernel(i: &mut Input, t: &Table, what: &str) {
+/// Warn (as parted does) when the kernel's partitions differ from the on-disk table;
+/// `whole` when the target is the disk (every partition compared both ways).
+fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) {
     let disk: Vec<(u32, u64)> = t
         .partitions
         .iter()
         .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
         .collect();
+    let stale = format!("the kernel's partition table is stale (run partprobe or partx -u {what}); the on-disk table is checked");
     for p in &i.parts {
         match disk.iter().find(|(n, _)| *n == p.number) {
             Some((_, s)) if *s == p.start_bytes => {}
             Some((_, s)) => i.warnings.push(format!(
-                "{what}: the kernel's partition {} starts at byte {}, the on-disk table says {s}: the kernel's table is stale (run partprobe or partx -u {what}); checked the kernel's view",
+                "{what}: the kernel's partition {} starts at byte {}, the on-disk table says {s}: {stale}",
                 p.number, p.start_bytes
             )),
             None => i.warnings.push(format!(
-                "{what}: the kernel knows partition {} but the on-disk table does not: the kernel's table is stale (run partprobe or partx -u {what})",
+                "{what}: the kernel knows partition {}, the on-disk table does not: {stale}",
                 p.number
             )),
+        }
+    }
+    for (n, _) in disk.iter().filter(|_| whole) {
+        if !i.parts.iter().any(|p| p.number == *n) {
+            i.warnings.push(format!(
+                "{what}: the on-disk table has partition {n}, the kernel does not: {stale}"
+            ));
         }
     }
 }

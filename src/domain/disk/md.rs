@@ -20,6 +20,17 @@ pub enum MdVersion {
 }
 
 impl MdVersion {
+    /// md's `metadata_version` (`1.2`, `0.90`); `None` for external metadata (imsm, ddf).
+    pub fn parse(s: &str) -> Option<MdVersion> {
+        Some(match s.trim() {
+            "0.90" | "0.90.0" => MdVersion::V090,
+            "1.0" => MdVersion::V10,
+            "1.1" => MdVersion::V11,
+            "1.2" => MdVersion::V12,
+            _ => return None,
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             MdVersion::V090 => "0.90",
@@ -133,6 +144,15 @@ fn v090(sb: &[u8]) -> Result<Md> {
         raid_disks: le32(sb, 40),
         data_offset: 0,
     })
+}
+
+/// md's `level` (`raid10`, `linear`) as the superblock's number.
+pub fn level_number(s: &str) -> Option<i64> {
+    let l = s.trim();
+    if l == "linear" {
+        return Some(-1);
+    }
+    l.strip_prefix("raid")?.parse().ok()
 }
 
 impl Md {
