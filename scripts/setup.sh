@@ -14,6 +14,7 @@ PACKAGES=(
   munin-node                   # munin-run for the plugin test
   libxml2-utils                # xmllint, bindstats' benchmark baseline
   fdisk parted lvm2 e2fsprogs xfsprogs gdisk  # ssd-align's image tests
+  cryptsetup-bin mdadm         # ssd-align's LUKS and md tests (mdadm --examine on image files only)
   strace                       # ssd-align's no-write test
   iproute2 procps              # ss (conn-audit's oracle), ip
   python3                      # small test helpers
