@@ -586,6 +586,27 @@ fn md12(
     data_offset: u64,
     member_sectors: u64,
 ) -> Vec<u8> {
+    md1(
+        level,
+        layout,
+        chunk_k,
+        disks,
+        data_offset,
+        member_sectors,
+        8,
+    )
+}
+
+/// An md v1.x superblock at `super_offset` sectors into the member.
+fn md1(
+    level: i32,
+    layout: u32,
+    chunk_k: u32,
+    disks: u32,
+    data_offset: u64,
+    member_sectors: u64,
+    super_offset: u64,
+) -> Vec<u8> {
     let mut b = vec![0u8; 4096];
     let w32 = |b: &mut Vec<u8>, o: usize, v: u32| b[o..o + 4].copy_from_slice(&v.to_le_bytes());
     let w64 = |b: &mut Vec<u8>, o: usize, v: u64| b[o..o + 8].copy_from_slice(&v.to_le_bytes());
@@ -599,12 +620,17 @@ fn md12(
     w32(&mut b, 72, level as u32);
     w32(&mut b, 76, layout);
     let data_size = member_sectors - data_offset;
+    let data_size = if super_offset > data_offset {
+        super_offset - data_offset
+    } else {
+        data_size
+    };
     w64(&mut b, 80, data_size);
     w32(&mut b, 88, chunk_k * 2);
     w32(&mut b, 92, disks);
     w64(&mut b, 128, data_offset);
     w64(&mut b, 136, data_size);
-    w64(&mut b, 144, 8); // super_offset: 4 KiB
+    w64(&mut b, 144, super_offset);
     w32(&mut b, 160, 0); // dev_number
     for (i, x) in b[168..184].iter_mut().enumerate() {
         *x = 0x40 + i as u8; // device_uuid
@@ -676,4 +702,53 @@ fn md_members_data_offset_right_and_wrong_and_raid10_on_three_disks() {
             assert!(v["notes"].to_string().contains("md member"), "{v}");
         }
     }
+}
+
+#[test]
+fn md_1_0_raid1_member_with_ext4_inside_is_followed_to_the_filesystem() {
+    if !require_tool("sfdisk") || !require_tool("mdadm") || !require_tool("mkfs.ext4") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let sectors = 100_000u64;
+    let img = image(
+        d.path(),
+        "md10.img",
+        64,
+        512,
+        "label: gpt\\nstart=2048, size=100000\\n",
+    );
+    // ext4 at the member's start (a 1.0 superblock sits at the end: data_offset 0)
+    sh(&format!(
+        "mkfs.ext4 -q -F -b 4096 -E offset={},stride=128,stripe-width=128 {} 40M",
+        2048 * 512,
+        img.display()
+    ));
+    let super_offset = (sectors - 16) & !7;
+    write_at(
+        &img,
+        (2048 + super_offset) * 512,
+        &md1(1, 0, 0, 2, 0, sectors, super_offset),
+    );
+    let member = d.path().join("md10.member");
+    extract(&img, 2048 * 512, sectors * 512, &member);
+    let ex = examine(&member);
+    for want in ["Version : 1.0", "Raid Level : raid1", "Raid Devices : 2"] {
+        assert!(ex.contains(want), "mdadm --examine lacks {want:?}:\n{ex}");
+    }
+    let (code, v, text, err) = check("512k", &img);
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert_eq!(layer(&v, 0, 0)["kind"], "md");
+    assert_eq!(layer(&v, 0, 0)["info"]["version"], "1.0");
+    assert_eq!(layer(&v, 0, 0)["start_bytes"], 2048 * 512);
+    assert_eq!(
+        layer(&v, 0, 1)["kind"],
+        "ext4",
+        "a mirror's content is read in place: {v}"
+    );
+    assert_eq!(v["partitions"][0]["contents"][0]["ext4"]["stride"], 128);
+    // dumpe2fs agrees on the stride
+    let dump = sh(&format!("dumpe2fs -h {} 2>/dev/null", member.display()));
+    assert!(dump.contains("RAID stride:              128"), "{dump}");
+    assert!(text.contains("md data @+0 B -> ext4"), "{text}");
 }

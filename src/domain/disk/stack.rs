@@ -108,12 +108,19 @@ fn probe(
         return Ok(());
     }
     let head = src.read_at(start, fs::FS_HEAD)?;
-    if let Some(m) = find_md(src, &head, start, len)? {
+    let md = match out.last() {
+        // a mirror's data at the member's own start is not another member
+        Some(l) if l.kind == Kind::Md && l.data_start == start => None,
+        _ => find_md(src, &head, start, len)?,
+    };
+    if let Some((m, sb_at)) = md {
         let data = add(start, m.data_offset, "md data start")?;
         push(out, Kind::Md, depth, start, data, Detail::Md(m));
+        // the data ends where a superblock at the end (0.90, 1.0) begins
+        let end = if sb_at > m.data_offset { sb_at } else { len };
         // the array's content is readable in place only for a mirror (or one disk)
         if m.level == 1 || m.raid_disks == 1 {
-            probe(src, data, len.saturating_sub(m.data_offset), depth + 1, out)?;
+            probe(src, data, end - m.data_offset, depth + 1, out)?;
         }
         return Ok(());
     }
@@ -146,7 +153,9 @@ fn probe(
     Ok(())
 }
 
-fn find_md(src: &mut dyn Source, head: &[u8], start: u64, len: u64) -> Result<Option<Md>> {
+/// The md superblock on a member of `len` bytes at `start`, and where it sits (bytes into the
+/// member).
+fn find_md(src: &mut dyn Source, head: &[u8], start: u64, len: u64) -> Result<Option<(Md, u64)>> {
     for (v, off) in md::locations(len) {
         let sb = if off + 4096 <= head.len() as u64 {
             head[off as usize..off as usize + 4096].to_vec()
@@ -160,7 +169,7 @@ fn find_md(src: &mut dyn Source, head: &[u8], start: u64, len: u64) -> Result<Op
                     m.data_offset
                 ));
             }
-            return Ok(Some(m));
+            return Ok(Some((m, off)));
         }
     }
     Ok(None)
@@ -242,4 +251,33 @@ fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> 
         )?);
     }
     Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::md::tests::sb1;
+    use super::super::Bytes;
+    use super::*;
+
+    #[test]
+    fn an_md_superblock_at_the_end_is_not_found_again_inside_the_mirror() {
+        // a 1 MiB raid1 member with a v1.0 superblock at its end and ext4 at its start
+        let len = 1usize << 20;
+        let mut b = vec![0u8; len];
+        b[1024 + 0x38..1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
+        let at = ((len / 512 - 16) & !7) * 512;
+        b[at..at + 4096].copy_from_slice(&sb1(1, 0, 0, 2, 0));
+        let l = layers(&mut Bytes(&b), 0, len as u64).unwrap();
+        let kinds: Vec<Kind> = l.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [Kind::Md, Kind::Ext4]);
+        assert!(l[1].innermost && !l[0].innermost);
+    }
+
+    #[test]
+    fn an_md_data_offset_past_the_member_is_an_error() {
+        let mut b = vec![0u8; 1 << 20];
+        b[4096..8192].copy_from_slice(&sb1(1, 0, 0, 2, 1 << 20));
+        let e = layers(&mut Bytes(&b), 0, 1 << 20).unwrap_err();
+        assert!(e.0.contains("past the member's end"), "{e}");
+    }
 }
