@@ -5,23 +5,23 @@
 use std::fmt;
 
 /// A byte count that must be a positive multiple of 512 (erase blocks, chunks).
-pub const SECTOR: u64 = 512;
+const SECTOR: u64 = 512;
 
 /// Largest optimal_io_size believed (larger values come from broken USB bridges and RAID HBAs).
-pub const MAX_BELIEVABLE_OPT_IO: u64 = 16 << 20;
+const MAX_BELIEVABLE_OPT_IO: u64 = 16 << 20;
 
 /// The largest erase block or chunk accepted (1 GiB): products of these stay far from
 /// overflowing.
-pub const MAX_UNIT: u64 = 1 << 30;
+const MAX_UNIT: u64 = 1 << 30;
 
 /// The largest grain (1 TiB): an erase block and a full stripe with no common factor.
-pub const MAX_GRAIN: u64 = 1 << 40;
+const MAX_GRAIN: u64 = 1 << 40;
 
 /// The most devices a RAID may have (md's v1 superblock allows 1920).
 pub const MAX_DEVICES: u64 = 1920;
 
 /// `0xFFFF * 512`: what some USB-SATA bridges report as optimal_io_size.
-pub const USB_BRIDGE_BOGUS_OPT_IO: u64 = 33_553_920;
+const USB_BRIDGE_BOGUS_OPT_IO: u64 = 33_553_920;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlignError(pub String);
@@ -38,7 +38,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, AlignError> {
     Err(AlignError(msg.into()))
 }
 
-pub fn gcd(a: u64, b: u64) -> u64 {
+fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
     } else {
@@ -306,7 +306,7 @@ impl Plan {
     }
 
     /// The grain in sectors of `sector` bytes (rounded up to whole sectors).
-    pub fn grain_sectors(&self, sector: u64) -> u64 {
+    fn grain_sectors(&self, sector: u64) -> u64 {
         lcm(self.grain, sector) / sector
     }
 
@@ -398,11 +398,33 @@ pub fn check_optimal_io(v: u64, physical: u64) -> Result<u64, String> {
     Ok(v)
 }
 
+/// What a start must be a multiple of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// The grain: the erase block, or its least common multiple with the RAID full stripe.
+    EraseBlock,
+    PhysicalSector,
+    OptimalIo,
+    DiscardGranularity,
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unit::EraseBlock => "erase_block",
+            Unit::PhysicalSector => "physical_sector",
+            Unit::OptimalIo => "optimal_io",
+            Unit::DiscardGranularity => "discard_granularity",
+        })
+    }
+}
+
 /// One alignment requirement and whether a start meets it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     /// `erase_block`, `physical_sector`, `optimal_io`, `discard_granularity`.
-    pub what: String,
+    pub what: Unit,
     pub unit_bytes: u64,
     pub aligned: bool,
     /// e.g. `p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256`.
@@ -414,7 +436,7 @@ pub fn check_start(
     label: &str,
     start_sector: u64,
     sector: u64,
-    units: &[(&str, u64)],
+    units: &[(Unit, u64)],
 ) -> Vec<Check> {
     let start = start_sector * sector;
     units
@@ -423,7 +445,7 @@ pub fn check_start(
         .map(|(what, u)| {
             let rem = start % u;
             Check {
-                what: what.to_string(),
+                what: *what,
                 unit_bytes: *u,
                 aligned: rem == 0,
                 detail: format!(
@@ -434,31 +456,17 @@ pub fn check_start(
         .collect()
 }
 
-/// Where a misaligned partition can move with its data (`sfdisk --move-data`): the first
-/// multiple of every unit at or after its start, in bytes. `Err(end)` when it would then end
-/// at byte `end`, past `limit` (the next partition's start or the end of the usable disk).
-pub fn move_target(start: u64, size: u64, units: &[(&str, u64)], limit: u64) -> Result<u64, u64> {
-    let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
-    let to = start.div_ceil(step) * step;
-    let end = to.saturating_add(size);
-    if end > limit {
-        Err(end)
-    } else {
-        Ok(to)
-    }
-}
-
 /// The units a partition start must be a multiple of, from the plan and the topology.
-pub fn units<'a>(plan: &Plan, topo: &Topology) -> Vec<(&'a str, u64)> {
-    let mut u = vec![("erase_block", plan.grain)];
+pub fn units(plan: &Plan, topo: &Topology) -> Vec<(Unit, u64)> {
+    let mut u = vec![(Unit::EraseBlock, plan.grain)];
     if topo.physical > 0 {
-        u.push(("physical_sector", topo.physical));
+        u.push((Unit::PhysicalSector, topo.physical));
     }
     if let Some(o) = topo.optimal_io {
-        u.push(("optimal_io", o));
+        u.push((Unit::OptimalIo, o));
     }
     if let Some(d) = topo.discard_granularity.filter(|d| *d > 0) {
-        u.push(("discard_granularity", d));
+        u.push((Unit::DiscardGranularity, d));
     }
     u
 }
@@ -570,7 +578,7 @@ mod tests {
             "p1",
             63,
             512,
-            &[("erase_block", 524_288), ("physical_sector", 4096)],
+            &[(Unit::EraseBlock, 524_288), (Unit::PhysicalSector, 4096)],
         );
         assert!(!c[0].aligned);
         assert_eq!(
@@ -578,30 +586,9 @@ mod tests {
             "p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256"
         );
         assert!(!c[1].aligned);
-        let c = check_start("p2", 2048, 512, &[("erase_block", 524_288)]);
+        let c = check_start("p2", 2048, 512, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-        let c = check_start("p2", 256, 4096, &[("erase_block", 524_288)]);
+        let c = check_start("p2", 256, 4096, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-    }
-
-    #[test]
-    fn a_misaligned_partition_moves_to_the_next_multiple_of_every_unit() {
-        let units = [
-            ("erase_block", 524_288),
-            ("physical_sector", 4096),
-            ("optimal_io", 0),
-        ];
-        // p1 at sector 63 (32256 B), 10 MB long, on a 64 MiB disk: moves to 512 KiB
-        assert_eq!(move_target(32_256, 10 << 20, &units, 64 << 20), Ok(524_288));
-        // an aligned start stays
-        assert_eq!(move_target(1 << 20, 4096, &units, 64 << 20), Ok(1 << 20));
-        // no room before the next partition at 1 MiB: where it would end
-        assert_eq!(
-            move_target(32_256, 600_000, &units, 1 << 20),
-            Err(524_288 + 600_000)
-        );
-        // several units: their least common multiple (1536 KiB erase block, 1 MiB optimal I/O)
-        let units = [("erase_block", 1_572_864), ("optimal_io", 1_048_576)];
-        assert_eq!(move_target(4096, 1, &units, u64::MAX), Ok(3_145_728));
     }
 }

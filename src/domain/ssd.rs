@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::domain::align::{
-    check_start, ext4_warnings, lcm, Check, Plan, Raid, Topology, TRIM_ADVICE,
+    check_start, ext4_warnings, lcm, Check, Plan, Raid, Topology, Unit, TRIM_ADVICE,
 };
 use crate::domain::disk::fs::{Ext4Info, XfsInfo};
 use crate::domain::disk::stack::{Detail, Kind, Layer};
@@ -88,7 +88,7 @@ pub struct LayerReport {
 /// A filesystem's stripe settings against the plan: tuning, not misalignment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tuning {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub ok: bool,
     pub detail: String,
     pub fix: Option<String>,
@@ -125,8 +125,8 @@ pub struct PartReport {
 }
 
 /// Judge every partition.
-pub fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(&str, u64)]) -> Vec<PartReport> {
-    let member_units = [("erase_block", plan.erase_block)];
+fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(Unit, u64)]) -> Vec<PartReport> {
+    let member_units = [(Unit::EraseBlock, plan.erase_block)];
     parts
         .iter()
         .map(|p| match p.via {
@@ -136,7 +136,7 @@ pub fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(&str, u64)]) -> Vec<
         .collect()
 }
 
-fn rem_reasons(what: &str, at: u64, units: &[(&str, u64)]) -> Vec<String> {
+fn rem_reasons(what: &str, at: u64, units: &[(Unit, u64)]) -> Vec<String> {
     units
         .iter()
         .filter(|(_, u)| *u > 0 && at % u != 0)
@@ -144,7 +144,7 @@ fn rem_reasons(what: &str, at: u64, units: &[(&str, u64)]) -> Vec<String> {
         .collect()
 }
 
-fn judge_part(p: &PartIn, plan: &Plan, units: &[(&str, u64)]) -> PartReport {
+fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
     let label = match p.via {
         Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
         None => format!("p{}", p.number),
@@ -228,7 +228,7 @@ fn layer_device(p: &PartIn, l: &Layer) -> String {
     dev
 }
 
-fn judge_layer(p: &PartIn, l: &Layer, units: &[(&str, u64)]) -> LayerReport {
+fn judge_layer(p: &PartIn, l: &Layer, units: &[(Unit, u64)]) -> LayerReport {
     let what = match (&l.kind, &l.detail) {
         (Kind::Lv, Detail::Lv(s)) => format!(
             "LV {} extent {} (PV extent {})",
@@ -273,7 +273,7 @@ fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &str) -> Tuning {
         detail.push_str(&w);
     }
     Tuning {
-        kind: "ext4",
+        kind: Kind::Ext4,
         ok,
         detail,
         fix: (!ok)
@@ -304,7 +304,7 @@ fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &str) -> Tuning {
         ))
     };
     Tuning {
-        kind: "xfs",
+        kind: Kind::Xfs,
         ok,
         detail: format!(
             "XFS: su={su} B sw={sw}, want su={} B sw={}",
@@ -319,12 +319,7 @@ fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &str) -> Tuning {
 /// Add the move command (or a note saying why there is none) to each partition whose data
 /// is misaligned: only when moving the partition provably aligns every innermost layer's
 /// data and the partition fits before the next one.
-pub fn move_fixes(
-    parts: &mut [PartReport],
-    units: &[(&str, u64)],
-    m: &Mover,
-    notes: &mut Vec<String>,
-) {
+fn move_fixes(parts: &mut [PartReport], units: &[(Unit, u64)], m: &Mover, notes: &mut Vec<String>) {
     // GPT keeps a backup partition array (16 KiB) and header (a sector) at the end
     let usable_end = match m.table {
         Some(TableKind::Gpt) => m.len.saturating_sub(16384 + m.sector),
@@ -620,7 +615,7 @@ fn lv_note(p: &PartReport, l: &LayerReport, step: u64) -> String {
 }
 
 /// `s` as one shell word: as is when plain, else single-quoted.
-pub fn shell_quote(s: &str) -> String {
+fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c))
@@ -681,7 +676,7 @@ mod tests {
     #[test]
     fn the_verdict_follows_the_data() {
         let p = plan(512 << 10);
-        let u = [("erase_block", p.grain)];
+        let u = [(Unit::EraseBlock, p.grain)];
         // aligned partition, LUKS2 data 4 KiB off: misaligned, and no move can fix it
         let r = judge_part(
             &part(1 << 20, vec![luks(1 << 20, (16 << 20) + 4096)]),
@@ -734,7 +729,7 @@ mod tests {
     #[test]
     fn an_extended_partition_is_a_container() {
         let p = plan(512 << 10);
-        let u = [("erase_block", p.grain)];
+        let u = [(Unit::EraseBlock, p.grain)];
         let mut e = part(63 * 512, Vec::new());
         e.role = Role::Extended;
         let r = judge_part(&e, &p, &u);

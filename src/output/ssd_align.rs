@@ -202,7 +202,7 @@ fn partition(out: &mut String, p: &PartReport) {
             out,
             "    {} {}: {}",
             if c.ok { "ok " } else { "TUNE" },
-            c.kind,
+            c.kind.name(),
             c.detail
         );
         if let Some(f) = &c.fix {

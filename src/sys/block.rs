@@ -69,7 +69,7 @@ fn num<T: std::str::FromStr>(_root: &Root, p: &Path) -> anyhow::Result<Option<T>
 }
 
 /// Find `name`'s sysfs directory: `sys/class/block/NAME` or `sys/block/NAME`.
-pub fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
+fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
     for rel in [
         format!("/sys/class/block/{name}"),
         format!("/sys/block/{name}"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{add, bad, le32, le64, mul, DiskError, Result};
 
 /// The largest metadata text read (real ones are a few KiB; the default area is 1 MiB).
-pub const MAX_TEXT: u64 = 4 << 20;
+const MAX_TEXT: u64 = 4 << 20;
 
 /// The LVM2 label: where the PV's data and metadata areas are.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,7 +69,7 @@ pub fn locations(size: u64) -> Vec<(MdVersion, u64)> {
 
 /// The v1 superblock checksum (mdadm's calc_sb_1_csum) over `sb`, whose csum field is taken
 /// as 0.
-pub fn sb1_csum(sb: &[u8]) -> Option<u32> {
+fn sb1_csum(sb: &[u8]) -> Option<u32> {
     let max_dev = usize::try_from(le32(sb, 220)).ok()?;
     let size = 256usize.checked_add(max_dev.checked_mul(2)?)?;
     let b = sb.get(..size)?;
