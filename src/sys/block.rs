@@ -146,10 +146,17 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
         parts.sort_unstable();
         d.partitions = parts;
     }
+    stacked(root, &mut d, &dir)?;
+    Ok(d)
+}
+
+/// md and device-mapper facts of the device at `dir`: level, chunk, disks, layout, metadata
+/// version, members (`slaves/`) with their data offsets; dm name and UUID.
+fn stacked(root: &Root, d: &mut SysfsDevice, dir: &Path) -> anyhow::Result<()> {
     // md0p1 keeps its array's RAID geometry and members
     let mddir = match &d.partition_of {
         Some(_) => dir.parent().map(Path::to_path_buf).unwrap_or_default(),
-        None => dir.clone(),
+        None => dir.to_path_buf(),
     };
     d.md_level = value(&mddir.join("md/level"))?;
     d.md_chunk = num(root, &mddir.join("md/chunk_size"))?;
@@ -171,7 +178,7 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
         }
         d.members = m;
     }
-    Ok(d)
+    Ok(())
 }
 
 /// A device or image opened read-only for [`Source`] reads.
