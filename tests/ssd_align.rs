@@ -488,6 +488,34 @@ fn ext4_xfs_and_lvm_on_images() {
     );
     assert_eq!(p[2]["contents"][0]["kind"], "xfs");
     assert_eq!(p[2]["contents"][0]["xfs"]["sunit_blocks"], 64);
+    // xfs_db reads the same superblock values
+    if crate::util::which("xfs_db").is_some() {
+        let o = Command::new("xfs_db")
+            .args(["-r", "-c", "sb 0", "-c", "p unit width"])
+            .arg(&xfs)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(t.contains("unit = 64") && t.contains("width = 64"), "{t}");
+        assert_eq!(p[2]["contents"][0]["xfs"]["swidth_blocks"], 64);
+    }
+    // dumpe2fs reads the same stride for p1 (extracted)
+    if crate::util::which("dumpe2fs").is_some() {
+        let p1 = tmp.path().join("p1.ext4");
+        sh(&format!(
+            "dd if={} of={} bs=1M skip=1 count=20 status=none",
+            img.display(),
+            p1.display()
+        ));
+        let o = Command::new("dumpe2fs")
+            .arg("-h")
+            .arg(&p1)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(t.contains("RAID stride:              128"), "{t}");
+        assert!(t.contains("RAID stripe width:        128"), "{t}");
+    }
     assert_eq!(
         p[2]["contents"][0]["ok"], false,
         "su 256k vs an erase block of 512k"

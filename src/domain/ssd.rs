@@ -605,7 +605,7 @@ fn lv_note(p: &PartReport, l: &LayerReport, step: u64) -> String {
     match ext {
         Some(e) if pv_ok && e % step != 0 => format!(
             "p{}: {} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple (vgcreate -s {}k)",
-            p.number, l.device, format_size(e), format_size(step), e.div_ceil(step) * step / 1024
+            p.number, l.device, format_size(e), format_size(step), e.div_ceil(step).saturating_mul(step) / 1024
         ),
         _ => format!(
             "p{}: {} starts {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate the PV with pvcreate --dataalignment (after moving its data off)",
