@@ -238,6 +238,10 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
             let mut dev = Dev::open(&node)?;
             p.layers = stack::layers(&mut dev, start_bytes, size_bytes)
                 .map_err(|e| anyhow!("{}: {e}", p.device))?;
+            // an LV (/dev/VG/LV): only its own segments on the PV
+            if let Some((_, lv)) = lvm_target(d) {
+                p.layers = stack::only_lv(std::mem::take(&mut p.layers), &lv);
+            }
         } else if let Some(l) = md_layer(d, m, start_bytes)? {
             p.layers.push(l);
         } else {
@@ -249,6 +253,14 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
         i.parts.push(p);
     }
     Ok(())
+}
+
+/// (VG, LV) of a device-mapper LVM target (`dm/uuid` LVM-..., `dm/name` vg-lv).
+fn lvm_target(d: &SysfsDevice) -> Option<(String, String)> {
+    if !d.dm_uuid.as_deref()?.starts_with("LVM-") {
+        return None;
+    }
+    stack::split_dm_name(d.dm_name.as_deref()?)
 }
 
 fn node_is_block(p: &Path) -> bool {

@@ -86,6 +86,51 @@ pub fn layers(src: &mut dyn Source, start: u64, len: u64) -> Result<Vec<Layer>> 
     Ok(out)
 }
 
+/// Keep only the LV `lv`'s segments (and what sits on them) of a PV's layers: the chain of
+/// one `/dev/VG/LV`.
+pub fn only_lv(layers: Vec<Layer>, lv: &str) -> Vec<Layer> {
+    let mut out: Vec<Layer> = Vec::new();
+    let mut skip_below: Option<usize> = None;
+    for l in layers {
+        if let Some(d) = skip_below {
+            if l.depth > d {
+                continue;
+            }
+            skip_below = None;
+        }
+        if let Detail::Lv(s) = &l.detail {
+            if s.lv != lv {
+                skip_below = Some(l.depth);
+                continue;
+            }
+        }
+        out.push(l);
+    }
+    for i in 0..out.len() {
+        let d = out[i].depth;
+        out[i].innermost = out.get(i + 1).is_none_or(|n| n.depth <= d);
+    }
+    out
+}
+
+/// `vg-lv` (device-mapper's name, dashes inside names doubled) as (VG, LV).
+pub fn split_dm_name(name: &str) -> Option<(String, String)> {
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            if b.get(i + 1) == Some(&b'-') {
+                i += 2;
+                continue;
+            }
+            let (vg, lv) = (&name[..i], &name[i + 1..]);
+            return Some((vg.replace("--", "-"), lv.replace("--", "-")));
+        }
+        i += 1;
+    }
+    None
+}
+
 fn push(out: &mut Vec<Layer>, kind: Kind, depth: usize, at: u64, data_start: u64, detail: Detail) {
     out.push(Layer {
         kind,
@@ -271,6 +316,55 @@ mod tests {
         let kinds: Vec<Kind> = l.iter().map(|l| l.kind).collect();
         assert_eq!(kinds, [Kind::Md, Kind::Ext4]);
         assert!(l[1].innermost && !l[0].innermost);
+    }
+
+    #[test]
+    fn one_lv_of_a_pv() {
+        let lv = |name: &str, depth| Layer {
+            kind: Kind::Lv,
+            depth,
+            at: 0,
+            data_start: 0,
+            detail: Detail::Lv(LvSegment {
+                lv: name.into(),
+                lv_extent: 0,
+                pv_extent: 0,
+                extents: 1,
+                offset: 0,
+            }),
+            innermost: false,
+        };
+        let fs = Layer {
+            kind: Kind::Ext4,
+            depth: 2,
+            at: 0,
+            data_start: 0,
+            detail: Detail::None,
+            innermost: false,
+        };
+        let pv = Layer {
+            kind: Kind::Pv,
+            depth: 0,
+            at: 0,
+            data_start: 0,
+            detail: Detail::None,
+            innermost: false,
+        };
+        let all = vec![pv, lv("a", 1), fs.clone(), lv("b", 1), fs, lv("a", 1)];
+        let kinds: Vec<(Kind, usize)> = only_lv(all, "b")
+            .iter()
+            .map(|l| (l.kind, l.depth))
+            .collect();
+        assert_eq!(kinds, [(Kind::Pv, 0), (Kind::Lv, 1), (Kind::Ext4, 2)]);
+        assert_eq!(
+            split_dm_name("vg0-data"),
+            Some(("vg0".into(), "data".into()))
+        );
+        assert_eq!(
+            split_dm_name("my--vg-lv--1"),
+            Some(("my-vg".into(), "lv-1".into()))
+        );
+        assert_eq!(split_dm_name("plain"), None);
     }
 
     #[test]
