@@ -752,3 +752,49 @@ fn md_1_0_raid1_member_with_ext4_inside_is_followed_to_the_filesystem() {
     assert!(dump.contains("RAID stride:              128"), "{dump}");
     assert!(text.contains("md data @+0 B -> ext4"), "{text}");
 }
+
+#[test]
+fn lvm_names_from_a_hostile_disk_are_escaped() {
+    if !lvm_ready() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pv = Pv::new(d.path(), "esc", "--dataalignment 512k", &[1]);
+    let img = image(
+        d.path(),
+        "esc.img",
+        64,
+        512,
+        "label: gpt\\nstart=2048, size=100000\\n",
+    );
+    put(&img, 1 << 20, &pv.file, 48 << 20);
+    // rename "lv0" in every copy of the metadata text: first to ESC c 0 (a terminal reset),
+    // then to ESC [ H, which LVM's grammar does not allow
+    let rename = |to: &[u8; 3], name: &str| {
+        let mut bytes = std::fs::read(&img).unwrap();
+        let mut n = 0;
+        for i in 0..(8 << 20) {
+            let at = (1 << 20) + i;
+            if bytes[at..at + 5] == *b"lv0 {" {
+                bytes[at..at + 3].copy_from_slice(to);
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no metadata text found");
+        let bad = d.path().join(name);
+        std::fs::write(&bad, bytes).unwrap();
+        bad
+    };
+    let (code, v, text, err) = check("512k", &rename(b"\x1bc0", "esc1.img"));
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("\\x1bc0"), "{text}");
+    assert_eq!(layer(&v, 0, 1)["info"]["lv"], "\\x1bc0");
+    let (code, _, text, err) = check("512k", &rename(b"\x1b[H", "esc2.img"));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        err.contains("LVM metadata") && !err.contains('\x1b'),
+        "{err:?}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

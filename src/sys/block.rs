@@ -192,7 +192,7 @@ impl Dev {
     /// Open `path` read-only without blocking (a FIFO given as the image returns at once and
     /// is refused): only a regular file or a block device is accepted.
     pub fn open(path: &Path) -> anyhow::Result<Dev> {
-        let what = path.display();
+        let what = crate::output::escape::clean(&path.display().to_string()).into_owned();
         let f = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -220,7 +220,7 @@ impl Dev {
         Ok(Dev {
             file,
             len,
-            name: what.to_string(),
+            name: what,
         })
     }
 }

@@ -30,11 +30,17 @@ pub fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow::Result
 fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Result<Vec<PartIn>> {
     let mut v = Vec::new();
     for p in &t.partitions {
-        let start = t.start_bytes(p).map_err(|e| anyhow!("{what}: {e}"))?;
-        let size = t.size_bytes(p).map_err(|e| anyhow!("{what}: {e}"))?;
+        let start = t
+            .start_bytes(p)
+            .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+        let size = t
+            .size_bytes(p)
+            .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
         let layers = if p.role == Role::Data {
-            stack::layers(dev, start, size)
-                .map_err(|e| anyhow!("{what}: partition {}: {e}", p.number))?
+            cleaned(
+                stack::layers(dev, start, size)
+                    .map_err(|e| anyhow!("{what}: partition {}: {}", p.number, clean(&e.0)))?,
+            )
         } else {
             Vec::new()
         };
@@ -58,7 +64,8 @@ fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Resu
 /// What sits on a whole device or image without a partition table, as partition 0.
 fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<Option<PartIn>> {
     let len = dev.size();
-    let layers = stack::layers(dev, 0, len).map_err(|e| anyhow!("{what}: {e}"))?;
+    let layers =
+        cleaned(stack::layers(dev, 0, len).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?);
     if layers.is_empty() {
         return Ok(None);
     }
@@ -87,7 +94,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         disk_dev: disk.into(),
         ..Default::default()
     };
-    match table::read(&mut dev, sector, None).map_err(|e| anyhow!("{what}: {e}"))? {
+    match table::read(&mut dev, sector, None).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))? {
         Some((t, ss, ev)) => {
             i.parts = table_parts(&mut dev, &t, disk, &what)?;
             i.table = Some(t.kind);
@@ -236,8 +243,10 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
         let node = PathBuf::from(format!("/dev/{disk}"));
         if root.is_live() && node_is_block(&node) {
             let mut dev = Dev::open(&node)?;
-            p.layers = stack::layers(&mut dev, start_bytes, size_bytes)
-                .map_err(|e| anyhow!("{}: {e}", p.device))?;
+            p.layers = cleaned(
+                stack::layers(&mut dev, start_bytes, size_bytes)
+                    .map_err(|e| anyhow!("{}: {}", p.device, clean(&e.0)))?,
+            );
             // an LV (/dev/VG/LV): only its own segments on the PV
             if let Some((_, lv)) = lvm_target(d) {
                 p.layers = stack::only_lv(std::mem::take(&mut p.layers), &lv);
@@ -261,6 +270,19 @@ fn lvm_target(d: &SysfsDevice) -> Option<(String, String)> {
         return None;
     }
     stack::split_dm_name(d.dm_name.as_deref()?)
+}
+
+/// Names read from disk (VG and LV names in LVM metadata) escaped before they reach a
+/// terminal: LVM restricts them, a hostile image does not.
+fn cleaned(mut layers: Vec<stack::Layer>) -> Vec<stack::Layer> {
+    for l in &mut layers {
+        match &mut l.detail {
+            stack::Detail::Lv(s) => s.lv = clean(&s.lv).into_owned(),
+            stack::Detail::Pv { vg: Some(v), .. } => *v = clean(v).into_owned(),
+            _ => {}
+        }
+    }
+    layers
 }
 
 fn node_is_block(p: &Path) -> bool {
@@ -372,7 +394,8 @@ fn on_disk(
     let what = clean(&path.display().to_string()).into_owned();
     let mut dev = Dev::open(&path)?;
     let logical = if d.logical > 0 { d.logical } else { 512 };
-    let t = table::read(&mut dev, sector, Some(logical)).map_err(|e| anyhow!("{what}: {e}"))?;
+    let t = table::read(&mut dev, sector, Some(logical))
+        .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
     if let Some((t, ss, ev)) = &t {
         i.table = Some(t.kind);
         i.sector = Some((*ss, *ev));
@@ -391,8 +414,10 @@ fn on_disk(
             p.type_name = Some(q.type_name.clone());
         }
         if p.role == Role::Data {
-            p.layers = stack::layers(&mut dev, p.start_bytes, p.size_bytes)
-                .map_err(|e| anyhow!("{what}: partition {}: {e}", p.number))?;
+            p.layers = cleaned(
+                stack::layers(&mut dev, p.start_bytes, p.size_bytes)
+                    .map_err(|e| anyhow!("{what}: partition {}: {}", p.number, clean(&e.0)))?,
+            );
         }
     }
     if d.partition_of.is_none() {
