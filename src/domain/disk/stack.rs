@@ -318,6 +318,44 @@ mod tests {
         assert!(l[1].innermost && !l[0].innermost);
     }
 
+    /// A PV (8 MiB) whose metadata text of `text` wraps around the end of its 8 KiB area.
+    fn wrapped_pv(text: &str) -> Vec<u8> {
+        let mut b = vec![0u8; 8 << 20];
+        let l = 512;
+        b[l..l + 8].copy_from_slice(b"LABELONE");
+        b[l + 20..l + 24].copy_from_slice(&32u32.to_le_bytes());
+        b[l + 24..l + 32].copy_from_slice(b"LVM2 001");
+        let h = l + 32;
+        b[h..h + 32].copy_from_slice(b"AAAAAABBBBCCCCDDDDEEEEFFFFGGGGGG");
+        b[h + 40..h + 48].copy_from_slice(&(1u64 << 20).to_le_bytes()); // data area
+        b[h + 72..h + 80].copy_from_slice(&4096u64.to_le_bytes()); // metadata area
+        b[h + 80..h + 88].copy_from_slice(&8192u64.to_le_bytes());
+        let m = 4096;
+        b[m + 4..m + 20].copy_from_slice(b" LVM2 x[5A%r0N*>");
+        let t = text.as_bytes();
+        let off = 8192 - 100;
+        b[m + 40..m + 48].copy_from_slice(&(off as u64).to_le_bytes());
+        b[m + 48..m + 56].copy_from_slice(&(t.len() as u64).to_le_bytes());
+        b[m + off..m + 8192].copy_from_slice(&t[..100]);
+        b[m + 512..m + 512 + t.len() - 100].copy_from_slice(&t[100..]);
+        b
+    }
+
+    #[test]
+    fn lvm_metadata_wrapping_around_its_ring_buffer_is_read_whole() {
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\nlogical_volumes {\nroot {\nsegment1 {\nstart_extent = 0\nextent_count = 1\nstripes = [\"pv0\", 1]\n}\n}\n}\n}\n";
+        assert!(text.len() > 100);
+        let b = wrapped_pv(text);
+        let l = layers(&mut Bytes(&b), 0, b.len() as u64).unwrap();
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!((l[0].kind, l[0].data_start), (Kind::Pv, 1 << 20));
+        assert_eq!(
+            (l[1].kind, l[1].data_start),
+            (Kind::Lv, (1 << 20) + (4 << 20))
+        );
+        assert!(l[1].innermost);
+    }
+
     #[test]
     fn one_lv_of_a_pv() {
         let lv = |name: &str, depth| Layer {
