@@ -489,6 +489,11 @@ fn a_pv_realigned_by_dataalignmentoffset_is_not_moved() {
         0,
         "pvs says pe_start {pe_start}"
     );
+    // ext4 in lv0 (PE 0), without stride
+    sh(&format!(
+        "mkfs.ext4 -q -F -b 4096 -E offset={pe_start} {} 8M",
+        pv.file.display()
+    ));
     let img = image(
         d.path(),
         "dao.img",
@@ -507,6 +512,12 @@ fn a_pv_realigned_by_dataalignmentoffset_is_not_moved() {
     assert_eq!(v["partitions"][0]["fix"], Value::Null);
     assert!(text.contains("aligned where it matters"), "{text}");
     assert!(!text.contains("--move-data"), "{text}");
+    // the filesystem inside the LV is found, and its tuning fix names the LV
+    assert_eq!(layer(&v, 0, 2)["kind"], "ext4", "{v}");
+    assert_eq!(
+        v["partitions"][0]["contents"][0]["fix"],
+        format!("tune2fs -E stride=128,stripe_width=128 /dev/{}/lv0", pv.vg)
+    );
 }
 
 #[test]
