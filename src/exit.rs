@@ -1,16 +1,65 @@
-//! Exit codes, decided in one place.
+//! Exit codes, decided in one place: every tool returns an [`Outcome`] (or an error), and
+//! [`Outcome::code`] and [`report`] are the one table that turns it into a process exit code.
 //!
-//! | situation                | code |
-//! |--------------------------|------|
-//! | success, help, version   | 0    |
-//! | usage error (clap)       | 2    |
-//! | runtime error            | the tool's: 1 (itop, bindstats), 2 (ssd-align, conn-audit) |
-//! | broken pipe              | 0    |
+//! | situation                                  | code |
+//! |--------------------------------------------|------|
+//! | success, help, version                     | 0    |
+//! | usage error (clap)                         | 2    |
+//! | findings (ssd-align: misaligned data; conn-audit: a socket `--kill` could not close) | 1 |
+//! | a Nagios check                             | its state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN |
+//! | stopped by SIGTERM/SIGHUP/SIGINT           | 128 + signal |
+//! | runtime error                              | the tool's [`ErrorCode`]: 1 (itop, bindstats), 2 (ssd-align, conn-audit) |
+//! | broken pipe                                | 0    |
 //!
-//! Tools with a contract of their own (ssd-align 0/1/2, Nagios 0/1/2/3, munin autoconf always 0)
-//! return the code they mean as `Ok(ExitCode)`.
+//! munin `autoconf` always exits 0 (`Outcome::Success`), whatever it answers.
 
 use std::process::ExitCode;
+
+use crate::output::nagios::State;
+
+/// How a tool's run ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; nothing the caller must act on.
+    Success,
+    /// The check found what it exists to find (misaligned data; sockets left open by `--kill`).
+    Findings,
+    /// A monitoring check's state (Nagios/Icinga plugin exit codes).
+    Nagios(State),
+    /// Stopped by a signal after restoring what it had changed (the terminal): 128 + signal,
+    /// as a shell reports it.
+    Signalled(i32),
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Findings => 1,
+            Outcome::Nagios(s) => s.code(),
+            Outcome::Signalled(sig) => u8::try_from(128 + sig.clamp(0, 127)).unwrap_or(255),
+        }
+    }
+}
+
+/// The exit code a tool's runtime errors get (kept per tool, as its `--help` documents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 1: itop, bindstats (a plain tool failed).
+    One,
+    /// 2: ssd-align, conn-audit (1 already means "findings").
+    Two,
+}
+
+impl ErrorCode {
+    fn code(self) -> u8 {
+        match self {
+            ErrorCode::One => 1,
+            ErrorCode::Two => 2,
+        }
+    }
+}
 
 /// Map a clap error to its exit code after printing it (help/version -> 0, usage -> 2).
 pub fn from_clap(e: &clap::Error) -> ExitCode {
@@ -43,16 +92,20 @@ pub fn wants_nagios(argv: &[std::ffi::OsString]) -> bool {
         || argv.iter().any(|a| a == "--format=nagios")
 }
 
-/// A usage error as a Nagios UNKNOWN line (exit 3).
-pub fn nagios_usage(e: &clap::Error) -> ExitCode {
+/// A usage error as a Nagios UNKNOWN line (exit 3); `service` is the status line's label
+/// (the tool's name, upper-case, as Nagios plugins print it).
+pub fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
     let text = e.render().to_string();
     let msg = text
         .lines()
         .find(|l| l.starts_with("error:"))
         .unwrap_or("invalid command line")
         .trim_start_matches("error: ");
-    println!("CONN-AUDIT UNKNOWN - {}", msg.replace('|', " "));
-    ExitCode::from(3)
+    let mut out = Vec::new();
+    // writing to a Vec cannot fail
+    let _ = crate::output::nagios::write_status(&mut out, service, State::Unknown, msg, &[]);
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
+    ExitCode::from(State::Unknown.code())
 }
 
 /// True when the error (or any cause) is a broken pipe: the reader went away, exit quietly.
@@ -63,14 +116,15 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Report a tool's failure as one line `opskit TOOL: cause: cause...` and pick the exit code.
-pub fn report(tool: &str, result: anyhow::Result<ExitCode>, error_code: u8) -> ExitCode {
+/// Turn a tool's result into the exit code; a failure is reported as one line
+/// `opskit TOOL: cause: cause...`.
+pub fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) -> ExitCode {
     match result {
-        Ok(code) => code,
+        Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("opskit {tool}: {}", one_line(&e));
-            ExitCode::from(error_code)
+            ExitCode::from(on_error.code())
         }
     }
 }
@@ -78,4 +132,21 @@ pub fn report(tool: &str, result: anyhow::Result<ExitCode>, error_code: u8) -> E
 /// anyhow's `{:#}` chain, with embedded newlines folded so the message stays on one line.
 pub fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_table() {
+        assert_eq!(Outcome::Success.code(), 0);
+        assert_eq!(Outcome::Findings.code(), 1);
+        assert_eq!(Outcome::Nagios(State::Critical).code(), 2);
+        assert_eq!(Outcome::Nagios(State::Unknown).code(), 3);
+        assert_eq!(Outcome::Signalled(15).code(), 143);
+        assert_eq!(Outcome::Signalled(1).code(), 129);
+        assert_eq!(ErrorCode::One.code(), 1);
+        assert_eq!(ErrorCode::Two.code(), 2);
+    }
 }

@@ -51,16 +51,34 @@ pub fn fixtures() -> PathBuf {
     repo().join("fixtures")
 }
 
+/// Say that the calling test cannot run here and why (`SKIPPED: reason` on stderr, which
+/// `cargo test` shows for failing tests and `--nocapture` runs). Under `CI=true` a skip is
+/// unexpected (CI runs as root, with ../shared beside the clone and every test dependency
+/// installed by scripts/test.sh) and fails the test instead of passing silently; use
+/// [`skip_expected`] for the few conditions CI may really lack.
+pub fn skip(reason: impl std::fmt::Display) {
+    eprintln!("SKIPPED: {reason}");
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("unexpected skip under CI=true: {reason}");
+    }
+}
+
+/// [`skip`] for a condition that CI may lack through no fault of the project (a kernel
+/// without a feature, a sandbox that forbids tracing): never fails the run.
+pub fn skip_expected(reason: impl std::fmt::Display) {
+    eprintln!("SKIPPED: {reason}");
+}
+
 /// `../shared/fixtures/<area>`, or `None` with a message saying the test is skipped.
 pub fn shared_fixtures(area: &str) -> Option<PathBuf> {
     let p = repo().join("../shared/fixtures").join(area);
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIP: {} is absent (../shared is not beside the checkout)",
+        skip(format_args!(
+            "{} is absent (../shared is not beside the checkout)",
             p.display()
-        );
+        ));
         None
     }
 }
@@ -70,7 +88,7 @@ pub fn require_root(what: &str) -> bool {
     if nix_is_root() {
         true
     } else {
-        eprintln!("SKIP: {what} needs root");
+        skip(format_args!("{what} needs root"));
         false
     }
 }
@@ -92,7 +110,9 @@ pub fn require_tool(prog: &str) -> bool {
     if which(prog).is_some() {
         true
     } else {
-        eprintln!("SKIP: `{prog}` is not installed (scripts/setup.sh installs it)");
+        skip(format_args!(
+            "`{prog}` is not installed (scripts/test.sh installs it)"
+        ));
         false
     }
 }

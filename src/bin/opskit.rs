@@ -13,8 +13,8 @@ fn main() -> ExitCode {
     let nagios = opskit::exit::wants_nagios(&argv);
     let cli = match opskit::cli::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
-        Err(e) if nagios && e.use_stderr() => return opskit::exit::nagios_usage(&e),
+        Err(e) if nagios && e.use_stderr() => return opskit::exit::nagios_usage(&e, "CONN-AUDIT"),
         Err(e) => return opskit::exit::from_clap(&e),
     };
-    opskit::cmd::run(cli)
+    opskit::app::run(cli)
 }

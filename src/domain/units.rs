@@ -106,6 +106,9 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// The most CPU ids one list may name (and the widest range).
+const MAX_CPUS: u32 = 1 << 20;
+
 const CPULIST_EXPECTED: &str = "a CPU list such as 0-3,8,10-11";
 
 /// Parse a kernel CPU list (`0-3,8,10-11`, as in `smp_affinity_list`); sorted, without
@@ -140,7 +143,9 @@ pub fn parse_cpu_list(input: &str) -> Result<Vec<u32>, UnitError> {
                 (v, v)
             }
         };
-        if lo > hi || hi - lo > 1 << 20 {
+        // the kernel's NR_CPUS is at most 8192 today; 2^20 bounds a hostile list's memory
+        // (`0-1048575` repeated a thousand times) as well as a single range
+        if lo > hi || hi - lo > MAX_CPUS || cpus.len() as u64 > u64::from(MAX_CPUS) {
             return Err(err());
         }
         cpus.extend((lo..=hi).step_by(stride as usize));
@@ -292,6 +297,15 @@ mod tests {
         for bad in ["a", "3-1", "1-", ",", "0-4:0"] {
             assert!(parse_cpu_list(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_hostile_cpu_list_is_refused_not_allocated() {
+        // 64 copies of a 2^20-CPU range would be 256 MiB of ids before dedup
+        let hostile = vec!["0-1048575"; 64].join(",");
+        assert!(parse_cpu_list(&hostile).is_err());
+        assert_eq!(parse_cpu_list("0-1048575").unwrap().len(), 1 << 20);
+        assert!(parse_cpu_list("0-1048577").is_err());
     }
 
     #[test]

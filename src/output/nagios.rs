@@ -169,7 +169,8 @@ impl fmt::Display for Perf {
     }
 }
 
-/// Write the status line `SERVICE STATE - text | perf perf ...` (text on one line).
+/// Write the status line `SERVICE STATE - text | perf perf ...`: text on one line, with `|`
+/// (the perfdata separator) and control characters escaped.
 pub fn write_status(
     w: &mut dyn Write,
     service: &str,
@@ -177,7 +178,8 @@ pub fn write_status(
     text: &str,
     perf: &[Perf],
 ) -> io::Result<()> {
-    let text = text.replace(['\n', '|'], " ");
+    let text = text.replace(['\n', '\r', '|'], " ");
+    let text = crate::output::escape::clean(&text);
     write!(w, "{service} {} - {text}", state.label())?;
     if !perf.is_empty() {
         write!(w, " |")?;

@@ -2,6 +2,7 @@
 
 pub mod bind_http;
 pub mod block;
+pub mod fsread;
 pub mod interrupts;
 pub mod net;
 pub mod root;

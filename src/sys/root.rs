@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use super::fsread;
 
 /// The directory /proc and /sys are read under (default `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,19 +38,18 @@ impl Root {
         self.base.join(rel)
     }
 
-    /// Read a whole text file under the root; the error names the file.
+    /// Read a whole text file under the root (a regular file, never blocking on a FIFO, at
+    /// most [`fsread::DEFAULT_MAX`] bytes); the error names the file.
     pub fn read_to_string(&self, rel: impl AsRef<Path>) -> anyhow::Result<String> {
-        let p = self.path(rel);
-        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+        fsread::read_capped_string(&self.path(rel), fsread::DEFAULT_MAX)
     }
 
     /// Read a file if it exists; `Ok(None)` when it does not (an absent optional file).
     pub fn read_optional(&self, rel: impl AsRef<Path>) -> anyhow::Result<Option<String>> {
         let p = self.path(rel);
-        match std::fs::read_to_string(&p) {
-            Ok(s) => Ok(Some(s)),
+        match std::fs::symlink_metadata(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+            _ => fsread::read_capped_string(&p, fsread::DEFAULT_MAX).map(Some),
         }
     }
 
@@ -85,5 +84,19 @@ mod tests {
         let e = r.read_to_string("/proc/interrupts").unwrap_err();
         assert!(format!("{e:#}").contains("/nonexistent-opskit-root/proc/interrupts"));
         assert_eq!(r.read_optional("/proc/nothing").unwrap(), None);
+    }
+
+    #[test]
+    fn a_fifo_under_the_root_is_an_error_not_a_hang() {
+        let dir = std::env::temp_dir().join(format!("opskit-root-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
+        let fifo = dir.join("proc/interrupts");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let r = Root::new(&dir);
+        let e = r.read_to_string("/proc/interrupts").unwrap_err();
+        assert!(format!("{e:#}").contains("a FIFO"), "{e:#}");
+        assert!(r.read_optional("/proc/interrupts").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write as _};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cmd::Context;
 use crate::domain::bind::{parse_reader, Counters, Stats, ZoneFilter};
 use crate::domain::units::clap_parsers;
+use crate::exit::Outcome;
 use crate::output::munin::{clean_fieldname, clean_text, FieldNamer};
 use crate::output::prometheus::Family;
 use crate::sys::bind_http::Fetcher;
@@ -541,7 +541,7 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
-pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     match args.verb {
         Some(Verb::Autoconf) => {
             // a real probe; always exit 0 (munin's rule)
@@ -550,9 +550,9 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
                 Err(e) => format!("no ({})", crate::exit::one_line(&e)),
             };
             println!("{answer}");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Outcome::Success);
         }
-        Some(Verb::Suggest) => return Ok(ExitCode::SUCCESS),
+        Some(Verb::Suggest) => return Ok(Outcome::Success),
         _ => {}
     }
     let result = fetch(&args);
@@ -566,7 +566,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
                 prometheus(&mut out, &st)?;
             }
             emit(&out)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Success)
         }
         Format::Munin => {
             let dirty = std::env::var_os("MUNIN_CAP_DIRTYCONFIG").is_some_and(|v| v == "1");
@@ -584,7 +584,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
                         write_values(&mut out, &gs, false);
                     }
                     emit(out.as_bytes())?;
-                    Ok(ExitCode::SUCCESS)
+                    Ok(Outcome::Success)
                 }
                 Err(e) => {
                     // one line for munin-node's log; every known field unknown, never a zero
@@ -603,7 +603,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
                         write_values(&mut out, &gs, true);
                     }
                     emit(out.as_bytes())?;
-                    Ok(ExitCode::SUCCESS)
+                    Ok(Outcome::Success)
                 }
             }
         }

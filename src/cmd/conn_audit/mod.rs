@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -17,6 +16,7 @@ use crate::domain::tcp::{
     Reason, Sock, Stale, Timer, CLOSE_WAIT, ESTABLISHED,
 };
 use crate::domain::units::clap_parsers;
+use crate::exit::Outcome;
 use crate::output::munin;
 use crate::output::nagios::{self, Perf, Range, State};
 use crate::output::prometheus::Family;
@@ -881,7 +881,7 @@ fn write_prometheus(out: &mut Vec<u8>, r: &Report, top: usize) -> std::io::Resul
     m.render(out)
 }
 
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     if args.kill && args.format != Format::Table {
         bail!(
             "--kill lists what it closes and asks: use it with the table format, not --format {}",
@@ -903,14 +903,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                     &crate::exit::one_line(&e),
                     &[],
                 );
-                State::Unknown.code()
+                State::Unknown
             }
         };
         std::io::stdout()
             .lock()
             .write_all(&out)
             .context("writing to stdout")?;
-        return Ok(ExitCode::from(code));
+        return Ok(Outcome::Nagios(code));
     }
     if munin_mode && args.verb == Some(Verb::Autoconf) {
         let answer = match net::dump_netlink() {
@@ -921,7 +921,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             },
         };
         println!("{answer}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     let peer = args.peer.as_deref().map(peer_filter).transpose()?;
     let mut prev: Option<HashMap<String, usize>> = None;
@@ -987,19 +987,19 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         );
         std::thread::sleep(every);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
-fn nagios_run(args: &Args, ctx: &Context, out: &mut Vec<u8>) -> anyhow::Result<u8> {
+fn nagios_run(args: &Args, ctx: &Context, out: &mut Vec<u8>) -> anyhow::Result<State> {
     let peer = args.peer.as_deref().map(peer_filter).transpose()?;
     let report = audit(args, ctx, peer.as_ref(), &mut HashMap::new())?;
-    Ok(write_nagios(out, &report, args)?.code())
+    write_nagios(out, &report, args)
 }
 
-fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
+fn kill(r: &Report, args: &Args) -> anyhow::Result<Outcome> {
     if r.sockets.0.is_empty() {
         println!("nothing to kill");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     println!(
         "\nabout to close {} sockets with SOCK_DESTROY:",
@@ -1028,7 +1028,7 @@ fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
         std::io::stdin().read_line(&mut line)?;
         if !matches!(line.trim(), "y" | "Y" | "yes") {
             println!("nothing closed");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Outcome::Success);
         }
     }
     let mut failed = 0;
@@ -1050,5 +1050,9 @@ fn kill(r: &Report, args: &Args) -> anyhow::Result<ExitCode> {
         r.sockets.0.len() - failed,
         r.sockets.0.len()
     );
-    Ok(ExitCode::from(if failed > 0 { 1 } else { 0 }))
+    Ok(if failed > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
 }

@@ -2,13 +2,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use crate::cmd::Context;
 use crate::domain::interrupts::{imbalance, rates_into, RateScratch, Rates, Snapshot};
+use crate::exit::Outcome;
 use crate::sys::interrupts::{AffinityReader, FileSampler, ProcSampler, Sampler};
 
 pub mod app;
@@ -149,7 +149,7 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let source = if args.softirq {
         "softirqs"
     } else {
@@ -179,7 +179,7 @@ fn batch(
     sampler: &mut dyn Sampler,
     ctx: &Context,
     live: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let mut prev = Snapshot::default();
     let mut cur = Snapshot::default();
     let Some(mut pstamp) = sampler.sample(&mut prev)? else {
@@ -242,7 +242,7 @@ fn batch(
         pstamp = stamp;
         n += 1;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// The TUI. Fallible setup happens before the terminal is touched; the terminal is restored
@@ -253,7 +253,7 @@ fn interactive(
     source: &'static str,
     sampler: &mut ProcSampler,
     ctx: &Context,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     // fail before entering the alternate screen if the file cannot be read
     let mut probe = Snapshot::default();
     sampler.sample(&mut probe)?;
@@ -272,7 +272,7 @@ fn interactive(
     r?;
     if tui::STOP.load(std::sync::atomic::Ordering::SeqCst) {
         // killed by a signal: the terminal is back; exit as the shell expects
-        return Ok(ExitCode::from(143));
+        return Ok(Outcome::Signalled(libc::SIGTERM));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -17,6 +16,7 @@ use crate::domain::align::{
     LEGACY_FDISK, TRIM_ADVICE,
 };
 use crate::domain::units::{clap_parsers, format_size};
+use crate::exit::Outcome;
 use crate::sys::block;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -173,7 +173,7 @@ fn part_dev(disk: &str, n: u32) -> String {
     }
 }
 
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let mut out = String::new();
     let code = build(&args, ctx, &mut out)?;
     let mut so = std::io::stdout().lock();
@@ -183,7 +183,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCode> {
+fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<Outcome> {
     let mut raid = match (args.raid, args.devices, args.chunk) {
         (Some(level), Some(devices), Some(chunk)) => Some(Raid {
             level,
@@ -454,7 +454,11 @@ fn build(args: &Args, ctx: &Context, out: &mut String) -> anyhow::Result<ExitCod
         }
         Format::Text => text(out, &rep, args.legacy_fdisk),
     }
-    Ok(ExitCode::from(if misaligned { 1 } else { 0 }))
+    Ok(if misaligned {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
 }
 
 /// The `sfdisk --move-data` command for each partition whose start is misaligned, when it
