@@ -58,16 +58,119 @@ const SHIMMED: &[&str] = &[
 /// What the install may ask apt for: a C compiler and the C library headers.
 const BUILD_PREREQUISITES: &[&str] = &["gcc", "libc6-dev", "build-essential", "clang", "cc"];
 
-fn write_shims(dir: &Path, log: &Path) {
+/// Shims that log their arguments and succeed; with `cc` set, `apt-get install` also puts a
+/// `cc` (a link to that compiler) beside them, as installing gcc would.
+fn write_shims(dir: &Path, log: &Path, cc: Option<&Path>) {
     fs::create_dir_all(dir).unwrap();
     for name in SHIMMED {
         let p = dir.join(name);
-        let script = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\nexit 0\n",
+        let mut script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\n",
             log.display()
         );
-        fs::write(&p, script).unwrap();
+        if let (Some(cc), "apt-get") = (cc, *name) {
+            script += &format!(
+                "case \" $* \" in *' install '*) ln -sf '{}' '{}';; esac\n",
+                cc.display(),
+                dir.join("cc").display()
+            );
+        }
+        fs::write(&p, script + "exit 0\n").unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// `dir` with every entry but `cc`, as symlinks in `farm`.
+fn without_cc(dir: &Path, farm: &Path) {
+    fs::create_dir_all(farm).unwrap();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name() != "cc" {
+            let _ = std::os::unix::fs::symlink(e.path(), farm.join(e.file_name()));
+        }
+    }
+}
+
+/// A temporary HOME and cargo install root, and a PATH whose package and service managers
+/// are recording shims (and, with `hide_cc`, on which no `cc` is found).
+struct Sandbox {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    root: PathBuf,
+    log: PathBuf,
+    path: std::ffi::OsString,
+}
+
+impl Sandbox {
+    fn new(hide_cc: bool) -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let (home, root, shims, log) = (
+            t.join("home"),
+            t.join("cargo-root"),
+            t.join("shims"),
+            t.join("calls.log"),
+        );
+        fs::create_dir_all(&home).unwrap();
+        fs::write(&log, "").unwrap();
+        let cc = util::which("cc");
+        write_shims(&shims, &log, cc.as_deref().filter(|_| hide_cc));
+        let mut dirs = vec![shims, root.join("bin")];
+        for (i, d) in std::env::split_paths(&std::env::var_os("PATH").unwrap()).enumerate() {
+            if hide_cc && d.join("cc").exists() {
+                let farm = t.join(format!("path{i}"));
+                without_cc(&d, &farm);
+                dirs.push(farm);
+            } else {
+                dirs.push(d);
+            }
+        }
+        let path = std::env::join_paths(dirs).unwrap();
+        Sandbox {
+            _tmp: tmp,
+            home,
+            root,
+            log,
+            path,
+        }
+    }
+
+    /// `bash -c cmd` in the checkout, in the sandbox.
+    fn bash(&self, cmd: &str) -> Command {
+        let real_home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+        let env_or = |k: &str, d: PathBuf| std::env::var_os(k).map_or(d, PathBuf::from);
+        let mut c = Command::new("bash");
+        c.arg("-c")
+            .arg(cmd)
+            .current_dir(repo())
+            .env("HOME", &self.home)
+            // the toolchain and the crate cache stay where they are; only the install moves
+            .env("CARGO_HOME", env_or("CARGO_HOME", real_home.join(".cargo")))
+            .env(
+                "RUSTUP_HOME",
+                env_or("RUSTUP_HOME", real_home.join(".rustup")),
+            )
+            .env("CARGO_INSTALL_ROOT", &self.root)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("PATH", &self.path)
+            .env("LC_ALL", "C");
+        for k in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "MANPATH"] {
+            c.env_remove(k);
+        }
+        c
+    }
+
+    /// Runs `cmd`; fails on any forbidden call; returns stdout, stderr and the calls made.
+    fn run_allowed(&self, cmd: &str) -> (String, String, Vec<String>) {
+        let (code, out, err) = run(&mut self.bash(cmd));
+        let calls: Vec<String> = fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let bad: Vec<String> = calls.iter().filter_map(|c| forbidden(c)).collect();
+        assert!(bad.is_empty(), "`{cmd}` did what it must not: {bad:#?}");
+        assert_eq!(code, 0, "`{cmd}` failed:\n{out}\n{err}");
+        (out, err, calls)
     }
 }
 
@@ -140,47 +243,10 @@ fn readme_install_command_installs_for_the_user_and_touches_nothing_else() {
         return;
     }
     let cmd = readme_commands().remove(0);
-    let tmp = tempfile::tempdir().unwrap();
-    let (home, root, shims, log) = (
-        tmp.path().join("home"),
-        tmp.path().join("cargo-root"),
-        tmp.path().join("shims"),
-        tmp.path().join("calls.log"),
-    );
-    fs::create_dir_all(&home).unwrap();
-    fs::write(&log, "").unwrap();
-    write_shims(&shims, &log);
-    let real_home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
-    let env_or = |k: &str, d: PathBuf| std::env::var_os(k).map_or(d, PathBuf::from);
-    let path = std::env::join_paths(
-        [shims.clone(), root.join("bin")]
-            .into_iter()
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let mut c = Command::new("bash");
-    c.arg("-c")
-        .arg(&cmd)
-        .current_dir(repo())
-        .env("HOME", &home)
-        // the toolchain and the crate cache stay where they are; only the install moves
-        .env("CARGO_HOME", env_or("CARGO_HOME", real_home.join(".cargo")))
-        .env(
-            "RUSTUP_HOME",
-            env_or("RUSTUP_HOME", real_home.join(".rustup")),
-        )
-        .env("CARGO_INSTALL_ROOT", &root)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env("PATH", &path)
-        .env("LC_ALL", "C");
-    for k in ["XDG_DATA_HOME", "XDG_CONFIG_HOME", "MANPATH"] {
-        c.env_remove(k);
-    }
-    let (code, out, err) = run(&mut c);
-    let calls = fs::read_to_string(&log).unwrap();
-    let bad: Vec<String> = calls.lines().filter_map(forbidden).collect();
-    assert!(bad.is_empty(), "`{cmd}` did what it must not: {bad:#?}");
-    assert_eq!(code, 0, "`{cmd}` failed:\n{out}\n{err}");
+    let sb = Sandbox::new(false);
+    let (out, err, calls) = sb.run_allowed(&cmd);
+    // a C compiler is here: nothing to install at all
+    assert!(!calls.iter().any(|c| c.contains("install")), "{calls:?}");
     assert_eq!(
         out.lines()
             .filter(|l| l.contains("  interrupts  interval "))
@@ -188,6 +254,7 @@ fn readme_install_command_installs_for_the_user_and_touches_nothing_else() {
         3,
         "three itop samples expected:\n{out}"
     );
+    let (root, home) = (&sb.root, &sb.home);
     for f in [
         root.join("bin/opskit"),
         root.join("share/man/man1/opskit-itop.1"),
@@ -199,11 +266,27 @@ fn readme_install_command_installs_for_the_user_and_touches_nothing_else() {
     // man finds the pages through PATH alone (man-db maps <dir>/bin to <dir>/share/man)
     let (code, page, merr) = run(Command::new("man")
         .args(["-w", "opskit-itop"])
-        .env("HOME", &home)
-        .env("PATH", &path)
+        .env("HOME", home)
+        .env("PATH", &sb.path)
         .env_remove("MANPATH"));
     assert_eq!(code, 0, "{merr}");
     assert!(page.trim().starts_with(&*root.to_string_lossy()), "{page}");
+}
+
+/// Without a C compiler on PATH, scripts/install.sh asks apt for one (after one update) and
+/// for nothing else, then builds and installs.
+#[test]
+fn install_script_asks_apt_for_a_c_compiler_only_when_cc_is_missing() {
+    if !util::require_root("running scripts/install.sh with shimmed apt") {
+        return;
+    }
+    let sb = Sandbox::new(true);
+    let (_, err, calls) = sb.run_allowed("command -v cc && exit 9; bash scripts/install.sh");
+    let installs: Vec<&String> = calls.iter().filter(|c| c.contains(" install ")).collect();
+    assert_eq!(installs.len(), 1, "{calls:?}\n{err}");
+    assert!(installs[0].ends_with(" gcc libc6-dev"), "{calls:?}");
+    assert!(calls[0].starts_with("apt-get update"), "{calls:?}");
+    assert!(sb.root.join("bin/opskit").is_file(), "{err}");
 }
 
 /// Every path the package must hold.
