@@ -406,15 +406,31 @@ fn check_munin() {
             .any(|l| l.starts_with("conn_audit ") && l.trim_end().ends_with("yes")),
         "{out}"
     );
-    // the wrappers keep the plugin name as argv[0], which picks the tool and the format
-    for (plugin, want) in [
-        ("conn_audit", "graph_title"),
-        ("bind9_opskit", "multigraph"),
+    // munin-run as munin-node would run them, with the example plugin-conf.d: the wrappers
+    // keep the link name as argv[0], which picks the tool (and, for conn_audit, the format)
+    let dir = tempfile::tempdir().unwrap();
+    for plugin in ["bind9_opskit", "conn_audit"] {
+        let link = dir.path().join(plugin);
+        std::os::unix::fs::symlink(format!("/usr/share/munin/plugins/{plugin}"), &link).unwrap();
+    }
+    for (plugin, verb, want) in [
+        ("conn_audit", "config", "graph_title"),
+        ("conn_audit", "", ".value "),
+        ("bind9_opskit", "config", "multigraph"),
     ] {
-        let (code, out, err) =
-            run(Command::new(format!("/usr/share/munin/plugins/{plugin}")).arg("config"));
-        assert_eq!(code, 0, "{plugin} config: {err}");
-        assert!(out.contains(want), "{plugin} config:\n{out}");
+        let (code, out, err) = run(Command::new("munin-run")
+            .arg("--servicedir")
+            .arg(dir.path())
+            .args([
+                "--sconffile",
+                "/usr/share/doc/opskit/examples/munin-plugin-conf.d-opskit",
+            ])
+            .arg(plugin)
+            .args((!verb.is_empty()).then_some(verb)));
+        assert!(
+            code == 0 && out.contains(want),
+            "munin-run {plugin} {verb}:\n{out}\n{err}"
+        );
     }
 }
 
@@ -478,6 +494,7 @@ fn debian_package_installs_works_and_purges() {
         "objcopy",
         "lintian",
         "munin-node-configure",
+        "munin-run",
         "man",
     ] {
         if !util::require_tool(t) {
