@@ -434,6 +434,38 @@ fn check_munin() {
     }
 }
 
+/// The NRPE and Nagios example commands run as written (Nagios macros filled in): each
+/// prints a conn-audit status line and exits with a Nagios state.
+fn check_nagios_examples() {
+    let ex = Path::new("/usr/share/doc/opskit/examples");
+    let nrpe = fs::read_to_string(ex.join("nrpe-opskit.cfg")).unwrap();
+    let nagios = fs::read_to_string(ex.join("nagios-opskit.cfg")).unwrap();
+    let mut cmds: Vec<String> = nrpe
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("command[")?
+                .split_once("]=")
+                .map(|(_, c)| c.into())
+        })
+        .collect();
+    cmds.extend(nagios.lines().filter_map(|l| {
+        let c = l.trim().strip_prefix("command_line")?.trim();
+        c.starts_with("/usr/bin/opskit").then(|| {
+            c.replace("$ARG1$", "5m")
+                .replace("$ARG2$", "10")
+                .replace("$ARG3$", "50")
+        })
+    }));
+    assert!(cmds.len() >= 3, "{cmds:?}");
+    for c in cmds {
+        let (code, out, err) = run(Command::new("/bin/sh").args(["-c", &c]));
+        assert!(
+            (0..=2).contains(&code) && out.starts_with("CONN-AUDIT "),
+            "{c}: exit {code}\n{out}{err}"
+        );
+    }
+}
+
 /// The textfile service's command, run with its directories moved to `dir`, writes the
 /// Prometheus file; the exporter's command line is one bindstats accepts.
 fn check_units(dir: &Path) {
@@ -517,6 +549,7 @@ fn debian_package_installs_works_and_purges() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(page.trim(), "/usr/share/man/man1/opskit-itop.1.gz");
     check_munin();
+    check_nagios_examples();
     let (code, out, err) = run(Command::new("/usr/bin/opskit").args(["itop", "-b", "-n", "1"]));
     assert!(code == 0 && out.contains("IRQ"), "{out}\n{err}");
     let (_, version, _) = run(Command::new("/usr/bin/opskit").arg("--version"));
