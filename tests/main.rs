@@ -7,6 +7,7 @@ mod bindstats;
 mod cli;
 mod conn_audit;
 mod generated;
+mod install;
 mod itop;
 mod purity;
 mod ssd_align;
