@@ -375,7 +375,10 @@ impl Pv {
             vg: format!("opskit{}{name}", std::process::id()),
         };
         pv.lvm("pvcreate", &format!("-q -y {pv_args} {}", pv.dev));
-        pv.lvm("vgcreate", &format!("-q -s 4m {} {}", pv.vg, pv.dev));
+        pv.lvm(
+            "vgcreate",
+            &format!("-q --setautoactivation n -s 4m {} {}", pv.vg, pv.dev),
+        );
         for (i, n) in lvs.iter().enumerate() {
             pv.lvm(
                 "lvcreate",
