@@ -812,3 +812,75 @@ fn lvm_names_from_a_hostile_disk_are_escaped() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// mdadm's calc_sb0_csum over a 0.90 superblock (4 KiB, sb_csum is word 38).
+fn sb0_csum(sb: &[u8]) -> u32 {
+    let sum: u64 = (0..1024)
+        .filter(|w| *w != 38)
+        .map(|w| u64::from(u32::from_le_bytes(sb[w * 4..w * 4 + 4].try_into().unwrap())))
+        .sum();
+    ((sum & 0xffff_ffff) + (sum >> 32)) as u32
+}
+
+#[test]
+fn md_0_90_member_at_the_end_of_its_partition() {
+    if !require_tool("sfdisk") || !require_tool("mdadm") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let sectors = 100_000u64;
+    let img = image(
+        d.path(),
+        "md090.img",
+        64,
+        512,
+        "label: gpt\\nstart=3072, size=100000\\n",
+    );
+    // raid5, left-symmetric (2), 64 KiB chunk, 3 disks; at the last 64 KiB boundary - 64 KiB
+    let mut sb = vec![0u8; 4096];
+    for (word, v) in [
+        (0, 0xa92b_4efc_u32),
+        (2, 90),
+        (7, 5),
+        (8, 40_000),
+        (9, 3),
+        (10, 3),
+        (64, 2),
+        (65, 65_536),
+    ] {
+        sb[word * 4..word * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let c = sb0_csum(&sb);
+    sb[152..156].copy_from_slice(&c.to_le_bytes());
+    let at = ((sectors & !127) - 128) * 512;
+    write_at(&img, 3072 * 512 + at, &sb);
+    let member = d.path().join("md090.member");
+    extract(&img, 3072 * 512, sectors * 512, &member);
+    let ex = examine(&member);
+    for want in [
+        "Version : 0.90.00",
+        "Raid Level : raid5",
+        "Raid Devices : 3",
+        "Chunk Size : 64K",
+        "Layout : left-symmetric",
+    ] {
+        assert!(ex.contains(want), "mdadm --examine lacks {want:?}:\n{ex}");
+    }
+    let (code, v, text, err) = check("1536k", &img);
+    assert_eq!(code, 0, "{err}\n{text}");
+    let l = layer(&v, 0, 0);
+    assert_eq!(l["kind"], "md");
+    assert_eq!(l["info"]["version"], "0.90");
+    assert_eq!(l["info"]["level"], 5);
+    assert_eq!(l["info"]["chunk_bytes"], 65_536);
+    assert_eq!(
+        l["start_bytes"],
+        3072 * 512,
+        "0.90 keeps the data at the member's start"
+    );
+    assert_eq!(
+        v["partitions"][0]["layers"].as_array().unwrap().len(),
+        1,
+        "a raid5 member's data is striped: not read further"
+    );
+}

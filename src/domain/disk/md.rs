@@ -128,6 +128,13 @@ pub fn parse(sb: &[u8], version: MdVersion) -> Result<Option<Md>> {
     }))
 }
 
+/// The 0.90 superblock checksum (mdadm's calc_sb0_csum): the 1024 words with sb_csum as 0.
+fn sb0_csum(sb: &[u8]) -> Option<u32> {
+    let b = sb.get(..4096)?;
+    let sum: u64 = (0..1024).filter(|w| *w != 38).map(|w| le32(b, w * 4)).sum();
+    Some(((sum & 0xffff_ffff) + (sum >> 32)) as u32)
+}
+
 fn v090(sb: &[u8]) -> Result<Md> {
     if le32(sb, 4) != 0 || le32(sb, 8) != 90 {
         return bad(format!(
@@ -135,6 +142,16 @@ fn v090(sb: &[u8]) -> Result<Md> {
             le32(sb, 4),
             le32(sb, 8)
         ));
+    }
+    match sb0_csum(sb) {
+        Some(c) if u64::from(c) == le32(sb, 152) => {}
+        Some(c) => {
+            return bad(format!(
+                "md v0.90 superblock checksum {:#010x} does not match the computed {c:#010x}",
+                le32(sb, 152)
+            ))
+        }
+        None => return bad("md v0.90 superblock: fewer than 4096 bytes"),
     }
     Ok(Md {
         version: MdVersion::V090,
@@ -190,6 +207,45 @@ pub(crate) mod tests {
         let c = sb1_csum(&b).unwrap();
         b[216..220].copy_from_slice(&c.to_le_bytes());
         b
+    }
+
+    /// A 0.90 superblock (4 KiB) with the given geometry and a right checksum.
+    pub(crate) fn sb090(level: i32, layout: u32, chunk: u32, disks: u32) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        let w = |b: &mut Vec<u8>, word: usize, v: u32| {
+            b[word * 4..word * 4 + 4].copy_from_slice(&v.to_le_bytes())
+        };
+        w(&mut b, 0, MAGIC as u32);
+        w(&mut b, 2, 90);
+        w(&mut b, 7, level as u32);
+        w(&mut b, 10, disks);
+        w(&mut b, 64, layout);
+        w(&mut b, 65, chunk);
+        let c = sb0_csum(&b).unwrap();
+        w(&mut b, 38, c);
+        b
+    }
+
+    #[test]
+    fn v090_geometry_and_checksum() {
+        let b = sb090(5, 2, 65536, 3);
+        let m = parse(&b, MdVersion::V090).unwrap().unwrap();
+        assert_eq!(
+            (
+                m.level,
+                m.layout,
+                m.chunk_bytes,
+                m.raid_disks,
+                m.data_offset
+            ),
+            (5, 2, 65536, 3, 0)
+        );
+        let mut bad = b;
+        bad[40] = 4;
+        assert!(parse(&bad, MdVersion::V090)
+            .unwrap_err()
+            .0
+            .contains("checksum"));
     }
 
     #[test]
