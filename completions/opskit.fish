@@ -70,7 +70,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l fs-block -d 
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l raid -d 'RAID level under the filesystem (0, 1, 4, 5, 6, 10); needs --devices and --chunk' -r
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l devices -d 'Number of devices in the RAID (with --raid)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l chunk -d 'RAID chunk size (with --raid): 64k, 512k...' -r
-complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size -d 'Sector size of an image\'s MBR (an MBR does not record it; default: inferred, else 512)' -r -f -a "512\t''
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size -d 'Sector size of an image\'s MBR (an MBR does not record it)' -r -f -a "512\t''
 4096\t''"
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l format -d 'Output format' -r -f -a "text\t'A report for people'
 json\t'One JSON document for scripts'"

@@ -7,10 +7,12 @@
 pub mod align;
 pub mod bind;
 pub mod cpustat;
+pub mod disk;
 pub mod interrupts;
 pub mod irq_balance;
 pub mod irq_numa;
 pub mod irq_rates;
 pub mod irq_view;
+pub mod ssd;
 pub mod tcp;
 pub mod units;

@@ -7,4 +7,5 @@ pub mod json;
 pub mod munin;
 pub mod nagios;
 pub mod prometheus;
+pub mod ssd_align;
 pub mod table;

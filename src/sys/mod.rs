@@ -6,4 +6,5 @@ pub mod fsread;
 pub mod interrupts;
 pub mod net;
 pub mod root;
+pub mod ssd_align;
 pub mod tty;
