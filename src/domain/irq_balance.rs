@@ -121,9 +121,10 @@ fn shares(
     let mut cols = Vec::new();
     for &k in rows {
         let ir = &rates.irqs[k];
-        let rate: f64 = ir.per_cpu.iter().flatten().sum();
-        for (j, v) in ir.per_cpu.iter().enumerate() {
-            s.load[j] += v.unwrap_or(0.0);
+        let mut rate = 0.0;
+        for (j, v) in ir.per_cpu.nonzero() {
+            s.load[j] += v;
+            rate += v;
         }
         s.total += rate;
         cols.clear();
@@ -168,7 +169,7 @@ fn top_sources(cur: &Snapshot, rates: &Rates, rows: &[usize], j: usize) -> Vec<S
         .iter()
         .filter_map(|&k| {
             let ir = &rates.irqs[k];
-            let v = ir.per_cpu.get(j).copied().flatten()?;
+            let v = ir.per_cpu.get(j)?;
             let r = cur.row(ir.row);
             let name = device_name(r.desc);
             (v > 0.0).then_some((v, if name.is_empty() { r.label } else { name }))

@@ -113,8 +113,7 @@ pub fn numa_mismatches(
         let e = by_dev
             .entry(device_of(device_name(r.desc)))
             .or_insert((node, 0.0, 0.0));
-        for (j, v) in ir.per_cpu.iter().enumerate() {
-            let v = v.unwrap_or(0.0);
+        for (j, v) in ir.per_cpu.nonzero() {
             match col_node[j] {
                 Some(n) if n == e.0 => e.1 += v,
                 Some(_) => e.2 += v,

@@ -65,8 +65,75 @@ pub struct IrqRate {
     /// Interrupts per second over all CPUs; `None` unless `change` is `Known`.
     pub total: Option<f64>,
     /// Per CPU column of the newer snapshot: `None` where that CPU was absent from the older
-    /// snapshot, or the rate is unknown, or the row has no per-CPU counts.
-    pub per_cpu: Vec<Option<f64>>,
+    /// snapshot, or the rate is unknown; empty when the row has no per-CPU counts.
+    pub per_cpu: CellRates,
+}
+
+/// A row's per-CPU rates, sparse: only the cells that are not zero are stored (on the
+/// 1152-CPU capture nearly all are zero, and a dense `Option<f64>` per cell was 19 MB).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellRates {
+    /// (column, rate) in increasing column order: the non-zero rates, and NaN for a CPU
+    /// absent from the older snapshot (no rate known).
+    cells: Vec<(u32, f64)>,
+    /// The number of columns (0 for a row without per-CPU counts).
+    len: usize,
+    /// False when no rate is known for the row (new, reset): every cell is `None`.
+    known: bool,
+}
+
+impl CellRates {
+    /// The rate of column `j`: `None` when unknown or out of range.
+    pub fn get(&self, j: usize) -> Option<f64> {
+        if !self.known || j >= self.len {
+            return None;
+        }
+        match self.cells.binary_search_by_key(&j, |c| c.0 as usize) {
+            Ok(i) => Some(self.cells[i].1).filter(|v| !v.is_nan()),
+            Err(_) => Some(0.0),
+        }
+    }
+
+    /// Every column in order (dense).
+    pub fn iter(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        let mut next = self.cells.iter().peekable();
+        (0..self.len).map(move |j| {
+            if !self.known {
+                return None;
+            }
+            match next.next_if(|c| c.0 as usize == j) {
+                Some(c) => Some(c.1).filter(|v| !v.is_nan()),
+                None => Some(0.0),
+            }
+        })
+    }
+
+    /// The known non-zero cells, (column, rate), in column order.
+    pub fn nonzero(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.cells
+            .iter()
+            .filter(|c| self.known && !c.1.is_nan())
+            .map(|&(j, v)| (j as usize, v))
+    }
+
+    /// Dense, for tests and small views.
+    pub fn to_vec(&self) -> Vec<Option<f64>> {
+        self.iter().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn reset(&mut self, len: usize, known: bool) {
+        self.cells.clear();
+        self.len = len;
+        self.known = known;
+    }
 }
 
 /// Rates of every row between two snapshots, plus per-CPU totals.
@@ -96,7 +163,10 @@ pub struct RateScratch {
     by_label: HashMap<String, usize>,
     col_map: Vec<Option<usize>>,
     cpu_sums: Vec<u64>,
-    deltas: Vec<Option<u64>>,
+    /// The current row's (column, increase) for the non-zero and unknown (`None`) cells.
+    deltas: Vec<(u32, Option<u64>)>,
+    /// Both snapshots have the same CPU columns.
+    same_cols: bool,
 }
 
 /// Compute rates from `prev` to `cur`, `elapsed` seconds apart.
@@ -150,6 +220,7 @@ pub fn rates_into(
     out.elapsed = elapsed;
     out.total = 0.0;
     map_columns(&prev.cpus, &cur.cpus, &mut scratch.col_map);
+    scratch.same_cols = prev.cpus == cur.cpus;
     index_labels(prev, &mut scratch.by_label);
     scratch.cpu_sums.clear();
     scratch.cpu_sums.resize(cur.cpus.len(), 0);
@@ -160,7 +231,7 @@ pub fn rates_into(
                 row: i,
                 change: RowChange::New,
                 total: None,
-                per_cpu: Vec::new(),
+                per_cpu: CellRates::default(),
             });
         }
         let t = row_rate(prev, cur, i, elapsed, scratch, &mut out.irqs[i]);
@@ -187,48 +258,37 @@ fn row_rate(
 ) -> f64 {
     let r = cur.row(i);
     slot.row = i;
-    slot.per_cpu.clear();
     slot.total = None;
-    let prev_row = scratch.by_label.get(r.label).map(|&k| prev.row(k));
-    let unknown = |slot: &mut IrqRate, change| {
-        slot.change = change;
-        if r.kind == RowKind::PerCpu {
-            slot.per_cpu.resize(cur.cpus.len(), None);
-        }
-        0.0
+    let ncols = if r.kind == RowKind::PerCpu {
+        cur.cpus.len()
+    } else {
+        0
     };
+    slot.per_cpu.reset(ncols, false);
+    let prev_row = scratch.by_label.get(r.label).map(|&k| prev.row(k));
     if r.kind == RowKind::NoCount {
-        return unknown(slot, RowChange::NoCount);
+        slot.change = RowChange::NoCount;
+        return 0.0;
     }
     let Some(p) = prev_row.filter(|p| p.kind == r.kind) else {
-        return unknown(slot, RowChange::New);
+        slot.change = RowChange::New;
+        return 0.0;
     };
-    scratch.deltas.clear();
-    let mut sum = 0u64;
-    for (j, &c) in r.counts.iter().enumerate() {
-        let pj = if r.kind == RowKind::PerCpu {
-            scratch.col_map[j]
-        } else {
-            Some(0)
-        };
-        let d = match pj {
-            None => None,
-            Some(pj) => match counter_delta(p.counts[pj], c, elapsed) {
-                Delta::Count(d) => Some(d),
-                Delta::Reset => return unknown(slot, RowChange::Reset),
-            },
-        };
-        sum = sum.saturating_add(d.unwrap_or(0));
-        scratch.deltas.push(d);
-    }
+    let Some(sum) = row_deltas(p.counts, r.counts, r.kind, elapsed, scratch) else {
+        slot.change = RowChange::Reset;
+        return 0.0;
+    };
     slot.change = RowChange::Known;
+    slot.per_cpu.reset(ncols, true);
     let counted = !matches!(r.role, RowRole::Member(_));
     if r.kind == RowKind::PerCpu {
-        for (j, d) in scratch.deltas.iter().enumerate() {
+        for &(j, d) in &scratch.deltas {
             if let (Some(d), true) = (d, counted) {
-                scratch.cpu_sums[j] = scratch.cpu_sums[j].saturating_add(*d);
+                let s = &mut scratch.cpu_sums[j as usize];
+                *s = s.saturating_add(d);
             }
-            slot.per_cpu.push(d.map(|d| d as f64 / elapsed));
+            let v = d.map_or(f64::NAN, |d| d as f64 / elapsed);
+            slot.per_cpu.cells.push((j, v));
         }
     }
     let t = sum as f64 / elapsed;
@@ -238,6 +298,51 @@ fn row_rate(
     } else {
         0.0
     }
+}
+
+/// The increases of one row into `scratch.deltas` (non-zero and unknown cells only); their
+/// sum, or `None` when a counter restarted.
+fn row_deltas(
+    prev: &[u64],
+    cur: &[u64],
+    kind: RowKind,
+    elapsed: f64,
+    scratch: &mut RateScratch,
+) -> Option<u64> {
+    scratch.deltas.clear();
+    let mut sum = 0u64;
+    let cell = |p: u64, c: u64| -> Option<u64> {
+        if c >= p {
+            return Some(c - p);
+        }
+        match counter_delta(p, c, elapsed) {
+            Delta::Count(d) => Some(d),
+            Delta::Reset => None,
+        }
+    };
+    if kind != RowKind::PerCpu || scratch.same_cols {
+        // the common case: the same CPUs in both snapshots, column for column
+        for (j, (&p, &c)) in prev.iter().zip(cur).enumerate() {
+            let d = cell(p, c)?;
+            if d != 0 {
+                sum = sum.saturating_add(d);
+                scratch.deltas.push((j as u32, Some(d)));
+            }
+        }
+    } else {
+        for (j, &c) in cur.iter().enumerate() {
+            let Some(pj) = scratch.col_map[j] else {
+                scratch.deltas.push((j as u32, None));
+                continue;
+            };
+            let d = cell(prev[pj], c)?;
+            if d != 0 {
+                sum = sum.saturating_add(d);
+                scratch.deltas.push((j as u32, Some(d)));
+            }
+        }
+    }
+    Some(sum)
 }
 
 #[cfg(test)]
@@ -251,6 +356,37 @@ NMI:          0          0   Non-maskable interrupts\n\
 LOC:      12345      23456   Local timer interrupts\n\
 ERR:          3\n\
 MIS:          0\n";
+
+    #[test]
+    fn cell_rates_are_sparse_and_read_densely() {
+        let a =
+            Snapshot::parse("  CPU0 CPU1 CPU3 CPU4\n 1: 10 20 30 40 a\n 2: 0 0 0 0 b\n").unwrap();
+        // CPU 2 comes online (absent before), CPU 3 goes away
+        let b =
+            Snapshot::parse("  CPU0 CPU1 CPU2 CPU4\n 1: 10 26 5 41 a\n 2: 0 0 0 0 b\n").unwrap();
+        let r = rates(&a, &b, 2.0);
+        let c = &r.irqs[0].per_cpu;
+        assert_eq!(c.to_vec(), [Some(0.0), Some(3.0), None, Some(0.5)]);
+        assert_eq!(
+            (c.get(1), c.get(2), c.get(0), c.get(9)),
+            (Some(3.0), None, Some(0.0), None)
+        );
+        assert_eq!(c.nonzero().collect::<Vec<_>>(), [(1, 3.0), (3, 0.5)]);
+        assert_eq!(c.len(), 4);
+        // an idle row stores only the absent CPU
+        assert_eq!(r.irqs[1].per_cpu.cells.len(), 1);
+        assert_eq!(
+            r.irqs[1].per_cpu.to_vec(),
+            [Some(0.0), Some(0.0), None, Some(0.0)]
+        );
+        assert_eq!(r.cpu_totals, [Some(0.0), Some(3.0), None, Some(0.5)]);
+        // a reset row is unknown everywhere
+        let c2 = Snapshot::parse("  CPU0 CPU1 CPU2 CPU4\n 1: 0 0 0 0 a\n 2: 0 0 0 0 b\n").unwrap();
+        let r = rates(&b, &c2, 1.0);
+        assert_eq!(r.irqs[0].change, RowChange::Reset);
+        assert_eq!(r.irqs[0].per_cpu.to_vec(), [None; 4]);
+        assert_eq!(r.irqs[0].per_cpu.nonzero().count(), 0);
+    }
 
     #[test]
     fn u32_wrap_delta() {
@@ -271,9 +407,9 @@ MIS:          0\n";
                 .unwrap();
         let r = rates(&a, &b, 2.0);
         assert_eq!(r.irqs[0].total, None, "a new IRQ has no rate, not a spike");
-        assert_eq!(r.irqs[0].per_cpu, [None, None]);
+        assert_eq!(r.irqs[0].per_cpu.to_vec(), [None, None]);
         assert_eq!(r.irqs[1].total, Some(4.0));
-        assert_eq!(r.irqs[1].per_cpu, [Some(1.0), Some(3.0)]);
+        assert_eq!(r.irqs[1].per_cpu.to_vec(), [Some(1.0), Some(3.0)]);
         assert_eq!(r.irqs[2].total, Some(10.0)); // (16 + 4) / 2
         assert_eq!(r.irqs[3].total, Some(1.0));
         assert_eq!(r.cpu_totals, [Some(9.0), Some(5.0)]);
@@ -285,7 +421,7 @@ MIS:          0\n";
         )
         .unwrap();
         let r = rates(&b, &c, 1.0);
-        assert_eq!(r.irqs[0].per_cpu, [Some(0.0), None, Some(0.0)]);
+        assert_eq!(r.irqs[0].per_cpu.to_vec(), [Some(0.0), None, Some(0.0)]);
         assert_eq!(r.cpu_totals, [Some(0.0), None, Some(0.0)]);
     }
 
@@ -326,7 +462,7 @@ MIS:          0\n";
         let r = rates(&a, &b, 1.0);
         assert_eq!(r.irqs[0].change, RowChange::Reset);
         assert_eq!(r.irqs[0].total, None);
-        assert_eq!(r.irqs[0].per_cpu, [None, None]);
+        assert_eq!(r.irqs[0].per_cpu.to_vec(), [None, None]);
         assert_eq!(r.total, 30.0);
         assert_eq!(r.cpu_totals, [Some(10.0), Some(20.0)]);
         assert_eq!(r.resets().collect::<Vec<_>>(), [0]);

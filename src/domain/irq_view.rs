@@ -118,7 +118,7 @@ pub fn row_rate(ir: &IrqRate, kind: RowKind, cols: &[usize], all_cols: bool) -> 
     ir.total?;
     Some(
         cols.iter()
-            .filter_map(|&j| ir.per_cpu.get(j).copied().flatten())
+            .filter_map(|&j| ir.per_cpu.get(j))
             .fold(0.0, |a, b| a + b),
     )
 }
@@ -216,7 +216,7 @@ fn sort_rows(snap: &Snapshot, rates: &Rates, sort: SortKey, rows: &mut [(usize, 
         SortKey::Rate => rows.sort_by(|a, b| cmp_desc(a.1, b.1)),
         SortKey::Cpu(id) => {
             let j = snap.cpu_column(id);
-            let v = |k: usize| j.and_then(|j| rates.irqs[k].per_cpu.get(j).copied().flatten());
+            let v = |k: usize| j.and_then(|j| rates.irqs[k].per_cpu.get(j));
             rows.sort_by(|a, b| cmp_desc(v(a.0), v(b.0)).then(cmp_desc(a.1, b.1)));
         }
         SortKey::Irq => rows.sort_by(|a, b| irq_order(label(a.0), label(b.0))),
@@ -322,7 +322,7 @@ pub fn group_by_device(snap: &Snapshot, rates: &Rates, view: &View) -> Vec<Line>
         if let Line::Device(g) = &mut out[i] {
             let ir = &rates.irqs[k];
             g.members.push(k);
-            for (slot, v) in g.per_cpu.iter_mut().zip(&ir.per_cpu) {
+            for (slot, v) in g.per_cpu.iter_mut().zip(ir.per_cpu.iter()) {
                 if let Some(v) = v {
                     *slot = Some(slot.unwrap_or(0.0) + v);
                 }

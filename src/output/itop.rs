@@ -32,7 +32,7 @@ use crate::domain::cpustat::{busiest_handlers, HandlerTime};
 use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::domain::irq_balance::{Imbalance, Load};
 use crate::domain::irq_numa::{CpuNodes, NumaMismatch};
-use crate::domain::irq_rates::{IrqRate, Rates, RowChange};
+use crate::domain::irq_rates::{CellRates, IrqRate, Rates, RowChange};
 use crate::domain::irq_view::{row_rate, View, ViewOpts};
 use crate::output::escape::clean;
 use crate::output::table::{Align, Table};
@@ -307,7 +307,7 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         if v.per_cpu {
             for &j in &v.cols {
                 row.push(match r.kind {
-                    RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j).copied().flatten()),
+                    RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j)),
                     _ => String::new(),
                 });
             }
@@ -414,17 +414,35 @@ struct JsonImbalance<'a> {
 struct CpuMap<'a> {
     cpus: &'a [u32],
     cols: &'a [usize],
-    values: &'a [Option<f64>],
-    skip_zero: bool,
+    values: Values<'a>,
+}
+
+/// The values of a [`CpuMap`].
+enum Values<'a> {
+    /// One per column, zeros written.
+    Dense(&'a [Option<f64>]),
+    /// A row's rates: the zero cells are left out.
+    Sparse(&'a CellRates),
 }
 
 impl Serialize for CpuMap<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut m = ser.serialize_map(None)?;
-        for &j in self.cols {
-            if let Some(v) = self.values.get(j).copied().flatten() {
-                if !(self.skip_zero && v == 0.0) {
-                    m.serialize_entry(&self.cpus[j], &round2(v))?;
+        match self.values {
+            Values::Dense(values) => {
+                for &j in self.cols {
+                    if let Some(v) = values.get(j).copied().flatten() {
+                        m.serialize_entry(&self.cpus[j], &round2(v))?;
+                    }
+                }
+            }
+            Values::Sparse(cells) => {
+                // `cols` is in increasing order, as the cells
+                let all = self.cols.len() == self.cpus.len();
+                for (j, v) in cells.nonzero() {
+                    if v != 0.0 && (all || self.cols.binary_search(&j).is_ok()) {
+                        m.serialize_entry(&self.cpus[j], &round2(v))?;
+                    }
                 }
             }
         }
@@ -444,11 +462,6 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
         RowRole::Member(g) => Some(s.snap.row(g).label),
         _ => None,
     };
-    let values: &[Option<f64>] = if r.kind == RowKind::PerCpu {
-        &ir.per_cpu
-    } else {
-        &[]
-    };
     JsonIrq {
         irq: r.label,
         description: r.desc,
@@ -458,8 +471,7 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
         rates: CpuMap {
             cpus: &s.snap.cpus,
             cols: &v.cols,
-            values,
-            skip_zero: true,
+            values: Values::Sparse(&ir.per_cpu),
         },
         affinity: s.affinity.get(k).and_then(|a| a.as_deref()),
         node: s.irq_node.get(k).copied().flatten(),
@@ -489,8 +501,7 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
         cpu_totals: CpuMap {
             cpus: &s.snap.cpus,
             cols: &v.cols,
-            values: &s.rates.cpu_totals,
-            skip_zero: false,
+            values: Values::Dense(&s.rates.cpu_totals),
         },
         total_rate: round2(v.total).unwrap_or(0.0),
         resets: s

@@ -1,6 +1,7 @@
 //! Reading interrupt counters: live from `/proc` (under `--root`), or replayed from files.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 
 use crate::domain::cpustat::CpuStat;
-use crate::domain::interrupts::{Snapshot, Stamp};
+use crate::domain::interrupts::{lines_of, Snapshot, Stamp};
 use crate::domain::irq_numa::CpuNodes;
 use crate::domain::irq_rates::Rates;
 use crate::sys::fsread;
@@ -72,9 +73,63 @@ pub const MAX_FILE: u64 = 256 << 20;
 /// Read `path` (a regular file, never blocking on a FIFO, at most [`MAX_FILE`] bytes) into
 /// `buf` and parse it into `into`; errors name the file and line.
 fn read_snapshot(path: &Path, buf: &mut Vec<u8>, into: &mut Snapshot) -> anyhow::Result<()> {
-    fsread::read_capped_into(path, MAX_FILE, buf)?;
-    into.parse_into(buf)
-        .with_context(|| format!("parsing {}", path.display()))
+    let f = fsread::open_regular(path)?;
+    let r = parse_stream(f, buf, into, MAX_FILE, &path.display().to_string());
+    if r.is_err() {
+        into.parse_into(b"").ok();
+    }
+    r
+}
+
+/// The piece read at a time: the 1152-CPU capture (13.4 MB) is never held whole, only a
+/// line or so beyond this.
+const CHUNK: usize = 256 << 10;
+
+/// Parse what `r` yields, `CHUNK` bytes at a time in `buf`, at most `max` bytes.
+fn parse_stream(
+    mut r: impl Read,
+    buf: &mut Vec<u8>,
+    into: &mut Snapshot,
+    max: u64,
+    name: &str,
+) -> anyhow::Result<()> {
+    let parsing = || format!("parsing {name}");
+    let mut st = into.begin_lines();
+    let mut filled = 0;
+    let mut total = 0u64;
+    loop {
+        if buf.len() < filled + CHUNK {
+            buf.resize(filled + CHUNK, 0);
+        }
+        let n = match r.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+        };
+        total += n as u64;
+        if total > max {
+            anyhow::bail!("reading {name}: larger than the {} MiB limit", max >> 20);
+        }
+        if n == 0 {
+            into.feed_line(&mut st, &buf[..filled])
+                .with_context(parsing)?;
+            return into.finish_lines(&st).with_context(parsing);
+        }
+        let end = filled + n;
+        // every whole line read so far; the tail waits for the rest of its line
+        let done = match memchr::memrchr(b'\n', &buf[filled..end]) {
+            Some(k) => filled + k + 1,
+            None => {
+                filled = end;
+                continue;
+            }
+        };
+        for line in lines_of(&buf[..done - 1]) {
+            into.feed_line(&mut st, line).with_context(parsing)?;
+        }
+        buf.copy_within(done..end, 0);
+        filled = end - done;
+    }
 }
 
 /// The warning for descriptions that were not valid UTF-8 (`None` when all were).
@@ -314,5 +369,81 @@ impl AffinityReader {
             allowed: allowed.map(Arc::from),
             node,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out `step` bytes at a time (as /proc does, a page at a time).
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn big_file() -> String {
+        // lines longer than a chunk, a blank line, no final newline
+        let ncpu = 40_000;
+        let mut s: String = (0..ncpu).map(|i| format!(" CPU{i}")).collect();
+        s.push('\n');
+        for irq in 0..12 {
+            s.push_str(&format!("{irq}:"));
+            for c in 0..ncpu {
+                s.push_str(&format!(" {:>10}", (irq * 7 + c) % 1000));
+            }
+            s.push_str(" IO-APIC eth0\n\n");
+        }
+        s.push_str("ERR: 3");
+        s
+    }
+
+    #[test]
+    fn streamed_parse_is_the_whole_file_parse() {
+        let text = big_file();
+        let want = Snapshot::parse(&text).unwrap();
+        for step in [1 << 20, 4096, 7] {
+            let mut buf = Vec::new();
+            let mut got = Snapshot::default();
+            let r = Trickle {
+                data: text.as_bytes(),
+                step,
+            };
+            parse_stream(r, &mut buf, &mut got, MAX_FILE, "f").unwrap();
+            assert_eq!(got, want, "step {step}");
+            assert!(
+                buf.len() < 2 * CHUNK + 500_000,
+                "the file is never held whole"
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_errors_name_the_file_and_line() {
+        let text = b"  CPU0 CPU1\n 1: 1 2 a\n\n 1: 3 4 b\n";
+        let mut snap = Snapshot::default();
+        let r = Trickle {
+            data: text,
+            step: 5,
+        };
+        let e = parse_stream(r, &mut Vec::new(), &mut snap, MAX_FILE, "/x/interrupts").unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "parsing /x/interrupts: line 4: interrupt '1' appears twice"
+        );
+        assert!(snap.is_empty());
+        let e = parse_stream(&b""[..], &mut Vec::new(), &mut snap, MAX_FILE, "f").unwrap_err();
+        assert_eq!(format!("{e:#}"), "parsing f: empty file: no CPU header");
+        let e = parse_stream(&text[..], &mut Vec::new(), &mut snap, 10, "f").unwrap_err();
+        assert!(format!("{e:#}").contains("reading f: larger than"), "{e:#}");
     }
 }

@@ -263,7 +263,7 @@ fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
     let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
     for &j in cols {
         let s = match r.kind {
-            RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j).copied().flatten()),
+            RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j)),
             _ => String::new(),
         };
         cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
