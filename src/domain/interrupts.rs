@@ -124,7 +124,9 @@ pub enum RowRole {
 struct Row {
     label: Range<usize>,
     desc: Range<usize>,
+    /// Into `counts`, or into `wide` when `wide` is set.
     counts: Range<usize>,
+    wide: bool,
     kind: RowKind,
     role: RowRole,
 }
@@ -138,7 +140,11 @@ pub struct Snapshot {
     /// CPU ids, in column order (increasing), from the header.
     pub cpus: Vec<u32>,
     rows: Vec<Row>,
-    counts: Vec<u64>,
+    /// The counts of every row, as the kernel prints them (`unsigned int`): 4 bytes a cell
+    /// (the 1152-CPU capture has 1.2 million).
+    counts: Vec<u32>,
+    /// The counts of the rare rows with a value above `u32::MAX`.
+    wide: Vec<u64>,
     text: String,
     /// Lines whose description was not valid UTF-8 (replaced by U+FFFD), at most 16.
     pub lossy_lines: Vec<usize>,
@@ -156,6 +162,7 @@ impl Clone for Snapshot {
         self.cpus.clone_from(&src.cpus);
         self.rows.clone_from(&src.rows);
         self.counts.clone_from(&src.counts);
+        self.wide.clone_from(&src.wide);
         self.text.clone_from(&src.text);
         self.lossy_lines.clone_from(&src.lossy_lines);
     }
@@ -199,7 +206,7 @@ pub struct RowRef<'a> {
     /// The description with runs of blanks folded to one space (as lsirq shows it).
     pub desc: &'a str,
     /// Per-CPU counts (PerCpu), the single count (Single) or nothing (NoCount).
-    pub counts: &'a [u64],
+    pub counts: Counts<'a>,
     pub kind: RowKind,
     pub role: RowRole,
 }
@@ -213,6 +220,46 @@ impl RowRef<'_> {
     /// True for numbered (device) interrupts: `24`, `1160`.
     pub fn is_numbered(&self) -> bool {
         is_numbered(self.label)
+    }
+}
+
+/// A row's counts: 32-bit as the kernel prints them, or 64-bit for a row with a larger one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts<'a> {
+    Narrow(&'a [u32]),
+    Wide(&'a [u64]),
+}
+
+impl Counts<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Counts::Narrow(c) => c.len(),
+            Counts::Wide(c) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Count `j` (`None` past the end).
+    pub fn get(&self, j: usize) -> Option<u64> {
+        match self {
+            Counts::Narrow(c) => c.get(j).map(|&v| u64::from(v)),
+            Counts::Wide(c) => c.get(j).copied(),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let (n, w): (&[u32], &[u64]) = match *self {
+            Counts::Narrow(c) => (c, &[]),
+            Counts::Wide(c) => (&[], c),
+        };
+        n.iter().map(|&v| u64::from(v)).chain(w.iter().copied())
+    }
+
+    pub fn to_vec(&self) -> Vec<u64> {
+        self.iter().collect()
     }
 }
 
@@ -336,6 +383,7 @@ impl Snapshot {
         self.cpus.clear();
         self.rows.clear();
         self.counts.clear();
+        self.wide.clear();
         self.text.clear();
         self.lossy_lines.clear();
     }
@@ -401,14 +449,25 @@ impl Snapshot {
     fn push_row(&mut self, label: &str, rest: &[u8], lineno: usize) -> Result<(), ParseErrorKind> {
         let ncpu = self.cpus.len();
         let cstart = self.counts.len();
+        // where the row's counts start in `wide`, once one does not fit in 32 bits
+        let mut wide: Option<usize> = None;
         let mut pos = 0;
-        while self.counts.len() - cstart < ncpu {
-            match next_count(rest, &mut pos)? {
-                Some(v) => self.counts.push(v),
-                None => break,
+        let mut n = 0;
+        while n < ncpu {
+            let Some(v) = next_count(rest, &mut pos)? else {
+                break;
+            };
+            match (wide, u32::try_from(v)) {
+                (None, Ok(v)) => self.counts.push(v),
+                (None, Err(_)) => {
+                    wide = Some(self.wide.len());
+                    self.wide.extend(self.counts.drain(cstart..).map(u64::from));
+                    self.wide.push(v);
+                }
+                (Some(_), _) => self.wide.push(v),
             }
+            n += 1;
         }
-        let n = self.counts.len() - cstart;
         let kind = match n {
             n if n == ncpu => RowKind::PerCpu,
             0 if !is_numbered(label) => RowKind::NoCount,
@@ -430,7 +489,11 @@ impl Snapshot {
         self.rows.push(Row {
             label: lstart..dstart,
             desc: dstart..self.text.len(),
-            counts: cstart..self.counts.len(),
+            counts: match wide {
+                Some(w) => w..self.wide.len(),
+                None => cstart..self.counts.len(),
+            },
+            wide: wide.is_some(),
             kind,
             role: RowRole::Plain,
         });
@@ -515,7 +578,11 @@ impl Snapshot {
         RowRef {
             label: &self.text[r.label.clone()],
             desc: &self.text[r.desc.clone()],
-            counts: &self.counts[r.counts.clone()],
+            counts: if r.wide {
+                Counts::Wide(&self.wide[r.counts.clone()])
+            } else {
+                Counts::Narrow(&self.counts[r.counts.clone()])
+            },
             kind: r.kind,
             role: r.role,
         }
@@ -578,21 +645,47 @@ ERR:          3\n\
 MIS:          0\n";
 
     #[test]
+    fn counts_above_32_bits_keep_their_row_wide() {
+        let t = "  CPU0 CPU1 CPU2\n 1: 7 4294967296 9 a\n 2: 1 2 3 b\nBIG: 18446744073709551615\n";
+        let s = Snapshot::parse(t).unwrap();
+        assert_eq!(s.row(0).counts, Counts::Wide(&[7, 1 << 32, 9]));
+        assert_eq!(s.row(0).total(), (1 << 32) + 16);
+        assert_eq!(s.row(1).counts, Counts::Narrow(&[1, 2, 3]));
+        assert_eq!(s.row(2).counts.get(0), Some(u64::MAX));
+        assert_eq!(s.row(2).counts.get(1), None);
+        assert_eq!(s.counts.len() + s.wide.len(), 7);
+        // rates across a wide and a narrow row of the same label
+        let u = Snapshot::parse("  CPU0 CPU1 CPU2\n 1: 9 4294967300 9 a\n 2: 1 2 3 b\nBIG: 5\n")
+            .unwrap();
+        let r = crate::domain::irq_rates::rates(&s, &u, 1.0);
+        assert_eq!(
+            r.irqs[0].per_cpu.to_vec(),
+            [Some(2.0), Some(4.0), Some(0.0)]
+        );
+        assert_eq!(r.irqs[2].change, crate::domain::irq_rates::RowChange::Reset);
+        let back = crate::domain::irq_rates::rates(&u, &s, 1.0);
+        assert_eq!(
+            back.irqs[0].change,
+            crate::domain::irq_rates::RowChange::Reset
+        );
+    }
+
+    #[test]
     fn parses_rows_kinds_and_descriptions() {
         let s = Snapshot::parse(X86).unwrap();
         assert_eq!(s.cpus, [0, 1]);
         assert_eq!(s.len(), 6);
         let r = s.row(0);
         assert_eq!(
-            (r.label, r.desc, r.counts),
-            ("0", "IO-APIC 2-edge timer", &[44, 0][..])
+            (r.label, r.desc, r.counts.to_vec()),
+            ("0", "IO-APIC 2-edge timer", vec![44, 0])
         );
         assert_eq!(r.kind, RowKind::PerCpu);
         assert_eq!(s.row(3).total(), 35801);
         let e = s.row(4);
         assert_eq!(
-            (e.label, e.kind, e.counts, e.desc),
-            ("ERR", RowKind::Single, &[3][..], "")
+            (e.label, e.kind, e.counts.to_vec(), e.desc),
+            ("ERR", RowKind::Single, vec![3], "")
         );
     }
 
@@ -601,7 +694,10 @@ MIS:          0\n";
         let t = "      CPU0  CPU1\nIPI0:2768808080 2844211768       Rescheduling interrupts\nFIQ:  usb_fiq\nErr:          0\n  \t \n";
         let s = Snapshot::parse(t).unwrap();
         assert_eq!(s.row(0).label, "IPI0");
-        assert_eq!(s.row(0).counts, [2_768_808_080, 2_844_211_768]);
+        assert_eq!(
+            s.row(0).counts,
+            Counts::Narrow(&[2_768_808_080, 2_844_211_768])
+        );
         assert_eq!(s.row(0).desc, "Rescheduling interrupts");
         assert_eq!(s.row(1).kind, RowKind::NoCount);
         assert_eq!(s.row(1).desc, "usb_fiq");

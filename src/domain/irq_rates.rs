@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::interrupts::{RowKind, RowRole, Snapshot};
+use super::interrupts::{Counts, RowKind, RowRole, Snapshot};
 
 /// More interrupts per second than one CPU can take from one source (each costs a
 /// microsecond or more): a decrease that would need more is a reset, not a wrap.
@@ -303,8 +303,8 @@ fn row_rate(
 /// The increases of one row into `scratch.deltas` (non-zero and unknown cells only); their
 /// sum, or `None` when a counter restarted.
 fn row_deltas(
-    prev: &[u64],
-    cur: &[u64],
+    prev: Counts,
+    cur: Counts,
     kind: RowKind,
     elapsed: f64,
     scratch: &mut RateScratch,
@@ -320,25 +320,34 @@ fn row_deltas(
             Delta::Reset => None,
         }
     };
-    if kind != RowKind::PerCpu || scratch.same_cols {
-        // the common case: the same CPUs in both snapshots, column for column
-        for (j, (&p, &c)) in prev.iter().zip(cur).enumerate() {
-            let d = cell(p, c)?;
-            if d != 0 {
-                sum = sum.saturating_add(d);
-                scratch.deltas.push((j as u32, Some(d)));
+    let deltas = &mut scratch.deltas;
+    let mut push = |j: usize, d: Option<u64>| match d {
+        Some(0) => {}
+        Some(d) => {
+            sum = sum.saturating_add(d);
+            deltas.push((j as u32, Some(d)));
+        }
+        None => deltas.push((j as u32, None)),
+    };
+    let same_cols = kind != RowKind::PerCpu || scratch.same_cols;
+    match (prev, cur) {
+        (Counts::Narrow(p), Counts::Narrow(c)) if same_cols => {
+            // the common case: 32-bit counts, the same CPUs column for column
+            for (j, (&p, &c)) in p.iter().zip(c).enumerate() {
+                push(j, Some(cell(u64::from(p), u64::from(c))?));
             }
         }
-    } else {
-        for (j, &c) in cur.iter().enumerate() {
-            let Some(pj) = scratch.col_map[j] else {
-                scratch.deltas.push((j as u32, None));
-                continue;
-            };
-            let d = cell(prev[pj], c)?;
-            if d != 0 {
-                sum = sum.saturating_add(d);
-                scratch.deltas.push((j as u32, Some(d)));
+        _ => {
+            for (j, c) in cur.iter().enumerate() {
+                let pj = if same_cols {
+                    Some(j)
+                } else {
+                    scratch.col_map[j]
+                };
+                match pj.and_then(|pj| prev.get(pj)) {
+                    Some(p) => push(j, Some(cell(p, c)?)),
+                    None => push(j, None),
+                }
             }
         }
     }
