@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(r.total.is_finite() && r.total >= 0.0);
         for ir in &r.irqs {
             assert!(ir.total.is_none_or(|t| t.is_finite() && t >= 0.0));
-            assert!(ir.per_cpu.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
+            assert!(ir.per_cpu.iter().flatten().all(|v| v.is_finite() && v >= 0.0));
         }
         print(&b, &r);
     }
