@@ -1226,9 +1226,15 @@ fn time_in_handlers_from_proc_stat_pairs() {
         ),
         "{out}"
     );
+    assert_eq!(
+        s["busy_cpus"],
+        serde_json::json!([{"cpu": 0, "irq": 2.0, "softirq": 85.0}]),
+        "CPU 0 at 87 % in handlers is called out in JSON too"
+    );
     // without --stat: null; a count that does not match: a usage error
     let (_, s, _) = itop_json(&[&a, &b], &[]);
     assert!(s[0]["cpu_time"].is_null());
+    assert!(s[0]["busy_cpus"].is_null());
     let (code, _, err) = itop_json(&[&a, &b], &["--stat", sa.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(

@@ -189,6 +189,19 @@ pub fn handler_times(prev: &CpuStat, cur: &CpuStat, cpus: &[u32]) -> Vec<Option<
     cpus.iter().map(|&id| handler_time(prev, cur, id)).collect()
 }
 
+/// Every CPU spending at least [`BUSY_PERCENT`] of its time in handlers: (column, time),
+/// busiest first.
+pub fn busy_cpus(times: &[Option<HandlerTime>]) -> Vec<(usize, HandlerTime)> {
+    let mut v: Vec<(usize, HandlerTime)> = times
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j, t)))
+        .filter(|(_, t)| t.total() >= BUSY_PERCENT)
+        .collect();
+    v.sort_by(|a, b| b.1.total().total_cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+    v
+}
+
 /// The CPU spending the largest share of its time in handlers, when that is at least
 /// [`BUSY_PERCENT`]: (column, time).
 pub fn busiest_handlers(times: &[Option<HandlerTime>]) -> Option<(usize, HandlerTime)> {
@@ -233,6 +246,21 @@ mod tests {
             None,
             "counters going down: unknown"
         );
+    }
+
+    #[test]
+    fn busy_cpus_busiest_first() {
+        let t = |irq, softirq| Some(HandlerTime { irq, softirq });
+        let times = [
+            t(1.0, 2.0),
+            t(10.0, 75.0),
+            None,
+            t(0.0, 95.0),
+            t(40.0, 39.9),
+        ];
+        let busy: Vec<usize> = busy_cpus(&times).into_iter().map(|b| b.0).collect();
+        assert_eq!(busy, [3, 1], "79.9 % is under the line");
+        assert!(busy_cpus(&[]).is_empty());
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   "cpu_time": {"cpu id": {"irq": %, "softirq": %}}|null (percent of that CPU's time over the
 //!               interval in hard-IRQ and softirq handlers, from /proc/stat, as mpstat's
 //!               %irq/%soft; null without /proc/stat, no key for a CPU it does not know),
+//!   "busy_cpus": [{"cpu": id, "irq": %, "softirq": %}]|null (CPUs at least 80 % of their
+//!                time in handlers, busiest first; null without /proc/stat),
 //!   "numa_nodes": {"node": "cpu list"} (empty on one node), "numa_warnings": [messages],
 //!   irqs[].node: /proc/irq/N/node when known,
 //!   "imbalance": {"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK", "share": 0..1,
@@ -28,7 +30,7 @@ use std::io::{self, Write};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::domain::cpustat::{busiest_handlers, HandlerTime};
+use crate::domain::cpustat::{busiest_handlers, busy_cpus, HandlerTime};
 use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::domain::irq_balance::{Imbalance, Load};
 use crate::domain::irq_numa::{CpuNodes, NumaMismatch};
@@ -346,6 +348,9 @@ struct JsonSample<'a> {
     resets: Vec<&'a str>,
     imbalance: Option<JsonImbalance<'a>>,
     cpu_time: Option<CpuTimes<'a>>,
+    /// CPUs at least [`crate::domain::cpustat::BUSY_PERCENT`] % of their time in handlers, busiest first (`null`
+    /// without /proc/stat).
+    busy_cpus: Option<Vec<JsonBusy>>,
     /// NUMA node -> its CPUs (`"0-11"`); empty when unknown or a single node.
     numa_nodes: BTreeMap<u32, String>,
     numa_warnings: Vec<String>,
@@ -380,6 +385,13 @@ impl Serialize for CpuTimes<'_> {
         }
         m.end()
     }
+}
+
+#[derive(Serialize)]
+struct JsonBusy {
+    cpu: u32,
+    irq: f64,
+    softirq: f64,
 }
 
 #[derive(Serialize)]
@@ -530,6 +542,18 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .map(|(n, c)| (*n, crate::domain::units::format_cpu_list(c)))
             .collect(),
         numa_warnings: s.numa.iter().map(|m| m.to_string()).collect(),
+        busy_cpus: (!s.cpu_time.is_empty()).then(|| {
+            let r = |v: f64| (v * 100.0).round() / 100.0;
+            busy_cpus(s.cpu_time)
+                .into_iter()
+                .filter(|(j, _)| v.cols.binary_search(j).is_ok())
+                .map(|(j, t)| JsonBusy {
+                    cpu: s.snap.cpus[j],
+                    irq: r(t.irq),
+                    softirq: r(t.softirq),
+                })
+                .collect()
+        }),
         cpu_time: (!s.cpu_time.is_empty()).then(|| CpuTimes {
             cpus: &s.snap.cpus,
             cols: &v.cols,
