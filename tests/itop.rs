@@ -844,6 +844,18 @@ fn tui_falls_back_to_plain_samples_without_a_usable_terminal() {
     assert!(s.contains("interval") && !s.contains("q quit"), "{s}");
 }
 
+/// The text output of `itop --from ...` (which must succeed).
+fn itop_text(files: &[&Path], extra: &[&str]) -> String {
+    let mut cmd = opskit();
+    cmd.args(["itop"]).args(extra);
+    for f in files {
+        cmd.arg("--from").arg(f);
+    }
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
 fn itop_json(files: &[&Path], extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     let mut cmd = opskit();
     cmd.args(["itop", "--format", "json"]).args(extra);
@@ -920,6 +932,20 @@ fn s390x_summary_rows_count_each_interrupt_once() {
         .collect();
     let ext = order.iter().position(|&l| l == "EXT").unwrap();
     assert_eq!(&order[ext..ext + 3], ["EXT", "CLK", "EXC"], "{order:?}");
+    // in text, the members are drawn indented under their summary row; shown without it
+    // (filtered out), they are not
+    let text = itop_text(&[&a, &b], &["-a"]);
+    let line = |l: &str| {
+        text.lines()
+            .find(|x| x.trim_start().starts_with(&format!("{l} ")))
+            .unwrap_or_else(|| panic!("{l} in {text}"))
+            .to_string()
+    };
+    assert!(line("CLK").ends_with("└ [EXT] Clock Comparator"), "{text}");
+    assert!(!line("EXT").contains('└'), "{text}");
+    let text = itop_text(&[&a, &b], &["--filter", "clock"]);
+    assert!(text.contains(" [EXT] Clock Comparator"), "{text}");
+    assert!(!text.contains('└'), "{text}");
     // the real 16-CPU capture against itself: total = EXT + I/O + AIO + NMI + RST rows only
     let Some(dir) = shared_fixtures("interrupts") else {
         return;

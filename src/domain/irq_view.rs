@@ -268,6 +268,20 @@ fn group_members(snap: &Snapshot, rates: &Rates, rows: Vec<usize>) -> Vec<usize>
     out
 }
 
+/// How a member row's name is marked when it is shown under its summary row (s390x).
+pub const MEMBER_MARK: &str = "└ ";
+
+impl View {
+    /// True when row `k` (an index into `rates.irqs`) is an s390x member shown with its summary
+    /// row: the view puts it right under that row, and it is drawn indented.
+    pub fn under_summary(&self, snap: &Snapshot, rates: &Rates, k: usize) -> bool {
+        let RowRole::Member(s) = snap.row(rates.irqs[k].row).role else {
+            return false;
+        };
+        self.rows.iter().any(|&h| rates.irqs[h].row == s)
+    }
+}
+
 /// A line of the TUI's table when queue IRQs are grouped by device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {

@@ -35,7 +35,7 @@ use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::domain::irq_balance::{Imbalance, Load};
 use crate::domain::irq_numa::{CpuNodes, NumaMismatch};
 use crate::domain::irq_rates::{CellRates, IrqRate, Rates, RowChange};
-use crate::domain::irq_view::{row_rate, View, ViewOpts};
+use crate::domain::irq_view::{row_rate, View, ViewOpts, MEMBER_MARK};
 use crate::output::escape::clean;
 use crate::output::table::{Align, Table};
 
@@ -327,7 +327,12 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
             } else {
                 r.desc.into()
             };
-            row.push(clean(&name).into_owned());
+            let mark = if v.under_summary(s.snap, s.rates, k) {
+                MEMBER_MARK
+            } else {
+                ""
+            };
+            row.push(format!("{mark}{}", clean(&name)));
         }
         t.push(row);
     }

@@ -9,7 +9,9 @@ use ratatui::Frame;
 use crate::domain::interrupts::{rfc3339_utc, RowKind};
 
 use super::app::{App, HeatMode};
-use crate::domain::irq_view::{row_rate, DeviceGroup, Line as TableLine, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{
+    row_rate, DeviceGroup, Line as TableLine, AUTO_MAX_CPUS, MEMBER_MARK,
+};
 use crate::output::escape::clean;
 use crate::output::itop::{
     by_cpu_id, cut_list, fmt_rate, heat_glyphs, heat_group, irq_name, Source, OFFLINE,
@@ -283,7 +285,12 @@ fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
         } else {
             r.desc.into()
         };
-        cells.push(clean(&name).into_owned());
+        let mark = if app.view.under_summary(&app.cur, &app.rates, k) {
+            MEMBER_MARK
+        } else {
+            ""
+        };
+        cells.push(format!("{mark}{}", clean(&name)));
     }
     let style = if total.unwrap_or(0.0) > 0.0 {
         Style::new()
@@ -457,6 +464,26 @@ mod tests {
             },
         );
         app
+    }
+
+    #[test]
+    fn s390x_members_are_indented_under_their_summary() {
+        let a = "  CPU0 CPU1\nEXT: 0 0\nCLK: 0 0 [EXT] Clock Comparator\nNMI: 0 0 [NMI] Machine Check\n";
+        let b = "  CPU0 CPU1\nEXT: 30 30\nCLK: 20 20 [EXT] Clock Comparator\nNMI: 0 0 [NMI] Machine Check\n";
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
+        for (i, t) in [a, b].into_iter().enumerate() {
+            let at = Stamp {
+                mono: i as f64,
+                wall: (0, 0),
+            };
+            app.on_sample(&mut Snapshot::parse(t).unwrap(), at);
+        }
+        let s = screen(&app, 120, 12);
+        let line = |l: &str| s.lines().find(|x| x.contains(l)).unwrap().to_string();
+        assert!(line("CLK").contains("└ [EXT] Clock Comparator"), "{s}");
+        assert!(!line("NMI").contains('└'), "{s}");
+        let (ext, clk) = (s.find("EXT").unwrap(), s.find("CLK").unwrap());
+        assert!(ext < clk, "the summary row heads its member: {s}");
     }
 
     #[test]
