@@ -48,6 +48,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s a -l all -d 'A co
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s t -l total -d 'Only the per-IRQ total (the default above 8 CPUs)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l hide-idle -d 'Hide rows with no interrupts during the interval'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l softirq -d 'Show /proc/softirqs instead of /proc/interrupts'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l by-device -d 'Fold the queue IRQs of one device (eth0-TxRx-0, -1...) into one line with their sum'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Plain samples even on a terminal (automatic when stdout is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'

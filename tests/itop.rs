@@ -1219,6 +1219,44 @@ fn imbalance_on_1152_cpus() {
 }
 
 #[test]
+fn queue_irqs_fold_into_their_device_in_text_and_json() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    // hand-checked: eth0-TxRx-0 50,000/s on CPU0, eth0-TxRx-1 50,000/s on CPU1
+    let text = itop_text(&[&a, &b], &["-a", "--by-device"]);
+    let line = text
+        .lines()
+        .find(|l| l.contains("eth0 (2 IRQs)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&f[..4], ["+2", "50000", "50000", "100000"], "{text}");
+    assert!(!text.contains("eth0-TxRx-0"), "folded: {text}");
+    assert!(text.contains("LOC"), "{text}");
+    // without the flag, the queues are lines of their own
+    let text = itop_text(&[&a, &b], &["-a"]);
+    assert!(
+        text.contains("eth0-TxRx-1") && !text.contains("(2 IRQs)"),
+        "{text}"
+    );
+    // JSON: a devices summary beside the per-IRQ rows; --cpus restricts it
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        s[0]["devices"],
+        serde_json::json!([{"device": "eth0", "irqs": ["24", "25"], "total_rate": 100000.0,
+            "rates": {"0": 50000.0, "1": 50000.0}}])
+    );
+    assert_eq!(s[0]["irqs"].as_array().unwrap().len(), 3);
+    // members in the view's order: over CPU 1 alone, IRQ 25 is the busier
+    let (_, s, _) = itop_json(&[&a, &b], &["--cpus", "1"]);
+    assert_eq!(
+        s[0]["devices"],
+        serde_json::json!([{"device": "eth0", "irqs": ["25", "24"], "total_rate": 50000.0,
+            "rates": {"1": 50000.0}}])
+    );
+}
+
+#[test]
 fn time_in_handlers_from_proc_stat_pairs() {
     let d = crate::util::fixtures().join("itop");
     let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));

@@ -79,6 +79,8 @@ pub struct ViewOpts {
     /// Case-insensitive substring of the IRQ label or description.
     pub filter: Option<String>,
     pub hide_idle: bool,
+    /// Fold the queue IRQs of one device into one line (`--by-device`, the TUI's `g`).
+    pub by_device: bool,
 }
 
 impl Default for ViewOpts {
@@ -90,6 +92,7 @@ impl Default for ViewOpts {
             sort: SortKey::Rate,
             filter: None,
             hide_idle: false,
+            by_device: false,
         }
     }
 }
@@ -336,13 +339,26 @@ pub fn group_by_device(snap: &Snapshot, rates: &Rates, view: &View) -> Vec<Line>
         if let Line::Device(g) = &mut out[i] {
             let ir = &rates.irqs[k];
             g.members.push(k);
-            for (slot, v) in g.per_cpu.iter_mut().zip(ir.per_cpu.iter()) {
-                if let Some(v) = v {
-                    *slot = Some(slot.unwrap_or(0.0) + v);
-                }
+            // sparse: the non-zero cells; the known zeros are filled in below, once per group
+            for (j, v) in ir.per_cpu.nonzero() {
+                g.per_cpu[j] = Some(g.per_cpu[j].unwrap_or(0.0) + v);
             }
             if let Some(t) = ir.total {
                 g.total = Some(g.total.unwrap_or(0.0) + t);
+            }
+        }
+    }
+    for line in &mut out {
+        let Line::Device(g) = line else { continue };
+        // a column is known when some member's rates are known and the CPU is not absent
+        // from the older snapshot
+        let known = |k: usize| !rates.irqs[k].per_cpu.is_empty() && rates.irqs[k].total.is_some();
+        if !g.members.iter().any(|&k| known(k)) {
+            continue;
+        }
+        for (slot, t) in g.per_cpu.iter_mut().zip(&rates.cpu_totals) {
+            if slot.is_none() && t.is_some() {
+                *slot = Some(0.0);
             }
         }
     }

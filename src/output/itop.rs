@@ -12,6 +12,9 @@
 //!               %irq/%soft; null without /proc/stat, no key for a CPU it does not know),
 //!   "busy_cpus": [{"cpu": id, "irq": %, "softirq": %}]|null (CPUs at least 80 % of their
 //!                time in handlers, busiest first; null without /proc/stat),
+//!   "devices": [{"device": "eth0", "irqs": [labels], "total_rate": f64|null,
+//!                "rates": {"cpu id": f64}}] (devices with two or more queue IRQs shown, added
+//!                up; zero cells omitted),
 //!   "numa_nodes": {"node": "cpu list"} (empty on one node), "numa_warnings": [messages],
 //!   irqs[].node: /proc/irq/N/node when known,
 //!   "imbalance": {"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK", "share": 0..1,
@@ -35,7 +38,9 @@ use crate::domain::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::domain::irq_balance::{Imbalance, Load};
 use crate::domain::irq_numa::{CpuNodes, NumaMismatch};
 use crate::domain::irq_rates::{CellRates, IrqRate, Rates, RowChange};
-use crate::domain::irq_view::{row_rate, View, ViewOpts, MEMBER_MARK};
+use crate::domain::irq_view::{
+    group_by_device, row_rate, DeviceGroup, Line, View, ViewOpts, MEMBER_MARK,
+};
 use crate::output::escape::clean;
 use crate::output::table::{Align, Table};
 
@@ -302,41 +307,82 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         headers.push(("NAME".into(), Align::Left));
     }
     let mut t = Table::new(headers);
-    for &k in &v.rows {
-        let ir = &s.rates.irqs[k];
-        let r = s.snap.row(ir.row);
-        let mut row = vec![r.label.to_string()];
-        if v.per_cpu {
-            for &j in &v.cols {
-                row.push(match r.kind {
-                    RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j)),
-                    _ => String::new(),
-                });
-            }
+    let lines = if opts.by_device {
+        group_by_device(s.snap, s.rates, v)
+    } else {
+        v.rows.iter().map(|&k| Line::Irq(k)).collect()
+    };
+    for line in &lines {
+        match line {
+            Line::Irq(k) => t.push(text_row(s, opts, v, *k)),
+            Line::Device(g) => t.push(device_row(s, opts, v, g)),
         }
-        row.push(fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none())));
-        if !softirq {
-            if numa {
-                let node = s.irq_node.get(k).copied().flatten();
-                row.push(node.map(|n| n.to_string()).unwrap_or_default());
-            }
-            let aff = s.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
-            row.push(cut_list(aff, AFFINITY_MAX).into_owned());
-            let name = if r.is_numbered() {
-                irq_name(r.desc)
-            } else {
-                r.desc.into()
-            };
-            let mark = if v.under_summary(s.snap, s.rates, k) {
-                MEMBER_MARK
-            } else {
-                ""
-            };
-            row.push(format!("{mark}{}", clean(&name)));
-        }
-        t.push(row);
     }
     t
+}
+
+/// A device's queue IRQs added up (`--by-device`): `+8` in the IRQ column for 8 IRQs.
+fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> Vec<String> {
+    let mut row = vec![format!("+{}", g.members.len())];
+    if v.per_cpu {
+        row.extend(v.cols.iter().map(|&j| fmt_rate(g.per_cpu[j])));
+    }
+    row.push(fmt_rate(device_rate(g, &v.cols, opts.cpus.is_none())));
+    if s.source != Source::Softirqs {
+        if s.nodes.is_numa() {
+            row.push(String::new());
+        }
+        row.push(String::new());
+        row.push(format!("{} ({} IRQs)", clean(&g.name), g.members.len()));
+    }
+    row
+}
+
+/// A device's rate over the shown columns.
+fn device_rate(g: &DeviceGroup, cols: &[usize], all_cols: bool) -> Option<f64> {
+    if all_cols {
+        return g.total;
+    }
+    g.total?;
+    Some(cols.iter().filter_map(|&j| g.per_cpu[j]).sum())
+}
+
+/// One IRQ's line of the text table.
+fn text_row(s: &Sample, opts: &ViewOpts, v: &View, k: usize) -> Vec<String> {
+    let softirq = s.source == Source::Softirqs;
+    let numa = s.nodes.is_numa();
+    let ir = &s.rates.irqs[k];
+    let r = s.snap.row(ir.row);
+    let mut row = vec![r.label.to_string()];
+    if v.per_cpu {
+        for &j in &v.cols {
+            row.push(match r.kind {
+                RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j)),
+                _ => String::new(),
+            });
+        }
+    }
+    row.push(fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none())));
+    if !softirq {
+        if numa {
+            let node = s.irq_node.get(k).copied().flatten();
+            row.push(node.map(|n| n.to_string()).unwrap_or_default());
+        }
+        let aff = s.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
+        row.push(cut_list(aff, AFFINITY_MAX).into_owned());
+        let name = if r.is_numbered() {
+            irq_name(r.desc)
+        } else {
+            r.desc.into()
+        };
+        let mark = if v.under_summary(s.snap, s.rates, k) {
+            MEMBER_MARK
+        } else {
+            ""
+        };
+        row.push(format!("{mark}{}", clean(&name)));
+    }
+    row
 }
 
 /// One sample as JSON (see the module documentation for the schema).
@@ -359,6 +405,16 @@ struct JsonSample<'a> {
     /// NUMA node -> its CPUs (`"0-11"`); empty when unknown or a single node.
     numa_nodes: BTreeMap<u32, String>,
     numa_warnings: Vec<String>,
+    /// The devices with two or more queue IRQs among `irqs`, each added up.
+    devices: Vec<JsonDevice<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonDevice<'a> {
+    device: String,
+    irqs: Vec<&'a str>,
+    total_rate: Option<f64>,
+    rates: CpuMap<'a>,
 }
 
 /// `{"cpu id": {"irq": %, "softirq": %}}` over the shown columns with a known time.
@@ -440,16 +496,21 @@ enum Values<'a> {
     Dense(&'a [Option<f64>]),
     /// A row's rates: the zero cells are left out.
     Sparse(&'a CellRates),
+    /// One per column, zeros left out (a device's sums).
+    DenseNonZero(&'a [Option<f64>]),
 }
 
 impl Serialize for CpuMap<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut m = ser.serialize_map(None)?;
         match self.values {
-            Values::Dense(values) => {
+            Values::Dense(values) | Values::DenseNonZero(values) => {
+                let skip_zero = matches!(self.values, Values::DenseNonZero(_));
                 for &j in self.cols {
                     if let Some(v) = values.get(j).copied().flatten() {
-                        m.serialize_entry(&self.cpus[j], &round2(v))?;
+                        if !(skip_zero && v == 0.0) {
+                            m.serialize_entry(&self.cpus[j], &round2(v))?;
+                        }
                     }
                 }
             }
@@ -499,6 +560,13 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
 pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Result<()> {
     let v = View::build(s.snap, s.rates, opts);
     let all_cols = opts.cpus.is_none();
+    let groups: Vec<DeviceGroup> = group_by_device(s.snap, s.rates, &v)
+        .into_iter()
+        .filter_map(|l| match l {
+            Line::Device(g) => Some(g),
+            Line::Irq(_) => None,
+        })
+        .collect();
     let doc = JsonSample {
         timestamp: rfc3339_utc(s.stamp.wall.0, s.stamp.wall.1),
         source: s.source,
@@ -547,6 +615,23 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .map(|(n, c)| (*n, crate::domain::units::format_cpu_list(c)))
             .collect(),
         numa_warnings: s.numa.iter().map(|m| m.to_string()).collect(),
+        devices: groups
+            .iter()
+            .map(|g| JsonDevice {
+                device: g.name.clone(),
+                irqs: g
+                    .members
+                    .iter()
+                    .map(|&k| s.snap.row(s.rates.irqs[k].row).label)
+                    .collect(),
+                total_rate: device_rate(g, &v.cols, all_cols).and_then(round2),
+                rates: CpuMap {
+                    cpus: &s.snap.cpus,
+                    cols: &v.cols,
+                    values: Values::DenseNonZero(&g.per_cpu),
+                },
+            })
+            .collect(),
         busy_cpus: (!s.cpu_time.is_empty()).then(|| {
             let r = |v: f64| (v * 100.0).round() / 100.0;
             busy_cpus(s.cpu_time)

@@ -78,12 +78,14 @@ pub struct App {
 
 impl App {
     pub fn new(opts: ViewOpts, delay: f64, source: Source) -> Self {
+        // --by-device starts folded; `g` toggles
+        let by_device = opts.by_device;
         App {
             opts,
             delay,
             paused: false,
             heat: HeatMode::Rate,
-            by_device: false,
+            by_device,
             lines: Vec::new(),
             show_help: false,
             filter_input: None,

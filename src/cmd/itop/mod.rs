@@ -138,6 +138,12 @@ pub struct Args {
     #[arg(long)]
     pub softirq: bool,
 
+    /// Fold the queue IRQs of one device (eth0-TxRx-0, -1...) into one line with their sum
+    ///
+    /// In text and the TUI (where g toggles it); JSON always has a "devices" summary.
+    #[arg(long)]
+    pub by_device: bool,
+
     /// Plain samples even on a terminal (automatic when stdout is not a terminal)
     #[arg(short = 'b', long)]
     pub batch: bool,
@@ -178,6 +184,7 @@ impl Args {
             sort: self.sort,
             filter: self.filter.clone(),
             hide_idle: self.hide_idle,
+            by_device: self.by_device,
         }
     }
 
