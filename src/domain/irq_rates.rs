@@ -129,6 +129,37 @@ impl CellRates {
         self.len == 0
     }
 
+    /// The cell-wise sum of `parts` (rows of one snapshot pair): known when one of them is,
+    /// `None` where the CPU is absent from the older snapshot (`cpu_totals` is `None`).
+    pub fn summed<'a>(
+        parts: impl Iterator<Item = &'a CellRates>,
+        cpu_totals: &[Option<f64>],
+    ) -> CellRates {
+        let mut out = CellRates {
+            cells: Vec::new(),
+            len: cpu_totals.len(),
+            known: false,
+        };
+        for p in parts.filter(|p| p.known && p.len > 0) {
+            out.known = true;
+            out.cells.extend(p.nonzero().map(|(j, v)| (j as u32, v)));
+        }
+        out.cells.sort_unstable_by_key(|c| c.0);
+        out.cells.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
+            }
+            same
+        });
+        if out.known && cpu_totals.iter().any(Option::is_none) {
+            let absent = (0..cpu_totals.len()).filter(|&j| cpu_totals[j].is_none());
+            out.cells.extend(absent.map(|j| (j as u32, f64::NAN)));
+            out.cells.sort_unstable_by_key(|c| c.0);
+        }
+        out
+    }
+
     fn reset(&mut self, len: usize, known: bool) {
         self.cells.clear();
         self.len = len;
@@ -395,6 +426,21 @@ MIS:          0\n";
         assert_eq!(r.irqs[0].change, RowChange::Reset);
         assert_eq!(r.irqs[0].per_cpu.to_vec(), [None; 4]);
         assert_eq!(r.irqs[0].per_cpu.nonzero().count(), 0);
+    }
+
+    #[test]
+    fn summed_cells_add_known_rows_and_keep_absent_cpus_unknown() {
+        let a = Snapshot::parse("  CPU0 CPU1 CPU3\n 1: 10 20 30 q0\n 2: 5 5 5 q1\n").unwrap();
+        // CPU 2 appears; IRQ 3 is new
+        let b = Snapshot::parse(
+            "  CPU0 CPU1 CPU2 CPU3\n 1: 12 20 9 31 q0\n 2: 6 5 9 8 q1\n 3: 1 1 1 1 q2\n",
+        )
+        .unwrap();
+        let r = rates(&a, &b, 1.0);
+        let s = CellRates::summed(r.irqs.iter().map(|i| &i.per_cpu), &r.cpu_totals);
+        assert_eq!(s.to_vec(), [Some(3.0), Some(0.0), None, Some(4.0)]);
+        let none = CellRates::summed(std::iter::once(&r.irqs[2].per_cpu), &r.cpu_totals);
+        assert_eq!(none.to_vec(), [None; 4], "only unknown rows: unknown");
     }
 
     #[test]

@@ -325,7 +325,7 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
 fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> Vec<String> {
     let mut row = vec![format!("+{}", g.members.len())];
     if v.per_cpu {
-        row.extend(v.cols.iter().map(|&j| fmt_rate(g.per_cpu[j])));
+        row.extend(v.cols.iter().map(|&j| fmt_rate(g.per_cpu.get(j))));
     }
     row.push(fmt_rate(device_rate(g, &v.cols, opts.cpus.is_none())));
     if s.source != Source::Softirqs {
@@ -344,7 +344,7 @@ fn device_rate(g: &DeviceGroup, cols: &[usize], all_cols: bool) -> Option<f64> {
         return g.total;
     }
     g.total?;
-    Some(cols.iter().filter_map(|&j| g.per_cpu[j]).sum())
+    Some(cols.iter().filter_map(|&j| g.per_cpu.get(j)).sum())
 }
 
 /// One IRQ's line of the text table.
@@ -496,21 +496,16 @@ enum Values<'a> {
     Dense(&'a [Option<f64>]),
     /// A row's rates: the zero cells are left out.
     Sparse(&'a CellRates),
-    /// One per column, zeros left out (a device's sums).
-    DenseNonZero(&'a [Option<f64>]),
 }
 
 impl Serialize for CpuMap<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut m = ser.serialize_map(None)?;
         match self.values {
-            Values::Dense(values) | Values::DenseNonZero(values) => {
-                let skip_zero = matches!(self.values, Values::DenseNonZero(_));
+            Values::Dense(values) => {
                 for &j in self.cols {
                     if let Some(v) = values.get(j).copied().flatten() {
-                        if !(skip_zero && v == 0.0) {
-                            m.serialize_entry(&self.cpus[j], &round2(v))?;
-                        }
+                        m.serialize_entry(&self.cpus[j], &round2(v))?;
                     }
                 }
             }
@@ -628,7 +623,7 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
                 rates: CpuMap {
                     cpus: &s.snap.cpus,
                     cols: &v.cols,
-                    values: Values::DenseNonZero(&g.per_cpu),
+                    values: Values::Sparse(&g.per_cpu),
                 },
             })
             .collect(),

@@ -308,19 +308,13 @@ fn device_row(app: &App, g: &DeviceGroup, cols: &[usize], irq_w: u16) -> Row<'st
         w = usize::from(irq_w)
     )];
     for &j in cols {
-        let s = fmt_rate(g.per_cpu.get(j).copied().flatten());
+        let s = fmt_rate(g.per_cpu.get(j));
         cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
     }
     let total = if app.opts.cpus.is_none() {
         g.total
     } else {
-        Some(
-            app.view
-                .cols
-                .iter()
-                .filter_map(|&j| g.per_cpu.get(j).copied().flatten())
-                .sum(),
-        )
+        Some(app.view.cols.iter().filter_map(|&j| g.per_cpu.get(j)).sum())
     };
     cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
     if app.source != Source::Softirqs {
