@@ -20,6 +20,13 @@ use crate::output::itop::{
 const CPU_W: u16 = 7;
 const TOTAL_W: u16 = 9;
 const AFF_W: u16 = 9;
+/// The NODE column (each IRQ's /proc/irq/N/node), on NUMA boxes.
+const NODE_W: u16 = 4;
+
+/// Whether the table has a NODE column: device interrupts on a box with several NUMA nodes.
+fn node_column(app: &App) -> bool {
+    app.source != Source::Softirqs && app.nodes.is_numa()
+}
 const NAME_MIN: u16 = 16;
 
 /// The heat map's glyph lines at most (a caption line comes on top).
@@ -205,6 +212,7 @@ fn visible_cols(app: &App, width: u16, irq_w: u16) -> usize {
     }
     let softirq = app.source == Source::Softirqs;
     let fixed = irq_w + 1 + TOTAL_W + 1 + if softirq { 0 } else { AFF_W + 1 + NAME_MIN };
+    let fixed = fixed + if node_column(app) { NODE_W + 1 } else { 0 };
     (usize::from(width.saturating_sub(fixed)) / usize::from(CPU_W + 1))
         .min(app.view.cols.len().saturating_sub(app.col_scroll))
 }
@@ -231,6 +239,10 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
     }
     widths.push(Constraint::Length(TOTAL_W));
     head.push(format!("{:>w$}", "TOTAL", w = usize::from(TOTAL_W)));
+    if node_column(app) {
+        widths.push(Constraint::Length(NODE_W));
+        head.push(format!("{:>w$}", "NODE", w = usize::from(NODE_W)));
+    }
     if !softirq {
         widths.push(Constraint::Length(AFF_W));
         widths.push(Constraint::Min(NAME_MIN));
@@ -272,6 +284,11 @@ fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
     }
     let total = row_rate(ir, r.kind, &app.view.cols, app.opts.cpus.is_none());
     cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if node_column(app) {
+        let node = app.affinity.node.get(k).copied().flatten();
+        let node = node.map(|n| n.to_string()).unwrap_or_default();
+        cells.push(format!("{node:>w$}", w = usize::from(NODE_W)));
+    }
     if app.source != Source::Softirqs {
         let aff = app
             .affinity
@@ -317,6 +334,9 @@ fn device_row(app: &App, g: &DeviceGroup, cols: &[usize], irq_w: u16) -> Row<'st
         Some(app.view.cols.iter().filter_map(|&j| g.per_cpu.get(j)).sum())
     };
     cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if node_column(app) {
+        cells.push(String::new());
+    }
     if app.source != Source::Softirqs {
         cells.push(String::new());
         cells.push(format!(
@@ -458,6 +478,28 @@ mod tests {
             },
         );
         app
+    }
+
+    #[test]
+    fn numa_boxes_show_each_irqs_node() {
+        let mut app = app(4);
+        let s = screen(&app, 120, 12);
+        assert!(!s.contains("NODE"), "one node: no column: {s}");
+        app.nodes = crate::domain::irq_numa::CpuNodes {
+            nodes: vec![(0, vec![0, 1]), (1, vec![2, 3])],
+        };
+        // rows of rates.irqs: IRQ 30 on node 1, LOC has none
+        app.affinity.node = vec![Some(1), None];
+        app.affinity.shown = vec![Some("2-3".into()), None];
+        let s = screen(&app, 120, 12);
+        let head = s.lines().find(|l| l.contains("TOTAL")).unwrap();
+        assert!(head.contains("NODE AFFINITY"), "{s}");
+        let row = s.lines().find(|l| l.contains("eth0-TxRx-0")).unwrap();
+        let f: Vec<&str> = row.split_whitespace().collect();
+        let at = f.iter().position(|&x| x == "2-3").unwrap();
+        assert_eq!(f[at - 1], "1", "node before the affinity: {row}");
+        let loc = s.lines().find(|l| l.contains("Local timer")).unwrap();
+        assert!(!loc.contains("  1  "), "{loc}");
     }
 
     #[test]
