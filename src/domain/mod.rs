@@ -6,6 +6,9 @@
 
 pub mod align;
 pub mod bind;
+pub mod conn_audit;
+pub mod conn_verdict;
 pub mod interrupts;
+pub mod sock_diag;
 pub mod tcp;
 pub mod units;

@@ -2,7 +2,9 @@
 
 pub mod bind_http;
 pub mod block;
+pub mod conn_state;
 pub mod fsread;
 pub mod interrupts;
 pub mod net;
 pub mod root;
+pub mod sock_owners;
