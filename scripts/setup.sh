@@ -16,6 +16,7 @@ PACKAGES=(
   fdisk parted lvm2 e2fsprogs xfsprogs gdisk  # ssd-align's image tests
   strace                       # ssd-align's no-write test
   iproute2 procps              # ss (conn-audit's oracle), ip
+  lsof                         # conn-audit: ss, lsof and conn-audit count the same sockets
   python3                      # small test helpers
 )
 

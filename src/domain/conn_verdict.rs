@@ -17,6 +17,8 @@ use crate::domain::tcp::TcpState;
 pub enum Kind {
     /// Connections of one process to or from one peer.
     Connections,
+    /// Handshakes of one process with one peer that never finish (SYN_SENT, SYN_RECV).
+    Handshakes,
     /// Connections the kernel completed that no process has accepted.
     AcceptQueue,
 }
@@ -123,23 +125,21 @@ fn key_of(s: &Stale) -> Key<'_> {
             None,
         );
     }
-    let process = s.process.as_deref();
-    match s.direction {
-        Direction::Inbound => (
-            Kind::Connections,
-            Direction::Inbound,
-            s.sock.remote.ip(),
-            s.sock.local.port(),
-            process,
-        ),
-        Direction::Outbound => (
-            Kind::Connections,
-            Direction::Outbound,
-            s.sock.remote.ip(),
-            s.sock.remote.port(),
-            process,
-        ),
-    }
+    let kind = match s.reason {
+        Reason::Connecting | Reason::HalfOpen => Kind::Handshakes,
+        _ => Kind::Connections,
+    };
+    let port = match s.direction {
+        Direction::Inbound => s.sock.local.port(),
+        Direction::Outbound => s.sock.remote.port(),
+    };
+    (
+        kind,
+        s.direction,
+        s.sock.remote.ip(),
+        port,
+        s.process.as_deref(),
+    )
 }
 
 /// One group's members, before its verdict.
@@ -194,8 +194,8 @@ fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Gr
         .max_by_key(|r| (a.reasons[*r as usize], std::cmp::Reverse(*r)))
         .unwrap_or(Reason::Idle);
     let (port, local_port) = match (kind, direction) {
-        (Kind::Connections, Direction::Outbound) => (Some(port), None),
-        _ => (None, Some(port)),
+        (Kind::AcceptQueue, _) | (_, Direction::Inbound) => (None, Some(port)),
+        (_, Direction::Outbound) => (Some(port), None),
     };
     Group {
         kind,
@@ -226,7 +226,7 @@ fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Gr
 
 /// An outbound group that can block its processes: idle, unanswered or stuck in connect.
 fn can_block(g: &Group) -> bool {
-    g.kind == Kind::Connections
+    g.kind != Kind::AcceptQueue
         && g.direction == Direction::Outbound
         && !g.pids.is_empty()
         && matches!(

@@ -166,7 +166,7 @@ pub struct Args {
     pub watch: Option<Duration>,
 
     /// With --watch: stop after N reports
-    #[arg(short = 'n', long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub iterations: Option<u64>,
 
     /// Groups to show in the table, and to export to munin and Prometheus (the N largest, the
@@ -180,6 +180,6 @@ pub struct Args {
     pub kill: bool,
 
     /// With --kill: do not ask (required when stdin is not a terminal)
-    #[arg(long, requires = "kill")]
+    #[arg(long)]
     pub yes: bool,
 }

@@ -276,6 +276,13 @@ fn render_report(
 }
 
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+    // usage errors clap cannot word well (exit 2, as conn-audit's runtime errors)
+    if args.yes && !args.kill {
+        bail!("--yes answers --kill's question: it is only valid with --kill");
+    }
+    if args.iterations.is_some() && args.watch.is_none() {
+        bail!("-n/--iterations counts --watch reports: it is only valid with --watch");
+    }
     if args.kill && args.format != Format::Table {
         bail!(
             "--kill lists what it closes and asks: use it with the table format, not --format {}",

@@ -1,0 +1,418 @@
+//! `opskit conn-audit`, issue #11: the cause named before its symptoms, handshakes that never
+//! finish, the accept queue, direction from the listening table, `--kill` closing exactly
+//! what it listed, escaped process names, munin fields independent of privileges, and the
+//! command line's bounds. Real processes on loopback (tests/helpers/conn_incident.py), with
+//! `ss` and `lsof` counting the same sockets.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{munin_fields, opskit, repo, require_root, require_tool, run};
+
+/// tests/helpers/conn_incident.py running; its process group is killed on drop.
+struct Incident {
+    child: Child,
+    info: Value,
+}
+
+impl Incident {
+    fn start() -> Option<Incident> {
+        if !require_tool("python3") || !require_tool("ss") {
+            return None;
+        }
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/helpers/conn_incident.py"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        // every connection has been quiet for more than the 2 s threshold after this, and
+        // the SYN_SENT client has retransmitted at least twice
+        std::thread::sleep(Duration::from_millis(3500));
+        Some(Incident { child, info })
+    }
+
+    fn port(&self, name: &str) -> String {
+        self.info["ports"][name].as_u64().unwrap().to_string()
+    }
+
+    fn pid(&self, name: &str) -> String {
+        self.info["pids"][name].as_u64().unwrap().to_string()
+    }
+}
+
+impl Drop for Incident {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn audit(state: &Path, args: &[&str]) -> (i32, String, String) {
+    run(opskit()
+        .args(["conn-audit", "--idle", "2s", "--state"])
+        .arg(state)
+        .args(args))
+}
+
+fn json(state: &Path, args: &[&str]) -> Value {
+    let (code, out, err) = audit(state, &[&["--format", "json"], args].concat());
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `ss -tanH state STATE FILTER...`: the lines.
+fn ss(state: &str, filter: &[&str]) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-tanH", "state", state])
+        .args(filter)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The incident: 4 workers blocked on a silent upstream while their clients give up. The
+/// cause leads the table and the Nagios line; the symptom is not called an fd leak; ss, lsof
+/// and conn-audit count the same sockets.
+#[test]
+fn the_cause_leads_and_three_tools_count_the_same() {
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let (up, front) = (inc.port("upstream"), inc.port("front"));
+    // "4 apache2 workers blocked on 127.0.0.1:UP for N s - no read timeout; their ..."
+    let is_cause = |v: &str| {
+        v.starts_with(&format!("4 apache2 workers blocked on 127.0.0.1:{up} for "))
+            && v.ends_with(" s - no read timeout; their 4 clients gave up (CLOSE_WAIT)")
+    };
+    // the workers' sockets, whatever else runs here
+    let (code, out, err) = audit(&st, &["--process", "apache2"]);
+    assert_eq!(code, 0, "{err}");
+    let verdicts: Vec<&str> = out
+        .split("verdicts:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(is_cause(verdicts[0].trim()), "{out}");
+    assert!(
+        verdicts[1].contains(&format!(
+            "4 apache2 workers close-wait from 127.0.0.1 on local port {front} - the client gave up waiting: the process is blocked on 127.0.0.1:{up} (the cause)"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("fd leak"), "{out}");
+
+    // Nagios: the headline is the cause; the counts add up; the thresholds apply to them
+    let (code, out, _) = audit(
+        &st,
+        &[
+            "--process",
+            "apache2",
+            "--format",
+            "nagios",
+            "--warning",
+            "7",
+            "--critical",
+            "20",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let text = out.split(" | ").next().unwrap();
+    assert!(
+        text.starts_with("CONN-AUDIT WARNING - 8 stale (4 close-wait, 4 idle) of "),
+        "{out}"
+    );
+    let headline = text.split_once("; ").unwrap().1;
+    assert!(
+        is_cause(headline.trim_end_matches(" (+1 more groups)")),
+        "{out}"
+    );
+
+    // ss and lsof see the same sockets: 4 CLOSE_WAIT on the front port, 4 to the upstream
+    let v = json(&st, &["--process", "apache2"]);
+    let ours = |reason: &str| {
+        v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["reason"] == reason)
+            .map(|s| s["local"].as_str().unwrap().to_string())
+            .collect::<BTreeSet<_>>()
+    };
+    let ss_cw: BTreeSet<String> = ss("close-wait", &["sport", "=", &format!(":{front}")])
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    let ss_up: BTreeSet<String> = ss("established", &["dport", "=", &format!(":{up}")])
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(ours("close-wait"), ss_cw);
+    assert_eq!(ours("idle"), ss_up);
+    if require_tool("lsof") {
+        let pids: Vec<String> = inc.info["pids"]["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let out = Command::new("lsof")
+            .args(["-nP", "-a", "-iTCP", "-p", &pids.join(",")])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.matches("(CLOSE_WAIT)").count(), 4, "{text}");
+        assert_eq!(
+            text.matches(&format!("->127.0.0.1:{up} (ESTABLISHED)"))
+                .count(),
+            4,
+            "{text}"
+        );
+    }
+}
+
+/// A listener that never accepts: its queue is named with the listener, and the client whose
+/// SYN is dropped (queue full) is stale in SYN_SENT.
+#[test]
+fn the_accept_queue_and_a_client_stuck_in_connect() {
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let q = inc.port("queue");
+    let v = json(&st, &["--port", &q]);
+    assert_eq!(v["syn_sent"], 1, "{v}");
+    let verdicts: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["verdict"].as_str().unwrap())
+        .collect();
+    let slowsrv = inc.pid("slowsrv");
+    assert!(
+        verdicts.iter().any(|v| *v
+            == format!(
+                "2 connections waiting to be accepted on :{q} (listener {slowsrv}/slowsrv): the server is not accepting"
+            )),
+        "{verdicts:#?}"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v.starts_with("1 stuckcli socket connecting for ")
+                && v.ends_with(&format!(
+                    " on 127.0.0.1:{q} - the peer drops SYNs; the client has no connect timeout"
+                ))),
+        "{verdicts:#?}"
+    );
+    // ss sees the same: one SYN_SENT to the port, two queued on the server side
+    assert_eq!(ss("syn-sent", &["dport", "=", &format!(":{q}")]).len(), 1);
+    let queued = v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["direction"] == "inbound" && s["inode"] == 0)
+        .count();
+    assert_eq!(queued, 2, "{v}");
+    // the first sighting is remembered per socket (inode and cookie)
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    assert_eq!(saved["version"], 2);
+}
+
+/// A client whose source port is another address's listening port is outbound; `--port P`
+/// means the listening port of inbound connections and the remote port of outbound ones, and
+/// `--kill --port P` leaves that client alone (checked with ss); both ends of a local
+/// connection closed is success.
+#[test]
+fn direction_from_the_listening_table_and_kill_spares_the_unrelated() {
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let (p, sink) = (inc.port("other"), inc.port("sink"));
+    let v = json(&st, &["--sport", &p]);
+    let sportcli = v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["process"] == "sportcli")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(sportcli["direction"], "outbound", "{v}");
+    assert_eq!(sportcli["remote"], format!("127.0.0.3:{sink}"));
+    let v = json(&st, &["--port", &p]);
+    let procs: BTreeSet<&str> = v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["process"].as_str().unwrap())
+        .collect();
+    assert_eq!(procs, BTreeSet::from(["other", "pcli"]), "{v}");
+
+    if !require_root("SOCK_DESTROY needs CAP_NET_ADMIN") {
+        return;
+    }
+    let (code, out, err) = audit(&st, &["--port", &p, "--kill", "--yes"]);
+    if err.contains("CONFIG_INET_DIAG_DESTROY") {
+        crate::util::skip_expected(&err);
+        return;
+    }
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains("about to close 2 sockets") && out.contains("closed 2 of 2"),
+        "{out}"
+    );
+    assert_eq!(out.matches("\nclosed 127.0.0.").count(), 2, "{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    let alive = ss("established", &["sport", "=", &format!(":{p}")]);
+    assert_eq!(alive.len(), 1, "{alive:?}");
+    assert!(alive[0].contains(&format!("127.0.0.3:{sink}")), "{alive:?}");
+    // the listener's connection is gone, both ends
+    let to_other = format!("127.0.0.2:{p}");
+    assert!(
+        !ss("established", &[]).iter().any(|l| l.contains(&to_other)),
+        "{:?}",
+        ss("established", &[])
+    );
+}
+
+/// Any user can name a process "\x1b[2J...": no output format lets it through raw.
+#[test]
+fn process_names_are_escaped_in_every_format() {
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let evil = inc.pid("evil");
+    for format in [
+        &["--format", "table"][..],
+        &["--format", "nagios"],
+        &["--format", "prometheus"],
+        &["--format", "munin", "config"],
+        &["--format", "json"],
+    ] {
+        let (code, out, err) = audit(&st, &[&["--process", evil.as_str()], format].concat());
+        assert!(code == 0 || format[1] == "nagios", "{format:?}: {err}");
+        assert!(!out.contains('\x1b'), "{format:?}: {out:?}");
+        if format[1] != "munin" {
+            assert!(
+                out.contains(r"\x1b[2Jevil") || out.contains(r"\\x1b[2Jevil"),
+                "{format:?}: {out}"
+            );
+        }
+    }
+}
+
+/// munin-node runs plugins as nobody unless told `user root`: the field names must not
+/// depend on it (RRD history would be lost when the owner becomes known).
+#[test]
+fn munin_fields_do_not_depend_on_privileges() {
+    if !require_root("setpriv to an unprivileged user") || !require_tool("setpriv") {
+        return;
+    }
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let bin = tmp.path().join("opskit");
+    std::fs::copy(opskit().get_program(), &bin).unwrap();
+    let args = [
+        "conn-audit",
+        "--idle",
+        "2s",
+        "--port",
+        &inc.port("front"),
+        "--format",
+        "munin",
+        "config",
+    ];
+    let (code, root, err) = run(opskit().args(args).arg("--state").arg(tmp.path().join("a")));
+    assert_eq!(code, 0, "{err}");
+    let (code, nobody, err) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args)
+        .arg("--state")
+        .arg(tmp.path().join("b")));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        munin_fields(&root, ".label "),
+        munin_fields(&nobody, ".label ")
+    );
+    assert!(root.contains("user root"), "{root}");
+}
+
+/// The command line's bounds: one-line usage errors, exit 2.
+#[test]
+fn usage_errors_and_small_promises() {
+    for (args, want) in [
+        (&["--port", "0"][..], "--port"),
+        (&["--sport", "0"], "--sport"),
+        (&["--idle", "0"], "--idle"),
+        (&["--idle", "0s"], "--idle"),
+        (&["--watch", "0"], "--watch"),
+        (&["--watch", "2d"], "--watch"),
+        (&["--yes"], "--kill"),
+        (&["-n", "2"], "--watch"),
+        (&["--watch", "1s", "-n", "0"], "--iterations"),
+        (&["--top", "1000000"], "--top"),
+    ] {
+        let (code, out, err) = run(opskit().arg("conn-audit").args(args));
+        assert_eq!(code, 2, "{args:?}: {out} {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // a negative range without '=', and a fractional --idle said as it was given
+    let (code, out, err) = run(opskit()
+        .args([
+            "conn-audit",
+            "--format",
+            "nagios",
+            "--warning",
+            "-5:5",
+            "--critical",
+            "~:100000",
+            "--idle",
+            "500ms",
+            "--port",
+            "1",
+            "--state",
+        ])
+        .arg(tmp.path().join("st")));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("'stale'=0;-5:5;~:100000;0;"), "{out}");
+    let (code, out, _) = run(opskit()
+        .args(["conn-audit", "--idle", "500ms", "--port", "1", "--state"])
+        .arg(tmp.path().join("st")));
+    assert_eq!(code, 0);
+    assert!(out.contains("idle threshold 0.5 s"), "{out}");
+    // a state file that is a FIFO never hangs the run
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (code, out, _) = run(opskit()
+        .args(["conn-audit", "--format", "json", "--port", "1", "--state"])
+        .arg(&fifo));
+    assert_eq!(code, 0);
+    assert!(out.contains("a FIFO"), "{out}");
+}
