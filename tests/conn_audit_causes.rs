@@ -416,3 +416,85 @@ fn usage_errors_and_small_promises() {
     assert_eq!(code, 0);
     assert!(out.contains("a FIFO"), "{out}");
 }
+
+/// `--idle` means duration for every label: a busy upload over a lossy link (retransmissions
+/// in flight, ACKs still coming) and a stream to a slow reader (the persist timer caught
+/// between window updates) are never stale at `--idle 5m`, however often one audit catches a
+/// timer (ss shows they were caught). A private namespace with `tc netem` loss on lo (or,
+/// where the kernel has no netem, a `tbf` bottleneck that drops what it cannot queue).
+#[test]
+fn busy_lossy_and_slow_streams_are_never_stale_at_a_long_idle() {
+    if !require_root("unshare -n and tc") || !require_tool("tc") || !require_tool("unshare") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+# loss: netem where the kernel has it, else a rate-limited link that drops what it cannot queue
+tc qdisc add dev lo root netem loss 3% 2>/dev/null || tc qdisc add dev lo root tbf rate 4mbit burst 16k limit 32k
+python3 - <<'PY' &
+import socket, threading, time
+def serve(srv, rcvbuf, pause):
+    c, _ = srv.accept()
+    while True:
+        if not c.recv(512 if pause else 65536):
+            return
+        if pause:
+            time.sleep(pause)
+def send(port):
+    c = socket.create_connection(("127.0.0.1", port))
+    while True:
+        c.sendall(b"x" * 65536)
+for name, rcvbuf, pause in [("lossy", None, 0), ("slow", 4096, 0.02)]:
+    srv = socket.socket()
+    if rcvbuf:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    threading.Thread(target=serve, args=(srv, rcvbuf, pause), daemon=True).start()
+    threading.Thread(target=send, args=(srv.getsockname()[1],), daemon=True).start()
+time.sleep(60)
+PY
+PYPID=$!
+sleep 1
+for i in $(seq 1 40); do
+  {bin} conn-audit --idle 5m --format json --state {tmp}/st.json > {tmp}/out.$i.json
+  {bin} conn-audit --idle 100ms --format json --state {tmp}/st2.json > {tmp}/short.$i.json
+  ss -tnoiH state established >> {tmp}/ss.txt
+  sleep 0.2
+done
+kill $PYPID
+"#,
+        bin = crate::util::bin().display(),
+        tmp = tmp.path().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::util::skip(format_args!(
+            "private namespace with netem failed here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let mut caught_short = 0;
+    for i in 1..=40 {
+        let read = |name: &str| -> Value {
+            let p = tmp.path().join(format!("{name}.{i}.json"));
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let v = read("out");
+        assert_eq!(v["stale"], 0, "audit {i}: {v}");
+        let short = read("short");
+        caught_short += short["by_reason"]["zero-window"].as_u64().unwrap()
+            + short["by_reason"]["retransmitting"].as_u64().unwrap();
+    }
+    // the conditions were there to be caught: ss saw the persist timer and retransmissions,
+    // and at --idle 100ms the same streams are flagged
+    let ss = std::fs::read_to_string(tmp.path().join("ss.txt")).unwrap();
+    assert!(ss.contains("timer:(persist"), "no persist timer seen: {ss}");
+    assert!(ss.contains(" retrans:"), "no retransmission seen: {ss}");
+    assert!(caught_short > 0, "nothing flagged even at --idle 100ms");
+}
