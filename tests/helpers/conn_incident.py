@@ -2,7 +2,7 @@
 """The incident conn-audit exists for, and its neighbours, on loopback with real processes
 (each named with prctl(PR_SET_NAME), as ps and /proc/PID/comm show them):
 
-  incident   4 "apache2" workers, each serving one client of the "front" listener, blocked
+  incident   4 (or argv[1]) "apache2" workers, each serving one client of the "front" listener, blocked
              reading from the "crlsrv" upstream, which accepts and never answers; the "curl"
              clients give up after 1 s (their workers' sockets go CLOSE_WAIT)
   queue      "slowsrv" listens with backlog 1 and never accepts: 2 connections of "stuckcli"
@@ -24,6 +24,8 @@ import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_NAME, PR_SET_PDEATHSIG = 15, 1
+# workers in the incident (argv[1]; the tests use 4, the README's figure 100)
+WORKERS = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 
 
 def child(name, body):
@@ -60,8 +62,8 @@ def silent(srv):
 
 
 def incident(ports, pids):
-    up = listener()
-    front = listener()
+    up = listener(backlog=512)
+    front = listener(backlog=512)
     ports["upstream"], ports["front"] = up.getsockname()[1], front.getsockname()[1]
     pids["crlsrv"] = child(b"crlsrv", lambda: silent(up))
     up.close()
@@ -74,11 +76,11 @@ def incident(ports, pids):
         u.recv(100)  # blocks forever: no read timeout
         forever()
 
-    pids["workers"] = [child(b"apache2", worker) for _ in range(4)]
+    pids["workers"] = [child(b"apache2", worker) for _ in range(WORKERS)]
     front.close()
 
     def curl():
-        cs = [socket.create_connection(("127.0.0.1", ports["front"])) for _ in range(4)]
+        cs = [socket.create_connection(("127.0.0.1", ports["front"])) for _ in range(WORKERS)]
         for c in cs:
             c.sendall(b"GET / HTTP/1.0\r\n\r\n")
         time.sleep(1)
