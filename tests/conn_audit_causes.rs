@@ -498,3 +498,121 @@ kill $PYPID
     assert!(ss.contains(" retrans:"), "no retransmission seen: {ss}");
     assert!(caught_short > 0, "nothing flagged even at --idle 100ms");
 }
+
+/// Concurrent runs sharing `--state` never warn (unique temporary names), and runs in two
+/// network namespaces keep their own sections of the file.
+#[test]
+fn a_shared_state_file_under_concurrency_and_namespaces() {
+    let Some(inc) = Incident::start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st.json");
+    let front = inc.port("front");
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            opskit()
+                .args([
+                    "conn-audit",
+                    "--idle",
+                    "2s",
+                    "--format",
+                    "json",
+                    "--port",
+                    &front,
+                ])
+                .arg("--state")
+                .arg(&st)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in runs {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
+        // the workers' side of the front port: the clients' side is closed
+        assert_eq!(v["stale"], 4, "{v}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        ["st.json"],
+        "temporary files left: {leftovers:?}"
+    );
+    if !require_root("unshare -n") || !require_tool("unshare") {
+        return;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c"])
+        .arg(format!(
+            "ip link set lo up && python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",0)); s.listen(1); c=socket.create_connection(s.getsockname()); a=s.accept(); time.sleep(3)' & sleep 2.5; {} conn-audit --idle 1s --state {}",
+            crate::util::bin().display(),
+            st.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    assert_eq!(v["netns"].as_object().unwrap().len(), 2, "{v}");
+}
+
+/// `--peer HOST` gives up after 2 s when the resolver never answers (a private namespace
+/// whose resolv.conf points at a UDP server that reads and never replies).
+#[test]
+fn a_peer_lookup_has_a_timeout() {
+    if !require_root("unshare -m -n") || !require_tool("unshare") || !require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:5\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("nsswitch.conf"), "hosts: dns\n").unwrap();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+mount --bind {d}/resolv.conf /etc/resolv.conf
+mount --bind {d}/nsswitch.conf /etc/nsswitch.conf
+python3 -c 'import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",53)); open("{d}/ready","w"); time.sleep(30)' &
+PYPID=$!
+while [ ! -e {d}/ready ]; do sleep 0.05; done
+start=$(date +%s%N)
+{bin} conn-audit --peer crl.example --state /dev/null > {d}/out 2> {d}/err || echo $? > {d}/code
+echo $(( ($(date +%s%N) - start) / 1000000 )) > {d}/ms
+kill $PYPID
+"#,
+        d = tmp.path().display(),
+        bin = crate::util::bin().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::util::skip(format_args!(
+            "private mount+net namespace failed here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap_or_default();
+    let ms: u64 = read("ms").trim().parse().unwrap();
+    assert_eq!(read("code").trim(), "2", "{}", read("err"));
+    assert!(
+        read("err").contains("did not resolve within 2 s"),
+        "{}",
+        read("err")
+    );
+    assert!((1900..4000).contains(&ms), "{ms} ms");
+}

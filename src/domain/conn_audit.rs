@@ -97,7 +97,7 @@ pub enum Direction {
 
 /// The LISTEN sockets of the namespace: what makes a connection inbound.
 #[derive(Debug, Default)]
-pub struct Listeners {
+struct Listeners {
     /// address:port -> the listener's inode
     exact: HashMap<SocketAddr, u64>,
     any_v4: HashMap<u16, u64>,
@@ -107,7 +107,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    pub fn from_socks<'a>(socks: impl IntoIterator<Item = &'a Sock>) -> Listeners {
+    fn from_socks<'a>(socks: impl IntoIterator<Item = &'a Sock>) -> Listeners {
         let mut l = Listeners::default();
         for s in socks.into_iter().filter(|s| s.state == TcpState::Listen) {
             let a = canonical(s.local);
@@ -122,7 +122,7 @@ impl Listeners {
 
     /// The inode of the LISTEN socket a connection with this (canonical) local address was
     /// accepted from, if any: the exact address, else a wildcard listener on the port.
-    pub fn listener_of(&self, local: SocketAddr) -> Option<u64> {
+    fn listener_of(&self, local: SocketAddr) -> Option<u64> {
         if let Some(i) = self.exact.get(&local) {
             return Some(*i);
         }
@@ -133,7 +133,7 @@ impl Listeners {
         v4.or_else(|| self.any_v6.get(&local.port())).copied()
     }
 
-    pub fn direction(&self, local: SocketAddr) -> Direction {
+    fn direction(&self, local: SocketAddr) -> Direction {
         match self.listener_of(local) {
             Some(_) => Direction::Inbound,
             None => Direction::Outbound,
@@ -218,7 +218,7 @@ pub struct SockKey {
 }
 
 impl SockKey {
-    pub fn of(s: &Sock) -> SockKey {
+    fn of(s: &Sock) -> SockKey {
         SockKey {
             inode: s.inode,
             cookie: s.cookie,
@@ -294,7 +294,7 @@ const RTO_MIN_MS: u64 = 200;
 /// Reconcile tcp_info's u32 idle counter (which wraps after ~49.7 days) with the time the
 /// socket was first seen stale (`stale_since_ms`, unix ms, from the state file).
 /// Returns (idle ms, stale-since ms to store).
-pub fn reconcile_idle(stale_since_ms: Option<u64>, now_ms: u64, reported_ms: u64) -> (u64, u64) {
+fn reconcile_idle(stale_since_ms: Option<u64>, now_ms: u64, reported_ms: u64) -> (u64, u64) {
     const WRAP: u64 = 1 << 32;
     const SLACK: u64 = 5_000;
     if let Some(since) = stale_since_ms.filter(|s| *s <= now_ms) {
@@ -311,11 +311,11 @@ pub fn reconcile_idle(stale_since_ms: Option<u64>, now_ms: u64, reported_ms: u64
 
 /// The verdict on one socket: its reason (if stale) and how long the condition has lasted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub reason: Option<Reason>,
-    pub lasted_ms: Option<u64>,
+struct Verdict {
+    reason: Option<Reason>,
+    lasted_ms: Option<u64>,
     /// The condition's start, to remember (handshakes always; others when stale).
-    pub since_ms: Option<u64>,
+    since_ms: Option<u64>,
 }
 
 /// Judge a socket in a handshake state: the kernel gives no age, so it is the time since
@@ -393,7 +393,7 @@ fn judge_established(s: &Sock, t: u64, idle: Option<u64>) -> (Option<Reason>, Op
 }
 
 /// Judge one socket (not LISTEN) at `now`, with what the state file remembers of it.
-pub fn judge_sock(s: &Sock, t: u64, now: u64, remembered: Option<u64>) -> Verdict {
+fn judge_sock(s: &Sock, t: u64, now: u64, remembered: Option<u64>) -> Verdict {
     if s.state == TcpState::SynSent || s.state.is_syn_recv() {
         return judge_handshake(s, t, now, remembered);
     }

@@ -59,12 +59,20 @@ pub struct Group {
     pub verdict: String,
 }
 
+/// Whether an endpoint is shown with its reverse-DNS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `crl.example:80 (2001:db8::100)`, for people.
+    WithName,
+    /// `[2001:db8::100]:80`: stable, for munin field names.
+    AddressOnly,
+}
+
 impl Group {
-    /// The remote end for people: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`, for
-    /// inbound groups `192.0.2.7 -> :8080`, for an accept queue `* -> :8080`. Without
-    /// `with_name`, the addresses only (stable names for munin fields).
-    pub fn endpoint(&self, with_name: bool) -> String {
-        let name = self.name.as_ref().filter(|_| with_name);
+    /// The remote end: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`, for inbound groups
+    /// `192.0.2.7 -> :8080`, for an accept queue `* -> :8080`.
+    pub fn endpoint(&self, naming: Naming) -> String {
+        let name = self.name.as_ref().filter(|_| naming == Naming::WithName);
         match (self.direction, self.port) {
             (Direction::Outbound, Some(p)) => match (name, self.remote.parse::<IpAddr>()) {
                 (Some(n), _) => format!("{n}:{p} ({})", self.remote),
@@ -86,7 +94,12 @@ impl Group {
     /// The munin field key: the endpoint and direction only, never the owner (which an
     /// unprivileged run cannot see): the same field whoever runs the plugin.
     pub fn field_key(&self) -> String {
-        format!("{:?} {}", self.direction, self.endpoint(false)).to_lowercase()
+        format!(
+            "{:?} {}",
+            self.direction,
+            self.endpoint(Naming::AddressOnly)
+        )
+        .to_lowercase()
     }
 
     /// Impact, for ranking: processes blocked, sockets involved, age.
@@ -102,7 +115,7 @@ pub fn fmt_secs(ms: u64) -> String {
 }
 
 /// An age for a verdict: `40 s`, `12 min`, `3 h`, `2 d`.
-pub fn fmt_age(ms: u64) -> String {
+fn fmt_age(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..=119 => format!("{s} s"),
@@ -341,7 +354,7 @@ fn what(g: &Group, idle_ms: u64) -> String {
 
 fn peer(g: &Group) -> String {
     match g.direction {
-        Direction::Outbound => g.endpoint(true),
+        Direction::Outbound => g.endpoint(Naming::WithName),
         Direction::Inbound => match &g.name {
             Some(n) => format!("{n} ({})", g.remote),
             None => g.remote.clone(),
@@ -376,7 +389,7 @@ fn cause_verdict(g: &Group, symptoms: &[&Group]) -> String {
     };
     format!(
         "{procs} blocked on {} for {} - {}; {}",
-        g.endpoint(true),
+        g.endpoint(Naming::WithName),
         fmt_age(age),
         blocked_by(g.reason),
         clients_phrase(symptoms)
@@ -409,7 +422,7 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
     match cause {
         Some(c) => format!(
             "{head} - the client gave up waiting: the process is blocked on {} (the cause)",
-            c.endpoint(true)
+            c.endpoint(Naming::WithName)
         ),
         None => format!("{head} - {}", explain(g.reason, g.direction)),
     }
@@ -470,7 +483,7 @@ pub struct ByProcess {
     pub count: usize,
 }
 
-pub fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
+fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
     let mut procs: BTreeMap<Option<&str>, (HashSet<u32>, usize)> = BTreeMap::new();
     for s in stale {
         let e = procs.entry(s.process.as_deref()).or_default();
@@ -695,7 +708,7 @@ mod tests {
             (g[0].port, g[0].local_port, g[0].role),
             (Some(80), None, Role::Alone)
         );
-        assert_eq!(g[0].endpoint(false), "[2001:db8::100]:80");
+        assert_eq!(g[0].endpoint(Naming::AddressOnly), "[2001:db8::100]:80");
         // --idle 500ms
         assert!(group(&v, 500, &names, &Owners::default())[0]
             .verdict
@@ -785,7 +798,7 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].kind, Kind::AcceptQueue);
         assert_eq!(g[0].verdict, "3 connections waiting to be accepted on :8080 (listener 4242/slowsrv): the server is not accepting");
-        assert_eq!(g[0].endpoint(true), "* -> :8080");
+        assert_eq!(g[0].endpoint(Naming::WithName), "* -> :8080");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::domain::conn_audit::{Direction, Reason, Source};
-use crate::domain::conn_verdict::{fmt_secs, Group, Report};
+use crate::domain::conn_verdict::{fmt_secs, Group, Naming, Report};
 use crate::output::nagios::{Check, Perf, Range};
 use crate::output::table::{Align, Table};
 use crate::output::{munin, prometheus::Family};
@@ -16,9 +16,9 @@ use crate::output::{munin, prometheus::Family};
 pub const SERVICE: &str = "CONN-AUDIT";
 
 /// The groups beyond the first ones shown: how many, and their sockets.
-pub struct Rest {
-    pub groups: usize,
-    pub sockets: usize,
+struct Rest {
+    groups: usize,
+    sockets: usize,
 }
 
 fn rest_of<'a>(rest: impl Iterator<Item = &'a Group>) -> Option<Rest> {
@@ -100,7 +100,7 @@ fn header(out: &mut String, r: &Report) {
 }
 
 /// `8 stale (3 idle, 1 keepalive-idle, 4 unread)`: the parts add up to the total.
-pub fn stale_summary(r: &Report) -> String {
+fn stale_summary(r: &Report) -> String {
     let parts: Vec<String> = Reason::ALL
         .iter()
         .filter_map(|k| Some((k.label(), *r.by_reason.get(k.label())?)))
@@ -138,7 +138,7 @@ fn group_table(groups: &[Group], prev: Option<&HashMap<String, usize>>) -> Strin
             pids.push(format!("+{}", g.pids.len() - 8));
         }
         row.extend([
-            g.endpoint(true),
+            g.endpoint(Naming::WithName),
             g.process.clone().unwrap_or_else(|| "?".into()),
             pids.join(","),
             fmt_age(g.max_idle_s),
@@ -296,15 +296,29 @@ fn munin_groups(r: &Report) -> Vec<(String, String, usize)> {
                     Direction::Outbound => "to",
                     Direction::Inbound => "from",
                 };
-                v.push((key, format!("{dir} {}", g.endpoint(false)), g.count));
+                v.push((
+                    key,
+                    format!("{dir} {}", g.endpoint(Naming::AddressOnly)),
+                    g.count,
+                ));
             }
         }
     }
     v
 }
 
-/// munin: the by-reason graph and the per-endpoint graph (config or fetch).
-pub fn write_munin(out: &mut dyn Write, r: &Report, config: bool, top: usize) -> io::Result<()> {
+/// What a munin run prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuninPart {
+    /// `config`: the graph definitions.
+    Config,
+    /// The values.
+    Fetch,
+}
+
+/// munin: the by-reason graph and the per-endpoint graph.
+pub fn write_munin(out: &mut dyn Write, r: &Report, part: MuninPart, top: usize) -> io::Result<()> {
+    let config = part == MuninPart::Config;
     munin::multigraph(out, "conn_audit")?;
     if config {
         out.write_all(b"graph_title Stale TCP connections by reason\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\ngraph_info Connections opskit conn-audit finds stuck for longer than --idle: connecting, idle without a read timeout, unanswered keepalive, retransmitting, zero window, unread, CLOSE_WAIT. Owners need root: `user root` in plugin-conf.d.\n")?;

@@ -243,9 +243,13 @@ fn render_report(
     let mut out = Vec::new();
     if args.format == Format::Munin || args.verb.is_some() {
         let config = args.verb == Some(Verb::Config);
-        render::write_munin(&mut out, r, config, top)?;
+        let part = match config {
+            true => render::MuninPart::Config,
+            false => render::MuninPart::Fetch,
+        };
+        render::write_munin(&mut out, r, part, top)?;
         if config && std::env::var_os("MUNIN_CAP_DIRTYCONFIG").is_some_and(|v| v == "1") {
-            render::write_munin(&mut out, r, false, top)?;
+            render::write_munin(&mut out, r, render::MuninPart::Fetch, top)?;
         }
         return Ok(out);
     }
