@@ -254,7 +254,8 @@ impl Stale {
     }
 }
 
-/// Socket counts by state, after the filters (LISTEN sockets are not connections).
+/// Socket counts, after the filters: `connections` are the judged states (ESTABLISHED,
+/// CLOSE_WAIT, SYN_SENT, SYN_RECV); `scanned` is every socket read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub scanned: usize,
@@ -414,6 +415,17 @@ fn judge_sock(s: &Sock, t: u64, now: u64, remembered: Option<u64>) -> Verdict {
     }
 }
 
+fn judged_state(s: TcpState) -> bool {
+    matches!(
+        s,
+        TcpState::Established
+            | TcpState::CloseWait
+            | TcpState::SynSent
+            | TcpState::SynRecv
+            | TcpState::NewSynRecv
+    )
+}
+
 fn count(c: &mut Counts, state: TcpState) {
     c.connections += 1;
     match state {
@@ -442,7 +454,9 @@ pub fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory) -> Ju
         ..Judged::default()
     };
     for s in socks {
-        if s.state == TcpState::Listen {
+        // the states judged (all netlink asks for but LISTEN; procfs has every state, and a
+        // TIME_WAIT or FIN_WAIT socket is not a connection anyone waits on)
+        if !judged_state(s.state) {
             continue;
         }
         let key = SockKey::of(&s);
@@ -863,6 +877,26 @@ mod tests {
             }],
             now - 95_000
         );
+    }
+
+    /// procfs has every state: TIME_WAIT and FIN_WAIT sockets are scanned, not connections.
+    #[test]
+    fn only_judged_states_are_connections() {
+        let socks = vec![
+            sock(TcpState::TimeWait, Timer::TimeWait, 0, 0, None),
+            sock(TcpState::FinWait2, Timer::None, 0, 0, None),
+            sock(CloseWait, Timer::None, 0, 0, None),
+            sock(SynSent, Timer::Retransmit, 0, 0, None),
+        ];
+        let j = judge(socks, &Options::default(), 1 << 40, &Memory::new());
+        let want = Counts {
+            scanned: 4,
+            connections: 2,
+            close_wait: 1,
+            syn_sent: 1,
+            ..Counts::default()
+        };
+        assert_eq!(j.counts, want);
     }
 
     #[test]
