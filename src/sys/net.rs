@@ -175,7 +175,8 @@ fn name_of(sa: &dyn nix::sys::socket::SockaddrLike) -> Option<String> {
     }
     // SAFETY: getnameinfo NUL-terminates `host` on success.
     let s = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
-    Some(s.to_string_lossy().into_owned())
+    // a PTR record is outside text like a process name: escaped before it reaches any output
+    Some(crate::output::escape::clean(&s.to_string_lossy()).into_owned())
 }
 
 /// What SOCK_DESTROY did to a socket.
