@@ -430,9 +430,10 @@ fn busy_lossy_and_slow_streams_are_never_stale_at_a_long_idle() {
     let tmp = tempfile::tempdir().unwrap();
     let script = format!(
         r#"set -e
-ip link set lo up
-# loss: netem where the kernel has it, else a rate-limited link that drops what it cannot queue
-tc qdisc add dev lo root netem loss 3% 2>/dev/null || tc qdisc add dev lo root tbf rate 4mbit burst 16k limit 32k
+# an Ethernet-sized MTU: segments a rate limiter can queue
+ip link set lo mtu 1500 up
+# loss: netem where the kernel has it, else an 8 Mbit/s link that drops what it cannot queue
+tc qdisc add dev lo root netem loss 3% 2>/dev/null || tc qdisc add dev lo root tbf rate 8mbit burst 16k limit 24k
 python3 - <<'PY' &
 import socket, threading, time
 def serve(srv, rcvbuf, pause):
@@ -443,7 +444,10 @@ def serve(srv, rcvbuf, pause):
         if pause:
             time.sleep(pause)
 def send(port):
-    c = socket.create_connection(("127.0.0.1", port))
+    c = socket.socket()
+    # reno fills the bottleneck's queue until it drops (bbr, the default here, paces below it)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno")
+    c.connect(("127.0.0.1", port))
     while True:
         c.sendall(b"x" * 65536)
 for name, rcvbuf, pause in [("lossy", None, 0), ("slow", 4096, 0.02)]:
@@ -459,7 +463,6 @@ PYPID=$!
 sleep 1
 for i in $(seq 1 40); do
   {bin} conn-audit --idle 5m --format json --state {tmp}/st.json > {tmp}/out.$i.json
-  {bin} conn-audit --idle 100ms --format json --state {tmp}/st2.json > {tmp}/short.$i.json
   ss -tnoiH state established >> {tmp}/ss.txt
   sleep 0.2
 done
@@ -479,7 +482,6 @@ kill $PYPID
         ));
         return;
     }
-    let mut caught_short = 0;
     for i in 1..=40 {
         let read = |name: &str| -> Value {
             let p = tmp.path().join(format!("{name}.{i}.json"));
@@ -487,16 +489,28 @@ kill $PYPID
         };
         let v = read("out");
         assert_eq!(v["stale"], 0, "audit {i}: {v}");
-        let short = read("short");
-        caught_short += short["by_reason"]["zero-window"].as_u64().unwrap()
-            + short["by_reason"]["retransmitting"].as_u64().unwrap();
     }
-    // the conditions were there to be caught: ss saw the persist timer and retransmissions,
-    // and at --idle 100ms the same streams are flagged
+    // the conditions were there to be caught: ss saw the persist timer and retransmissions
+    // (one audit catching either was enough to flag a stream before #11)
     let ss = std::fs::read_to_string(tmp.path().join("ss.txt")).unwrap();
     assert!(ss.contains("timer:(persist"), "no persist timer seen: {ss}");
     assert!(ss.contains(" retrans:"), "no retransmission seen: {ss}");
-    assert!(caught_short > 0, "nothing flagged even at --idle 100ms");
+    // and both streams moved data all along (a blackhole would not be "busy")
+    let most_acked = ss
+        .split("bytes_acked:")
+        .skip(1)
+        .filter_map(|t| {
+            t.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_acked > 1_000_000,
+        "{most_acked} bytes acked at most: {ss}"
+    );
 }
 
 /// Concurrent runs sharing `--state` never warn (unique temporary names), and runs in two
