@@ -8,6 +8,7 @@ mod cli;
 mod conn_audit;
 mod conn_audit_causes;
 mod generated;
+mod install;
 mod itop;
 mod purity;
 mod ssd_align;
