@@ -144,6 +144,23 @@ fn the_cause_leads_and_three_tools_count_the_same() {
         "{out}"
     );
 
+    // the packaged NRPE example filters on the service port: the upstream is outside
+    // --port, and still named as the cause (its sockets not counted)
+    let (code, out, _) = audit(&st, &["--port", &front, "--format", "nagios"]);
+    assert_eq!(code, 0, "{out}");
+    let text = out.split(" | ").next().unwrap();
+    assert!(
+        text.starts_with("CONN-AUDIT OK - 4 stale (4 close-wait) of 4 TCP connections; "),
+        "{out}"
+    );
+    let headline = text.split_once("; ").unwrap().1;
+    assert!(
+        is_cause(headline.trim_end_matches(" (+1 more groups)")),
+        "{out}"
+    );
+    let v = json(&st, &["--port", &front]);
+    assert_eq!(v["groups"][0]["outside_filters"], true, "{v}");
+
     // ss and lsof see the same sockets: 4 CLOSE_WAIT on the front port, 4 to the upstream
     let v = json(&st, &["--process", "apache2"]);
     let ours = |reason: &str| {
@@ -420,8 +437,10 @@ fn usage_errors_and_small_promises() {
 /// `--idle` means duration for every label: a busy upload over a lossy link (retransmissions
 /// in flight, ACKs still coming) and a stream to a slow reader (the persist timer caught
 /// between window updates) are never stale at `--idle 5m`, however often one audit catches a
-/// timer (ss shows they were caught). A private namespace with `tc netem` loss on lo (or,
-/// where the kernel has no netem, a `tbf` bottleneck that drops what it cannot queue).
+/// timer (ss shows they were caught). A private namespace with `tc netem` loss on lo, or,
+/// where the kernel has no netem, a route to the upload's server that is black-holed for
+/// 400 ms of every second (longer than the minimum RTO; a qdisc that drops locally, like tbf, makes TCP back off without
+/// retransmitting: no loss as the peer would see it).
 #[test]
 fn busy_lossy_and_slow_streams_are_never_stale_at_a_long_idle() {
     if !require_root("unshare -n and tc") || !require_tool("tc") || !require_tool("unshare") {
@@ -430,10 +449,9 @@ fn busy_lossy_and_slow_streams_are_never_stale_at_a_long_idle() {
     let tmp = tempfile::tempdir().unwrap();
     let script = format!(
         r#"set -e
-# an Ethernet-sized MTU: segments a rate limiter can queue
-ip link set lo mtu 1500 up
-# loss: netem where the kernel has it, else an 8 Mbit/s link that drops what it cannot queue
-tc qdisc add dev lo root netem loss 3% 2>/dev/null || tc qdisc add dev lo root tbf rate 8mbit burst 16k limit 24k
+ip link set lo up
+NETEM=yes
+tc qdisc add dev lo root netem loss 3% 2>/dev/null || NETEM=
 python3 - <<'PY' &
 import socket, threading, time
 def serve(srv, rcvbuf, pause):
@@ -443,30 +461,36 @@ def serve(srv, rcvbuf, pause):
             return
         if pause:
             time.sleep(pause)
-def send(port):
-    c = socket.socket()
-    # reno fills the bottleneck's queue until it drops (bbr, the default here, paces below it)
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno")
-    c.connect(("127.0.0.1", port))
+def send(addr):
+    c = socket.create_connection(addr)
     while True:
         c.sendall(b"x" * 65536)
-for name, rcvbuf, pause in [("lossy", None, 0), ("slow", 4096, 0.02)]:
+for host, rcvbuf, pause in [("127.0.0.2", None, 0), ("127.0.0.1", 4096, 0.02)]:
     srv = socket.socket()
     if rcvbuf:
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    srv.bind(("127.0.0.1", 0)); srv.listen(1)
+    srv.bind((host, 0)); srv.listen(1)
     threading.Thread(target=serve, args=(srv, rcvbuf, pause), daemon=True).start()
-    threading.Thread(target=send, args=(srv.getsockname()[1],), daemon=True).start()
+    threading.Thread(target=send, args=(srv.getsockname(),), daemon=True).start()
 time.sleep(60)
 PY
 PYPID=$!
 sleep 1
+if [ -z "$NETEM" ]; then
+  # connected: now the local table after the blackhole rule, which drops everything to
+  # 127.0.0.2 while it is there
+  ip rule add from all lookup local pref 1000
+  ip rule del pref 0
+  (while :; do ip rule add to 127.0.0.2 blackhole pref 100; sleep 0.4; ip rule del pref 100; sleep 0.6; done) &
+  FLAP=$!
+  sleep 1
+fi
 for i in $(seq 1 40); do
   {bin} conn-audit --idle 5m --format json --state {tmp}/st.json > {tmp}/out.$i.json
   ss -tnoiH state established >> {tmp}/ss.txt
   sleep 0.2
 done
-kill $PYPID
+kill $PYPID ${{FLAP:-}}
 "#,
         bin = crate::util::bin().display(),
         tmp = tmp.path().display()
@@ -604,7 +628,7 @@ while [ ! -e {d}/ready ]; do sleep 0.05; done
 start=$(date +%s%N)
 {bin} conn-audit --peer crl.example --state /dev/null > {d}/out 2> {d}/err || echo $? > {d}/code
 echo $(( ($(date +%s%N) - start) / 1000000 )) > {d}/ms
-kill $PYPID
+kill $PYPID ${{FLAP:-}}
 "#,
         d = tmp.path().display(),
         bin = crate::util::bin().display()

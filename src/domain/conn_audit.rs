@@ -270,6 +270,9 @@ pub struct Counts {
 #[derive(Debug, Default)]
 pub struct Judged {
     pub stale: Vec<Stale>,
+    /// Stale outbound sockets outside the filters: not reported or counted, but a cause
+    /// when the processes of a reported group are blocked on them.
+    pub context: Vec<Stale>,
     pub counts: Counts,
     /// What the state file should hold for this namespace after the run.
     pub memory: Memory,
@@ -464,8 +467,22 @@ pub fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory) -> Ju
         let kept = opts.ports.matches(&s, direction)
             && opts.peer.as_ref().is_none_or(|f| f.matches(s.remote.ip()));
         if !kept {
-            if let Some(since) = old.get(&key) {
-                j.memory.insert(key, *since);
+            let remembered = old.get(&key).copied();
+            if let Some(since) = remembered {
+                j.memory.insert(key, since);
+            }
+            // outside the filters, but possibly what blocks the processes inside them
+            let v = judge_sock(&s, opts.idle_ms, now, remembered);
+            if let (Some(reason), Direction::Outbound) = (v.reason, direction) {
+                j.context.push(Stale {
+                    sock: s,
+                    reason,
+                    direction,
+                    idle_ms: v.lasted_ms,
+                    listener: None,
+                    pids: Vec::new(),
+                    process: None,
+                });
             }
             continue;
         }

@@ -54,8 +54,11 @@ pub struct Group {
     pub reasons: BTreeMap<&'static str, usize>,
     pub reason: Reason,
     pub role: Role,
-    /// Cause groups: the symptom sockets (their clients); symptoms: the cause's index.
+    /// Cause groups: the symptom sockets (their clients).
     pub clients: usize,
+    /// A cause outside `--port`/`--peer`, shown because reported groups are blocked on it
+    /// (its sockets are not counted).
+    pub outside_filters: bool,
     pub verdict: String,
 }
 
@@ -233,6 +236,7 @@ fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Gr
         reason,
         role: Role::Alone,
         clients: 0,
+        outside_filters: false,
         verdict: String::new(),
     }
 }
@@ -255,7 +259,8 @@ fn can_block(g: &Group) -> bool {
 
 /// An inbound group of clients waiting on (or given up on) their server.
 fn is_waiting_client(g: &Group) -> bool {
-    g.kind == Kind::Connections
+    !g.outside_filters
+        && g.kind == Kind::Connections
         && g.direction == Direction::Inbound
         && matches!(
             g.reason,
@@ -371,6 +376,7 @@ fn clients_phrase(symptoms: &[&Group]) -> String {
     let total: usize = symptoms.iter().map(|g| g.count).sum();
     let clients = if total == 1 { "client" } else { "clients" };
     match (gave_up, total - gave_up) {
+        (0, 1) => "their 1 client is waiting".to_string(),
         (0, w) => format!("their {w} {clients} are waiting"),
         (g, 0) => format!("their {g} {clients} gave up (CLOSE_WAIT)"),
         (g, w) => {
@@ -429,8 +435,12 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
 }
 
 /// Group stale sockets and write their verdicts, causes first, then by impact.
+/// Group stale sockets and write their verdicts, causes first, then by impact. `context`
+/// holds stale outbound sockets outside the filters: a group of them is reported only as the
+/// cause of reported groups.
 pub fn group(
     stale: &[Stale],
+    context: &[Stale],
     idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
@@ -439,6 +449,10 @@ pub fn group(
         .into_iter()
         .map(|a| group_of(a, names, owners))
         .collect();
+    groups.extend(accumulate(context).into_iter().map(|a| Group {
+        outside_filters: true,
+        ..group_of(a, names, owners)
+    }));
     let cause_of = correlate(&mut groups);
     let verdicts: Vec<String> = groups
         .iter()
@@ -457,6 +471,7 @@ pub fn group(
     for (g, v) in groups.iter_mut().zip(verdicts) {
         g.verdict = v;
     }
+    groups.retain(|g| !g.outside_filters || g.role == Role::Cause);
     rank(&mut groups);
     groups
 }
@@ -598,6 +613,7 @@ pub struct Meta {
 pub fn report(
     meta: Meta,
     stale: Vec<Stale>,
+    context: &[Stale],
     counts: Counts,
     idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
@@ -634,7 +650,7 @@ pub fn report(
         stale: stale.len(),
         unowned,
         by_reason: by_reason(&stale),
-        groups: group(&stale, idle_ms, names, owners),
+        groups: group(&stale, context, idle_ms, names, owners),
         by_process: by_process(&stale),
         warnings,
         sockets: Sockets(stale),
@@ -699,7 +715,7 @@ mod tests {
             .collect();
         let mut names = BTreeMap::new();
         names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, 60_000, &names, &Owners::default());
+        let g = group(&v, &[], 60_000, &names, &Owners::default());
         assert_eq!(g.len(), 1);
         assert_eq!((g[0].count, g[0].pids.clone()), (3, vec![11, 12, 13]));
         assert_eq!(g[0].verdict, "3 apache2 workers idle > 60 s on crl.example:80 (2001:db8::100) - the client has no read timeout");
@@ -710,7 +726,7 @@ mod tests {
         );
         assert_eq!(g[0].endpoint(Naming::AddressOnly), "[2001:db8::100]:80");
         // --idle 500ms
-        assert!(group(&v, 500, &names, &Owners::default())[0]
+        assert!(group(&v, &[], 500, &names, &Owners::default())[0]
             .verdict
             .contains("idle > 0.5 s"));
     }
@@ -755,7 +771,7 @@ mod tests {
         ));
         let mut names = BTreeMap::new();
         names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, 30_000, &names, &Owners::default());
+        let g = group(&v, &[], 30_000, &names, &Owners::default());
         assert_eq!(g.len(), 3);
         assert_eq!(g[0].role, Role::Cause);
         assert_eq!(
@@ -769,6 +785,63 @@ mod tests {
             (g[2].role, g[2].process.as_deref()),
             (Role::Alone, Some("psql"))
         );
+    }
+
+    /// `--port 80` selects the workers' clients; the upstream they are blocked on is outside
+    /// the filter, and still named as the cause (not counted).
+    #[test]
+    fn a_cause_outside_the_filters_still_leads() {
+        let mut symptoms = Vec::new();
+        let mut context = Vec::new();
+        for pid in 0..3u32 {
+            context.push(stale(
+                &format!("10.0.0.1:{}", 40000 + pid),
+                "10.0.0.100:8443",
+                TcpState::Established,
+                Reason::Idle,
+                Outbound,
+                100 + pid,
+                "php-fpm",
+                50_000,
+            ));
+            symptoms.push(stale(
+                "10.0.0.1:80",
+                &format!("10.0.0.7:{}", 50000 + pid),
+                TcpState::CloseWait,
+                Reason::CloseWait,
+                Inbound,
+                100 + pid,
+                "php-fpm",
+                90_000,
+            ));
+        }
+        // context a reported group does not wait on is dropped
+        context.push(stale(
+            "10.0.0.1:1",
+            "10.0.0.200:5432",
+            TcpState::Established,
+            Reason::Idle,
+            Outbound,
+            999,
+            "psql",
+            900_000,
+        ));
+        let g = group(
+            &symptoms,
+            &context,
+            30_000,
+            &BTreeMap::new(),
+            &Owners::default(),
+        );
+        assert_eq!(g.len(), 2, "{g:#?}");
+        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, true));
+        assert!(
+            g[0].verdict
+                .starts_with("3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s"),
+            "{}",
+            g[0].verdict
+        );
+        assert_eq!((g[1].role, g[1].outside_filters), (Role::Symptom, false));
     }
 
     #[test]
@@ -794,7 +867,7 @@ mod tests {
         let mut owners = Owners::default();
         owners.by_inode.insert(77, vec![4242]);
         owners.comm.insert(4242, "slowsrv".into());
-        let g = group(&v, 1_000, &BTreeMap::new(), &owners);
+        let g = group(&v, &[], 1_000, &BTreeMap::new(), &owners);
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].kind, Kind::AcceptQueue);
         assert_eq!(g[0].verdict, "3 connections waiting to be accepted on :8080 (listener 4242/slowsrv): the server is not accepting");
@@ -830,7 +903,7 @@ mod tests {
                 70_000,
             ));
         }
-        let g = group(&v, 60_000, &BTreeMap::new(), &Owners::default());
+        let g = group(&v, &[], 60_000, &BTreeMap::new(), &Owners::default());
         assert_eq!(g[0].process.as_deref(), Some("b"));
         assert_eq!(g[1].process.as_deref(), Some("a"));
     }

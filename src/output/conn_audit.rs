@@ -137,8 +137,12 @@ fn group_table(groups: &[Group], prev: Option<&HashMap<String, usize>>) -> Strin
         if g.pids.len() > 8 {
             pids.push(format!("+{}", g.pids.len() - 8));
         }
+        let mut remote = g.endpoint(Naming::WithName);
+        if g.outside_filters {
+            remote.push_str(" (outside the filters)");
+        }
         row.extend([
-            g.endpoint(Naming::WithName),
+            remote,
             g.process.clone().unwrap_or_else(|| "?".into()),
             pids.join(","),
             fmt_age(g.max_idle_s),
@@ -286,7 +290,8 @@ pub fn nagios_check<'a>(
 fn munin_groups(r: &Report) -> Vec<(String, String, usize)> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut v: Vec<(String, String, usize)> = Vec::new();
-    for g in &r.groups {
+    // a cause outside the filters is context, not a series of this check
+    for g in r.groups.iter().filter(|g| !g.outside_filters) {
         let key = g.field_key();
         match index.get(&key) {
             Some(i) => v[*i].2 += g.count,
@@ -409,7 +414,8 @@ fn write_prometheus_groups(out: &mut dyn Write, r: &Report, top: usize) -> io::R
         "gauge",
         "Longest time a socket of the group has been stale.",
     );
-    let (groups, rest) = largest(&r.groups, top, |g| g.count);
+    let inside: Vec<&Group> = r.groups.iter().filter(|g| !g.outside_filters).collect();
+    let (groups, rest) = largest(&inside, top, |g| g.count);
     for g in groups {
         // the service port: the remote one for outbound, the local one for inbound
         let port = g.port.or(g.local_port).unwrap_or(0).to_string();

@@ -115,18 +115,21 @@ def queue(ports, pids):
 
 def sport(ports, pids):
     sink = listener("127.0.0.3")
-    other = listener("127.0.0.2")
-    p = other.getsockname()[1]
+    # the client's port first (bound, not yet connected), then the listener on that port at
+    # another address: the port cannot be taken meanwhile
+    client = socket.socket()
+    client.bind(("127.0.0.1", 0))
+    p = client.getsockname()[1]
+    other = listener("127.0.0.2", p)
     ports["sink"], ports["other"] = sink.getsockname()[1], p
-    pids["sink"] = child(b"sink", lambda: silent(sink))
-    pids["other"] = child(b"other", lambda: silent(other))
+    # neither holds the client's socket (a fork inherits every fd)
+    pids["sink"] = child(b"sink", lambda: (client.close(), silent(sink)))
+    pids["other"] = child(b"other", lambda: (client.close(), silent(other)))
     sink.close()
     other.close()
 
     def sportcli():
-        c = socket.socket()
-        c.bind(("127.0.0.1", p))
-        c.connect(("127.0.0.3", ports["sink"]))
+        client.connect(("127.0.0.3", ports["sink"]))
         forever()
 
     def pcli():
@@ -134,6 +137,7 @@ def sport(ports, pids):
         forever()
 
     pids["sportcli"] = child(b"sportcli", sportcli)
+    client.close()
     pids["pcli"] = child(b"pcli", pcli)
 
     def evil():

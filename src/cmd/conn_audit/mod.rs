@@ -164,6 +164,7 @@ fn audit(
     let wanted: HashSet<u64> = judged
         .stale
         .iter()
+        .chain(&judged.context)
         .map(|s| s.sock.inode)
         .chain(judged.listener_inodes.iter().copied())
         .filter(|i| *i != 0)
@@ -173,6 +174,7 @@ fn audit(
         None => sock_owners::find_owners(&ctx.root, &wanted),
     };
     attach_owners(&mut judged.stale, &owners, opts.process.as_ref());
+    attach_owners(&mut judged.context, &owners, None);
     let names = if args.resolve {
         names(&judged.stale, dns)
     } else {
@@ -191,6 +193,7 @@ fn audit(
     Ok(report(
         meta,
         judged.stale,
+        &judged.context,
         judged.counts,
         opts.idle_ms,
         &names,
