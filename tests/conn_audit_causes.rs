@@ -395,6 +395,10 @@ fn usage_errors_and_small_promises() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    // under --format nagios the same mistakes are UNKNOWN, on the status line
+    let (code, out, _) = run(opskit().args(["conn-audit", "--format", "nagios", "--yes"]));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("CONN-AUDIT UNKNOWN - --yes"), "{out}");
     let tmp = tempfile::tempdir().unwrap();
     // a negative range without '=', and a fractional --idle said as it was given
     let (code, out, err) = run(opskit()

@@ -204,7 +204,8 @@ fn audit(
 /// `--format nagios`: every failure is UNKNOWN (exit 3), on the one status line.
 fn run_nagios(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let mut out = Vec::new();
-    let checked = options(args)
+    let checked = validate(args)
+        .and_then(|()| options(args))
         .and_then(|opts| audit(args, ctx, &opts, &mut HashMap::new()))
         .and_then(|r| {
             let check = render::nagios_check(&r, args.warning.as_ref(), args.critical.as_ref());
@@ -282,8 +283,9 @@ fn render_report(
     Ok(out)
 }
 
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-    // usage errors clap cannot word well (exit 2, as conn-audit's runtime errors)
+/// Usage errors clap cannot word well (exit 2 as conn-audit's runtime errors; UNKNOWN with
+/// --format nagios).
+fn validate(args: &Args) -> anyhow::Result<()> {
     if args.yes && !args.kill {
         bail!("--yes answers --kill's question: it is only valid with --kill");
     }
@@ -296,9 +298,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             format!("{:?}", args.format).to_lowercase()
         );
     }
+    Ok(())
+}
+
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     if args.format == Format::Nagios {
         return run_nagios(&args, ctx);
     }
+    validate(&args)?;
     if args.verb == Some(Verb::Autoconf) {
         return Ok(autoconf(ctx));
     }
