@@ -658,3 +658,92 @@ kill $PYPID ${{FLAP:-}}
     );
     assert!((1900..4000).contains(&ms), "{ms} ms");
 }
+
+/// The server's half of a handshake the client never completes (SYN_RECV): a "remote"
+/// client behind a TUN device in a private namespace sends SYNs and never answers the
+/// SYN-ACKs. The kernel gives the request no age: the first audit remembers it (state file),
+/// the next one, 2.5 s later, calls it half-open, with the listener's owner; ss agrees.
+#[test]
+fn a_handshake_never_completed_is_half_open_after_idle() {
+    if !require_root("unshare -n and a TUN device") || !require_tool("unshare") {
+        return;
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        crate::util::skip("/dev/net/tun is absent");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+python3 - <<'PY' &
+import fcntl, os, socket, struct, subprocess, time
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454ca, 0x0001, 0x1000
+tun = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"t0", IFF_TUN | IFF_NO_PI))
+subprocess.run("ip link set t0 up && ip addr add 10.9.9.1/24 dev t0", shell=True, check=True)
+srv = socket.socket(); srv.bind(("10.9.9.1", 0)); srv.listen(8)
+port = srv.getsockname()[1]
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+src, dst = socket.inet_aton("10.9.9.9"), socket.inet_aton("10.9.9.1")
+for sport in (40001, 40002):
+    tcp = struct.pack("!HHIIBBHHH", sport, port, 1000, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    os.write(tun, ip + tcp)
+open("{d}/port", "w").write(str(port))
+time.sleep(20)  # the SYN-ACKs go out t0 and nobody answers
+PY
+PYPID=$!
+while [ ! -s {d}/port ]; do sleep 0.05; done
+sleep 0.3
+ss -tanH state syn-recv > {d}/ss.txt
+{bin} conn-audit --idle 2s --format json --state {d}/st.json > {d}/first.json
+sleep 2.5
+{bin} conn-audit --idle 2s --format json --state {d}/st.json > {d}/second.json
+echo $PYPID > {d}/pid
+kill $PYPID
+"#,
+        d = tmp.path().display(),
+        bin = crate::util::bin().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::util::skip(format_args!(
+            "private namespace with a TUN device failed here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let json = |f: &str| -> Value { serde_json::from_str(&read(f)).unwrap() };
+    assert_eq!(read("ss.txt").lines().count(), 2, "{}", read("ss.txt"));
+    let first = json("first.json");
+    assert_eq!(
+        (first["syn_recv"].as_u64(), first["stale"].as_u64()),
+        (Some(2), Some(0)),
+        "{first}"
+    );
+    let second = json("second.json");
+    assert_eq!(second["by_reason"]["half-open"], 2, "{second}");
+    assert_eq!(second["unowned"], 0, "{second}");
+    let (port, pid) = (read("port"), read("pid"));
+    let v = second["groups"][0]["verdict"].as_str().unwrap();
+    assert!(
+        v.starts_with(&format!(
+            "2 half-open connections from 10.9.9.9 on :{port} (listener {}/python3) for ",
+            pid.trim()
+        )) && v.ends_with(
+            " - the client never completed the handshake (SYN flood, or its ACKs are lost)"
+        ),
+        "{v}"
+    );
+}

@@ -252,6 +252,12 @@ impl Stale {
             && self.sock.inode == 0
             && self.sock.state == TcpState::Established
     }
+
+    /// No process can own it yet: a queued connection, or the server's half of a handshake
+    /// (its listener's process is the one to look at).
+    pub fn before_accept(&self) -> bool {
+        self.direction == Direction::Inbound && self.sock.inode == 0
+    }
 }
 
 /// Socket counts, after the filters: `connections` are the judged states (ESTABLISHED,

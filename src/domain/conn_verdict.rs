@@ -196,8 +196,8 @@ fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Gr
         .flat_map(|s| s.pids.iter().copied())
         .collect();
     let mut process = process.map(str::to_string);
-    if kind == Kind::AcceptQueue {
-        // nobody owns a queued connection: the listener's process is the one to look at
+    if a.members.iter().all(|s| s.before_accept()) {
+        // nobody owns a queued connection or a handshake: the listener's process does
         let listener = a.members.iter().find_map(|s| s.listener).unwrap_or(0);
         (pids, process) = owners.of(listener);
     }
@@ -402,18 +402,37 @@ fn cause_verdict(g: &Group, symptoms: &[&Group]) -> String {
     )
 }
 
+/// `4242/slowsrv`: the listener's owner.
+fn listener(g: &Group) -> String {
+    match (g.pids.first(), &g.process) {
+        (Some(pid), Some(name)) => format!("{pid}/{name}"),
+        (Some(pid), None) => pid.to_string(),
+        _ => "owner unknown".into(),
+    }
+}
+
 fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
-    if g.kind == Kind::AcceptQueue {
-        let listener = match (g.pids.first(), &g.process) {
-            (Some(pid), Some(name)) => format!("{pid}/{name}"),
-            (Some(pid), None) => pid.to_string(),
-            _ => "owner unknown".into(),
-        };
-        let lp = g.local_port.unwrap_or(0);
-        return format!(
-            "{} connections waiting to be accepted on :{lp} (listener {listener}): the server is not accepting",
-            g.count
-        );
+    let lp = g.local_port.unwrap_or(0);
+    match (g.kind, g.direction) {
+        (Kind::AcceptQueue, _) => {
+            return format!(
+                "{} connections waiting to be accepted on :{lp} (listener {}): the server is not accepting",
+                g.count,
+                listener(g)
+            )
+        }
+        (Kind::Handshakes, Direction::Inbound) => {
+            let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
+            return format!(
+                "{} half-open connections from {} on :{lp} (listener {}) for {} - {}",
+                g.count,
+                peer(g),
+                listener(g),
+                fmt_age(age),
+                explain(g.reason, g.direction)
+            );
+        }
+        _ => {}
     }
     let head = match g.direction {
         Direction::Outbound => format!("{} {} on {}", who(g), what(g, idle_ms), peer(g)),
@@ -622,7 +641,7 @@ pub fn report(
     let mut warnings = meta.warnings;
     let unowned = stale
         .iter()
-        .filter(|s| s.pids.is_empty() && !s.in_accept_queue())
+        .filter(|s| s.pids.is_empty() && !s.before_accept())
         .count();
     if unowned > 0 && owners.denied > 0 {
         warnings.push(format!(
