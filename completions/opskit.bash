@@ -131,7 +131,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__conn__subcmd__audit)
-            opts="-n -h -V --idle --port --peer --process --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
+            opts="-n -h -V --idle --port --sport --dport --peer --process --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +142,14 @@ _opskit() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sport)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dport)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

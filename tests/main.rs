@@ -6,6 +6,7 @@ mod util;
 mod bindstats;
 mod cli;
 mod conn_audit;
+mod conn_audit_causes;
 mod generated;
 mod install;
 mod itop;

@@ -6,6 +6,8 @@
 
 pub mod align;
 pub mod bind;
+pub mod conn_audit;
+pub mod conn_verdict;
 pub mod cpustat;
 pub mod disk;
 pub mod interrupts;
@@ -13,6 +15,7 @@ pub mod irq_balance;
 pub mod irq_numa;
 pub mod irq_rates;
 pub mod irq_view;
+pub mod sock_diag;
 pub mod ssd;
 pub mod tcp;
 pub mod units;

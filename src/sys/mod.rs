@@ -2,9 +2,11 @@
 
 pub mod bind_http;
 pub mod block;
+pub mod conn_state;
 pub mod fsread;
 pub mod interrupts;
 pub mod net;
 pub mod root;
+pub mod sock_owners;
 pub mod ssd_align;
 pub mod tty;

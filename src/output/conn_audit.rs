@@ -1,0 +1,444 @@
+//! conn-audit's report rendered: the table for people (verdicts first, the top-ranked cause
+//! on the first verdict line), the Nagios check, munin and Prometheus (the `--top` largest
+//! groups, the rest summed: bounded series). JSON is the report's serde form.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::domain::conn_audit::{Direction, Reason, Source};
+use crate::domain::conn_verdict::{fmt_secs, Group, Naming, Report};
+use crate::output::nagios::{Check, Perf, Range};
+use crate::output::table::{Align, Table};
+use crate::output::{munin, prometheus::Family};
+
+/// The Nagios service label.
+pub const SERVICE: &str = "CONN-AUDIT";
+
+/// The groups beyond the first ones shown: how many, and their sockets.
+struct Rest {
+    groups: usize,
+    sockets: usize,
+}
+
+fn rest_of<'a>(rest: impl Iterator<Item = &'a Group>) -> Option<Rest> {
+    let (groups, sockets) = rest.fold((0, 0), |(g, s), x| (g + 1, s + x.count));
+    (groups > 0).then_some(Rest { groups, sockets })
+}
+
+/// The `top` largest of `items` by count (0 = all), in their order, and the rest summed.
+fn largest<T>(items: &[T], top: usize, count: impl Fn(&T) -> usize) -> (Vec<&T>, Option<Rest>) {
+    if top == 0 || items.len() <= top {
+        return (items.iter().collect(), None);
+    }
+    let mut by_size: Vec<usize> = (0..items.len()).collect();
+    by_size.sort_by_key(|i| std::cmp::Reverse(count(&items[*i])));
+    let mut keep = vec![false; items.len()];
+    for i in &by_size[..top] {
+        keep[*i] = true;
+    }
+    let (mut kept, mut rest) = (
+        Vec::new(),
+        Rest {
+            groups: 0,
+            sockets: 0,
+        },
+    );
+    for (x, k) in items.iter().zip(&keep) {
+        if *k {
+            kept.push(x);
+        } else {
+            rest.groups += 1;
+            rest.sockets += count(x);
+        }
+    }
+    (kept, Some(rest))
+}
+
+/// What the report read, on one line.
+fn header(out: &mut String, r: &Report) {
+    let _ = match &r.root {
+        Some(root) => writeln!(
+            out,
+            "conn-audit: source {} under {root} (a capture, not this system)",
+            r.source.name()
+        ),
+        None => writeln!(
+            out,
+            "conn-audit: source {}, network namespace {} (this process's own)",
+            r.source.name(),
+            r.netns.as_deref().unwrap_or("?")
+        ),
+    };
+    if !r.missing_fields.is_empty() {
+        let _ = writeln!(
+            out,
+            "  missing with procfs: {}",
+            r.missing_fields.join(", ")
+        );
+    }
+    let c = &r.counts;
+    let states = if r.scanned_states == ["all"] {
+        "all states".to_string()
+    } else {
+        r.scanned_states.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "scanned {} TCP sockets ({states}): {} connections ({} ESTABLISHED, {} CLOSE_WAIT, {} SYN_SENT, {} SYN_RECV), {}, {} without a known owner",
+        c.scanned, c.connections, c.established, c.close_wait, c.syn_sent, c.syn_recv,
+        stale_summary(r), r.unowned
+    );
+    let _ = writeln!(
+        out,
+        "idle threshold {} s",
+        fmt_secs((r.idle_threshold_s * 1000.0) as u64)
+    );
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+}
+
+/// `8 stale (3 idle, 1 keepalive-idle, 4 unread)`: the parts add up to the total.
+fn stale_summary(r: &Report) -> String {
+    let parts: Vec<String> = Reason::ALL
+        .iter()
+        .filter_map(|k| Some((k.label(), *r.by_reason.get(k.label())?)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if parts.is_empty() {
+        format!("{} stale", r.stale)
+    } else {
+        format!("{} stale ({})", r.stale, parts.join(", "))
+    }
+}
+
+fn group_table(groups: &[Group], prev: Option<&HashMap<String, usize>>) -> String {
+    let mut headers = vec![("COUNT", Align::Right)];
+    if prev.is_some() {
+        headers.push(("GROWTH", Align::Right));
+    }
+    headers.extend([
+        ("REMOTE", Align::Left),
+        ("PROCESS", Align::Left),
+        ("PIDS", Align::Left),
+        ("MAX AGE", Align::Right),
+        ("REASONS", Align::Left),
+    ]);
+    let mut t = Table::new(headers);
+    for g in groups {
+        let mut row = vec![g.count.to_string()];
+        if let Some(prev) = prev {
+            let d = g.count as i64 - prev.get(&group_key(g)).copied().unwrap_or(0) as i64;
+            row.push(format!("{d:+}"));
+        }
+        let mut pids: Vec<String> = g.pids.iter().take(8).map(|p| p.to_string()).collect();
+        if g.pids.len() > 8 {
+            pids.push(format!("+{}", g.pids.len() - 8));
+        }
+        let mut remote = g.endpoint(Naming::WithName);
+        if g.outside_filters {
+            remote.push_str(" (outside the filters)");
+        }
+        row.extend([
+            remote,
+            g.process.clone().unwrap_or_else(|| "?".into()),
+            pids.join(","),
+            fmt_age(g.max_idle_s),
+            g.reasons
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]);
+        t.push(row);
+    }
+    render(&t)
+}
+
+fn render(t: &Table) -> String {
+    let mut buf = Vec::new();
+    let _ = t.render(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn process_table(r: &Report) -> String {
+    let mut t = Table::new([
+        ("PROCESS", Align::Left),
+        ("STALE", Align::Right),
+        ("PIDS", Align::Left),
+    ]);
+    for p in &r.by_process {
+        t.push(vec![
+            p.process
+                .clone()
+                .unwrap_or_else(|| "(unknown owner)".into()),
+            p.count.to_string(),
+            p.pids
+                .iter()
+                .take(12)
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ]);
+    }
+    render(&t)
+}
+
+/// The table for people; `prev` (with `--watch`) adds each group's growth.
+pub fn write_table(
+    out: &mut String,
+    r: &Report,
+    prev: Option<&HashMap<String, usize>>,
+    top: usize,
+) {
+    header(out, r);
+    if r.groups.is_empty() {
+        let _ = writeln!(out, "no stale connections");
+        return;
+    }
+    let shown = if top == 0 {
+        r.groups.len()
+    } else {
+        top.min(r.groups.len())
+    };
+    let (groups, rest) = (&r.groups[..shown], rest_of(r.groups[shown..].iter()));
+    let _ = writeln!(out, "\nverdicts:");
+    for g in groups {
+        let _ = writeln!(out, "  {}", g.verdict);
+    }
+    let _ = writeln!(out, "\nby remote endpoint, causes first, then by impact:");
+    out.push_str(&group_table(groups, prev));
+    if let Some(rest) = &rest {
+        let _ = writeln!(
+            out,
+            "... and {} more groups with {} sockets (--top 0 lists them all; --format json has every one)",
+            rest.groups, rest.sockets
+        );
+    }
+    let _ = writeln!(out, "\nby process:");
+    out.push_str(&process_table(r));
+}
+
+fn fmt_age(s: Option<f64>) -> String {
+    let Some(s) = s else { return "-".into() };
+    let s = s as u64;
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m{}s", s / 60, s % 60),
+        7200..=172_799 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// A group's identity across `--watch` reports.
+pub fn group_key(g: &Group) -> String {
+    format!("{}|{}", g.field_key(), g.process.as_deref().unwrap_or(""))
+}
+
+/// The Nagios check: "N stale (A idle, B close-wait) of M connections; <top verdict>", the
+/// thresholds on N.
+pub fn nagios_check<'a>(
+    r: &Report,
+    warning: Option<&'a Range>,
+    critical: Option<&'a Range>,
+) -> Check<'a> {
+    let mut text = format!(
+        "{} of {} TCP connections",
+        stale_summary(r),
+        r.counts.connections
+    );
+    if r.source != Source::Netlink {
+        // without tcp_info, idle, unread and keepalive shapes cannot be seen at all
+        let _ = write!(
+            text,
+            " (source {}: no idle times, only CLOSE_WAIT and timer shapes are judged)",
+            r.source.name()
+        );
+    }
+    if let Some(g) = r.groups.first() {
+        let _ = write!(text, "; {}", g.verdict);
+        if r.groups.len() > 1 {
+            let _ = write!(text, " (+{} more groups)", r.groups.len() - 1);
+        }
+    }
+    let mut c = Check {
+        service: SERVICE,
+        value: r.stale as f64,
+        warning,
+        critical,
+        text,
+        perf: Vec::new(),
+    };
+    c.perf.push(c.checked_perf("stale"));
+    let mut zero_min = |label: &str, v: usize| {
+        let mut p = Perf::new(label, v as f64);
+        p.min = Some(0.0);
+        c.perf.push(p);
+    };
+    zero_min("connections", r.counts.connections);
+    zero_min("established", r.counts.established);
+    for (k, v) in &r.by_reason {
+        zero_min(&k.replace('-', "_"), *v);
+    }
+    c
+}
+
+/// munin's groups graph: one field per endpoint and direction (never per owner, which an
+/// unprivileged run cannot see), the counts of its processes summed.
+fn munin_groups(r: &Report) -> Vec<(String, String, usize)> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut v: Vec<(String, String, usize)> = Vec::new();
+    // a cause outside the filters is context, not a series of this check
+    for g in r.groups.iter().filter(|g| !g.outside_filters) {
+        let key = g.field_key();
+        match index.get(&key) {
+            Some(i) => v[*i].2 += g.count,
+            None => {
+                index.insert(key.clone(), v.len());
+                let dir = match g.direction {
+                    Direction::Outbound => "to",
+                    Direction::Inbound => "from",
+                };
+                v.push((
+                    key,
+                    format!("{dir} {}", g.endpoint(Naming::AddressOnly)),
+                    g.count,
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// What a munin run prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MuninPart {
+    /// `config`: the graph definitions.
+    Config,
+    /// The values.
+    Fetch,
+}
+
+/// munin: the by-reason graph and the per-endpoint graph.
+pub fn write_munin(out: &mut dyn Write, r: &Report, part: MuninPart, top: usize) -> io::Result<()> {
+    let config = part == MuninPart::Config;
+    munin::multigraph(out, "conn_audit")?;
+    if config {
+        out.write_all(b"graph_title Stale TCP connections by reason\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\ngraph_info Connections opskit conn-audit finds stuck for longer than --idle: connecting, idle without a read timeout, unanswered keepalive, retransmitting, zero window, unread, CLOSE_WAIT. Owners need root: `user root` in plugin-conf.d.\n")?;
+        for k in r.by_reason.keys() {
+            let f = munin::clean_fieldname(k);
+            writeln!(out, "{f}.label {k}\n{f}.draw AREASTACK\n{f}.min 0")?;
+        }
+        out.write_all(
+            b"connections.label connections (all)\nconnections.draw LINE1\nconnections.min 0\n",
+        )?;
+    } else {
+        for (k, v) in &r.by_reason {
+            writeln!(out, "{}.value {v}", munin::clean_fieldname(k))?;
+        }
+        writeln!(out, "connections.value {}", r.counts.connections)?;
+    }
+    munin::multigraph(out, "conn_audit.groups")?;
+    if config {
+        out.write_all(b"graph_title Stale TCP connections by peer\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\n")?;
+    }
+    let all = munin_groups(r);
+    let (groups, rest) = largest(&all, top, |g| g.2);
+    let mut namer = munin::FieldNamer::new();
+    for (key, label, count) in groups {
+        let f = namer.name(&format!("g_{key}"));
+        if config {
+            writeln!(out, "{f}.label {}\n{f}.min 0", munin::clean_text(label))?;
+        } else {
+            writeln!(out, "{f}.value {count}")?;
+        }
+    }
+    if let Some(rest) = rest {
+        if config {
+            out.write_all(b"other_groups.label other groups\nother_groups.min 0\n")?;
+        } else {
+            writeln!(out, "other_groups.value {}", rest.sockets)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus text exposition.
+pub fn write_prometheus(out: &mut dyn Write, r: &Report, top: usize) -> io::Result<()> {
+    let mut f = Family::new(
+        "opskit_conn_audit_sockets",
+        "gauge",
+        "TCP sockets scanned by conn-audit (scanned: every socket read; netlink reads ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RECV and LISTEN only), by state.",
+    );
+    let c = &r.counts;
+    for (state, n) in [
+        ("scanned", c.scanned),
+        ("connections", c.connections),
+        ("established", c.established),
+        ("close_wait", c.close_wait),
+        ("syn_sent", c.syn_sent),
+        ("syn_recv", c.syn_recv),
+    ] {
+        f.push(&[("state", state)], n as f64);
+    }
+    f.render(out)?;
+    let mut f = Family::new(
+        "opskit_conn_audit_stale",
+        "gauge",
+        "Stale TCP connections by reason.",
+    );
+    for (k, v) in &r.by_reason {
+        f.push(&[("reason", k)], *v as f64);
+    }
+    f.render(out)?;
+    let mut f = Family::new(
+        "opskit_conn_audit_unowned",
+        "gauge",
+        "Stale sockets whose owning process could not be found.",
+    );
+    f.push(&[], r.unowned as f64);
+    f.render(out)?;
+    write_prometheus_groups(out, r, top)
+}
+
+fn write_prometheus_groups(out: &mut dyn Write, r: &Report, top: usize) -> io::Result<()> {
+    let mut c = Family::new(
+        "opskit_conn_audit_group_stale",
+        "gauge",
+        "Stale TCP connections per remote endpoint and process; port is the remote port for outbound connections, the local (listening) port for inbound ones.",
+    );
+    let mut m = Family::new(
+        "opskit_conn_audit_group_max_idle_seconds",
+        "gauge",
+        "Longest time a socket of the group has been stale.",
+    );
+    let inside: Vec<&Group> = r.groups.iter().filter(|g| !g.outside_filters).collect();
+    let (groups, rest) = largest(&inside, top, |g| g.count);
+    for g in groups {
+        // the service port: the remote one for outbound, the local one for inbound
+        let port = g.port.or(g.local_port).unwrap_or(0).to_string();
+        let process = g.process.clone().unwrap_or_default();
+        let direction = match g.direction {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        };
+        let labels = [
+            ("remote", g.remote.as_str()),
+            ("port", port.as_str()),
+            ("process", process.as_str()),
+            ("direction", direction),
+        ];
+        c.push(&labels, g.count as f64);
+        if let Some(i) = g.max_idle_s {
+            m.push(&labels, i);
+        }
+    }
+    if let Some(rest) = rest {
+        // the groups beyond --top, summed: the label sets stay few
+        c.push(&[("remote", "other")], rest.sockets as f64);
+    }
+    c.render(out)?;
+    m.render(out)
+}
