@@ -13,6 +13,7 @@ PACKAGES=(
   bind9 bind9-dnsutils         # a real named + dig for bindstats' tests
   munin-node                   # munin-run for the plugin test
   libxml2-utils                # xmllint, bindstats' benchmark baseline
+  libxml-simple-perl libxml-parser-perl libwww-perl  # the perl bind9_statchannel plugin (bindstats oracle)
   fdisk parted lvm2 e2fsprogs xfsprogs gdisk  # ssd-align's image tests
   strace                       # ssd-align's no-write test
   iproute2 procps              # ss (conn-audit's oracle), ip

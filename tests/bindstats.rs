@@ -121,7 +121,8 @@ fn xml_and_json_of_the_same_server_agree() {
     }
     // 9.18 reports tasks; 9.20 has none and a reduced memory summary
     let t = json_of(&dir.join("bind-9.18.49-lab-xml-v3-tasks.xml"));
-    assert!(t["tasks"]["idle"].as_u64().unwrap() > 0);
+    assert!(t["tasks"]["by_state"]["idle"].as_u64().unwrap() > 0);
+    assert!(t["tasks"]["distinct_names"].as_u64().unwrap() > 0);
     let f = json_of(&dir.join("bind-9.20.23-lab-xml-v3-full.xml"));
     assert!(f["tasks"].is_null());
     let keys: Vec<&String> = f["memory"].as_object().unwrap().keys().collect();
@@ -419,7 +420,7 @@ fn real_named_values_equal_its_own_json_and_xml() {
     assert!(vals.contains("multigraph queries_in\n"), "{vals}");
     assert!(vals.contains("ANY.value 1"), "{vals}");
     assert!(
-        vals.contains("multigraph zone_queries_example_com"),
+        vals.contains("multigraph masterzone_reqs_internal\nexample_com.value "),
         "{vals}"
     );
     let (_, auto, _) = run(opskit().args(["bindstats", "autoconf", "--url", &n.url()]));
@@ -618,14 +619,69 @@ fn argv0_dispatch_as_a_munin_plugin_name_with_dots() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let link = tmp.path().join("bind9_opskit.ns1.example.com");
+    let link = tmp.path().join("bind9_ns1.example.com");
     std::os::unix::fs::symlink(crate::util::bin(), &link).unwrap();
     let (code, out, err) = run(Command::new(&link)
         .arg("config")
         .arg("--file")
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("multigraph queries_in"));
+    assert!(
+        out.contains("multigraph ns1_example_com_queries_in\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn two_instances_keep_their_own_graph_names_and_state() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let plugin = |name: &str| {
+        let p = tmp.path().join(name);
+        if !p.exists() {
+            std::os::unix::fs::symlink(crate::util::bin(), &p).unwrap();
+        }
+        let mut c = Command::new(p);
+        c.env("MUNIN_PLUGSTATE", &state).env_remove("url");
+        c
+    };
+    let full = dir.join("bind-9.18.49-lab-xml-v3-full.xml");
+    // ns1 is up (its views internal and external), ns2 is down and never was up
+    let (code, ns1, _) = run(plugin("bind9_ns1").arg("config").arg("--file").arg(&full));
+    assert_eq!(code, 0);
+    assert!(
+        ns1.contains("multigraph ns1_queries_out_internal\n"),
+        "{ns1}"
+    );
+    assert!(!ns1.contains("multigraph queries_in"), "{ns1}");
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let (code, ns2, _) = run(plugin("bind9_ns2").args(["config", "--url", &down]));
+    assert_eq!(code, 0);
+    assert!(ns2.contains("multigraph ns2_queries_in\n"), "{ns2}");
+    assert!(!ns2.contains("internal"), "ns2 shows ns1's views: {ns2}");
+    let (_, plain, _) = run(plugin("bind9_opskit").args(["config", "--url", &down]));
+    assert!(plain.contains("multigraph queries_in\n") && !plain.contains("internal"));
+    let mut files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["opskit-bindstats-ns1.json"]);
+    // ns1 down now: its saved graphs, every value unknown
+    let (code, vals, _) = run(plugin("bind9_ns1").args(["--url", &down]));
+    assert_eq!(code, 0);
+    assert!(
+        vals.contains("multigraph ns1_queries_out_internal\n"),
+        "{vals}"
+    );
+    assert!(vals
+        .lines()
+        .filter(|l| l.contains(".value"))
+        .all(|l| l.ends_with(" U")));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 mod util;
 
 mod bindstats;
+mod bindstats_http;
+mod bindstats_perl;
 mod cli;
 mod conn_audit;
 mod generated;

@@ -6,6 +6,8 @@
 
 pub mod align;
 pub mod bind;
+pub mod bind_metrics;
+pub mod bind_munin;
 pub mod interrupts;
 pub mod tcp;
 pub mod units;

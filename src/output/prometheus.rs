@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use crate::output::escape::clean;
+
 /// A metric name made valid: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn metric_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -64,11 +66,13 @@ impl Family {
         }
     }
 
+    /// Add a sample. Label values are outside text (view, zone, process names): control
+    /// characters are made visible ([`clean`]) before the exposition escaping.
     pub fn push(&mut self, labels: &[(&str, &str)], v: f64) {
         self.samples.push((
             labels
                 .iter()
-                .map(|(k, v)| (metric_name(k), (*v).to_string()))
+                .map(|(k, v)| (metric_name(k), clean(v).into_owned()))
                 .collect(),
             v,
         ));
@@ -121,5 +125,11 @@ mod tests {
              bind_incoming_queries_total{type=\"we\\\"ird\\\\\"} 0.5\n"
         );
         assert_eq!(metric_name("9a-b"), "_a_b");
+        let mut f = Family::new("x", "gauge", "h");
+        f.push(&[("view", "a\x1b[2J\nb")], 1.0);
+        let mut out = Vec::new();
+        f.render(&mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.ends_with("x{view=\"a\\\\x1b[2J\\\\nb\"} 1\n"), "{s}");
     }
 }

@@ -4,5 +4,6 @@ pub mod bind_http;
 pub mod block;
 pub mod fsread;
 pub mod interrupts;
+pub mod munin_state;
 pub mod net;
 pub mod root;
