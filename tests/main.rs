@@ -5,6 +5,7 @@ mod util;
 
 mod bindstats;
 mod bindstats_http;
+mod bindstats_munin;
 mod bindstats_perl;
 mod cli;
 mod conn_audit;

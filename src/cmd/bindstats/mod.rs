@@ -25,7 +25,8 @@ pub enum Verb {
     Config,
     /// say whether the statistics channel answers (always exit 0)
     Autoconf,
-    /// list the graphs
+    /// print the link suffix munin-node-configure should use (`opskit`) when the channel
+    /// answers
     Suggest,
 }
 
@@ -235,7 +236,14 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
             emit(format!("{answer}\n").as_bytes())?;
             return Ok(Outcome::Success);
         }
-        Some(Verb::Suggest) => return Ok(Outcome::Success),
+        Some(Verb::Suggest) => {
+            // for a wildcard link (`bind9_`, as munin-node-configure names one): the suffix
+            // of the plain plugin, when the channel answers
+            if fetch(&args).is_ok() {
+                emit(b"opskit\n")?;
+            }
+            return Ok(Outcome::Success);
+        }
         _ => {}
     }
     let result = fetch(&args);
