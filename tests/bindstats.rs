@@ -561,7 +561,7 @@ fn failures_are_one_line_and_never_partial() {
     let (code, out, err) = run(opskit().args([
         "bindstats",
         "--format",
-        "prometheus",
+        "json",
         "--timeout",
         "1s",
         "--url",

@@ -7,6 +7,7 @@ mod bindstats;
 mod bindstats_http;
 mod bindstats_munin;
 mod bindstats_perl;
+mod bindstats_prom;
 mod cli;
 mod conn_audit;
 mod generated;

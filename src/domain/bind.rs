@@ -61,6 +61,9 @@ pub struct Stats {
     pub contexts: Counters,
     /// Tasks, where BIND still reports them (gone in 9.20).
     pub tasks: Option<Tasks>,
+    /// The task manager's numbers (`worker-threads`, `tasks-running`, `default-quantum`),
+    /// where BIND reports a thread model.
+    pub thread_model: Option<Counters>,
 }
 
 /// The task manager's tasks.
@@ -179,6 +182,9 @@ impl Stats {
         if o.tasks.is_some() {
             self.tasks = o.tasks;
         }
+        if o.thread_model.is_some() {
+            self.thread_model = o.thread_model;
+        }
         for v in o.views {
             match self.views.iter_mut().find(|x| x.name == v.name) {
                 Some(x) => {
@@ -294,6 +300,9 @@ impl Walk {
             b"counter" => self.counter_name = attr(e, "name"),
             b"tasks" => {
                 self.tasks.get_or_insert_with(Tasks::default);
+            }
+            b"thread-model" => {
+                self.st.thread_model.get_or_insert_with(Counters::new);
             }
             b"task" | b"context" | b"rrset" | b"rdtype" | b"opcode" | b"nsstat" | b"zonestat"
             | b"resstat" | b"sockstat" | b"rcode" => self.pending = Pending::default(),
@@ -435,6 +444,10 @@ impl Walk {
                     .memory
                     .insert(String::from_utf8_lossy(name).into_owned(), v);
             }
+        } else if parent == b"thread-model" {
+            if let (Some(v), Some(t)) = (num(text), self.st.thread_model.as_mut()) {
+                t.insert(String::from_utf8_lossy(name).into_owned(), v);
+            }
         } else if parent == b"counters" {
             if let (Some(v), Some(z)) = (num(text), self.zone.as_mut()) {
                 z.rcodes
@@ -491,14 +504,11 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
                 }
             }
             Event::Text(t) => w.text.push_str(t.as_ref()),
-            Event::GeneralRef(g) => w.text.push_str(match g.as_ref() {
-                "amp" => "&",
-                "lt" => "<",
-                "gt" => ">",
-                "quot" => "\"",
-                "apos" => "'",
-                _ => "",
-            }),
+            Event::GeneralRef(g) => {
+                if let Some(c) = entity(g.as_ref()) {
+                    w.text.push(c);
+                }
+            }
             Event::End(e) => w.end(e.name().as_ref().as_bytes()),
             Event::Eof => break,
             _ => {}
@@ -508,11 +518,34 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     w.finish()
 }
 
+/// The character an entity or character reference (`amp`, `#38`, `#x26`) stands for.
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let n = name.strip_prefix('#')?;
+            let code = match n.strip_prefix('x') {
+                Some(h) => u32::from_str_radix(h, 16).ok()?,
+                None => n.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// An attribute's value, entities and character references resolved (`&amp;`, `&#27;`).
 fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .ok()
-        .flatten()
-        .map(|a| a.value.into_owned())
+    let a = e.try_get_attribute(name).ok().flatten()?;
+    Some(
+        match a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+            Ok(v) => v.into_owned(),
+            Err(_) => a.value.into_owned(),
+        },
+    )
 }
 
 /// Where a v3 `<counters type=...>` group goes.
@@ -673,12 +706,13 @@ fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindErro
     if let Some(mem) = v.get("memory") {
         json_memory(&mut st, mem);
     }
-    if let Some(tasks) = v
-        .get("taskmgr")
-        .and_then(|t| t.get("tasks"))
-        .and_then(|t| t.as_array())
-    {
-        st.tasks = Some(json_tasks(tasks));
+    if let Some(tm) = v.get("taskmgr") {
+        if let Some(tasks) = tm.get("tasks").and_then(|t| t.as_array()) {
+            st.tasks = Some(json_tasks(tasks));
+        }
+        if tm.get("thread-model").is_some() {
+            st.thread_model = Some(counters(Some(tm)));
+        }
     }
     Ok(st)
 }

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 
 use crate::cmd::Context;
 use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
+use crate::domain::bind_metrics;
 use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
 use crate::exit::Outcome;
@@ -251,8 +252,15 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Json => crate::output::json::write_pretty(&mut out, &result?)?,
         Format::Prometheus => {
-            let st = result?;
-            for f in crate::domain::bind_metrics::families(&st) {
+            // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
+            let fams = match result {
+                Ok(st) => bind_metrics::families(&st),
+                Err(e) => {
+                    report(&args, &e);
+                    bind_metrics::down()
+                }
+            };
+            for f in fams {
                 f.render(&mut out)?;
             }
         }
@@ -260,6 +268,15 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     }
     emit(&out)?;
     Ok(Outcome::Success)
+}
+
+/// A fetch failure that does not fail the run: one line on stderr.
+fn report(args: &Args, e: &anyhow::Error) {
+    eprintln!(
+        "opskit bindstats: {}: {}",
+        crate::output::escape::clean(&args.source()),
+        crate::exit::one_line(e)
+    );
 }
 
 /// The munin plugin: graphs from the document, or, when it failed, the graphs of the last good
@@ -281,11 +298,7 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         }
         Err(e) => {
             // one line for munin-node's log; every known field unknown, never a zero
-            eprintln!(
-                "opskit bindstats: {}: {}",
-                crate::output::escape::clean(&args.source()),
-                crate::exit::one_line(&e)
-            );
+            report(args, &e);
             let saved = state.as_deref().and_then(munin_state::load);
             let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
             (gs, Values::Unknown)
