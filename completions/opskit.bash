@@ -77,7 +77,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__bindstats)
-            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --instance --root --help --version config autoconf suggest"
+            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --instance --root --help --version config autoconf suggest"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,6 +120,10 @@ _opskit() {
                     return 0
                     ;;
                 --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

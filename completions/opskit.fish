@@ -62,6 +62,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones on the per-zone graph, comma or space separated, `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-zones -d 'At most this many autodetected zones per view (env: MAXZONES)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-size -d 'Largest document accepted' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l listen -d 'Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l instance -d 'Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -14,6 +14,7 @@ PACKAGES=(
   munin-node                   # munin-run for the plugin test
   libxml2-utils                # xmllint, bindstats' benchmark baseline
   libxml-simple-perl libxml-parser-perl libwww-perl  # the perl bind9_statchannel plugin (bindstats oracle)
+  python3-prometheus-client    # the exposition parser of bindstats' Prometheus tests
   fdisk parted lvm2 e2fsprogs xfsprogs gdisk  # ssd-align's image tests
   strace                       # ssd-align's no-write test
   iproute2 procps              # ss (conn-audit's oracle), ip

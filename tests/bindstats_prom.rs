@@ -186,3 +186,138 @@ fn view_names_are_escaped_in_labels() {
     assert!(!config.contains('\u{1b}'));
     assert!(config.contains(r"Queries Out in\x1b[2Jternal"), "{config}");
 }
+
+/// A fake BIND 9.9 (XML v2 at `/`, answered after `delay`) and counts the documents it
+/// served.
+fn counting_bind(
+    doc: Vec<u8>,
+    delay: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let n = served.clone();
+    let doc = std::sync::Arc::new(doc);
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let (n, doc) = (n.clone(), doc.clone());
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut b = [0u8; 1];
+                while !req.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut b) {
+                        Ok(1) => req.push(b[0]),
+                        _ => return,
+                    }
+                }
+                if req.starts_with(b"GET / ") {
+                    std::thread::sleep(delay);
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        doc.len()
+                    );
+                    let _ = s.write_all(&doc);
+                } else {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            });
+        }
+    });
+    (port, served)
+}
+
+/// `opskit bindstats --listen` on a free port, killed on drop.
+struct Listener(std::process::Child, u16);
+
+impl Listener {
+    fn start(url: &str) -> Listener {
+        let port = crate::util::free_port();
+        let child = opskit()
+            .args(["bindstats", "--timeout", "3s", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--url", url])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(t0.elapsed().as_secs() < 10, "--listen did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Listener(child, port)
+    }
+
+    fn curl(&self, path: &str) -> (i32, String) {
+        let (code, out, err) = run(Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.1)));
+        assert_eq!(code, 0, "curl: {err}");
+        let (body, status) = out.rsplit_once('\n').unwrap();
+        (status.parse().unwrap(), body.to_string())
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn listen_serves_metrics_one_fetch_per_scrape_shared_by_concurrent_scrapes() {
+    if !crate::util::require_tool("curl") {
+        return;
+    }
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let doc = std::fs::read(dir.join("bind_exporter-v0.7.0-v2.xml")).unwrap();
+    let (port, served) = counting_bind(doc, std::time::Duration::from_millis(2000));
+    let l = Listener::start(&format!("http://127.0.0.1:{port}/"));
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 1\n"), "{body}");
+    if let Some(m) = parse_exposition(&body) {
+        assert_eq!(m["bind_incoming_queries"].0, "counter");
+    }
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // five scrapers at once: one fetch
+    let handles: Vec<_> = (0..5)
+        .map(|_| {
+            let port = l.1;
+            std::thread::spawn(move || {
+                let (_, out, _) = run(Command::new("curl")
+                    .args(["-sS", "--max-time", "10"])
+                    .arg(format!("http://127.0.0.1:{port}/metrics")));
+                out
+            })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.join().unwrap().contains("\nbind_up 1\n"));
+    }
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(l.curl("/nope").0, 404);
+}
+
+#[test]
+fn listen_with_bind_down_says_bind_up_0() {
+    if !crate::util::require_tool("curl") {
+        return;
+    }
+    let l = Listener::start(&format!("http://127.0.0.1:{}/", crate::util::free_port()));
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 0\n"), "{body}");
+    if let Some(m) = parse_exposition(&body) {
+        assert_eq!(m["bind_up"].1[0].2, 0.0);
+    }
+}

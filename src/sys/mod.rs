@@ -1,6 +1,7 @@
 //! The only code that touches the OS: /proc and /sys (under `--root`), sockets, HTTP, devices.
 
 pub mod bind_http;
+pub mod bind_serve;
 pub mod block;
 pub mod fsread;
 pub mod interrupts;

@@ -18,7 +18,7 @@ use crate::domain::units::{clap_parsers, parse_duration};
 use crate::exit::Outcome;
 use crate::output::munin::{self as munin_out, Values};
 use crate::sys::bind_http::{url_from_env, Deadline, Fetcher};
-use crate::sys::{fsread, munin_state};
+use crate::sys::{bind_serve, fsread, munin_state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Verb {
@@ -133,6 +133,10 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
     pub max_size: u64,
 
+    /// Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"])]
+    pub listen: Option<std::net::SocketAddr>,
+
     /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
     #[arg(long, value_name = "NAME", hide = true)]
     pub instance: Option<String>,
@@ -226,7 +230,32 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
+/// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
+/// on stderr) when the fetch failed.
+fn exposition(args: &Args, result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+    let fams = match result {
+        Ok(st) => bind_metrics::families(&st),
+        Err(e) => {
+            report(args, &e);
+            bind_metrics::down()
+        }
+    };
+    let mut out = Vec::new();
+    for f in fams {
+        f.render(&mut out)?;
+    }
+    Ok(out)
+}
+
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
+    if let Some(addr) = args.listen {
+        parse_duration(&args.timeout)
+            .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", args.timeout))?;
+        let args = std::sync::Arc::new(args);
+        let scrape = move || exposition(&args, fetch(&args)).unwrap_or_default();
+        bind_serve::serve(addr, std::sync::Arc::new(scrape))?;
+        return Ok(Outcome::Success);
+    }
     match args.verb {
         Some(Verb::Autoconf) => {
             // a real probe; always exit 0 (munin's rule)
@@ -251,19 +280,8 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     let mut out = Vec::new();
     match args.format {
         Format::Json => crate::output::json::write_pretty(&mut out, &result?)?,
-        Format::Prometheus => {
-            // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
-            let fams = match result {
-                Ok(st) => bind_metrics::families(&st),
-                Err(e) => {
-                    report(&args, &e);
-                    bind_metrics::down()
-                }
-            };
-            for f in fams {
-                f.render(&mut out)?;
-            }
-        }
+        // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
+        Format::Prometheus => out = exposition(&args, result)?,
         Format::Munin => munin(&args, result, &mut out)?,
     }
     emit(&out)?;
