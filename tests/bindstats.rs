@@ -701,6 +701,36 @@ fn skipping_zones_changes_nothing_else() {
     ] {
         let doc = std::fs::read(&f).unwrap();
         let mut full = parse(&doc).unwrap();
+        // the quick scan finds what the full parse finds: name, class, serial, QryAuthAns
+        let summary =
+            parse_reader(&doc[..], &ZoneFilter::Summary(vec!["example.com".into()])).unwrap();
+        let brief =
+            |st: &opskit::domain::bind::Stats| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+                st.views
+                    .iter()
+                    .flat_map(|v| &v.zones)
+                    .map(|z| {
+                        let auth = z.rcodes.get("QryAuthAns").copied();
+                        (z.name.clone(), z.class.clone(), z.serial, auth)
+                    })
+                    .collect()
+            };
+        assert_eq!(brief(&summary), brief(&full), "{}", f.display());
+        if f.display().to_string().contains("1600") {
+            let n = brief(&full)
+                .iter()
+                .filter(|z| z.2.is_some() && z.3.is_some())
+                .count();
+            assert!(n > 1500, "{n}");
+        }
+        let ex = summary
+            .views
+            .iter()
+            .flat_map(|v| &v.zones)
+            .find(|z| z.name == "example.com");
+        if let Some(ex) = ex {
+            assert!(ex.rcodes.len() > 1, "a listed zone is parsed in full");
+        }
         let none = parse_reader(&doc[..], &ZoneFilter::None).unwrap();
         let some = parse_reader(&doc[..], &ZoneFilter::Only(vec!["example.com".into()])).unwrap();
         assert!(some

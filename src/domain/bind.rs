@@ -99,15 +99,23 @@ pub enum ZoneFilter {
     All,
     None,
     Only(Vec<String>),
+    /// Every zone with its name, class, serial and authoritative answers (`QryAuthAns`) only,
+    /// read by a quick scan of its element (XML v3); the zones listed in full.
+    Summary(Vec<String>),
 }
 
 impl ZoneFilter {
     fn keeps(&self, name: &str) -> bool {
         match self {
-            ZoneFilter::All => true,
+            ZoneFilter::All | ZoneFilter::Summary(_) => true,
             ZoneFilter::None => false,
             ZoneFilter::Only(v) => v.iter().any(|z| z == name),
         }
+    }
+
+    /// Whether a zone kept by [`Self::keeps`] is only summarised.
+    fn summarises(&self, name: &str) -> bool {
+        matches!(self, ZoneFilter::Summary(full) if !full.iter().any(|z| z == name))
     }
 }
 
@@ -233,6 +241,19 @@ fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
     r
 }
 
+/// The decimal number right after the first `tag` in `hay`.
+fn number_after(hay: &[u8], tag: &[u8]) -> Option<u64> {
+    let start = find(hay, tag)? + tag.len();
+    let digits = hay[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&hay[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Where `needle` starts in `hay` (SIMD substring search).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
@@ -261,6 +282,8 @@ enum Next {
     Go,
     /// jump past the first `</...>` of this element (a zone no graph needs)
     Skip(&'static [u8]),
+    /// read this zone's serial and QryAuthAns by a scan up to `</zone>`, then jump past it
+    Summarise(Zone),
 }
 
 impl Walk {
@@ -288,6 +311,13 @@ impl Walk {
             b"zones" if *zones == ZoneFilter::None => return Next::Skip(b"</zones>"),
             b"zone" if attr(e, "name").is_some_and(|n| !zones.keeps(&n)) => {
                 return Next::Skip(b"</zone>")
+            }
+            b"zone" if attr(e, "name").is_some_and(|n| zones.summarises(&n)) => {
+                return Next::Summarise(Zone {
+                    name: attr(e, "name").unwrap_or_default(),
+                    class: attr(e, "rdataclass").unwrap_or_default(),
+                    ..Default::default()
+                });
             }
             b"zone" => {
                 self.zone = Some(Zone {
@@ -419,6 +449,17 @@ impl Walk {
         t.distinct_names = self.task_keys.len() as u64;
     }
 
+    /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
+    fn summarised(&mut self, mut z: Zone, body: &[u8]) {
+        z.serial = number_after(body, b"<serial>");
+        if let Some(n) = number_after(body, b"name=\"QryAuthAns\">") {
+            z.rcodes.insert("QryAuthAns".into(), n);
+        }
+        if let Some(vw) = self.view.as_mut() {
+            vw.zones.push(z);
+        }
+    }
+
     fn zone_end(&mut self) {
         let Some(mut z) = self.zone.take() else {
             return;
@@ -493,12 +534,21 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
         })?;
         match ev {
             Event::Start(e) => {
-                if let Next::Skip(close) = w.start(&e, zones) {
+                let next = w.start(&e, zones);
+                if let Next::Skip(_) | Next::Summarise(_) = next {
                     // zones no graph needs are jumped over without tokenizing them
+                    let close: &[u8] = if let Next::Skip(c) = next {
+                        c
+                    } else {
+                        b"</zone>"
+                    };
                     let pos = base + r.buffer_position() as usize;
                     let Some(i) = doc.get(pos..).and_then(|rest| find(rest, close)) else {
                         return err("truncated document (</statistics> missing)");
                     };
+                    if let Next::Summarise(z) = next {
+                        w.summarised(z, &doc[pos..pos + i]);
+                    }
                     base = pos + i + close.len();
                     r = reader_at(&doc[base..]);
                 }

@@ -114,8 +114,8 @@ pub struct Args {
     )]
     pub any_crit: String,
 
-    /// Zones on the per-zone graph, comma or space separated, `none` for no graph
-    /// (env: MASTERZONES) [default: autodetected, as the perl plugin]
+    /// Zones on the per-zone graph (and with every counter in JSON), comma or space separated,
+    /// `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]
     #[arg(long, value_name = "LIST", env = "MASTERZONES", hide_env = true)]
     pub master_zones: Option<String>,
 
@@ -178,23 +178,27 @@ impl Args {
         }
     }
 
-    /// The zones worth parsing: munin needs only the per-zone graph's.
+    /// The zones worth parsing in full: the ones `MASTERZONES` names. Every other zone is
+    /// only summarised (serial, authoritative answers: a quick scan), or skipped when
+    /// `MASTERZONES=none` leaves munin nothing to draw.
     fn zone_filter(&self) -> ZoneFilter {
-        match (
-            self.format,
-            MasterZones::parse(self.master_zones.as_deref()),
-        ) {
-            (Format::Munin, MasterZones::Off) => ZoneFilter::None,
-            (Format::Munin, MasterZones::List(z)) => ZoneFilter::Only(
-                z.iter()
-                    .map(|k| {
-                        k.rsplit_once('/')
-                            .map_or(k.as_str(), |(n, _)| n)
-                            .to_string()
-                    })
-                    .collect(),
-            ),
-            _ => ZoneFilter::All,
+        let listed = |z: &[String]| -> Vec<String> {
+            z.iter()
+                .map(|k| {
+                    k.rsplit_once('/')
+                        .map_or(k.as_str(), |(n, _)| n)
+                        .to_string()
+                })
+                .collect()
+        };
+        let zones = MasterZones::parse(self.master_zones.as_deref());
+        match (self.format, zones) {
+            (Format::Munin, MasterZones::Off) if self.listen.is_none() => ZoneFilter::None,
+            (Format::Munin, MasterZones::List(z)) if self.listen.is_none() => {
+                ZoneFilter::Only(listed(&z))
+            }
+            (_, MasterZones::List(z)) => ZoneFilter::Summary(listed(&z)),
+            _ => ZoneFilter::Summary(Vec::new()),
         }
     }
 
