@@ -4,21 +4,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::bind::{parse_reader, ZoneFilter};
+use opskit::domain::bind::{parse_doc, ZoneFilter};
 
 include!("bind_common.rs");
 
 fuzz_target!(|data: &[u8]| {
     let doc = data;
-    let Ok(st) = parse_reader(doc, &ZoneFilter::All) else {
+    let Ok(st) = parse_doc(doc, &ZoneFilter::All) else {
         return;
     };
     check_renderings(&st);
-    if let Ok(none) = parse_reader(doc, &ZoneFilter::None) {
+    if let Ok(none) = parse_doc(doc, &ZoneFilter::None) {
         check_renderings(&none);
         assert!(none.views.iter().all(|v| v.zones.is_empty()));
     }
-    if let Ok(summary) = parse_reader(doc, &ZoneFilter::Summary(vec!["example.com".into()])) {
+    if let Ok(summary) = parse_doc(doc, &ZoneFilter::Summary(vec!["example.com".into()])) {
         check_renderings(&summary);
     }
 });

@@ -121,43 +121,14 @@ impl ZoneFilter {
 
 /// Parse any statistics document, detecting its format from the content.
 pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
-    parse_reader(doc, &ZoneFilter::All)
+    parse_doc(doc, &ZoneFilter::All)
 }
 
-/// Parse a document from a reader (streamed: a file is never loaded whole for XML).
-pub fn parse_reader<R: std::io::BufRead>(mut r: R, zones: &ZoneFilter) -> Result<Stats, BindError> {
-    let first = loop {
-        let buf = r
-            .fill_buf()
-            .map_err(|e| BindError(format!("reading: {e}")))?;
-        if buf.is_empty() {
-            break None;
-        }
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => {
-                let b = buf[i];
-                r.consume(i);
-                break Some(b);
-            }
-            None => {
-                let n = buf.len();
-                r.consume(n);
-            }
-        }
-    };
-    match first {
-        Some(b'{') => {
-            let mut doc = Vec::new();
-            r.read_to_end(&mut doc)
-                .map_err(|e| BindError(format!("reading: {e}")))?;
-            parse_json_filtered(&doc, zones)
-        }
-        Some(b'<') => {
-            let mut doc = Vec::new();
-            r.read_to_end(&mut doc)
-                .map_err(|e| BindError(format!("reading: {e}")))?;
-            parse_xml_slice(&doc, zones)
-        }
+/// Parse a whole document, its format (XML or JSON) detected from its first character.
+pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
+    match doc.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => parse_json_filtered(doc, zones),
+        Some(b'<') => parse_xml_slice(doc, zones),
         None => err("empty document"),
         Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
     }
@@ -241,9 +212,26 @@ fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
     r
 }
 
+/// Substring searchers built once per document (a zone is summarised by three searches).
+struct Finders {
+    zone_end: memchr::memmem::Finder<'static>,
+    serial: memchr::memmem::Finder<'static>,
+    auth: memchr::memmem::Finder<'static>,
+}
+
+impl Finders {
+    fn new() -> Finders {
+        Finders {
+            zone_end: memchr::memmem::Finder::new(b"</zone>"),
+            serial: memchr::memmem::Finder::new(b"<serial>"),
+            auth: memchr::memmem::Finder::new(b"name=\"QryAuthAns\">"),
+        }
+    }
+}
+
 /// The decimal number right after the first `tag` in `hay`.
-fn number_after(hay: &[u8], tag: &[u8]) -> Option<u64> {
-    let start = find(hay, tag)? + tag.len();
+fn number_after(hay: &[u8], tag: &memchr::memmem::Finder) -> Option<u64> {
+    let start = tag.find(hay)? + tag.needle().len();
     let digits = hay[start..]
         .iter()
         .take_while(|b| b.is_ascii_digit())
@@ -309,22 +297,24 @@ impl Walk {
                 })
             }
             b"zones" if *zones == ZoneFilter::None => return Next::Skip(b"</zones>"),
-            b"zone" if attr(e, "name").is_some_and(|n| !zones.keeps(&n)) => {
-                return Next::Skip(b"</zone>")
-            }
-            b"zone" if attr(e, "name").is_some_and(|n| zones.summarises(&n)) => {
-                return Next::Summarise(Zone {
-                    name: attr(e, "name").unwrap_or_default(),
-                    class: attr(e, "rdataclass").unwrap_or_default(),
-                    ..Default::default()
-                });
-            }
             b"zone" => {
-                self.zone = Some(Zone {
-                    name: attr(e, "name").unwrap_or_default(),
+                let name = attr(e, "name");
+                let z = Zone {
                     class: attr(e, "rdataclass").unwrap_or_default(),
                     ..Default::default()
-                })
+                };
+                match name {
+                    Some(n) if !zones.keeps(&n) => return Next::Skip(b"</zone>"),
+                    Some(n) if zones.summarises(&n) => {
+                        return Next::Summarise(Zone { name: n, ..z });
+                    }
+                    n => {
+                        self.zone = Some(Zone {
+                            name: n.unwrap_or_default(),
+                            ..z
+                        })
+                    }
+                }
             }
             b"counters" => self.ctype.push(attr(e, "type")),
             b"counter" => self.counter_name = attr(e, "name"),
@@ -450,9 +440,9 @@ impl Walk {
     }
 
     /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
-    fn summarised(&mut self, mut z: Zone, body: &[u8]) {
-        z.serial = number_after(body, b"<serial>");
-        if let Some(n) = number_after(body, b"name=\"QryAuthAns\">") {
+    fn summarised(&mut self, mut z: Zone, body: &[u8], f: &Finders) {
+        z.serial = number_after(body, &f.serial);
+        if let Some(n) = number_after(body, &f.auth) {
             z.rcodes.insert("QryAuthAns".into(), n);
         }
         if let Some(vw) = self.view.as_mut() {
@@ -525,6 +515,7 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let mut r = reader_at(doc);
     let mut buf = Vec::new();
     let mut w = Walk::default();
+    let finders = Finders::new();
     loop {
         let ev = r.read_event_into(&mut buf).map_err(|e| {
             BindError(format!(
@@ -543,11 +534,17 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
                         b"</zone>"
                     };
                     let pos = base + r.buffer_position() as usize;
-                    let Some(i) = doc.get(pos..).and_then(|rest| find(rest, close)) else {
+                    let rest = doc.get(pos..).unwrap_or_default();
+                    let found = if close == b"</zone>" {
+                        finders.zone_end.find(rest)
+                    } else {
+                        find(rest, close)
+                    };
+                    let Some(i) = found else {
                         return err("truncated document (</statistics> missing)");
                     };
                     if let Next::Summarise(z) = next {
-                        w.summarised(z, &doc[pos..pos + i]);
+                        w.summarised(z, &rest[..i], &finders);
                     }
                     base = pos + i + close.len();
                     r = reader_at(&doc[base..]);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
+use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
 
 /// The end of the run's time budget.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +155,7 @@ impl Fetcher {
     /// with v2.
     pub fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
         let parse =
-            |doc: &[u8], url: &str| parse_reader(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
+            |doc: &[u8], url: &str| parse_doc(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
         let base = base.trim_end_matches('/');
         if base.contains("/json") {
             let doc = self

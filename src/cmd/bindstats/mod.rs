@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cmd::Context;
-use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
+use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
 use crate::domain::bind_metrics;
 use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
@@ -221,7 +221,7 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
         } else {
             fsread::read_capped(f, args.max_size)?
         };
-        return parse_reader(&doc[..], &zones).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
+        return parse_doc(&doc, &zones).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
     }
     let deadline = Deadline::after(timeout.max(Duration::from_millis(1)));
     Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
