@@ -743,3 +743,151 @@ fn skipping_zones_changes_nothing_else() {
         assert_eq!(full, none, "{}", f.display());
     }
 }
+
+/// A counter from a live named's own JSON (`/json/v1/net`...): 0 when BIND leaves it out.
+fn json_counter(v: &Value, group: &str, name: &str) -> u64 {
+    v[group][name].as_u64().unwrap_or(0)
+}
+
+/// munin values of one graph: field -> value.
+fn graph_values(values: &str, graph: &str) -> BTreeMap<String, String> {
+    values
+        .split(&format!("multigraph {graph}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no graph {graph}: {values}"))
+        .split("multigraph ")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(".value "))
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn live_socket_io_statistics_equal_json_v1_net() {
+    if !require_tool("named") || !require_tool("dig") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    n.dig("www.example.com", "A", false);
+    std::thread::sleep(Duration::from_millis(200));
+    let before: Value = serde_json::from_str(&n.get("/json/v1/net")).unwrap();
+    let (code, vals, err) = run(opskit().args(["bindstats", "--url", &n.url()]));
+    assert_eq!(code, 0, "{err}");
+    let after: Value = serde_json::from_str(&n.get("/json/v1/net")).unwrap();
+    let ours = graph_values(&vals, "socket_io_statistics");
+    assert_eq!(ours.len(), 19, "{ours:?}");
+    let mut nonzero = 0;
+    for (f, v) in &ours {
+        let v: u64 = v.parse().unwrap_or_else(|_| panic!("{f}: {v}"));
+        let (lo, hi) = (
+            json_counter(&before, "sockstats", f),
+            json_counter(&after, "sockstats", f),
+        );
+        // the statistics channel's own connections may move TCP counters in between
+        assert!(lo <= v && v <= hi, "{f}: {lo} <= {v} <= {hi}");
+        nonzero += usize::from(v > 0);
+    }
+    assert!(nonzero >= 2, "{ours:?}");
+    assert!(ours["UDP4Open"] != "0", "{ours:?}");
+    // the same counters in the Prometheus output
+    let (_, prom, _) =
+        run(opskit().args(["bindstats", "--format", "prometheus", "--url", &n.url()]));
+    assert!(
+        prom.contains("bind_socket_stats_total{name=\"UDP4Open\"} "),
+        "{prom}"
+    );
+}
+
+#[test]
+fn live_two_instances_keep_apart() {
+    if !require_tool("named") || !require_tool("dig") {
+        return;
+    }
+    let (Some(ns1), Some(ns2)) = (Named::start(), Named::start()) else {
+        return;
+    };
+    for _ in 0..3 {
+        ns1.dig("www.example.com", "A", false);
+    }
+    ns2.dig("example.com", "MX", false);
+    std::thread::sleep(Duration::from_millis(200));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let plugin = |name: &str, url: &str, verb: Option<&str>| {
+        let p = tmp.path().join(name);
+        if !p.exists() {
+            std::os::unix::fs::symlink(crate::util::bin(), &p).unwrap();
+        }
+        let mut c = Command::new(p);
+        c.env("MUNIN_PLUGSTATE", &state)
+            .env("url", url)
+            .env_remove("HOST");
+        if let Some(v) = verb {
+            c.arg(v);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{name}: {err}");
+        out
+    };
+    let v1 = plugin("bind9_ns1", &ns1.url(), None);
+    let v2 = plugin("bind9_ns2", &ns2.url(), None);
+    assert_eq!(graph_values(&v1, "ns1_queries_in")["A"], "3", "{v1}");
+    assert_eq!(graph_values(&v2, "ns2_queries_in")["MX"], "1", "{v2}");
+    assert_eq!(graph_values(&v2, "ns2_queries_in")["A"], "0", "{v2}");
+    assert!(!v1.contains("multigraph ns2_") && !v2.contains("multigraph ns1_"));
+    // ns2 goes down: its config comes from its own state, its values are unknown; ns1 is fine
+    let c2 = plugin("bind9_ns2", &ns2.url(), Some("config"));
+    drop(ns2);
+    let down = plugin(
+        "bind9_ns2",
+        &format!("http://127.0.0.1:{}/", free_port()),
+        Some("config"),
+    );
+    assert_eq!(munin_fields(&c2, ".label "), munin_fields(&down, ".label "));
+    let v1 = plugin("bind9_ns1", &ns1.url(), None);
+    assert!(!v1.contains(".value U"), "{v1}");
+    let mut files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["opskit-bindstats-ns1.json", "opskit-bindstats-ns2.json"]
+    );
+}
+
+#[test]
+fn live_listen_scraped_with_curl_live_and_dead() {
+    if !require_tool("named") || !require_tool("dig") || !require_tool("curl") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    for _ in 0..2 {
+        n.dig("www.example.com", "A", false);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let l = crate::bindstats_prom::Listener::start(&n.url());
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 1\n"), "{body}");
+    assert!(
+        body.contains("\nbind_incoming_queries_total{type=\"A\"} 2\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("bind_zone_serial{view=\"internal\",zone_name=\"example.com\"} 1\n"),
+        "{body}"
+    );
+    if let Some(m) = crate::bindstats_prom::parse_exposition(&body) {
+        assert_eq!(m["bind_boot_time_seconds"].0, "gauge");
+        assert!(m["bind_boot_time_seconds"].1[0].2 > 1.6e9);
+    }
+    drop(n);
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 0\n"), "{body}");
+}

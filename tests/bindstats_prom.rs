@@ -233,10 +233,10 @@ fn counting_bind(
 }
 
 /// `opskit bindstats --listen` on a free port, killed on drop.
-struct Listener(std::process::Child, u16);
+pub struct Listener(std::process::Child, pub u16);
 
 impl Listener {
-    fn start(url: &str) -> Listener {
+    pub fn start(url: &str) -> Listener {
         let port = crate::util::free_port();
         let child = opskit()
             .args(["bindstats", "--timeout", "3s", "--listen"])
@@ -254,7 +254,7 @@ impl Listener {
         Listener(child, port)
     }
 
-    fn curl(&self, path: &str) -> (i32, String) {
+    pub fn curl(&self, path: &str) -> (i32, String) {
         let (code, out, err) = run(Command::new("curl")
             .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
             .arg(format!("http://127.0.0.1:{}{path}", self.1)));
