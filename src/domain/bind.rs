@@ -197,11 +197,6 @@ struct Pending {
     id: Option<String>,
 }
 
-/// Stream-parse an XML v2 or v3 document.
-pub fn parse_xml(doc: &[u8]) -> Result<Stats, BindError> {
-    parse_xml_slice(doc, &ZoneFilter::All)
-}
-
 fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
     let mut r = Reader::from_reader(doc);
     r.config_mut().trim_text(true);

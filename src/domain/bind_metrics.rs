@@ -405,7 +405,7 @@ fn opskit_families(st: &Stats) -> Vec<Family> {
 }
 
 /// `2026-11-25T02:45:21.570Z` -> seconds since the epoch (UTC; a fraction is dropped).
-pub fn iso8601_seconds(s: &str) -> Option<i64> {
+fn iso8601_seconds(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 19
         || b[4] != b'-'

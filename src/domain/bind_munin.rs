@@ -163,6 +163,27 @@ const MEMORY: &[&str] = &[
     "TotalUse",
 ];
 
+/// The counters the graphs declare, added as 0 where the document leaves them out (BIND
+/// 9.10+ omits zero counters, JSON always): the JSON output then has a stable shape too.
+pub fn declare_known(st: &mut Stats) {
+    fn fill(c: &mut Counters, names: &[&str]) {
+        for n in names {
+            c.entry((*n).to_string()).or_insert(0);
+        }
+    }
+    fill(&mut st.qtypes, QTYPES);
+    fill(&mut st.rcodes, RCODES);
+    fill(&mut st.opcodes, OPCODES);
+    fill(&mut st.nsstat, SERVER_FIELDS);
+    fill(&mut st.nsstat, &["Requestv4", "Requestv6"]);
+    fill(&mut st.sockstat, SOCKET_FIELDS);
+    for v in &mut st.views {
+        fill(&mut v.resqtype, QTYPES);
+        fill(&mut v.resstats, RESOLVER_FIELDS);
+        fill(&mut v.cache, CACHE_FIELDS);
+    }
+}
+
 /// How the fields of a graph are drawn.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Style {
@@ -535,6 +556,18 @@ mod tests {
         assert_eq!(tu.kind, FieldType::Derive);
         let t = gs.iter().find(|g| g.name == "tasks").unwrap();
         assert_eq!(t.fields[0].value, Some(7.0));
+    }
+
+    #[test]
+    fn declared_counters_fill_in_but_never_overwrite() {
+        let mut st = Stats::default();
+        st.qtypes.insert("A".into(), 5);
+        st.views.push(View::default());
+        declare_known(&mut st);
+        assert_eq!(st.qtypes["A"], 5);
+        assert_eq!(st.qtypes["ANY"], 0);
+        assert_eq!(st.views[0].resstats["QryRTT1600+"], 0);
+        assert_eq!(st.sockstat.len(), SOCKET_FIELDS.len());
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn write(
 }
 
 /// The `config` output of every graph.
-pub fn write_config(w: &mut dyn Write, graphs: &[Graph]) -> io::Result<()> {
+fn write_config(w: &mut dyn Write, graphs: &[Graph]) -> io::Result<()> {
     for g in graphs {
         multigraph(w, &g.name)?;
         writeln!(w, "graph_title {}", clean_text(&clean(&g.title)))?;
@@ -182,7 +182,7 @@ fn write_field_config(w: &mut dyn Write, f: &Field) -> io::Result<()> {
 }
 
 /// The values of every graph (`U` for all of them with [`Values::Unknown`]).
-pub fn write_values(w: &mut dyn Write, graphs: &[Graph], values: Values) -> io::Result<()> {
+fn write_values(w: &mut dyn Write, graphs: &[Graph], values: Values) -> io::Result<()> {
     for g in graphs {
         multigraph(w, &g.name)?;
         for f in &g.fields {

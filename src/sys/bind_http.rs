@@ -80,7 +80,7 @@ impl Fetcher {
 
     /// GET `url`: the body, or `None` on 404 (a subset this BIND does not serve). A connection
     /// the server closed between two requests is retried once.
-    pub fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let reused = self.sent.get() > 0;
         match self.get_once(url) {
             Err(Failure::Closed(e)) if reused => {

@@ -283,7 +283,11 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     let result = fetch(&args);
     let mut out = Vec::new();
     match args.format {
-        Format::Json => crate::output::json::write_pretty(&mut out, &result?)?,
+        Format::Json => {
+            let mut st = result?;
+            bind_munin::declare_known(&mut st);
+            crate::output::json::write_pretty(&mut out, &st)?
+        }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
         Format::Prometheus => out = exposition(&args, result)?,
         Format::Munin => munin(&args, result, &mut out)?,
