@@ -56,7 +56,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l file -d 'Rea
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format' -r -f -a "munin\t'munin plugin protocol (multigraph)'
 prometheus\t'Prometheus text exposition'
 json\t'the normalised counters as JSON'"
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEWS or VIEW) [default: all but _bind]' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but _bind]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-warn -d 'Warning threshold on ANY queries per second (env: ANYWARN)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 'Critical threshold on ANY queries per second (env: ANYCRIT)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones on the per-zone graph (and with every counter in JSON), comma or space separated, `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]' -r

@@ -244,6 +244,27 @@ fn munin_field_names_keep_rrd_history() {
         .args(["bindstats", "config", "--views", "_bind", "--file"])
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     assert!(config.contains("queries_out__bind") && !config.contains("queries_out_internal"));
+    // the perl plugin's VIEW (read before VIEWS) and comma lists
+    let full = dir.join("bind-9.18.49-lab-xml-v3-full.xml");
+    let views = |env: &[(&str, &str)]| {
+        let (_, c, _) = run(opskit()
+            .args(["bindstats", "config", "--file"])
+            .arg(&full)
+            .envs(env.iter().copied()));
+        let mut v: Vec<String> = c
+            .lines()
+            .filter_map(|l| l.strip_prefix("multigraph queries_out_"))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(views(&[]), ["external", "internal"]);
+    assert_eq!(views(&[("VIEWS", "internal,_bind")]), ["_bind", "internal"]);
+    assert_eq!(
+        views(&[("VIEW", "external"), ("VIEWS", "internal")]),
+        ["external"]
+    );
     // ANY thresholds from ANYWARN/ANYCRIT
     let (_, config, _) = run(opskit()
         .args(["bindstats", "config", "--file"])

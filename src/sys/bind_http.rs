@@ -49,6 +49,13 @@ pub fn url_from_env() -> Option<String> {
     ))
 }
 
+/// The perl plugin's view list: `VIEW` (its older name, which it read first), else `VIEWS`.
+pub fn views_from_env() -> Option<String> {
+    ["VIEW", "VIEWS"]
+        .into_iter()
+        .find_map(|k| std::env::var(k).ok())
+}
+
 pub struct Fetcher {
     client: reqwest::blocking::Client,
     cap: u64,

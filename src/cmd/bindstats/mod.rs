@@ -17,7 +17,7 @@ use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
 use crate::exit::Outcome;
 use crate::output::munin::{self as munin_out, Values};
-use crate::sys::bind_http::{url_from_env, Deadline, Fetcher};
+use crate::sys::bind_http::{url_from_env, views_from_env, Deadline, Fetcher};
 use crate::sys::{bind_serve, fsread, munin_state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,8 +90,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Munin, value_name = "FORMAT")]
     pub format: Format,
 
-    /// Views to graph, comma or space separated (env: VIEWS or VIEW) [default: all but _bind]
-    #[arg(long, value_name = "LIST", env = "VIEWS", hide_env = true)]
+    /// Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but
+    /// _bind]
+    #[arg(long, value_name = "LIST")]
     pub views: Option<String>,
 
     /// Warning threshold on ANY queries per second (env: ANYWARN)
@@ -158,11 +159,10 @@ impl Args {
     }
 
     fn settings(&self) -> Settings {
-        // the perl plugin's older `VIEW` variable still counts when VIEWS is unset
         let views = self
             .views
             .clone()
-            .or_else(|| std::env::var("VIEW").ok())
+            .or_else(views_from_env)
             .unwrap_or_default();
         Settings {
             views: split_list(&views).map(str::to_string).collect(),
