@@ -333,7 +333,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__itop)
-            opts="-a -t -d -b -n -h -V --all --total --delay --cpus --top --sort --filter --hide-idle --softirq --batch --iterations --format --from --root --help --version"
+            opts="-a -t -d -b -n -h -V --all --total --delay --cpus --top --sort --filter --hide-idle --softirq --batch --iterations --format --from --stat --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -376,6 +376,10 @@ _opskit() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stat)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

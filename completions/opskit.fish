@@ -42,6 +42,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s n -l iterations -
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l format -d 'Batch output format' -r -f -a "text\t'An aligned table per sample'
 json\t'One JSON object per line per sample'"
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l from -d 'Rates between captured snapshots instead of live sampling (repeat: --from a --from b)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l stat -d 'Captured /proc/stat files, one per --from, for the time in handlers (repeat)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s a -l all -d 'A column per CPU (the default with 8 CPUs or fewer)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s t -l total -d 'Only the per-IRQ total (the default above 8 CPUs)'
@@ -72,7 +73,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l fs-block -d 
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l raid -d 'RAID level under the filesystem (0, 1, 4, 5, 6, 10); needs --devices and --chunk' -r
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l devices -d 'Number of devices in the RAID (with --raid)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l chunk -d 'RAID chunk size (with --raid): 64k, 512k...' -r
-complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size -d 'Sector size of an image\'s MBR (an MBR does not record it; default: inferred, else 512)' -r -f -a "512\t''
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size -d 'Sector size of an image\'s MBR (an MBR does not record it)' -r -f -a "512\t''
 4096\t''"
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l format -d 'Output format' -r -f -a "text\t'A report for people'
 json\t'One JSON document for scripts'"

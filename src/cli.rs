@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "opskit",
     version,
+    long_version = env!("OPSKIT_LONG_VERSION"), // `--version`: plus the git commit (build.rs)
     propagate_version = true,
     max_term_width = 100,
     about = "Sysadmin tools in one binary: interrupts, BIND statistics, SSD alignment, stale TCP",

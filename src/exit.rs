@@ -4,7 +4,7 @@
 //! | situation                                  | code |
 //! |--------------------------------------------|------|
 //! | success, help, version                     | 0    |
-//! | usage error (clap)                         | 2    |
+//! | usage error (clap, or [`UsageError`] once input is read) | 2 |
 //! | findings (ssd-align: misaligned data; conn-audit: a socket `--kill` could not close) | 1 |
 //! | a Nagios check                             | its state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN |
 //! | stopped by SIGTERM/SIGHUP/SIGINT           | 128 + signal |
@@ -108,6 +108,19 @@ pub fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
     ExitCode::from(State::Unknown.code())
 }
 
+/// An error in what was asked that only shows once input is read (`itop --cpus 64` on a 2-CPU
+/// box): reported like any error, but with the usage exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// True when the error (or any cause) is a broken pipe: the reader went away, exit quietly.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -124,6 +137,9 @@ pub fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) 
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("opskit {tool}: {}", one_line(&e));
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                return ExitCode::from(2);
+            }
             ExitCode::from(on_error.code())
         }
     }

@@ -14,7 +14,8 @@ use clap_complete::Shell;
 /// Every generated file, keyed by its path relative to the repository root.
 pub fn artifacts() -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let mut out = BTreeMap::new();
-    let mut cmd = crate::cli::Cli::command();
+    // the plain version only: the pages must not change with the git commit
+    let mut cmd = crate::cli::Cli::command().long_version(None::<&str>);
     cmd.build();
 
     let mut buf = Vec::new();

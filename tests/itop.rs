@@ -58,7 +58,8 @@ fn parses_every_shared_capture() {
                 assert_eq!(r.counts.len(), s.cpus.len(), "{name}: {}", r.label);
             }
         }
-        assert_eq!(s.duplicate_label(), None, "{name}");
+        let labels: std::collections::HashSet<&str> = s.rows().map(|r| r.label).collect();
+        assert_eq!(labels.len(), s.len(), "{name}: a label twice");
         let mut sorted = s.cpus.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -244,6 +245,7 @@ fn rates_between_real_snapshots() {
     assert_eq!(code, 0, "{err}");
     let s = &json_samples(&out)[0];
     assert_eq!(s["elapsed_s"], 2.0);
+    assert_eq!(s["absent_cpus"], serde_json::json!([]));
     let sa = parse_file(&a);
     let sb = parse_file(&b);
     // every rate is (b - a) / 2 per CPU, summed for the total
@@ -254,7 +256,10 @@ fn rates_between_real_snapshots() {
         for (k, cpu) in sb.cpus.iter().enumerate() {
             let want = (rb.counts[k] - ra.counts[k]) as f64 / 2.0;
             sum += want;
-            let got = j["rates"][cpu.to_string()].as_f64().unwrap();
+            // zero cells are left out of `rates` (a shown CPU without a key took 0/s)
+            let got = j["rates"]
+                .get(cpu.to_string())
+                .map_or(0.0, |v| v.as_f64().unwrap());
             assert!(
                 (got - want).abs() < 0.01,
                 "{} cpu{cpu}: {got} vs {want}",
@@ -302,8 +307,11 @@ fn u32_wrap_new_irq_and_cpu_offline() {
     let pb = tmp.path().join("b");
     std::fs::write(&pa, a_minus).unwrap();
     std::fs::write(&pb, &b).unwrap();
+    // 100 s apart: 2e6/s per cell, a rate hardware can do (2e8 in one second would be a reset)
     let (code, out, err) = run(opskit()
-        .args(["itop", "--format", "json", "--sort", "irq", "--from"])
+        .args([
+            "itop", "--format", "json", "--sort", "irq", "-d", "100", "--from",
+        ])
         .arg(&pa)
         .arg("--from")
         .arg(&pb));
@@ -316,9 +324,9 @@ fn u32_wrap_new_irq_and_cpu_offline() {
     let w = irq(s, wrapped.label);
     let ncpu = snap.cpus.len() as f64;
     let want = if wrapped.kind == RowKind::PerCpu {
-        INC as f64 * ncpu
+        INC as f64 * ncpu / 100.0
     } else {
-        INC as f64
+        INC as f64 / 100.0
     };
     assert_eq!(
         w["total_rate"].as_f64().unwrap(),
@@ -515,13 +523,16 @@ fn errors_are_one_line_naming_the_file() {
     assert_eq!(err.lines().count(), 1, "{err}");
 
     let (code, _, err) = run(opskit().args(["itop", "--from", "/etc/hostname"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("at least two"), "{err}");
     for bad_arg in [
         ["--cpus", "3-1"],
         ["-d", "0"],
         ["--sort", "bogus"],
         ["-d", "abc"],
+        ["-d", "2d"],
+        ["-n", "0"],
+        ["--top", "0"],
     ] {
         let (code, _, err) = run(opskit().arg("itop").args(bad_arg));
         assert_eq!(code, 2, "{bad_arg:?}: {err}");
@@ -695,9 +706,646 @@ fn tui_exits_when_the_terminal_goes_away() {
             break;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "itop still running after its terminal went away"
+            t0.elapsed() < Duration::from_secs(1),
+            "itop still running 1 s after its terminal went away"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The pid of the opskit running under the tmux pane's shell.
+fn pane_opskit(t: &Tmux) -> String {
+    let out = Command::new("tmux")
+        .args([
+            "-L",
+            &t.name,
+            "list-panes",
+            "-t",
+            &t.name,
+            "-F",
+            "#{pane_pid}",
+        ])
+        .output()
+        .unwrap();
+    let sh = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = Command::new("pgrep")
+        .args(["-P", &sh, "-x", "opskit"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// CPU seconds (user + system) a process used so far.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// A fake /proc with 32 CPUs (a real 2xE5-2640 capture) for TUI tests.
+fn root_32cpu(tmp: &Path) -> Option<PathBuf> {
+    let dir = shared_fixtures("interrupts")?;
+    std::fs::create_dir_all(tmp.join("proc")).unwrap();
+    std::fs::copy(
+        dir.join("netutils_2xE5-2640_32cpu_ixgbe_interrupts.txt"),
+        tmp.join("proc/interrupts"),
+    )
+    .unwrap();
+    Some(tmp.to_path_buf())
+}
+
+#[test]
+fn tui_started_with_stdin_from_dev_null_reads_keys_from_the_terminal() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let t = Tmux::start(&tui_cmd("-t -d 0.3 </dev/null"));
+    let s = t.wait_for("TOTAL");
+    assert!(
+        s.contains("TOTAL") && s.contains("q quit"),
+        "the TUI, not batch: {s}"
+    );
+    let pid = pane_opskit(&t);
+    assert!(!pid.is_empty());
+    let c0 = cpu_secs(&pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_secs(&pid) - c0;
+    assert!(used < 0.3, "{used} s of CPU in 2 s: busy loop on stdin?");
+    t.keys("q");
+    let s = t.wait_for("PROMPT-BACK");
+    assert!(s.contains("ITOP-EXIT=0"), "{s}");
+    assert!(s.contains("icanon") && !s.contains("-icanon"), "{s}");
+}
+
+#[test]
+fn tui_handles_keys_that_arrive_together() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(root) = root_32cpu(tmp.path()) else {
+        return;
+    };
+    let cmd = format!(
+        "{} --root {} itop -a -d 0.5; sleep 60",
+        crate::util::bin().display(),
+        root.display()
+    );
+    let t = Tmux::start(&cmd);
+    let s = t.wait_for("CPU cols 1-");
+    assert!(s.contains("CPU cols 1-"), "{s}");
+    t.keys("p"); // paused: no sample redraws the screen from here on
+    let s = t.wait_for("PAUSED");
+    assert!(s.contains("PAUSED"), "{s}");
+    // one write of three arrows: three columns, with no later key or sample
+    Command::new("tmux")
+        .args([
+            "-L",
+            &t.name,
+            "send-keys",
+            "-t",
+            &t.name,
+            "Right",
+            "Right",
+            "Right",
+        ])
+        .status()
+        .unwrap();
+    let s = t.wait_for("CPU cols 4-");
+    assert!(s.contains("CPU cols 4-"), "{s}");
+    // a filter typed in one go appears whole
+    t.keys("/");
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("tmux")
+        .args(["-L", &t.name, "send-keys", "-l", "-t", &t.name, "eth2-TxRx"])
+        .status()
+        .unwrap();
+    let s = t.wait_for("cancel): eth2-TxRx_");
+    assert!(s.contains("cancel): eth2-TxRx_"), "{s}");
+}
+
+#[test]
+fn tui_falls_back_to_plain_samples_without_a_usable_terminal() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let t = Tmux::start(&format!(
+        "TERM=dumb {} itop -d 3 --top 5; sleep 60",
+        crate::util::bin().display()
+    ));
+    let s = t.wait_for("printing plain samples");
+    assert!(
+        s.contains("TERM is dumb") && s.contains("printing plain samples"),
+        "{s}"
+    );
+    let s = t.wait_for("interval");
+    assert!(s.contains("interval") && !s.contains("q quit"), "{s}");
+}
+
+fn itop_json(files: &[&Path], extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json"]).args(extra);
+    for f in files {
+        cmd.arg("--from").arg(f);
+    }
+    let (code, out, err) = run(&mut cmd);
+    let samples = if code == 0 {
+        json_samples(&out)
+    } else {
+        Vec::new()
+    };
+    (code, samples, err)
+}
+
+#[test]
+fn a_counter_reset_is_not_read_as_a_wrap() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("reset_a.txt"), d.join("reset_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let s = &s[0];
+    // hand-checked: IRQ 35 500 + 100, LOC 1000 + 1000; IRQ 34 restarted: no rate
+    assert_eq!(s["total_rate"], 2600.0, "{s}");
+    let eth = irq(s, "34");
+    assert!(eth["total_rate"].is_null(), "{eth}");
+    assert_eq!(eth["change"], "reset");
+    assert_eq!(eth["rates"], serde_json::json!({}));
+    assert_eq!(s["resets"], serde_json::json!(["34"]));
+    assert_eq!(
+        irq(s, "35")["rates"],
+        serde_json::json!({"0": 500.0, "1": 100.0})
+    );
+    assert_eq!(
+        s["cpu_totals"],
+        serde_json::json!({"0": 1500.0, "1": 1100.0})
+    );
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("total 2600 /s"), "{out}");
+    assert!(
+        out.contains("note: counters restarted (driver reload?) for IRQ 34: no rate this interval"),
+        "{out}"
+    );
+    let millions = out
+        .split_whitespace()
+        .any(|w| w.ends_with('M') && w.starts_with(|c: char| c.is_ascii_digit()));
+    assert!(!millions, "no spike in millions: {out}");
+}
+
+#[test]
+fn s390x_summary_rows_count_each_interrupt_once() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("s390x_a.txt"), d.join("s390x_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let s = &s[0];
+    assert_eq!(s["total_rate"], 1000.0, "1000 interrupts, not 2000: {s}");
+    assert_eq!(s["cpu_totals"], serde_json::json!({"0": 450.0, "1": 550.0}));
+    assert_eq!(irq(s, "CLK")["group"], "EXT");
+    assert_eq!(irq(s, "CLK")["total_rate"], 600.0);
+    assert_eq!(irq(s, "3")["group"], "AIO");
+    assert!(irq(s, "EXT").get("group").is_none());
+    // the summary rows head their members
+    let order: Vec<&str> = s["irqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["irq"].as_str().unwrap())
+        .collect();
+    let ext = order.iter().position(|&l| l == "EXT").unwrap();
+    assert_eq!(&order[ext..ext + 3], ["EXT", "CLK", "EXC"], "{order:?}");
+    // the real 16-CPU capture against itself: total = EXT + I/O + AIO + NMI + RST rows only
+    let Some(dir) = shared_fixtures("interrupts") else {
+        return;
+    };
+    let real = dir.join("pcp_s390x_16cpu_interrupts.txt");
+    let snap = parse_file(&real);
+    let mut bumped = String::new();
+    let text = std::fs::read_to_string(&real).unwrap();
+    bumped.push_str(text.lines().next().unwrap());
+    bumped.push('\n');
+    for r in snap.rows() {
+        let counts: String = r.counts.iter().map(|c| format!(" {}", c * 2)).collect();
+        bumped.push_str(&format!("{}:{counts} {}\n", r.label, r.desc));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("b");
+    std::fs::write(&b, bumped).unwrap();
+    let (code, s, err) = itop_json(&[&real, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    let want: u64 = snap
+        .rows()
+        .filter(|r| ["EXT", "I/O", "AIO", "NMI", "RST"].contains(&r.label))
+        .map(|r| r.total())
+        .sum();
+    assert_eq!(s[0]["total_rate"].as_f64().unwrap(), want as f64);
+}
+
+#[test]
+fn malformed_snapshots_are_errors_naming_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    std::fs::write(&good, "  CPU0 CPU1\n 1: 1 2 eth0\nLOC: 5 6 timer\n").unwrap();
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"  CPU0 CPU1\n 1: 1 2 eth0\n 1: 3 4 eth1\n",
+            "line 3: interrupt '1' appears twice",
+        ),
+        (
+            b"  CPU0 CPU1\n 1: 1 2 eth0\n 2: 3\n",
+            "line 3: 1 counts for 2 CPU columns",
+        ),
+        (
+            b"  CPU0 CPU1\n 1: 1 2 3 eth0\n",
+            "line 2: more counts than the 2 CPU columns",
+        ),
+        (
+            b"  CPU0 CPU1\n\xff1: 1 2 eth0\n",
+            "line 2: the label is not a short ASCII name",
+        ),
+        (b"  CPU1 CPU0\n", "line 1: CPU0 is not above"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let bad = tmp.path().join(format!("bad{i}"));
+        std::fs::write(&bad, text).unwrap();
+        let (code, out, err) = run(opskit()
+            .args(["itop", "--from"])
+            .arg(&good)
+            .arg("--from")
+            .arg(&bad));
+        assert_eq!(code, 1, "{want}: {err}");
+        assert!(out.is_empty(), "no partial output: {out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&bad.display().to_string()) && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+    // a device name that is not UTF-8 (network interfaces may be named so): a warning with
+    // the line, the row shown with U+FFFD
+    let lossy = tmp.path().join("lossy");
+    std::fs::write(&lossy, b"  CPU0 CPU1\n 1: 3 4 eth\xff0\nLOC: 5 6 timer\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&good)
+        .arg("--from")
+        .arg(&lossy));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("lossy: line 2") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+    assert!(out.contains("eth\u{fffd}0"), "{out}");
+}
+
+#[test]
+fn cpus_that_do_not_exist_are_usage_errors() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("reset_a.txt"), d.join("reset_b.txt"));
+    for (args, want) in [
+        (
+            &["--cpus", "64"][..],
+            "--cpus: no CPU 64 in the snapshot (its CPUs: 0-1)",
+        ),
+        (
+            &["--sort", "cpu99"][..],
+            "--sort cpu99: CPU 99 is not shown",
+        ),
+        (
+            &["--cpus", "0", "--sort", "cpu1"][..],
+            "--sort cpu1: CPU 1 is not shown",
+        ),
+    ] {
+        let (code, s, err) = itop_json(&[&a, &b], args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(s.is_empty());
+        assert!(err.contains(want), "{err}");
+    }
+    let (code, s, err) = itop_json(&[&a, &b], &["--cpus", "1", "--sort", "cpu1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s[0]["cpus"], serde_json::json!([1]));
+}
+
+#[test]
+fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    std::fs::write(&good, "  CPU0\n 1: 1 PCI-MSI \x1b[2Jevil\x07\n").unwrap();
+    let evil = tmp.path().join("evil");
+    std::fs::write(&evil, "  CPU0\n 1: 9 PCI-MSI \x1b[2Jevil\x07\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&good)
+        .arg("--from")
+        .arg(&evil));
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("\\x1b[2Jevil\\x07"), "{out}");
+    // JSON carries the name exactly (serde escapes it)
+    let (_, s, _) = itop_json(&[&good, &evil], &[]);
+    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \u{1b}[2Jevil\u{7}");
+
+    // a FIFO as --from: refused at once, not a hang
+    let fifo = tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    let (code, _, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&fifo)
+        .arg("--from")
+        .arg(&good));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("a FIFO"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    // 3 MB of rows with huge labels: an error at once, no padding to the widest label
+    let mut big = String::from("  CPU0\n");
+    for i in 0..3000 {
+        big.push_str(&format!("{}{i}: 1 x\n", "L".repeat(1000)));
+    }
+    let huge = tmp.path().join("huge");
+    std::fs::write(&huge, &big).unwrap();
+    let t0 = Instant::now();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&huge)
+        .arg("--from")
+        .arg(&huge));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.is_empty() && err.contains("line 2: the label is not a short ASCII name"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // long descriptions are the last column: never padded
+    let mut wide = String::from("  CPU0\n");
+    for i in 0..3000 {
+        wide.push_str(&format!("{i}: 1 {}\n", "n".repeat(1000)));
+    }
+    std::fs::write(&huge, &wide).unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&huge)
+        .arg("--from")
+        .arg(&huge));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.len() < 3_300_000, "{} bytes", out.len());
+}
+
+#[test]
+fn imbalance_against_fair_share() {
+    let d = crate::util::fixtures().join("itop");
+    // a balanced 2-CPU box: never called out
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let (code, s, err) = itop_json(&[&a, &b], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s[0]["total_rate"], 102_000.0);
+    assert!(s[0]["imbalance"].is_null(), "{}", s[0]["imbalance"]);
+    // NET_RX piled on CPU 0 (hand-checked: 95000 of 100000/s, fair share 25000/s)
+    let (a, b) = (
+        d.join("softirq_net_rx_a.txt"),
+        d.join("softirq_net_rx_b.txt"),
+    );
+    let (code, s, err) = itop_json(&[&a, &b], &["--softirq"]);
+    assert_eq!(code, 0, "{err}");
+    let i = &s[0]["imbalance"];
+    assert_eq!(
+        (i["cpu"].as_u64(), i["load"].as_str()),
+        (Some(0), Some("NET_RX")),
+        "{i}"
+    );
+    assert_eq!(i["share"], 0.95);
+    assert_eq!(i["ratio"], 3.8);
+    assert!(i["fix"].as_str().unwrap().contains("RPS"), "{i}");
+    let (code, out, err) = run(opskit()
+        .args(["itop", "--softirq", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("CPU 0 takes 95 % of NET_RX softirqs, 4x its fair share of the 4 CPUs"),
+        "{out}"
+    );
+}
+
+#[test]
+fn imbalance_on_1152_cpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(dir) = shared_fixtures("interrupts") else {
+        return;
+    };
+    let Some(a) = bunzip(
+        &dir.join("pcp_x86_64_1152cpu_interrupts.txt.bz2"),
+        tmp.path(),
+    ) else {
+        return;
+    };
+    let snap = parse_file(&a);
+    assert_eq!(snap.cpus.len(), 1152);
+    // every device IRQ +1/s on every CPU; CPU 3 also takes 100,000/s from ten NIC queues
+    let text = std::fs::read_to_string(&a).unwrap();
+    let mut b = String::with_capacity(text.len() + (1 << 20));
+    b.push_str(text.lines().next().unwrap());
+    b.push('\n');
+    let mut boosted = 0;
+    let mut numbered = 0u64;
+    for r in snap.rows() {
+        b.push_str(r.label);
+        b.push(':');
+        let dev = r.is_numbered() && r.kind == RowKind::PerCpu;
+        numbered += u64::from(dev);
+        for (j, c) in r.counts.iter().enumerate() {
+            let mut v = *c + u64::from(dev);
+            if dev && j == 3 && boosted < 10 {
+                v += 100_000;
+            }
+            b.push_str(&format!(" {v}"));
+        }
+        if dev && boosted < 10 {
+            boosted += 1;
+        }
+        b.push(' ');
+        b.push_str(r.desc);
+        b.push('\n');
+    }
+    let pb = tmp.path().join("b");
+    std::fs::write(&pb, b).unwrap();
+    let (code, s, err) = itop_json(&[&a, &pb], &["--top", "3"]);
+    assert_eq!(code, 0, "{err}");
+    let i = &s[0]["imbalance"];
+    assert_eq!(i["cpu"], 3, "{i}");
+    let total = numbered as f64 * 1152.0 + 1e6;
+    let on3 = numbered as f64 + 1e6;
+    assert_eq!(i["share"], ((on3 / total) * 1000.0).round() / 1000.0, "{i}");
+    assert_eq!(i["top"].as_array().unwrap().len(), 3);
+    assert!(i["message"].as_str().unwrap().contains("irqbalance"), "{i}");
+}
+
+#[test]
+fn time_in_handlers_from_proc_stat_pairs() {
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let (sa, sb) = (d.join("stat_a.txt"), d.join("stat_b.txt"));
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    // hand-checked: cpu0 2 + 85 of 100 ticks, cpu1 1 + 3 of 100
+    assert_eq!(
+        s["cpu_time"],
+        serde_json::json!({"0": {"irq": 2.0, "softirq": 85.0}, "1": {"irq": 1.0, "softirq": 3.0}})
+    );
+    let mut cmd = opskit();
+    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("handlers (/proc/stat): busiest CPU 0 irq 2.0 % softirq 85.0 %"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "CPU 0 spends 87 % of its time in interrupt handlers (irq 2.0 %, softirq 85.0 %)"
+        ),
+        "{out}"
+    );
+    // without --stat: null; a count that does not match: a usage error
+    let (_, s, _) = itop_json(&[&a, &b], &[]);
+    assert!(s[0]["cpu_time"].is_null());
+    let (code, _, err) = itop_json(&[&a, &b], &["--stat", sa.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--stat: 1 files for 2 --from snapshots"),
+        "{err}"
+    );
+}
+
+/// mpstat's `Average:` %irq and %soft per CPU id.
+fn mpstat_averages(out: &str) -> BTreeMap<u32, (f64, f64)> {
+    let mut cols = (0, 0);
+    let mut m = BTreeMap::new();
+    for l in out.lines().filter(|l| l.starts_with("Average:")) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let (Some(i), Some(s)) = (
+            f.iter().position(|&x| x == "%irq"),
+            f.iter().position(|&x| x == "%soft"),
+        ) {
+            cols = (i, s);
+        } else if let Ok(cpu) = f[1].parse::<u32>() {
+            m.insert(
+                cpu,
+                (f[cols.0].parse().unwrap(), f[cols.1].parse().unwrap()),
+            );
+        }
+    }
+    m
+}
+
+#[test]
+fn time_in_handlers_agrees_with_mpstat_live() {
+    if !require_tool("mpstat") {
+        return;
+    }
+    // softirq load: UDP over loopback (NET_RX) during the interval
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            rx.set_nonblocking(true).unwrap();
+            let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = rx.local_addr().unwrap();
+            let mut buf = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = tx.send_to(&buf[..32], to);
+                while rx.recv(&mut buf).is_ok() {}
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mp = Command::new("mpstat")
+        .args(["-P", "ALL", "3", "1"])
+        .env("LC_ALL", "C")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, out, err) =
+        run(opskit().args(["itop", "-b", "-n", "1", "-d", "3", "--format", "json"]));
+    let mp = mp.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let ours = &json_samples(&out)[0]["cpu_time"];
+    let theirs = mpstat_averages(&String::from_utf8_lossy(&mp.stdout));
+    assert!(
+        !theirs.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&mp.stdout)
+    );
+    for (cpu, (irq, soft)) in &theirs {
+        let o = &ours[cpu.to_string()];
+        let (oi, os) = (o["irq"].as_f64().unwrap(), o["softirq"].as_f64().unwrap());
+        // the two tools sample a few ms apart over 3 s (300 ticks a CPU): within 3 points
+        assert!(
+            (oi - irq).abs() <= 3.0,
+            "cpu{cpu} %irq ours {oi} mpstat {irq}"
+        );
+        assert!(
+            (os - soft).abs() <= 3.0,
+            "cpu{cpu} %soft ours {os} mpstat {soft}"
+        );
+        eprintln!("cpu{cpu}: %irq {oi} vs {irq}, %soft {os} vs {soft}");
+    }
+}
+
+#[test]
+fn numa_nodes_and_devices_served_off_their_node() {
+    let r = crate::util::fixtures().join("itop/numa");
+    let mut cmd = opskit();
+    cmd.arg("--root")
+        .arg(&r)
+        .args(["itop", "--format", "json", "--from"]);
+    cmd.arg(r.join("interrupts_a.txt"))
+        .arg("--from")
+        .arg(r.join("interrupts_b.txt"));
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    assert_eq!(s["numa_nodes"], serde_json::json!({"0": "0-1", "1": "2-3"}));
+    assert_eq!(irq(s, "30")["node"], 1);
+    assert_eq!(irq(s, "30")["affinity"], "0");
+    assert_eq!(
+        s["numa_warnings"],
+        serde_json::json!(["eth0 (NUMA node 1): 83 % of its 6000 interrupts/s handled on other nodes' CPUs; set its IRQs' affinity to node 1's CPUs (2-3)"])
+    );
+    let mut cmd = opskit();
+    cmd.arg("--root").arg(&r).args(["itop", "--from"]);
+    cmd.arg(r.join("interrupts_a.txt"))
+        .arg("--from")
+        .arg(r.join("interrupts_b.txt"));
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("NUMA node 0: CPUs 0-1, node 1: CPUs 2-3"),
+        "{out}"
+    );
+    assert!(out.contains("NODE"), "{out}");
+    assert!(out.contains("eth0 (NUMA node 1): 83 %"), "{out}");
 }

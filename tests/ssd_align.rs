@@ -132,7 +132,7 @@ fn bad_input_is_one_line_and_exit_2() {
                 "512k".into(),
                 truncated.display().to_string(),
             ],
-            "beyond the end",
+            "past the end",
         ),
         (
             vec![
@@ -469,22 +469,79 @@ fn ext4_xfs_and_lvm_on_images() {
         xfs.display(),
         img.display()
     ));
+    // stride/stripe-width and sunit/swidth are tuning: warnings with their fix, not
+    // misalignment (every partition starts on the grain: exit 0)
     let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 0, "{err}");
     let p = v["partitions"].as_array().unwrap();
     assert_eq!(p[0]["aligned"], true, "{}", p[0]);
     assert_eq!(p[0]["contents"][0]["ext4"]["stride"], 128);
-    assert_eq!(p[1]["aligned"], false);
+    assert_eq!(p[0]["contents"][0]["ok"], true);
+    assert_eq!(p[0]["layers"][0]["kind"], "ext4");
+    assert_eq!(p[0]["layers"][0]["start_bytes"], 2048 * 512);
+    assert_eq!(p[1]["aligned"], true);
     assert_eq!(p[1]["contents"][0]["ext4"]["stride"], 0);
+    assert_eq!(p[1]["contents"][0]["ok"], false);
     assert_eq!(
         p[1]["contents"][0]["fix"],
         "tune2fs -E stride=128,stripe_width=128 /dev/loopXp2"
     );
     assert_eq!(p[2]["contents"][0]["kind"], "xfs");
     assert_eq!(p[2]["contents"][0]["xfs"]["sunit_blocks"], 64);
-    assert_eq!(p[2]["aligned"], false, "su 256k vs an erase block of 512k");
-    let (code, _, _) = json(&["--erase-block", "256k", img.to_str().unwrap()]);
-    assert_eq!(code, 1, "p1's stride 128 is wrong for 256k");
+    // xfs_db reads the same superblock values
+    if crate::util::which("xfs_db").is_some() {
+        let o = Command::new("xfs_db")
+            .args(["-r", "-c", "sb 0", "-c", "p unit width"])
+            .arg(&xfs)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(t.contains("unit = 64") && t.contains("width = 64"), "{t}");
+        assert_eq!(p[2]["contents"][0]["xfs"]["swidth_blocks"], 64);
+    }
+    // dumpe2fs reads the same stride for p1 (extracted)
+    if crate::util::which("dumpe2fs").is_some() {
+        let p1 = tmp.path().join("p1.ext4");
+        sh(&format!(
+            "dd if={} of={} bs=1M skip=1 count=20 status=none",
+            img.display(),
+            p1.display()
+        ));
+        let o = Command::new("dumpe2fs")
+            .arg("-h")
+            .arg(&p1)
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(t.contains("RAID stride:              128"), "{t}");
+        assert!(t.contains("RAID stripe width:        128"), "{t}");
+    }
+    assert_eq!(
+        p[2]["contents"][0]["ok"], false,
+        "su 256k vs an erase block of 512k"
+    );
+    // the XFS fix is in 512-byte units the kernel accepts: sunit 1024 (512 KiB), swidth a
+    // multiple of it
+    assert_eq!(
+        p[2]["contents"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .split("  #")
+            .next()
+            .unwrap(),
+        "mount -o sunit=1024,swidth=1024 /dev/loopXp3 /mnt"
+    );
+    let (_, text, _) = run(opskit()
+        .args(["ssd-align", "--erase-block", "512k"])
+        .arg(&img));
+    assert!(text.contains("TUNE ext4"), "{text}");
+    assert!(text.contains("filesystem tuning warning"), "{text}");
+    let (code, v, _) = json(&["--erase-block", "256k", img.to_str().unwrap()]);
+    assert_eq!(code, 0, "tuning only");
+    assert_eq!(
+        v["partitions"][0]["contents"][0]["ok"], false,
+        "p1's stride 128 is wrong for 256k"
+    );
 
     // the printed fix, applied through a loop device's partition: ext4 is then aligned
     if require_root("losetup -P to apply the tune2fs fix") {
@@ -507,7 +564,7 @@ fn ext4_xfs_and_lvm_on_images() {
         let p2 = &v["partitions"][1];
         assert_eq!(p2["contents"][0]["ext4"]["stride"], 128, "{err}");
         assert_eq!(p2["contents"][0]["ext4"]["stripe_width"], 128, "{p2}");
-        assert_eq!(p2["aligned"], true, "{p2}");
+        assert_eq!(p2["contents"][0]["ok"], true, "{p2}");
     }
 
     // LVM: pvcreate on a loop device (root), pe_start read back and checked against pvs
@@ -555,13 +612,14 @@ fn ext4_xfs_and_lvm_on_images() {
         img2.display()
     ));
     let (code, v, err) = json(&["--erase-block", "512k", img2.to_str().unwrap()]);
-    let lvm = &v["partitions"][0]["contents"][0];
-    assert_eq!(lvm["kind"], "lvm", "{v} {err}");
+    let lvm = &v["partitions"][0]["layers"][0];
+    assert_eq!(lvm["kind"], "pv", "{v} {err}");
     assert_eq!(
-        lvm["lvm"]["pe_start"].as_u64(),
+        lvm["info"]["pe_start"].as_u64(),
         Some(pe_start),
         "pvs says {pe_start}"
     );
+    assert_eq!(lvm["start_bytes"].as_u64(), Some(1_048_576 + pe_start));
     let aligned = (1_048_576 + pe_start) % 524_288 == 0;
     assert_eq!(lvm["aligned"].as_bool(), Some(aligned));
     assert_eq!(code, if aligned { 0 } else { 1 });
@@ -643,11 +701,15 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
             assert_eq!(p.len(), 2, "{label}: {v}");
             assert_eq!(p[0]["start_bytes"].as_u64(), Some(starts[0] * 4096));
             assert_eq!(p[1]["start_bytes"].as_u64(), Some(starts[1] * 4096));
-            assert_eq!(
-                p[0]["start_sector"].as_u64(),
-                Some(starts[0] * 8),
-                "sysfs counts 512-byte units"
-            );
+            // the on-disk table, in the device's own 4096-byte sectors
+            assert_eq!(p[0]["start_sector"].as_u64(), Some(starts[0]));
+            assert_eq!(p[0]["sector_bytes"], 4096);
+            let evidence = if label == "gpt" {
+                "gpt_header"
+            } else {
+                "logical_block_size"
+            };
+            assert_eq!(v["sector_evidence"], evidence);
             // the same device under another name (as /dev/disk/by-id/... or /dev/mapper/...
             // are): found by its device number, not by the link's name
             let link = tmp.path().join(format!("by-id-{label}"));
@@ -820,8 +882,21 @@ fn the_printed_move_command_aligns_a_partition_and_keeps_its_data() {
         "truncate -s 64M {0} && printf 'label: dos\\nstart=63, size=1000, type=83\\nstart=1100, size=2000, type=83\\n' | sfdisk -q {0}",
         img.display()
     ));
-    let (code, v, _) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    // both 512- and 4096-byte readings fit and nothing is on the partitions: ssd-align asks
+    let (code, out, err) = run(opskit()
+        .args(["ssd-align", "--erase-block", "512k"])
+        .arg(&img));
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("give --sector-size 512 or 4096"), "{err}");
+    let (code, v, _) = json(&[
+        "--erase-block",
+        "512k",
+        "--sector-size",
+        "512",
+        img.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1);
+    assert_eq!(v["sector_evidence"], "option");
     assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
     assert!(
         v["notes"]

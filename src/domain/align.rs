@@ -5,13 +5,23 @@
 use std::fmt;
 
 /// A byte count that must be a positive multiple of 512 (erase blocks, chunks).
-pub const SECTOR: u64 = 512;
+const SECTOR: u64 = 512;
 
 /// Largest optimal_io_size believed (larger values come from broken USB bridges and RAID HBAs).
-pub const MAX_BELIEVABLE_OPT_IO: u64 = 16 << 20;
+const MAX_BELIEVABLE_OPT_IO: u64 = 16 << 20;
+
+/// The largest erase block or chunk accepted (1 GiB): products of these stay far from
+/// overflowing.
+const MAX_UNIT: u64 = 1 << 30;
+
+/// The largest grain (1 TiB): an erase block and a full stripe with no common factor.
+const MAX_GRAIN: u64 = 1 << 40;
+
+/// The most devices a RAID may have (md's v1 superblock allows 1920).
+pub const MAX_DEVICES: u64 = 1920;
 
 /// `0xFFFF * 512`: what some USB-SATA bridges report as optimal_io_size.
-pub const USB_BRIDGE_BOGUS_OPT_IO: u64 = 33_553_920;
+const USB_BRIDGE_BOGUS_OPT_IO: u64 = 33_553_920;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlignError(pub String);
@@ -28,7 +38,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, AlignError> {
     Err(AlignError(msg.into()))
 }
 
-pub fn gcd(a: u64, b: u64) -> u64 {
+fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
     } else {
@@ -98,6 +108,9 @@ impl RaidLevel {
             RaidLevel::Raid6 => 3,
             RaidLevel::Raid10 { copies } => *copies,
         };
+        if *self == (RaidLevel::Raid10 { copies: 0 }) {
+            return err("raid10 with 0 copies");
+        }
         if devices < min.max(1) {
             return err(format!(
                 "{} needs at least {min} devices, got {devices}",
@@ -109,11 +122,14 @@ impl RaidLevel {
             RaidLevel::Raid1 => 1,
             RaidLevel::Raid4 | RaidLevel::Raid5 => devices - 1,
             RaidLevel::Raid6 => devices - 2,
+            // as the kernel's raid10_nr_stripes: an odd count (near=2 on 3 disks) is valid and
+            // its stripe spans every device
             RaidLevel::Raid10 { copies } => {
-                if *copies == 0 || devices % copies != 0 {
-                    return err(format!("raid10 with {devices} devices and {copies} copies: devices must be a multiple of copies"));
+                if devices % copies != 0 {
+                    devices
+                } else {
+                    devices / copies
                 }
-                devices / copies
             }
         })
     }
@@ -177,7 +193,25 @@ impl Request {
                 self.fs_block
             ));
         }
+        if self.erase_block > MAX_UNIT {
+            return err(format!(
+                "erase block size {} B is over the 1 GiB limit",
+                self.erase_block
+            ));
+        }
         if let Some(r) = &self.raid {
+            if !(1..=MAX_DEVICES).contains(&r.devices) {
+                return err(format!(
+                    "--devices {} is outside 1..={MAX_DEVICES}",
+                    r.devices
+                ));
+            }
+            if r.chunk > MAX_UNIT {
+                return err(format!(
+                    "RAID chunk size {} B is over the 1 GiB limit",
+                    r.chunk
+                ));
+            }
             if r.chunk == 0 || r.chunk % SECTOR != 0 {
                 return err(format!(
                     "RAID chunk size {} B must be a positive multiple of 512 bytes",
@@ -212,7 +246,18 @@ impl Request {
         let stripe_width = stride * data_disks;
         let full_stripe = stride_bytes * data_disks;
         let grain = match &self.raid {
-            Some(_) => lcm(self.erase_block, full_stripe),
+            Some(_) => {
+                let g = self.erase_block / gcd(self.erase_block, full_stripe);
+                match g.checked_mul(full_stripe).filter(|g| *g <= MAX_GRAIN) {
+                    Some(g) => g,
+                    None => {
+                        return err(format!(
+                            "the least common multiple of the erase block ({} B) and the full stripe ({full_stripe} B) is over 1 TiB",
+                            self.erase_block
+                        ))
+                    }
+                }
+            }
             None => self.erase_block,
         };
         warnings.extend(ext4_warnings(stride, stripe_width, self.fs_block));
@@ -261,7 +306,7 @@ impl Plan {
     }
 
     /// The grain in sectors of `sector` bytes (rounded up to whole sectors).
-    pub fn grain_sectors(&self, sector: u64) -> u64 {
+    fn grain_sectors(&self, sector: u64) -> u64 {
         lcm(self.grain, sector) / sector
     }
 
@@ -353,21 +398,33 @@ pub fn check_optimal_io(v: u64, physical: u64) -> Result<u64, String> {
     Ok(v)
 }
 
-/// One partition to check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionIn {
-    pub number: u32,
-    /// Start in sectors of `sector` bytes (as the table stores it).
-    pub start_sector: u64,
-    pub sector: u64,
-    pub size_bytes: u64,
+/// What a start must be a multiple of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// The grain: the erase block, or its least common multiple with the RAID full stripe.
+    EraseBlock,
+    PhysicalSector,
+    OptimalIo,
+    DiscardGranularity,
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unit::EraseBlock => "erase_block",
+            Unit::PhysicalSector => "physical_sector",
+            Unit::OptimalIo => "optimal_io",
+            Unit::DiscardGranularity => "discard_granularity",
+        })
+    }
 }
 
 /// One alignment requirement and whether a start meets it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     /// `erase_block`, `physical_sector`, `optimal_io`, `discard_granularity`.
-    pub what: String,
+    pub what: Unit,
     pub unit_bytes: u64,
     pub aligned: bool,
     /// e.g. `p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256`.
@@ -379,7 +436,7 @@ pub fn check_start(
     label: &str,
     start_sector: u64,
     sector: u64,
-    units: &[(&str, u64)],
+    units: &[(Unit, u64)],
 ) -> Vec<Check> {
     let start = start_sector * sector;
     units
@@ -388,7 +445,7 @@ pub fn check_start(
         .map(|(what, u)| {
             let rem = start % u;
             Check {
-                what: what.to_string(),
+                what: *what,
                 unit_bytes: *u,
                 aligned: rem == 0,
                 detail: format!(
@@ -399,139 +456,19 @@ pub fn check_start(
         .collect()
 }
 
-/// Where a misaligned partition can move with its data (`sfdisk --move-data`): the first
-/// multiple of every unit at or after its start, in bytes. `Err(end)` when it would then end
-/// at byte `end`, past `limit` (the next partition's start or the end of the usable disk).
-pub fn move_target(start: u64, size: u64, units: &[(&str, u64)], limit: u64) -> Result<u64, u64> {
-    let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
-    let to = start.div_ceil(step) * step;
-    let end = to.saturating_add(size);
-    if end > limit {
-        Err(end)
-    } else {
-        Ok(to)
-    }
-}
-
 /// The units a partition start must be a multiple of, from the plan and the topology.
-pub fn units<'a>(plan: &Plan, topo: &Topology) -> Vec<(&'a str, u64)> {
-    let mut u = vec![("erase_block", plan.grain)];
+pub fn units(plan: &Plan, topo: &Topology) -> Vec<(Unit, u64)> {
+    let mut u = vec![(Unit::EraseBlock, plan.grain)];
     if topo.physical > 0 {
-        u.push(("physical_sector", topo.physical));
+        u.push((Unit::PhysicalSector, topo.physical));
     }
     if let Some(o) = topo.optimal_io {
-        u.push(("optimal_io", o));
+        u.push((Unit::OptimalIo, o));
     }
     if let Some(d) = topo.discard_granularity.filter(|d| *d > 0) {
-        u.push(("discard_granularity", d));
+        u.push((Unit::DiscardGranularity, d));
     }
     u
-}
-
-// ---------------------------------------------------------------------------------------------
-// On-disk headers
-
-fn le16(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from(u16::from_le_bytes(
-        b.get(o..o + 2)?.try_into().ok()?,
-    )))
-}
-fn le32(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from(u32::from_le_bytes(
-        b.get(o..o + 4)?.try_into().ok()?,
-    )))
-}
-fn le64(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-}
-fn be32(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from(u32::from_be_bytes(
-        b.get(o..o + 4)?.try_into().ok()?,
-    )))
-}
-
-/// What an ext2/3/4 superblock says about RAID geometry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Ext4Info {
-    pub block_size: u64,
-    pub blocks_per_group: u64,
-    /// s_raid_stride (0: not set).
-    pub stride: u64,
-    /// s_raid_stripe_width (0: not set).
-    pub stripe_width: u64,
-}
-
-/// Bytes the first 4 KiB of a partition must hold to recognise its contents.
-pub const HEAD_BYTES: usize = 4096;
-
-/// Parse an ext2/3/4 superblock from the first bytes of a partition (at least 2048).
-pub fn parse_ext4(head: &[u8]) -> Option<Ext4Info> {
-    let sb = head.get(1024..2048)?;
-    if le16(sb, 0x38)? != 0xEF53 {
-        return None;
-    }
-    let log = le32(sb, 0x18)?;
-    if log > 6 {
-        return None;
-    }
-    Some(Ext4Info {
-        block_size: 1024 << log,
-        blocks_per_group: le32(sb, 0x20)?,
-        stride: le16(sb, 0x164)?,
-        stripe_width: le32(sb, 0x170)?,
-    })
-}
-
-/// What an XFS superblock says about stripe geometry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct XfsInfo {
-    pub block_size: u64,
-    /// sb_unit in filesystem blocks (0: not set).
-    pub sunit_blocks: u64,
-    /// sb_width in filesystem blocks.
-    pub swidth_blocks: u64,
-}
-
-/// Parse an XFS superblock (sector 0 of the partition).
-pub fn parse_xfs(head: &[u8]) -> Option<XfsInfo> {
-    if head.get(0..4)? != b"XFSB" {
-        return None;
-    }
-    Some(XfsInfo {
-        block_size: be32(head, 4)?,
-        sunit_blocks: be32(head, 184)?,
-        swidth_blocks: be32(head, 188)?,
-    })
-}
-
-/// True when the bytes start with something ssd-align checks: ext2/3/4, XFS or an LVM2 PV.
-pub fn has_known_content(head: &[u8]) -> bool {
-    parse_ext4(head).is_some() || parse_xfs(head).is_some() || parse_lvm(head).is_some()
-}
-
-/// An LVM2 physical volume label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct LvmInfo {
-    /// Where the first physical extent starts, in bytes from the start of the PV.
-    pub pe_start: u64,
-}
-
-/// Find the LVM2 label in the first four 512-byte sectors and read pe_start (the offset of
-/// the first data area).
-pub fn parse_lvm(head: &[u8]) -> Option<LvmInfo> {
-    for s in 0..4 {
-        let base = s * 512;
-        let label = head.get(base..base + 512)?;
-        if &label[0..8] != b"LABELONE" || &label[24..32] != b"LVM2 001" {
-            continue;
-        }
-        let off = usize::try_from(le32(label, 20)?).ok()?;
-        // pv_header: uuid[32], device_size u64, then data area locations {offset, size}
-        let da = off + 32 + 8;
-        let pe_start = le64(label, da)?;
-        return Some(LvmInfo { pe_start });
-    }
-    None
 }
 
 #[cfg(test)]
@@ -641,7 +578,7 @@ mod tests {
             "p1",
             63,
             512,
-            &[("erase_block", 524_288), ("physical_sector", 4096)],
+            &[(Unit::EraseBlock, 524_288), (Unit::PhysicalSector, 4096)],
         );
         assert!(!c[0].aligned);
         assert_eq!(
@@ -649,60 +586,9 @@ mod tests {
             "p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256"
         );
         assert!(!c[1].aligned);
-        let c = check_start("p2", 2048, 512, &[("erase_block", 524_288)]);
+        let c = check_start("p2", 2048, 512, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-        let c = check_start("p2", 256, 4096, &[("erase_block", 524_288)]);
+        let c = check_start("p2", 256, 4096, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-    }
-
-    #[test]
-    fn headers() {
-        let mut h = vec![0u8; 4096];
-        h[1024 + 0x38..1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
-        h[1024 + 0x18..1024 + 0x1c].copy_from_slice(&2u32.to_le_bytes());
-        h[1024 + 0x20..1024 + 0x24].copy_from_slice(&32768u32.to_le_bytes());
-        h[1024 + 0x164..1024 + 0x166].copy_from_slice(&128u16.to_le_bytes());
-        h[1024 + 0x170..1024 + 0x174].copy_from_slice(&128u32.to_le_bytes());
-        let e = parse_ext4(&h).unwrap();
-        assert_eq!(
-            (e.block_size, e.stride, e.stripe_width, e.blocks_per_group),
-            (4096, 128, 128, 32768)
-        );
-        assert_eq!(parse_xfs(&h), None);
-        assert_eq!(parse_lvm(&h), None);
-        let mut x = vec![0u8; 4096];
-        x[0..4].copy_from_slice(b"XFSB");
-        x[4..8].copy_from_slice(&4096u32.to_be_bytes());
-        x[184..188].copy_from_slice(&128u32.to_be_bytes());
-        x[188..192].copy_from_slice(&128u32.to_be_bytes());
-        assert_eq!(parse_xfs(&x).unwrap().sunit_blocks, 128);
-        let mut l = vec![0u8; 4096];
-        l[512..520].copy_from_slice(b"LABELONE");
-        l[512 + 20..512 + 24].copy_from_slice(&32u32.to_le_bytes());
-        l[512 + 24..512 + 32].copy_from_slice(b"LVM2 001");
-        l[512 + 32 + 40..512 + 32 + 48].copy_from_slice(&1_048_576u64.to_le_bytes());
-        assert_eq!(parse_lvm(&l).unwrap().pe_start, 1_048_576);
-        assert_eq!(parse_ext4(&h[..100]), None, "short input is not a panic");
-    }
-
-    #[test]
-    fn a_misaligned_partition_moves_to_the_next_multiple_of_every_unit() {
-        let units = [
-            ("erase_block", 524_288),
-            ("physical_sector", 4096),
-            ("optimal_io", 0),
-        ];
-        // p1 at sector 63 (32256 B), 10 MB long, on a 64 MiB disk: moves to 512 KiB
-        assert_eq!(move_target(32_256, 10 << 20, &units, 64 << 20), Ok(524_288));
-        // an aligned start stays
-        assert_eq!(move_target(1 << 20, 4096, &units, 64 << 20), Ok(1 << 20));
-        // no room before the next partition at 1 MiB: where it would end
-        assert_eq!(
-            move_target(32_256, 600_000, &units, 1 << 20),
-            Err(524_288 + 600_000)
-        );
-        // several units: their least common multiple (1536 KiB erase block, 1 MiB optimal I/O)
-        let units = [("erase_block", 1_572_864), ("optimal_io", 1_048_576)];
-        assert_eq!(move_target(4096, 1, &units, u64::MAX), Ok(3_145_728));
     }
 }

@@ -2,8 +2,10 @@
 //! built in a buffer and written whole (no partial output on error) and tested byte for byte.
 
 pub mod escape;
+pub mod itop;
 pub mod json;
 pub mod munin;
 pub mod nagios;
 pub mod prometheus;
+pub mod ssd_align;
 pub mod table;

@@ -1,12 +1,14 @@
-//! Block devices for ssd-align: sysfs topology (under `--root`), partition tables read with
-//! gptman/mbrman, and the first bytes of each partition. Everything is opened read-only.
+//! Block devices for ssd-align: sysfs topology (under `--root`) and read-only, non-blocking
+//! access to a device or image (the parsers are in `domain::disk`).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use crate::domain::disk::{DiskError, Source};
 use crate::sys::root::Root;
 
 /// What sysfs says about a block device.
@@ -32,6 +34,13 @@ pub struct SysfsDevice {
     pub md_chunk: Option<u64>,
     pub md_disks: Option<u64>,
     pub dm_name: Option<String>,
+    /// md: the array's metadata version (`1.2`), layout, and each member's data offset in
+    /// 512-byte sectors (`md/dev-sda1/offset`).
+    pub md_metadata: Option<String>,
+    pub md_layout: Option<u64>,
+    pub md_offsets: Vec<(String, u64)>,
+    /// dm: the target's UUID (`CRYPT-LUKS2-...`, `LVM-...`).
+    pub dm_uuid: Option<String>,
     pub members: Vec<String>,
     /// When the target itself is a partition: its parent disk and partition number.
     pub partition_of: Option<(String, u32)>,
@@ -39,10 +48,13 @@ pub struct SysfsDevice {
 
 /// A one-value sysfs file at a full path (already under the root); `None` when absent.
 fn value(p: &Path) -> anyhow::Result<Option<String>> {
-    match std::fs::read_to_string(p) {
-        Ok(s) => Ok(Some(s.trim().to_string())),
+    match std::fs::symlink_metadata(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+        _ => Ok(Some(
+            crate::sys::fsread::read_capped_string(p, 4096)?
+                .trim()
+                .to_string(),
+        )),
     }
 }
 
@@ -57,7 +69,7 @@ fn num<T: std::str::FromStr>(_root: &Root, p: &Path) -> anyhow::Result<Option<T>
 }
 
 /// Find `name`'s sysfs directory: `sys/class/block/NAME` or `sys/block/NAME`.
-pub fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
+fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
     for rel in [
         format!("/sys/class/block/{name}"),
         format!("/sys/block/{name}"),
@@ -134,213 +146,111 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
         parts.sort_unstable();
         d.partitions = parts;
     }
-    d.md_level = value(&dir.join("md/level"))?;
-    d.md_chunk = num(root, &dir.join("md/chunk_size"))?;
-    d.md_disks = num(root, &dir.join("md/raid_disks"))?;
+    stacked(root, &mut d, &dir)?;
+    Ok(d)
+}
+
+/// md and device-mapper facts of the device at `dir`: level, chunk, disks, layout, metadata
+/// version, members (`slaves/`) with their data offsets; dm name and UUID.
+fn stacked(root: &Root, d: &mut SysfsDevice, dir: &Path) -> anyhow::Result<()> {
+    // md0p1 keeps its array's RAID geometry and members
+    let mddir = match &d.partition_of {
+        Some(_) => dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => dir.to_path_buf(),
+    };
+    d.md_level = value(&mddir.join("md/level"))?;
+    d.md_chunk = num(root, &mddir.join("md/chunk_size"))?;
+    d.md_disks = num(root, &mddir.join("md/raid_disks"))?;
+    d.md_metadata = value(&mddir.join("md/metadata_version"))?;
+    d.md_layout = num(root, &mddir.join("md/layout"))?;
     d.dm_name = value(&dir.join("dm/name"))?;
-    if let Ok(rd) = std::fs::read_dir(dir.join("slaves")) {
+    d.dm_uuid = value(&dir.join("dm/uuid"))?;
+    if let Ok(rd) = std::fs::read_dir(mddir.join("slaves")) {
         let mut m: Vec<String> = rd
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         m.sort();
+        for name in &m {
+            if let Some(off) = num::<u64>(root, &mddir.join(format!("md/dev-{name}/offset")))? {
+                d.md_offsets.push((name.clone(), off));
+            }
+        }
         d.members = m;
     }
-    Ok(d)
+    Ok(())
 }
 
-/// A partition read from a partition table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TablePartition {
-    pub number: u32,
-    /// In the table's sectors.
-    pub start: u64,
-    pub sectors: u64,
+/// A device or image opened read-only for [`Source`] reads.
+pub struct Dev {
+    file: File,
+    len: u64,
+    name: String,
 }
 
-/// A partition table read from an image or a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    /// `gpt` or `dos`.
-    pub kind: &'static str,
-    pub sector: u64,
-    pub partitions: Vec<TablePartition>,
-    /// How the sector size was chosen, when it was a guess.
-    pub note: Option<String>,
-}
-
-/// Open a file or device read-only.
-pub fn open_ro(path: &Path) -> anyhow::Result<File> {
-    File::open(path).with_context(|| format!("opening {} read-only", path.display()))
-}
-
-fn read_at(f: &mut File, off: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    f.seek(SeekFrom::Start(off))?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+impl Dev {
+    /// Open `path` read-only without blocking (a FIFO given as the image returns at once and
+    /// is refused): only a regular file or a block device is accepted.
+    pub fn open(path: &Path) -> anyhow::Result<Dev> {
+        let what = crate::output::escape::clean(&path.display().to_string()).into_owned();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .with_context(|| format!("opening {what} read-only"))?;
+        let ft = f
+            .metadata()
+            .with_context(|| format!("opening {what}"))?
+            .file_type();
+        if !(ft.is_file() || ft.is_block_device()) {
+            bail!("{what}: neither a block device nor a disk image file");
         }
-    }
-    Ok(n)
-}
-
-/// Read `len` bytes at `off` (fewer at the end of the file).
-pub fn read_bytes(f: &mut File, off: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let n = read_at(f, off, &mut buf)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
-/// Read the partition table: GPT (512 or 4096-byte sectors, found by its signature) or MBR
-/// with extended/logical partitions. `sector` forces the sector size (an MBR does not record
-/// it); `logical` is the device's logical sector size when known.
-pub fn read_table(path: &Path, sector: Option<u64>, logical: Option<u64>) -> anyhow::Result<Table> {
-    let mut f = open_ro(path)?;
-    let what = path.display();
-    let len = f
-        .seek(SeekFrom::End(0))
-        .with_context(|| format!("reading {what}"))?;
-    if len < 512 {
-        bail!("{what}: {len} bytes is too short to hold a partition table");
-    }
-    // GPT: "EFI PART" at LBA 1
-    for ss in [512u64, 4096] {
-        if sector.is_some_and(|s| s != ss) {
-            continue;
-        }
-        let sig = read_bytes(&mut f, ss, 8).with_context(|| format!("reading {what}"))?;
-        if sig == b"EFI PART" {
-            f.seek(SeekFrom::Start(ss))
-                .with_context(|| format!("reading {what}"))?;
-            // check the primary header and its partition entry array ourselves: gptman
-            // would silently use the backup (parted warns and uses it; we refuse to guess)
-            let primary = gptman::GPTHeader::read_from(&mut f).map_err(|e| {
-                anyhow::anyhow!("{what}: primary GPT header is invalid ({})", gpt_err(&e))
-            })?;
-            primary.read_partitions(&mut f, ss).map_err(|e| {
-                anyhow::anyhow!(
-                    "{what}: primary GPT partition entry array is invalid ({})",
-                    gpt_err(&e)
-                )
-            })?;
-            let gpt = gptman::GPT::read_from(&mut f, ss)
-                .map_err(|e| anyhow::anyhow!("{what}: GPT is invalid ({})", gpt_err(&e)))?;
-            let mut parts: Vec<TablePartition> = gpt
-                .iter()
-                .filter(|(_, p)| p.is_used())
-                .map(|(n, p)| TablePartition {
-                    number: n,
-                    start: p.starting_lba,
-                    sectors: p.ending_lba.saturating_sub(p.starting_lba) + 1,
-                })
-                .collect();
-            parts.sort_by_key(|p| p.number);
-            return Ok(Table {
-                kind: "gpt",
-                sector: ss,
-                partitions: parts,
-                note: None,
-            });
-        }
-    }
-    let head = read_bytes(&mut f, 0, 512).with_context(|| format!("reading {what}"))?;
-    if head.len() < 512 || head[510] != 0x55 || head[511] != 0xAA {
-        // no table: a filesystem or PV on the whole device is checked as "partition 0"
-        let h = read_bytes(&mut f, 0, crate::domain::align::HEAD_BYTES)
+        nix::fcntl::fcntl(
+            &f,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+        )
+        .with_context(|| format!("opening {what}"))?;
+        let mut file = f;
+        let len = file
+            .seek(SeekFrom::End(0))
             .with_context(|| format!("reading {what}"))?;
-        if crate::domain::align::has_known_content(&h) {
-            return Ok(Table {
-                kind: "none",
-                sector: sector.unwrap_or(512),
-                partitions: vec![TablePartition {
-                    number: 0,
-                    start: 0,
-                    sectors: len / sector.unwrap_or(512),
-                }],
-                note: Some(
-                    "no partition table: the filesystem or PV covers the whole image".into(),
-                ),
-            });
+        if len == 0 {
+            bail!("{what}: empty (0 bytes)");
         }
-        bail!("{what}: no partition table (no GPT signature, no MBR boot signature 55 AA) and no filesystem or LVM label");
-    }
-    let (ss, note) = match sector.or(logical) {
-        Some(s) => (s, None),
-        None => guess_mbr_sector(&mut f, len)?,
-    };
-    let ss32 = u32::try_from(ss).context("sector size")?;
-    f.seek(SeekFrom::Start(0))
-        .with_context(|| format!("reading {what}"))?;
-    let mbr = mbrman::MBR::read_from(&mut f, ss32)
-        .map_err(|e| anyhow::anyhow!("{what}: MBR partition table is invalid ({e})"))?;
-    let mut parts = Vec::new();
-    for (n, p) in mbr.iter() {
-        if p.is_used() {
-            parts.push(TablePartition {
-                number: u32::try_from(n).unwrap_or(0),
-                start: u64::from(p.starting_lba),
-                sectors: u64::from(p.sectors),
-            });
-        }
-    }
-    for p in &parts {
-        if (p.start + p.sectors).saturating_mul(ss) > len {
-            bail!(
-                "{what}: partition {} ends at byte {} beyond the end of the image ({len} bytes): truncated or corrupt table",
-                p.number,
-                (p.start + p.sectors) * ss
-            );
-        }
-    }
-    Ok(Table {
-        kind: "dos",
-        sector: ss,
-        partitions: parts,
-        note,
-    })
-}
-
-fn gpt_err(e: &gptman::Error) -> String {
-    match e {
-        gptman::Error::InvalidChecksum(want, got) => {
-            format!("bad CRC32: header says {want:#010x}, computed {got:#010x}")
-        }
-        gptman::Error::InvalidPartitionEntryArrayChecksum(want, got) => {
-            format!("bad CRC32: header says {want:#010x}, computed {got:#010x}")
-        }
-        e => e.to_string(),
+        Ok(Dev {
+            file,
+            len,
+            name: what,
+        })
     }
 }
 
-/// An MBR does not record its sector size: take 4096 when a filesystem or LVM signature sits
-/// at the first partition's start x 4096 and not at x 512; else 512.
-fn guess_mbr_sector(f: &mut File, len: u64) -> anyhow::Result<(u64, Option<String>)> {
-    let head = read_bytes(f, 0, 512)?;
-    let start = u64::from(u32::from_le_bytes([
-        head[454], head[455], head[456], head[457],
-    ]));
-    if start == 0 {
-        return Ok((512, None));
+impl Source for Dev {
+    fn size(&self) -> u64 {
+        self.len
     }
-    let known = |f: &mut File, off: u64| -> bool {
-        if off >= len {
-            return false;
+    fn read_at(&mut self, off: u64, len: usize) -> Result<Vec<u8>, DiskError> {
+        if off >= self.len {
+            return Ok(Vec::new());
         }
-        read_bytes(f, off, crate::domain::align::HEAD_BYTES)
-            .map(|h| crate::domain::align::has_known_content(&h))
-            .unwrap_or(false)
-    };
-    if !known(f, start * 512) && known(f, start * 4096) {
-        return Ok((
-            4096,
-            Some("MBR sector size 4096 inferred from the data at the first partition".into()),
-        ));
+        let want = len.min(usize::try_from(self.len - off).unwrap_or(usize::MAX));
+        let mut buf = vec![0u8; want];
+        let mut n = 0;
+        while n < want {
+            match self.file.read_at(&mut buf[n..], off + n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(DiskError(format!(
+                        "reading {} at byte {}: {e}",
+                        self.name,
+                        off + n as u64
+                    )))
+                }
+            }
+        }
+        buf.truncate(n);
+        Ok(buf)
     }
-    Ok((
-        512,
-        Some("an MBR does not record its sector size: assuming 512 (use --sector-size 4096 for a 4Kn image)".into()),
-    ))
 }

@@ -1,22 +1,18 @@
 //! Reading interrupt counters: live from `/proc` (under `--root`), or replayed from files.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 
-use crate::domain::interrupts::Snapshot;
+use crate::domain::cpustat::CpuStat;
+use crate::domain::interrupts::{Snapshot, Stamp};
+use crate::domain::irq_numa::CpuNodes;
+use crate::domain::irq_rates::Rates;
+use crate::sys::fsread;
 use crate::sys::root::Root;
-
-/// When a snapshot was taken: a monotonic reading (for rates) and the wall clock (to show).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stamp {
-    /// Seconds on a monotonic clock; only differences matter.
-    pub mono: f64,
-    /// Unix time, seconds and nanoseconds.
-    pub wall: (i64, u32),
-}
 
 /// A source of snapshots.
 pub trait Sampler {
@@ -25,6 +21,14 @@ pub trait Sampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
     /// What is being read, for messages.
     fn describe(&self) -> String;
+    /// The /proc/stat that goes with the last snapshot (`None`: not available).
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>>;
+}
+
+/// Read and parse a /proc/stat; the error names the file and line.
+fn read_stat(path: &Path, buf: &mut Vec<u8>) -> anyhow::Result<CpuStat> {
+    fsread::read_capped_into(path, MAX_FILE, buf)?;
+    CpuStat::parse(buf).with_context(|| format!("parsing {}", path.display()))
 }
 
 fn wall_now() -> (i64, u32) {
@@ -40,7 +44,8 @@ fn wall_now() -> (i64, u32) {
 /// The live `/proc/interrupts` (or `/proc/softirqs`) under a root.
 pub struct ProcSampler {
     path: PathBuf,
-    buf: String,
+    stat_path: PathBuf,
+    buf: Vec<u8>,
     start: Instant,
 }
 
@@ -53,46 +58,78 @@ impl ProcSampler {
         };
         ProcSampler {
             path: root.path(rel),
-            buf: String::with_capacity(64 * 1024),
+            stat_path: root.path("/proc/stat"),
+            buf: Vec::with_capacity(64 * 1024),
             start: Instant::now(),
         }
     }
 }
 
+/// The largest interrupts file read: the 1152-CPU capture is 13.4 MB; a file above this is
+/// refused with its name instead of being read whole.
+pub const MAX_FILE: u64 = 256 << 20;
+
+/// Read `path` (a regular file, never blocking on a FIFO, at most [`MAX_FILE`] bytes) into
+/// `buf` and parse it into `into`; errors name the file and line.
+fn read_snapshot(path: &Path, buf: &mut Vec<u8>, into: &mut Snapshot) -> anyhow::Result<()> {
+    fsread::read_capped_into(path, MAX_FILE, buf)?;
+    into.parse_into(buf)
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The warning for descriptions that were not valid UTF-8 (`None` when all were).
+pub fn lossy_warning(what: &str, snap: &Snapshot) -> Option<String> {
+    let lines = &snap.lossy_lines;
+    let first = lines.first()?;
+    let more = if lines.len() > 1 {
+        format!(" (and {} more lines)", lines.len() - 1)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{what}: line {first}{more}: a name is not valid UTF-8 (shown with U+FFFD)"
+    ))
+}
+
 impl Sampler for ProcSampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
-        use std::io::Read;
-        self.buf.clear();
         let mono = self.start.elapsed().as_secs_f64();
         let wall = wall_now();
-        std::fs::File::open(&self.path)
-            .and_then(|mut f| f.read_to_string(&mut self.buf))
-            .with_context(|| format!("reading {}", self.path.display()))?;
-        into.parse_into(&self.buf)
-            .with_context(|| format!("parsing {}", self.path.display()))?;
+        read_snapshot(&self.path, &mut self.buf, into)?;
         Ok(Some(Stamp { mono, wall }))
     }
 
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// /proc/stat under the root; absent (a captured tree without it): `None`.
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match std::fs::symlink_metadata(&self.stat_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_stat(&self.stat_path, &mut self.buf).map(Some),
+        }
+    }
 }
 
 /// Captured snapshots (`--from a --from b ...`), `delay` seconds apart; no sleeping.
 pub struct FileSampler {
     files: Vec<PathBuf>,
+    /// /proc/stat captures, one per snapshot (`--stat`), or none.
+    stats: Vec<PathBuf>,
     next: usize,
     delay: f64,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl FileSampler {
-    pub fn new(files: Vec<PathBuf>, delay: f64) -> Self {
+    pub fn new(files: Vec<PathBuf>, stats: Vec<PathBuf>, delay: f64) -> Self {
         FileSampler {
             files,
+            stats,
             next: 0,
             delay,
-            buf: String::new(),
+            buf: Vec::new(),
         }
     }
 }
@@ -104,19 +141,10 @@ impl Sampler for FileSampler {
         };
         let i = self.next;
         self.next += 1;
-        self.buf.clear();
-        use std::io::Read;
-        let meta = std::fs::File::open(path)
-            .and_then(|mut f| {
-                f.read_to_string(&mut self.buf)?;
-                f.metadata()
-            })
-            .with_context(|| format!("reading {}", path.display()))?;
-        into.parse_into(&self.buf)
-            .with_context(|| format!("parsing {}", path.display()))?;
-        let wall = meta
-            .modified()
+        read_snapshot(path, &mut self.buf, into)?;
+        let wall = std::fs::metadata(path)
             .ok()
+            .and_then(|m| m.modified().ok())
             .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
             .map(|d| (i64::try_from(d.as_secs()).unwrap_or(0), d.subsec_nanos()))
             .unwrap_or_else(wall_now);
@@ -133,6 +161,70 @@ impl Sampler for FileSampler {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match self.stats.get(self.next.wrapping_sub(1)) {
+            Some(p) => read_stat(p, &mut self.buf).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One IRQ's affinity: what to show, and the CPUs it may use.
+#[derive(Debug, Clone, Default)]
+struct Affinity {
+    /// `effective_affinity_list` (where the kernel really delivers it), else
+    /// `smp_affinity_list`, as CPU ranges.
+    shown: Option<String>,
+    /// `smp_affinity_list`: the CPUs the IRQ may use (its fair share is spread over them).
+    allowed: Option<Arc<[u32]>>,
+    /// `/proc/irq/N/node`: its device's NUMA node (`-1`, no node: `None`).
+    node: Option<u32>,
+}
+
+/// The affinities of one sample's rows, per `rates.irqs` entry.
+#[derive(Debug, Default)]
+pub struct Affinities {
+    pub shown: Vec<Option<String>>,
+    pub allowed: Vec<Option<Arc<[u32]>>>,
+    pub node: Vec<Option<u32>>,
+}
+
+impl Affinities {
+    pub fn clear(&mut self) {
+        self.shown.clear();
+        self.allowed.clear();
+        self.node.clear();
+    }
+}
+
+/// The NUMA nodes and their CPUs under the root (`/sys/devices/system/node/nodeN/cpulist`);
+/// empty when absent (a capture without /sys, a kernel without NUMA).
+pub fn cpu_nodes(root: &Root) -> CpuNodes {
+    let mut out = CpuNodes::default();
+    let Ok(dir) = std::fs::read_dir(root.path("/sys/devices/system/node")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("node"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let list = root
+            .read_value(format!("/sys/devices/system/node/node{n}/cpulist"))
+            .ok()
+            .flatten()
+            .and_then(|v| crate::domain::units::parse_cpu_list(&v).ok());
+        if let Some(cpus) = list.filter(|c| !c.is_empty()) {
+            out.nodes.push((n, cpus));
+        }
+    }
+    out.nodes.sort();
+    out
 }
 
 /// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
@@ -140,7 +232,7 @@ impl Sampler for FileSampler {
 /// would cost more than the whole sample).
 pub struct AffinityReader {
     root: Root,
-    cache: HashMap<String, Option<String>>,
+    cache: HashMap<String, Affinity>,
     age: u32,
     refresh: u32,
 }
@@ -156,7 +248,7 @@ impl AffinityReader {
     }
 
     /// Called once per sample: ages the cache.
-    pub fn tick(&mut self) {
+    fn tick(&mut self) {
         self.age += 1;
         if self.age >= self.refresh {
             self.age = 0;
@@ -164,30 +256,63 @@ impl AffinityReader {
         }
     }
 
-    /// The affinity of IRQ `label` as a CPU list (`0-3`), preferring the effective affinity
-    /// (where the kernel really delivers it) over the requested one. `None` for named rows
-    /// (LOC, NMI...) and where the files are absent or unreadable.
-    pub fn get(&mut self, label: &str) -> Option<&str> {
-        if !crate::domain::interrupts::is_numbered(label) {
-            return None;
-        }
+    /// The affinity of IRQ `label`; empty for named rows (LOC, NMI...) and where the files are
+    /// absent or unreadable.
+    fn get(&mut self, label: &str) -> &Affinity {
         if !self.cache.contains_key(label) {
-            let v = self.read(label);
+            let v = if crate::domain::interrupts::is_numbered(label) {
+                self.read(label)
+            } else {
+                Affinity::default()
+            };
             self.cache.insert(label.to_string(), v);
         }
-        self.cache.get(label).and_then(|v| v.as_deref())
+        static NONE: Affinity = Affinity {
+            shown: None,
+            allowed: None,
+            node: None,
+        };
+        self.cache.get(label).unwrap_or(&NONE)
     }
 
-    fn read(&self, label: &str) -> Option<String> {
-        for f in ["effective_affinity_list", "smp_affinity_list"] {
-            if let Ok(Some(v)) = self.root.read_value(format!("/proc/irq/{label}/{f}")) {
-                if let Ok(cpus) = crate::domain::units::parse_cpu_list(&v) {
-                    if !cpus.is_empty() {
-                        return Some(crate::domain::units::format_cpu_list(&cpus));
-                    }
-                }
-            }
+    /// Once per sample: the affinity of every row of `rates` into `out` (cache aged by one).
+    pub fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Affinities) {
+        self.tick();
+        out.clear();
+        for ir in &rates.irqs {
+            let a = self.get(snap.row(ir.row).label);
+            out.shown.push(a.shown.clone());
+            out.allowed.push(a.allowed.clone());
+            out.node.push(a.node);
         }
-        None
+    }
+
+    fn list(&self, label: &str, file: &str) -> Option<Vec<u32>> {
+        let v = self
+            .root
+            .read_value(format!("/proc/irq/{label}/{file}"))
+            .ok()??;
+        crate::domain::units::parse_cpu_list(&v)
+            .ok()
+            .filter(|c| !c.is_empty())
+    }
+
+    fn read(&self, label: &str) -> Affinity {
+        let allowed = self.list(label, "smp_affinity_list");
+        let shown = self
+            .list(label, "effective_affinity_list")
+            .or_else(|| allowed.clone())
+            .map(|c| crate::domain::units::format_cpu_list(&c));
+        let node = self
+            .root
+            .read_value(format!("/proc/irq/{label}/node"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u32>().ok());
+        Affinity {
+            shown,
+            allowed: allowed.map(Arc::from),
+            node,
+        }
     }
 }

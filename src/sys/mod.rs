@@ -8,3 +8,5 @@ pub mod interrupts;
 pub mod munin_state;
 pub mod net;
 pub mod root;
+pub mod ssd_align;
+pub mod tty;

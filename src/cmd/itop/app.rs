@@ -2,10 +2,18 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::domain::interrupts::{imbalance, rates_into, Imbalance, RateScratch, Rates, Snapshot};
-use crate::sys::interrupts::Stamp;
+use crate::domain::cpustat::{busiest_handlers, handler_times, CpuStat, HandlerTime};
+use crate::domain::interrupts::Snapshot;
+use crate::domain::interrupts::Stamp;
+use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
+use crate::domain::irq_numa::{numa_mismatches, CpuNodes, NumaMismatch};
+use crate::domain::irq_rates::{rates_into, RateScratch, Rates};
+use crate::sys::interrupts::Affinities;
 
-use super::view::{Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
+use crate::domain::irq_view::{
+    group_by_device, Line, Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS,
+};
+use crate::output::itop::Source;
 
 /// What the loop should do after a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +25,15 @@ pub enum Action {
     Reschedule,
 }
 
+/// What the heat map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeatMode {
+    /// Interrupts/s per CPU.
+    Rate,
+    /// % of time in hard-IRQ and softirq handlers (/proc/stat).
+    Time,
+}
+
 /// Delays offered by `+`/`-`.
 pub const DELAYS: [f64; 8] = [0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0];
 
@@ -25,6 +42,11 @@ pub struct App {
     pub opts: ViewOpts,
     pub delay: f64,
     pub paused: bool,
+    pub heat: HeatMode,
+    /// Queue IRQs folded into their device (`g` expands and folds).
+    pub by_device: bool,
+    /// The table's lines (the view's rows, folded by device or not).
+    pub lines: Vec<Line>,
     pub show_help: bool,
     /// `Some(text)` while typing a filter after `/`.
     pub filter_input: Option<String>,
@@ -32,7 +54,7 @@ pub struct App {
     pub row_scroll: usize,
     /// First visible CPU column (index into the view's columns).
     pub col_scroll: usize,
-    pub source: &'static str,
+    pub source: Source,
     prev: Option<(Snapshot, Stamp)>,
     pub cur: Snapshot,
     pub stamp: Option<Stamp>,
@@ -40,8 +62,14 @@ pub struct App {
     scratch: RateScratch,
     pub view: View,
     /// Affinity per `rates.irqs` entry.
-    pub affinity: Vec<Option<String>>,
+    pub affinity: Affinities,
     pub imbalance: Option<Imbalance>,
+    /// The NUMA nodes' CPUs (empty when unknown), and devices served off their node.
+    pub nodes: CpuNodes,
+    pub numa: Vec<NumaMismatch>,
+    prev_stat: Option<CpuStat>,
+    /// Time in handlers per column of `cur` (empty without /proc/stat).
+    pub cpu_time: Vec<Option<HandlerTime>>,
     /// A message for the status line (e.g. a read error while sampling).
     pub message: Option<String>,
     /// Rows the table has room for (set by the renderer).
@@ -49,11 +77,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(opts: ViewOpts, delay: f64, source: &'static str) -> Self {
+    pub fn new(opts: ViewOpts, delay: f64, source: Source) -> Self {
         App {
             opts,
             delay,
             paused: false,
+            heat: HeatMode::Rate,
+            by_device: false,
+            lines: Vec::new(),
             show_help: false,
             filter_input: None,
             row_scroll: 0,
@@ -65,8 +96,12 @@ impl App {
             rates: Rates::default(),
             scratch: RateScratch::default(),
             view: View::default(),
-            affinity: Vec::new(),
+            affinity: Affinities::default(),
             imbalance: None,
+            nodes: CpuNodes::default(),
+            numa: Vec::new(),
+            prev_stat: None,
+            cpu_time: Vec::new(),
             message: None,
             page: 20,
         }
@@ -93,17 +128,59 @@ impl App {
                 *pstamp = at;
                 self.cur.clone_from(prev);
                 self.stamp = Some(at);
-                self.imbalance = imbalance(&self.cur, &self.rates, 0.5, 100.0);
                 self.rebuild();
                 true
             }
         }
     }
 
+    /// Take the /proc/stat read with the last snapshot: the time in handlers since the one
+    /// before.
+    pub fn on_stat(&mut self, stat: Option<CpuStat>) {
+        self.cpu_time = match (&self.prev_stat, &stat) {
+            (Some(a), Some(b)) => handler_times(a, b, &self.cur.cpus),
+            _ => Vec::new(),
+        };
+        self.prev_stat = stat;
+    }
+
+    /// The one-line finding to show above the table: an imbalance, else a device served off
+    /// its NUMA node, else a CPU busy in handlers.
+    pub fn notice(&self) -> Option<String> {
+        if let Some(i) = &self.imbalance {
+            return Some(i.to_string());
+        }
+        if let Some(m) = self.numa.first() {
+            return Some(m.to_string());
+        }
+        let (j, t) = busiest_handlers(&self.cpu_time)?;
+        Some(format!(
+            "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %)",
+            self.cur.cpus.get(j)?,
+            t.total(),
+            t.irq,
+            t.softirq
+        ))
+    }
+
+    /// Judge the balance of the current sample (after its affinities are known).
+    pub fn judge_balance(&mut self) {
+        self.numa = numa_mismatches(&self.cur, &self.rates, &self.affinity.node, &self.nodes);
+        self.imbalance = match self.source {
+            Source::Interrupts => imbalance(&self.cur, &self.rates, &self.affinity.allowed),
+            Source::Softirqs => softirq_imbalance(&self.cur, &self.rates),
+        };
+    }
+
     /// Recompute the view after a change of options or data.
     pub fn rebuild(&mut self) {
         self.view = View::build(&self.cur, &self.rates, &self.opts);
-        let max_row = self.view.rows.len().saturating_sub(1);
+        self.lines = if self.by_device {
+            group_by_device(&self.cur, &self.rates, &self.view)
+        } else {
+            self.view.rows.iter().map(|&k| Line::Irq(k)).collect()
+        };
+        let max_row = self.lines.len().saturating_sub(1);
         self.row_scroll = self.row_scroll.min(max_row);
         let max_col = self.view.cols.len().saturating_sub(1);
         self.col_scroll = self.col_scroll.min(max_col);
@@ -126,23 +203,8 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c')) {
             return Action::Quit;
         }
-        if let Some(text) = self.filter_input.as_mut() {
-            match key.code {
-                KeyCode::Enter => {
-                    let t = std::mem::take(text);
-                    self.opts.filter = (!t.is_empty()).then_some(t);
-                    self.filter_input = None;
-                    self.row_scroll = 0;
-                    self.rebuild();
-                }
-                KeyCode::Esc => self.filter_input = None,
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Char(c) => text.push(c),
-                _ => return Action::None,
-            }
-            return Action::Redraw;
+        if self.filter_input.is_some() {
+            return self.on_filter_key(key.code);
         }
         if self.show_help {
             // any key closes help; q still quits
@@ -152,39 +214,60 @@ impl App {
             }
             return Action::Redraw;
         }
-        match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+        if let Some(a) = self.on_view_key(key.code) {
+            return a;
+        }
+        self.on_move_key(key.code)
+    }
+
+    /// A key while typing a filter after `/`.
+    fn on_filter_key(&mut self, code: KeyCode) -> Action {
+        let Some(text) = self.filter_input.as_mut() else {
+            return Action::None;
+        };
+        match code {
+            KeyCode::Enter => {
+                let t = std::mem::take(text);
+                self.opts.filter = (!t.is_empty()).then_some(t);
+                self.filter_input = None;
+                self.row_scroll = 0;
+                self.rebuild();
+            }
+            KeyCode::Esc => self.filter_input = None,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => return Action::None,
+        }
+        Action::Redraw
+    }
+
+    /// Keys that change what is shown; `None` for other keys.
+    fn on_view_key(&mut self, code: KeyCode) -> Option<Action> {
+        match code {
+            KeyCode::Char('q') | KeyCode::Esc => return Some(Action::Quit),
             KeyCode::Char(' ') | KeyCode::Char('p') => self.paused = !self.paused,
             KeyCode::Char('s') => {
                 self.opts.sort = self.opts.sort.next();
                 self.rebuild();
             }
-            KeyCode::Char('c') => {
-                // sort by the first visible CPU column
-                if let Some(&j) = self.view.cols.get(self.col_scroll) {
-                    self.opts.sort = SortKey::Cpu(self.cur.cpus[j]);
-                    self.rebuild();
-                }
-            }
-            KeyCode::Char('a') => {
-                self.opts.mode = if self.per_cpu() {
-                    Mode::Total
-                } else {
-                    Mode::All
-                };
-                self.rebuild();
-            }
-            KeyCode::Char('t') => {
-                self.opts.mode = if self.per_cpu() {
-                    Mode::Total
-                } else {
-                    Mode::All
-                };
-                self.rebuild();
-            }
+            KeyCode::Char('c') => self.sort_by_first_visible_cpu(),
+            KeyCode::Char('a') => self.set_mode(Mode::All),
+            KeyCode::Char('t') => self.set_mode(Mode::Total),
             KeyCode::Char('i') => {
                 self.opts.hide_idle = !self.opts.hide_idle;
                 self.rebuild();
+            }
+            KeyCode::Char('g') => {
+                self.by_device = !self.by_device;
+                self.rebuild();
+            }
+            KeyCode::Char('m') => {
+                self.heat = match self.heat {
+                    HeatMode::Rate => HeatMode::Time,
+                    HeatMode::Time => HeatMode::Rate,
+                }
             }
             KeyCode::Char('/') => {
                 self.filter_input = Some(self.opts.filter.clone().unwrap_or_default())
@@ -196,7 +279,7 @@ impl App {
                     .copied()
                     .find(|d| *d > self.delay + 1e-9)
                     .unwrap_or(self.delay);
-                return Action::Reschedule;
+                return Some(Action::Reschedule);
             }
             KeyCode::Char('-') => {
                 self.delay = DELAYS
@@ -205,8 +288,16 @@ impl App {
                     .copied()
                     .find(|d| *d < self.delay - 1e-9)
                     .unwrap_or(self.delay);
-                return Action::Reschedule;
+                return Some(Action::Reschedule);
             }
+            _ => return None,
+        }
+        Some(Action::Redraw)
+    }
+
+    /// Scrolling keys.
+    fn on_move_key(&mut self, code: KeyCode) -> Action {
+        match code {
             KeyCode::Down | KeyCode::Char('j') => self.scroll_rows(1),
             KeyCode::Up | KeyCode::Char('k') => self.scroll_rows(-1),
             KeyCode::PageDown => self.scroll_rows(self.page as isize),
@@ -222,8 +313,31 @@ impl App {
         Action::Redraw
     }
 
+    /// `a` and `t` set their mode (pressing one twice keeps it). Totals show no CPU column, so
+    /// a sort by a CPU falls back to the rate.
+    fn set_mode(&mut self, mode: Mode) {
+        self.opts.mode = mode;
+        self.rebuild();
+        if !self.per_cpu() && matches!(self.opts.sort, SortKey::Cpu(_)) {
+            self.opts.sort = SortKey::Rate;
+            self.rebuild();
+        }
+    }
+
+    /// `c`: sort by the first CPU column on screen; with no CPU column shown, say so.
+    fn sort_by_first_visible_cpu(&mut self) {
+        if !self.per_cpu() {
+            self.message = Some("c: no CPU columns are shown (press a)".into());
+            return;
+        }
+        if let Some(&j) = self.view.cols.get(self.col_scroll) {
+            self.opts.sort = SortKey::Cpu(self.cur.cpus[j]);
+            self.rebuild();
+        }
+    }
+
     fn scroll_rows(&mut self, by: isize) {
-        let max = self.view.rows.len().saturating_sub(self.page.max(1)) as isize;
+        let max = self.lines.len().saturating_sub(self.page.max(1)) as isize;
         self.row_scroll = (self.row_scroll as isize + by).clamp(0, max.max(0)) as usize;
     }
 
@@ -249,7 +363,7 @@ mod tests {
     }
 
     fn app_with_data() -> App {
-        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
         let mut a = Snapshot::parse("  CPU0 CPU1\n 1: 0 0 a\n 2: 0 0 b\nLOC: 0 0 timer\n").unwrap();
         assert!(!app.on_sample(&mut a, stamp(0.0)));
         let mut b =
@@ -280,11 +394,23 @@ mod tests {
         assert!(app.paused);
         app.on_key(key(KeyCode::Char('s')));
         assert_eq!(app.opts.sort, SortKey::Irq);
+        app.on_key(key(KeyCode::Char('s')));
+        app.on_key(key(KeyCode::Char('s')));
         assert!(app.per_cpu());
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!(app.opts.sort, SortKey::Cpu(0));
         app.on_key(key(KeyCode::Char('t')));
         assert!(!app.per_cpu());
+        assert_eq!(app.opts.sort, SortKey::Rate, "no hidden CPU sort in totals");
+        app.on_key(key(KeyCode::Char('t')));
+        assert!(!app.per_cpu(), "t sets totals, it does not toggle");
+        app.on_key(key(KeyCode::Char('c')));
+        assert_eq!(app.opts.sort, SortKey::Rate);
+        assert!(app.message.as_deref().unwrap().contains("no CPU columns"));
         app.on_key(key(KeyCode::Char('a')));
         assert!(app.per_cpu());
+        app.on_key(key(KeyCode::Char('a')));
+        assert!(app.per_cpu(), "a sets per-CPU columns, it does not toggle");
         assert_eq!(app.on_key(key(KeyCode::Char('+'))), Action::Reschedule);
         assert_eq!(app.delay, 2.0);
         app.on_key(key(KeyCode::Char('-')));

@@ -1,7 +1,7 @@
 //! The interactive loop: sample on a fixed schedule, redraw, react to keys and resizes.
 //! Generic over the backend and the event source, so a scripted session runs in tests.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use ratatui::backend::Backend;
@@ -9,55 +9,80 @@ use ratatui::crossterm::event::{self, Event};
 use ratatui::Terminal;
 
 use crate::domain::interrupts::Snapshot;
-use crate::sys::interrupts::{AffinityReader, Sampler};
+use crate::sys::interrupts::{lossy_warning, AffinityReader, Sampler};
+use crate::sys::tty::Tty;
 
 use super::app::{Action, App};
 use super::ui;
 
 /// Where key and resize events come from.
 pub trait Events {
-    /// The next event, waiting at most `timeout`.
-    fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<Event>>;
+    /// Wait at most `timeout` for input, then append every pending event to `out` (all of
+    /// them: keys typed or pasted together are handled before the next redraw).
+    fn wait(&mut self, timeout: Duration, out: &mut Vec<Event>) -> anyhow::Result<()>;
 }
 
-/// The real terminal's events.
-pub struct CrosstermEvents;
+/// The controlling terminal's events (keys from `/dev/tty`, never from stdin).
+pub struct TtyEvents {
+    tty: Tty,
+}
 
-impl Events for CrosstermEvents {
-    /// Waits on the terminal itself first: crossterm spins forever reading EOF from a tty that
-    /// hung up (its emulator or ssh session went away), so a hangup must be seen before
-    /// crossterm is asked, and then the loop ends.
-    #[allow(unsafe_code)]
-    fn next(&mut self, timeout: Duration) -> anyhow::Result<Option<Event>> {
-        let mut fds = [libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `fds` is a valid array of one pollfd for the length passed.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
-        if n <= 0 {
-            // timeout, or EINTR from a signal (SIGWINCH, SIGTERM): the loop looks again
-            return Ok(None);
-        }
-        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            STOP.store(true, Ordering::SeqCst);
-            return Ok(None);
-        }
-        if event::poll(Duration::ZERO)? {
-            Ok(Some(event::read()?))
-        } else {
-            Ok(None)
-        }
+impl TtyEvents {
+    pub fn new(tty: Tty) -> Self {
+        TtyEvents { tty }
     }
 }
 
-/// Set by SIGTERM/SIGHUP/SIGINT: the loop ends and the terminal is restored.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+impl Events for TtyEvents {
+    /// Waits on the terminal itself first: crossterm spins forever reading EOF from a tty that
+    /// hung up (its emulator or ssh session went away), so a hangup is seen here, and ends the
+    /// loop as SIGHUP would.
+    #[allow(unsafe_code)]
+    fn wait(&mut self, timeout: Duration, out: &mut Vec<Event>) -> anyhow::Result<()> {
+        // events crossterm already read into its queue come first
+        if !event::poll(Duration::ZERO)? {
+            let mut fds = [libc::pollfd {
+                fd: self.tty.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: `fds` is a valid array of one pollfd for the length passed.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+            if n <= 0 {
+                // timeout, or EINTR from a signal (SIGWINCH, SIGTERM): the loop looks again
+                return Ok(());
+            }
+            if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                stop(libc::SIGHUP);
+                return Ok(());
+            }
+        }
+        while event::poll(Duration::ZERO)? {
+            out.push(event::read()?);
+        }
+        Ok(())
+    }
+}
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+/// Set by SIGTERM/SIGHUP/SIGINT or a hangup: the signal's number; the loop ends and the
+/// terminal is restored.
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+fn stop(sig: libc::c_int) {
+    STOP.store(sig, Ordering::SeqCst);
+}
+
+/// The signal (or hangup, as SIGHUP) that ended the loop, if one did.
+pub fn stopped_by() -> Option<i32> {
+    match STOP.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    stop(sig);
 }
 
 /// Route SIGTERM, SIGHUP and SIGINT to [`STOP`] instead of killing the process with the
@@ -85,22 +110,21 @@ fn take_sample(
 ) {
     match sampler.sample(snap) {
         Ok(Some(at)) => {
-            app.message = None;
+            app.message = lossy_warning(&sampler.describe(), snap);
+            let stat = sampler.stat().unwrap_or(None);
             if app.on_sample(snap, at) {
-                aff.tick();
-                app.affinity.clear();
-                for ir in &app.rates.irqs {
-                    let label = app.cur.row(ir.row).label;
-                    app.affinity.push(aff.get(label).map(str::to_string));
-                }
+                aff.fill(&app.cur, &app.rates, &mut app.affinity);
+                app.judge_balance();
             }
+            app.on_stat(stat);
         }
         Ok(None) => app.message = Some(format!("{}: no more samples", sampler.describe())),
         Err(e) => app.message = Some(crate::exit::one_line(&e)),
     }
 }
 
-/// Run until quit (or [`STOP`]). Draws only when something changed.
+/// Run until quit (or [`STOP`]). Draws only when something changed, once per batch of
+/// events.
 pub fn run_loop<B: Backend>(
     term: &mut Terminal<B>,
     app: &mut App,
@@ -116,11 +140,12 @@ where
     let mut last = Instant::now();
     let mut dirty = true;
     let mut seen_size = term.size()?;
+    let mut pending = Vec::new();
     loop {
-        if STOP.load(Ordering::SeqCst) {
+        if stopped_by().is_some() {
             return Ok(());
         }
-        // resizes are noticed by size, not by event (see CrosstermEvents::next)
+        // resizes are noticed by size, not only by event
         let size = term.size()?;
         if size != seen_size {
             seen_size = size;
@@ -128,11 +153,8 @@ where
             dirty = true;
         }
         if dirty {
-            app.page = ui::table_rows(
-                app,
-                ratatui::layout::Rect::new(0, 0, size.width, size.height),
-            )
-            .max(1);
+            let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+            app.page = ui::table_rows(app, area).max(1);
             term.draw(|f| ui::render(f, app))?;
             dirty = false;
         }
@@ -140,18 +162,21 @@ where
         let timeout = next
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(250));
-        match events.next(timeout)? {
-            Some(Event::Key(k)) => match app.on_key(k) {
-                Action::Quit => return Ok(()),
-                Action::None => {}
-                Action::Redraw | Action::Reschedule => dirty = true,
-            },
-            Some(Event::Resize(..)) => {
-                term.autoresize()?;
-                dirty = true;
+        pending.clear();
+        events.wait(timeout, &mut pending)?;
+        for ev in pending.drain(..) {
+            match ev {
+                Event::Key(k) => match app.on_key(k) {
+                    Action::Quit => return Ok(()),
+                    Action::None => {}
+                    Action::Redraw | Action::Reschedule => dirty = true,
+                },
+                Event::Resize(..) => {
+                    term.autoresize()?;
+                    dirty = true;
+                }
+                _ => {}
             }
-            Some(_) => {}
-            None => {}
         }
         let now = Instant::now();
         if now >= last + Duration::from_secs_f64(app.delay) {
@@ -167,7 +192,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::itop::view::ViewOpts;
+    use crate::domain::irq_view::ViewOpts;
     use crate::sys::interrupts::FileSampler;
     use crate::sys::root::Root;
     use ratatui::backend::TestBackend;
@@ -175,12 +200,11 @@ mod tests {
 
     struct Script(Vec<Event>);
     impl Events for Script {
-        fn next(&mut self, _t: Duration) -> anyhow::Result<Option<Event>> {
-            Ok(if self.0.is_empty() {
-                None
-            } else {
-                Some(self.0.remove(0))
-            })
+        fn wait(&mut self, _t: Duration, out: &mut Vec<Event>) -> anyhow::Result<()> {
+            if !self.0.is_empty() {
+                out.push(self.0.remove(0));
+            }
+            Ok(())
         }
     }
 
@@ -191,8 +215,12 @@ mod tests {
         let b = dir.path().join("b");
         std::fs::write(&a, "  CPU0 CPU1\n 1: 0 0 eth0\nLOC: 0 0 timer\n").unwrap();
         std::fs::write(&b, "  CPU0 CPU1\n 1: 5 5 eth0\nLOC: 100 100 timer\n").unwrap();
-        let mut sampler = FileSampler::new(vec![a, b], 1.0);
-        let mut app = App::new(ViewOpts::default(), 0.01, "interrupts");
+        let mut sampler = FileSampler::new(vec![a, b], Vec::new(), 1.0);
+        let mut app = App::new(
+            ViewOpts::default(),
+            0.01,
+            crate::output::itop::Source::Interrupts,
+        );
         let mut term = Terminal::new(TestBackend::new(90, 12)).unwrap();
         let mut ev = Script(vec![
             Event::Resize(90, 12),

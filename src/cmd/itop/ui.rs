@@ -8,38 +8,52 @@ use ratatui::Frame;
 
 use crate::domain::interrupts::{rfc3339_utc, RowKind};
 
-use super::app::App;
-use super::view::{fmt_rate, row_rate, AUTO_MAX_CPUS};
+use super::app::{App, HeatMode};
+use crate::domain::irq_view::{row_rate, DeviceGroup, Line as TableLine, AUTO_MAX_CPUS};
+use crate::output::escape::clean;
+use crate::output::itop::{
+    by_cpu_id, cut_list, fmt_rate, heat_glyphs, heat_group, irq_name, Source, OFFLINE,
+};
 
 const CPU_W: u16 = 7;
 const TOTAL_W: u16 = 9;
 const AFF_W: u16 = 9;
 const NAME_MIN: u16 = 16;
-const HEAT: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// Lines of the heat map for `ncpu` CPUs in `width` columns (0 on small boxes).
-pub fn heat_lines(ncpu: usize, width: u16) -> u16 {
-    if ncpu <= AUTO_MAX_CPUS || width < 10 {
+/// The heat map's glyph lines at most (a caption line comes on top).
+const HEAT_LINES: usize = 8;
+
+/// CPU ids the heat map covers (0 to the highest shown).
+fn heat_ids(app: &App) -> usize {
+    app.view
+        .cols
+        .iter()
+        .map(|&j| app.cur.cpus[j] as usize + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Lines of the heat map (caption included) in `width` columns; 0 on small boxes.
+pub fn heat_lines(app: &App, width: u16) -> u16 {
+    let ids = heat_ids(app);
+    if app.view.cols.len() <= AUTO_MAX_CPUS || width < 10 {
         return 0;
     }
     let per_line = usize::from(width - 6).max(1);
-    ncpu.div_ceil(per_line).min(8) as u16
+    let group = heat_group(ids, per_line, HEAT_LINES);
+    (ids.div_ceil(group).div_ceil(per_line) + 1) as u16
 }
 
 /// Rows of the table that fit in a terminal of `height` lines.
 pub fn table_rows(app: &App, area: Rect) -> usize {
-    let fixed = 1
-        + heat_lines(app.view.cols.len(), area.width)
-        + u16::from(app.imbalance.is_some())
-        + 1
-        + 1;
+    let fixed = 1 + heat_lines(app, area.width) + u16::from(app.notice().is_some()) + 1 + 1;
     usize::from(area.height.saturating_sub(fixed))
 }
 
 pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
-    let heat = heat_lines(app.view.cols.len(), area.width);
-    let imb = u16::from(app.imbalance.is_some());
+    let heat = heat_lines(app, area.width);
+    let imb = u16::from(app.notice().is_some());
     let [head, heat_area, imb_area, table_area, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(heat),
@@ -53,10 +67,10 @@ pub fn render(f: &mut Frame, app: &App) {
     if heat > 0 {
         f.render_widget(Paragraph::new(heat_map(app, heat_area.width)), heat_area);
     }
-    if let Some(i) = &app.imbalance {
+    if let Some(i) = app.notice() {
         f.render_widget(
             Paragraph::new(Line::styled(
-                i.to_string(),
+                clean(&i).into_owned(),
                 Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             )),
             imb_area,
@@ -85,7 +99,7 @@ fn header(app: &App) -> Line<'static> {
             format!(
                 "total {} {}/s",
                 fmt_rate(app.has_rates().then_some(app.view.total)),
-                if app.source == "softirqs" {
+                if app.source == Source::Softirqs {
                     "softirq"
                 } else {
                     "irq"
@@ -95,6 +109,26 @@ fn header(app: &App) -> Line<'static> {
         ),
         Span::raw(format!("  sort: {}", app.opts.sort.label())),
     ];
+    let busiest = app
+        .cpu_time
+        .iter()
+        .enumerate()
+        .filter_map(|(j, t)| t.map(|t| (j, t)))
+        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()));
+    if let Some((j, t)) = busiest {
+        let style = if t.total() >= crate::domain::cpustat::BUSY_PERCENT {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        spans.push(Span::styled(
+            format!(
+                "  handlers: CPU{} {:.0}% irq {:.0}% soft",
+                app.cur.cpus[j], t.irq, t.softirq
+            ),
+            style,
+        ));
+    }
     if let Some(flt) = &app.opts.filter {
         spans.push(Span::raw(format!("  filter: {flt}")));
     }
@@ -110,50 +144,46 @@ fn header(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-/// One glyph per CPU, scaled to the busiest CPU, wrapped over lines.
+/// Every CPU id as a glyph (a group of CPUs per glyph when they do not fit), offline ones
+/// apart, on a log scale; rate or time in handlers (`m`).
 fn heat_map(app: &App, width: u16) -> Vec<Line<'static>> {
     let per_line = usize::from(width.saturating_sub(6)).max(1);
-    let totals: Vec<f64> = app
-        .view
-        .cols
-        .iter()
-        .map(|&j| {
-            app.rates
-                .cpu_totals
-                .get(j)
-                .copied()
-                .flatten()
-                .unwrap_or(0.0)
-        })
-        .collect();
-    let max = totals.iter().copied().fold(0.0, f64::max);
-    totals
-        .chunks(per_line)
-        .enumerate()
-        .take(8)
-        .map(|(n, chunk)| {
-            let first = app
-                .view
-                .cols
-                .get(n * per_line)
-                .map(|&j| app.cur.cpus[j])
-                .unwrap_or(0);
-            let glyphs: String = chunk
-                .iter()
-                .map(|v| {
-                    if max <= 0.0 {
-                        HEAT[0]
-                    } else {
-                        HEAT[((v / max) * 8.0).round().clamp(0.0, 8.0) as usize]
-                    }
-                })
-                .collect();
-            Line::from(vec![
-                Span::styled(format!("{first:>5} "), Style::new().fg(Color::DarkGray)),
-                Span::styled(glyphs, Style::new().fg(Color::Red)),
-            ])
-        })
-        .collect()
+    let ids = heat_ids(app);
+    let group = heat_group(ids, per_line, HEAT_LINES);
+    let values = match app.heat {
+        HeatMode::Rate => by_cpu_id(&app.cur.cpus, &app.view.cols, |j| {
+            app.rates.cpu_totals.get(j).copied().flatten()
+        }),
+        HeatMode::Time => by_cpu_id(&app.cur.cpus, &app.view.cols, |j| {
+            app.cpu_time.get(j).copied().flatten().map(|t| t.total())
+        }),
+    };
+    let what = match (app.heat, app.cpu_time.is_empty()) {
+        (HeatMode::Rate, _) => "irq/s (m: handler time)",
+        (HeatMode::Time, false) => "% time in handlers (m: irq/s)",
+        (HeatMode::Time, true) => "no /proc/stat (m: irq/s)",
+    };
+    let per = if group > 1 {
+        format!(", {group} CPUs a glyph")
+    } else {
+        String::new()
+    };
+    let mut lines = vec![Line::styled(
+        format!("CPUs: {what}, log scale, {OFFLINE} offline{per}"),
+        Style::new().fg(Color::DarkGray),
+    )];
+    let glyphs: Vec<char> = heat_glyphs(&values, group).chars().collect();
+    for (n, chunk) in glyphs.chunks(per_line).enumerate() {
+        let first = n * per_line * group;
+        lines.push(Line::from(vec![
+            Span::styled(format!("{first:>5} "), Style::new().fg(Color::DarkGray)),
+            Span::styled(
+                chunk.iter().collect::<String>(),
+                Style::new().fg(Color::Red),
+            ),
+        ]));
+    }
+    lines
 }
 
 fn irq_width(app: &App) -> u16 {
@@ -171,14 +201,14 @@ fn visible_cols(app: &App, width: u16, irq_w: u16) -> usize {
     if !app.per_cpu() {
         return 0;
     }
-    let softirq = app.source == "softirqs";
+    let softirq = app.source == Source::Softirqs;
     let fixed = irq_w + 1 + TOTAL_W + 1 + if softirq { 0 } else { AFF_W + 1 + NAME_MIN };
     (usize::from(width.saturating_sub(fixed)) / usize::from(CPU_W + 1))
         .min(app.view.cols.len().saturating_sub(app.col_scroll))
 }
 
 fn render_table(f: &mut Frame, app: &App, area: Rect) {
-    let softirq = app.source == "softirqs";
+    let softirq = app.source == Source::Softirqs;
     let irq_w = irq_width(app);
     let ncols = visible_cols(app, area.width, irq_w);
     let cols: &[usize] = if ncols > 0 {
@@ -206,42 +236,14 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
         head.push("NAME".into());
     }
     let page = usize::from(area.height.saturating_sub(1));
-    let all_cols = app.opts.cpus.is_none();
     let rows = app
-        .view
-        .rows
+        .lines
         .iter()
         .skip(app.row_scroll)
         .take(page)
-        .map(|&k| {
-            let ir = &app.rates.irqs[k];
-            let r = app.cur.row(ir.row);
-            let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
-            for &j in cols {
-                let v = if r.kind == RowKind::PerCpu {
-                    ir.per_cpu.get(j).copied().flatten()
-                } else {
-                    None
-                };
-                let s = if r.kind == RowKind::PerCpu {
-                    fmt_rate(v)
-                } else {
-                    String::new()
-                };
-                cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
-            }
-            let total = row_rate(ir, r.kind, &app.view.cols, all_cols);
-            cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
-            if !softirq {
-                cells.push(app.affinity.get(k).cloned().flatten().unwrap_or_default());
-                cells.push(r.desc.to_string());
-            }
-            let style = if total.unwrap_or(0.0) > 0.0 {
-                Style::new()
-            } else {
-                Style::new().fg(Color::DarkGray)
-            };
-            Row::new(cells).style(style)
+        .map(|line| match line {
+            TableLine::Irq(k) => table_row(app, *k, cols, irq_w),
+            TableLine::Device(g) => device_row(app, g, cols, irq_w),
         });
     let title = head;
     let table = Table::new(rows, widths)
@@ -252,6 +254,77 @@ fn render_table(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     f.render_widget(table, area);
+}
+
+/// One table row: row `k` of the view's rates, over the CPU columns `cols` on screen.
+fn table_row(app: &App, k: usize, cols: &[usize], irq_w: u16) -> Row<'static> {
+    let ir = &app.rates.irqs[k];
+    let r = app.cur.row(ir.row);
+    let mut cells = vec![format!("{:>w$}", r.label, w = usize::from(irq_w))];
+    for &j in cols {
+        let s = match r.kind {
+            RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j).copied().flatten()),
+            _ => String::new(),
+        };
+        cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
+    }
+    let total = row_rate(ir, r.kind, &app.view.cols, app.opts.cpus.is_none());
+    cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if app.source != Source::Softirqs {
+        let aff = app
+            .affinity
+            .shown
+            .get(k)
+            .and_then(|a| a.as_deref())
+            .unwrap_or("");
+        cells.push(cut_list(aff, usize::from(AFF_W)).into_owned());
+        let name = if r.is_numbered() {
+            irq_name(r.desc)
+        } else {
+            r.desc.into()
+        };
+        cells.push(clean(&name).into_owned());
+    }
+    let style = if total.unwrap_or(0.0) > 0.0 {
+        Style::new()
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    Row::new(cells).style(style)
+}
+
+/// A device's IRQs added up (`g`): `+8` in the IRQ column for 8 IRQs.
+fn device_row(app: &App, g: &DeviceGroup, cols: &[usize], irq_w: u16) -> Row<'static> {
+    let mut cells = vec![format!(
+        "{:>w$}",
+        format!("+{}", g.members.len()),
+        w = usize::from(irq_w)
+    )];
+    for &j in cols {
+        let s = fmt_rate(g.per_cpu.get(j).copied().flatten());
+        cells.push(format!("{s:>w$}", w = usize::from(CPU_W)));
+    }
+    let total = if app.opts.cpus.is_none() {
+        g.total
+    } else {
+        Some(
+            app.view
+                .cols
+                .iter()
+                .filter_map(|&j| g.per_cpu.get(j).copied().flatten())
+                .sum(),
+        )
+    };
+    cells.push(format!("{:>w$}", fmt_rate(total), w = usize::from(TOTAL_W)));
+    if app.source != Source::Softirqs {
+        cells.push(String::new());
+        cells.push(format!(
+            "{} ({} IRQs, g: expand)",
+            clean(&g.name),
+            g.members.len()
+        ));
+    }
+    Row::new(cells).style(Style::new().add_modifier(Modifier::BOLD))
 }
 
 fn footer(app: &App, width: u16) -> Line<'static> {
@@ -275,7 +348,7 @@ fn footer(app: &App, width: u16) -> Line<'static> {
         ));
     }
     spans.push(Span::styled(
-        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  ? help",
+        "q quit  p pause  s sort  c sort by CPU  a/t per-CPU/total  ←→ CPUs  ↑↓ PgUp/PgDn rows  +/- delay  / filter  i idle  m map  g group  ? help",
         Style::new().fg(Color::DarkGray),
     ));
     Line::from(spans)
@@ -292,6 +365,11 @@ const HELP: &[(&str, &str)] = &[
     ("+  -", "longer / shorter delay"),
     ("/", "filter by IRQ or name (empty clears)"),
     ("i", "hide / show idle rows"),
+    ("m", "heat map: interrupts/s or time in handlers"),
+    (
+        "g",
+        "fold queue IRQs by device (eth0-TxRx-* -> eth0) / expand",
+    ),
     ("?  h  F1", "this help (any key closes)"),
 ];
 
@@ -326,9 +404,9 @@ fn render_help(f: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::itop::view::ViewOpts;
     use crate::domain::interrupts::Snapshot;
-    use crate::sys::interrupts::Stamp;
+    use crate::domain::interrupts::Stamp;
+    use crate::domain::irq_view::ViewOpts;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
@@ -363,7 +441,7 @@ mod tests {
             row(10),
             row(100)
         );
-        let mut app = App::new(ViewOpts::default(), 1.0, "interrupts");
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
         app.on_sample(
             &mut Snapshot::parse(&a).unwrap(),
             Stamp {
@@ -418,6 +496,50 @@ mod tests {
         ));
         let s = screen(&a, 100, 12);
         assert!(!s.contains(" CPU0 ") && s.contains("CPU1"), "{s}");
+    }
+
+    #[test]
+    fn heat_map_shows_every_one_of_1152_cpus_at_80_columns() {
+        let a = app(1152);
+        let s = screen(&a, 80, 30);
+        // 74 glyphs a line, 8 lines: 2 CPUs a glyph, 576 glyphs on 8 lines
+        assert!(s.contains("2 CPUs a glyph"), "{s}");
+        let rows: Vec<&str> = s.lines().skip(2).take(8).collect();
+        assert!(rows[7].trim_start().starts_with("1036 "), "{s}");
+        let glyphs: usize = rows
+            .iter()
+            .map(|l| l.chars().skip(6).filter(|c| !c.is_whitespace()).count())
+            .sum();
+        assert_eq!(glyphs, 576, "{s}");
+    }
+
+    #[test]
+    fn g_folds_queue_irqs_into_their_device_and_expands_them() {
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
+        let t = |v: u64| {
+            format!("  CPU0 CPU1\n 30: {v} 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 {v} PCI-MSI 2-edge eth0-TxRx-1\nLOC: 5 5 Local timer interrupts\n")
+        };
+        for (i, v) in [0u64, 400].into_iter().enumerate() {
+            let stamp = Stamp {
+                mono: i as f64,
+                wall: (0, 0),
+            };
+            app.on_sample(&mut Snapshot::parse(t(v)).unwrap(), stamp);
+        }
+        let key = |c| {
+            ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(c))
+        };
+        app.on_key(key('g'));
+        let s = screen(&app, 100, 10);
+        assert!(s.contains("eth0 (2 IRQs, g: expand)"), "{s}");
+        assert!(
+            s.lines().any(|l| l.contains("+2") && l.contains("800")),
+            "{s}"
+        );
+        assert!(!s.contains("eth0-TxRx-1 ["), "{s}");
+        app.on_key(key('g'));
+        let s = screen(&app, 100, 10);
+        assert!(s.contains("eth0-TxRx-1 [PCI-MSI 2-edge]"), "{s}");
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! /proc/interrupts and /proc/softirqs: the parser never panics, and what it accepts is
+//! consistent (CPU ids increasing, every per-CPU row as wide as the header, labels short
+//! ASCII, members pointing at summaries); rates between two halves of the input are finite and
+//! non-negative, the rates of a snapshot against itself are zero, and both printers run.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use opskit::domain::interrupts::{RowKind, RowRole, Snapshot, Stamp, MAX_LABEL};
+use opskit::domain::irq_rates::rates;
+use opskit::domain::irq_view::ViewOpts;
+use opskit::output::itop::{write_json, write_text, Sample, Source};
+
+fn check(s: &Snapshot) {
+    assert!(s.cpus.windows(2).all(|w| w[0] < w[1]));
+    for r in s.rows() {
+        assert!(!r.label.is_empty() && r.label.len() <= MAX_LABEL && r.label.is_ascii());
+        match r.kind {
+            RowKind::PerCpu => assert_eq!(r.counts.len(), s.cpus.len()),
+            RowKind::Single => assert_eq!(r.counts.len(), 1),
+            RowKind::NoCount => assert!(r.counts.is_empty()),
+        }
+        if let RowRole::Member(g) = r.role {
+            assert_eq!(s.row(g).role, RowRole::Summary);
+        }
+    }
+}
+
+fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
+    let sample = Sample {
+        snap: s,
+        rates: r,
+        stamp: Stamp {
+            mono: 1.0,
+            wall: (0, 0),
+        },
+        affinity: &[],
+        imbalance: None,
+        source: Source::Interrupts,
+        cpu_time: &[],
+        numa: &[],
+        nodes: &Default::default(),
+        irq_node: &[],
+    };
+    let mut out = Vec::new();
+    write_json(&mut out, &sample, &ViewOpts::default()).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&out).unwrap();
+    out.clear();
+    write_text(&mut out, &sample, &ViewOpts::default()).unwrap();
+    assert!(!out.contains(&0x1b), "an escape reached the text output");
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = Snapshot::parse(data) {
+        check(&s);
+        let same = rates(&s, &s, 1.0);
+        assert_eq!(same.total, 0.0);
+        print(&s, &same);
+    }
+    // two snapshots: the input split at its first NUL (or in half)
+    let cut = data.iter().position(|&b| b == 0).unwrap_or(data.len() / 2);
+    let (a, b) = (&data[..cut], &data[(cut + 1).min(data.len())..]);
+    if let (Ok(a), Ok(b)) = (Snapshot::parse(a), Snapshot::parse(b)) {
+        let r = rates(&a, &b, 1.0);
+        assert!(r.total.is_finite() && r.total >= 0.0);
+        for ir in &r.irqs {
+            assert!(ir.total.is_none_or(|t| t.is_finite() && t >= 0.0));
+            assert!(ir.per_cpu.iter().flatten().all(|v| v.is_finite() && *v >= 0.0));
+        }
+        print(&b, &r);
+    }
+});

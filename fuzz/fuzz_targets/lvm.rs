@@ -1,0 +1,22 @@
+//! LVM2 labels, metadata area headers (a ring buffer) and text metadata: never panic, and
+//! every LV segment found lies at pe_start + extent x extent size.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use opskit::domain::disk::{lvm, stack, Bytes};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = lvm::label(data);
+    let _ = lvm::text_location(data, data.len() as u64);
+    let text = String::from_utf8_lossy(data);
+    if let Ok(v) = lvm::parse_text(&text) {
+        for uuid in ["", "pv0"] {
+            if let Ok(Some(pv)) = lvm::pv_layout(&v, uuid) {
+                for s in &pv.segments {
+                    assert_eq!(s.offset, pv.pe_start + s.pv_extent * pv.extent_bytes);
+                }
+            }
+        }
+    }
+    let _ = stack::layers(&mut Bytes(data), 0, data.len() as u64);
+});

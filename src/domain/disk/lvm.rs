@@ -1,0 +1,396 @@
+//! LVM2 physical volumes: the label (sectors 0-3), the PV header's data and metadata areas,
+//! and the text metadata (the VG's extent size, this PV's pe_start, every LV segment on it).
+
+use std::collections::BTreeMap;
+
+use super::{add, bad, le32, le64, mul, DiskError, Result};
+
+/// The largest metadata text read (real ones are a few KiB; the default area is 1 MiB).
+const MAX_TEXT: u64 = 4 << 20;
+
+/// The LVM2 label: where the PV's data and metadata areas are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// The PV's UUID, 32 characters without dashes.
+    pub uuid: String,
+    /// The first data area's offset: pe_start in bytes.
+    pub pe_start: u64,
+    /// The first metadata area's (offset, size) in bytes, if any.
+    pub mda: Option<(u64, u64)>,
+}
+
+/// Find the label in the first four 512-byte sectors.
+pub fn label(head: &[u8]) -> Option<Label> {
+    for s in 0..4 {
+        let l = head.get(s * 512..s * 512 + 512)?;
+        if &l[0..8] != b"LABELONE" || &l[24..32] != b"LVM2 001" {
+            continue;
+        }
+        let off = usize::try_from(le32(l, 20)).ok()?;
+        let uuid = String::from_utf8_lossy(l.get(off..off.checked_add(32)?)?).into_owned();
+        // disk_locn lists after the uuid and device size: data areas, 0-terminated, then
+        // metadata areas
+        let mut p = off + 40;
+        let mut areas: Vec<Vec<(u64, u64)>> = vec![Vec::new(), Vec::new()];
+        for list in &mut areas {
+            loop {
+                let (o, z) = (le64(l, p), le64(l, p + 8));
+                p += 16;
+                if (o == 0 && z == 0) || p > 512 {
+                    break;
+                }
+                list.push((o, z));
+            }
+        }
+        let pe_start = areas[0].first()?.0;
+        return Some(Label {
+            uuid,
+            pe_start,
+            mda: areas[1].first().copied(),
+        });
+    }
+    None
+}
+
+/// Where the current metadata text is in a metadata area whose first 512 bytes (the
+/// mda_header) are `hdr`: (offset from the area's start, size, wraps to 512 after the end).
+pub fn text_location(hdr: &[u8], mda_size: u64) -> Result<Option<(u64, u64)>> {
+    if hdr.get(4..20) != Some(b" LVM2 x[5A%r0N*>".as_slice()) {
+        return bad("LVM metadata area header has no LVM2 magic");
+    }
+    let (off, size) = (le64(hdr, 40), le64(hdr, 48));
+    if size == 0 {
+        return Ok(None);
+    }
+    if size > MAX_TEXT || off < 512 || off >= mda_size {
+        return bad(format!(
+            "LVM metadata text at {off} of {size} bytes is outside its area ({mda_size} bytes)"
+        ));
+    }
+    Ok(Some((off, size)))
+}
+
+/// A value of LVM's text metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Num(i64),
+    Str(String),
+    List(Vec<Value>),
+    Section(BTreeMap<String, Value>),
+}
+
+impl Value {
+    fn get(&self, k: &str) -> Option<&Value> {
+        match self {
+            Value::Section(m) => m.get(k),
+            _ => None,
+        }
+    }
+    fn num(&self, k: &str) -> Option<u64> {
+        match self.get(k)? {
+            Value::Num(n) => u64::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+    fn str(&self, k: &str) -> Option<&str> {
+        match self.get(k)? {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn sections(&self) -> Vec<(&String, &Value)> {
+        match self {
+            Value::Section(m) => m
+                .iter()
+                .filter(|(_, v)| matches!(v, Value::Section(_)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(String),
+    Sym(char),
+}
+
+fn tokens(text: &str) -> Result<Vec<Tok>> {
+    let mut v = Vec::new();
+    let mut it = text.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '#' => {
+                for c in it.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut s = String::new();
+                loop {
+                    match it.next() {
+                        None => return bad("LVM metadata: unterminated string"),
+                        Some('"') => break,
+                        Some('\\') => s.extend(it.next()),
+                        Some(c) => s.push(c),
+                    }
+                }
+                v.push(Tok::Str(s));
+            }
+            '{' | '}' | '[' | ']' | '=' | ',' => v.push(Tok::Sym(c)),
+            c if c.is_whitespace() || c == '\0' => {}
+            c => {
+                let mut w = String::from(c);
+                while let Some(&d) = it.peek() {
+                    if d.is_whitespace() || "{}[]=,\"#".contains(d) {
+                        break;
+                    }
+                    w.push(d);
+                    it.next();
+                }
+                v.push(Tok::Word(w));
+            }
+        }
+    }
+    Ok(v)
+}
+
+const MAX_DEPTH: usize = 16;
+
+struct Parser {
+    toks: Vec<Tok>,
+    i: usize,
+}
+
+impl Parser {
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.i).cloned();
+        self.i += 1;
+        t
+    }
+    fn section(&mut self, depth: usize, closing: bool) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return bad("LVM metadata nested too deep");
+        }
+        let mut m = BTreeMap::new();
+        loop {
+            let key = match self.next() {
+                None if !closing => return Ok(Value::Section(m)),
+                Some(Tok::Sym('}')) if closing => return Ok(Value::Section(m)),
+                Some(Tok::Word(w)) => w,
+                t => return bad(format!("LVM metadata: unexpected {t:?}")),
+            };
+            match self.next() {
+                Some(Tok::Sym('{')) => {
+                    let s = self.section(depth + 1, true)?;
+                    m.insert(key, s);
+                }
+                Some(Tok::Sym('=')) => {
+                    let v = self.value()?;
+                    m.insert(key, v);
+                }
+                t => return bad(format!("LVM metadata: after '{key}', unexpected {t:?}")),
+            }
+        }
+    }
+    fn value(&mut self) -> Result<Value> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(Value::Str(s)),
+            Some(Tok::Word(w)) => Ok(w.parse().map(Value::Num).unwrap_or(Value::Str(w))),
+            Some(Tok::Sym('[')) => {
+                let mut l = Vec::new();
+                loop {
+                    match self.toks.get(self.i) {
+                        Some(Tok::Sym(']')) => {
+                            self.i += 1;
+                            return Ok(Value::List(l));
+                        }
+                        Some(Tok::Sym(',')) => self.i += 1,
+                        _ => l.push(self.value()?),
+                    }
+                }
+            }
+            t => bad(format!("LVM metadata: unexpected {t:?} for a value")),
+        }
+    }
+}
+
+/// Parse LVM text metadata into its top-level section.
+pub fn parse_text(text: &str) -> Result<Value> {
+    Parser {
+        toks: tokens(text)?,
+        i: 0,
+    }
+    .section(0, false)
+}
+
+/// One LV segment's stripe on this PV.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LvSegment {
+    pub lv: String,
+    /// The segment's first extent in the LV.
+    pub lv_extent: u64,
+    /// Its first physical extent on this PV.
+    pub pv_extent: u64,
+    pub extents: u64,
+    /// Where it starts, in bytes from the PV's start: pe_start + pv_extent x extent size.
+    pub offset: u64,
+}
+
+/// This PV as its VG's metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pv {
+    pub vg: String,
+    pub pe_start: u64,
+    pub extent_bytes: u64,
+    pub segments: Vec<LvSegment>,
+}
+
+fn undash(s: &str) -> String {
+    s.chars().filter(|c| *c != '-').collect()
+}
+
+/// Find the PV whose UUID is `uuid` in the metadata and list every LV segment on it.
+pub fn pv_layout(meta: &Value, uuid: &str) -> Result<Option<Pv>> {
+    for (vg, v) in meta.sections() {
+        let Some(pvs) = v.get("physical_volumes") else {
+            continue;
+        };
+        let Some((pvname, pv)) = pvs
+            .sections()
+            .into_iter()
+            .find(|(_, p)| p.str("id").is_some_and(|id| undash(id) == uuid))
+        else {
+            continue;
+        };
+        let ext = mul(v.num("extent_size").unwrap_or(0), 512, "LVM extent_size")?;
+        if ext == 0 {
+            return bad(format!("LVM VG {vg}: extent_size is 0 or missing"));
+        }
+        let pe_start = mul(pv.num("pe_start").unwrap_or(0), 512, "LVM pe_start")?;
+        let mut segs = Vec::new();
+        if let Some(lvs) = v.get("logical_volumes") {
+            for (lv, l) in lvs.sections() {
+                segments(lv, l, pvname, pe_start, ext, &mut segs)?;
+            }
+        }
+        return Ok(Some(Pv {
+            vg: vg.clone(),
+            pe_start,
+            extent_bytes: ext,
+            segments: segs,
+        }));
+    }
+    Ok(None)
+}
+
+fn segments(
+    lv: &str,
+    l: &Value,
+    pvname: &str,
+    pe_start: u64,
+    ext: u64,
+    out: &mut Vec<LvSegment>,
+) -> Result<()> {
+    for (_, s) in l.sections() {
+        let Some(Value::List(stripes)) = s.get("stripes") else {
+            continue;
+        };
+        let count = s.num("extent_count").unwrap_or(0);
+        let stripes_n = (stripes.len() / 2).max(1) as u64;
+        for pair in stripes.chunks(2) {
+            let [Value::Str(name), Value::Num(pe)] = pair else {
+                continue;
+            };
+            if name != pvname {
+                continue;
+            }
+            let pe = u64::try_from(*pe)
+                .map_err(|_| DiskError(format!("LV {lv}: negative extent {pe}")))?;
+            let off = add(
+                pe_start,
+                mul(pe, ext, &format!("LV {lv} extent {pe}"))?,
+                &format!("LV {lv} start"),
+            )?;
+            out.push(LvSegment {
+                lv: lv.to_string(),
+                lv_extent: s.num("start_extent").unwrap_or(0),
+                pv_extent: pe,
+                extents: count / stripes_n,
+                offset: off,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const META: &str = r#"vg0 {
+id = "abc"
+seqno = 3
+extent_size = 8192 # 4 MiB
+physical_volumes {
+pv0 {
+id = "AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG"
+device = "/dev/loop0"
+pe_start = 2048
+pe_count = 20
+}
+}
+logical_volumes {
+data {
+segment_count = 2
+segment1 {
+start_extent = 0
+extent_count = 2
+type = "striped"
+stripe_count = 1
+stripes = [
+"pv0", 0
+]
+}
+segment2 {
+start_extent = 2
+extent_count = 1
+type = "striped"
+stripe_count = 1
+stripes = [
+"pv0", 7
+]
+}
+}
+}
+}
+contents = "Text Format Volume Group"
+version = 1
+"#;
+
+    #[test]
+    fn segments_on_this_pv() {
+        let v = parse_text(META).unwrap();
+        let pv = pv_layout(&v, "AAAAAABBBBCCCCDDDDEEEEFFFFGGGGGG")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (pv.vg.as_str(), pv.pe_start, pv.extent_bytes),
+            ("vg0", 1 << 20, 4 << 20)
+        );
+        let offs: Vec<u64> = pv.segments.iter().map(|s| s.offset).collect();
+        assert_eq!(offs, [1 << 20, (1 << 20) + 7 * (4 << 20)]);
+        assert_eq!(pv_layout(&v, "other").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_text_is_an_error_not_a_panic() {
+        for t in ["a {", "a = [", "a = \"x", "{", "a b", &"a {".repeat(40)] {
+            let _ = parse_text(t);
+        }
+        assert!(parse_text("x { y = ").is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! Reading a partition table and settling its sector size: never guessed from one partition.
+//! GPT records it (the header sits at LBA 1); for an MBR, `--sector-size`, the device's
+//! logical block size, then the signatures at every partition's start under each reading,
+//! then which reading fits the image; when nothing settles it, an error asks for
+//! `--sector-size`.
+
+use serde::Serialize;
+
+use super::{bad, gpt, mbr, stack, validate, Result, Role, Source, Table};
+
+/// What settled the sector size the partition table is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectorEvidence {
+    /// `--sector-size`.
+    Option,
+    /// The GPT header's location (LBA 1).
+    GptHeader,
+    /// The device's logical block size.
+    LogicalBlockSize,
+    /// Signatures (md, LUKS, LVM, filesystems) at the partition starts under one reading only.
+    Signatures,
+    /// Only one reading keeps every partition inside the image.
+    Fit,
+    /// The table has no partitions: the sector size changes nothing.
+    Empty,
+}
+
+impl SectorEvidence {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SectorEvidence::Option => "given by --sector-size",
+            SectorEvidence::GptHeader => "the GPT header's location (LBA 1)",
+            SectorEvidence::LogicalBlockSize => "the device's logical block size",
+            SectorEvidence::Signatures => {
+                "signatures at the partition starts under this reading only"
+            }
+            SectorEvidence::Fit => "only this reading keeps every partition inside the image",
+            SectorEvidence::Empty => "no partitions (the sector size changes nothing)",
+        }
+    }
+}
+
+/// The sector sizes a table may count in.
+const SIZES: [u64; 2] = [512, 4096];
+
+/// Read the partition table: `Ok(None)` when there is none. `forced` is `--sector-size`,
+/// `logical` the device's logical block size (a device, not an image).
+pub fn read(
+    src: &mut dyn Source,
+    forced: Option<u64>,
+    logical: Option<u64>,
+) -> Result<Option<(Table, u64, SectorEvidence)>> {
+    let len = src.size();
+    if len < 512 {
+        return bad(format!(
+            "{len} bytes is too short to hold a partition table"
+        ));
+    }
+    for ss in SIZES {
+        if gpt::has_header(src, ss)? {
+            if let Some(f) = forced.or(logical).filter(|f| *f != ss) {
+                return bad(format!(
+                    "the GPT header is at LBA 1 of {ss}-byte sectors, but the sector size is {f}"
+                ));
+            }
+            let t = gpt::parse(src, ss)?;
+            validate(&t, len)?;
+            return Ok(Some((t, ss, SectorEvidence::GptHeader)));
+        }
+    }
+    let s0 = src.read_at(0, 512)?;
+    if !mbr::looks_like_mbr(&s0) {
+        return Ok(None);
+    }
+    if mbr::is_protective(&s0) {
+        return bad(
+            "a protective MBR (type 0xEE) but no GPT header at LBA 1 of 512- or 4096-byte sectors",
+        );
+    }
+    let given = forced
+        .map(|f| (f, SectorEvidence::Option))
+        .or(logical.map(|l| (l, SectorEvidence::LogicalBlockSize)));
+    if let Some((ss, ev)) = given {
+        let t = mbr::parse(src, ss)?;
+        validate(&t, len)?;
+        return Ok(Some((t, ss, ev)));
+    }
+    settle_mbr(src, len).map(Some)
+}
+
+/// Read an image's MBR under both sector sizes and keep the one the evidence supports.
+fn settle_mbr(src: &mut dyn Source, len: u64) -> Result<(Table, u64, SectorEvidence)> {
+    let mut readings = Vec::new();
+    for ss in SIZES {
+        let t = mbr::parse(src, ss).and_then(|t| validate(&t, len).map(|()| t));
+        let sigs = match &t {
+            Ok(t) => signatures(src, t),
+            Err(_) => 0,
+        };
+        readings.push((ss, t, sigs));
+    }
+    let [(_, a, sa), (_, b, sb)] = &mut readings[..] else {
+        return bad("internal: two readings expected");
+    };
+    let pick = match (&*a, &*b) {
+        (Err(e), Err(_)) => return Err(e.clone()),
+        (Ok(_), Err(_)) => (0, SectorEvidence::Fit),
+        (Err(_), Ok(_)) => (1, SectorEvidence::Fit),
+        (Ok(t), Ok(_)) if t.partitions.is_empty() => (0, SectorEvidence::Empty),
+        _ if *sa > 0 && *sb == 0 => (0, SectorEvidence::Signatures),
+        _ if *sb > 0 && *sa == 0 => (1, SectorEvidence::Signatures),
+        _ => {
+            return bad(format!(
+                "cannot tell whether this MBR counts 512- or 4096-byte sectors (an MBR does not record it; both readings fit the image and {}): give --sector-size 512 or 4096",
+                if *sa == 0 { "neither finds a signature at the partition starts".to_string() } else { format!("both find signatures ({sa} and {sb})") }
+            ))
+        }
+    };
+    let (ss, t, _) = readings.swap_remove(pick.0);
+    Ok((t?, ss, pick.1))
+}
+
+/// How many data partitions hold something recognised at their start.
+fn signatures(src: &mut dyn Source, t: &Table) -> usize {
+    t.partitions
+        .iter()
+        .filter(|p| p.role == Role::Data)
+        .filter(|p| {
+            let (Ok(s), Ok(n)) = (t.start_bytes(p), t.size_bytes(p)) else {
+                return false;
+            };
+            stack::layers(src, s, n).is_ok_and(|l| !l.is_empty())
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Bytes;
+    use super::*;
+
+    fn mbr(start: u32, n: u32, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[446 + 4] = 0x83;
+        b[446 + 8..446 + 12].copy_from_slice(&start.to_le_bytes());
+        b[446 + 12..446 + 16].copy_from_slice(&n.to_le_bytes());
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        b
+    }
+
+    fn ext4_at(b: &mut [u8], off: usize) {
+        b[off + 1024 + 0x38..off + 1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
+    }
+
+    #[test]
+    fn the_sector_size_is_settled_by_evidence_or_asked_for() {
+        // fits both readings, nothing at either start: ask
+        let b = mbr(256, 1000, 8 << 20);
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(e.0.contains("give --sector-size"), "{e}");
+        assert_eq!(
+            read(&mut Bytes(&b), Some(4096), None).unwrap().unwrap().2,
+            SectorEvidence::Option
+        );
+        // ext4 at 256 x 4096 only: 4Kn, settled by the signature
+        let mut b4 = b.clone();
+        ext4_at(&mut b4, 256 * 4096);
+        let (_, ss, ev) = read(&mut Bytes(&b4), None, None).unwrap().unwrap();
+        assert_eq!((ss, ev), (4096, SectorEvidence::Signatures));
+        // a device's logical block size settles it
+        let (_, ss, ev) = read(&mut Bytes(&b), None, Some(512)).unwrap().unwrap();
+        assert_eq!((ss, ev), (512, SectorEvidence::LogicalBlockSize));
+        // only 512 fits
+        let b = mbr(2048, 10000, 8 << 20);
+        let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((ss, ev), (512, SectorEvidence::Fit));
+    }
+
+    #[test]
+    fn gpt_location_settles_it_and_contradictions_are_errors() {
+        let b = super::super::gpt::tests::image(4096, 4096, 128, 128, &[(256, 1000)]);
+        let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((ss, ev), (4096, SectorEvidence::GptHeader));
+        assert!(read(&mut Bytes(&b), Some(512), None)
+            .unwrap_err()
+            .0
+            .contains("GPT header is at LBA 1 of 4096"));
+    }
+}
