@@ -77,7 +77,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__bindstats)
-            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-size --root --help --version config autoconf suggest"
+            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --instance --root --help --version config autoconf suggest"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,7 +115,19 @@ _opskit() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-zones)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

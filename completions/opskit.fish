@@ -52,16 +52,19 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Pl
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l url -d 'Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Total time allowed for fetching (env: timeout), well under munin-node\'s 60 s' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Time allowed for the whole fetch, every request and body together (env: timeout)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l file -d 'Read a saved document instead of fetching (- for stdin)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format' -r -f -a "munin\t'munin plugin protocol (multigraph)'
 prometheus\t'Prometheus text exposition'
 json\t'the normalised counters as JSON'"
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, space or comma separated (env: VIEWS) [default: all but _bind]' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but _bind]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-warn -d 'Warning threshold on ANY queries per second (env: ANYWARN)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 'Critical threshold on ANY queries per second (env: ANYCRIT)' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones with per-zone query graphs, space or comma separated (env: MASTERZONES)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones on the per-zone graph (and with every counter in JSON), comma or space separated, `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-zones -d 'At most this many autodetected zones per view (env: MAXZONES)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-size -d 'Largest document accepted' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l listen -d 'Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l instance -d 'Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s V -l version -d 'Print version'
