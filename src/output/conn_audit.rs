@@ -2,15 +2,16 @@
 //! on the first verdict line), the Nagios check, munin and Prometheus (the `--top` largest
 //! groups, the rest summed: bounded series). JSON is the report's serde form.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::domain::conn_audit::{Direction, Reason, Source};
 use crate::domain::conn_verdict::{fmt_secs, Group, Naming, Report};
+use crate::output::munin::{self, Draw, Field, FieldType, Graph};
 use crate::output::nagios::{Check, Perf, Range};
+use crate::output::prometheus::Family;
 use crate::output::table::{Align, Table};
-use crate::output::{munin, prometheus::Family};
 
 /// The Nagios service label.
 pub const SERVICE: &str = "CONN-AUDIT";
@@ -312,57 +313,81 @@ fn munin_groups(r: &Report) -> Vec<(String, String, usize)> {
     v
 }
 
-/// What a munin run prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MuninPart {
-    /// `config`: the graph definitions.
-    Config,
-    /// The values.
-    Fetch,
+const REASON_INFO: &str = "Connections opskit conn-audit finds stuck for longer than --idle: connecting, idle without a read timeout, unanswered keepalive, retransmitting, zero window, unread, CLOSE_WAIT. Owners need root: `user root` in plugin-conf.d.";
+
+/// munin's by-reason graph: one stacked area per reason, and every connection as a line.
+fn reason_graph(by_reason: &BTreeMap<&'static str, usize>, connections: usize) -> Graph {
+    let mut fields: Vec<Field> = by_reason
+        .iter()
+        .map(|(k, v)| {
+            let mut f = Field::new(k, k, FieldType::Gauge, Some(*v as f64));
+            f.draw = Some(Draw::AreaStack);
+            f.min = Some(0);
+            f
+        })
+        .collect();
+    let mut all = Field::new(
+        "connections",
+        "connections (all)",
+        FieldType::Gauge,
+        Some(connections as f64),
+    );
+    all.draw = Some(Draw::Line1);
+    all.min = Some(0);
+    fields.push(all);
+    Graph {
+        name: "conn_audit".into(),
+        title: "Stale TCP connections by reason".into(),
+        vlabel: "connections".into(),
+        args: "--base 1000 -l 0".into(),
+        category: "network".into(),
+        info: Some(REASON_INFO.into()),
+        fields,
+    }
 }
 
-/// munin: the by-reason graph and the per-endpoint graph.
-pub fn write_munin(out: &mut dyn Write, r: &Report, part: MuninPart, top: usize) -> io::Result<()> {
-    let config = part == MuninPart::Config;
-    munin::multigraph(out, "conn_audit")?;
-    if config {
-        out.write_all(b"graph_title Stale TCP connections by reason\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\ngraph_info Connections opskit conn-audit finds stuck for longer than --idle: connecting, idle without a read timeout, unanswered keepalive, retransmitting, zero window, unread, CLOSE_WAIT. Owners need root: `user root` in plugin-conf.d.\n")?;
-        for k in r.by_reason.keys() {
-            let f = munin::clean_fieldname(k);
-            writeln!(out, "{f}.label {k}\n{f}.draw AREASTACK\n{f}.min 0")?;
-        }
-        out.write_all(
-            b"connections.label connections (all)\nconnections.draw LINE1\nconnections.min 0\n",
-        )?;
-    } else {
-        for (k, v) in &r.by_reason {
-            writeln!(out, "{}.value {v}", munin::clean_fieldname(k))?;
-        }
-        writeln!(out, "connections.value {}", r.counts.connections)?;
-    }
-    munin::multigraph(out, "conn_audit.groups")?;
-    if config {
-        out.write_all(b"graph_title Stale TCP connections by peer\ngraph_vlabel connections\ngraph_category network\ngraph_args --base 1000 -l 0\n")?;
-    }
+/// munin's per-endpoint graph: the `top` largest groups, the rest summed in `other_groups`.
+fn groups_graph(r: &Report, top: usize) -> Graph {
     let all = munin_groups(r);
     let (groups, rest) = largest(&all, top, |g| g.2);
     let mut namer = munin::FieldNamer::new();
-    for (key, label, count) in groups {
-        let f = namer.name(&format!("g_{key}"));
-        if config {
-            writeln!(out, "{f}.label {}\n{f}.min 0", munin::clean_text(label))?;
-        } else {
-            writeln!(out, "{f}.value {count}")?;
-        }
-    }
+    let gauge = |name: &str, label: &str, v: usize| {
+        let mut f = Field::new(name, label, FieldType::Gauge, Some(v as f64));
+        f.min = Some(0);
+        f
+    };
+    let mut fields: Vec<Field> = groups
+        .into_iter()
+        .map(|(key, label, count)| gauge(&namer.name(&format!("g_{key}")), label, *count))
+        .collect();
     if let Some(rest) = rest {
-        if config {
-            out.write_all(b"other_groups.label other groups\nother_groups.min 0\n")?;
-        } else {
-            writeln!(out, "other_groups.value {}", rest.sockets)?;
-        }
+        fields.push(gauge("other_groups", "other groups", rest.sockets));
     }
-    Ok(())
+    Graph {
+        name: "conn_audit.groups".into(),
+        title: "Stale TCP connections by peer".into(),
+        vlabel: "connections".into(),
+        args: "--base 1000 -l 0".into(),
+        category: "network".into(),
+        info: None,
+        fields,
+    }
+}
+
+/// munin: the by-reason graph and the per-endpoint graph, for `output::munin::write`.
+pub fn munin_graphs(r: &Report, top: usize) -> Vec<Graph> {
+    vec![
+        reason_graph(&r.by_reason, r.counts.connections),
+        groups_graph(r, top),
+    ]
+}
+
+/// munin when the audit failed: the by-reason graph every run has, to be written with
+/// `Values::Unknown` (every field `U`, never a made-up zero). The per-endpoint fields
+/// depend on what a run finds, so that graph is left out until a run succeeds again.
+pub fn munin_graphs_failed() -> Vec<Graph> {
+    let reasons = Reason::ALL.iter().map(|k| (k.label(), 0)).collect();
+    vec![reason_graph(&reasons, 0)]
 }
 
 /// Prometheus text exposition.

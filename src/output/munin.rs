@@ -43,6 +43,8 @@ pub enum Draw {
     Line2,
     Area,
     Stack,
+    /// An area stacked on the previous field (the first one starts at zero).
+    AreaStack,
 }
 
 impl Draw {
@@ -52,6 +54,7 @@ impl Draw {
             Draw::Line2 => "LINE2",
             Draw::Area => "AREA",
             Draw::Stack => "STACK",
+            Draw::AreaStack => "AREASTACK",
         }
     }
 }

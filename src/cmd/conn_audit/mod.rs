@@ -22,9 +22,10 @@ use crate::domain::conn_verdict::{report, Meta, Report};
 use crate::domain::tcp::{Cidr, Sock};
 use crate::exit::Outcome;
 use crate::output::conn_audit as render;
+use crate::output::munin::{self, Values};
 use crate::output::nagios;
 use crate::sys::conn_state::{self, Loaded};
-use crate::sys::{net, sock_owners};
+use crate::sys::{munin_state, net, sock_owners};
 
 /// How long a `--peer HOST` lookup or a `--resolve` round may take.
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -245,16 +246,8 @@ fn render_report(
 ) -> anyhow::Result<Vec<u8>> {
     let top = usize::try_from(args.top).unwrap_or(usize::MAX);
     let mut out = Vec::new();
-    if args.format == Format::Munin || args.verb.is_some() {
-        let config = args.verb == Some(Verb::Config);
-        let part = match config {
-            true => render::MuninPart::Config,
-            false => render::MuninPart::Fetch,
-        };
-        render::write_munin(&mut out, r, part, top)?;
-        if config && std::env::var_os("MUNIN_CAP_DIRTYCONFIG").is_some_and(|v| v == "1") {
-            render::write_munin(&mut out, r, render::MuninPart::Fetch, top)?;
-        }
+    if is_munin(args) {
+        write_munin(&mut out, args, &render::munin_graphs(r, top), Values::Known)?;
         return Ok(out);
     }
     match args.format {
@@ -281,6 +274,44 @@ fn render_report(
         }
     }
     Ok(out)
+}
+
+/// A munin run: `--format munin`, a munin verb, or the `conn_audit` link.
+fn is_munin(args: &Args) -> bool {
+    args.format == Format::Munin || args.verb.is_some()
+}
+
+/// What munin asked for (with dirtyconfig, `config` carries the values too).
+fn write_munin(
+    out: &mut Vec<u8>,
+    args: &Args,
+    graphs: &[munin::Graph],
+    values: Values,
+) -> anyhow::Result<()> {
+    let verb = match args.verb {
+        Some(Verb::Config) => munin::Verb::Config,
+        _ => munin::Verb::Fetch,
+    };
+    munin::write(out, graphs, verb, munin_state::dirty(), values)?;
+    Ok(())
+}
+
+/// A failed audit under munin: the cause on stderr (munin-node's log), the by-reason graph
+/// with every value `U`, exit 0 (munin records the gap instead of dropping the plugin).
+fn munin_failed(args: &Args, e: &anyhow::Error) -> anyhow::Result<Outcome> {
+    eprintln!("opskit conn-audit: {}", crate::exit::one_line(e));
+    let mut out = Vec::new();
+    write_munin(
+        &mut out,
+        args,
+        &render::munin_graphs_failed(),
+        Values::Unknown,
+    )?;
+    std::io::stdout()
+        .lock()
+        .write_all(&out)
+        .context("writing to stdout")?;
+    Ok(Outcome::Success)
 }
 
 /// Usage errors clap cannot word well (exit 2 as conn-audit's runtime errors; UNKNOWN with
@@ -315,7 +346,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let mut dns = HashMap::new();
     let mut n = 0u64;
     loop {
-        let report = audit(&args, ctx, &opts, &mut dns)?;
+        let report = match audit(&args, ctx, &opts, &mut dns) {
+            Ok(r) => r,
+            Err(e) if is_munin(&args) => return munin_failed(&args, &e),
+            Err(e) => return Err(e),
+        };
         let out = render_report(&args, &report, prev.as_ref())?;
         {
             let mut so = std::io::stdout().lock();
