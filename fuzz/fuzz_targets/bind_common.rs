@@ -20,9 +20,8 @@ fn check_renderings(st: &Stats) {
     let text = String::from_utf8(config).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     let mut prom = Vec::new();
-    for f in opskit::domain::bind_metrics::families(st) {
-        f.render(&mut prom).unwrap();
-    }
+    let fams = opskit::domain::bind_metrics::families(st);
+    opskit::output::prometheus::write(&mut prom, &fams).unwrap();
     let text = String::from_utf8(prom).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     let mut json = Vec::new();

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{self, Write};
 
 use crate::domain::conn_audit::{Direction, Reason, Source};
 use crate::domain::conn_verdict::{fmt_secs, Group, Naming, Report};
@@ -390,9 +389,10 @@ pub fn munin_graphs_failed() -> Vec<Graph> {
     vec![reason_graph(&reasons, 0)]
 }
 
-/// Prometheus text exposition.
-pub fn write_prometheus(out: &mut dyn Write, r: &Report, top: usize) -> io::Result<()> {
-    let mut f = Family::new(
+/// Prometheus: the socket counts, the stale ones by reason, the unowned ones, and the `top`
+/// largest groups (the rest summed), for `output::prometheus::write`.
+pub fn prometheus_families(r: &Report, top: usize) -> Vec<Family> {
+    let mut sockets = Family::new(
         "opskit_conn_audit_sockets",
         "gauge",
         "TCP sockets scanned by conn-audit (scanned: every socket read; netlink reads ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RECV and LISTEN only), by state.",
@@ -406,29 +406,28 @@ pub fn write_prometheus(out: &mut dyn Write, r: &Report, top: usize) -> io::Resu
         ("syn_sent", c.syn_sent),
         ("syn_recv", c.syn_recv),
     ] {
-        f.push(&[("state", state)], n as f64);
+        sockets.push(&[("state", state)], n as f64);
     }
-    f.render(out)?;
-    let mut f = Family::new(
+    let mut stale = Family::new(
         "opskit_conn_audit_stale",
         "gauge",
         "Stale TCP connections by reason.",
     );
     for (k, v) in &r.by_reason {
-        f.push(&[("reason", k)], *v as f64);
+        stale.push(&[("reason", k)], *v as f64);
     }
-    f.render(out)?;
-    let mut f = Family::new(
+    let mut unowned = Family::new(
         "opskit_conn_audit_unowned",
         "gauge",
         "Stale sockets whose owning process could not be found.",
     );
-    f.push(&[], r.unowned as f64);
-    f.render(out)?;
-    write_prometheus_groups(out, r, top)
+    unowned.push(&[], r.unowned as f64);
+    let [count, max_idle] = group_families(r, top);
+    vec![sockets, stale, unowned, count, max_idle]
 }
 
-fn write_prometheus_groups(out: &mut dyn Write, r: &Report, top: usize) -> io::Result<()> {
+/// The per-group families: stale sockets, and the longest stale time.
+fn group_families(r: &Report, top: usize) -> [Family; 2] {
     let mut c = Family::new(
         "opskit_conn_audit_group_stale",
         "gauge",
@@ -464,6 +463,5 @@ fn write_prometheus_groups(out: &mut dyn Write, r: &Report, top: usize) -> io::R
         // the groups beyond --top, summed: the label sets stay few
         c.push(&[("remote", "other")], rest.sockets as f64);
     }
-    c.render(out)?;
-    m.render(out)
+    [c, m]
 }

@@ -287,7 +287,7 @@ impl FieldNamer {
 }
 
 /// A munin value: a number, or `U` (unknown).
-pub fn value_str(v: Option<f64>) -> String {
+fn value_str(v: Option<f64>) -> String {
     match v {
         None => "U".to_string(),
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
@@ -296,17 +296,17 @@ pub fn value_str(v: Option<f64>) -> String {
 }
 
 /// Write `multigraph NAME`.
-pub fn multigraph(w: &mut dyn Write, name: &str) -> io::Result<()> {
+fn multigraph(w: &mut dyn Write, name: &str) -> io::Result<()> {
     writeln!(w, "multigraph {name}")
 }
 
 /// Write `field.value V`.
-pub fn value(w: &mut dyn Write, field: &str, v: Option<f64>) -> io::Result<()> {
+fn value(w: &mut dyn Write, field: &str, v: Option<f64>) -> io::Result<()> {
     writeln!(w, "{field}.value {}", value_str(v))
 }
 
 /// Text for a `label`/`info`/`graph_title` value: one line, no control characters.
-pub fn clean_text(s: &str) -> String {
+fn clean_text(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

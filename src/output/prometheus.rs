@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use crate::output::escape::clean;
 
 /// A metric name made valid: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn metric_name(name: &str) -> String {
+fn metric_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, c) in name.chars().enumerate() {
         let ok = c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit());
@@ -17,7 +17,7 @@ pub fn metric_name(name: &str) -> String {
 }
 
 /// A label value escaped (`\`, `"` and newline).
-pub fn escape_label(v: &str) -> String {
+fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -31,7 +31,7 @@ pub fn escape_label(v: &str) -> String {
 }
 
 /// A sample value: integers without a fraction, `NaN`, `+Inf`/`-Inf`.
-pub fn value_str(v: f64) -> String {
+fn value_str(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
@@ -48,18 +48,18 @@ pub fn value_str(v: f64) -> String {
 }
 
 /// A sample's labels: (name, value) pairs.
-pub type Labels = Vec<(String, String)>;
+type Labels = Vec<(String, String)>;
 
 /// One metric family: `# HELP`, `# TYPE` and its samples.
 #[derive(Debug, Clone)]
 pub struct Family {
     pub name: String,
-    pub help: String,
-    pub kind: &'static str,
-    pub samples: Vec<(Vec<(String, String)>, f64)>,
+    help: String,
+    kind: &'static str,
+    samples: Vec<(Labels, f64)>,
     /// Samples of a histogram or summary (`_bucket`, `_sum`, `_count`), written after
     /// `samples` with their suffix.
-    pub suffixed: Vec<(&'static str, Labels, f64)>,
+    suffixed: Vec<(&'static str, Labels, f64)>,
 }
 
 impl Family {
@@ -116,7 +116,7 @@ impl Family {
         self.samples.push((Self::labels(labels), v));
     }
 
-    pub fn render(&self, w: &mut dyn Write) -> io::Result<()> {
+    fn render(&self, w: &mut dyn Write) -> io::Result<()> {
         writeln!(
             w,
             "# HELP {} {}",
@@ -145,6 +145,11 @@ impl Family {
         }
         Ok(())
     }
+}
+
+/// Write an exposition: every family in order.
+pub fn write(w: &mut dyn Write, families: &[Family]) -> io::Result<()> {
+    families.iter().try_for_each(|f| f.render(w))
 }
 
 #[cfg(test)]

@@ -245,9 +245,7 @@ fn exposition(args: &Args, result: anyhow::Result<Stats>) -> anyhow::Result<Vec<
         }
     };
     let mut out = Vec::new();
-    for f in fams {
-        f.render(&mut out)?;
-    }
+    crate::output::prometheus::write(&mut out, &fams)?;
     Ok(out)
 }
 

@@ -23,7 +23,7 @@ use crate::domain::tcp::{Cidr, Sock};
 use crate::exit::Outcome;
 use crate::output::conn_audit as render;
 use crate::output::munin::{self, Values};
-use crate::output::nagios;
+use crate::output::{nagios, prometheus};
 use crate::sys::conn_state::{self, Loaded};
 use crate::sys::{munin_state, net, sock_owners};
 
@@ -256,7 +256,7 @@ fn render_report(
             crate::output::json::write_pretty(&mut out, r)?
         }
         Format::Json => crate::output::json::write_line(&mut out, r)?,
-        Format::Prometheus => render::write_prometheus(&mut out, r, top)?,
+        Format::Prometheus => prometheus::write(&mut out, &render::prometheus_families(r, top))?,
         _ => {
             let mut s = String::new();
             if args.watch.is_some() {
