@@ -161,6 +161,21 @@ fn the_cause_leads_and_three_tools_count_the_same() {
     let v = json(&st, &["--port", &front]);
     assert_eq!(v["groups"][0]["outside_filters"], true, "{v}");
 
+    // filtered on the upstream instead: the workers' clients are outside --dport, and the
+    // workers are still their cause (the verdict an unfiltered run gives); the clients are
+    // not reported, so there are no "more groups"
+    let (code, out, _) = audit(&st, &["--dport", &up, "--format", "nagios"]);
+    assert_eq!(code, 0, "{out}");
+    let text = out.split(" | ").next().unwrap();
+    assert!(
+        text.starts_with("CONN-AUDIT OK - 4 stale (4 idle) of 4 TCP connections; "),
+        "{out}"
+    );
+    assert!(is_cause(text.split_once("; ").unwrap().1), "{out}");
+    let v = json(&st, &["--dport", &up]);
+    assert_eq!(v["groups"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["groups"][0]["outside_filters"], false, "{v}");
+
     // ss and lsof see the same sockets: 4 CLOSE_WAIT on the front port, 4 to the upstream
     let v = json(&st, &["--process", "apache2"]);
     let ours = |reason: &str| {

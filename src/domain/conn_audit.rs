@@ -276,8 +276,9 @@ pub struct Counts {
 #[derive(Debug, Default)]
 pub struct Judged {
     pub stale: Vec<Stale>,
-    /// Stale outbound sockets outside the filters: not reported or counted, but a cause
-    /// when the processes of a reported group are blocked on them.
+    /// Stale sockets outside the filters: not reported or counted, but outbound ones are a
+    /// cause when the processes of a reported group are blocked on them, and inbound ones
+    /// make a reported group the cause their clients wait on.
     pub context: Vec<Stale>,
     pub counts: Counts,
     /// What the state file should hold for this namespace after the run.
@@ -477,9 +478,10 @@ pub fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory) -> Ju
             if let Some(since) = remembered {
                 j.memory.insert(key, since);
             }
-            // outside the filters, but possibly what blocks the processes inside them
+            // outside the filters, but possibly what blocks the processes inside them, or
+            // the clients waiting on them
             let v = judge_sock(&s, opts.idle_ms, now, remembered);
-            if let (Some(reason), Direction::Outbound) = (v.reason, direction) {
+            if let Some(reason) = v.reason {
                 j.context.push(Stale {
                     sock: s,
                     reason,

@@ -56,8 +56,8 @@ pub struct Group {
     pub role: Role,
     /// Cause groups: the symptom sockets (their clients).
     pub clients: usize,
-    /// A cause outside `--port`/`--peer`, shown because reported groups are blocked on it
-    /// (its sockets are not counted).
+    /// Outside `--port`/`--peer`: a cause, shown because reported groups are blocked on it
+    /// (its sockets are not counted); the clients of such groups only count in `clients`.
     pub outside_filters: bool,
     pub verdict: String,
 }
@@ -257,10 +257,11 @@ fn can_block(g: &Group) -> bool {
         )
 }
 
-/// An inbound group of clients waiting on (or given up on) their server.
+/// An inbound group of clients waiting on (or given up on) their server. Outside the filters
+/// too: a group's verdict does not depend on which filter selected it (`--port 5432` names
+/// the database connection the cause of the web clients on :80, as an unfiltered run does).
 fn is_waiting_client(g: &Group) -> bool {
-    !g.outside_filters
-        && g.kind == Kind::Connections
+    g.kind == Kind::Connections
         && g.direction == Direction::Inbound
         && matches!(
             g.reason,
@@ -453,10 +454,10 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
     }
 }
 
-/// Group stale sockets and write their verdicts, causes first, then by impact.
 /// Group stale sockets and write their verdicts, causes first, then by impact. `context`
-/// holds stale outbound sockets outside the filters: a group of them is reported only as the
-/// cause of reported groups.
+/// holds the stale sockets outside the filters: an outbound group of them is reported only
+/// as the cause of reported groups; an inbound one only makes a reported group their cause
+/// (and counts in its `clients`), never reported itself.
 pub fn group(
     stale: &[Stale],
     context: &[Stale],
@@ -490,7 +491,15 @@ pub fn group(
     for (g, v) in groups.iter_mut().zip(verdicts) {
         g.verdict = v;
     }
-    groups.retain(|g| !g.outside_filters || g.role == Role::Cause);
+    // outside the filters: only the causes of groups inside them
+    let mut shown: Vec<bool> = groups.iter().map(|g| !g.outside_filters).collect();
+    for (i, c) in cause_of.iter().enumerate() {
+        if let (Some(c), false) = (*c, groups[i].outside_filters) {
+            shown[c] = true;
+        }
+    }
+    let mut shown = shown.into_iter();
+    groups.retain(|_| shown.next().unwrap_or(false));
     rank(&mut groups);
     groups
 }
@@ -615,6 +624,18 @@ pub struct Report {
     pub by_process: Vec<ByProcess>,
     pub warnings: Vec<String>,
     pub sockets: Sockets,
+}
+
+impl Report {
+    /// The reported groups besides the first (the headline): causes outside the filters are
+    /// context, not groups of this check, and are not counted.
+    pub fn more_groups(&self) -> usize {
+        self.groups
+            .iter()
+            .skip(1)
+            .filter(|g| !g.outside_filters)
+            .count()
+    }
 }
 
 /// Where the sockets came from and what the run noticed on the way.
@@ -861,6 +882,94 @@ mod tests {
             g[0].verdict
         );
         assert_eq!((g[1].role, g[1].outside_filters), (Role::Symptom, false));
+    }
+
+    /// A worker blocked on `port` (outbound, idle) and its client gave up on `front`.
+    fn incident(pid: u32, up: u16, front: u16, name: &str) -> (Stale, Stale) {
+        let cause = stale(
+            &format!("10.0.0.1:{}", 40000 + pid),
+            &format!("10.0.0.100:{up}"),
+            TcpState::Established,
+            Reason::Idle,
+            Outbound,
+            pid,
+            name,
+            50_000,
+        );
+        let symptom = stale(
+            &format!("10.0.0.1:{front}"),
+            &format!("10.0.0.7:{}", 50000 + pid),
+            TcpState::CloseWait,
+            Reason::CloseWait,
+            Inbound,
+            pid,
+            name,
+            90_000,
+        );
+        (cause, symptom)
+    }
+
+    /// `--dport 8443` selects the workers' upstream sockets; their clients on :80 are outside
+    /// the filter: the group is the cause all the same (the verdict an unfiltered run gives),
+    /// the clients are not reported. An outside cause of outside clients is not reported.
+    #[test]
+    fn clients_outside_the_filters_still_make_a_cause() {
+        let (mut inside, mut context) = (Vec::new(), Vec::new());
+        for pid in 100..103 {
+            let (c, s) = incident(pid, 8443, 80, "php-fpm");
+            inside.push(c);
+            context.push(s);
+            let (c, s) = incident(pid + 100, 5432, 81, "nginx");
+            context.extend([c, s]);
+        }
+        let g = group(
+            &inside,
+            &context,
+            30_000,
+            &BTreeMap::new(),
+            &Owners::default(),
+        );
+        assert_eq!(g.len(), 1, "{g:#?}");
+        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, false));
+        assert_eq!(g[0].clients, 3);
+        assert_eq!(
+            g[0].verdict,
+            "3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s - no read timeout; their 3 clients gave up (CLOSE_WAIT)"
+        );
+    }
+
+    /// Nagios' "(+k more groups)": two causes outside `--port` lead; only the two symptom
+    /// groups inside the filters are "more".
+    #[test]
+    fn more_groups_counts_only_groups_inside_the_filters() {
+        let (mut inside, mut context) = (Vec::new(), Vec::new());
+        for pid in 100..103 {
+            for (p, up, front, name) in [(pid, 8443, 80, "php-fpm"), (pid + 100, 9000, 81, "nginx")]
+            {
+                let (c, s) = incident(p, up, front, name);
+                context.push(c);
+                inside.push(s);
+            }
+        }
+        let meta = Meta {
+            source: Source::Netlink,
+            root: None,
+            netns: None,
+            scanned_states: vec![],
+            warnings: vec![],
+        };
+        let r = report(
+            meta,
+            inside,
+            &context,
+            Counts::default(),
+            30_000,
+            &BTreeMap::new(),
+            &Owners::default(),
+        );
+        let outside: Vec<bool> = r.groups.iter().map(|g| g.outside_filters).collect();
+        assert_eq!(outside, [true, true, false, false], "{:#?}", r.groups);
+        assert_eq!(r.more_groups(), 2);
     }
 
     #[test]

@@ -259,8 +259,9 @@ pub fn nagios_check<'a>(
     }
     if let Some(g) = r.groups.first() {
         let _ = write!(text, "; {}", g.verdict);
-        if r.groups.len() > 1 {
-            let _ = write!(text, " (+{} more groups)", r.groups.len() - 1);
+        let more = r.more_groups();
+        if more > 0 {
+            let _ = write!(text, " (+{more} more groups)");
         }
     }
     let mut c = Check {
