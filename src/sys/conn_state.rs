@@ -50,8 +50,8 @@ pub fn path(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
-    if let Some(d) = std::env::var_os("MUNIN_PLUGSTATE").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("opskit-conn-audit.json"));
+    if let Some(p) = crate::sys::munin_state::state_file("opskit-conn-audit.json") {
+        return Some(p);
     }
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
