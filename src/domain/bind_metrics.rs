@@ -6,13 +6,13 @@
 //! Pure: [`Stats`] in, families out; [`down`] is what a failed fetch exports (`bind_up 0`).
 
 use crate::domain::bind::{Counters, Stats, View};
-use crate::output::prometheus::Family;
+use crate::output::prometheus::{Family, Kind};
 
 const UP_HELP: &str = "Was the Bind instance query successful?";
 
 /// `bind_up 0` alone: what a failed fetch exports.
 pub fn down() -> Vec<Family> {
-    let mut up = Family::new("bind_up", "gauge", UP_HELP);
+    let mut up = Family::new("bind_up", Kind::Gauge, UP_HELP);
     up.push(&[], 0.0);
     vec![up]
 }
@@ -31,48 +31,48 @@ const SERVER_LABELLED: &[(&str, &str, &str)] = &[
 
 /// nsstat/zonestat counters bind_exporter exports as their own metric: (counter, metric,
 /// type, help).
-const SERVER_SINGLE: &[(&str, &str, &str, &str)] = &[
+const SERVER_SINGLE: &[(&str, &str, Kind, &str)] = &[
     (
         "QryDuplicate",
         "bind_query_duplicates_total",
-        "counter",
+        Kind::Counter,
         "Number of duplicated queries received.",
     ),
     (
         "QryRecursion",
         "bind_query_recursions_total",
-        "counter",
+        Kind::Counter,
         "Number of queries causing recursion.",
     ),
     (
         "XfrRej",
         "bind_zone_transfer_rejected_total",
-        "counter",
+        Kind::Counter,
         "Number of rejected zone transfers.",
     ),
     (
         "XfrSuccess",
         "bind_zone_transfer_success_total",
-        "counter",
+        Kind::Counter,
         "Number of successful zone transfers.",
     ),
     (
         "XfrFail",
         "bind_zone_transfer_failure_total",
-        "counter",
+        Kind::Counter,
         "Number of failed zone transfers.",
     ),
     // a gauge: bind_exporter exports it as a counter, which rate() misreads
     (
         "RecursClients",
         "bind_recursive_clients",
-        "gauge",
+        Kind::Gauge,
         "Number of current recursive clients.",
     ),
     (
         "RPZRewrites",
         "bind_response_policy_zone_rewrites_total",
-        "counter",
+        Kind::Counter,
         "Number of response policy zone rewrites.",
     ),
 ];
@@ -146,7 +146,7 @@ fn help_of(name: &str) -> &'static str {
     }
 }
 
-fn family(name: &str, kind: &'static str, help: &str, label: &str, c: &Counters) -> Family {
+fn family(name: &str, kind: Kind, help: &str, label: &str, c: &Counters) -> Family {
     let mut f = Family::new(name, kind, help);
     for (k, v) in c {
         f.push(&[(label, k)], *v as f64);
@@ -159,7 +159,7 @@ fn family(name: &str, kind: &'static str, help: &str, label: &str, c: &Counters)
 struct Families(Vec<Family>);
 
 impl Families {
-    fn get(&mut self, name: &str, kind: &'static str, help: &str) -> &mut Family {
+    fn get(&mut self, name: &str, kind: Kind, help: &str) -> &mut Family {
         let i = match self.0.iter().position(|f| f.name == name) {
             Some(i) => i,
             None => {
@@ -173,7 +173,7 @@ impl Families {
 
 /// Every family for a document.
 pub fn families(st: &Stats) -> Vec<Family> {
-    let mut up = Family::new("bind_up", "gauge", UP_HELP);
+    let mut up = Family::new("bind_up", Kind::Gauge, UP_HELP);
     up.push(&[], 1.0);
     let mut out = vec![up];
     out.extend(times(st));
@@ -200,7 +200,7 @@ fn times(st: &Stats) -> Vec<Family> {
         ),
     ] {
         if let Some(secs) = t.as_deref().and_then(iso8601_seconds) {
-            let mut f = Family::new(name, "gauge", help);
+            let mut f = Family::new(name, Kind::Gauge, help);
             f.push(&[], secs as f64);
             out.push(f);
         }
@@ -212,21 +212,21 @@ fn server_families(st: &Stats) -> Vec<Family> {
     let mut out = vec![
         family(
             "bind_incoming_queries_total",
-            "counter",
+            Kind::Counter,
             "Number of incoming DNS queries.",
             "type",
             &st.qtypes,
         ),
         family(
             "bind_incoming_requests_total",
-            "counter",
+            Kind::Counter,
             "Number of incoming DNS requests.",
             "opcode",
             &st.opcodes,
         ),
         family(
             "bind_response_rcodes_total",
-            "counter",
+            Kind::Counter,
             "Number of responses sent per RCODE.",
             "rcode",
             &st.rcodes,
@@ -239,19 +239,18 @@ fn server_families(st: &Stats) -> Vec<Family> {
         } else {
             "result"
         };
-        let f = fams.get(name, "counter", help_of(name));
+        let f = fams.get(name, Kind::Counter, help_of(name));
         if let Some(v) = st.nsstat.get(*counter) {
             f.push(&[(label, value)], *v as f64);
         }
     }
     for (counter, name, kind, help) in SERVER_SINGLE {
-        let kind: &'static str = if *kind == "gauge" { "gauge" } else { "counter" };
         if let Some(v) = st
             .nsstat
             .get(*counter)
             .or_else(|| st.zonestat.get(*counter))
         {
-            fams.get(name, kind, help).push(&[], *v as f64);
+            fams.get(name, *kind, help).push(&[], *v as f64);
         }
     }
     out.extend(fams.0);
@@ -262,17 +261,17 @@ fn server_families(st: &Stats) -> Vec<Family> {
 fn resolver_families(views: &[View]) -> Vec<Family> {
     let mut cache = Family::new(
         "bind_resolver_cache_rrsets",
-        "gauge",
+        Kind::Gauge,
         "Number of RRSets in Cache database.",
     );
     let mut queries = Family::new(
         "bind_resolver_queries_total",
-        "counter",
+        Kind::Counter,
         "Number of outgoing DNS queries.",
     );
     let mut rtt = Family::new(
         "bind_resolver_query_duration_seconds",
-        "histogram",
+        Kind::Histogram,
         "Resolver query round-trip time in seconds.",
     );
     let mut fams = Families::default();
@@ -286,12 +285,12 @@ fn resolver_families(views: &[View]) -> Vec<Family> {
         }
         for (counter, name, help) in RESOLVER_SINGLE {
             if let Some(n) = v.resstats.get(*counter) {
-                fams.get(name, "counter", help)
+                fams.get(name, Kind::Counter, help)
                     .push(&[("view", vn)], *n as f64);
             }
         }
         for (counter, name, label) in RESOLVER_LABELLED {
-            let f = fams.get(name, "counter", help_of(name));
+            let f = fams.get(name, Kind::Counter, help_of(name));
             if let Some(n) = v.resstats.get(*counter) {
                 f.push(&[("view", vn), (label, counter)], *n as f64);
             }
@@ -339,7 +338,7 @@ fn rtt_buckets(stats: &Counters) -> (Vec<(f64, u64)>, u64) {
 
 fn zone_serials(views: &[View]) -> Vec<Family> {
     // a counter, as bind_exporter types it (a serial only grows)
-    let mut f = Family::new("bind_zone_serial", "counter", "Zone serial number.");
+    let mut f = Family::new("bind_zone_serial", Kind::Counter, "Zone serial number.");
     for v in views {
         for z in &v.zones {
             if let Some(s) = z.serial {
@@ -367,7 +366,7 @@ fn task_families(st: &Stats) -> Vec<Family> {
             "Total number of available worker threads.",
         ),
     ] {
-        let mut f = Family::new(name, "gauge", help);
+        let mut f = Family::new(name, Kind::Gauge, help);
         f.push(&[], tm.get(key).copied().unwrap_or(0) as f64);
         out.push(f);
     }
@@ -379,14 +378,14 @@ fn opskit_families(st: &Stats) -> Vec<Family> {
     let mut out = vec![
         family(
             "bind_socket_stats_total",
-            "counter",
+            Kind::Counter,
             "Socket statistics (sockstat).",
             "name",
             &st.sockstat,
         ),
         family(
             "bind_memory_bytes",
-            "gauge",
+            Kind::Gauge,
             "Memory summary (TotalUse is cumulative).",
             "name",
             &st.memory,
@@ -395,7 +394,7 @@ fn opskit_families(st: &Stats) -> Vec<Family> {
     if let Some(t) = &st.tasks {
         out.push(family(
             "bind_tasks",
-            "gauge",
+            Kind::Gauge,
             "Tasks by state.",
             "state",
             &t.by_state,

@@ -9,7 +9,7 @@ use crate::domain::conn_audit::{Direction, Reason, Source};
 use crate::domain::conn_verdict::{fmt_secs, Group, Naming, Report};
 use crate::output::munin::{self, Draw, Field, FieldType, Graph};
 use crate::output::nagios::{Check, Perf, Range};
-use crate::output::prometheus::Family;
+use crate::output::prometheus::{Family, Kind};
 use crate::output::table::{Align, Table};
 
 /// The Nagios service label.
@@ -395,7 +395,7 @@ pub fn munin_graphs_failed() -> Vec<Graph> {
 pub fn prometheus_families(r: &Report, top: usize) -> Vec<Family> {
     let mut sockets = Family::new(
         "opskit_conn_audit_sockets",
-        "gauge",
+        Kind::Gauge,
         "TCP sockets scanned by conn-audit (scanned: every socket read; netlink reads ESTABLISHED, CLOSE_WAIT, SYN_SENT, SYN_RECV and LISTEN only), by state.",
     );
     let c = &r.counts;
@@ -411,7 +411,7 @@ pub fn prometheus_families(r: &Report, top: usize) -> Vec<Family> {
     }
     let mut stale = Family::new(
         "opskit_conn_audit_stale",
-        "gauge",
+        Kind::Gauge,
         "Stale TCP connections by reason.",
     );
     for (k, v) in &r.by_reason {
@@ -419,7 +419,7 @@ pub fn prometheus_families(r: &Report, top: usize) -> Vec<Family> {
     }
     let mut unowned = Family::new(
         "opskit_conn_audit_unowned",
-        "gauge",
+        Kind::Gauge,
         "Stale sockets whose owning process could not be found.",
     );
     unowned.push(&[], r.unowned as f64);
@@ -431,12 +431,12 @@ pub fn prometheus_families(r: &Report, top: usize) -> Vec<Family> {
 fn group_families(r: &Report, top: usize) -> [Family; 2] {
     let mut c = Family::new(
         "opskit_conn_audit_group_stale",
-        "gauge",
+        Kind::Gauge,
         "Stale TCP connections per remote endpoint and process; port is the remote port for outbound connections, the local (listening) port for inbound ones.",
     );
     let mut m = Family::new(
         "opskit_conn_audit_group_max_idle_seconds",
-        "gauge",
+        Kind::Gauge,
         "Longest time a socket of the group has been stale.",
     );
     let inside: Vec<&Group> = r.groups.iter().filter(|g| !g.outside_filters).collect();

@@ -50,12 +50,30 @@ fn value_str(v: f64) -> String {
 /// A sample's labels: (name, value) pairs.
 type Labels = Vec<(String, String)>;
 
+/// A metric family's type, as `# TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
 /// One metric family: `# HELP`, `# TYPE` and its samples.
 #[derive(Debug, Clone)]
 pub struct Family {
     pub name: String,
     help: String,
-    kind: &'static str,
+    kind: Kind,
     samples: Vec<(Labels, f64)>,
     /// Samples of a histogram or summary (`_bucket`, `_sum`, `_count`), written after
     /// `samples` with their suffix.
@@ -63,7 +81,7 @@ pub struct Family {
 }
 
 impl Family {
-    pub fn new(name: &str, kind: &'static str, help: &str) -> Self {
+    pub fn new(name: &str, kind: Kind, help: &str) -> Self {
         Family {
             name: metric_name(name),
             help: help.replace('\n', " "),
@@ -123,7 +141,7 @@ impl Family {
             self.name,
             self.help.replace('\\', "\\\\")
         )?;
-        writeln!(w, "# TYPE {} {}", self.name, self.kind)?;
+        writeln!(w, "# TYPE {} {}", self.name, self.kind.as_str())?;
         let mut line = String::new();
         let plain = self.samples.iter().map(|(l, v)| ("", l, v));
         let parts = self.suffixed.iter().map(|(s, l, v)| (*s, l, v));
@@ -158,7 +176,11 @@ mod tests {
 
     #[test]
     fn renders_exposition_format() {
-        let mut f = Family::new("bind_incoming_queries_total", "counter", "Queries by type.");
+        let mut f = Family::new(
+            "bind_incoming_queries_total",
+            Kind::Counter,
+            "Queries by type.",
+        );
         f.push(&[("type", "A")], 12.0);
         f.push(&[("type", "we\"ird\\")], 0.5);
         let mut out = Vec::new();
@@ -171,7 +193,7 @@ mod tests {
              bind_incoming_queries_total{type=\"we\\\"ird\\\\\"} 0.5\n"
         );
         assert_eq!(metric_name("9a-b"), "_a_b");
-        let mut h = Family::new("d_seconds", "histogram", "h");
+        let mut h = Family::new("d_seconds", Kind::Histogram, "h");
         h.push_histogram(&[("view", "v")], &[(0.01, 2), (0.1, 5)], f64::NAN, 7);
         let mut out = Vec::new();
         h.render(&mut out).unwrap();
@@ -183,7 +205,7 @@ mod tests {
              d_seconds_bucket{view=\"v\",le=\"+Inf\"} 7\n\
              d_seconds_sum{view=\"v\"} NaN\nd_seconds_count{view=\"v\"} 7\n"
         );
-        let mut f = Family::new("x", "gauge", "h");
+        let mut f = Family::new("x", Kind::Gauge, "h");
         f.push(&[("view", "a\x1b[2J\nb")], 1.0);
         let mut out = Vec::new();
         f.render(&mut out).unwrap();
