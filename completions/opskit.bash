@@ -77,7 +77,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__bindstats)
-            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-size --root --help --version config autoconf suggest"
+            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --instance --root --help --version config autoconf suggest"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,7 +115,19 @@ _opskit() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-zones)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -131,7 +143,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__conn__subcmd__audit)
-            opts="-n -h -V --idle --port --peer --process --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
+            opts="-n -h -V --idle --port --sport --dport --peer --process --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +154,14 @@ _opskit() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sport)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dport)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,7 +30,7 @@ complete -c opskit -n "__fish_opskit_needs_command" -s V -l version -d 'Print ve
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
-complete -c opskit -n "__fish_opskit_needs_command" -f -a "conn-audit" -d 'Find stale ESTABLISHED TCP connections, by peer and by process'
+complete -c opskit -n "__fish_opskit_needs_command" -f -a "conn-audit" -d 'Find stale TCP connections, by peer and by process, causes first'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s d -l delay -d 'Seconds between samples (0.5, 2, 500ms)' -r
@@ -53,16 +53,19 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Pl
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l url -d 'Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Total time allowed for fetching (env: timeout), well under munin-node\'s 60 s' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Time allowed for the whole fetch, every request and body together (env: timeout)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l file -d 'Read a saved document instead of fetching (- for stdin)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format' -r -f -a "munin\t'munin plugin protocol (multigraph)'
 prometheus\t'Prometheus text exposition'
 json\t'the normalised counters as JSON'"
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, space or comma separated (env: VIEWS) [default: all but _bind]' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but _bind]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-warn -d 'Warning threshold on ANY queries per second (env: ANYWARN)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 'Critical threshold on ANY queries per second (env: ANYCRIT)' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones with per-zone query graphs, space or comma separated (env: MASTERZONES)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones on the per-zone graph (and with every counter in JSON), comma or space separated, `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-zones -d 'At most this many autodetected zones per view (env: MAXZONES)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-size -d 'Largest document accepted' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l listen -d 'Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l instance -d 'Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s V -l version -d 'Print version'
@@ -79,27 +82,29 @@ complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l root -d 'Rea
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l legacy-fdisk -d 'Explain why the old `fdisk -H32 -S32` recipe no longer aligns'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s V -l version -d 'Print version'
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l idle -d 'How long without data before a connection counts as stale (500ms, 60s, 5m)' -r
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l port -d 'Only connections with this local or remote port' -r
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l peer -d 'Only connections to this peer: an address, a CIDR block or a host name' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l idle -d 'How long a condition must last before a connection counts as stale (500ms, 60s, 5m)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l port -d 'Only connections to or from this service port: the remote port of outbound connections, the listening port of inbound ones' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l sport -d 'Only connections with this local port, whatever the direction (as ss\'s sport)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l dport -d 'Only connections with this remote port, whatever the direction (as ss\'s dport)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l peer -d 'Only connections to this peer: an address, a CIDR block or a host name (resolved within 2 s)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l process -d 'Only connections owned by this process name or PID' -r
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l format -d 'Output format' -r -f -a "table\t'Groups, verdicts and totals for people'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l format -d 'Output format' -r -f -a "table\t'Verdicts, groups and totals for people'
 json\t'One JSON document'
 nagios\t'A Nagios/Icinga check: one status line, perfdata, exit 0/1/2/3'
 munin\t'A munin plugin (add `config` for the graph definitions)'
 prometheus\t'Prometheus text exposition (node_exporter textfile collector)'"
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l warning -d 'Nagios warning threshold on the stale count (range syntax: 10, 10:, @10:20)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l warning -d 'Nagios warning threshold on the stale count (range syntax: 10, 10:, @10:20, -5:5)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l critical -d 'Nagios critical threshold on the stale count (range syntax)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l source -d 'Where socket data comes from' -r -f -a "auto\t'netlink, falling back to /proc/net/tcp when netlink is unavailable'
 netlink\t'NETLINK_SOCK_DIAG with tcp_info (idle times)'
 procfs\t'/proc/net/tcp and tcp6 (no idle times)'"
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l state -d 'State file remembering when each stale socket was first seen (the kernel\'s idle counters wrap after 49.7 days) [default: $XDG_STATE_HOME/opskit/conn-audit.json]' -r -F
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l watch -d 'Refresh every INTERVAL (default 5s) and show how each group grows' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l state -d 'State file remembering when each stale or connecting socket was first seen, per network namespace (the kernel\'s idle counters wrap after 49.7 days; handshakes have no age); /dev/null turns it off [default: $XDG_STATE_HOME/opskit/conn-audit.json]' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l watch -d 'Refresh every INTERVAL (default 5s, at most 1d) and show how each group grows' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s n -l iterations -d 'With --watch: stop after N reports' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l top -d 'Groups to show in the table, and to export to munin and Prometheus (the N largest, the rest summed as one "other" entry); 0 = all. JSON always lists every group' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l resolve -d 'Show reverse-DNS names of peers (2 s timeout, cached per run)'
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed with SOCK_DESTROY (as `ss -K`), after printing them'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed, and only those (matched by socket cookie), with SOCK_DESTROY (as `ss -K`), after printing them'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l yes -d 'With --kill: do not ask (required when stdin is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s V -l version -d 'Print version'
@@ -110,6 +115,6 @@ complete -c opskit -n "__fish_opskit_using_subcommand generate" -s V -l version 
 complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
 complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
 complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "conn-audit" -d 'Find stale ESTABLISHED TCP connections, by peer and by process'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "conn-audit" -d 'Find stale TCP connections, by peer and by process, causes first'
 complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
 complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

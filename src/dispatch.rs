@@ -16,6 +16,9 @@ struct Rule {
     tool: &'static str,
     /// Arguments the name implies (unless the command line sets `--format` itself).
     format: Option<&'static str>,
+    /// The name's suffix after the first `_` names an instance (`bind9_ns1` -> `--instance
+    /// ns1`), except these plain plugin names.
+    instance_unless: &'static [&'static str],
 }
 
 const RULES: &[Rule] = &[
@@ -24,37 +27,44 @@ const RULES: &[Rule] = &[
         prefix: false,
         tool: "itop",
         format: None,
+        instance_unless: &[],
     },
     Rule {
         name: "bindstats",
         prefix: false,
         tool: "bindstats",
         format: None,
+        instance_unless: &[],
     },
-    // munin plugin links: any name starting with `bind` (bind9_opskit, bind9_statchannel, ...)
+    // munin plugin links: any name starting with `bind` (bind9_opskit, bind9_statchannel, ...);
+    // another suffix is an instance with its own graph names and state (bind9_ns1)
     Rule {
         name: "bind",
         prefix: true,
         tool: "bindstats",
         format: None,
+        instance_unless: &["opskit", "statchannel"],
     },
     Rule {
         name: "ssd-align",
         prefix: false,
         tool: "ssd-align",
         format: None,
+        instance_unless: &[],
     },
     Rule {
         name: "ssd_align",
         prefix: false,
         tool: "ssd-align",
         format: None,
+        instance_unless: &[],
     },
     Rule {
         name: "conn-audit",
         prefix: true,
         tool: "conn-audit",
         format: None,
+        instance_unless: &[],
     },
     Rule {
         // a munin plugin link (munin's underscore naming): munin-node fetches with no
@@ -63,6 +73,7 @@ const RULES: &[Rule] = &[
         prefix: true,
         tool: "conn-audit",
         format: Some("munin"),
+        instance_unless: &[],
     },
 ];
 
@@ -109,6 +120,15 @@ fn rule_for(name: &OsStr) -> Result<Option<&'static Rule>, UnknownName> {
         .ok_or_else(|| UnknownName(name.to_string()))
 }
 
+/// The instance a link name implies under `rule`, if any.
+fn instance<'a>(rule: &Rule, name: &'a OsStr) -> Option<&'a str> {
+    if rule.instance_unless.is_empty() {
+        return None;
+    }
+    let (_, suffix) = name.to_str()?.split_once('_')?;
+    (!suffix.is_empty() && !rule.instance_unless.contains(&suffix)).then_some(suffix)
+}
+
 /// Rewrite argv so that clap always sees `opskit TOOL ARGS...` (or plain `opskit ARGS...`).
 pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
     let mut it = argv.into_iter();
@@ -128,6 +148,9 @@ pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
             .any(|a| a.to_str().is_some_and(|a| a.starts_with("--format")));
         if let Some(f) = rule.format.filter(|_| !has_format) {
             out.extend([OsString::from("--format"), OsString::from(f)]);
+        }
+        if let Some(i) = instance(rule, &name) {
+            out.extend([OsString::from("--instance"), OsString::from(i)]);
         }
     }
     out.extend(rest);
@@ -179,8 +202,14 @@ mod tests {
         );
         assert_eq!(
             n(&["/etc/munin/plugins/bind9_ns1.example.com"]).unwrap(),
-            ["opskit", "bindstats"]
+            ["opskit", "bindstats", "--instance", "ns1.example.com"]
         );
+        for plain in ["bind9_opskit", "bind9_statchannel", "bind9", "bindstats"] {
+            assert_eq!(
+                n(&[plain, "config"]).unwrap(),
+                ["opskit", "bindstats", "config"]
+            );
+        }
         assert_eq!(
             n(&["/etc/munin/plugins/conn_audit_apache"]).unwrap(),
             ["opskit", "conn-audit", "--format", "munin"]

@@ -101,6 +101,43 @@ fn valid_name(s: &str) -> bool {
 }
 
 #[test]
+fn xml_and_json_of_the_same_server_give_the_same_fields() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    for ver in ["9.18.49", "9.20.23"] {
+        let (x, j) = (
+            dir.join(format!("bind-{ver}-lab-xml-v3-full.xml")),
+            dir.join(format!("bind-{ver}-lab-json-v1-full.json")),
+        );
+        // JSON leaves zero counters out, XML keeps them: the munin fields do not care
+        let config = |f: &Path| run(opskit().args(["bindstats", "config", "--file"]).arg(f)).1;
+        assert_eq!(
+            munin_fields(&config(&x), ".label "),
+            munin_fields(&config(&j), ".label "),
+            "{ver}"
+        );
+        // nor do the declared counters of the JSON output
+        let (xs, js) = (json_of(&x), json_of(&j));
+        for k in ["nsstat", "sockstat", "opcodes"] {
+            for name in xs[k].as_object().unwrap().keys() {
+                let declared = [
+                    "Requestv4",
+                    "QryAuthAns",
+                    "UDP4Open",
+                    "TCP6RecvErr",
+                    "QUERY",
+                ];
+                if declared.contains(&name.as_str()) {
+                    assert!(js[k].get(name).is_some(), "{ver} {k} {name}");
+                }
+            }
+        }
+        assert!(js["views"][0]["resstats"]["QryRTT1600+"].is_u64(), "{ver}");
+    }
+}
+
+#[test]
 fn xml_and_json_of_the_same_server_agree() {
     let Some(dir) = shared_fixtures("bind") else {
         return;
@@ -121,7 +158,8 @@ fn xml_and_json_of_the_same_server_agree() {
     }
     // 9.18 reports tasks; 9.20 has none and a reduced memory summary
     let t = json_of(&dir.join("bind-9.18.49-lab-xml-v3-tasks.xml"));
-    assert!(t["tasks"]["idle"].as_u64().unwrap() > 0);
+    assert!(t["tasks"]["by_state"]["idle"].as_u64().unwrap() > 0);
+    assert!(t["tasks"]["distinct_names"].as_u64().unwrap() > 0);
     let f = json_of(&dir.join("bind-9.20.23-lab-xml-v3-full.xml"));
     assert!(f["tasks"].is_null());
     let keys: Vec<&String> = f["memory"].as_object().unwrap().keys().collect();
@@ -206,6 +244,27 @@ fn munin_field_names_keep_rrd_history() {
         .args(["bindstats", "config", "--views", "_bind", "--file"])
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     assert!(config.contains("queries_out__bind") && !config.contains("queries_out_internal"));
+    // the perl plugin's VIEW (read before VIEWS) and comma lists
+    let full = dir.join("bind-9.18.49-lab-xml-v3-full.xml");
+    let views = |env: &[(&str, &str)]| {
+        let (_, c, _) = run(opskit()
+            .args(["bindstats", "config", "--file"])
+            .arg(&full)
+            .envs(env.iter().copied()));
+        let mut v: Vec<String> = c
+            .lines()
+            .filter_map(|l| l.strip_prefix("multigraph queries_out_"))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(views(&[]), ["external", "internal"]);
+    assert_eq!(views(&[("VIEWS", "internal,_bind")]), ["_bind", "internal"]);
+    assert_eq!(
+        views(&[("VIEW", "external"), ("VIEWS", "internal")]),
+        ["external"]
+    );
     // ANY thresholds from ANYWARN/ANYCRIT
     let (_, config, _) = run(opskit()
         .args(["bindstats", "config", "--file"])
@@ -419,7 +478,7 @@ fn real_named_values_equal_its_own_json_and_xml() {
     assert!(vals.contains("multigraph queries_in\n"), "{vals}");
     assert!(vals.contains("ANY.value 1"), "{vals}");
     assert!(
-        vals.contains("multigraph zone_queries_example_com"),
+        vals.contains("multigraph masterzone_reqs_internal\nexample_com.value "),
         "{vals}"
     );
     let (_, auto, _) = run(opskit().args(["bindstats", "autoconf", "--url", &n.url()]));
@@ -560,7 +619,7 @@ fn failures_are_one_line_and_never_partial() {
     let (code, out, err) = run(opskit().args([
         "bindstats",
         "--format",
-        "prometheus",
+        "json",
         "--timeout",
         "1s",
         "--url",
@@ -618,19 +677,74 @@ fn argv0_dispatch_as_a_munin_plugin_name_with_dots() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let link = tmp.path().join("bind9_opskit.ns1.example.com");
+    let link = tmp.path().join("bind9_ns1.example.com");
     std::os::unix::fs::symlink(crate::util::bin(), &link).unwrap();
     let (code, out, err) = run(Command::new(&link)
         .arg("config")
         .arg("--file")
         .arg(dir.join("bind-9.18.49-lab-xml-v3-full.xml")));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("multigraph queries_in"));
+    assert!(
+        out.contains("multigraph ns1_example_com_queries_in\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn two_instances_keep_their_own_graph_names_and_state() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let plugin = |name: &str| {
+        let p = tmp.path().join(name);
+        if !p.exists() {
+            std::os::unix::fs::symlink(crate::util::bin(), &p).unwrap();
+        }
+        let mut c = Command::new(p);
+        c.env("MUNIN_PLUGSTATE", &state).env_remove("url");
+        c
+    };
+    let full = dir.join("bind-9.18.49-lab-xml-v3-full.xml");
+    // ns1 is up (its views internal and external), ns2 is down and never was up
+    let (code, ns1, _) = run(plugin("bind9_ns1").arg("config").arg("--file").arg(&full));
+    assert_eq!(code, 0);
+    assert!(
+        ns1.contains("multigraph ns1_queries_out_internal\n"),
+        "{ns1}"
+    );
+    assert!(!ns1.contains("multigraph queries_in"), "{ns1}");
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let (code, ns2, _) = run(plugin("bind9_ns2").args(["config", "--url", &down]));
+    assert_eq!(code, 0);
+    assert!(ns2.contains("multigraph ns2_queries_in\n"), "{ns2}");
+    assert!(!ns2.contains("internal"), "ns2 shows ns1's views: {ns2}");
+    let (_, plain, _) = run(plugin("bind9_opskit").args(["config", "--url", &down]));
+    assert!(plain.contains("multigraph queries_in\n") && !plain.contains("internal"));
+    let mut files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["opskit-bindstats-ns1.json"]);
+    // ns1 down now: its saved graphs, every value unknown
+    let (code, vals, _) = run(plugin("bind9_ns1").args(["--url", &down]));
+    assert_eq!(code, 0);
+    assert!(
+        vals.contains("multigraph ns1_queries_out_internal\n"),
+        "{vals}"
+    );
+    assert!(vals
+        .lines()
+        .filter(|l| l.contains(".value"))
+        .all(|l| l.ends_with(" U")));
 }
 
 #[test]
 fn skipping_zones_changes_nothing_else() {
-    use opskit::domain::bind::{parse, parse_reader, ZoneFilter};
+    use opskit::domain::bind::{parse, parse_doc, ZoneFilter};
     let Some(dir) = shared_fixtures("bind") else {
         return;
     };
@@ -645,8 +759,37 @@ fn skipping_zones_changes_nothing_else() {
     ] {
         let doc = std::fs::read(&f).unwrap();
         let mut full = parse(&doc).unwrap();
-        let none = parse_reader(&doc[..], &ZoneFilter::None).unwrap();
-        let some = parse_reader(&doc[..], &ZoneFilter::Only(vec!["example.com".into()])).unwrap();
+        // the quick scan finds what the full parse finds: name, class, serial, QryAuthAns
+        let summary = parse_doc(&doc, &ZoneFilter::Summary(vec!["example.com".into()])).unwrap();
+        let brief =
+            |st: &opskit::domain::bind::Stats| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+                st.views
+                    .iter()
+                    .flat_map(|v| &v.zones)
+                    .map(|z| {
+                        let auth = z.rcodes.get("QryAuthAns").copied();
+                        (z.name.clone(), z.class.clone(), z.serial, auth)
+                    })
+                    .collect()
+            };
+        assert_eq!(brief(&summary), brief(&full), "{}", f.display());
+        if f.display().to_string().contains("1600") {
+            let n = brief(&full)
+                .iter()
+                .filter(|z| z.2.is_some() && z.3.is_some())
+                .count();
+            assert!(n > 1500, "{n}");
+        }
+        let ex = summary
+            .views
+            .iter()
+            .flat_map(|v| &v.zones)
+            .find(|z| z.name == "example.com");
+        if let Some(ex) = ex {
+            assert!(ex.rcodes.len() > 1, "a listed zone is parsed in full");
+        }
+        let none = parse_doc(&doc, &ZoneFilter::None).unwrap();
+        let some = parse_doc(&doc, &ZoneFilter::Only(vec!["example.com".into()])).unwrap();
         assert!(some
             .views
             .iter()
@@ -657,4 +800,152 @@ fn skipping_zones_changes_nothing_else() {
         }
         assert_eq!(full, none, "{}", f.display());
     }
+}
+
+/// A counter from a live named's own JSON (`/json/v1/net`...): 0 when BIND leaves it out.
+fn json_counter(v: &Value, group: &str, name: &str) -> u64 {
+    v[group][name].as_u64().unwrap_or(0)
+}
+
+/// munin values of one graph: field -> value.
+fn graph_values(values: &str, graph: &str) -> BTreeMap<String, String> {
+    values
+        .split(&format!("multigraph {graph}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no graph {graph}: {values}"))
+        .split("multigraph ")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(".value "))
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn live_socket_io_statistics_equal_json_v1_net() {
+    if !require_tool("named") || !require_tool("dig") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    n.dig("www.example.com", "A", false);
+    std::thread::sleep(Duration::from_millis(200));
+    let before: Value = serde_json::from_str(&n.get("/json/v1/net")).unwrap();
+    let (code, vals, err) = run(opskit().args(["bindstats", "--url", &n.url()]));
+    assert_eq!(code, 0, "{err}");
+    let after: Value = serde_json::from_str(&n.get("/json/v1/net")).unwrap();
+    let ours = graph_values(&vals, "socket_io_statistics");
+    assert_eq!(ours.len(), 19, "{ours:?}");
+    let mut nonzero = 0;
+    for (f, v) in &ours {
+        let v: u64 = v.parse().unwrap_or_else(|_| panic!("{f}: {v}"));
+        let (lo, hi) = (
+            json_counter(&before, "sockstats", f),
+            json_counter(&after, "sockstats", f),
+        );
+        // the statistics channel's own connections may move TCP counters in between
+        assert!(lo <= v && v <= hi, "{f}: {lo} <= {v} <= {hi}");
+        nonzero += usize::from(v > 0);
+    }
+    assert!(nonzero >= 2, "{ours:?}");
+    assert!(ours["UDP4Open"] != "0", "{ours:?}");
+    // the same counters in the Prometheus output
+    let (_, prom, _) =
+        run(opskit().args(["bindstats", "--format", "prometheus", "--url", &n.url()]));
+    assert!(
+        prom.contains("bind_socket_stats_total{name=\"UDP4Open\"} "),
+        "{prom}"
+    );
+}
+
+#[test]
+fn live_two_instances_keep_apart() {
+    if !require_tool("named") || !require_tool("dig") {
+        return;
+    }
+    let (Some(ns1), Some(ns2)) = (Named::start(), Named::start()) else {
+        return;
+    };
+    for _ in 0..3 {
+        ns1.dig("www.example.com", "A", false);
+    }
+    ns2.dig("example.com", "MX", false);
+    std::thread::sleep(Duration::from_millis(200));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let plugin = |name: &str, url: &str, verb: Option<&str>| {
+        let p = tmp.path().join(name);
+        if !p.exists() {
+            std::os::unix::fs::symlink(crate::util::bin(), &p).unwrap();
+        }
+        let mut c = Command::new(p);
+        c.env("MUNIN_PLUGSTATE", &state)
+            .env("url", url)
+            .env_remove("HOST");
+        if let Some(v) = verb {
+            c.arg(v);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{name}: {err}");
+        out
+    };
+    let v1 = plugin("bind9_ns1", &ns1.url(), None);
+    let v2 = plugin("bind9_ns2", &ns2.url(), None);
+    assert_eq!(graph_values(&v1, "ns1_queries_in")["A"], "3", "{v1}");
+    assert_eq!(graph_values(&v2, "ns2_queries_in")["MX"], "1", "{v2}");
+    assert_eq!(graph_values(&v2, "ns2_queries_in")["A"], "0", "{v2}");
+    assert!(!v1.contains("multigraph ns2_") && !v2.contains("multigraph ns1_"));
+    // ns2 goes down: its config comes from its own state, its values are unknown; ns1 is fine
+    let c2 = plugin("bind9_ns2", &ns2.url(), Some("config"));
+    drop(ns2);
+    let down = plugin(
+        "bind9_ns2",
+        &format!("http://127.0.0.1:{}/", free_port()),
+        Some("config"),
+    );
+    assert_eq!(munin_fields(&c2, ".label "), munin_fields(&down, ".label "));
+    let v1 = plugin("bind9_ns1", &ns1.url(), None);
+    assert!(!v1.contains(".value U"), "{v1}");
+    let mut files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["opskit-bindstats-ns1.json", "opskit-bindstats-ns2.json"]
+    );
+}
+
+#[test]
+fn live_listen_scraped_with_curl_live_and_dead() {
+    if !require_tool("named") || !require_tool("dig") || !require_tool("curl") {
+        return;
+    }
+    let Some(n) = Named::start() else { return };
+    for _ in 0..2 {
+        n.dig("www.example.com", "A", false);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let l = crate::bindstats_prom::Listener::start(&n.url());
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 1\n"), "{body}");
+    assert!(
+        body.contains("\nbind_incoming_queries_total{type=\"A\"} 2\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("bind_zone_serial{view=\"internal\",zone_name=\"example.com\"} 1\n"),
+        "{body}"
+    );
+    if let Some(m) = crate::bindstats_prom::parse_exposition(&body) {
+        assert_eq!(m["bind_boot_time_seconds"].0, "gauge");
+        assert!(m["bind_boot_time_seconds"].1[0].2 > 1.6e9);
+    }
+    drop(n);
+    let (status, body) = l.curl("/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nbind_up 0\n"), "{body}");
 }

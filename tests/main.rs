@@ -4,8 +4,13 @@
 mod util;
 
 mod bindstats;
+mod bindstats_http;
+mod bindstats_munin;
+mod bindstats_perl;
+mod bindstats_prom;
 mod cli;
 mod conn_audit;
+mod conn_audit_causes;
 mod generated;
 mod install;
 mod itop;

@@ -19,7 +19,19 @@ pub fn opskit() -> Command {
         }
     }
     for k in [
-        "NO_COLOR", "COLUMNS", "LINES", "url", "timeout", "HOST", "PORT", "VIEWS",
+        "NO_COLOR",
+        "COLUMNS",
+        "LINES",
+        "url",
+        "timeout",
+        "HOST",
+        "PORT",
+        "VIEWS",
+        "VIEW",
+        "MASTERZONES",
+        "ANYWARN",
+        "ANYCRIT",
+        "MAXZONES",
     ] {
         c.env_remove(k);
     }

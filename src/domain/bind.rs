@@ -16,6 +16,8 @@ pub type Counters = BTreeMap<String, u64>;
 pub struct Zone {
     pub name: String,
     pub class: String,
+    /// The zone's SOA serial, where BIND reports it.
+    pub serial: Option<u64>,
     /// Queries by type (v3/JSON `qtype`; v2 has none).
     pub qtypes: Counters,
     /// Responses by rcode / v2 per-zone server counters.
@@ -41,6 +43,9 @@ pub struct Stats {
     /// The statistics schema version (`3.13`, `2.2`, `1.7`).
     pub schema: String,
     pub server_version: Option<String>,
+    /// When the server started and last loaded its configuration (ISO 8601, as BIND says).
+    pub boot_time: Option<String>,
+    pub config_time: Option<String>,
     pub opcodes: Counters,
     pub rcodes: Counters,
     /// Incoming queries by type.
@@ -54,8 +59,21 @@ pub struct Stats {
     pub memory: Counters,
     /// Memory in use per context name, summed over contexts that share a name.
     pub contexts: Counters,
-    /// Tasks by state, where BIND still reports them (gone in 9.20).
-    pub tasks: Option<Counters>,
+    /// Tasks, where BIND still reports them (gone in 9.20).
+    pub tasks: Option<Tasks>,
+    /// The task manager's numbers (`worker-threads`, `tasks-running`, `default-quantum`),
+    /// where BIND reports a thread model.
+    pub thread_model: Option<Counters>,
+}
+
+/// The task manager's tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tasks {
+    /// Tasks by state (`idle`, `running`...).
+    pub by_state: Counters,
+    /// Distinct task names, trailing digits stripped (`res0`...`res30` count once), a task
+    /// without a name counting once: what the perl plugin graphed as `tasks`.
+    pub distinct_names: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,57 +99,36 @@ pub enum ZoneFilter {
     All,
     None,
     Only(Vec<String>),
+    /// Every zone with its name, class, serial and authoritative answers (`QryAuthAns`) only,
+    /// read by a quick scan of its element (XML v3); the zones listed in full.
+    Summary(Vec<String>),
 }
 
 impl ZoneFilter {
     fn keeps(&self, name: &str) -> bool {
         match self {
-            ZoneFilter::All => true,
+            ZoneFilter::All | ZoneFilter::Summary(_) => true,
             ZoneFilter::None => false,
             ZoneFilter::Only(v) => v.iter().any(|z| z == name),
         }
+    }
+
+    /// Whether a zone kept by [`Self::keeps`] is only summarised.
+    fn summarises(&self, name: &str) -> bool {
+        matches!(self, ZoneFilter::Summary(full) if !full.iter().any(|z| z == name))
     }
 }
 
 /// Parse any statistics document, detecting its format from the content.
 pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
-    parse_reader(doc, &ZoneFilter::All)
+    parse_doc(doc, &ZoneFilter::All)
 }
 
-/// Parse a document from a reader (streamed: a file is never loaded whole for XML).
-pub fn parse_reader<R: std::io::BufRead>(mut r: R, zones: &ZoneFilter) -> Result<Stats, BindError> {
-    let first = loop {
-        let buf = r
-            .fill_buf()
-            .map_err(|e| BindError(format!("reading: {e}")))?;
-        if buf.is_empty() {
-            break None;
-        }
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => {
-                let b = buf[i];
-                r.consume(i);
-                break Some(b);
-            }
-            None => {
-                let n = buf.len();
-                r.consume(n);
-            }
-        }
-    };
-    match first {
-        Some(b'{') => {
-            let mut doc = Vec::new();
-            r.read_to_end(&mut doc)
-                .map_err(|e| BindError(format!("reading: {e}")))?;
-            parse_json(&doc)
-        }
-        Some(b'<') => {
-            let mut doc = Vec::new();
-            r.read_to_end(&mut doc)
-                .map_err(|e| BindError(format!("reading: {e}")))?;
-            parse_xml_slice(&doc, zones)
-        }
+/// Parse a whole document, its format (XML or JSON) detected from its first character.
+pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
+    match doc.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => parse_json_filtered(doc, zones),
+        Some(b'<') => parse_xml_slice(doc, zones),
         None => err("empty document"),
         Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
     }
@@ -150,6 +147,8 @@ impl Stats {
             self.schema = o.schema.clone();
         }
         self.server_version = self.server_version.take().or(o.server_version);
+        self.boot_time = self.boot_time.take().or(o.boot_time);
+        self.config_time = self.config_time.take().or(o.config_time);
         m(&mut self.opcodes, o.opcodes);
         m(&mut self.rcodes, o.rcodes);
         m(&mut self.qtypes, o.qtypes);
@@ -159,8 +158,11 @@ impl Stats {
         m(&mut self.sockstat, o.sockstat);
         m(&mut self.memory, o.memory);
         m(&mut self.contexts, o.contexts);
-        if let Some(t) = o.tasks {
-            m(self.tasks.get_or_insert_with(Counters::new), t);
+        if o.tasks.is_some() {
+            self.tasks = o.tasks;
+        }
+        if o.thread_model.is_some() {
+            self.thread_model = o.thread_model;
         }
         for v in o.views {
             match self.views.iter_mut().find(|x| x.name == v.name) {
@@ -192,12 +194,7 @@ struct Pending {
     value: Option<u64>,
     state: Option<String>,
     inuse: Option<u64>,
-    class: Option<String>,
-}
-
-/// Stream-parse an XML v2 or v3 document.
-pub fn parse_xml(doc: &[u8]) -> Result<Stats, BindError> {
-    parse_xml_slice(doc, &ZoneFilter::All)
+    id: Option<String>,
 }
 
 fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
@@ -210,29 +207,310 @@ fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
     r
 }
 
+/// Substring searchers built once per document (a zone is summarised by three searches).
+struct Finders {
+    zone_end: memchr::memmem::Finder<'static>,
+    serial: memchr::memmem::Finder<'static>,
+    auth: memchr::memmem::Finder<'static>,
+}
+
+impl Finders {
+    fn new() -> Finders {
+        Finders {
+            zone_end: memchr::memmem::Finder::new(b"</zone>"),
+            serial: memchr::memmem::Finder::new(b"<serial>"),
+            auth: memchr::memmem::Finder::new(b"name=\"QryAuthAns\">"),
+        }
+    }
+}
+
+/// The decimal number right after the first `tag` in `hay`.
+fn number_after(hay: &[u8], tag: &memchr::memmem::Finder) -> Option<u64> {
+    let start = tag.find(hay)? + tag.needle().len();
+    let digits = hay[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&hay[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Where `needle` starts in `hay` (SIMD substring search).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
+/// The state of one pass over an XML document.
+#[derive(Default)]
+struct Walk {
+    st: Stats,
+    path: Vec<Vec<u8>>,
+    /// the `type` of each open <counters> (v3), by depth
+    ctype: Vec<Option<String>>,
+    counter_name: Option<String>,
+    text: String,
+    seen_stats: bool,
+    closed_root: bool,
+    view: Option<View>,
+    zone: Option<Zone>,
+    pending: Pending,
+    tasks: Option<Tasks>,
+    task_keys: std::collections::BTreeSet<String>,
+}
+
+/// What to do after an opening tag.
+enum Next {
+    Go,
+    /// jump past the first `</...>` of this element (a zone no graph needs)
+    Skip(&'static [u8]),
+    /// read this zone's serial and QryAuthAns by a scan up to `</zone>`, then jump past it
+    Summarise(Zone),
+}
+
+impl Walk {
+    fn start(&mut self, e: &quick_xml::events::BytesStart, zones: &ZoneFilter) -> Next {
+        let name = e.name().as_ref().as_bytes().to_vec();
+        self.text.clear();
+        match name.as_slice() {
+            b"statistics" => {
+                self.seen_stats = true;
+                let v = attr(e, "version").unwrap_or_default();
+                self.st.format = if v.starts_with('2') {
+                    "xml-v2"
+                } else {
+                    "xml-v3"
+                }
+                .into();
+                self.st.schema = v;
+            }
+            b"view" => {
+                self.view = Some(View {
+                    name: attr(e, "name").unwrap_or_default(),
+                    ..Default::default()
+                })
+            }
+            b"zones" if *zones == ZoneFilter::None => return Next::Skip(b"</zones>"),
+            b"zone" => {
+                let name = attr(e, "name");
+                let z = Zone {
+                    class: attr(e, "rdataclass").unwrap_or_default(),
+                    ..Default::default()
+                };
+                match name {
+                    Some(n) if !zones.keeps(&n) => return Next::Skip(b"</zone>"),
+                    Some(n) if zones.summarises(&n) => {
+                        return Next::Summarise(Zone { name: n, ..z });
+                    }
+                    n => {
+                        self.zone = Some(Zone {
+                            name: n.unwrap_or_default(),
+                            ..z
+                        })
+                    }
+                }
+            }
+            b"counters" => self.ctype.push(attr(e, "type")),
+            b"counter" => self.counter_name = attr(e, "name"),
+            b"tasks" => {
+                self.tasks.get_or_insert_with(Tasks::default);
+            }
+            b"thread-model" => {
+                self.st.thread_model.get_or_insert_with(Counters::new);
+            }
+            b"task" | b"context" | b"rrset" | b"rdtype" | b"opcode" | b"nsstat" | b"zonestat"
+            | b"resstat" | b"sockstat" | b"rcode" => self.pending = Pending::default(),
+            _ => {}
+        }
+        self.path.push(name);
+        Next::Go
+    }
+
+    fn end(&mut self, name: &[u8]) {
+        self.path.pop();
+        let parent = self.path.last().cloned().unwrap_or_default();
+        let text = std::mem::take(&mut self.text);
+        match name {
+            b"statistics" => self.closed_root = true,
+            b"counter" if self.counter_name.is_some() => self.v3_counter(&text),
+            // v2 and cache rrsets: <x><name>N</name><counter>V</counter></x>
+            b"counter" => self.pending.value = num(&text),
+            b"name" if parent == b"view" => {
+                // v2: a view's own <name> arrives before its children
+                if let Some(v) = self.view.as_mut() {
+                    v.name = text.trim().to_string();
+                }
+            }
+            b"name" => self.pending.name = Some(text.trim().to_string()),
+            b"state" => self.pending.state = Some(text.trim().to_string()),
+            b"id" if parent == b"task" => self.pending.id = Some(text.trim().to_string()),
+            b"inuse" => self.pending.inuse = num(&text),
+            b"serial" if self.zone.is_some() => {
+                if let Some(z) = self.zone.as_mut() {
+                    z.serial = num(&text);
+                }
+            }
+            b"counters" => {
+                self.ctype.pop();
+            }
+            b"version" if parent == b"server" => self.st.server_version = Some(text.trim().into()),
+            b"boot-time" if parent == b"server" => self.st.boot_time = Some(text.trim().into()),
+            b"config-time" if parent == b"server" => self.st.config_time = Some(text.trim().into()),
+            b"rrset" => {
+                if let (Some(v), Some(n), Some(vw)) = (
+                    self.pending.value,
+                    self.pending.name.take(),
+                    self.view.as_mut(),
+                ) {
+                    *vw.cache.entry(n).or_default() += v;
+                }
+            }
+            b"rdtype" | b"opcode" | b"nsstat" | b"zonestat" | b"resstat" | b"sockstat"
+            | b"rcode" => self.v2_pair(name, &parent),
+            b"context" => {
+                if let (Some(n), Some(v)) = (self.pending.name.take(), self.pending.inuse) {
+                    *self.st.contexts.entry(n).or_default() += v;
+                }
+            }
+            b"task" => self.task(),
+            b"zone" => self.zone_end(),
+            b"view" => {
+                if let Some(v) = self.view.take() {
+                    self.st.views.push(v);
+                }
+            }
+            other => self.leaf(other, &parent, &text),
+        }
+    }
+
+    /// v3: `<counter name="A">12</counter>` inside `<counters type=...>`
+    fn v3_counter(&mut self, text: &str) {
+        let n = self.counter_name.take().unwrap_or_default();
+        if let (Some(v), Some(Some(t))) = (num(text), self.ctype.last()) {
+            if let Some(g) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), t) {
+                *g.entry(n).or_default() += v;
+            }
+        }
+    }
+
+    /// v2 name/counter pairs
+    fn v2_pair(&mut self, name: &[u8], parent: &[u8]) {
+        let (Some(n), Some(v)) = (self.pending.name.take(), self.pending.value) else {
+            return;
+        };
+        let in_view = self.view.is_some();
+        let st = &mut self.st;
+        let g = match (name, parent, in_view) {
+            (b"rdtype", b"queries-in", _) => Some(&mut st.qtypes),
+            (b"rdtype", _, true) => self.view.as_mut().map(|v| &mut v.resqtype),
+            (b"resstat", _, true) => self.view.as_mut().map(|v| &mut v.resstats),
+            (b"opcode", _, _) => Some(&mut st.opcodes),
+            (b"rcode", _, _) => Some(&mut st.rcodes),
+            (b"nsstat", _, _) => Some(&mut st.nsstat),
+            (b"zonestat", _, _) => Some(&mut st.zonestat),
+            (b"resstat", _, false) => Some(&mut st.resstat),
+            (b"sockstat", _, _) => Some(&mut st.sockstat),
+            _ => None,
+        };
+        if let Some(g) = g {
+            *g.entry(n).or_default() += v;
+        }
+    }
+
+    fn task(&mut self) {
+        let p = std::mem::take(&mut self.pending);
+        let t = self.tasks.get_or_insert_with(Tasks::default);
+        let s = p.state.unwrap_or_else(|| "unknown".into());
+        *t.by_state.entry(s).or_default() += 1;
+        // the perl plugin counted distinct names, trailing digits stripped (`res0`..`res30`
+        // are one); a task without a name was keyed by its id
+        let key = match (p.name, p.id) {
+            (Some(n), _) => format!("n:{}", strip_digits(&n, u8::is_ascii_digit)),
+            (None, Some(id)) => format!("i:{id}"),
+            (None, None) => format!("#{}", self.task_keys.len()),
+        };
+        self.task_keys.insert(key);
+        t.distinct_names = self.task_keys.len() as u64;
+    }
+
+    /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
+    fn summarised(&mut self, mut z: Zone, body: &[u8], f: &Finders) {
+        z.serial = number_after(body, &f.serial);
+        if let Some(n) = number_after(body, &f.auth) {
+            z.rcodes.insert("QryAuthAns".into(), n);
+        }
+        if let Some(vw) = self.view.as_mut() {
+            vw.zones.push(z);
+        }
+    }
+
+    fn zone_end(&mut self) {
+        let Some(mut z) = self.zone.take() else {
+            return;
+        };
+        if z.name.is_empty() {
+            // v2: <zone><name>example.com/IN</name>...
+            if let Some(n) = self.pending.name.take() {
+                let (a, b) = n.rsplit_once('/').unwrap_or((n.as_str(), ""));
+                z.name = a.to_string();
+                z.class = b.to_string();
+            }
+        }
+        if let Some(vw) = self.view.as_mut() {
+            vw.zones.push(z);
+        }
+    }
+
+    /// memory summary (`<summary><TotalUse>N</TotalUse>`), v2 zone counters
+    fn leaf(&mut self, name: &[u8], parent: &[u8], text: &str) {
+        if parent == b"summary" {
+            if let Some(v) = num(text) {
+                self.st
+                    .memory
+                    .insert(String::from_utf8_lossy(name).into_owned(), v);
+            }
+        } else if parent == b"thread-model" {
+            if let (Some(v), Some(t)) = (num(text), self.st.thread_model.as_mut()) {
+                t.insert(String::from_utf8_lossy(name).into_owned(), v);
+            }
+        } else if parent == b"counters" {
+            if let (Some(v), Some(z)) = (num(text), self.zone.as_mut()) {
+                z.rcodes
+                    .insert(String::from_utf8_lossy(name).into_owned(), v);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<Stats, BindError> {
+        if !self.seen_stats {
+            return err("not a BIND statistics document (no <statistics> element)");
+        }
+        if !self.closed_root {
+            return err("truncated document (</statistics> missing)");
+        }
+        self.st.tasks = self.tasks;
+        Ok(self.st)
+    }
+}
+
+/// `name` without its trailing run of characters matching `digit`, when what is left is not
+/// empty and has none of them (the perl plugin's `s/^(\D+)\d+$/$1/`).
+pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
+    let b = name.as_bytes();
+    let keep = b.iter().rposition(|c| !digit(c)).map_or(0, |i| i + 1);
+    if keep == 0 || keep == b.len() || b[..keep].iter().any(digit) {
+        return name;
+    }
+    &name[..keep]
+}
+
 fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let mut base = 0usize;
     let mut r = reader_at(doc);
-    r.config_mut().trim_text(true);
     let mut buf = Vec::new();
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    // the `type` of each open <counters> (v3), by depth
-    let mut ctype: Vec<Option<String>> = Vec::new();
-    let mut counter_name: Option<String> = None;
-    let mut text = String::new();
-    let mut st = Stats::default();
-    let mut seen_stats = false;
-    let mut view: Option<View> = None;
-    let mut zone: Option<Zone> = None;
-    let mut pending = Pending::default();
-    let mut tasks = Counters::new();
-    let mut saw_tasks = false;
-    let mut closed_root = false;
+    let mut w = Walk::default();
+    let finders = Finders::new();
     loop {
         let ev = r.read_event_into(&mut buf).map_err(|e| {
             BindError(format!(
@@ -242,221 +520,74 @@ fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
         })?;
         match ev {
             Event::Start(e) => {
-                let name = e.name().as_ref().as_bytes().to_vec();
-                text.clear();
-                match name.as_slice() {
-                    b"statistics" => {
-                        seen_stats = true;
-                        let v = attr(&e, "version").unwrap_or_default();
-                        st.format = if v.starts_with('2') {
-                            "xml-v2".into()
-                        } else {
-                            "xml-v3".into()
-                        };
-                        st.schema = v;
-                    }
-                    b"view" => {
-                        let n = attr(&e, "name");
-                        view = Some(View {
-                            name: n.unwrap_or_default(),
-                            ..Default::default()
-                        });
-                    }
+                let next = w.start(&e, zones);
+                if let Next::Skip(_) | Next::Summarise(_) = next {
                     // zones no graph needs are jumped over without tokenizing them
-                    b"zones" | b"zone"
-                        if (name.as_slice() == b"zones" && *zones == ZoneFilter::None)
-                            || (name.as_slice() == b"zone"
-                                && attr(&e, "name").is_some_and(|n| !zones.keeps(&n))) =>
-                    {
-                        let close: &[u8] = if name.as_slice() == b"zones" {
-                            b"</zones>"
-                        } else {
-                            b"</zone>"
-                        };
-                        let pos = base + r.buffer_position() as usize;
-                        let Some(i) = find(&doc[pos..], close) else {
-                            return err("truncated document (</statistics> missing)");
-                        };
-                        base = pos + i + close.len();
-                        r = reader_at(&doc[base..]);
-                        buf.clear();
-                        continue;
+                    let close: &[u8] = if let Next::Skip(c) = next {
+                        c
+                    } else {
+                        b"</zone>"
+                    };
+                    let pos = base + r.buffer_position() as usize;
+                    let rest = doc.get(pos..).unwrap_or_default();
+                    let found = if close == b"</zone>" {
+                        finders.zone_end.find(rest)
+                    } else {
+                        find(rest, close)
+                    };
+                    let Some(i) = found else {
+                        return err("truncated document (</statistics> missing)");
+                    };
+                    if let Next::Summarise(z) = next {
+                        w.summarised(z, &rest[..i], &finders);
                     }
-                    b"zone" => {
-                        zone = Some(Zone {
-                            name: attr(&e, "name").unwrap_or_default(),
-                            class: attr(&e, "rdataclass").unwrap_or_default(),
-                            ..Default::default()
-                        });
-                    }
-                    b"counters" => ctype.push(attr(&e, "type")),
-                    b"counter" => counter_name = attr(&e, "name"),
-                    b"task" => {
-                        saw_tasks = true;
-                        pending = Pending::default();
-                    }
-                    b"tasks" => saw_tasks = true,
-                    b"context" | b"rrset" | b"rdtype" | b"opcode" | b"nsstat" | b"zonestat"
-                    | b"resstat" | b"sockstat" | b"rcode" => pending = Pending::default(),
-                    _ => {}
+                    base = pos + i + close.len();
+                    r = reader_at(&doc[base..]);
                 }
-                path.push(name);
             }
-            Event::Empty(e) => {
-                // <counters type="x"/>, <views/>: empty groups carry nothing
-                let _ = e;
-            }
-            Event::Text(t) => {
-                text.push_str(t.as_ref());
-            }
+            Event::Text(t) => w.text.push_str(t.as_ref()),
             Event::GeneralRef(g) => {
-                let s = match g.as_ref() {
-                    "amp" => "&",
-                    "lt" => "<",
-                    "gt" => ">",
-                    "quot" => "\"",
-                    "apos" => "'",
-                    _ => "",
-                };
-                text.push_str(s);
-            }
-            Event::End(e) => {
-                let name = e.name().as_ref().as_bytes().to_vec();
-                path.pop();
-                let parent = path.last().map(Vec::as_slice).unwrap_or(b"");
-                let in_view = view.is_some();
-                let in_zone = zone.is_some();
-                match name.as_slice() {
-                    b"statistics" => closed_root = true,
-                    // v3: <counter name="A">12</counter>
-                    b"counter" if counter_name.is_some() => {
-                        let n = counter_name.take().unwrap_or_default();
-                        if let (Some(v), Some(Some(t))) = (num(&text), ctype.last()) {
-                            let group = target(&mut st, view.as_mut(), zone.as_mut(), t);
-                            if let Some(g) = group {
-                                *g.entry(n).or_default() += v;
-                            }
-                        }
-                    }
-                    // v2 and cache rrsets: <x><name>N</name><counter>V</counter></x>
-                    b"counter" => pending.value = num(&text),
-                    b"name" => pending.name = Some(text.trim().to_string()),
-                    b"state" => pending.state = Some(text.trim().to_string()),
-                    b"inuse" => pending.inuse = num(&text),
-                    b"rdataclass" if in_zone => pending.class = Some(text.trim().to_string()),
-                    b"counters" => {
-                        ctype.pop();
-                    }
-                    b"version" if parent == b"server" => {
-                        st.server_version = Some(text.trim().to_string())
-                    }
-                    b"rrset" => {
-                        if let (Some(v), Some(n), Some(vw)) =
-                            (pending.value, pending.name.take(), view.as_mut())
-                        {
-                            *vw.cache.entry(n).or_default() += v;
-                        }
-                    }
-                    b"rdtype" | b"opcode" | b"nsstat" | b"zonestat" | b"resstat" | b"sockstat"
-                    | b"rcode" => {
-                        // v2 name/counter pairs
-                        if let (Some(n), Some(v)) = (pending.name.take(), pending.value) {
-                            let g = match (name.as_slice(), parent, in_view) {
-                                (b"rdtype", b"queries-in", _) => Some(&mut st.qtypes),
-                                (b"rdtype", _, true) => view.as_mut().map(|v| &mut v.resqtype),
-                                (b"resstat", _, true) => view.as_mut().map(|v| &mut v.resstats),
-                                (b"opcode", _, _) => Some(&mut st.opcodes),
-                                (b"rcode", _, _) => Some(&mut st.rcodes),
-                                (b"nsstat", _, _) => Some(&mut st.nsstat),
-                                (b"zonestat", _, _) => Some(&mut st.zonestat),
-                                (b"resstat", _, false) => Some(&mut st.resstat),
-                                (b"sockstat", _, _) => Some(&mut st.sockstat),
-                                _ => None,
-                            };
-                            if let Some(g) = g {
-                                *g.entry(n).or_default() += v;
-                            }
-                        }
-                    }
-                    b"context" => {
-                        if let (Some(n), Some(v)) = (pending.name.take(), pending.inuse) {
-                            *st.contexts.entry(n).or_default() += v;
-                        }
-                    }
-                    b"task" => {
-                        let s = pending.state.take().unwrap_or_else(|| "unknown".into());
-                        *tasks.entry(s).or_default() += 1;
-                    }
-                    b"zone" => {
-                        if let Some(mut z) = zone.take() {
-                            if z.name.is_empty() {
-                                // v2: <zone><name>example.com/IN</name>...
-                                if let Some(n) = pending.name.take() {
-                                    let (a, b) = n.rsplit_once('/').unwrap_or((n.as_str(), ""));
-                                    z.name = a.to_string();
-                                    z.class = b.to_string();
-                                }
-                            }
-                            if let Some(vw) = view.as_mut() {
-                                vw.zones.push(z);
-                            }
-                        }
-                    }
-                    b"view" => {
-                        if let Some(mut v) = view.take() {
-                            if v.name.is_empty() {
-                                v.name = pending.name.take().unwrap_or_default();
-                            }
-                            st.views.push(v);
-                        }
-                    }
-                    other => {
-                        // memory summary (<summary><TotalUse>N</TotalUse>), v2 zone counters
-                        if parent == b"summary" {
-                            if let Some(v) = num(&text) {
-                                st.memory
-                                    .insert(String::from_utf8_lossy(other).into_owned(), v);
-                            }
-                        } else if parent == b"counters" && in_zone {
-                            if let (Some(v), Some(z)) = (num(&text), zone.as_mut()) {
-                                z.rcodes
-                                    .insert(String::from_utf8_lossy(other).into_owned(), v);
-                            }
-                        } else if in_view && parent == b"view" && other == b"name" {
-                            // handled by b"name"
-                        }
-                    }
+                if let Some(c) = entity(g.as_ref()) {
+                    w.text.push(c);
                 }
-                // a view's own <name> (v2) arrives before its children
-                if name.as_slice() == b"name" && parent == b"view" {
-                    if let (Some(v), Some(n)) = (view.as_mut(), pending.name.take()) {
-                        v.name = n;
-                    }
-                }
-                text.clear();
             }
+            Event::End(e) => w.end(e.name().as_ref().as_bytes()),
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    if !seen_stats {
-        return err("not a BIND statistics document (no <statistics> element)");
-    }
-    if !closed_root {
-        return err("truncated document (</statistics> missing)");
-    }
-    if saw_tasks {
-        st.tasks = Some(tasks);
-    }
-    Ok(st)
+    w.finish()
 }
 
+/// The character an entity or character reference (`amp`, `#38`, `#x26`) stands for.
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let n = name.strip_prefix('#')?;
+            let code = match n.strip_prefix('x') {
+                Some(h) => u32::from_str_radix(h, 16).ok()?,
+                None => n.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// An attribute's value, entities and character references resolved (`&amp;`, `&#27;`).
 fn attr(e: &quick_xml::events::BytesStart, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .ok()
-        .flatten()
-        .map(|a| a.value.into_owned())
+    let a = e.try_get_attribute(name).ok().flatten()?;
+    Some(
+        match a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+            Ok(v) => v.into_owned(),
+            Err(_) => a.value.into_owned(),
+        },
+    )
 }
 
 /// Where a v3 `<counters type=...>` group goes.
@@ -505,8 +636,89 @@ fn counters(v: Option<&serde_json::Value>) -> Counters {
         .unwrap_or_default()
 }
 
+fn text_of(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|s| s.as_str()).map(str::to_string)
+}
+
+fn json_zone(z: &serde_json::Value) -> Zone {
+    Zone {
+        name: text_of(z, "name").unwrap_or_default(),
+        class: text_of(z, "class").unwrap_or_default(),
+        serial: z.get("serial").and_then(|n| n.as_u64()),
+        qtypes: counters(z.get("qtypes")),
+        rcodes: counters(z.get("rcodes")),
+    }
+}
+
+fn json_view(name: &str, vv: &serde_json::Value, zones: &ZoneFilter) -> View {
+    let res = vv.get("resolver");
+    let zs = vv.get("zones").and_then(|z| z.as_array());
+    View {
+        name: name.to_string(),
+        resqtype: counters(res.and_then(|r| r.get("qtypes"))),
+        resstats: counters(res.and_then(|r| r.get("stats"))),
+        cache: counters(res.and_then(|r| r.get("cache"))),
+        zones: zs
+            .into_iter()
+            .flatten()
+            .filter(|z| {
+                z.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| zones.keeps(n))
+            })
+            .map(json_zone)
+            .collect(),
+    }
+}
+
+fn json_memory(st: &mut Stats, mem: &serde_json::Value) {
+    if let Some(o) = mem.as_object() {
+        for (k, val) in o {
+            if let Some(n) = val.as_u64() {
+                st.memory.insert(k.clone(), n);
+            }
+        }
+    }
+    for c in mem
+        .get("contexts")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(n), Some(u)) = (
+            c.get("name").and_then(|n| n.as_str()),
+            c.get("inuse").and_then(|u| u.as_u64()),
+        ) {
+            *st.contexts.entry(n.to_string()).or_default() += u;
+        }
+    }
+}
+
+fn json_tasks(tasks: &[serde_json::Value]) -> Tasks {
+    let mut t = Tasks::default();
+    let mut keys = std::collections::BTreeSet::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let s = task
+            .get("state")
+            .and_then(|s| s.as_str())
+            .unwrap_or("unknown");
+        *t.by_state.entry(s.to_string()).or_default() += 1;
+        keys.insert(match (text_of(task, "name"), text_of(task, "id")) {
+            (Some(n), _) => format!("n:{}", strip_digits(&n, u8::is_ascii_digit)),
+            (None, Some(id)) => format!("i:{id}"),
+            (None, None) => format!("#{i}"),
+        });
+    }
+    t.distinct_names = keys.len() as u64;
+    t
+}
+
 /// Parse a JSON v1 document (whole or a subset).
 pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
+    parse_json_filtered(doc, &ZoneFilter::All)
+}
+
+fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let v: serde_json::Value =
         serde_json::from_slice(doc).map_err(|e| BindError(format!("malformed JSON: {e}")))?;
     let Some(schema) = v.get("json-stats-version").and_then(|s| s.as_str()) else {
@@ -515,10 +727,9 @@ pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
     let mut st = Stats {
         format: "json-v1".into(),
         schema: schema.to_string(),
-        server_version: v
-            .get("version")
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
+        server_version: text_of(&v, "version"),
+        boot_time: text_of(&v, "boot-time"),
+        config_time: text_of(&v, "config-time"),
         opcodes: counters(v.get("opcodes")),
         rcodes: counters(v.get("rcodes")),
         qtypes: counters(v.get("qtypes")),
@@ -529,69 +740,21 @@ pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
         ..Default::default()
     };
     if let Some(views) = v.get("views").and_then(|v| v.as_object()) {
-        for (name, vv) in views {
-            let res = vv.get("resolver");
-            let zones = vv
-                .get("zones")
-                .and_then(|z| z.as_array())
-                .map(|zs| {
-                    zs.iter()
-                        .map(|z| Zone {
-                            name: z
-                                .get("name")
-                                .and_then(|n| n.as_str())
-                                .unwrap_or_default()
-                                .to_string(),
-                            class: z
-                                .get("class")
-                                .and_then(|n| n.as_str())
-                                .unwrap_or_default()
-                                .to_string(),
-                            qtypes: counters(z.get("qtypes")),
-                            rcodes: counters(z.get("rcodes")),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            st.views.push(View {
-                name: name.clone(),
-                resqtype: counters(res.and_then(|r| r.get("qtypes"))),
-                resstats: counters(res.and_then(|r| r.get("stats"))),
-                cache: counters(res.and_then(|r| r.get("cache"))),
-                zones,
-            });
-        }
+        st.views = views
+            .iter()
+            .map(|(name, vv)| json_view(name, vv, zones))
+            .collect();
     }
     if let Some(mem) = v.get("memory") {
-        if let Some(o) = mem.as_object() {
-            for (k, val) in o {
-                if let Some(n) = val.as_u64() {
-                    st.memory.insert(k.clone(), n);
-                }
-            }
-        }
-        if let Some(ctx) = mem.get("contexts").and_then(|c| c.as_array()) {
-            for c in ctx {
-                if let (Some(n), Some(u)) = (
-                    c.get("name").and_then(|n| n.as_str()),
-                    c.get("inuse").and_then(|u| u.as_u64()),
-                ) {
-                    *st.contexts.entry(n.to_string()).or_default() += u;
-                }
-            }
-        }
+        json_memory(&mut st, mem);
     }
-    if let Some(tasks) = v
-        .get("taskmgr")
-        .and_then(|t| t.get("tasks"))
-        .and_then(|t| t.as_array())
-    {
-        let mut c = Counters::new();
-        for t in tasks {
-            let s = t.get("state").and_then(|s| s.as_str()).unwrap_or("unknown");
-            *c.entry(s.to_string()).or_default() += 1;
+    if let Some(tm) = v.get("taskmgr") {
+        if let Some(tasks) = tm.get("tasks").and_then(|t| t.as_array()) {
+            st.tasks = Some(json_tasks(tasks));
         }
-        st.tasks = Some(c);
+        if tm.get("thread-model").is_some() {
+            st.thread_model = Some(counters(Some(tm)));
+        }
     }
     Ok(st)
 }
@@ -628,7 +791,8 @@ mod tests {
             "contexts sharing a name are summed"
         );
         assert_eq!(s.memory["InUse"], 150);
-        assert_eq!(s.tasks.as_ref().unwrap()["idle"], 2);
+        assert_eq!(s.tasks.as_ref().unwrap().by_state["idle"], 2);
+        assert_eq!(s.tasks.as_ref().unwrap().distinct_names, 3);
     }
 
     #[test]

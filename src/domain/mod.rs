@@ -6,6 +6,10 @@
 
 pub mod align;
 pub mod bind;
+pub mod bind_metrics;
+pub mod bind_munin;
+pub mod conn_audit;
+pub mod conn_verdict;
 pub mod cpustat;
 pub mod disk;
 pub mod interrupts;
@@ -13,6 +17,7 @@ pub mod irq_balance;
 pub mod irq_numa;
 pub mod irq_rates;
 pub mod irq_view;
+pub mod sock_diag;
 pub mod ssd;
 pub mod tcp;
 pub mod units;

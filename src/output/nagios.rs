@@ -1,5 +1,8 @@
 //! Nagios/Icinga plugin output, after the monitoring-plugins guidelines: one status line
-//! `SERVICE STATE - text | perfdata`, exit 0/1/2/3, thresholds in range syntax.
+//! `SERVICE STATE - text | perfdata`, exit 0/1/2/3, thresholds in range syntax. The one
+//! Nagios writer: a tool builds a [`Check`] (the value its thresholds apply to, the text,
+//! the perfdata) and [`Check::write`] decides the state, which the tool returns as
+//! `crate::exit::Outcome::Nagios`.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -169,6 +172,47 @@ impl fmt::Display for Perf {
     }
 }
 
+/// A check's result before it is written: the thresholds apply to `value`, which the text
+/// must state (the first perfdata item carries it with the thresholds).
+#[derive(Debug, Clone)]
+pub struct Check<'a> {
+    pub service: &'a str,
+    pub value: f64,
+    pub warning: Option<&'a Range>,
+    pub critical: Option<&'a Range>,
+    pub text: String,
+    pub perf: Vec<Perf>,
+}
+
+impl Check<'_> {
+    /// The state from the value and the thresholds.
+    pub fn state(&self) -> State {
+        state_of(self.value, self.warning, self.critical)
+    }
+
+    /// A perfdata item for the checked value, with the thresholds as written.
+    pub fn checked_perf(&self, label: &str) -> Perf {
+        let mut p = Perf::new(label, self.value);
+        p.warn = self.warning.map(|w| w.as_str().to_string());
+        p.crit = self.critical.map(|c| c.as_str().to_string());
+        p.min = Some(0.0);
+        p
+    }
+
+    /// Write the status line; returns the state (the exit code).
+    pub fn write(&self, w: &mut dyn Write) -> io::Result<State> {
+        let state = self.state();
+        write_status(w, self.service, state, &self.text, &self.perf)?;
+        Ok(state)
+    }
+}
+
+/// An UNKNOWN status line for a failure (exit 3): all a monitoring system can parse.
+pub fn write_unknown(w: &mut dyn Write, service: &str, msg: &str) -> io::Result<State> {
+    write_status(w, service, State::Unknown, msg, &[])?;
+    Ok(State::Unknown)
+}
+
 /// Write the status line `SERVICE STATE - text | perf perf ...`: text on one line, with `|`
 /// (the perfdata separator) and control characters escaped.
 pub fn write_status(
@@ -206,6 +250,8 @@ mod tests {
         assert!(r.alerts(9.0) && !r.alerts(15.0) && r.alerts(21.0));
         let r = Range::parse("@10:20").unwrap();
         assert!(!r.alerts(9.0) && r.alerts(10.0) && r.alerts(20.0) && !r.alerts(21.0));
+        let r = Range::parse("-5:5").unwrap();
+        assert!(r.alerts(-6.0) && !r.alerts(-5.0) && r.alerts(6.0));
         for bad in ["", "abc", "20:10", "@", "1:2:3"] {
             assert!(Range::parse(bad).is_err(), "{bad}");
         }
@@ -228,5 +274,27 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "CONN CRITICAL - 111 stale | 'stale'=111;10;50;0;\n"
         );
+    }
+
+    #[test]
+    fn a_check_decides_its_state_from_the_value_it_states() {
+        let w = Range::parse("10").unwrap();
+        let mut c = Check {
+            service: "T",
+            value: 11.0,
+            warning: Some(&w),
+            critical: None,
+            text: "11 things | \x1b[2J".into(),
+            perf: Vec::new(),
+        };
+        c.perf.push(c.checked_perf("things"));
+        let mut out = Vec::new();
+        assert_eq!(c.write(&mut out).unwrap(), State::Warning);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "T WARNING - 11 things   \\x1b[2J | 'things'=11;10;;0;\n"
+        );
+        let mut out = Vec::new();
+        assert_eq!(write_unknown(&mut out, "T", "bad").unwrap(), State::Unknown);
     }
 }

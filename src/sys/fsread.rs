@@ -96,6 +96,15 @@ pub fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
 /// [`read_capped`] into a reused buffer (itop reads /proc/interrupts every second).
 pub fn read_capped_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> anyhow::Result<()> {
     let f = open_regular(path)?;
+    // one allocation of the right size for a regular file (procfs says 0: grows as read)
+    if let Ok(m) = f.metadata() {
+        buf.clear();
+        buf.reserve(
+            usize::try_from(m.len().min(max))
+                .unwrap_or(0)
+                .saturating_add(1),
+        );
+    }
     read_all_capped(f, max, &path.display().to_string(), buf)
 }
 

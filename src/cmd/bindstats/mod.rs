@@ -1,20 +1,24 @@
 //! `opskit bindstats`: the BIND statistics channel as a munin plugin, Prometheus or JSON.
+//!
+//! Wiring only: `sys::bind_http` / `sys::fsread` gather the document, `domain::bind` parses
+//! it, `domain::bind_munin` / `domain::bind_metrics` judge it into graphs or metric families,
+//! and `output::{munin, prometheus, json}` render them.
 
-use std::fmt::Write as _;
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 
 use crate::cmd::Context;
-use crate::domain::bind::{parse_reader, Counters, Stats, ZoneFilter};
-use crate::domain::units::clap_parsers;
+use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
+use crate::domain::bind_metrics;
+use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
+use crate::domain::units::{clap_parsers, parse_duration};
 use crate::exit::Outcome;
-use crate::output::munin::{clean_fieldname, clean_text, FieldNamer};
-use crate::output::prometheus::Family;
-use crate::sys::bind_http::Fetcher;
+use crate::output::munin::{self as munin_out, Values};
+use crate::sys::bind_http::{url_from_env, views_from_env, Deadline, Fetcher};
+use crate::sys::{bind_serve, fsread, munin_state};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Verb {
@@ -22,7 +26,8 @@ pub enum Verb {
     Config,
     /// say whether the statistics channel answers (always exit 0)
     Autoconf,
-    /// list the graphs
+    /// print the link suffix munin-node-configure should use (`opskit`) when the channel
+    /// answers
     Suggest,
 }
 
@@ -45,7 +50,9 @@ pub enum Format {
         JSON v1, detected from the document. As a munin plugin (`ln -s /usr/bin/opskit \
         /etc/munin/plugins/bind9_opskit`) it takes `config`, `autoconf` or no argument, and its \
         settings from plugin-conf.d: env.url, env.timeout, and the perl bind9_statchannel \
-        plugin's HOST, PORT, VIEWS, ANYWARN, ANYCRIT and MASTERZONES.",
+        plugin's HOST, PORT, VIEWS (or VIEW), ANYWARN, ANYCRIT and MASTERZONES. A link with \
+        another suffix (bind9_ns1) is an instance: its graph names start with `ns1_` and it \
+        keeps its own state.",
     after_help = "Examples:\n  \
         opskit bindstats config                       # munin graph definitions\n  \
         opskit bindstats                              # munin values\n  \
@@ -54,7 +61,7 @@ pub enum Format {
         /etc/munin/plugin-conf.d/bind9_opskit:\n  \
         [bind9_opskit]\n  \
         env.url http://127.0.0.1:8053/\n  \
-        env.MASTERZONES example.com example.net"
+        env.MASTERZONES example.com,example.net"
 )]
 pub struct Args {
     /// munin verb: config, autoconf or suggest (none: print values)
@@ -65,9 +72,15 @@ pub struct Args {
     #[arg(long, value_name = "URL", env = "url", hide_env = true)]
     pub url: Option<String>,
 
-    /// Total time allowed for fetching (env: timeout), well under munin-node's 60 s
-    #[arg(long, value_name = "DURATION", env = "timeout", hide_env = true, default_value = "10s", value_parser = clap_parsers::duration)]
-    pub timeout: Duration,
+    /// Time allowed for the whole fetch, every request and body together (env: timeout)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "timeout",
+        hide_env = true,
+        default_value = "10s"
+    )]
+    pub timeout: String,
 
     /// Read a saved document instead of fetching (- for stdin)
     #[arg(long, value_name = "PATH")]
@@ -77,51 +90,65 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Munin, value_name = "FORMAT")]
     pub format: Format,
 
-    /// Views to graph, space or comma separated (env: VIEWS) [default: all but _bind]
-    #[arg(long, value_name = "LIST", env = "VIEWS", hide_env = true)]
+    /// Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but
+    /// _bind]
+    #[arg(long, value_name = "LIST")]
     pub views: Option<String>,
 
     /// Warning threshold on ANY queries per second (env: ANYWARN)
-    #[arg(long, value_name = "N", env = "ANYWARN", hide_env = true)]
-    pub any_warn: Option<String>,
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ANYWARN",
+        hide_env = true,
+        default_value = "10"
+    )]
+    pub any_warn: String,
 
     /// Critical threshold on ANY queries per second (env: ANYCRIT)
-    #[arg(long, value_name = "N", env = "ANYCRIT", hide_env = true)]
-    pub any_crit: Option<String>,
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ANYCRIT",
+        hide_env = true,
+        default_value = "50"
+    )]
+    pub any_crit: String,
 
-    /// Zones with per-zone query graphs, space or comma separated (env: MASTERZONES)
+    /// Zones on the per-zone graph (and with every counter in JSON), comma or space separated,
+    /// `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]
     #[arg(long, value_name = "LIST", env = "MASTERZONES", hide_env = true)]
     pub master_zones: Option<String>,
+
+    /// At most this many autodetected zones per view (env: MAXZONES)
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAXZONES",
+        hide_env = true,
+        default_value_t = 50
+    )]
+    pub max_zones: usize,
 
     /// Largest document accepted
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
     pub max_size: u64,
-}
 
-fn list(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
-        .unwrap_or("")
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    /// Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"])]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub instance: Option<String>,
 }
 
 impl Args {
     fn url(&self) -> String {
-        if let Some(u) = &self.url {
-            return u.clone();
-        }
-        let host = std::env::var("HOST").ok().filter(|h| !h.is_empty());
-        let port = std::env::var("PORT").ok().filter(|p| !p.is_empty());
-        match (host, port) {
-            (None, None) => "http://127.0.0.1:8053/".into(),
-            (h, p) => format!(
-                "http://{}:{}/",
-                h.as_deref().unwrap_or("127.0.0.1"),
-                p.as_deref().unwrap_or("8053")
-            ),
-        }
+        self.url
+            .clone()
+            .or_else(url_from_env)
+            .unwrap_or_else(|| "http://127.0.0.1:8053/".into())
     }
 
     fn source(&self) -> String {
@@ -130,408 +157,74 @@ impl Args {
             None => self.url(),
         }
     }
-}
 
-/// Counter (DERIVE) or gauge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
-    Derive,
-    Gauge,
-}
-
-/// One munin graph.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Graph {
-    pub name: String,
-    pub title: String,
-    pub vlabel: String,
-    pub info: String,
-    pub kind: Kind,
-    pub stacked: bool,
-    /// (field name, label, value)
-    pub fields: Vec<(String, String, Option<u64>)>,
-    /// (field, warning, critical)
-    pub limits: Vec<(String, Option<String>, Option<String>)>,
-}
-
-fn graph(
-    name: &str,
-    title: &str,
-    vlabel: &str,
-    info: &str,
-    kind: Kind,
-    stacked: bool,
-    c: &Counters,
-) -> Graph {
-    let mut items: Vec<(&String, &u64)> = c.iter().collect();
-    if stacked {
-        // the biggest series at the bottom of the stack
-        items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    }
-    let mut namer = FieldNamer::new();
-    Graph {
-        name: clean_fieldname(name),
-        title: title.into(),
-        vlabel: vlabel.into(),
-        info: info.into(),
-        kind,
-        stacked,
-        fields: items
-            .into_iter()
-            .map(|(k, v)| (namer.name(k), k.clone(), Some(*v)))
-            .collect(),
-        limits: Vec::new(),
-    }
-}
-
-/// The perl bind9_statchannel plugin's field lists, kept so a site that switches keeps its
-/// RRD files (graphs it listed no fields for take every counter).
-const SERVER_FIELDS: &[&str] = &[
-    "QryRecursion",
-    "QryNxrrset",
-    "Requestv4",
-    "Requestv6",
-    "Response",
-    "QrySuccess",
-    "QryAuthAns",
-    "QryNoauthAns",
-    "QryNXDOMAIN",
-    "RespEDNS0",
-];
-const SOCKET_FIELDS: &[&str] = &[
-    "UDP4Open",
-    "UDP6Open",
-    "TCP4Open",
-    "TCP6Open",
-    "UDP4Close",
-    "UDP6Close",
-    "TCP4Close",
-    "TCP6Close",
-    "UDP4Conn",
-    "UDP6Conn",
-    "TCP4Conn",
-    "TCP6Conn",
-    "TCP4Accept",
-    "TCP6Accept",
-    "TCP6SendErr",
-    "UDP4RecvErr",
-    "UDP6RecvErr",
-    "TCP4RecvErr",
-    "TCP6RecvErr",
-];
-const RESOLVER_FIELDS: &[&str] = &[
-    "Queryv4",
-    "Queryv6",
-    "Responsev4",
-    "Responsev6",
-    "NXDOMAIN",
-    "SERVFAIL",
-    "FORMERR",
-    "OtherError",
-    "EDNS0Fail",
-    "Lame",
-    "Retry",
-    "QueryTimeout",
-    "GlueFetchv4",
-    "GlueFetchv6",
-    "GlueFetchv4Fail",
-    "GlueFetchv6Fail",
-    "ValAttempt",
-    "ValOk",
-    "ValNegOk",
-    "QryRTT10",
-    "QryRTT100",
-    "QryRTT500",
-    "QrtRTT800",
-];
-const CACHE_FIELDS: &[&str] = &[
-    "A", "!A", "AAAA", "!AAAA", "DLV", "!DLV", "DS", "!DS", "MX", "!MX", "NS", "NSEC", "CNAME",
-    "PTR", "RRSIG", "DNSKEY", "TXT", "NXDOMAIN",
-];
-
-fn only(c: &Counters, keep: &[&str]) -> Counters {
-    c.iter()
-        .filter(|(k, _)| keep.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect()
-}
-
-/// The graphs for a document.
-pub fn graphs(st: &Stats, args: &Args) -> Vec<Graph> {
-    let mut g = Vec::new();
-    let per_s = "per ${graph_period}";
-    let mut q = graph(
-        "queries_in",
-        "Queries In",
-        &format!("queries {per_s}"),
-        "Queries received, by query type. A surge of ANY is a reflection/DDoS signal.",
-        Kind::Derive,
-        true,
-        &st.qtypes,
-    );
-    if args.any_warn.is_some() || args.any_crit.is_some() {
-        if let Some((f, _, _)) = q.fields.iter().find(|f| f.1 == "ANY") {
-            q.limits
-                .push((f.clone(), args.any_warn.clone(), args.any_crit.clone()));
-        } else {
-            q.fields.push(("ANY".into(), "ANY".into(), Some(0)));
-            q.limits
-                .push(("ANY".into(), args.any_warn.clone(), args.any_crit.clone()));
+    fn settings(&self) -> Settings {
+        let views = self
+            .views
+            .clone()
+            .or_else(views_from_env)
+            .unwrap_or_default();
+        Settings {
+            views: split_list(&views).map(str::to_string).collect(),
+            zones: MasterZones::parse(self.master_zones.as_deref()),
+            zone_cap: self.max_zones,
+            any_warn: self.any_warn.clone(),
+            any_crit: self.any_crit.clone(),
+            prefix: self
+                .instance
+                .as_deref()
+                .map(|i| format!("{}_", munin_out::clean_fieldname(i)))
+                .unwrap_or_default(),
         }
     }
-    g.push(q);
-    let mut req = Counters::new();
-    for k in ["Requestv4", "Requestv6"] {
-        req.insert(k.into(), st.nsstat.get(k).copied().unwrap_or(0));
-    }
-    g.push(graph(
-        "requests_ip",
-        "Requests, IPv4 vs IPv6",
-        &format!("requests {per_s}"),
-        "Incoming requests by IP version (nsstat Requestv4/Requestv6).",
-        Kind::Derive,
-        true,
-        &req,
-    ));
-    g.push(graph(
-        "rcodes",
-        "Responses, by rcode",
-        &format!("responses {per_s}"),
-        "Responses sent, by return code.",
-        Kind::Derive,
-        true,
-        &st.rcodes,
-    ));
-    g.push(graph(
-        "opcodes",
-        "Requests, by opcode",
-        &format!("requests {per_s}"),
-        "Requests received, by opcode.",
-        Kind::Derive,
-        true,
-        &st.opcodes,
-    ));
-    g.push(graph(
-        "server_statistics",
-        "Server Statistics",
-        &format!("queries {per_s}"),
-        "Name server statistics (nsstat), the perl plugin's fields.",
-        Kind::Derive,
-        false,
-        &only(&st.nsstat, SERVER_FIELDS),
-    ));
-    g.push(graph(
-        "socket_io_statistics",
-        "Socket I/O Statistics",
-        &format!("events {per_s}"),
-        "Socket statistics (sockstat), the perl plugin's fields.",
-        Kind::Derive,
-        false,
-        &only(&st.sockstat, SOCKET_FIELDS),
-    ));
-    g.push(graph(
-        "memory_usage_summary",
-        "Memory Usage Summary",
-        "bytes",
-        "The memory summary (9.20 reports only Malloced and InUse).",
-        Kind::Gauge,
-        false,
-        &st.memory,
-    ));
-    g.push(graph(
-        "memory_contexts",
-        "Memory Context \"In Use\"",
-        "bytes",
-        "Memory in use per context name, summed over contexts that share a name.",
-        Kind::Gauge,
-        true,
-        &st.contexts,
-    ));
-    if let Some(t) = &st.tasks {
-        let mut t = t.clone();
-        t.insert("tasks".into(), t.values().sum());
-        g.push(graph(
-            "tasks",
-            "Tasks",
-            "tasks",
-            "All tasks (the perl plugin's field) and tasks by state; BIND 9.20 no longer reports tasks.",
-            Kind::Gauge,
-            false,
-            &t,
-        ));
-    }
-    let wanted = list(&args.views);
-    for v in &st.views {
-        if (wanted.is_empty() && v.name == "_bind")
-            || (!wanted.is_empty() && !wanted.contains(&v.name))
-        {
-            continue;
-        }
-        let vn = &v.name;
-        g.push(graph(
-            &format!("queries_out_{vn}"),
-            &format!("Queries Out {vn}"),
-            &format!("queries {per_s}"),
-            "Resolver queries sent, by type.",
-            Kind::Derive,
-            true,
-            &v.resqtype,
-        ));
-        g.push(graph(
-            &format!("resolver_statistics_{vn}"),
-            &format!("Resolver Statistics for View {vn}"),
-            &format!("events {per_s}"),
-            "Resolver statistics (resstat), the perl plugin's fields.",
-            Kind::Derive,
-            false,
-            &only(&v.resstats, RESOLVER_FIELDS),
-        ));
-        g.push(graph(
-            &format!("cache_db_rrsets_{vn}"),
-            &format!("Cache DB RRsets for View {vn}"),
-            "RRsets",
-            "RRsets in the cache, by type (! marks negative entries), the perl plugin's fields.",
-            Kind::Gauge,
-            true,
-            &only(&v.cache, CACHE_FIELDS),
-        ));
-    }
-    for z in list(&args.master_zones) {
-        let mut c = Counters::new();
-        for v in &st.views {
-            for zz in v.zones.iter().filter(|zz| zz.name == z) {
-                for (k, n) in &zz.qtypes {
-                    *c.entry(k.clone()).or_default() += n;
-                }
-                if zz.qtypes.is_empty() {
-                    for (k, n) in &zz.rcodes {
-                        *c.entry(k.clone()).or_default() += n;
-                    }
-                }
-            }
-        }
-        g.push(graph(
-            &format!("zone_queries_{z}"),
-            &format!("Authoritative queries, zone {z}"),
-            &format!("queries {per_s}"),
-            "Queries for this zone, by type (zone-statistics must be on).",
-            Kind::Derive,
-            true,
-            &c,
-        ));
-    }
-    g
-}
 
-fn write_config(out: &mut String, graphs: &[Graph]) {
-    for g in graphs {
-        let _ = writeln!(out, "multigraph {}", g.name);
-        let _ = writeln!(out, "graph_title {}", clean_text(&g.title));
-        let _ = writeln!(out, "graph_vlabel {}", g.vlabel);
-        let _ = writeln!(out, "graph_category dns");
-        let _ = writeln!(
-            out,
-            "graph_args --base {} -l 0",
-            if g.vlabel == "bytes" { 1024 } else { 1000 }
-        );
-        let _ = writeln!(out, "graph_info {}", clean_text(&g.info));
-        for (i, (f, label, _)) in g.fields.iter().enumerate() {
-            let _ = writeln!(out, "{f}.label {}", clean_text(label));
-            let _ = writeln!(
-                out,
-                "{f}.type {}",
-                if g.kind == Kind::Derive {
-                    "DERIVE"
-                } else {
-                    "GAUGE"
-                }
-            );
-            let _ = writeln!(out, "{f}.min 0");
-            if g.stacked {
-                let _ = writeln!(out, "{f}.draw {}", if i == 0 { "AREA" } else { "STACK" });
-            }
-        }
-        for (f, w, c) in &g.limits {
-            if let Some(w) = w {
-                let _ = writeln!(out, "{f}.warning {w}");
-            }
-            if let Some(c) = c {
-                let _ = writeln!(out, "{f}.critical {c}");
-            }
-        }
-    }
-}
-
-fn write_values(out: &mut String, graphs: &[Graph], unknown: bool) {
-    for g in graphs {
-        let _ = writeln!(out, "multigraph {}", g.name);
-        for (f, _, v) in &g.fields {
-            match v {
-                Some(v) if !unknown => {
-                    let _ = writeln!(out, "{f}.value {v}");
-                }
-                _ => {
-                    let _ = writeln!(out, "{f}.value U");
-                }
-            }
-        }
-    }
-}
-
-/// The graphs and fields of the last successful run, so `config` works while BIND is down.
-fn state_file() -> Option<PathBuf> {
-    std::env::var_os("MUNIN_PLUGSTATE").map(|d| PathBuf::from(d).join("opskit-bindstats.json"))
-}
-
-fn save_state(graphs: &[Graph]) {
-    if let Some(p) = state_file() {
-        let g: Vec<Graph> = graphs
-            .iter()
-            .map(|g| Graph {
-                fields: g
-                    .fields
-                    .iter()
-                    .map(|(f, l, _)| (f.clone(), l.clone(), None))
-                    .collect(),
-                ..g.clone()
-            })
-            .collect();
-        if let Ok(bytes) = serde_json::to_vec(&g) {
-            let tmp = p.with_extension("json.tmp");
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &p);
-            }
-        }
-    }
-}
-
-fn load_state() -> Option<Vec<Graph>> {
-    let p = state_file()?;
-    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
-}
-
-fn fetch(args: &Args) -> anyhow::Result<Stats> {
-    // munin graphs need only the MASTERZONES zones; JSON and Prometheus show them all
-    let zones = match (args.format, list(&args.master_zones)) {
-        (Format::Munin, z) if z.is_empty() => ZoneFilter::None,
-        (Format::Munin, z) => ZoneFilter::Only(z),
-        _ => ZoneFilter::All,
-    };
-    if let Some(f) = &args.file {
-        let st = if f.as_os_str() == "-" {
-            parse_reader(std::io::stdin().lock(), &zones)
-        } else {
-            let file =
-                std::fs::File::open(f).with_context(|| format!("reading {}", f.display()))?;
-            parse_reader(
-                std::io::BufReader::with_capacity(64 * 1024, file.take(args.max_size)),
-                &zones,
-            )
+    /// The zones worth parsing in full: the ones `MASTERZONES` names. Every other zone is
+    /// only summarised (serial, authoritative answers: a quick scan), or skipped when
+    /// `MASTERZONES=none` leaves munin nothing to draw.
+    fn zone_filter(&self) -> ZoneFilter {
+        let listed = |z: &[String]| -> Vec<String> {
+            z.iter()
+                .map(|k| {
+                    k.rsplit_once('/')
+                        .map_or(k.as_str(), |(n, _)| n)
+                        .to_string()
+                })
+                .collect()
         };
-        return st.map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
+        let zones = MasterZones::parse(self.master_zones.as_deref());
+        match (self.format, zones) {
+            (Format::Munin, MasterZones::Off) if self.listen.is_none() => ZoneFilter::None,
+            (Format::Munin, MasterZones::List(z)) if self.listen.is_none() => {
+                ZoneFilter::Only(listed(&z))
+            }
+            (_, MasterZones::List(z)) => ZoneFilter::Summary(listed(&z)),
+            _ => ZoneFilter::Summary(Vec::new()),
+        }
     }
-    let fetcher = Fetcher::new(args.timeout, args.max_size)?;
-    fetcher.fetch(&args.url(), &zones)
+
+    fn state_name(&self) -> String {
+        match &self.instance {
+            Some(i) => format!("opskit-bindstats-{}.json", munin_out::clean_fieldname(i)),
+            None => "opskit-bindstats.json".into(),
+        }
+    }
+}
+
+/// Gather: the document from `--file` (capped, FIFOs refused) or the statistics channel.
+fn fetch(args: &Args) -> anyhow::Result<Stats> {
+    let timeout = parse_duration(&args.timeout)
+        .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", args.timeout))?;
+    let zones = args.zone_filter();
+    if let Some(f) = &args.file {
+        let doc = if f.as_os_str() == "-" {
+            fsread::read_stdin_capped(args.max_size)?
+        } else {
+            fsread::read_capped(f, args.max_size)?
+        };
+        return parse_doc(&doc, &zones).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
+    }
+    let deadline = Deadline::after(timeout.max(Duration::from_millis(1)));
+    Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
 }
 
 fn emit(out: &[u8]) -> anyhow::Result<()> {
@@ -541,7 +234,30 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
+/// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
+/// on stderr) when the fetch failed.
+fn exposition(args: &Args, result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+    let fams = match result {
+        Ok(st) => bind_metrics::families(&st),
+        Err(e) => {
+            report(args, &e);
+            bind_metrics::down()
+        }
+    };
+    let mut out = Vec::new();
+    crate::output::prometheus::write(&mut out, &fams)?;
+    Ok(out)
+}
+
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
+    if let Some(addr) = args.listen {
+        parse_duration(&args.timeout)
+            .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", args.timeout))?;
+        let args = std::sync::Arc::new(args);
+        let scrape = move || exposition(&args, fetch(&args)).unwrap_or_default();
+        bind_serve::serve(addr, std::sync::Arc::new(scrape))?;
+        return Ok(Outcome::Success);
+    }
     match args.verb {
         Some(Verb::Autoconf) => {
             // a real probe; always exit 0 (munin's rule)
@@ -549,171 +265,69 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
                 Ok(_) => "yes".to_string(),
                 Err(e) => format!("no ({})", crate::exit::one_line(&e)),
             };
-            println!("{answer}");
+            emit(format!("{answer}\n").as_bytes())?;
             return Ok(Outcome::Success);
         }
-        Some(Verb::Suggest) => return Ok(Outcome::Success),
+        Some(Verb::Suggest) => {
+            // for a wildcard link (`bind9_`, as munin-node-configure names one): the suffix
+            // of the plain plugin, when the channel answers
+            if fetch(&args).is_ok() {
+                emit(b"opskit\n")?;
+            }
+            return Ok(Outcome::Success);
+        }
         _ => {}
     }
     let result = fetch(&args);
+    let mut out = Vec::new();
     match args.format {
-        Format::Json | Format::Prometheus => {
-            let st = result?;
-            let mut out = Vec::new();
-            if args.format == Format::Json {
-                crate::output::json::write_pretty(&mut out, &st)?;
-            } else {
-                prometheus(&mut out, &st)?;
-            }
-            emit(&out)?;
-            Ok(Outcome::Success)
+        Format::Json => {
+            let mut st = result?;
+            bind_munin::declare_known(&mut st);
+            crate::output::json::write_pretty(&mut out, &st)?
         }
-        Format::Munin => {
-            let dirty = std::env::var_os("MUNIN_CAP_DIRTYCONFIG").is_some_and(|v| v == "1");
-            let mut out = String::new();
-            match result {
-                Ok(st) => {
-                    let gs = graphs(&st, &args);
-                    save_state(&gs);
-                    if args.verb == Some(Verb::Config) {
-                        write_config(&mut out, &gs);
-                        if dirty {
-                            write_values(&mut out, &gs, false);
-                        }
-                    } else {
-                        write_values(&mut out, &gs, false);
-                    }
-                    emit(out.as_bytes())?;
-                    Ok(Outcome::Success)
-                }
-                Err(e) => {
-                    // one line for munin-node's log; every known field unknown, never a zero
-                    eprintln!(
-                        "opskit bindstats: {}: {}",
-                        args.source(),
-                        crate::exit::one_line(&e)
-                    );
-                    let gs = load_state().unwrap_or_else(|| graphs(&Stats::default(), &args));
-                    if args.verb == Some(Verb::Config) {
-                        write_config(&mut out, &gs);
-                        if dirty {
-                            write_values(&mut out, &gs, true);
-                        }
-                    } else {
-                        write_values(&mut out, &gs, true);
-                    }
-                    emit(out.as_bytes())?;
-                    Ok(Outcome::Success)
-                }
-            }
-        }
+        // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
+        Format::Prometheus => out = exposition(&args, result)?,
+        Format::Munin => munin(&args, result, &mut out)?,
     }
+    emit(&out)?;
+    Ok(Outcome::Success)
 }
 
-fn prometheus(out: &mut Vec<u8>, st: &Stats) -> std::io::Result<()> {
-    let mut up = Family::new("bind_up", "gauge", "Was the BIND statistics document read.");
-    up.push(&[], 1.0);
-    up.render(out)?;
-    let fam = |out: &mut Vec<u8>,
-               name: &str,
-               help: &str,
-               label: &str,
-               c: &Counters|
-     -> std::io::Result<()> {
-        let mut f = Family::new(name, "counter", help);
-        for (k, v) in c {
-            f.push(&[(label, k)], *v as f64);
-        }
-        f.render(out)
+/// A fetch failure that does not fail the run: one line on stderr.
+fn report(args: &Args, e: &anyhow::Error) {
+    eprintln!(
+        "opskit bindstats: {}: {}",
+        crate::output::escape::clean(&args.source()),
+        crate::exit::one_line(e)
+    );
+}
+
+/// The munin plugin: graphs from the document, or, when it failed, the graphs of the last good
+/// run (or the ones every server has) with every value `U` and the cause on stderr.
+fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let verb = match args.verb {
+        Some(Verb::Config) => munin_out::Verb::Config,
+        _ => munin_out::Verb::Fetch,
     };
-    fam(
-        out,
-        "bind_incoming_queries_total",
-        "Number of incoming DNS queries.",
-        "type",
-        &st.qtypes,
-    )?;
-    fam(
-        out,
-        "bind_incoming_requests_total",
-        "Number of incoming DNS requests.",
-        "opcode",
-        &st.opcodes,
-    )?;
-    fam(
-        out,
-        "bind_responses_total",
-        "Number of responses sent.",
-        "result",
-        &st.rcodes,
-    )?;
-    fam(
-        out,
-        "bind_server_stats_total",
-        "Name server statistics (nsstat).",
-        "name",
-        &st.nsstat,
-    )?;
-    fam(
-        out,
-        "bind_socket_stats_total",
-        "Socket statistics (sockstat).",
-        "name",
-        &st.sockstat,
-    )?;
-    let mut rq = Family::new(
-        "bind_resolver_queries_total",
-        "counter",
-        "Number of outgoing DNS queries.",
-    );
-    let mut rs = Family::new(
-        "bind_resolver_stats_total",
-        "counter",
-        "Resolver statistics.",
-    );
-    let mut cache = Family::new(
-        "bind_resolver_cache_rrsets",
-        "gauge",
-        "Number of RRsets in the cache database.",
-    );
-    let mut zq = Family::new(
-        "bind_zone_queries_total",
-        "counter",
-        "Queries per zone, by type.",
-    );
-    for v in &st.views {
-        for (k, n) in &v.resqtype {
-            rq.push(&[("view", &v.name), ("type", k)], *n as f64);
-        }
-        for (k, n) in &v.resstats {
-            rs.push(&[("view", &v.name), ("name", k)], *n as f64);
-        }
-        for (k, n) in &v.cache {
-            cache.push(&[("view", &v.name), ("type", k)], *n as f64);
-        }
-        for z in &v.zones {
-            for (k, n) in &z.qtypes {
-                zq.push(
-                    &[("view", &v.name), ("zone", &z.name), ("type", k)],
-                    *n as f64,
-                );
+    let state = munin_state::state_file(&args.state_name());
+    let settings = args.settings();
+    let (graphs, values) = match result {
+        Ok(st) => {
+            let gs = bind_munin::graphs(&st, &settings);
+            if let Some(p) = &state {
+                munin_state::save(p, &gs);
             }
+            (gs, Values::Known)
         }
-    }
-    for f in [rq, rs, cache, zq] {
-        f.render(out)?;
-    }
-    let mut m = Family::new("bind_memory_bytes", "gauge", "Memory summary.");
-    for (k, v) in &st.memory {
-        m.push(&[("name", k)], *v as f64);
-    }
-    m.render(out)?;
-    if let Some(t) = &st.tasks {
-        let mut f = Family::new("bind_tasks", "gauge", "Tasks by state.");
-        for (k, v) in t {
-            f.push(&[("state", k)], *v as f64);
+        Err(e) => {
+            // one line for munin-node's log; every known field unknown, never a zero
+            report(args, &e);
+            let saved = state.as_deref().and_then(munin_state::load);
+            let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
+            (gs, Values::Unknown)
         }
-        f.render(out)?;
-    }
+    };
+    munin_out::write(out, &graphs, verb, munin_state::dirty(), values)?;
     Ok(())
 }

@@ -1,0 +1,29 @@
+// Shared by the bind_xml and bind_json targets (included with `include!`): whatever a document
+// parses to, the munin and Prometheus renderings are well-formed: valid field and graph names,
+// no raw control character on any line, config and values naming the same fields.
+
+use opskit::domain::bind::Stats;
+use opskit::domain::bind_munin::{graphs, Settings};
+use opskit::output::munin::{clean_fieldname, clean_graphname, write, Dirty, Values, Verb};
+
+fn check_renderings(st: &Stats) {
+    let gs = graphs(st, &Settings::default());
+    for g in &gs {
+        assert_eq!(clean_graphname(&g.name), g.name);
+        for f in &g.fields {
+            assert_eq!(clean_fieldname(&f.name), f.name);
+            assert!(f.value.is_some_and(|v| v.is_finite() && v >= 0.0), "{}", f.name);
+        }
+    }
+    let mut config = Vec::new();
+    write(&mut config, &gs, Verb::Config, Dirty::Yes, Values::Known).unwrap();
+    let text = String::from_utf8(config).unwrap();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    let mut prom = Vec::new();
+    let fams = opskit::domain::bind_metrics::families(st);
+    opskit::output::prometheus::write(&mut prom, &fams).unwrap();
+    let text = String::from_utf8(prom).unwrap();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    let mut json = Vec::new();
+    opskit::output::json::write_pretty(&mut json, st).unwrap();
+}
