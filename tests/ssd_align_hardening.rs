@@ -269,3 +269,112 @@ fn flags_are_bounded() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["raid"]["data_disks"], 3);
 }
+
+/// A sysfs tree `sys/block/sdb` with one partition sdb1 at `start` of `psize` sectors on a disk
+/// of `size` sectors with logical blocks of `lbs` bytes.
+fn sysfs_tree(start: &str, psize: &str, size: &str, lbs: &str) -> tempfile::TempDir {
+    let t = tmp();
+    let d = t.path().join("sys/block/sdb");
+    std::fs::create_dir_all(d.join("queue")).unwrap();
+    std::fs::create_dir_all(d.join("sdb1")).unwrap();
+    let w = |p: &str, v: &str| std::fs::write(d.join(p), format!("{v}\n")).unwrap();
+    w("size", size);
+    w("dev", "8:16");
+    w("alignment_offset", "0");
+    w("queue/logical_block_size", lbs);
+    w("queue/physical_block_size", lbs);
+    w("queue/minimum_io_size", lbs);
+    w("queue/optimal_io_size", "0");
+    w("queue/rotational", "0");
+    w("sdb1/partition", "1");
+    w("sdb1/start", start);
+    w("sdb1/size", psize);
+    w("sdb1/dev", "8:17");
+    let class = t.path().join("sys/class/block");
+    std::fs::create_dir_all(&class).unwrap();
+    std::os::unix::fs::symlink(d.join("sdb1"), class.join("sdb1")).unwrap();
+    t
+}
+
+fn root_error(root: &Path, dev: &str, want: &str) {
+    for fmt in ["text", "json"] {
+        let (code, out, err) = run(opskit().arg("--root").arg(root).args([
+            "ssd-align",
+            "--format",
+            fmt,
+            "--erase-block",
+            "512k",
+            dev,
+        ]));
+        assert_eq!(code, 2, "{dev} {fmt}: {out} {err}");
+        assert!(out.is_empty(), "partial output: {out}");
+        assert!(err.contains(want), "{dev}: want {want:?} in {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn sysfs_sector_counts_that_overflow_as_bytes_are_errors_not_aligned() {
+    // a sane tree is judged: the test's shape is right
+    let ok = sysfs_tree("2048", "2048", "8192", "512");
+    let (code, out, err) = run(opskit().arg("--root").arg(ok.path()).args([
+        "ssd-align",
+        "--erase-block",
+        "512k",
+        "sdb",
+    ]));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("starts at sector 2048 = 1048576 B"), "{out}");
+    // 2^55 sectors x 512 = 2^64: the review saw it judged aligned at "0 B"
+    let big = "36028797018963968";
+    let t = sysfs_tree(big, "1", "8192", "512");
+    root_error(
+        t.path(),
+        "sdb",
+        "sdb1/start: 36028797018963968 sectors x 512 overflows",
+    );
+    root_error(
+        t.path(),
+        "sdb1",
+        "sdb1/start: 36028797018963968 sectors x 512 overflows",
+    );
+    // 4096-byte logical blocks: sysfs still counts 512-byte sectors
+    let t = sysfs_tree("4503599627370496", "1", big, "4096");
+    let (code, out, err) = run(opskit().arg("--root").arg(t.path()).args([
+        "ssd-align",
+        "--format",
+        "json",
+        "--erase-block",
+        "512k",
+        "sdb",
+    ]));
+    assert!(!out.contains(&u64::MAX.to_string()), "{code} {out} {err}");
+    root_error(
+        t.path(),
+        "sdb",
+        "sdb/size: 36028797018963968 sectors x 512 overflows",
+    );
+    let t = sysfs_tree("4503599627370496", "1", "4503599627370497", "4096");
+    let (code, out, err) = run(opskit().arg("--root").arg(t.path()).args([
+        "ssd-align",
+        "--erase-block",
+        "512k",
+        "sdb",
+    ]));
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains("start sector 4503599627370496 (512 B sectors) = 2305843009213693952 B"),
+        "{out}"
+    );
+    // a size that overflows, and a partition ending past the disk
+    let t = sysfs_tree("2048", big, "8192", "512");
+    root_error(
+        t.path(),
+        "sdb",
+        "sdb1/size: 36028797018963968 sectors x 512 overflows",
+    );
+    let t = sysfs_tree("2048", "8192", "8192", "512");
+    root_error(t.path(), "sdb", "past the disk's end (8192 sectors)");
+    root_error(t.path(), "sdb1", "past the disk's end (8192 sectors)");
+}

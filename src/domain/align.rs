@@ -431,14 +431,15 @@ pub struct Check {
     pub detail: String,
 }
 
-/// Check a start (bytes) against each unit of the plan and topology.
+/// Check a start (`start` bytes, at `start_sector` in the table's own sectors) against each
+/// unit of the plan and topology. The byte offset comes from the caller, which computed it
+/// with checked arithmetic: nothing here multiplies a value read from the disk.
 pub fn check_start(
     label: &str,
     start_sector: u64,
-    sector: u64,
+    start: u64,
     units: &[(Unit, u64)],
 ) -> Vec<Check> {
-    let start = start_sector * sector;
     units
         .iter()
         .filter(|(_, u)| *u > 0)
@@ -577,7 +578,7 @@ mod tests {
         let c = check_start(
             "p1",
             63,
-            512,
+            63 * 512,
             &[(Unit::EraseBlock, 524_288), (Unit::PhysicalSector, 4096)],
         );
         assert!(!c[0].aligned);
@@ -586,9 +587,9 @@ mod tests {
             "p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256"
         );
         assert!(!c[1].aligned);
-        let c = check_start("p2", 2048, 512, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start("p2", 2048, 2048 * 512, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-        let c = check_start("p2", 256, 4096, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start("p2", 256, 256 * 4096, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
     }
 }

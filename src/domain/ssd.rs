@@ -149,7 +149,7 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
         Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
         None => format!("p{}", p.number),
     };
-    let checks = check_start(&label, p.start_sector, p.sector_bytes, units);
+    let checks = check_start(&label, p.start_sector, p.start_bytes, units);
     let start_ok = checks.iter().all(|c| c.aligned);
     let mut notes = Vec::new();
     let layers: Vec<LayerReport> = p.layers.iter().map(|l| judge_layer(p, l, units)).collect();

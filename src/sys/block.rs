@@ -68,6 +68,36 @@ fn num<T: std::str::FromStr>(_root: &Root, p: &Path) -> anyhow::Result<Option<T>
     }
 }
 
+/// A partition's `start` and `size` (512-byte sectors, from sysfs dir `dir`) must fit in 64
+/// bits as bytes and end within the disk's `size` (when known): an error naming the file
+/// otherwise, never a wrapped or saturated number.
+fn check_extent(dir: &Path, start: u64, size: u64, disk: Option<u64>) -> anyhow::Result<()> {
+    let bytes = |n: u64, f: &str| {
+        n.checked_mul(512).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: {n} sectors x 512 overflows 64 bits",
+                dir.join(f).display()
+            )
+        })
+    };
+    bytes(start, "start")?;
+    bytes(size, "size")?;
+    let end = start.checked_add(size).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: start {start} + size {size} sectors overflows 64 bits",
+            dir.display()
+        )
+    })?;
+    bytes(end, "size")?;
+    if let Some(disk) = disk.filter(|d| end > *d) {
+        anyhow::bail!(
+            "{}: partition ends at sector {end} (start {start} + size {size}), past the disk's end ({disk} sectors)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Find `name`'s sysfs directory: `sys/class/block/NAME` or `sys/block/NAME`.
 fn sysfs_dir(root: &Root, name: &str) -> Option<PathBuf> {
     for rel in [
@@ -117,6 +147,8 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
         qdir = parent.join("queue");
         let start = num::<u64>(root, &dir.join("start"))?.unwrap_or(0);
         let size = num::<u64>(root, &dir.join("size"))?.unwrap_or(0);
+        let disk = num::<u64>(root, &parent.join("size"))?;
+        check_extent(&dir, start, size, disk)?;
         d.partitions.push((pn, start, size));
     }
     d.logical = num(root, &qdir.join("logical_block_size"))?.unwrap_or(512);
@@ -128,6 +160,12 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
     d.rotational = num::<u8>(root, &qdir.join("rotational"))?.map(|v| v != 0);
     d.alignment_offset = num(root, &dir.join("alignment_offset"))?;
     d.size512 = num(root, &dir.join("size"))?;
+    if let Some(z) = d.size512.filter(|z| z.checked_mul(512).is_none()) {
+        bail!(
+            "{}: {z} sectors x 512 overflows 64 bits",
+            dir.join("size").display()
+        );
+    }
     if d.partition_of.is_none() {
         let mut parts = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -139,6 +177,7 @@ pub fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice> {
                 if let Some(n) = num::<u32>(root, &p.join("partition"))? {
                     let start = num::<u64>(root, &p.join("start"))?.unwrap_or(0);
                     let size = num::<u64>(root, &p.join("size"))?.unwrap_or(0);
+                    check_extent(&p, start, size, d.size512)?;
                     parts.push((n, start, size));
                 }
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _};
 
 use crate::domain::align::{check_optimal_io, Raid, RaidLevel, Topology};
-use crate::domain::disk::{stack, table, Role, Source, Table, TableKind};
+use crate::domain::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
 use crate::domain::ssd::{part_dev, Input, Mover, PartIn, SourceKind};
 use crate::output::escape::clean;
 use crate::sys::block::{self, Dev, SysfsDevice};
@@ -174,20 +174,24 @@ fn device(
     i.parts = d
         .partitions
         .iter()
-        .map(|(n, s, z)| PartIn {
-            number: *n,
-            device: part_dev(&i.disk_dev, *n),
-            start_sector: *s,
-            sector_bytes: 512,
-            start_bytes: s.saturating_mul(512),
-            size_bytes: z.saturating_mul(512),
-            role: Role::Data,
-            type_name: None,
-            logical: false,
-            layers: Vec::new(),
-            via: None,
+        .map(|&(n, s, z)| {
+            let dev = part_dev(&i.disk_dev, n);
+            Ok(PartIn {
+                number: n,
+                start_sector: s,
+                sector_bytes: 512,
+                start_bytes: disk::mul(s, 512, &format!("{dev} start (sysfs)"))?,
+                size_bytes: disk::mul(z, 512, &format!("{dev} size (sysfs)"))?,
+                device: dev,
+                role: Role::Data,
+                type_name: None,
+                logical: false,
+                layers: Vec::new(),
+                via: None,
+            })
         })
-        .collect();
+        .collect::<Result<_, disk::DiskError>>()
+        .map_err(|e| anyhow!("{}", clean(&e.0)))?;
     if is_blockdev {
         on_disk(&mut i, &d, target, sector)?;
     }
@@ -221,8 +225,8 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
             (Some(_), Some(&(n, st, z))) => (n, st, z),
             _ => (0, 0, s.size512.unwrap_or(0)),
         };
-        let start_bytes = crate::domain::disk::mul(start, 512, &format!("{m} start"))?;
-        let size_bytes = crate::domain::disk::mul(size, 512, &format!("{m} size"))?;
+        let start_bytes = disk::mul(start, 512, &format!("{m} start"))?;
+        let size_bytes = disk::mul(size, 512, &format!("{m} size"))?;
         let mut p = PartIn {
             number,
             device: format!("/dev/{}", clean(m)),
@@ -299,7 +303,7 @@ fn md_layer(d: &SysfsDevice, m: &str, start: u64) -> anyhow::Result<Option<stack
     let Some(version) = d.md_metadata.as_deref().and_then(MdVersion::parse) else {
         return Ok(None);
     };
-    let off = crate::domain::disk::mul(*off, 512, &format!("md data offset of {m}"))?;
+    let off = disk::mul(*off, 512, &format!("md data offset of {m}"))?;
     Ok(Some(stack::Layer {
         kind: stack::Kind::Md,
         depth: 0,
