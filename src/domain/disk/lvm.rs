@@ -86,10 +86,15 @@ impl Value {
             _ => None,
         }
     }
-    fn num(&self, k: &str) -> Option<u64> {
-        match self.get(k)? {
-            Value::Num(n) => u64::try_from(*n).ok(),
-            _ => None,
+    /// A number the layout needs: missing, negative or not a 64-bit number is an error naming
+    /// the key and the value, never a default.
+    fn req(&self, k: &str, what: &str) -> Result<u64> {
+        match self.get(k) {
+            None => bad(format!("LVM {what}: {k} is missing")),
+            Some(Value::Num(n)) if *n >= 0 => Ok(*n as u64),
+            Some(Value::Num(n)) => bad(format!("LVM {what}: {k} = {n} is negative")),
+            Some(Value::Str(s)) => bad(format!("LVM {what}: {k} = {s} is not a number")),
+            Some(_) => bad(format!("LVM {what}: {k} is not a number")),
         }
     }
     fn str(&self, k: &str) -> Option<&str> {
@@ -266,11 +271,24 @@ pub fn pv_layout(meta: &Value, uuid: &str) -> Result<Option<Pv>> {
         else {
             continue;
         };
-        let ext = mul(v.num("extent_size").unwrap_or(0), 512, "LVM extent_size")?;
+        let ext = mul(
+            v.req("extent_size", &format!("VG {vg}"))?,
+            512,
+            "LVM extent_size",
+        )?;
         if ext == 0 {
-            return bad(format!("LVM VG {vg}: extent_size is 0 or missing"));
+            return bad(format!("LVM VG {vg}: extent_size is 0"));
         }
-        let pe_start = mul(pv.num("pe_start").unwrap_or(0), 512, "LVM pe_start")?;
+        let pe_start = mul(
+            pv.req("pe_start", &format!("VG {vg} PV {pvname}"))?,
+            512,
+            "LVM pe_start",
+        )?;
+        if pe_start == 0 {
+            return bad(format!(
+                "LVM VG {vg} PV {pvname}: pe_start = 0 (the data would overlap the PV label)"
+            ));
+        }
         let mut segs = Vec::new();
         if let Some(lvs) = v.get("logical_volumes") {
             for (lv, l) in lvs.sections() {
@@ -299,7 +317,7 @@ fn segments(
         let Some(Value::List(stripes)) = s.get("stripes") else {
             continue;
         };
-        let count = s.num("extent_count").unwrap_or(0);
+        let count = s.req("extent_count", &format!("LV {lv}"))?;
         let stripes_n = (stripes.len() / 2).max(1) as u64;
         for pair in stripes.chunks(2) {
             let [Value::Str(name), Value::Num(pe)] = pair else {
@@ -317,7 +335,7 @@ fn segments(
             )?;
             out.push(LvSegment {
                 lv: lv.to_string(),
-                lv_extent: s.num("start_extent").unwrap_or(0),
+                lv_extent: s.req("start_extent", &format!("LV {lv}"))?,
                 pv_extent: pe,
                 extents: count / stripes_n,
                 offset: off,
@@ -384,6 +402,33 @@ version = 1
         let offs: Vec<u64> = pv.segments.iter().map(|s| s.offset).collect();
         assert_eq!(offs, [1 << 20, (1 << 20) + 7 * (4 << 20)]);
         assert_eq!(pv_layout(&v, "other").unwrap(), None);
+    }
+
+    #[test]
+    fn a_bad_or_missing_number_is_an_error_naming_it() {
+        let id = "AAAAAABBBBCCCCDDDDEEEEFFFFGGGGGG";
+        for (from, to, want) in [
+            ("pe_start = 2048", "pe_start = -1", "pe_start = -1"),
+            (
+                "pe_start = 2048",
+                "pe_start = 99999999999999999999999999",
+                "pe_start = 99999999999999999999999999",
+            ),
+            ("pe_start = 2048", "", "pe_start is missing"),
+            ("pe_start = 2048", "pe_start = 0", "pe_start = 0"),
+            (
+                "pe_start = 2048",
+                "pe_start = 36028797018963968",
+                "pe_start",
+            ),
+            ("extent_size = 8192", "extent_size = -8", "extent_size = -8"),
+            ("start_extent = 2", "start_extent = x", "start_extent = x"),
+            ("extent_count = 1", "", "extent_count is missing"),
+        ] {
+            let text = META.replacen(from, to, 1);
+            let e = pv_layout(&parse_text(&text).unwrap(), id).unwrap_err();
+            assert!(e.0.contains(want), "{to}: {}", e.0);
+        }
     }
 
     #[test]

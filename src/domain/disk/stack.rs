@@ -249,6 +249,11 @@ fn pv(
         None => None,
     };
     let pe_start = layout.as_ref().map_or(label.pe_start, |l| l.pe_start);
+    if pe_start >= len {
+        return super::bad(format!(
+            "LVM pe_start {pe_start} is past the PV's end ({len} bytes)"
+        ));
+    }
     let data = add(start, pe_start, "PV data start")?;
     push(
         out,
@@ -263,11 +268,18 @@ fn pv(
         },
     );
     for s in layout.map(|l| l.segments).unwrap_or_default() {
+        if s.offset >= len {
+            return super::bad(format!(
+                "LV {} starts at byte {} of its PV, past the PV's end ({len} bytes)",
+                s.lv, s.offset
+            ));
+        }
         let at = add(start, s.offset, "LV segment start")?;
         let first = s.lv_extent == 0;
         push(out, Kind::Lv, depth + 1, at, at, Detail::Lv(s));
-        if first && at < start.saturating_add(len) {
-            probe(src, at, start + len - at, depth + 2, out)?;
+        // offsets only grow: never probe the PV's own header again
+        if first && at > start {
+            probe(src, at, len - (at - start), depth + 2, out)?;
         }
     }
     Ok(())
