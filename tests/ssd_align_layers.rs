@@ -884,3 +884,68 @@ fn md_0_90_member_at_the_end_of_its_partition() {
         "a raid5 member's data is striped: not read further"
     );
 }
+
+/// Replace this PV's `pe_start = N` in the current metadata text of the PV file `img` (area at
+/// 4096, as pvcreate writes it) by `pe_start = new`, fixing the text's size in the mda header.
+fn set_pe_start(img: &Path, new: &str) {
+    let hdr = read_at(img, 4096, 512);
+    let le64 = |o: usize| u64::from_le_bytes(hdr[o..o + 8].try_into().unwrap());
+    let (off, size) = (le64(40), le64(48));
+    let text = String::from_utf8(read_at(img, 4096 + off, size as usize)).unwrap();
+    let at = text.find("pe_start = ").expect("pe_start in the metadata") + 11;
+    let end = at + text[at..].find('\n').unwrap();
+    let edited = format!("{}{new}{}", &text[..at], &text[end..]);
+    let mut bytes = edited.into_bytes();
+    let n = bytes.len() as u64;
+    bytes.push(0);
+    write_at(img, 4096 + off, &bytes);
+    write_at(img, 4096 + 48, &n.to_le_bytes());
+}
+
+#[test]
+fn an_invalid_or_past_the_end_pe_start_is_an_error_not_offset_0() {
+    if !lvm_ready() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pv = Pv::new(d.path(), "badpe", "", &[1]);
+    let img = d.path().join("pv.img");
+    std::fs::copy(&pv.file, &img).unwrap();
+    // the edit itself keeps a PV ssd-align reads: the same pe_start written back
+    set_pe_start(&img, &(pv.pe_start() / 512).to_string());
+    let (code, v, text, err) = check("1m", &img);
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert_eq!(
+        layer(&v, 0, 0)["info"]["pe_start"].as_u64(),
+        Some(pv.pe_start()),
+        "pvs"
+    );
+    for (new, want) in [
+        ("-1", "pe_start = -1 is negative"),
+        (
+            "99999999999999999999999999",
+            "pe_start = 99999999999999999999999999 is not a number",
+        ),
+        ("0", "pe_start = 0"),
+        // 512 TiB on a 48 MiB PV
+        ("1099511627776", "is past the PV's end (50331648 bytes)"),
+        (
+            "36028797018963968",
+            "LVM pe_start: 36028797018963968 x 512 overflows",
+        ),
+    ] {
+        std::fs::copy(&pv.file, &img).unwrap();
+        set_pe_start(&img, new);
+        let (code, out, err) = run(opskit()
+            .args(["ssd-align", "--erase-block", "1m"])
+            .arg(&img));
+        assert_eq!(code, 2, "pe_start = {new}: {out} {err}");
+        assert!(out.is_empty(), "partial output: {out}");
+        assert!(
+            err.contains(want),
+            "pe_start = {new}: want {want:?} in {err}"
+        );
+        assert!(err.contains("pv.img"), "names the image: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
