@@ -12,11 +12,18 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = lvm::parse_text(&text) {
         for uuid in ["", "pv0"] {
             if let Ok(Some(pv)) = lvm::pv_layout(&v, uuid) {
+                assert!(pv.pe_start > 0 && pv.extent_bytes > 0, "{pv:?}");
                 for s in &pv.segments {
                     assert_eq!(s.offset, pv.pe_start + s.pv_extent * pv.extent_bytes);
                 }
             }
         }
     }
-    let _ = stack::layers(&mut Bytes(data), 0, data.len() as u64);
+    // every layer's data starts at or after its header and inside the device: never a
+    // wrapped or saturated offset
+    if let Ok(l) = stack::layers(&mut Bytes(data), 0, data.len() as u64) {
+        for x in &l {
+            assert!(x.at <= x.data_start && x.data_start < data.len() as u64, "{x:?}");
+        }
+    }
 });

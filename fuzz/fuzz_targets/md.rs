@@ -12,5 +12,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = md::locations(data.len() as u64);
-    let _ = stack::layers(&mut Bytes(data), 0, data.len() as u64);
+    // every layer's data starts at or after its header and inside the device: never a
+    // wrapped or saturated offset
+    if let Ok(l) = stack::layers(&mut Bytes(data), 0, data.len() as u64) {
+        for x in &l {
+            assert!(x.at <= x.data_start && x.data_start < data.len() as u64, "{x:?}");
+        }
+    }
 });

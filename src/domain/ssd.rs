@@ -284,7 +284,8 @@ fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &str) -> Tuning {
 }
 
 fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &str) -> Tuning {
-    let su = x.sunit_blocks.saturating_mul(x.block_size);
+    // both are 32-bit fields of the superblock: the product fits in 64 bits
+    let su = x.sunit_blocks * x.block_size;
     let sw = x.swidth_blocks.checked_div(x.sunit_blocks).unwrap_or(0);
     let ok = su == plan.su && sw == plan.sw;
     // the kernel takes sunit/swidth in 512-byte units; sunit must be a multiple of the
@@ -385,7 +386,9 @@ fn move_plan(
         .filter(|s| *s > p.start_bytes)
         .min()
         .unwrap_or(usable_end);
-    let end = to.saturating_add(p.size_bytes);
+    let end = to
+        .checked_add(p.size_bytes)
+        .ok_or_else(|| format!("p{n}: the moved end overflows"))?;
     if end > limit || to % m.sector != 0 {
         return Err(format!(
             "p{n} cannot move to the next aligned start with its data: it would end at byte {end}, past byte {limit} (the next partition or the end of the disk); shrink its filesystem and the partition first"
@@ -604,8 +607,9 @@ fn lv_note(p: &PartReport, l: &LayerReport, step: u64) -> String {
         .all(|x| x.aligned);
     match ext {
         Some(e) if pv_ok && e % step != 0 => format!(
-            "p{}: {} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple (vgcreate -s {}k)",
-            p.number, l.device, format_size(e), format_size(step), e.div_ceil(step).saturating_mul(step) / 1024
+            "p{}: {} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple{}",
+            p.number, l.device, format_size(e), format_size(step),
+            e.div_ceil(step).checked_mul(step).map_or_else(String::new, |m| format!(" (vgcreate -s {}k)", m / 1024))
         ),
         _ => format!(
             "p{}: {} starts {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate the PV with pvcreate --dataalignment (after moving its data off)",

@@ -133,7 +133,7 @@ pub fn parse(src: &mut dyn Source, sector: u64) -> Result<Table> {
         parts.push(Partition {
             number: n,
             start: first,
-            sectors: last - first + 1,
+            sectors: super::add(last - first, 1, &format!("GPT partition {n} size"))?,
             role: Role::Data,
             type_name: guid(e),
             logical: false,

@@ -170,6 +170,12 @@ fn probe(
         return Ok(());
     }
     if let Some(l) = find_luks(src, &head, start)? {
+        if l.data_offset >= len {
+            return super::bad(format!(
+                "LUKS data offset {} is past the device's end ({len} bytes)",
+                l.data_offset
+            ));
+        }
         let data = add(start, l.data_offset, "LUKS data start")?;
         let kind = if l.version == 1 {
             Kind::Luks1
