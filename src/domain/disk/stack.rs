@@ -375,6 +375,27 @@ mod tests {
     }
 
     #[test]
+    fn a_pv_data_start_or_lv_past_the_pv_is_an_error() {
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\nlogical_volumes {\nroot {\nsegment1 {\nstart_extent = 0\nextent_count = 1\nstripes = [\"pv0\", 1]\n}\n}\n}\n}\n";
+        for (from, to, want) in [
+            (
+                "pe_start = 2048",
+                "pe_start = 16384",
+                "pe_start 8388608 is past the PV's end",
+            ),
+            (
+                "\"pv0\", 1]",
+                "\"pv0\", 2]",
+                "LV root starts at byte 9437184 of its PV, past",
+            ),
+        ] {
+            let b = wrapped_pv(&text.replacen(from, to, 1));
+            let e = layers(&mut Bytes(&b), 0, b.len() as u64).unwrap_err();
+            assert!(e.0.contains(want), "{to}: {}", e.0);
+        }
+    }
+
+    #[test]
     fn one_lv_of_a_pv() {
         let lv = |name: &str, depth| Layer {
             kind: Kind::Lv,
