@@ -194,7 +194,10 @@ fn live_loopback_shapes_are_labelled() {
     assert_eq!(g["pids"], serde_json::json!([client]));
     assert_eq!(
         g["verdict"],
-        format!("3 python3 sockets idle > 1 s on 127.0.0.1:{p} - the client has no read timeout")
+        format!(
+            "3 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:{p} - the client has \
+             no read timeout"
+        )
     );
     assert!(g["max_idle_s"].as_f64().unwrap() >= 1.0);
     // the server's side: one group per client address and local port, whatever the
@@ -293,7 +296,8 @@ fn live_loopback_shapes_are_labelled() {
     assert!(out.contains("8 stale"), "{out}");
     assert!(
         out.contains(&format!(
-            "3 python3 sockets idle > 1 s on 127.0.0.1:{p} - the client has no read timeout"
+            "3 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:{p} - the client \
+             has no read timeout"
         )),
         "{out}"
     );

@@ -11,6 +11,7 @@ mod bindstats_prom;
 mod cli;
 mod conn_audit;
 mod conn_audit_causes;
+mod conn_audit_review;
 mod generated;
 mod install;
 mod itop;

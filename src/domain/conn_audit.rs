@@ -329,17 +329,45 @@ struct Verdict {
     since_ms: Option<u64>,
 }
 
-/// Judge a socket in a handshake state: the kernel gives no age, so it is the time since
-/// the state file first saw it, or what its SYN retransmissions prove, whichever is longer.
+/// The kernel's cap on the retransmission timeout (TCP_RTO_MAX).
+const RTO_MAX_MS: u64 = 120_000;
+
+/// The least time a handshake with `retransmits` SYN (or SYN-ACK) retransmissions, `backoff`
+/// of which doubled the timeout, can have lasted (tcp_retransmit_timer): every timeout starts
+/// at TCP_TIMEOUT_INIT (1 s); the first `retransmits - backoff` timeouts left it there (linear
+/// SYN timeouts, net.ipv4.tcp_syn_linear_timeouts, kernel 6.5+; none on older kernels, where
+/// backoff == retransmits), the last `backoff` doubled it (capped at TCP_RTO_MAX). The
+/// `backoff` doublings took effect after their timeout, so the last one has not been waited
+/// out yet: retransmits 6, backoff 2 = 1+1+1+1+1+2 = 7 s (ss -ti: `backoff:2 retrans:1/6`).
+/// Without tcp_info (procfs) the backoff is unknown: the least is then 1 s a retransmit.
+fn syn_schedule_ms(retransmits: u32, backoff: Option<u32>) -> u64 {
+    let backoff = backoff.unwrap_or(0).min(retransmits);
+    let linear = u64::from(retransmits - backoff);
+    let doubled: u64 = (1..backoff.min(64))
+        .map(|k| {
+            SYN_TIMEOUT_MS
+                .saturating_mul(1u64 << k.min(40))
+                .min(RTO_MAX_MS)
+        })
+        .sum();
+    let first = if backoff > 0 { SYN_TIMEOUT_MS } else { 0 };
+    (linear * SYN_TIMEOUT_MS)
+        .saturating_add(first)
+        .saturating_add(doubled)
+}
+
+/// Judge a socket in a handshake state: the kernel gives no age, so it is a lower bound: the
+/// time since the start the state file remembers (itself stored as a lower bound at first
+/// sight), or, at first sight, what the SYN retransmission schedule proves.
 fn judge_handshake(s: &Sock, t: u64, now: u64, seen: Option<u64>) -> Verdict {
-    let retrans = s
-        .info
-        .map(|i| u32::from(i.retransmits))
-        .unwrap_or(0)
-        .max(s.retrans);
-    let age = now
-        .saturating_sub(seen.unwrap_or(now))
-        .max(backoff_ms(SYN_TIMEOUT_MS, retrans));
+    let (retrans, backoff) = match s.info {
+        Some(i) => (u32::from(i.retransmits), Some(u32::from(i.backoff))),
+        None => (s.retrans, None),
+    };
+    let age = match seen.filter(|since| *since <= now) {
+        Some(since) => now - since,
+        None => syn_schedule_ms(retrans, backoff),
+    };
     let reason = match s.state {
         TcpState::SynSent => Reason::Connecting,
         _ => Reason::HalfOpen,
@@ -731,19 +759,47 @@ mod tests {
             (v.reason, v.lasted_ms),
             (Some(Reason::Connecting), Some(40_000))
         );
-        // 5 SYN retransmissions: at least 1+2+4+8+16 = 31 s, even at first sight
+        // 5 SYN retransmissions (procfs: backoff unknown): at least 5 x 1 s, at first sight
         s.retrans = 5;
-        let v = judge_sock(&s, 30_000, now, None);
+        let v = judge_sock(&s, 5_000, now, None);
         assert_eq!(
             (v.reason, v.lasted_ms),
-            (Some(Reason::Connecting), Some(31_000))
+            (Some(Reason::Connecting), Some(5_000))
         );
+        // the state file's start wins when it has one (the bound it stored at first sight)
+        let v = judge_sock(&s, 5_000, now, Some(now - 3_000));
+        assert_eq!((v.reason, v.lasted_ms), (None, Some(3_000)));
         let mut r = sock(TcpState::NewSynRecv, Timer::None, 0, 0, None);
         r.inode = 0;
         assert_eq!(
             judge_sock(&r, 1_000, now, Some(now - 2_000)).reason,
             Some(Reason::HalfOpen)
         );
+    }
+
+    /// F5 (issue #11): `ss -ti` showed `backoff:2 retrans:1/6` on a ~7 s old SYN_SENT socket
+    /// (kernel 6.18, tcp_syn_linear_timeouts = 4); the old estimate said 63 s.
+    #[test]
+    fn syn_age_follows_the_kernels_schedule_never_more() {
+        // linear SYN timeouts: 1,1,1,1,1 then 2 s
+        assert_eq!(syn_schedule_ms(6, Some(2)), 7_000);
+        assert_eq!(syn_schedule_ms(4, Some(0)), 4_000);
+        // older kernels: every timeout doubles: 1+2+4+8+16 = 31 s
+        assert_eq!(syn_schedule_ms(5, Some(5)), 31_000);
+        assert_eq!(syn_schedule_ms(0, Some(0)), 0);
+        // TCP_RTO_MAX caps each timeout; absurd counts never overflow
+        assert_eq!(syn_schedule_ms(9, Some(9)), 367_000); // 1+2+4+...+64+120+120
+        assert!(syn_schedule_ms(255, Some(255)) < u64::MAX);
+        let now = 1_000_000_000;
+        let mut s = sock(SynSent, Timer::Retransmit, 0, 0, None);
+        s.info = Some(TcpInfo {
+            retransmits: 6,
+            backoff: 2,
+            ..TcpInfo::default()
+        });
+        s.retrans = 6;
+        let v = judge_sock(&s, 2_000, now, None);
+        assert_eq!(v.lasted_ms, Some(7_000));
     }
 
     #[test]

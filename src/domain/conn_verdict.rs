@@ -353,7 +353,10 @@ fn what(g: &Group, idle_ms: u64) -> String {
     let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
     match g.reason {
         Reason::Idle | Reason::KeepaliveIdle => format!("idle > {} s", fmt_secs(idle_ms)),
-        Reason::Connecting | Reason::HalfOpen => format!("connecting for {}", fmt_age(age)),
+        // the kernel gives no age: a lower bound (state file, SYN retransmission schedule)
+        Reason::Connecting | Reason::HalfOpen => {
+            format!("connecting for at least {}", fmt_age(age))
+        }
         r => r.label().to_string(),
     }
 }
@@ -394,8 +397,12 @@ fn cause_verdict(g: &Group, symptoms: &[&Group]) -> String {
         (Some(name), _) => format!("{p} {name} workers"),
         (None, _) => format!("{p} processes"),
     };
+    let at_least = match g.reason {
+        Reason::Connecting | Reason::HalfOpen => "at least ",
+        _ => "",
+    };
     format!(
-        "{procs} blocked on {} for {} - {}; {}",
+        "{procs} blocked on {} for {at_least}{} - {}; {}",
         g.endpoint(Naming::WithName),
         fmt_age(age),
         blocked_by(g.reason),
@@ -425,7 +432,7 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
         (Kind::Handshakes, Direction::Inbound) => {
             let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
             return format!(
-                "{} half-open connections from {} on :{lp} (listener {}) for {} - {}",
+                "{} half-open connections from {} on :{lp} (listener {}) for at least {} - {}",
                 g.count,
                 peer(g),
                 listener(g),
@@ -435,12 +442,44 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
         }
         _ => {}
     }
+    // a group of several reasons is worded by its parts: never "2 sockets close-wait" of
+    // a group with 1 close-wait and 1 idle
+    let parts = reasons_of(g);
+    let idle_family = |r: &Reason| matches!(r, Reason::Idle | Reason::KeepaliveIdle);
+    let (what, why) = match parts.as_slice() {
+        // all of them idle, some with keepalive: "3 sockets idle > 1 s (1 with keepalive)"
+        ps if ps.len() > 1 && ps.iter().all(|(r, _)| idle_family(r)) => {
+            let k = g.reasons.get(Reason::KeepaliveIdle.label()).unwrap_or(&0);
+            (
+                format!("{} ({k} with keepalive)", what_of(g, Reason::Idle, idle_ms)),
+                explain(g.reason, g.direction).to_string(),
+            )
+        }
+        [(r, _)] => (
+            what_of(g, *r, idle_ms),
+            explain(*r, g.direction).to_string(),
+        ),
+        _ => (
+            format!(
+                "({})",
+                parts
+                    .iter()
+                    .map(|(r, n)| format!("{n} {}", what_of(g, *r, idle_ms)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            parts
+                .iter()
+                .map(|(r, _)| format!("{}: {}", r.label(), explain(*r, g.direction)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
     let head = match g.direction {
-        Direction::Outbound => format!("{} {} on {}", who(g), what(g, idle_ms), peer(g)),
+        Direction::Outbound => format!("{} {what} on {}", who(g), peer(g)),
         Direction::Inbound => format!(
-            "{} {} from {} on local port {}",
+            "{} {what} from {} on local port {}",
             who(g),
-            what(g, idle_ms),
             peer(g),
             g.local_port.unwrap_or(0)
         ),
@@ -450,8 +489,29 @@ fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
             "{head} - the client gave up waiting: the process is blocked on {} (the cause)",
             c.endpoint(Naming::WithName)
         ),
-        None => format!("{head} - {}", explain(g.reason, g.direction)),
+        None => format!("{head} - {why}"),
     }
+}
+
+/// A group's reasons with their counts, most common first (ties: the more severe).
+fn reasons_of(g: &Group) -> Vec<(Reason, usize)> {
+    let mut v: Vec<(Reason, usize)> = Reason::ALL
+        .iter()
+        .filter_map(|r| Some((*r, *g.reasons.get(r.label())?)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    v.sort_by_key(|(r, n)| (std::cmp::Reverse(*n), *r));
+    if v.is_empty() {
+        v.push((g.reason, g.count));
+    }
+    v
+}
+
+/// What one reason of a group says (`idle > 1 s`, `close-wait`).
+fn what_of(g: &Group, r: Reason, idle_ms: u64) -> String {
+    let mut one = g.clone();
+    one.reason = r;
+    what(&one, idle_ms)
 }
 
 /// Group stale sockets and write their verdicts, causes first, then by impact. `context`
@@ -769,6 +829,56 @@ mod tests {
         assert!(group(&v, &[], 500, &names, &Owners::default())[0]
             .verdict
             .contains("idle > 0.5 s"));
+    }
+
+    /// F6 (#11): a group of 1 close-wait and 1 idle socket is never "2 sockets close-wait".
+    #[test]
+    fn a_mixed_group_is_worded_by_its_parts() {
+        let v = vec![
+            stale(
+                "127.0.0.1:50001",
+                "127.0.0.1:40899",
+                TcpState::CloseWait,
+                Reason::CloseWait,
+                Outbound,
+                7,
+                "python3",
+                5_000,
+            ),
+            stale(
+                "127.0.0.1:50002",
+                "127.0.0.1:40899",
+                TcpState::Established,
+                Reason::Idle,
+                Outbound,
+                7,
+                "python3",
+                5_000,
+            ),
+        ];
+        let g = group(&v, &[], 1_000, &BTreeMap::new(), &Owners::default());
+        assert_eq!(g.len(), 1);
+        assert_eq!(
+            g[0].verdict,
+            "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:40899 - close-wait: \
+             the peer closed; the local program never called close() (fd leak); \
+             idle: the client has no read timeout"
+        );
+        // one reason: worded as before
+        let g = group(&v[..1], &[], 1_000, &BTreeMap::new(), &Owners::default());
+        assert!(g[0]
+            .verdict
+            .starts_with("1 python3 socket close-wait on 127.0.0.1:40899 - "));
+        // idle, one of them with keepalive: all idle, the keepalive ones counted
+        let mut ka = v.clone();
+        ka[0].reason = Reason::KeepaliveIdle;
+        ka[0].sock.state = TcpState::Established;
+        let g = group(&ka, &[], 1_000, &BTreeMap::new(), &Owners::default());
+        assert_eq!(
+            g[0].verdict,
+            "2 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:40899 - \
+             the client has no read timeout"
+        );
     }
 
     /// #11: the incident. 100 apache2 workers hang on the CRL server; their clients gave up.
