@@ -1514,3 +1514,42 @@ fn numa_nodes_and_devices_served_off_their_node() {
     assert!(out.contains("NODE"), "{out}");
     assert!(out.contains("eth0 (NUMA node 1): 83 %"), "{out}");
 }
+
+#[test]
+fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let line = |v: &str| format!("{v} {v} {v} {v} {v} {v} {v} {v} 0 0");
+    let stat = |v: &str| format!("cpu  {l}\ncpu0 {l}\ncpu1 {l}\nintr 1\n", l = line(v));
+    let (sa, sb) = (tmp.path().join("stat_a"), tmp.path().join("stat_b"));
+    std::fs::write(&sa, stat("1")).unwrap();
+    std::fs::write(&sb, stat("18446744073709551615")).unwrap();
+    let mut cmd = opskit();
+    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "no plausible number: {out}");
+    assert!(
+        err.contains(&format!(
+            "parsing {}: line 2: the times of cpu0 add up past 2^64",
+            sb.display()
+        )),
+        "{err}"
+    );
+    // a counter reset between the readings: that CPU's time is unknown, never above 100 %
+    std::fs::write(&sa, "cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
+    std::fs::write(&sb, "cpu0 10 0 0 0 0 60 60 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    assert_eq!(s["cpu_time"], serde_json::json!({}), "{out}");
+    assert_eq!(s["busy_cpus"], serde_json::json!([]), "{out}");
+}
