@@ -1073,9 +1073,9 @@ fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("\\x1b[2Jevil\\x07"), "{out}");
-    // JSON carries the name exactly (serde escapes it)
+    // JSON carries the name escaped as the table does (never a raw or \u001b ESC)
     let (_, s, _) = itop_json(&[&good, &evil], &[]);
-    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \u{1b}[2Jevil\u{7}");
+    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \\x1b[2Jevil\\x07");
 
     // a FIFO as --from: refused at once, not a hang
     let fifo = tmp.path().join("fifo");
@@ -1552,4 +1552,35 @@ fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
     let s = &json_samples(&out)[0];
     assert_eq!(s["cpu_time"], serde_json::json!({}), "{out}");
     assert_eq!(s["busy_cpus"], serde_json::json!([]), "{out}");
+}
+
+#[test]
+fn json_escapes_outside_text_from_a_root_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("proc/irq/24")).unwrap();
+    std::fs::write(
+        root.join("proc/interrupts"),
+        "  CPU0 CPU1\n 24: 1 2 PCI-MSI 1-edge \x1b[2Jeth0\u{9b}31m-TxRx-0\nLOC: 5 6 Local timer\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("proc/irq/24/smp_affinity_list"), "0-1\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["--root"])
+        .arg(root)
+        .args(["itop", "-b", "-n", "2", "-d", "0.1", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let bytes = out.as_bytes();
+    assert!(!bytes.contains(&0x1b), "raw ESC: {out:?}");
+    assert!(
+        !bytes.windows(2).any(|w| w == [0xc2, 0x9b]),
+        "raw CSI: {out:?}"
+    );
+    assert!(!out.to_lowercase().contains("\\u001b"), "{out}");
+    assert!(!out.to_lowercase().contains("\\u009b"), "{out}");
+    let s = json_samples(&out);
+    assert_eq!(
+        irq(&s[0], "24")["description"],
+        "PCI-MSI 1-edge \\x1b[2Jeth0\\x9b31m-TxRx-0"
+    );
 }
