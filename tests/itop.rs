@@ -1584,3 +1584,45 @@ fn json_escapes_outside_text_from_a_root_tree() {
         "PCI-MSI 1-edge \\x1b[2Jeth0\\x9b31m-TxRx-0"
     );
 }
+
+#[test]
+fn too_many_rows_or_a_endless_line_is_an_error_naming_the_file_and_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("interrupts");
+    let mut text = String::from("  CPU0 CPU1\n");
+    for i in 0..150_000 {
+        text.push_str(&format!("{i}:  1 2  x\n"));
+    }
+    std::fs::write(&f, &text).unwrap();
+    let t0 = Instant::now();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "-t", "--from"])
+        .arg(&f)
+        .arg("--from")
+        .arg(&f));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "opskit itop: parsing {}: line 100002: more than 100000 interrupt rows (real kernels have a few thousand)",
+            f.display()
+        )
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    // 8 MB without a newline: refused at the line limit, not read whole
+    std::fs::write(&f, vec![b'0'; 8 << 20]).unwrap();
+    let (code, _, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&f)
+        .arg("--from")
+        .arg(&f));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "parsing {}: a line longer than the 1 MiB limit",
+            f.display()
+        )),
+        "{err}"
+    );
+}
