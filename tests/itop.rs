@@ -1073,9 +1073,9 @@ fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("\\x1b[2Jevil\\x07"), "{out}");
-    // JSON carries the name exactly (serde escapes it)
+    // JSON carries the name escaped as the table does (never a raw or \u001b ESC)
     let (_, s, _) = itop_json(&[&good, &evil], &[]);
-    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \u{1b}[2Jevil\u{7}");
+    assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \\x1b[2Jevil\\x07");
 
     // a FIFO as --from: refused at once, not a hang
     let fifo = tmp.path().join("fifo");
@@ -1513,4 +1513,116 @@ fn numa_nodes_and_devices_served_off_their_node() {
     );
     assert!(out.contains("NODE"), "{out}");
     assert!(out.contains("eth0 (NUMA node 1): 83 %"), "{out}");
+}
+
+#[test]
+fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = crate::util::fixtures().join("itop");
+    let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
+    let line = |v: &str| format!("{v} {v} {v} {v} {v} {v} {v} {v} 0 0");
+    let stat = |v: &str| format!("cpu  {l}\ncpu0 {l}\ncpu1 {l}\nintr 1\n", l = line(v));
+    let (sa, sb) = (tmp.path().join("stat_a"), tmp.path().join("stat_b"));
+    std::fs::write(&sa, stat("1")).unwrap();
+    std::fs::write(&sb, stat("18446744073709551615")).unwrap();
+    let mut cmd = opskit();
+    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "no plausible number: {out}");
+    assert!(
+        err.contains(&format!(
+            "parsing {}: line 2: the times of cpu0 add up past 2^64",
+            sb.display()
+        )),
+        "{err}"
+    );
+    // a counter reset between the readings: that CPU's time is unknown, never above 100 %
+    std::fs::write(&sa, "cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
+    std::fs::write(&sb, "cpu0 10 0 0 0 0 60 60 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
+    let mut cmd = opskit();
+    cmd.args(["itop", "--format", "json", "--from"])
+        .arg(&a)
+        .arg("--from")
+        .arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    let s = &json_samples(&out)[0];
+    assert_eq!(s["cpu_time"], serde_json::json!({}), "{out}");
+    assert_eq!(s["busy_cpus"], serde_json::json!([]), "{out}");
+}
+
+#[test]
+fn json_escapes_outside_text_from_a_root_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("proc/irq/24")).unwrap();
+    std::fs::write(
+        root.join("proc/interrupts"),
+        "  CPU0 CPU1\n 24: 1 2 PCI-MSI 1-edge \x1b[2Jeth0\u{9b}31m-TxRx-0\nLOC: 5 6 Local timer\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("proc/irq/24/smp_affinity_list"), "0-1\n").unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["--root"])
+        .arg(root)
+        .args(["itop", "-b", "-n", "2", "-d", "0.1", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let bytes = out.as_bytes();
+    assert!(!bytes.contains(&0x1b), "raw ESC: {out:?}");
+    assert!(
+        !bytes.windows(2).any(|w| w == [0xc2, 0x9b]),
+        "raw CSI: {out:?}"
+    );
+    assert!(!out.to_lowercase().contains("\\u001b"), "{out}");
+    assert!(!out.to_lowercase().contains("\\u009b"), "{out}");
+    let s = json_samples(&out);
+    assert_eq!(
+        irq(&s[0], "24")["description"],
+        "PCI-MSI 1-edge \\x1b[2Jeth0\\x9b31m-TxRx-0"
+    );
+}
+
+#[test]
+fn too_many_rows_or_a_endless_line_is_an_error_naming_the_file_and_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("interrupts");
+    let mut text = String::from("  CPU0 CPU1\n");
+    for i in 0..150_000 {
+        text.push_str(&format!("{i}:  1 2  x\n"));
+    }
+    std::fs::write(&f, &text).unwrap();
+    let t0 = Instant::now();
+    let (code, out, err) = run(opskit()
+        .args(["itop", "-t", "--from"])
+        .arg(&f)
+        .arg("--from")
+        .arg(&f));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "opskit itop: parsing {}: line 100002: more than 100000 interrupt rows (real kernels have a few thousand)",
+            f.display()
+        )
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    // 8 MB without a newline: refused at the line limit, not read whole
+    std::fs::write(&f, vec![b'0'; 8 << 20]).unwrap();
+    let (code, _, err) = run(opskit()
+        .args(["itop", "--from"])
+        .arg(&f)
+        .arg("--from")
+        .arg(&f));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!(
+            "parsing {}: a line longer than the 1 MiB limit",
+            f.display()
+        )),
+        "{err}"
+    );
 }

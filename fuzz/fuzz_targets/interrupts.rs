@@ -1,17 +1,19 @@
 //! /proc/interrupts and /proc/softirqs: the parser never panics, and what it accepts is
 //! consistent (CPU ids increasing, every per-CPU row as wide as the header, labels short
 //! ASCII, members pointing at summaries); rates between two halves of the input are finite and
-//! non-negative, the rates of a snapshot against itself are zero, and both printers run.
+//! non-negative, the rates of a snapshot against itself are zero, and both printers run
+//! without letting a control character through (JSON included).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::interrupts::{RowKind, RowRole, Snapshot, Stamp, MAX_LABEL};
+use opskit::domain::interrupts::{RowKind, RowRole, Snapshot, Stamp, MAX_LABEL, MAX_ROWS};
 use opskit::domain::irq_rates::rates;
 use opskit::domain::irq_view::ViewOpts;
 use opskit::output::itop::{write_json, write_text, Sample, Source};
 
 fn check(s: &Snapshot) {
     assert!(s.cpus.windows(2).all(|w| w[0] < w[1]));
+    assert!(s.len() <= MAX_ROWS);
     for r in s.rows() {
         assert!(!r.label.is_empty() && r.label.len() <= MAX_LABEL && r.label.is_ascii());
         match r.kind {
@@ -44,6 +46,9 @@ fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
     let mut out = Vec::new();
     write_json(&mut out, &sample, &ViewOpts::default()).unwrap();
     serde_json::from_slice::<serde_json::Value>(&out).unwrap();
+    // outside text is escaped before serde: no raw ESC or C1 CSI, no \u001b for jq -r to undo
+    assert!(!out.contains(&0x1b) && !out.windows(2).any(|w| w == [0xc2, 0x9b]));
+    assert!(!out.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u001b")));
     out.clear();
     write_text(&mut out, &sample, &ViewOpts::default()).unwrap();
     assert!(!out.contains(&0x1b), "an escape reached the text output");
@@ -64,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(r.total.is_finite() && r.total >= 0.0);
         for ir in &r.irqs {
             assert!(ir.total.is_none_or(|t| t.is_finite() && t >= 0.0));
-            assert!(ir.per_cpu.iter().flatten().all(|v| v.is_finite() && v >= 0.0));
+            assert!(ir
+                .per_cpu
+                .iter()
+                .flatten()
+                .all(|v| v.is_finite() && v >= 0.0));
         }
         print(&b, &r);
     }

@@ -23,8 +23,9 @@ pub struct CpuTicks {
 }
 
 impl CpuTicks {
-    /// All ticks, as mpstat sums them (guest time is already inside user and nice).
-    pub fn total(&self) -> u64 {
+    /// All ticks, as mpstat sums them (guest time is already inside user and nice); `None`
+    /// when the sum does not fit in 64 bits (no real counter gets there: a forged file).
+    pub fn total(&self) -> Option<u64> {
         [
             self.user,
             self.nice,
@@ -36,7 +37,7 @@ impl CpuTicks {
             self.steal,
         ]
         .iter()
-        .fold(0u64, |a, &b| a.saturating_add(b))
+        .try_fold(0u64, |a, &b| a.checked_add(b))
     }
 }
 
@@ -60,6 +61,8 @@ pub enum StatErrorKind {
     /// A CPU id not above the one before it.
     CpuOrder(u32),
     TooFewFields(usize),
+    /// The times of this CPU add up past 2^64.
+    Overflow(u32),
     BadNumber(String),
     NotUtf8,
 }
@@ -76,6 +79,10 @@ impl fmt::Display for StatError {
             StatErrorKind::TooFewFields(n) => {
                 write!(f, "line {line}: {n} time fields (at least 4 expected)")
             }
+            StatErrorKind::Overflow(id) => write!(
+                f,
+                "line {line}: the times of cpu{id} add up past 2^64 (18446744073709551615)"
+            ),
             StatErrorKind::BadNumber(s) => write!(f, "line {line}: '{s}' is not a number"),
             StatErrorKind::NotUtf8 => write!(f, "line {line}: not valid UTF-8"),
         }
@@ -133,7 +140,11 @@ impl CpuStat {
             if out.cpus.last().is_some_and(|&(last, _)| id <= last) {
                 return Err(err(StatErrorKind::CpuOrder(id)));
             }
-            out.cpus.push((id, parse_ticks(fields).map_err(err)?));
+            let ticks = parse_ticks(fields).map_err(err)?;
+            if ticks.total().is_none() {
+                return Err(err(StatErrorKind::Overflow(id)));
+            }
+            out.cpus.push((id, ticks));
         }
         if out.cpus.is_empty() {
             return Err(StatError {
@@ -166,18 +177,31 @@ impl HandlerTime {
 }
 
 /// %irq and %soft of CPU `id` between two readings, as mpstat computes them (delta of the
-/// state over delta of all ticks). `None` when the CPU is missing from either reading, no
-/// tick passed, or a counter went down (the CPU was hot-plugged in between).
+/// state over delta of all ticks). `None` (unknown) when the CPU is missing from either
+/// reading, no tick passed, its ticks do not add up in 64 bits, or any counter went down (a
+/// reset: the CPU was hot-plugged in between). So irq + softirq is never above 100 %.
 pub fn handler_time(prev: &CpuStat, cur: &CpuStat, id: u32) -> Option<HandlerTime> {
     let (p, c) = (prev.get(id)?, cur.get(id)?);
-    let total = c.total().checked_sub(p.total())?;
+    let fields = |t: &CpuTicks| {
+        [
+            t.user, t.nice, t.system, t.idle, t.iowait, t.irq, t.softirq, t.steal,
+        ]
+    };
+    if fields(p).iter().zip(fields(c)).any(|(a, b)| b < *a) {
+        return None;
+    }
+    let total = c.total()?.checked_sub(p.total()?)?;
     if total == 0 {
         return None;
     }
-    let pct = |a: u64, b: u64| b.checked_sub(a).map(|d| d as f64 * 100.0 / total as f64);
+    let (irq, softirq) = (c.irq - p.irq, c.softirq - p.softirq);
+    if irq.checked_add(softirq)? > total {
+        return None;
+    }
+    let pct = |d: u64| d as f64 * 100.0 / total as f64;
     Some(HandlerTime {
-        irq: pct(p.irq, c.irq)?,
-        softirq: pct(p.softirq, c.softirq)?,
+        irq: pct(irq),
+        softirq: pct(softirq),
     })
 }
 
@@ -224,7 +248,7 @@ mod tests {
     fn cpu_lines_by_id() {
         let s = CpuStat::parse(A).unwrap();
         assert_eq!(s.cpus.len(), 2);
-        assert_eq!(s.get(2).unwrap().total(), 50);
+        assert_eq!(s.get(2).unwrap().total(), Some(50));
         assert!(s.get(1).is_none(), "an offline CPU is absent, not shifted");
     }
 
@@ -246,6 +270,58 @@ mod tests {
             None,
             "counters going down: unknown"
         );
+    }
+
+    #[test]
+    fn counters_near_2_64_are_an_error_naming_the_line_and_cpu() {
+        let max = u64::MAX;
+        let text = format!("cpu  {max} {max} 1 1 1 1 1 1 0 0\ncpu0 1 1 1 1 1 1 1 1 0 0\ncpu1 {max} {max} {max} {max} {max} {max} {max} {max} 0 0\n");
+        let e = CpuStat::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.kind, StatErrorKind::Overflow(1));
+        assert_eq!(
+            e.to_string(),
+            "line 3: the times of cpu1 add up past 2^64 (18446744073709551615)"
+        );
+        // one field at the top, the rest 0: fits, and is a plain number
+        let one = format!("cpu0 {max} 0 0 0\n");
+        assert_eq!(
+            CpuStat::parse(one.as_bytes())
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .total(),
+            Some(max)
+        );
+    }
+
+    #[test]
+    fn handler_time_is_never_above_100_percent() {
+        let at = |irq: u64, soft: u64, user: u64| {
+            let t = format!("cpu0 {user} 0 0 0 0 {irq} {soft} 0\n");
+            CpuStat::parse(t.as_bytes()).unwrap()
+        };
+        let a = at(0, 0, 0);
+        let h = handler_time(&a, &at(50, 50, 0), 0).unwrap();
+        assert_eq!(h.total(), 100.0);
+        // a counter reset (user went down) is unknown, not a huge value
+        assert_eq!(handler_time(&at(0, 0, 100), &at(60, 60, 10), 0), None);
+        // no tick passed: unknown, not 0 % or NaN
+        assert_eq!(handler_time(&a, &a, 0), None);
+        // any pair of readings: unknown or within 0..=100
+        let vals = [0, 1, 7, 1 << 40, u64::MAX / 4];
+        for &x in &vals {
+            for &y in &vals {
+                for &z in &vals {
+                    let (p, c) = (at(x, y, z), at(y, z, x));
+                    if let Some(h) = handler_time(&p, &c, 0) {
+                        assert!(
+                            h.irq >= 0.0 && h.softirq >= 0.0 && h.total() <= 100.0,
+                            "{h:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,10 @@ use std::ops::Range;
 /// The longest label accepted (real ones: `BLOCK_IOPOLL`, 12 bytes).
 pub const MAX_LABEL: usize = 32;
 
+/// The most rows accepted: real kernels have at most a few thousand interrupt lines (the
+/// 1152-CPU capture has 1056); a file with more is refused, not held in memory row by row.
+pub const MAX_ROWS: usize = 100_000;
+
 /// What went wrong, and on which line (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -54,6 +58,8 @@ pub enum ParseErrorKind {
     },
     BadNumber(String),
     DuplicateLabel(String),
+    /// More than [`MAX_ROWS`] rows.
+    TooManyRows,
 }
 
 impl fmt::Display for ParseError {
@@ -90,6 +96,10 @@ impl fmt::Display for ParseError {
             ParseErrorKind::DuplicateLabel(s) => {
                 write!(f, "line {line}: interrupt '{s}' appears twice")
             }
+            ParseErrorKind::TooManyRows => write!(
+                f,
+                "line {line}: more than {MAX_ROWS} interrupt rows (real kernels have a few thousand)"
+            ),
         }
     }
 }
@@ -437,6 +447,9 @@ impl Snapshot {
             return Ok(());
         }
         let err = |kind| ParseError { line: lineno, kind };
+        if self.rows.len() >= MAX_ROWS {
+            return Err(err(ParseErrorKind::TooManyRows));
+        }
         let (label, rest) = split_label(line).map_err(err)?;
         if st.seen.contains(label) {
             return Err(err(ParseErrorKind::DuplicateLabel(label.to_string())));
@@ -741,6 +754,15 @@ MIS:          0\n";
         assert_eq!((e.line, e.kind), (1, ParseErrorKind::CpuOrder(0)));
         let e = Snapshot::parse("  CPU0 CPU0\n").unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::CpuOrder(0));
+        let many: String = std::iter::once("  CPU0\n".to_string())
+            .chain((0..=MAX_ROWS).map(|i| format!("{i}: 1\n")))
+            .collect();
+        let e = Snapshot::parse(&many).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::TooManyRows);
+        assert_eq!(
+            e.to_string(),
+            "line 100002: more than 100000 interrupt rows (real kernels have a few thousand)"
+        );
         let long = format!("  CPU0\n{}: 1\n", "X".repeat(MAX_LABEL + 1));
         assert_eq!(
             Snapshot::parse(long).unwrap_err().kind,

@@ -25,7 +25,13 @@
 //! that IRQ, unless it is in `absent_cpus` (no rate is known for it) or the row's `change` is
 //! not `known` (then `rates` is empty and `total_rate` null). `cpu_totals` has a key for every
 //! CPU of `cpus` not in `absent_cpus`, zeros included.
+//!
+//! Every text read from outside (IRQ labels, descriptions, device and softirq names, affinity
+//! lists, the messages naming them) goes through [`clean`] first, as in conn-audit's JSON: a
+//! control character arrives as the visible text `\x1b`, so `jq -r` can never turn it back
+//! into a raw escape sequence.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -396,7 +402,7 @@ struct JsonSample<'a> {
     irqs: Vec<JsonIrq<'a>>,
     cpu_totals: CpuMap<'a>,
     total_rate: f64,
-    resets: Vec<&'a str>,
+    resets: Vec<Cow<'a, str>>,
     imbalance: Option<JsonImbalance<'a>>,
     cpu_time: Option<CpuTimes<'a>>,
     /// CPUs at least [`crate::domain::cpustat::BUSY_PERCENT`] % of their time in handlers, busiest first (`null`
@@ -412,7 +418,7 @@ struct JsonSample<'a> {
 #[derive(Serialize)]
 struct JsonDevice<'a> {
     device: String,
-    irqs: Vec<&'a str>,
+    irqs: Vec<Cow<'a, str>>,
     total_rate: Option<f64>,
     rates: CpuMap<'a>,
 }
@@ -457,14 +463,14 @@ struct JsonBusy {
 
 #[derive(Serialize)]
 struct JsonIrq<'a> {
-    irq: &'a str,
-    description: &'a str,
+    irq: Cow<'a, str>,
+    description: Cow<'a, str>,
     change: RowChange,
     #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<&'a str>,
+    group: Option<Cow<'a, str>>,
     total_rate: Option<f64>,
     rates: CpuMap<'a>,
-    affinity: Option<&'a str>,
+    affinity: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     node: Option<u32>,
 }
@@ -473,11 +479,11 @@ struct JsonIrq<'a> {
 struct JsonImbalance<'a> {
     cpu: u32,
     /// `device`, or the softirq's name.
-    load: &'a str,
+    load: Cow<'a, str>,
     share: f64,
     ratio: f64,
     allowed_cpus: usize,
-    top: &'a [String],
+    top: Vec<Cow<'a, str>>,
     fix: &'static str,
     message: String,
 }
@@ -532,12 +538,12 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
     let ir: &'a IrqRate = &s.rates.irqs[k];
     let r = s.snap.row(ir.row);
     let group = match r.role {
-        RowRole::Member(g) => Some(s.snap.row(g).label),
+        RowRole::Member(g) => Some(clean(s.snap.row(g).label)),
         _ => None,
     };
     JsonIrq {
-        irq: r.label,
-        description: r.desc,
+        irq: clean(r.label),
+        description: clean(r.desc),
         change: ir.change,
         group,
         total_rate: row_rate(ir, r.kind, &v.cols, all_cols).and_then(round2),
@@ -546,7 +552,7 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
             cols: &v.cols,
             values: Values::Sparse(&ir.per_cpu),
         },
-        affinity: s.affinity.get(k).and_then(|a| a.as_deref()),
+        affinity: s.affinity.get(k).and_then(|a| a.as_deref()).map(clean),
         node: s.irq_node.get(k).copied().flatten(),
     }
 }
@@ -587,20 +593,20 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
         resets: s
             .rates
             .resets()
-            .map(|k| s.snap.row(s.rates.irqs[k].row).label)
+            .map(|k| clean(s.snap.row(s.rates.irqs[k].row).label))
             .collect(),
         imbalance: s.imbalance.map(|i| JsonImbalance {
             cpu: i.cpu,
             load: match &i.load {
-                Load::Device => "device",
-                Load::Softirq(name) => name,
+                Load::Device => Cow::Borrowed("device"),
+                Load::Softirq(name) => clean(name),
             },
             share: (i.share * 1000.0).round() / 1000.0,
             ratio: (i.ratio * 10.0).round() / 10.0,
             allowed_cpus: i.allowed,
-            top: &i.top,
+            top: i.top.iter().map(|t| clean(t)).collect(),
             fix: i.fix(),
-            message: i.to_string(),
+            message: clean(&i.to_string()).into_owned(),
         }),
         numa_nodes: s
             .nodes
@@ -609,15 +615,19 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .filter(|_| s.nodes.is_numa())
             .map(|(n, c)| (*n, crate::domain::units::format_cpu_list(c)))
             .collect(),
-        numa_warnings: s.numa.iter().map(|m| m.to_string()).collect(),
+        numa_warnings: s
+            .numa
+            .iter()
+            .map(|m| clean(&m.to_string()).into_owned())
+            .collect(),
         devices: groups
             .iter()
             .map(|g| JsonDevice {
-                device: g.name.clone(),
+                device: clean(&g.name).into_owned(),
                 irqs: g
                     .members
                     .iter()
-                    .map(|&k| s.snap.row(s.rates.irqs[k].row).label)
+                    .map(|&k| clean(s.snap.row(s.rates.irqs[k].row).label))
                     .collect(),
                 total_rate: device_rate(g, &v.cols, all_cols).and_then(round2),
                 rates: CpuMap {

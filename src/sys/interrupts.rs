@@ -67,8 +67,13 @@ impl ProcSampler {
 }
 
 /// The largest interrupts file read: the 1152-CPU capture is 13.4 MB; a file above this is
-/// refused with its name instead of being read whole.
-pub const MAX_FILE: u64 = 256 << 20;
+/// refused with its name (it is streamed, never held whole).
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// The longest line: a row of the 1152-CPU capture is 12.7 KB, one for 8192 CPUs (the
+/// kernel's NR_CPUS limit) about 100 KB. A longer line is an error as soon as it is seen, so
+/// a file with no newline is not buffered up to [`MAX_FILE`].
+const MAX_LINE: usize = 1 << 20;
 
 /// Read `path` (a regular file, never blocking on a FIFO, at most [`MAX_FILE`] bytes) into
 /// `buf` and parse it into `into`; errors name the file and line.
@@ -119,6 +124,12 @@ fn parse_stream(
         // every whole line read so far; the tail waits for the rest of its line
         let done = match memchr::memrchr(b'\n', &buf[filled..end]) {
             Some(k) => filled + k + 1,
+            None if end > MAX_LINE => {
+                anyhow::bail!(
+                    "parsing {name}: a line longer than the {} MiB limit",
+                    MAX_LINE >> 20
+                );
+            }
             None => {
                 filled = end;
                 continue;
@@ -445,5 +456,14 @@ mod tests {
         assert_eq!(format!("{e:#}"), "parsing f: empty file: no CPU header");
         let e = parse_stream(&text[..], &mut Vec::new(), &mut snap, 10, "f").unwrap_err();
         assert!(format!("{e:#}").contains("reading f: larger than"), "{e:#}");
+        // a file with no newline: refused after MAX_LINE, not buffered to MAX_FILE
+        let mut buf = Vec::new();
+        let zeros = std::io::repeat(0).take(MAX_FILE);
+        let e = parse_stream(zeros, &mut buf, &mut snap, MAX_FILE, "z").unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "parsing z: a line longer than the 1 MiB limit"
+        );
+        assert!(buf.len() < MAX_LINE + 2 * CHUNK, "{}", buf.len());
     }
 }
