@@ -187,6 +187,71 @@ fn view_names_are_escaped_in_labels() {
     assert!(config.contains(r"Queries Out in\x1b[2Jternal"), "{config}");
 }
 
+/// A JSON v1 document whose view and zone names carry an erase-screen sequence and a C1 CSI.
+fn hostile_json(dir: &Path) -> Option<std::path::PathBuf> {
+    let fixtures = shared_fixtures("bind")?;
+    let doc = std::fs::read_to_string(fixtures.join("bind-9.18.49-lab-json-v1-full.json"))
+        .unwrap()
+        .replace("\"internal\":", "\"in\\u001b[2J\\u009bternal\":")
+        .replace(
+            "\"name\":\"example.org\"",
+            "\"name\":\"ex\\u001b[2J\\u009bample.org\"",
+        );
+    let f = dir.join("evil.json");
+    std::fs::write(&f, doc).unwrap();
+    Some(f)
+}
+
+#[test]
+fn json_output_escapes_view_and_zone_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(f) = hostile_json(tmp.path()) else {
+        return;
+    };
+    let out = Command::new(crate::util::bin())
+        .args([
+            "bindstats",
+            "--format",
+            "json",
+            "--master-zones",
+            "example.org",
+            "--file",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = out.stdout;
+    assert!(!bytes.contains(&0x1b), "raw ESC in JSON");
+    assert!(
+        !bytes.windows(2).any(|w| w == [0xc2, 0x9b]),
+        "raw U+009B in JSON"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(!text.to_ascii_lowercase().contains("\\u001b"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("\\u009b"), "{text}");
+    // the names are still there, visibly escaped (as conn-audit's JSON)
+    assert!(text.contains(r#""in\\x1b[2J\\x9bternal""#), "{text}");
+    assert!(text.contains(r#"ex\\x1b[2J\\x9bample.org"#), "{text}");
+    // munin and Prometheus stay escaped too
+    let (_, config, _) = run(opskit().args(["bindstats", "config", "--file"]).arg(&f));
+    assert!(
+        !config.contains('\u{1b}') && !config.contains('\u{9b}'),
+        "{config}"
+    );
+    assert!(config.contains(r"in\x1b[2J\x9bternal"), "{config}");
+    let text = prom(&f);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+        "{text}"
+    );
+    assert!(text.contains(r#"view="in\\x1b[2J\\x9bternal""#), "{text}");
+}
+
 /// A fake BIND 9.9 (XML v2 at `/`, answered after `delay`) and counts the documents it
 /// served.
 fn counting_bind(

@@ -284,7 +284,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         Format::Json => {
             let mut st = result?;
             bind_munin::declare_known(&mut st);
-            crate::output::json::write_pretty(&mut out, &st)?
+            crate::output::json::write_pretty_clean(&mut out, &st)?
         }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
         Format::Prometheus => out = exposition(&args, result)?,
