@@ -252,6 +252,59 @@ fn json_output_escapes_view_and_zone_names() {
     assert!(text.contains(r#"view="in\\x1b[2J\\x9bternal""#), "{text}");
 }
 
+#[test]
+fn long_view_names_are_capped_and_stay_distinct() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    // two 10 MB view names sharing their first 10 MB, in 3-byte characters
+    let long = "例".repeat(3_500_000);
+    let doc = std::fs::read_to_string(dir.join("bind-9.18.49-lab-xml-v3-server.xml"))
+        .unwrap()
+        .replace("view name=\"internal\"", &format!("view name=\"{long}1\""))
+        .replace("view name=\"external\"", &format!("view name=\"{long}2\""));
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("long.xml");
+    std::fs::write(&f, doc).unwrap();
+    let text = prom(&f);
+    assert!(text.len() < 1_000_000, "{} bytes of exposition", text.len());
+    let views: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("view=\"")?.1.split_once('"'))
+        .map(|(v, _)| v)
+        .filter(|v| *v != "_bind")
+        .collect();
+    assert_eq!(views.len(), 2, "{views:?}");
+    for v in &views {
+        assert!(
+            v.len() <= 255 && v.starts_with("例例") && v.contains("..."),
+            "{v}"
+        );
+    }
+    let (code, config, err) = run(opskit().args(["bindstats", "config", "--file"]).arg(&f));
+    assert_eq!(code, 0, "{err}");
+    let graphs: Vec<&str> = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("multigraph queries_out_"))
+        .collect();
+    assert_eq!(graphs.len(), 2, "{graphs:?}");
+    assert_ne!(graphs[0], graphs[1]);
+    assert!(config.len() < 1_000_000, "{} bytes of config", config.len());
+    let out = Command::new(crate::util::bin())
+        .args(["bindstats", "--format", "json", "--file"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.len() < 1_000_000,
+        "{} bytes of JSON",
+        out.stdout.len()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["views"].as_array().map(Vec::len), Some(3), "with _bind");
+}
+
 /// A fake BIND 9.9 (XML v2 at `/`, answered after `delay`) and counts the documents it
 /// served.
 fn counting_bind(
