@@ -74,7 +74,9 @@ pub fn from_clap(e: &clap::Error) -> ExitCode {
         if lines.is_empty() {
             eprint!("{text}");
         } else {
-            eprintln!("opskit: {}", lines.join(" ").trim_start_matches("error: "));
+            let line = lines.join(" ");
+            let line = crate::output::escape::clean(line.trim_start_matches("error: "));
+            eprintln!("opskit: {line}");
         }
         ExitCode::from(2)
     } else {
@@ -146,8 +148,11 @@ pub fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) 
 }
 
 /// anyhow's `{:#}` chain, with embedded newlines folded so the message stays on one line.
+/// Control characters a message quotes from outside (a file name or URL with an escape
+/// sequence, text from a document) are escaped, so an error line cannot redraw the terminal.
 pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace(['\n', '\r'], " ")
+    let text = format!("{e:#}").replace(['\n', '\r'], " ");
+    crate::output::escape::clean(&text).into_owned()
 }
 
 #[cfg(test)]
@@ -164,5 +169,13 @@ mod tests {
         assert_eq!(Outcome::Signalled(1).code(), 129);
         assert_eq!(ErrorCode::One.code(), 1);
         assert_eq!(ErrorCode::Two.code(), 2);
+    }
+
+    #[test]
+    fn an_error_line_carries_no_control_characters() {
+        let e = anyhow::anyhow!("no such file").context("reading /tmp/\x1b[2Jevil\nline");
+        let line = one_line(&e);
+        assert_eq!(line, "reading /tmp/\\x1b[2Jevil line: no such file");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
     }
 }

@@ -42,3 +42,28 @@ fn argv0_dispatch_through_symlinks() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn error_lines_escape_what_they_quote() {
+    // a file name (or URL) with an escape sequence must not reach the terminal raw, whether
+    // the tool reports it or clap does
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("\x1b[2Jevil");
+    for args in [
+        vec!["itop".into(), "--from".into(), evil.clone(), evil.clone()],
+        vec![
+            "bindstats".into(),
+            "--format".into(),
+            "json".into(),
+            "--file".into(),
+            evil.clone(),
+        ],
+        vec!["conn-audit".into(), "--idle".into(), "\x1b[2J".into()],
+    ] {
+        let args: Vec<std::path::PathBuf> = args;
+        let (code, _, err) = run(opskit().args(&args));
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains("\\x1b[2J"), "{args:?}: {err}");
+        assert!(!err.contains('\x1b'), "{args:?}: raw ESC in {err:?}");
+    }
+}
