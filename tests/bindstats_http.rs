@@ -272,6 +272,19 @@ fn a_zero_or_absurd_timeout_is_a_usage_error_on_the_command_line() {
 }
 
 #[test]
+fn a_non_utf8_argument_is_an_error_line_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/nonexistent/\xff.xml");
+    let (code, out, err) = run(opskit()
+        .args(["bindstats", "--format", "json", "--file"])
+        .arg(bad));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn a_zero_env_timeout_keeps_munin_graphs_with_unknowns() {
     for t in ["0s", "90000s"] {
         for verb in [Some("config"), None] {

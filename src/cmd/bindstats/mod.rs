@@ -244,7 +244,9 @@ fn timeout(args: &Args) -> anyhow::Result<Duration> {
 /// A bad `--timeout` typed on the command line is a usage error (exit 2) before anything
 /// runs; a bad env.timeout takes the failure path (munin keeps its graphs, values `U`).
 fn check_cli_timeout(args: &Args) -> anyhow::Result<()> {
-    let on_cli = std::env::args().any(|a| a == "--timeout" || a.starts_with("--timeout="));
+    // args_os: an argument that is not UTF-8 (a --file path) must not panic here
+    let on_cli = std::env::args_os()
+        .any(|a| a == "--timeout" || a.to_str().is_some_and(|s| s.starts_with("--timeout=")));
     match timeout(args) {
         Err(e) if on_cli => Err(UsageError(crate::exit::one_line(&e)).into()),
         _ => Ok(()),
