@@ -53,7 +53,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Pl
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l url -d 'Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Time allowed for the whole fetch, every request and body together (env: timeout)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Time allowed for the whole fetch, every request and body together, above 0 and at most 1h (env: timeout)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l file -d 'Read a saved document instead of fetching (- for stdin)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format' -r -f -a "munin\t'munin plugin protocol (multigraph)'
 prometheus\t'Prometheus text exposition'

@@ -238,8 +238,121 @@ fn a_bad_env_timeout_is_one_line_and_munin_still_gets_config_and_unknowns() {
         }
     }
     let (code, _, err) = run(opskit().args(["bindstats", "--format", "json", "--timeout", "abc"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("bad timeout"), "{err}");
+}
+
+#[test]
+fn a_zero_or_absurd_timeout_is_a_usage_error_on_the_command_line() {
+    for t in ["0s", "0", "0ms", "2h", "--timeout=0s"] {
+        for format in ["munin", "json", "prometheus"] {
+            let mut c = opskit();
+            c.args([
+                "bindstats",
+                "--url",
+                "http://127.0.0.1:9/",
+                "--format",
+                format,
+            ]);
+            match t.strip_prefix("--timeout=") {
+                Some(_) => c.arg(t),
+                None => c.args(["--timeout", t]),
+            };
+            let (code, out, err) = run(&mut c);
+            assert_eq!(code, 2, "{t} {format}: {out} {err}");
+            assert!(out.is_empty(), "{t} {format}: {out}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("bad timeout"), "{err}");
+        }
+    }
+    // --listen too: nothing served
+    let (code, _, err) =
+        run(opskit().args(["bindstats", "--timeout", "0s", "--listen", "127.0.0.1:0"]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_non_utf8_argument_is_an_error_line_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/nonexistent/\xff.xml");
+    let (code, out, err) = run(opskit()
+        .args(["bindstats", "--format", "json", "--file"])
+        .arg(bad));
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_zero_env_timeout_keeps_munin_graphs_with_unknowns() {
+    for t in ["0s", "90000s"] {
+        for verb in [Some("config"), None] {
+            let mut c = opskit();
+            c.arg("bindstats")
+                .env("timeout", t)
+                .env("url", "http://127.0.0.1:9/");
+            c.args(verb);
+            let (code, out, err) = run(&mut c);
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(&format!("bad timeout '{t}'")), "{err}");
+            match verb {
+                Some(_) => assert!(out.contains("multigraph queries_in\ngraph_title"), "{out}"),
+                None => assert!(out.contains("ANY.value U"), "{out}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_any_thresholds_are_one_line_and_munin_keeps_its_graphs() {
+    let Some(dir) = crate::util::shared_fixtures("bind") else {
+        return;
+    };
+    let f = dir.join("bind-9.18.49-lab-xml-v3-server.xml");
+    let config = |env: &[(&str, &str)], flags: &[&str]| {
+        let mut c = opskit();
+        c.envs(env.iter().copied())
+            .args(["bindstats", "config", "--file"])
+            .arg(&f)
+            .args(flags);
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        let any: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with("ANY.warning") || l.starts_with("ANY.critical"))
+            .map(str::to_string)
+            .collect();
+        (out, err, any)
+    };
+    // env, as plugin-conf.d sets them
+    let (out, err, any) = config(&[("ANYWARN", "NaN"), ("ANYCRIT", "1e400")], &[]);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(err.contains("bad ANYWARN 'NaN'"), "{err}");
+    assert!(err.contains("bad ANYCRIT '1e400'"), "{err}");
+    assert_eq!(any, ["ANY.warning 10", "ANY.critical 50"], "{out}");
+    assert!(out.contains("multigraph queries_in\ngraph_title"), "{out}");
+    // a newline cannot forge a config line
+    let (out, err, any) = config(&[("ANYCRIT", "5\nANY.cdef 0")], &[]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out.contains("ANY.cdef"), "{out}");
+    assert_eq!(any, ["ANY.warning 10", "ANY.critical 50"], "{out}");
+    // the flags; munin ranges pass
+    let (_, err, any) = config(&[], &["--any-warn=-1", "--any-crit", "100:"]);
+    assert!(err.contains("bad ANYWARN '-1'"), "{err}");
+    assert_eq!(any, ["ANY.warning 10", "ANY.critical 100:"]);
+    let (_, err, any) = config(&[], &["--any-warn", "5:20", "--any-crit", ":80"]);
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(any, ["ANY.warning 5:20", "ANY.critical :80"]);
+    // values still print
+    let (code, out, err) = run(opskit()
+        .env("ANYWARN", "inf")
+        .args(["bindstats", "--file"])
+        .arg(&f));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("multigraph queries_in\n"), "{out}");
+    assert!(out.contains("\nANY.value "), "{out}");
 }
 
 #[test]

@@ -187,6 +187,124 @@ fn view_names_are_escaped_in_labels() {
     assert!(config.contains(r"Queries Out in\x1b[2Jternal"), "{config}");
 }
 
+/// A JSON v1 document whose view and zone names carry an erase-screen sequence and a C1 CSI.
+fn hostile_json(dir: &Path) -> Option<std::path::PathBuf> {
+    let fixtures = shared_fixtures("bind")?;
+    let doc = std::fs::read_to_string(fixtures.join("bind-9.18.49-lab-json-v1-full.json"))
+        .unwrap()
+        .replace("\"internal\":", "\"in\\u001b[2J\\u009bternal\":")
+        .replace(
+            "\"name\":\"example.org\"",
+            "\"name\":\"ex\\u001b[2J\\u009bample.org\"",
+        );
+    let f = dir.join("evil.json");
+    std::fs::write(&f, doc).unwrap();
+    Some(f)
+}
+
+#[test]
+fn json_output_escapes_view_and_zone_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(f) = hostile_json(tmp.path()) else {
+        return;
+    };
+    let out = Command::new(crate::util::bin())
+        .args([
+            "bindstats",
+            "--format",
+            "json",
+            "--master-zones",
+            "example.org",
+            "--file",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = out.stdout;
+    assert!(!bytes.contains(&0x1b), "raw ESC in JSON");
+    assert!(
+        !bytes.windows(2).any(|w| w == [0xc2, 0x9b]),
+        "raw U+009B in JSON"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(!text.to_ascii_lowercase().contains("\\u001b"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("\\u009b"), "{text}");
+    // the names are still there, visibly escaped (as conn-audit's JSON)
+    assert!(text.contains(r#""in\\x1b[2J\\x9bternal""#), "{text}");
+    assert!(text.contains(r#"ex\\x1b[2J\\x9bample.org"#), "{text}");
+    // munin and Prometheus stay escaped too
+    let (_, config, _) = run(opskit().args(["bindstats", "config", "--file"]).arg(&f));
+    assert!(
+        !config.contains('\u{1b}') && !config.contains('\u{9b}'),
+        "{config}"
+    );
+    assert!(config.contains(r"in\x1b[2J\x9bternal"), "{config}");
+    let text = prom(&f);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+        "{text}"
+    );
+    assert!(text.contains(r#"view="in\\x1b[2J\\x9bternal""#), "{text}");
+}
+
+#[test]
+fn long_view_names_are_capped_and_stay_distinct() {
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    // two 10 MB view names sharing their first 10 MB, in 3-byte characters
+    let long = "例".repeat(3_500_000);
+    let doc = std::fs::read_to_string(dir.join("bind-9.18.49-lab-xml-v3-server.xml"))
+        .unwrap()
+        .replace("view name=\"internal\"", &format!("view name=\"{long}1\""))
+        .replace("view name=\"external\"", &format!("view name=\"{long}2\""));
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("long.xml");
+    std::fs::write(&f, doc).unwrap();
+    let text = prom(&f);
+    assert!(text.len() < 1_000_000, "{} bytes of exposition", text.len());
+    let views: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("view=\"")?.1.split_once('"'))
+        .map(|(v, _)| v)
+        .filter(|v| *v != "_bind")
+        .collect();
+    assert_eq!(views.len(), 2, "{views:?}");
+    for v in &views {
+        assert!(
+            v.len() <= 255 && v.starts_with("例例") && v.contains("..."),
+            "{v}"
+        );
+    }
+    let (code, config, err) = run(opskit().args(["bindstats", "config", "--file"]).arg(&f));
+    assert_eq!(code, 0, "{err}");
+    let graphs: Vec<&str> = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("multigraph queries_out_"))
+        .collect();
+    assert_eq!(graphs.len(), 2, "{graphs:?}");
+    assert_ne!(graphs[0], graphs[1]);
+    assert!(config.len() < 1_000_000, "{} bytes of config", config.len());
+    let out = Command::new(crate::util::bin())
+        .args(["bindstats", "--format", "json", "--file"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout.len() < 1_000_000,
+        "{} bytes of JSON",
+        out.stdout.len()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["views"].as_array().map(Vec::len), Some(3), "with _bind");
+}
+
 /// A fake BIND 9.9 (XML v2 at `/`, answered after `delay`) and counts the documents it
 /// served.
 fn counting_bind(

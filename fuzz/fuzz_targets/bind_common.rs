@@ -24,6 +24,20 @@ fn check_renderings(st: &Stats) {
     opskit::output::prometheus::write(&mut prom, &fams).unwrap();
     let text = String::from_utf8(prom).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    // the JSON bindstats prints: no raw control character
     let mut json = Vec::new();
-    opskit::output::json::write_pretty(&mut json, st).unwrap();
+    opskit::output::json::write_pretty_clean(&mut json, st).unwrap();
+    let text = String::from_utf8(json).unwrap();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    // decoded (as `jq -r` would), no string or key holds a control character either
+    fn clean(v: &serde_json::Value) -> bool {
+        let ok = |s: &str| !s.chars().any(char::is_control);
+        match v {
+            serde_json::Value::String(s) => ok(s),
+            serde_json::Value::Array(a) => a.iter().all(clean),
+            serde_json::Value::Object(o) => o.iter().all(|(k, v)| ok(k) && clean(v)),
+            _ => true,
+        }
+    }
+    assert!(clean(&serde_json::from_str(&text).unwrap()), "{text:?}");
 }

@@ -125,16 +125,143 @@ pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
 }
 
 /// Parse a whole document, its format (XML or JSON) detected from its first character.
+/// Every name taken from the document is capped to [`MAX_NAME`] bytes ([`Stats::cap_names`]).
 pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
-    match doc.iter().find(|b| !b.is_ascii_whitespace()) {
+    let mut st = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => parse_json_filtered(doc, zones),
         Some(b'<') => parse_xml_slice(doc, zones),
         None => err("empty document"),
         Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
+    }?;
+    st.cap_names();
+    Ok(st)
+}
+
+/// The longest name (view, zone, class, counter, memory context, version string) taken from
+/// a document, in bytes. A DNS name is at most 255 bytes (253 characters written out), so
+/// every real zone name fits; view names are free text in named.conf, and a 30 MB one would
+/// otherwise be repeated in every Prometheus sample and munin line that carries it.
+pub const MAX_NAME: usize = 255;
+
+/// Caps names to [`MAX_NAME`] bytes, keeping the names of one collection distinct: a longer
+/// name is cut at a character boundary and ends in `...` and 16 hex digits of a hash of the
+/// whole name (`-2`, `-3`... after that should two cut names still meet), the same cut for
+/// the same name, so graphs and series keep their names from one run to the next.
+#[derive(Default)]
+struct NameCap {
+    used: std::collections::HashSet<String>,
+    done: std::collections::HashMap<String, String>,
+}
+
+impl NameCap {
+    /// For a collection whose names are `names`: the short ones are kept as they are.
+    fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let used = names
+            .into_iter()
+            .filter(|n| n.len() <= MAX_NAME)
+            .map(str::to_string)
+            .collect();
+        NameCap {
+            used,
+            done: Default::default(),
+        }
+    }
+
+    fn cap(&mut self, name: &str) -> String {
+        if name.len() <= MAX_NAME {
+            return name.to_string();
+        }
+        if let Some(c) = self.done.get(name) {
+            return c.clone();
+        }
+        // FNV-1a 64: stable across runs and builds (std's hasher is not)
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut n = 1u64;
+        let c = loop {
+            let tail = match n {
+                1 => format!("...{h:016x}"),
+                _ => format!("...{h:016x}-{n}"),
+            };
+            let mut cut = MAX_NAME - tail.len();
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let c = format!("{}{tail}", &name[..cut]);
+            if self.used.insert(c.clone()) {
+                break c;
+            }
+            n += 1;
+        };
+        self.done.insert(name.to_string(), c.clone());
+        c
+    }
+
+    /// One name alone (no collection to keep distinct from).
+    fn one(name: &mut String) {
+        if name.len() > MAX_NAME {
+            *name = NameCap::default().cap(name);
+        }
+    }
+
+    fn counters(c: &mut Counters) {
+        if c.keys().all(|k| k.len() <= MAX_NAME) {
+            return;
+        }
+        let mut cap = NameCap::new(c.keys().map(String::as_str));
+        for (k, v) in std::mem::take(c) {
+            *c.entry(cap.cap(&k)).or_default() += v;
+        }
     }
 }
 
 impl Stats {
+    /// Every name taken from the document cut to [`MAX_NAME`] bytes (see [`NameCap`]).
+    pub fn cap_names(&mut self) {
+        for o in [
+            &mut self.server_version,
+            &mut self.boot_time,
+            &mut self.config_time,
+        ] {
+            o.iter_mut().for_each(NameCap::one);
+        }
+        NameCap::one(&mut self.format);
+        NameCap::one(&mut self.schema);
+        let st = &mut *self;
+        for c in [
+            &mut st.opcodes,
+            &mut st.rcodes,
+            &mut st.qtypes,
+            &mut st.nsstat,
+            &mut st.zonestat,
+            &mut st.resstat,
+            &mut st.sockstat,
+            &mut st.memory,
+            &mut st.contexts,
+        ] {
+            NameCap::counters(c);
+        }
+        st.thread_model.iter_mut().for_each(NameCap::counters);
+        st.tasks
+            .iter_mut()
+            .for_each(|t| NameCap::counters(&mut t.by_state));
+        let mut views = NameCap::new(st.views.iter().map(|v| v.name.as_str()));
+        for v in &mut st.views {
+            v.name = views.cap(&v.name);
+            for c in [&mut v.resqtype, &mut v.resstats, &mut v.cache] {
+                NameCap::counters(c);
+            }
+            let mut zones = NameCap::new(v.zones.iter().map(|z| z.name.as_str()));
+            for z in &mut v.zones {
+                z.name = zones.cap(&z.name);
+                NameCap::one(&mut z.class);
+                NameCap::counters(&mut z.qtypes);
+                NameCap::counters(&mut z.rcodes);
+            }
+        }
+    }
+
     /// Merge a subset document (`/xml/v3/mem` after `/xml/v3/server`...) into this one.
     pub fn merge(&mut self, o: Stats) {
         fn m(a: &mut Counters, b: Counters) {
@@ -762,6 +889,53 @@ fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_are_capped_on_char_boundaries_and_stay_distinct() {
+        let long = "例".repeat(1_000_000); // 3 MB, 3-byte characters
+        let other = format!("{}x", "例".repeat(200));
+        let doc = format!(
+            r#"{{"json-stats-version":"1.7","qtypes":{{"{long}":1,"{long}y":2}},"views":{{"{long}":{{"zones":[{{"name":"{other}","class":"IN"}},{{"name":"{other}","class":"CH"}},{{"name":"{other}2","class":"IN"}}]}},"{long}b":{{}},"short":{{}}}}}}"#
+        );
+        let st = parse_doc(doc.as_bytes(), &ZoneFilter::Summary(Vec::new())).unwrap();
+        let names: Vec<&str> = st.views.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names.len(), 3);
+        assert!(names.contains(&"short"));
+        let mut all: Vec<&str> = names.clone();
+        all.extend(st.qtypes.keys().map(String::as_str));
+        for n in &all {
+            assert!(n.len() <= MAX_NAME, "{}", n.len());
+        }
+        let long_views: Vec<&&str> = names.iter().filter(|n| n.len() > 5).collect();
+        assert_eq!(long_views.len(), 2);
+        assert_ne!(long_views[0], long_views[1], "distinct after the cut");
+        assert!(long_views[0].starts_with("例例") && long_views[0].contains("..."));
+        assert_eq!(st.qtypes.len(), 2);
+        assert_eq!(st.qtypes.values().sum::<u64>(), 3);
+        // the same name cuts the same way (IN and CH of one zone; a second run)
+        let z: Vec<&Zone> = st.views.iter().flat_map(|v| &v.zones).collect();
+        assert_eq!(z.len(), 3);
+        assert_eq!(z[0].name, z[1].name);
+        assert_ne!(z[0].name, z[2].name);
+        let again = parse_doc(doc.as_bytes(), &ZoneFilter::Summary(Vec::new())).unwrap();
+        assert_eq!(st.views, again.views);
+    }
+
+    #[test]
+    fn a_cut_name_never_takes_a_short_name_that_looks_the_same() {
+        let long = "v".repeat(300);
+        let first = NameCap::default().cap(&long);
+        assert_eq!(first.len(), MAX_NAME);
+        let mut cap = NameCap::new([first.as_str(), long.as_str()]);
+        let second = cap.cap(&long);
+        assert_ne!(second, first);
+        assert!(
+            second.len() <= MAX_NAME && second.ends_with("-2"),
+            "{second}"
+        );
+        assert_eq!(cap.cap(&long), second);
+        assert_eq!(cap.cap("short"), "short");
+    }
 
     #[test]
     fn v3_groups_views_zones_memory_tasks() {

@@ -76,6 +76,42 @@ impl Default for Settings {
     }
 }
 
+/// A munin threshold for the ANY field, checked: `N`, or munin's range syntax `N:M`, `N:`,
+/// `:M`, with finite non-negative numbers (`min <= max`). The perl plugin passed ANYWARN and
+/// ANYCRIT through unchecked, so `NaN`, `1e400` or a newline reached munin's config.
+pub fn check_threshold(s: &str) -> Result<String, &'static str> {
+    const EXPECTED: &str = "expected a finite number >= 0 or a munin range (N:M, N:, :M)";
+    let t = s.trim();
+    let bound = |b: &str| -> Result<Option<f64>, &'static str> {
+        if b.is_empty() {
+            return Ok(None);
+        }
+        if !b
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+'))
+        {
+            return Err(EXPECTED);
+        }
+        match b.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(EXPECTED),
+        }
+    };
+    let ok = match t.split_once(':') {
+        Some((lo, hi)) => match (bound(lo)?, bound(hi)?) {
+            (None, None) => false,
+            (Some(l), Some(h)) => l <= h,
+            _ => true,
+        },
+        None => bound(t)?.is_some(),
+    };
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(EXPECTED)
+    }
+}
+
 const PER_PERIOD: &str = "Queries / ${graph_period}";
 
 /// The perl plugin's field lists (with its `QrtRTT800` typo fixed, which also cut the list
@@ -502,6 +538,36 @@ mod tests {
 
     fn names(g: &Graph) -> Vec<&str> {
         g.fields.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn thresholds_are_finite_non_negative_numbers_or_munin_ranges() {
+        for ok in [
+            "10", " 50 ", "0", "2.5", "1e3", "5:", ":50", "10:50", "10:10",
+        ] {
+            assert_eq!(check_threshold(ok).as_deref(), Ok(ok.trim()), "{ok}");
+        }
+        for bad in [
+            "",
+            ":",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "-1",
+            "-1:5",
+            "5:-1",
+            "50:10",
+            "10\nANY.value 5",
+            "1,5",
+            "0x10",
+            "10 20",
+            "1:2:3",
+            "abc",
+        ] {
+            assert!(check_threshold(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

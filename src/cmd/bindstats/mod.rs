@@ -15,7 +15,8 @@ use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
 use crate::domain::bind_metrics;
 use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
-use crate::exit::Outcome;
+use crate::exit::{Outcome, UsageError};
+use crate::output::escape::clean;
 use crate::output::munin::{self as munin_out, Values};
 use crate::sys::bind_http::{url_from_env, views_from_env, Deadline, Fetcher};
 use crate::sys::{bind_serve, fsread, munin_state};
@@ -72,7 +73,8 @@ pub struct Args {
     #[arg(long, value_name = "URL", env = "url", hide_env = true)]
     pub url: Option<String>,
 
-    /// Time allowed for the whole fetch, every request and body together (env: timeout)
+    /// Time allowed for the whole fetch, every request and body together, above 0 and at most
+    /// 1h (env: timeout)
     #[arg(
         long,
         value_name = "DURATION",
@@ -168,8 +170,8 @@ impl Args {
             views: split_list(&views).map(str::to_string).collect(),
             zones: MasterZones::parse(self.master_zones.as_deref()),
             zone_cap: self.max_zones,
-            any_warn: self.any_warn.clone(),
-            any_crit: self.any_crit.clone(),
+            any_warn: threshold("ANYWARN", &self.any_warn, "10"),
+            any_crit: threshold("ANYCRIT", &self.any_crit, "50"),
             prefix: self
                 .instance
                 .as_deref()
@@ -210,10 +212,50 @@ impl Args {
     }
 }
 
+/// A checked ANY threshold; a bad one is one line on stderr and the perl plugin's default,
+/// so munin keeps its graphs (as with a bad env.timeout).
+fn threshold(name: &str, value: &str, default: &str) -> String {
+    bind_munin::check_threshold(value).unwrap_or_else(|e| {
+        eprintln!(
+            "opskit bindstats: bad {name} '{}': {e}; using {default}",
+            crate::output::escape::clean(value)
+        );
+        default.to_string()
+    })
+}
+
+/// The longest `--timeout` / env.timeout taken; longer is a mistake (munin-node kills a
+/// plugin after 10 s by default).
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `--timeout` / env.timeout: a duration above zero and at most an hour.
+fn timeout(args: &Args) -> anyhow::Result<Duration> {
+    let t = parse_duration(&args.timeout)
+        .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", clean(&args.timeout)))?;
+    if t.is_zero() || t > MAX_TIMEOUT {
+        anyhow::bail!(
+            "bad timeout '{}': expected a duration above 0 and at most 1h",
+            clean(&args.timeout)
+        );
+    }
+    Ok(t)
+}
+
+/// A bad `--timeout` typed on the command line is a usage error (exit 2) before anything
+/// runs; a bad env.timeout takes the failure path (munin keeps its graphs, values `U`).
+fn check_cli_timeout(args: &Args) -> anyhow::Result<()> {
+    // args_os: an argument that is not UTF-8 (a --file path) must not panic here
+    let on_cli = std::env::args_os()
+        .any(|a| a == "--timeout" || a.to_str().is_some_and(|s| s.starts_with("--timeout=")));
+    match timeout(args) {
+        Err(e) if on_cli => Err(UsageError(crate::exit::one_line(&e)).into()),
+        _ => Ok(()),
+    }
+}
+
 /// Gather: the document from `--file` (capped, FIFOs refused) or the statistics channel.
 fn fetch(args: &Args) -> anyhow::Result<Stats> {
-    let timeout = parse_duration(&args.timeout)
-        .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", args.timeout))?;
+    let timeout = timeout(args)?;
     let zones = args.zone_filter();
     if let Some(f) = &args.file {
         let doc = if f.as_os_str() == "-" {
@@ -223,7 +265,7 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
         };
         return parse_doc(&doc, &zones).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
     }
-    let deadline = Deadline::after(timeout.max(Duration::from_millis(1)));
+    let deadline = Deadline::after(timeout);
     Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
 }
 
@@ -250,9 +292,9 @@ fn exposition(args: &Args, result: anyhow::Result<Stats>) -> anyhow::Result<Vec<
 }
 
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
+    check_cli_timeout(&args)?;
     if let Some(addr) = args.listen {
-        parse_duration(&args.timeout)
-            .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", args.timeout))?;
+        timeout(&args)?;
         let args = std::sync::Arc::new(args);
         let scrape = move || exposition(&args, fetch(&args)).unwrap_or_default();
         bind_serve::serve(addr, std::sync::Arc::new(scrape))?;
@@ -284,7 +326,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         Format::Json => {
             let mut st = result?;
             bind_munin::declare_known(&mut st);
-            crate::output::json::write_pretty(&mut out, &st)?
+            crate::output::json::write_pretty_clean(&mut out, &st)?
         }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
         Format::Prometheus => out = exposition(&args, result)?,
