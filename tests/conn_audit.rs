@@ -12,7 +12,7 @@ use serde_json::Value;
 use opskit::domain::tcp::TcpState;
 
 use crate::util::{
-    fixtures, munin_fields, opskit, repo, require_root, require_tool, run, shared_fixtures,
+    fixtures, munin_fields, opskit, require_root, require_tool, run, shared_fixtures,
 };
 
 /// tests/helpers/conn_scenarios.py running; killed on drop.
@@ -26,16 +26,7 @@ impl Scenarios {
         if !require_tool("python3") {
             return None;
         }
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/helpers/conn_scenarios.py"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let (child, info) = crate::util::start_py_helper("conn_scenarios.py", &[]);
         // every connection has been quiet for more than the 1 s threshold after this
         std::thread::sleep(Duration::from_millis(2500));
         Some(Scenarios { child, info })

@@ -5,14 +5,13 @@
 //! `ss` and `lsof` counting the same sockets.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{munin_fields, opskit, repo, require_root, require_tool, run};
+use crate::util::{munin_fields, opskit, require_root, require_tool, run};
 
 /// tests/helpers/conn_incident.py running; its process group is killed on drop.
 struct Incident {
@@ -25,16 +24,7 @@ impl Incident {
         if !require_tool("python3") || !require_tool("ss") {
             return None;
         }
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/helpers/conn_incident.py"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let (child, info) = crate::util::start_py_helper("conn_incident.py", &[]);
         // every connection has been quiet for more than the 2 s threshold after this, and
         // the SYN_SENT client has retransmitted at least twice
         std::thread::sleep(Duration::from_millis(3500));

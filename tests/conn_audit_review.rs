@@ -4,13 +4,12 @@
 //! sockets on loopback from tests/helpers/conn_stuck.py.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{opskit, repo, require_tool, run};
+use crate::util::{opskit, require_tool, run};
 
 /// tests/helpers/conn_stuck.py running (killed on drop), its listener's port, and when it
 /// was started (its sockets are younger than that).
@@ -26,17 +25,7 @@ impl Stuck {
             return None;
         }
         let started = Instant::now();
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/helpers/conn_stuck.py"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let (child, info) = crate::util::start_py_helper("conn_stuck.py", args);
         let port = info["port"].as_u64().unwrap().to_string();
         Some(Stuck {
             child,
