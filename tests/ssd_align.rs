@@ -187,7 +187,7 @@ fn sysfs_root(tree: &Path) -> tempfile::TempDir {
     root
 }
 
-fn root_json(root: &Path, dev: &str, eb: &str) -> (i32, Value, String) {
+pub(crate) fn root_json(root: &Path, dev: &str, eb: &str) -> (i32, Value, String) {
     let (code, out, err) = run(opskit().arg("--root").arg(root).args([
         "ssd-align",
         "--format",

@@ -6,23 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::util::{opskit, run};
+use opskit::domain::disk::crc32;
 
-/// CRC-32 (IEEE), as GPT uses.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
+use crate::util::{opskit, run};
 
 /// A 2 MiB GPT image (512-byte sectors) with `count` entries of `esize` bytes.
 pub fn gpt_image(path: &Path, count: u32, esize: u32, parts: &[(u64, u64)]) {

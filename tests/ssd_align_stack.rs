@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::ssd_align::root_json as json;
 use crate::util::{fixtures, opskit, require_root, require_tool, run};
 
 /// A root whose sys/block and sys/class/block hold every device of `tree` and its
@@ -36,18 +37,6 @@ fn root_of(tree: &Path) -> tempfile::TempDir {
         }
     }
     root
-}
-
-fn json(root: &Path, dev: &str, eb: &str) -> (i32, Value, String) {
-    let (code, out, err) = run(opskit().arg("--root").arg(root).args([
-        "ssd-align",
-        "--format",
-        "json",
-        "--erase-block",
-        eb,
-        dev,
-    ]));
-    (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
 }
 
 fn part<'a>(v: &'a Value, device: &str) -> &'a Value {
