@@ -949,3 +949,62 @@ fn live_listen_scraped_with_curl_live_and_dead() {
     assert_eq!(status, 200);
     assert!(body.contains("\nbind_up 0\n"), "{body}");
 }
+
+/// `--file` streams the document in chunks; an HTTP body is parsed in memory. Both give the
+/// same model for every shared document and zone filter, with chunk boundaries put at every
+/// kind of place (inside tags, inside a jumped-over zone, inside `</zone>` itself).
+#[test]
+fn streamed_documents_parse_as_in_memory_ones() {
+    use opskit::domain::bind::{parse_chunked, parse_doc, ZoneFilter};
+    use opskit::domain::xml_source::Chunked;
+    let Some(dir) = shared_fixtures("bind") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let filters = [
+        ZoneFilter::All,
+        ZoneFilter::None,
+        ZoneFilter::Summary(vec!["example.com".into()]),
+        ZoneFilter::Only(vec!["example.com".into()]),
+    ];
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    let mut n = 0;
+    for p in names {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let p = match name.ends_with(".gz") {
+            true => gunzip(&p, tmp.path()),
+            false => p,
+        };
+        if !(name.contains(".xml") || name.contains(".json")) {
+            continue;
+        }
+        let doc = std::fs::read(&p).unwrap();
+        let big = doc.len() > 1 << 20;
+        for z in &filters {
+            let want = parse_doc(&doc, z);
+            let caps: &[usize] = match big {
+                true => &[64 << 10],
+                false => &[64, 67, 1000, 4099],
+            };
+            for &cap in caps {
+                let got = parse_chunked(Chunked::with_capacity(&doc[..], cap), z);
+                assert_eq!(got, want, "{name} {z:?} chunk {cap}");
+            }
+        }
+        // a cut document is an error either way, never a partial model
+        let cut = &doc[..doc.len() * 2 / 3];
+        let want = parse_doc(cut, &ZoneFilter::Summary(vec![]));
+        let got = parse_chunked(
+            Chunked::with_capacity(cut, 100),
+            &ZoneFilter::Summary(vec![]),
+        );
+        assert!(want.is_err(), "{name}");
+        assert_eq!(got, want, "{name}");
+        n += 1;
+    }
+    assert!(n >= 50, "{n} documents");
+}

@@ -9,6 +9,8 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Serialize;
 
+use crate::domain::xml_source::{Chunked, Slice, XmlSource};
+
 /// Counters by name.
 pub type Counters = BTreeMap<String, u64>;
 
@@ -129,12 +131,39 @@ pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
 pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let mut st = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => parse_json_filtered(doc, zones),
-        Some(b'<') => parse_xml_slice(doc, zones),
-        None => err("empty document"),
-        Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
+        Some(b'<') => parse_xml(Slice::new(doc), zones),
+        other => no_document(other.copied()),
     }?;
     st.cap_names();
     Ok(st)
+}
+
+/// [`parse_doc`] on a document read from `r` as it is parsed: XML in chunks (never held
+/// whole), JSON read whole. An error from `r` (a size cap) is the error, as it says.
+pub fn parse_reader(r: impl std::io::Read, zones: &ZoneFilter) -> Result<Stats, BindError> {
+    parse_chunked(Chunked::new(r), zones)
+}
+
+/// [`parse_reader`] with the chunks given (tests put chunk boundaries everywhere).
+pub fn parse_chunked<R: std::io::Read>(
+    mut src: Chunked<R>,
+    zones: &ZoneFilter,
+) -> Result<Stats, BindError> {
+    let io = |e: std::io::Error| BindError(e.to_string());
+    let mut st = match src.first_non_space().map_err(io)? {
+        Some(b'{') => parse_json_filtered(&src.into_rest().map_err(io)?, zones),
+        Some(b'<') => parse_xml(src, zones),
+        other => no_document(other),
+    }?;
+    st.cap_names();
+    Ok(st)
+}
+
+fn no_document(first: Option<u8>) -> Result<Stats, BindError> {
+    match first {
+        None => err("empty document"),
+        Some(_) => err("not a BIND statistics document (neither XML nor JSON)"),
+    }
 }
 
 /// The longest name (view, zone, class, counter, memory context, version string) taken from
@@ -324,8 +353,8 @@ struct Pending {
     id: Option<String>,
 }
 
-fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
-    let mut r = Reader::from_reader(doc);
+fn reader_at<S: XmlSource>(src: S) -> Reader<S> {
+    let mut r = Reader::from_reader(src);
     r.config_mut().trim_text(true);
     // a reader restarted after a skipped <zones> never saw the enclosing <view>: the element
     // stack kept by the parser checks nesting instead
@@ -337,6 +366,7 @@ fn reader_at(doc: &[u8]) -> Reader<&[u8]> {
 /// Substring searchers built once per document (a zone is summarised by three searches).
 struct Finders {
     zone_end: memchr::memmem::Finder<'static>,
+    zones_end: memchr::memmem::Finder<'static>,
     serial: memchr::memmem::Finder<'static>,
     auth: memchr::memmem::Finder<'static>,
 }
@@ -345,6 +375,7 @@ impl Finders {
     fn new() -> Finders {
         Finders {
             zone_end: memchr::memmem::Finder::new(b"</zone>"),
+            zones_end: memchr::memmem::Finder::new(b"</zones>"),
             serial: memchr::memmem::Finder::new(b"<serial>"),
             auth: memchr::memmem::Finder::new(b"name=\"QryAuthAns\">"),
         }
@@ -362,11 +393,6 @@ fn number_after(hay: &[u8], tag: &memchr::memmem::Finder) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-/// Where `needle` starts in `hay` (SIMD substring search).
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
 }
 
 /// The state of one pass over an XML document.
@@ -387,11 +413,17 @@ struct Walk {
     task_keys: std::collections::BTreeSet<String>,
 }
 
+/// The end tag a skip jumps past.
+enum Close {
+    Zones,
+    Zone,
+}
+
 /// What to do after an opening tag.
 enum Next {
     Go,
-    /// jump past the first `</...>` of this element (a zone no graph needs)
-    Skip(&'static [u8]),
+    /// jump past the end of this element (zones no graph needs)
+    Skip(Close),
     /// read this zone's serial and QryAuthAns by a scan up to `</zone>`, then jump past it
     Summarise(Zone),
 }
@@ -418,7 +450,7 @@ impl Walk {
                     ..Default::default()
                 })
             }
-            b"zones" if *zones == ZoneFilter::None => return Next::Skip(b"</zones>"),
+            b"zones" if *zones == ZoneFilter::None => return Next::Skip(Close::Zones),
             b"zone" => {
                 let name = attr(e, "name");
                 let z = Zone {
@@ -426,7 +458,7 @@ impl Walk {
                     ..Default::default()
                 };
                 match name {
-                    Some(n) if !zones.keeps(&n) => return Next::Skip(b"</zone>"),
+                    Some(n) if !zones.keeps(&n) => return Next::Skip(Close::Zone),
                     Some(n) if zones.summarises(&n) => {
                         return Next::Summarise(Zone { name: n, ..z });
                     }
@@ -632,44 +664,54 @@ pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
     &name[..keep]
 }
 
-fn parse_xml_slice(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
-    let mut base = 0usize;
-    let mut r = reader_at(doc);
+/// Walk an XML document from `src`, jumping over the zones no graph needs (and scanning the
+/// summarised ones) without tokenizing them.
+fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindError> {
+    let mut r = reader_at(src);
+    let mut base = 0u64;
     let mut buf = Vec::new();
     let mut w = Walk::default();
     let finders = Finders::new();
     loop {
-        let ev = r.read_event_into(&mut buf).map_err(|e| {
-            BindError(format!(
-                "malformed XML at byte {}: {e}",
-                base as u64 + r.buffer_position()
-            ))
-        })?;
+        let ev = match r.read_event_into(&mut buf) {
+            Ok(ev) => ev,
+            Err(quick_xml::Error::Io(e)) => return err(e.to_string()),
+            Err(e) => {
+                return err(format!(
+                    "malformed XML at byte {}: {e}",
+                    base + r.buffer_position()
+                ))
+            }
+        };
         match ev {
             Event::Start(e) => {
                 let next = w.start(&e, zones);
-                if let Next::Skip(_) | Next::Summarise(_) = next {
+                let close = match &next {
+                    Next::Go => None,
+                    Next::Skip(Close::Zones) => Some(&finders.zones_end),
+                    Next::Skip(Close::Zone) | Next::Summarise(_) => Some(&finders.zone_end),
+                };
+                if let Some(close) = close {
                     // zones no graph needs are jumped over without tokenizing them
-                    let close: &[u8] = if let Next::Skip(c) = next {
-                        c
-                    } else {
-                        b"</zone>"
-                    };
-                    let pos = base + r.buffer_position() as usize;
-                    let rest = doc.get(pos..).unwrap_or_default();
-                    let found = if close == b"</zone>" {
-                        finders.zone_end.find(rest)
-                    } else {
-                        find(rest, close)
-                    };
-                    let Some(i) = found else {
-                        return err("truncated document (</statistics> missing)");
-                    };
-                    if let Next::Summarise(z) = next {
-                        w.summarised(z, &rest[..i], &finders);
+                    let mut src = r.into_inner();
+                    let found = match next {
+                        Next::Summarise(z) => {
+                            let mut z = Some(z);
+                            let mut body = |b: &[u8]| {
+                                if let Some(z) = z.take() {
+                                    w.summarised(z, b, &finders);
+                                }
+                            };
+                            src.jump_past(close, Some(&mut body))
+                        }
+                        _ => src.jump_past(close, None),
                     }
-                    base = pos + i + close.len();
-                    r = reader_at(&doc[base..]);
+                    .map_err(|e| BindError(e.to_string()))?;
+                    if !found {
+                        return err("truncated document (</statistics> missing)");
+                    }
+                    base = src.consumed();
+                    r = reader_at(src);
                 }
             }
             Event::Text(t) => w.text.push_str(t.as_ref()),

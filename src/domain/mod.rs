@@ -1,8 +1,8 @@
 //! The shared, pure core: parsers and arithmetic over text and bytes.
 //!
 //! Nothing here touches the clock, the environment, the filesystem, the network or the
-//! terminal: inputs are `&str`/`&[u8]`, timestamps and durations are passed in. A test
-//! (`tests/purity.rs`) scans this tree for forbidden APIs.
+//! terminal: inputs are `&str`/`&[u8]` (or a `Read` the caller opened), timestamps and
+//! durations are passed in. A test (`tests/purity.rs`) scans this tree for forbidden APIs.
 
 pub mod align;
 pub mod bind;
@@ -21,3 +21,4 @@ pub mod sock_diag;
 pub mod ssd;
 pub mod tcp;
 pub mod units;
+pub mod xml_source;

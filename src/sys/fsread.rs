@@ -108,6 +108,45 @@ pub fn read_capped_into(path: &Path, max: u64, buf: &mut Vec<u8>) -> anyhow::Res
     read_all_capped(f, max, &path.display().to_string(), buf)
 }
 
+/// A reader that fails once more than its cap has been read from it (a file or standard
+/// input streamed rather than read whole): the error names the cap; the caller names the file.
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        // one byte past the cap tells a file of exactly `max` bytes from a larger one
+        let room = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+        let n = out.len().min(room);
+        let got = self.inner.read(&mut out[..n])?;
+        if got as u64 > self.left {
+            return Err(std::io::Error::other(format!(
+                "larger than the {} limit",
+                human_bytes(self.max)
+            )));
+        }
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
+/// A regular file (or standard input, for `-`) to be streamed, at most `max` bytes.
+pub fn open_capped(path: &Path, max: u64) -> anyhow::Result<Capped<Box<dyn Read>>> {
+    let inner: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(open_regular(path)?)
+    };
+    Ok(Capped {
+        inner,
+        left: max,
+        max,
+    })
+}
+
 /// Read a regular text file whole, at most `max` bytes; invalid UTF-8 is an error naming the
 /// file and the line.
 pub fn read_capped_string(path: &Path, max: u64) -> anyhow::Result<String> {
@@ -179,6 +218,23 @@ mod tests {
         assert_eq!(read_capped(&p, 2048).unwrap().len(), 2048);
         let e = read_capped(&p, 1024).unwrap_err();
         assert!(format!("{e:#}").contains("larger than the 1 KiB limit"));
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_streamed_file_is_capped_too() {
+        let p = tmp("capped");
+        std::fs::write(&p, vec![b'x'; 2048]).unwrap();
+        let mut v = Vec::new();
+        open_capped(&p, 2048).unwrap().read_to_end(&mut v).unwrap();
+        assert_eq!(v.len(), 2048);
+        let e = open_capped(&p, 1024)
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("larger than the 1 KiB limit"), "{e}");
+        let e = open_capped(Path::new("/dev/zero"), 10).err().unwrap();
+        assert!(format!("{e:#}").contains("a character device"));
         std::fs::remove_file(&p).unwrap();
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cmd::Context;
-use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
+use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
 use crate::domain::bind_metrics;
 use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
@@ -153,13 +153,6 @@ impl Args {
             .unwrap_or_else(|| "http://127.0.0.1:8053/".into())
     }
 
-    fn source(&self) -> String {
-        match &self.file {
-            Some(f) => f.display().to_string(),
-            None => self.url(),
-        }
-    }
-
     fn settings(&self) -> Settings {
         let views = self
             .views
@@ -258,12 +251,13 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
     let timeout = timeout(args)?;
     let zones = args.zone_filter();
     if let Some(f) = &args.file {
-        let doc = if f.as_os_str() == "-" {
-            fsread::read_stdin_capped(args.max_size)?
-        } else {
-            fsread::read_capped(f, args.max_size)?
+        // streamed: a 5 MB document is parsed as it is read, never held whole
+        let doc = fsread::open_capped(f, args.max_size)?;
+        let what = match f.as_os_str() == "-" {
+            true => "standard input".to_string(),
+            false => f.display().to_string(),
         };
-        return parse_doc(&doc, &zones).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()));
+        return parse_reader(doc, &zones).map_err(|e| anyhow::anyhow!("{what}: {e}"));
     }
     let deadline = Deadline::after(timeout);
     Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
@@ -278,11 +272,11 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
 
 /// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
 /// on stderr) when the fetch failed.
-fn exposition(args: &Args, result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
     let fams = match result {
         Ok(st) => bind_metrics::families(&st),
         Err(e) => {
-            report(args, &e);
+            report(&e);
             bind_metrics::down()
         }
     };
@@ -296,7 +290,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     if let Some(addr) = args.listen {
         timeout(&args)?;
         let args = std::sync::Arc::new(args);
-        let scrape = move || exposition(&args, fetch(&args)).unwrap_or_default();
+        let scrape = move || exposition(fetch(&args)).unwrap_or_default();
         bind_serve::serve(addr, std::sync::Arc::new(scrape))?;
         return Ok(Outcome::Success);
     }
@@ -329,7 +323,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
             crate::output::json::write_pretty_clean(&mut out, &st)?
         }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
-        Format::Prometheus => out = exposition(&args, result)?,
+        Format::Prometheus => out = exposition(result)?,
         Format::Munin => munin(&args, result, &mut out)?,
     }
     emit(&out)?;
@@ -337,12 +331,9 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
 }
 
 /// A fetch failure that does not fail the run: one line on stderr.
-fn report(args: &Args, e: &anyhow::Error) {
-    eprintln!(
-        "opskit bindstats: {}: {}",
-        crate::output::escape::clean(&args.source()),
-        crate::exit::one_line(e)
-    );
+fn report(e: &anyhow::Error) {
+    // every fetch error names its file or URL already
+    eprintln!("opskit bindstats: {}", crate::exit::one_line(e));
 }
 
 /// The munin plugin: graphs from the document, or, when it failed, the graphs of the last good
@@ -364,7 +355,7 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         }
         Err(e) => {
             // one line for munin-node's log; every known field unknown, never a zero
-            report(args, &e);
+            report(&e);
             let saved = state.as_deref().and_then(munin_state::load);
             let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
             (gs, Values::Unknown)

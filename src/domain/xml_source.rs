@@ -1,0 +1,270 @@
+//! The bytes an XML walk reads events from, and can jump forward in without tokenizing:
+//! a document already in memory ([`Slice`]) or one read in fixed chunks from any reader
+//! ([`Chunked`]), so a 5 MB statistics document is never held whole (reading it into one
+//! buffer cost more than parsing it: a page fault per 4 KiB of fresh memory).
+
+use std::io::{self, BufRead, Read};
+
+use memchr::memmem::Finder;
+
+/// What receives the bytes jumped over.
+pub type Body<'b> = &'b mut dyn FnMut(&[u8]);
+
+/// A buffered source with a forward jump to a marker.
+pub trait XmlSource: BufRead {
+    /// Consume everything up to and including the first `needle`. The bytes before it are
+    /// passed to `body` (in one piece) when it is given. `Ok(false)`: the input ended first.
+    fn jump_past(&mut self, needle: &Finder<'_>, body: Option<Body<'_>>) -> io::Result<bool>;
+
+    /// Bytes consumed so far (for error positions).
+    fn consumed(&self) -> u64;
+}
+
+/// A whole document in memory (an HTTP body).
+pub struct Slice<'a> {
+    doc: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Slice<'a> {
+    pub fn new(doc: &'a [u8]) -> Self {
+        Slice { doc, at: 0 }
+    }
+}
+
+impl Read for Slice<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = (&self.doc[self.at..]).read(out)?;
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl BufRead for Slice<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        Ok(&self.doc[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.doc.len());
+    }
+}
+
+impl XmlSource for Slice<'_> {
+    fn jump_past(&mut self, needle: &Finder<'_>, body: Option<Body<'_>>) -> io::Result<bool> {
+        let rest = &self.doc[self.at..];
+        let Some(i) = needle.find(rest) else {
+            self.at = self.doc.len();
+            return Ok(false);
+        };
+        if let Some(f) = body {
+            f(&rest[..i]);
+        }
+        self.at += i + needle.needle().len();
+        Ok(true)
+    }
+
+    fn consumed(&self) -> u64 {
+        self.at as u64
+    }
+}
+
+/// The chunk size of [`Chunked`]: big enough that a read is a few syscalls per megabyte,
+/// small enough to stay in the CPU's cache.
+pub const CHUNK: usize = 256 << 10;
+
+/// A reader read in chunks of one reused buffer.
+pub struct Chunked<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    consumed: u64,
+    eof: bool,
+    /// a jumped-over body that spans chunks, gathered
+    scratch: Vec<u8>,
+}
+
+impl<R: Read> Chunked<R> {
+    pub fn new(inner: R) -> Self {
+        Self::with_capacity(inner, CHUNK)
+    }
+
+    /// A chunk size of its own (tests use a few bytes to put every boundary everywhere).
+    pub fn with_capacity(inner: R, cap: usize) -> Self {
+        Chunked {
+            inner,
+            buf: vec![0; cap.max(64)],
+            start: 0,
+            end: 0,
+            consumed: 0,
+            eof: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Move what is left to the front and read more after it. `false` at the end of input.
+    fn more(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.buf.len() {
+            // only a caller that never consumes gets here: grow rather than stall
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The first byte that is not ASCII whitespace, consuming the whitespace before it.
+    pub fn first_non_space(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if let Some(i) = avail.iter().position(|b| !b.is_ascii_whitespace()) {
+                self.consume(i);
+                return Ok(Some(self.buf[self.start]));
+            }
+            self.consume(avail.len());
+            if !self.more()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Everything not yet consumed, read to the end.
+    pub fn into_rest(mut self) -> io::Result<Vec<u8>> {
+        let mut v = self.buf[self.start..self.end].to_vec();
+        if !self.eof {
+            self.inner.read_to_end(&mut v)?;
+        }
+        Ok(v)
+    }
+}
+
+impl<R: Read> Read for Chunked<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Chunked<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.more()?;
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.start);
+        self.start += n;
+        self.consumed += n as u64;
+    }
+}
+
+impl<R: Read> XmlSource for Chunked<R> {
+    fn jump_past(&mut self, needle: &Finder<'_>, mut body: Option<Body<'_>>) -> io::Result<bool> {
+        let n = needle.needle().len();
+        let mut spanned = false;
+        self.scratch.clear();
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if let Some(i) = needle.find(avail) {
+                if let Some(f) = body.as_mut() {
+                    if spanned {
+                        self.scratch.extend_from_slice(&avail[..i]);
+                        f(&self.scratch);
+                    } else {
+                        f(&avail[..i]);
+                    }
+                }
+                self.consume(i + n);
+                return Ok(true);
+            }
+            // the last n-1 bytes may be the start of the needle: keep them for the next read
+            let safe = avail.len().saturating_sub(n.saturating_sub(1));
+            if body.is_some() {
+                self.scratch.extend_from_slice(&avail[..safe]);
+                spanned = true;
+            }
+            self.consume(safe);
+            if !self.more()? {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn consumed(&self) -> u64 {
+        self.consumed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jumps<S: XmlSource>(mut s: S) -> Vec<(bool, Vec<u8>, u64)> {
+        let f = Finder::new(b"</z>");
+        let mut out = Vec::new();
+        loop {
+            let mut got = Vec::new();
+            let found = s
+                .jump_past(&f, Some(&mut |b: &[u8]| got = b.to_vec()))
+                .unwrap();
+            out.push((found, got, s.consumed()));
+            if !found {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_jumps_agree_with_the_slice_at_every_chunk_size() {
+        let doc = b"<a><z>one</z><z>two, a longer body over boundaries</z></z>tail</z";
+        let want = jumps(Slice::new(doc));
+        assert_eq!(want.len(), 4);
+        assert_eq!(want[1].1, b"<z>two, a longer body over boundaries");
+        for cap in [64, 65, 100, 4096] {
+            let padded: Vec<u8> = [&[b' '; 70][..], doc].concat();
+            let mut c = Chunked::with_capacity(&padded[..], cap);
+            assert_eq!(c.first_non_space().unwrap(), Some(b'<'));
+            let got = jumps(c);
+            let shifted: Vec<_> = want
+                .iter()
+                .map(|(f, b, n)| (*f, b.clone(), n + 70))
+                .collect();
+            // at the end nothing is found: the slice consumes all, the reader keeps n-1 bytes
+            assert_eq!(got[..3], shifted[..3], "chunk {cap}");
+            assert!(!got[3].0);
+        }
+    }
+
+    #[test]
+    fn first_non_space_and_rest() {
+        let doc = [vec![b'\n'; 300], b"{\"a\":1}".to_vec()].concat();
+        let mut c = Chunked::with_capacity(&doc[..], 64);
+        assert_eq!(c.first_non_space().unwrap(), Some(b'{'));
+        assert_eq!(c.into_rest().unwrap(), b"{\"a\":1}");
+        let mut c = Chunked::with_capacity(&b"   \n\t"[..], 64);
+        assert_eq!(c.first_non_space().unwrap(), None);
+    }
+}
