@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use crate::domain::bind::{parse_doc, Stats, ZoneFilter};
+use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
 
 /// The end of the run's time budget.
 #[derive(Debug, Clone, Copy)]
@@ -85,9 +85,9 @@ impl Fetcher {
         })
     }
 
-    /// GET `url`: the body, or `None` on 404 (a subset this BIND does not serve). A connection
-    /// the server closed between two requests is retried once.
-    fn get(&self, url: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    /// GET `url`: the body to read, or `None` on 404 (a subset this BIND does not serve). A
+    /// connection the server closed between two requests is retried once.
+    fn get(&self, url: &str) -> anyhow::Result<Option<Body<'_>>> {
         let reused = self.sent.get() > 0;
         match self.get_once(url) {
             Err(Failure::Closed(e)) if reused => {
@@ -100,7 +100,7 @@ impl Fetcher {
         }
     }
 
-    fn get_once(&self, url: &str) -> Result<Option<Vec<u8>>, Failure> {
+    fn get_once(&self, url: &str) -> Result<Option<Body<'_>>, Failure> {
         let left = self.deadline.remaining(url).map_err(Failure::Other)?;
         self.sent.set(self.sent.get() + 1);
         let resp = self
@@ -127,32 +127,11 @@ impl Fetcher {
         if !status.is_success() {
             return Err(Failure::Other(anyhow!("{url}: HTTP {status}")));
         }
-        self.body(url, resp).map(Some)
-    }
-
-    fn body(&self, url: &str, mut resp: reqwest::blocking::Response) -> Result<Vec<u8>, Failure> {
-        let mut body = Vec::new();
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            self.deadline.remaining(url).map_err(Failure::Other)?;
-            let n = match resp.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) => {
-                    let msg = describe_io(&e);
-                    return Err(Failure::Other(anyhow!("{url}: reading the body: {msg}")));
-                }
-            };
-            if n == 0 {
-                return Ok(body);
-            }
-            body.extend_from_slice(&chunk[..n]);
-            if body.len() as u64 > self.cap {
-                return Err(Failure::Other(anyhow!(
-                    "{url}: document larger than the {} byte cap",
-                    self.cap
-                )));
-            }
-        }
+        Ok(Some(Body {
+            resp,
+            fetcher: self,
+            read: 0,
+        }))
     }
 
     /// Fetch what the graphs need. XML v3 servers are asked for subsets only (`/xml/v3/server`,
@@ -161,14 +140,15 @@ impl Fetcher {
     /// (`.../json/v1`) are fetched as given; servers without v3 (BIND 9.9) answer the root URL
     /// with v2.
     pub fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
+        // parsed as it arrives: a 5 MB document is never held whole
         let parse =
-            |doc: &[u8], url: &str| parse_doc(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
+            |doc: Body, url: &str| parse_reader(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
         let base = base.trim_end_matches('/');
         if base.contains("/json") {
             let doc = self
                 .get(base)?
                 .with_context(|| format!("{base}: HTTP 404 Not Found"))?;
-            return parse(&doc, base);
+            return parse(doc, base);
         }
         let v3 = if base.ends_with("/xml/v3") {
             base.to_string()
@@ -182,9 +162,9 @@ impl Fetcher {
             let doc = self
                 .get(&url)?
                 .with_context(|| format!("{url}: HTTP 404 Not Found"))?;
-            return parse(&doc, &url);
+            return parse(doc, &url);
         };
-        let mut st = parse(&doc, &server_url)?;
+        let mut st = parse(doc, &server_url)?;
         let mut parts = vec!["net", "mem", "tasks"];
         if *zones != ZoneFilter::None {
             parts.push("zones");
@@ -192,7 +172,7 @@ impl Fetcher {
         for p in parts {
             let url = format!("{v3}/{p}");
             if let Some(doc) = self.get(&url)? {
-                let mut sub = parse(&doc, &url)?;
+                let mut sub = parse(doc, &url)?;
                 if p != "net" {
                     // /server already carries the socket counters on some versions
                     sub.sockstat.clear();
@@ -203,6 +183,37 @@ impl Fetcher {
             }
         }
         Ok(st)
+    }
+}
+
+/// A response body read under the run's deadline (checked before every read of at most
+/// [`CHUNK`] bytes) and the size cap. Its errors carry no URL: the parse error that wraps
+/// them names it.
+struct Body<'f> {
+    resp: reqwest::blocking::Response,
+    fetcher: &'f Fetcher,
+    read: u64,
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        if self.fetcher.deadline.0 <= Instant::now() {
+            return Err(timed_out());
+        }
+        let n = out.len().min(CHUNK);
+        let got = self
+            .resp
+            .read(&mut out[..n])
+            .map_err(|e| std::io::Error::other(format!("reading the body: {}", describe_io(&e))))?;
+        self.read += got as u64;
+        if self.read > self.fetcher.cap {
+            return Err(std::io::Error::other(format!(
+                "document larger than the {} byte cap",
+                self.fetcher.cap
+            )));
+        }
+        Ok(got)
     }
 }
 
