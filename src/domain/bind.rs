@@ -275,15 +275,25 @@ impl Stats {
         st.tasks
             .iter_mut()
             .for_each(|t| NameCap::counters(&mut t.by_state));
-        let mut views = NameCap::new(st.views.iter().map(|v| v.name.as_str()));
+        let long = |n: &String| n.len() > MAX_NAME;
+        if st.views.iter().any(|v| long(&v.name)) {
+            let mut views = NameCap::new(st.views.iter().map(|v| v.name.as_str()));
+            for v in &mut st.views {
+                v.name = views.cap(&v.name);
+            }
+        }
         for v in &mut st.views {
-            v.name = views.cap(&v.name);
             for c in [&mut v.resqtype, &mut v.resstats, &mut v.cache] {
                 NameCap::counters(c);
             }
-            let mut zones = NameCap::new(v.zones.iter().map(|z| z.name.as_str()));
+            // 1600 zones of sane names cost nothing here: no set is built, no name copied
+            if v.zones.iter().any(|z| long(&z.name)) {
+                let mut zones = NameCap::new(v.zones.iter().map(|z| z.name.as_str()));
+                for z in &mut v.zones {
+                    z.name = zones.cap(&z.name);
+                }
+            }
             for z in &mut v.zones {
-                z.name = zones.cap(&z.name);
                 NameCap::one(&mut z.class);
                 NameCap::counters(&mut z.qtypes);
                 NameCap::counters(&mut z.rcodes);
