@@ -59,8 +59,8 @@ complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'O
 prometheus\t'Prometheus text exposition'
 json\t'the normalised counters as JSON'"
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but _bind]' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-warn -d 'Warning threshold on ANY queries per second (env: ANYWARN)' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 'Critical threshold on ANY queries per second (env: ANYCRIT)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-warn -d 'Warning threshold on ANY queries per second: a number or a munin range (`N:M`, `N:`, `:M`); a bad one is reported and the default used (env: ANYWARN)' -r
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l any-crit -d 'Critical threshold on ANY queries per second, as --any-warn (env: ANYCRIT)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones -d 'Zones on the per-zone graph (and with every counter in JSON), comma or space separated, `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-zones -d 'At most this many autodetected zones per view (env: MAXZONES)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-size -d 'Largest document accepted' -r

@@ -97,20 +97,21 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub views: Option<String>,
 
-    /// Warning threshold on ANY queries per second (env: ANYWARN)
+    /// Warning threshold on ANY queries per second: a number or a munin range (`N:M`, `N:`,
+    /// `:M`); a bad one is reported and the default used (env: ANYWARN)
     #[arg(
         long,
-        value_name = "N",
+        value_name = "RANGE",
         env = "ANYWARN",
         hide_env = true,
         default_value = "10"
     )]
     pub any_warn: String,
 
-    /// Critical threshold on ANY queries per second (env: ANYCRIT)
+    /// Critical threshold on ANY queries per second, as --any-warn (env: ANYCRIT)
     #[arg(
         long,
-        value_name = "N",
+        value_name = "RANGE",
         env = "ANYCRIT",
         hide_env = true,
         default_value = "50"
