@@ -39,7 +39,7 @@ fn main() {
     )
     .unwrap();
     let size = std::fs::metadata(&file).unwrap().len();
-    let bin = env!("CARGO_BIN_EXE_opskit");
+    let bin = common::installed_copy("bind");
     let runs = 30;
     let mut ours = vec![Vec::new(); CASES.len()];
     let mut rss = vec![0; CASES.len()];
@@ -62,7 +62,7 @@ fn main() {
                 continue;
             };
             let r = run(
-                Command::new(bin)
+                Command::new(&bin)
                     .arg("bindstats")
                     .args(*args)
                     .arg("--file")
@@ -87,4 +87,5 @@ fn main() {
     }
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&bin);
 }

@@ -440,9 +440,10 @@ enum Next {
 
 impl Walk {
     fn start(&mut self, e: &quick_xml::events::BytesStart, zones: &ZoneFilter) -> Next {
-        let name = e.name().as_ref().as_bytes().to_vec();
+        let qname = e.name();
+        let name = qname.as_ref().as_bytes();
         self.text.clear();
-        match name.as_slice() {
+        match name {
             b"statistics" => {
                 self.seen_stats = true;
                 let v = attr(e, "version").unwrap_or_default();
@@ -492,7 +493,8 @@ impl Walk {
             | b"resstat" | b"sockstat" | b"rcode" => self.pending = Pending::default(),
             _ => {}
         }
-        self.path.push(name);
+        // allocated only for an element that is walked into (not a jumped-over zone)
+        self.path.push(name.to_vec());
         Next::Go
     }
 
