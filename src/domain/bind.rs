@@ -1,6 +1,7 @@
 //! BIND statistics-channel documents: XML v2, XML v3 (whole or split by subset) and JSON v1,
 //! into one normalised model. The XML is stream-parsed with quick-xml (no DOM of a 7 MB
-//! document); JSON with serde_json. Pure: bytes in, model out.
+//! document), from memory or in chunks from a reader the caller opened ([`parse_reader`]: the
+//! document is never held whole); JSON with serde_json. Pure: bytes in, model out.
 
 use std::collections::BTreeMap;
 use std::fmt;
