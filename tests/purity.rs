@@ -49,6 +49,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn io_uses(tree: &Path) -> Vec<String> {
+    uses(tree, FORBIDDEN)
+}
+
+/// Where any of `forbidden` is used below `tree`, outside unit tests.
+fn uses(tree: &Path, forbidden: &[&str]) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(tree, &mut files);
     assert!(!files.is_empty(), "no sources under {}", tree.display());
@@ -57,7 +62,7 @@ fn io_uses(tree: &Path) -> Vec<String> {
         let text = std::fs::read_to_string(&p).unwrap();
         // unit tests may read fixtures
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for f in FORBIDDEN {
+        for f in forbidden {
             if code.contains(f) {
                 bad.push(format!("{} uses {f}", p.display()));
             }
@@ -70,6 +75,17 @@ fn io_uses(tree: &Path) -> Vec<String> {
 fn domain_has_no_io() {
     let bad = io_uses(&repo().join("src/domain"));
     assert!(bad.is_empty(), "I/O in the pure core: {bad:#?}");
+}
+
+/// The arrows point one way: `output/` renders `domain/`'s models, never the reverse (the
+/// BIND graph and metric mapping lives in `output/`, as conn-audit's does).
+#[test]
+fn domain_does_not_depend_on_output() {
+    let bad = uses(
+        &repo().join("src/domain"),
+        &["crate::output", "super::super::output"],
+    );
+    assert!(bad.is_empty(), "domain/ uses output/: {bad:#?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 // no raw control character on any line, config and values naming the same fields.
 
 use opskit::domain::bind::Stats;
-use opskit::domain::bind_munin::{graphs, Settings};
+use opskit::output::bind_munin::{graphs, Settings};
 use opskit::output::munin::{clean_fieldname, clean_graphname, write, Dirty, Values, Verb};
 
 fn check_renderings(st: &Stats) {
@@ -20,7 +20,7 @@ fn check_renderings(st: &Stats) {
     let text = String::from_utf8(config).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     let mut prom = Vec::new();
-    let fams = opskit::domain::bind_metrics::families(st);
+    let fams = opskit::output::bind_metrics::families(st);
     opskit::output::prometheus::write(&mut prom, &fams).unwrap();
     let text = String::from_utf8(prom).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");

@@ -6,8 +6,6 @@
 
 pub mod align;
 pub mod bind;
-pub mod bind_metrics;
-pub mod bind_munin;
 pub mod conn_audit;
 pub mod conn_verdict;
 pub mod cpustat;

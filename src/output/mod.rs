@@ -1,6 +1,8 @@
 //! Renderers: each writes to any `std::io::Write` and never prints directly, so output can be
 //! built in a buffer and written whole (no partial output on error) and tested byte for byte.
 
+pub mod bind_metrics;
+pub mod bind_munin;
 pub mod conn_audit;
 pub mod escape;
 pub mod itop;

@@ -1,8 +1,8 @@
 //! `opskit bindstats`: the BIND statistics channel as a munin plugin, Prometheus or JSON.
 //!
 //! Wiring only: `sys::bind_http` / `sys::fsread` gather the document, `domain::bind` parses
-//! it, `domain::bind_munin` / `domain::bind_metrics` judge it into graphs or metric families,
-//! and `output::{munin, prometheus, json}` render them.
+//! it, `output::bind_munin` / `output::bind_metrics` map it to graphs or metric families,
+//! and `output::{munin, prometheus, json}` write them.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -12,10 +12,10 @@ use anyhow::Context as _;
 
 use crate::cmd::Context;
 use crate::domain::bind::{parse_reader, Stats, ZoneFilter};
-use crate::domain::bind_metrics;
-use crate::domain::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::domain::units::{clap_parsers, parse_duration};
 use crate::exit::{Outcome, UsageError};
+use crate::output::bind_metrics;
+use crate::output::bind_munin::{self, split_list, MasterZones, Settings};
 use crate::output::escape::clean;
 use crate::output::munin::{self as munin_out, Values};
 use crate::sys::bind_http::{url_from_env, views_from_env, Deadline, Fetcher};

@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::munin::{clean_graphname, Draw, Field, FieldType, Graph};
 use crate::domain::bind::{strip_digits, Counters, Stats, View};
-use crate::output::munin::{clean_graphname, Draw, Field, FieldType, Graph};
 
 /// Which zones get a line on the per-zone graph (`MASTERZONES`).
 #[derive(Debug, Clone, PartialEq, Eq)]

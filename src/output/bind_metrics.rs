@@ -5,8 +5,8 @@
 //!
 //! Pure: [`Stats`] in, families out; [`down`] is what a failed fetch exports (`bind_up 0`).
 
+use super::prometheus::{Family, Kind};
 use crate::domain::bind::{Counters, Stats, View};
-use crate::output::prometheus::{Family, Kind};
 
 const UP_HELP: &str = "Was the Bind instance query successful?";
 
