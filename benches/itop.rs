@@ -47,6 +47,7 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
         imbalance: None,
         source: Source::Interrupts,
         cpu_time: &[],
+        stat_resets: &[],
         numa: &[],
         nodes: &NO_NODES,
         irq_node: &[],

@@ -1552,6 +1552,17 @@ fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
     let s = &json_samples(&out)[0];
     assert_eq!(s["cpu_time"], serde_json::json!({}), "{out}");
     assert_eq!(s["busy_cpus"], serde_json::json!([]), "{out}");
+    // ... and named, so an empty handler column has its reason: cpu0 went back, cpu1 idled
+    assert_eq!(s["stat_resets"], serde_json::json!([0]), "{out}");
+    let mut cmd = opskit();
+    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
+    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("note: /proc/stat counters went back (CPU hot-plugged?) for CPU 0: handler time unknown this interval"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -182,12 +182,7 @@ impl HandlerTime {
 /// reset: the CPU was hot-plugged in between). So irq + softirq is never above 100 %.
 pub fn handler_time(prev: &CpuStat, cur: &CpuStat, id: u32) -> Option<HandlerTime> {
     let (p, c) = (prev.get(id)?, cur.get(id)?);
-    let fields = |t: &CpuTicks| {
-        [
-            t.user, t.nice, t.system, t.idle, t.iowait, t.irq, t.softirq, t.steal,
-        ]
-    };
-    if fields(p).iter().zip(fields(c)).any(|(a, b)| b < *a) {
+    if went_back(p, c) {
         return None;
     }
     let total = c.total()?.checked_sub(p.total()?)?;
@@ -203,6 +198,26 @@ pub fn handler_time(prev: &CpuStat, cur: &CpuStat, id: u32) -> Option<HandlerTim
         irq: pct(irq),
         softirq: pct(softirq),
     })
+}
+
+/// Whether any of a CPU's counters is lower in the newer reading (the CPU was hot-plugged, or
+/// its counters otherwise restarted).
+fn went_back(p: &CpuTicks, c: &CpuTicks) -> bool {
+    let fields = |t: &CpuTicks| {
+        [
+            t.user, t.nice, t.system, t.idle, t.iowait, t.irq, t.softirq, t.steal,
+        ]
+    };
+    fields(p).iter().zip(fields(c)).any(|(a, b)| b < *a)
+}
+
+/// The CPUs of `cpus` in both readings whose counters went back: their handler time is unknown
+/// for this interval, and the operator is told why rather than shown a bare `-`.
+pub fn stat_resets(prev: &CpuStat, cur: &CpuStat, cpus: &[u32]) -> Vec<u32> {
+    cpus.iter()
+        .copied()
+        .filter(|&id| matches!((prev.get(id), cur.get(id)), (Some(p), Some(c)) if went_back(p, c)))
+        .collect()
 }
 
 /// Share of time above which a CPU is called out as busy in handlers, whatever its rate.
@@ -303,8 +318,12 @@ mod tests {
         let a = at(0, 0, 0);
         let h = handler_time(&a, &at(50, 50, 0), 0).unwrap();
         assert_eq!(h.total(), 100.0);
-        // a counter reset (user went down) is unknown, not a huge value
+        // a counter reset (user went down) is unknown, not a huge value, and is named
         assert_eq!(handler_time(&at(0, 0, 100), &at(60, 60, 10), 0), None);
+        assert_eq!(stat_resets(&at(0, 0, 100), &at(60, 60, 10), &[0, 1]), [0]);
+        assert!(stat_resets(&at(0, 0, 10), &at(60, 60, 100), &[0]).is_empty());
+        // no tick passing is not a reset
+        assert!(stat_resets(&a, &a, &[0]).is_empty());
         // no tick passed: unknown, not 0 % or NaN
         assert_eq!(handler_time(&a, &a, 0), None);
         // any pair of readings: unknown or within 0..=100

@@ -12,6 +12,8 @@
 //!               %irq/%soft; null without /proc/stat, no key for a CPU it does not know),
 //!   "busy_cpus": [{"cpu": id, "irq": %, "softirq": %}]|null (CPUs at least 80 % of their
 //!                time in handlers, busiest first; null without /proc/stat),
+//!   "stat_resets": [ids] (CPUs whose /proc/stat counters went back, as after a hot-plug: no
+//!                  `cpu_time` for them this interval),
 //!   "devices": [{"device": "eth0", "irqs": [labels], "total_rate": f64|null,
 //!                "rates": {"cpu id": f64}}] (devices with two or more queue IRQs shown, added
 //!                up; zero cells omitted),
@@ -65,6 +67,8 @@ pub struct Sample<'a> {
     pub source: Source,
     /// Time in handlers per snapshot column (empty without /proc/stat).
     pub cpu_time: &'a [Option<HandlerTime>],
+    /// CPUs whose /proc/stat counters went back this interval (their handler time unknown).
+    pub stat_resets: &'a [u32],
     /// Devices served off their NUMA node.
     pub numa: &'a [NumaMismatch],
     /// The NUMA nodes' CPUs (empty when unknown).
@@ -222,6 +226,22 @@ pub fn reset_note(snap: &Snapshot, rates: &Rates) -> Option<String> {
     ))
 }
 
+/// CPUs whose /proc/stat counters went back, as a note line (`None` when none did).
+pub fn stat_reset_note(s: &Sample) -> Option<String> {
+    let (first, rest) = s.stat_resets.split_first()?;
+    let mut ids = first.to_string();
+    for id in rest.iter().take(7) {
+        let _ = write!(ids, ", {id}");
+    }
+    if rest.len() > 7 {
+        let _ = write!(ids, " and {} more", rest.len() - 7);
+    }
+    let cpus = if rest.is_empty() { "CPU" } else { "CPUs" };
+    Some(format!(
+        "note: /proc/stat counters went back (CPU hot-plugged?) for {cpus} {ids}: handler time unknown this interval"
+    ))
+}
+
 /// The CPU with the most time in handlers: `handlers: CPU 3 irq 1.2 % softirq 40.1 %`.
 pub fn handler_line(s: &Sample) -> Option<String> {
     let (j, t) = s
@@ -288,6 +308,9 @@ pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
         writeln!(out, "{}", clean(&m.to_string()))?;
     }
     if let Some(n) = reset_note(s.snap, s.rates) {
+        writeln!(out, "{n}")?;
+    }
+    if let Some(n) = stat_reset_note(s) {
         writeln!(out, "{n}")?;
     }
     writeln!(out)
@@ -408,6 +431,7 @@ struct JsonSample<'a> {
     /// CPUs at least [`crate::domain::cpustat::BUSY_PERCENT`] % of their time in handlers, busiest first (`null`
     /// without /proc/stat).
     busy_cpus: Option<Vec<JsonBusy>>,
+    stat_resets: &'a [u32],
     /// NUMA node -> its CPUs (`"0-11"`); empty when unknown or a single node.
     numa_nodes: BTreeMap<u32, String>,
     numa_warnings: Vec<String>,
@@ -649,6 +673,7 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
                 })
                 .collect()
         }),
+        stat_resets: s.stat_resets,
         cpu_time: (!s.cpu_time.is_empty()).then(|| CpuTimes {
             cpus: &s.snap.cpus,
             cols: &v.cols,
@@ -740,6 +765,7 @@ mod tests {
             imbalance: imb.as_ref(),
             source: Source::Interrupts,
             cpu_time: &[],
+            stat_resets: &[],
             numa: &[],
             nodes: &CpuNodes::default(),
             irq_node: &[],

@@ -2,7 +2,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::domain::cpustat::{busiest_handlers, handler_times, CpuStat, HandlerTime};
+use crate::domain::cpustat::{busiest_handlers, handler_times, stat_resets, CpuStat, HandlerTime};
 use crate::domain::interrupts::Snapshot;
 use crate::domain::interrupts::Stamp;
 use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
@@ -70,6 +70,8 @@ pub struct App {
     prev_stat: Option<CpuStat>,
     /// Time in handlers per column of `cur` (empty without /proc/stat).
     pub cpu_time: Vec<Option<HandlerTime>>,
+    /// CPUs whose /proc/stat counters went back in the last interval.
+    pub stat_resets: Vec<u32>,
     /// A message for the status line (e.g. a read error while sampling).
     pub message: Option<String>,
     /// Rows the table has room for (set by the renderer).
@@ -104,6 +106,7 @@ impl App {
             numa: Vec::new(),
             prev_stat: None,
             cpu_time: Vec::new(),
+            stat_resets: Vec::new(),
             message: None,
             page: 20,
         }
@@ -139,15 +142,19 @@ impl App {
     /// Take the /proc/stat read with the last snapshot: the time in handlers since the one
     /// before.
     pub fn on_stat(&mut self, stat: Option<CpuStat>) {
-        self.cpu_time = match (&self.prev_stat, &stat) {
-            (Some(a), Some(b)) => handler_times(a, b, &self.cur.cpus),
-            _ => Vec::new(),
+        (self.cpu_time, self.stat_resets) = match (&self.prev_stat, &stat) {
+            (Some(a), Some(b)) => (
+                handler_times(a, b, &self.cur.cpus),
+                stat_resets(a, b, &self.cur.cpus),
+            ),
+            _ => Default::default(),
         };
         self.prev_stat = stat;
     }
 
     /// The one-line finding to show above the table: an imbalance, else a device served off
-    /// its NUMA node, else a CPU busy in handlers.
+    /// its NUMA node, else a CPU busy in handlers, else CPUs whose /proc/stat counters went
+    /// back.
     pub fn notice(&self) -> Option<String> {
         if let Some(i) = &self.imbalance {
             return Some(i.to_string());
@@ -155,13 +162,22 @@ impl App {
         if let Some(m) = self.numa.first() {
             return Some(m.to_string());
         }
-        let (j, t) = busiest_handlers(&self.cpu_time)?;
+        if let Some((j, t)) = busiest_handlers(&self.cpu_time) {
+            return Some(format!(
+                "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %)",
+                self.cur.cpus.get(j)?,
+                t.total(),
+                t.irq,
+                t.softirq
+            ));
+        }
+        let (first, rest) = self.stat_resets.split_first()?;
         Some(format!(
-            "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %)",
-            self.cur.cpus.get(j)?,
-            t.total(),
-            t.irq,
-            t.softirq
+            "/proc/stat counters went back (CPU hot-plugged?) for CPU {first}{}: handler time unknown",
+            match rest.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            }
         ))
     }
 
@@ -372,6 +388,22 @@ mod tests {
             Snapshot::parse("  CPU0 CPU1\n 1: 4 0 a\n 2: 0 2 b\nLOC: 10 10 timer\n").unwrap();
         assert!(app.on_sample(&mut b, stamp(2.0)));
         app
+    }
+
+    #[test]
+    fn a_proc_stat_reset_is_the_notice_when_nothing_else_is() {
+        let mut app = app_with_data();
+        let stat = |t: &str| CpuStat::parse(t.as_bytes()).unwrap();
+        app.on_stat(Some(stat("cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n")));
+        assert_eq!(app.notice(), None);
+        app.on_stat(Some(stat("cpu0 10 0 0 0 0 6 6 0\ncpu1 0 5 0 0 0 0 0 0\n")));
+        assert_eq!(app.stat_resets, [0]);
+        assert_eq!(
+            app.notice().as_deref(),
+            Some(
+                "/proc/stat counters went back (CPU hot-plugged?) for CPU 0: handler time unknown"
+            )
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::cmd::Context;
-use crate::domain::cpustat::{handler_times, CpuStat};
+use crate::domain::cpustat::{handler_times, stat_resets, CpuStat};
 use crate::domain::interrupts::{Snapshot, Stamp};
 use crate::domain::irq_balance::{imbalance, softirq_imbalance, Imbalance};
 use crate::domain::irq_numa::{numa_mismatches, CpuNodes};
@@ -341,9 +341,9 @@ fn render_sample(
     g: &Gathered,
     out: &mut Vec<u8>,
 ) -> anyhow::Result<()> {
-    let cpu_time = match (g.prev_stat, g.stat) {
-        (Some(a), Some(b)) => handler_times(a, b, &cur.cpus),
-        _ => Vec::new(),
+    let (cpu_time, stat_resets) = match (g.prev_stat, g.stat) {
+        (Some(a), Some(b)) => (handler_times(a, b, &cur.cpus), stat_resets(a, b, &cur.cpus)),
+        _ => Default::default(),
     };
     let imb = judge_balance(args.source(), cur, rates, g.affinity);
     let numa = numa_mismatches(cur, rates, &g.affinity.node, g.nodes);
@@ -355,6 +355,7 @@ fn render_sample(
         imbalance: imb.as_ref(),
         source: args.source(),
         cpu_time: &cpu_time,
+        stat_resets: &stat_resets,
         numa: &numa,
         nodes: g.nodes,
         irq_node: &g.affinity.node,
