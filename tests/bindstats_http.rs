@@ -387,12 +387,7 @@ fn stdin_honours_max_size_and_fifos_are_refused() {
         "{err}"
     );
     let tmp = tempfile::tempdir().unwrap();
-    let fifo = tmp.path().join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifo = crate::util::mkfifo(tmp.path(), "fifo");
     let t0 = Instant::now();
     let (code, _, err) = run(opskit()
         .args(["bindstats", "--format", "json", "--file"])
@@ -401,5 +396,3 @@ fn stdin_honours_max_size_and_fifos_are_refused() {
     assert!(err.contains("a FIFO"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(2));
 }
-
-use std::process::Command;

@@ -430,12 +430,7 @@ fn usage_errors_and_small_promises() {
     assert_eq!(code, 0);
     assert!(out.contains("idle threshold 0.5 s"), "{out}");
     // a state file that is a FIFO never hangs the run
-    let fifo = tmp.path().join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifo = crate::util::mkfifo(tmp.path(), "fifo");
     let (code, out, _) = run(opskit()
         .args(["conn-audit", "--format", "json", "--port", "1", "--state"])
         .arg(&fifo));

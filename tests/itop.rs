@@ -1078,12 +1078,7 @@ fn hostile_input_neither_hangs_nor_explodes_nor_reaches_the_terminal_raw() {
     assert_eq!(irq(&s[0], "1")["description"], "PCI-MSI \\x1b[2Jevil\\x07");
 
     // a FIFO as --from: refused at once, not a hang
-    let fifo = tmp.path().join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifo = crate::util::mkfifo(tmp.path(), "fifo");
     let t0 = Instant::now();
     let (code, _, err) = run(opskit()
         .args(["itop", "--from"])

@@ -97,8 +97,7 @@ fn tmp() -> tempfile::TempDir {
 #[test]
 fn a_fifo_a_character_device_and_an_empty_file_are_refused_without_hanging() {
     let d = tmp();
-    let fifo = d.path().join("image.fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let fifo = crate::util::mkfifo(d.path(), "image.fifo");
     one_line_error(&[], &fifo, "neither a block device nor a disk image file");
     one_line_error(
         &[],

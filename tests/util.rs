@@ -163,6 +163,13 @@ pub fn bunzip(src: &Path, dir: &Path) -> Option<PathBuf> {
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).
+/// A FIFO named `name` in `dir`, for the "refused at once, never a hang" tests.
+pub fn mkfifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    p
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
