@@ -646,10 +646,11 @@ pub fn rfc3339_utc(secs: i64, nanos: u32) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const X86: &str = "           CPU0       CPU1       \n\
+    /// A small x86 /proc/interrupts (the rates tests use it too).
+    pub(crate) const X86: &str = "           CPU0       CPU1       \n\
   0:         44          0   IO-APIC   2-edge      timer\n\
   8:          0          1   IO-APIC   8-edge      rtc0\n\
 NMI:          0          0   Non-maskable interrupts\n\

@@ -389,13 +389,7 @@ fn row_deltas(
 mod tests {
     use super::*;
 
-    const X86: &str = "           CPU0       CPU1       \n\
-  0:         44          0   IO-APIC   2-edge      timer\n\
-  8:          0          1   IO-APIC   8-edge      rtc0\n\
-NMI:          0          0   Non-maskable interrupts\n\
-LOC:      12345      23456   Local timer interrupts\n\
-ERR:          3\n\
-MIS:          0\n";
+    use crate::domain::interrupts::tests::X86;
 
     #[test]
     fn cell_rates_are_sparse_and_read_densely() {
