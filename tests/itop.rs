@@ -1353,7 +1353,24 @@ fn softirq_rates_agree_with_mpstat_live() {
     }
     let (stop, load) = loopback_load();
     std::thread::sleep(Duration::from_millis(300));
-    // both over the same 3 s, started together
+    // Other tests run beside this one and make their own softirqs; the two windows start a
+    // few ms apart, so a burst from them can fall in one window only. Three tries: a real
+    // disagreement fails all three, a neighbour's burst does not hit all three.
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match softirqs_against_mpstat() {
+            Ok(()) => break,
+            Err(e) => failures.push(e),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert!(failures.len() < 3, "{failures:#?}");
+}
+
+/// One 3 s sample of opskit and mpstat, started together: every (CPU, softirq) rate mpstat
+/// reports agrees with ours, and the loopback load shows as NET_RX.
+fn softirqs_against_mpstat() -> Result<(), String> {
     let mp = Command::new("mpstat")
         .args(["-I", "SCPU", "3", "1"])
         .env("LC_ALL", "C")
@@ -1372,8 +1389,6 @@ fn softirq_rates_agree_with_mpstat_live() {
         "json",
     ]));
     let mp = mp.wait_with_output().unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    load.join().unwrap();
     assert_eq!(code, 0, "{err}");
     let ours = &json_samples(&out)[0];
     let theirs = mpstat_softirqs(&String::from_utf8_lossy(&mp.stdout));
@@ -1399,16 +1414,15 @@ fn softirq_rates_agree_with_mpstat_live() {
         }
         // the two sample a few ms apart over 3 s: within 5 % (+ 40/s for the timer-driven
         // softirqs, whose tick may fall either side of the edges)
-        assert!(
-            (got - want).abs() <= 0.05 * want.max(got) + 40.0,
-            "cpu{cpu} {name}: ours {got}/s, mpstat {want}/s"
-        );
+        if (got - want).abs() > 0.05 * want.max(got) + 40.0 {
+            return Err(format!("cpu{cpu} {name}: ours {got}/s, mpstat {want}/s"));
+        }
         eprintln!("cpu{cpu} {name}: {got} vs {want}");
     }
-    assert!(
-        net_rx > 1000.0,
-        "the loopback load shows as NET_RX: {net_rx}/s"
-    );
+    if net_rx <= 1000.0 {
+        return Err(format!("the loopback load shows as NET_RX: {net_rx}/s"));
+    }
+    Ok(())
 }
 
 /// mpstat's `Average:` %irq and %soft per CPU id.
