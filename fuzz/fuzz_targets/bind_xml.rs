@@ -19,8 +19,12 @@ fuzz_target!(|data: &[u8]| {
         ZoneFilter::None,
         ZoneFilter::Summary(vec!["example.com".into()]),
     ] {
+        let want = parse_doc(doc, &z);
         let chunked = parse_chunked(Chunked::with_capacity(doc, cap), &z);
-        assert_eq!(chunked, parse_doc(doc, &z), "chunk {cap}");
+        assert_eq!(chunked, want, "chunk {cap}");
+        // and read one to three bytes at a time (a trickling pipe or HTTP body)
+        let trickled = parse_chunked(Chunked::with_capacity(Trickle(doc, 0), 64), &z);
+        assert_eq!(trickled, want, "trickled");
     }
     let Ok(st) = parse_doc(doc, &ZoneFilter::All) else {
         return;
@@ -34,3 +38,16 @@ fuzz_target!(|data: &[u8]| {
         check_renderings(&summary);
     }
 });
+
+/// A reader that gives one, two or three bytes a read.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.1 += 1;
+        let n = (self.1 % 3 + 1).min(out.len()).min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}

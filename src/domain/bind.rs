@@ -680,8 +680,9 @@ pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
 /// Walk an XML document from `src`, jumping over the zones no graph needs (and scanning the
 /// summarised ones) without tokenizing them.
 fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindError> {
+    // error positions count from the start of the document (leading whitespace included)
+    let mut base = src.consumed();
     let mut r = reader_at(src);
-    let mut base = 0u64;
     let mut buf = Vec::new();
     let mut w = Walk::default();
     let finders = Finders::new();

@@ -83,6 +83,9 @@ pub struct Chunked<R> {
     eof: bool,
     /// a jumped-over body that spans chunks, gathered
     scratch: Vec<u8>,
+    /// the whitespace [`Chunked::first_non_space`] consumed, given back by
+    /// [`Chunked::into_rest`] (a JSON parser's line and column count it)
+    lead: Vec<u8>,
 }
 
 impl<R: Read> Chunked<R> {
@@ -100,6 +103,7 @@ impl<R: Read> Chunked<R> {
             consumed: 0,
             eof: false,
             scratch: Vec::new(),
+            lead: Vec::new(),
         }
     }
 
@@ -131,24 +135,31 @@ impl<R: Read> Chunked<R> {
         }
     }
 
-    /// The first byte that is not ASCII whitespace, consuming the whitespace before it.
+    /// The first byte that is not ASCII whitespace, consuming the whitespace before it (kept
+    /// for [`Chunked::into_rest`]).
     pub fn first_non_space(&mut self) -> io::Result<Option<u8>> {
         loop {
             let avail = &self.buf[self.start..self.end];
-            if let Some(i) = avail.iter().position(|b| !b.is_ascii_whitespace()) {
-                self.consume(i);
+            let ws = avail
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(avail.len());
+            self.lead.extend_from_slice(&avail[..ws]);
+            self.consume(ws);
+            if self.start < self.end {
                 return Ok(Some(self.buf[self.start]));
             }
-            self.consume(avail.len());
             if !self.more()? {
                 return Ok(None);
             }
         }
     }
 
-    /// Everything not yet consumed, read to the end.
+    /// Everything from the start, read to the end (the whitespace
+    /// [`Chunked::first_non_space`] skipped included, so positions count from the start).
     pub fn into_rest(mut self) -> io::Result<Vec<u8>> {
-        let mut v = self.buf[self.start..self.end].to_vec();
+        let mut v = std::mem::take(&mut self.lead);
+        v.extend_from_slice(&self.buf[self.start..self.end]);
         if !self.eof {
             self.inner.read_to_end(&mut v)?;
         }
@@ -198,6 +209,9 @@ impl<R: Read> XmlSource for Chunked<R> {
                     }
                 }
                 self.consume(i + n);
+                // a reader restarted here first looks for a byte order mark in what one
+                // fill_buf gives: let that be all three bytes, as in memory
+                while self.end - self.start < 3 && self.more()? {}
                 return Ok(true);
             }
             // the last n-1 bytes may be the start of the needle: keep them for the next read
@@ -263,7 +277,7 @@ mod tests {
         let doc = [vec![b'\n'; 300], b"{\"a\":1}".to_vec()].concat();
         let mut c = Chunked::with_capacity(&doc[..], 64);
         assert_eq!(c.first_non_space().unwrap(), Some(b'{'));
-        assert_eq!(c.into_rest().unwrap(), b"{\"a\":1}");
+        assert_eq!(c.into_rest().unwrap(), doc, "the whitespace is given back");
         let mut c = Chunked::with_capacity(&b"   \n\t"[..], 64);
         assert_eq!(c.first_non_space().unwrap(), None);
     }
