@@ -422,6 +422,8 @@ struct Walk {
     pending: Pending,
     tasks: Option<Tasks>,
     task_keys: std::collections::BTreeSet<String>,
+    /// which zones to keep, for the ones named only by a child element (v2)
+    filter: ZoneFilter,
 }
 
 /// The end tag a skip jumps past.
@@ -629,6 +631,10 @@ impl Walk {
                 z.class = b.to_string();
             }
         }
+        // a v2 zone is named by its <name> child: the filter can only be applied here
+        if !self.filter.keeps(&z.name) {
+            return;
+        }
         if let Some(vw) = self.view.as_mut() {
             vw.zones.push(z);
         }
@@ -684,7 +690,10 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
     let mut base = src.consumed();
     let mut r = reader_at(src);
     let mut buf = Vec::new();
-    let mut w = Walk::default();
+    let mut w = Walk {
+        filter: zones.clone(),
+        ..Walk::default()
+    };
     let finders = Finders::new();
     loop {
         let ev = match r.read_event_into(&mut buf) {
@@ -1054,6 +1063,26 @@ mod tests {
         assert_eq!(s.nsstat["Requestv4"], 20);
         assert_eq!(s.sockstat["UDP4Open"], 2);
         assert_eq!(s.tasks, None);
+        // a v2 zone is named by a child element: the zone filter still holds (fuzzing found
+        // one outside <zones>, which `none` skips whole, kept)
+        let stray = String::from_utf8_lossy(doc)
+            .replace("<zones>", "")
+            .replace("</zones>", "");
+        let only = |z: ZoneFilter| {
+            let st = parse_doc(stray.as_bytes(), &z).unwrap();
+            st.views[0]
+                .zones
+                .iter()
+                .map(|z| z.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(only(ZoneFilter::All), ["example.com"]);
+        assert!(only(ZoneFilter::None).is_empty());
+        assert!(only(ZoneFilter::Only(vec!["other.org".into()])).is_empty());
+        assert_eq!(
+            only(ZoneFilter::Only(vec!["example.com".into()])),
+            ["example.com"]
+        );
     }
 
     #[test]
