@@ -1251,18 +1251,23 @@ fn queue_irqs_fold_into_their_device_in_text_and_json() {
     );
 }
 
+/// `opskit itop ARGS --from A --from B --stat SA --stat SB`: two snapshots, each with its
+/// /proc/stat.
+fn itop_with_stat(from: [&Path; 2], stat: [&Path; 2], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = opskit();
+    cmd.arg("itop").args(args);
+    for (f, st) in from.iter().zip(stat) {
+        cmd.arg("--from").arg(f).arg("--stat").arg(st);
+    }
+    run(&mut cmd)
+}
+
 #[test]
 fn time_in_handlers_from_proc_stat_pairs() {
     let d = crate::util::fixtures().join("itop");
     let (a, b) = (d.join("balanced_2cpu_a.txt"), d.join("balanced_2cpu_b.txt"));
     let (sa, sb) = (d.join("stat_a.txt"), d.join("stat_b.txt"));
-    let mut cmd = opskit();
-    cmd.args(["itop", "--format", "json", "--from"])
-        .arg(&a)
-        .arg("--from")
-        .arg(&b);
-    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
-    let (code, out, err) = run(&mut cmd);
+    let (code, out, err) = itop_with_stat([&a, &b], [&sa, &sb], &["--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let s = &json_samples(&out)[0];
     // hand-checked: cpu0 2 + 85 of 100 ticks, cpu1 1 + 3 of 100
@@ -1270,10 +1275,7 @@ fn time_in_handlers_from_proc_stat_pairs() {
         s["cpu_time"],
         serde_json::json!({"0": {"irq": 2.0, "softirq": 85.0}, "1": {"irq": 1.0, "softirq": 3.0}})
     );
-    let mut cmd = opskit();
-    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
-    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
-    let (code, out, err) = run(&mut cmd);
+    let (code, out, err) = itop_with_stat([&a, &b], [&sa, &sb], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("handlers (/proc/stat): busiest CPU 0 irq 2.0 % softirq 85.0 %"),
@@ -1534,10 +1536,7 @@ fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
     let (sa, sb) = (tmp.path().join("stat_a"), tmp.path().join("stat_b"));
     std::fs::write(&sa, stat("1")).unwrap();
     std::fs::write(&sb, stat("18446744073709551615")).unwrap();
-    let mut cmd = opskit();
-    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
-    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
-    let (code, out, err) = run(&mut cmd);
+    let (code, out, err) = itop_with_stat([&a, &b], [&sa, &sb], &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.is_empty(), "no plausible number: {out}");
     assert!(
@@ -1550,23 +1549,14 @@ fn proc_stat_counters_near_2_64_are_an_error_not_200_percent() {
     // a counter reset between the readings: that CPU's time is unknown, never above 100 %
     std::fs::write(&sa, "cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
     std::fs::write(&sb, "cpu0 10 0 0 0 0 60 60 0\ncpu1 0 0 0 0 0 0 0 0\n").unwrap();
-    let mut cmd = opskit();
-    cmd.args(["itop", "--format", "json", "--from"])
-        .arg(&a)
-        .arg("--from")
-        .arg(&b);
-    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
-    let (code, out, err) = run(&mut cmd);
+    let (code, out, err) = itop_with_stat([&a, &b], [&sa, &sb], &["--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let s = &json_samples(&out)[0];
     assert_eq!(s["cpu_time"], serde_json::json!({}), "{out}");
     assert_eq!(s["busy_cpus"], serde_json::json!([]), "{out}");
     // ... and named, so an empty handler column has its reason: cpu0 went back, cpu1 idled
     assert_eq!(s["stat_resets"], serde_json::json!([0]), "{out}");
-    let mut cmd = opskit();
-    cmd.args(["itop", "--from"]).arg(&a).arg("--from").arg(&b);
-    cmd.arg("--stat").arg(&sa).arg("--stat").arg(&sb);
-    let (code, out, err) = run(&mut cmd);
+    let (code, out, err) = itop_with_stat([&a, &b], [&sa, &sb], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("note: /proc/stat counters went back (CPU hot-plugged?) for CPU 0: handler time unknown this interval"),
