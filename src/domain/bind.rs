@@ -422,7 +422,7 @@ struct Walk {
     pending: Pending,
     tasks: Option<Tasks>,
     task_keys: std::collections::BTreeSet<String>,
-    /// which zones to keep, for the ones named only by a child element (v2)
+    /// which zones to keep (a v2 zone, named by a child element, is judged at its end)
     filter: ZoneFilter,
 }
 
@@ -442,7 +442,8 @@ enum Next {
 }
 
 impl Walk {
-    fn start(&mut self, e: &quick_xml::events::BytesStart, zones: &ZoneFilter) -> Next {
+    fn start(&mut self, e: &quick_xml::events::BytesStart) -> Next {
+        let zones = &self.filter;
         let qname = e.name();
         let name = qname.as_ref().as_bytes();
         self.text.clear();
@@ -708,7 +709,7 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
         };
         match ev {
             Event::Start(e) => {
-                let next = w.start(&e, zones);
+                let next = w.start(&e);
                 let close = match &next {
                     Next::Go => None,
                     Next::Skip(Close::Zones) => Some(&finders.zones_end),

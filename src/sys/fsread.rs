@@ -8,7 +8,7 @@
 //!   cap, not a 1 GB allocation (`/proc` files report size 0, so the cap is checked while
 //!   reading, not from `stat`).
 //!
-//! Standard input (`--file -`) is read with the same cap.
+//! Standard input (`--file -`) is streamed with the same cap ([`open_capped`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -152,13 +152,6 @@ pub fn open_capped(path: &Path, max: u64) -> anyhow::Result<Capped<Box<dyn Read>
 pub fn read_capped_string(path: &Path, max: u64) -> anyhow::Result<String> {
     let bytes = read_capped(path, max)?;
     utf8(bytes, &path.display().to_string())
-}
-
-/// Read standard input whole (`--file -`), at most `max` bytes.
-pub fn read_stdin_capped(max: u64) -> anyhow::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    read_all_capped(std::io::stdin().lock(), max, "standard input", &mut buf)?;
-    Ok(buf)
 }
 
 /// Bytes to a `String`, or an error naming `what` and the line of the first invalid byte.
