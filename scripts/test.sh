@@ -35,5 +35,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked -- --test-threads=2
+cargo clippy --locked --all-targets --features system-tests -- -D warnings
+cargo test --locked --features system-tests -- --test-threads=2

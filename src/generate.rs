@@ -1,7 +1,7 @@
 //! Man pages and shell completions, generated from the clap definitions in [`crate::cli`].
 //!
 //! They are checked in under `man/` and `completions/`; `tests/generated.rs` fails when they
-//! are stale, and `OPSKIT_BLESS=1 cargo test --test integration generated` rewrites them
+//! are stale, and `OPSKIT_BLESS=1 cargo test --test hermetic generated` rewrites them
 //! (as does the hidden `opskit generate --out-dir .`).
 
 use std::collections::BTreeMap;

@@ -19,7 +19,7 @@ fn man_pages_and_completions_are_fresh() {
     }
     assert!(
         stale.is_empty(),
-        "stale generated files {stale:?}: run `OPSKIT_BLESS=1 cargo test --test integration generated`"
+        "stale generated files {stale:?}: run `OPSKIT_BLESS=1 cargo test --test hermetic generated`"
     );
 }
 
