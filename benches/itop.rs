@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use opskit::domain::interrupts::{Snapshot, Stamp};
-use opskit::domain::irq_numa::CpuNodes;
-use opskit::domain::irq_rates::{rates_into, RateScratch, Rates};
-use opskit::domain::irq_view::ViewOpts;
-use opskit::output::itop::{write_json, Sample, Source};
+use opskit::api::itop::CpuNodes;
+use opskit::api::itop::ViewOpts;
+use opskit::api::itop::{rates_into, RateScratch, Rates};
+use opskit::api::itop::{write_json, Sample, Source};
+use opskit::api::itop::{Snapshot, Stamp};
 
 fn cpu_time(who: libc::c_int) -> f64 {
     let mut ru: libc::rusage = unsafe_zeroed();

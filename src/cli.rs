@@ -19,36 +19,36 @@ use clap::{Parser, Subcommand};
         `ln -s /usr/bin/opskit /etc/munin/plugins/bind9_opskit` for the munin plugin.",
     after_help = "Run `opskit <TOOL> --help` for a tool's options; `man opskit-<tool>` for its page."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Read /proc and /sys under DIR instead of / (captured trees, sosreports)
     ///
     /// Every reader of /proc and /sys reads DIR/proc/... and DIR/sys/... instead, so a captured
     /// tree or an sosreport directory can be analysed on another machine.
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
 
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub(crate) cmd: Cmd,
 }
 
 /// The tools. Each one's `about`/`long_about` lives on its `Args` struct (a doc comment
 /// here would override them).
 #[derive(Debug, Subcommand)]
-pub enum Cmd {
-    Itop(crate::cmd::itop::Args),
-    Bindstats(crate::cmd::bindstats::Args),
-    SsdAlign(crate::cmd::ssd_align::Args),
-    ConnAudit(crate::cmd::conn_audit::Args),
+pub(crate) enum Cmd {
+    Itop(crate::itop::Args),
+    Bindstats(crate::bindstats::Args),
+    SsdAlign(crate::ssd_align::Args),
+    ConnAudit(crate::conn_audit::Args),
     /// Write the man pages and shell completions (for packagers)
     #[command(hide = true)]
     Generate(GenerateArgs),
 }
 
 #[derive(Debug, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Directory to write man/ and completions/ under
     #[arg(long, value_name = "DIR", default_value = ".")]
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
 }
 
 /// The tools, as (subcommand name, names accepted in argv[0]).

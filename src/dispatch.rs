@@ -79,7 +79,7 @@ const RULES: &[Rule] = &[
 
 /// A program name that is neither `opskit` nor a tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownName(pub String);
+pub(crate) struct UnknownName(pub(crate) String);
 
 impl fmt::Display for UnknownName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,11 +93,6 @@ impl fmt::Display for UnknownName {
 }
 
 impl std::error::Error for UnknownName {}
-
-/// Which tool a program name selects, if any; `Ok(None)` means "this is opskit itself".
-pub fn tool_for(name: &OsStr) -> Result<Option<&'static str>, UnknownName> {
-    rule_for(name).map(|r| r.map(|r| r.tool))
-}
 
 fn rule_for(name: &OsStr) -> Result<Option<&'static Rule>, UnknownName> {
     let Some(name) = name.to_str() else {
@@ -130,7 +125,7 @@ fn instance<'a>(rule: &Rule, name: &'a OsStr) -> Option<&'a str> {
 }
 
 /// Rewrite argv so that clap always sees `opskit TOOL ARGS...` (or plain `opskit ARGS...`).
-pub fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
+pub(crate) fn normalize(argv: Vec<OsString>) -> Result<Vec<OsString>, UnknownName> {
     let mut it = argv.into_iter();
     let Some(argv0) = it.next() else {
         return Ok(vec![OsString::from("opskit")]);

@@ -15,11 +15,11 @@
 
 use std::process::ExitCode;
 
-use crate::output::nagios::State;
+use crate::format::nagios::State;
 
 /// How a tool's run ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Done; nothing the caller must act on.
     Success,
     /// The check found what it exists to find (misaligned data; sockets left open by `--kill`).
@@ -33,7 +33,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The process exit code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Outcome::Success => 0,
             Outcome::Findings => 1,
@@ -45,7 +45,7 @@ impl Outcome {
 
 /// The exit code a tool's runtime errors get (kept per tool, as its `--help` documents).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     /// 1: itop, bindstats (a plain tool failed).
     One,
     /// 2: ssd-align, conn-audit (1 already means "findings").
@@ -62,7 +62,7 @@ impl ErrorCode {
 }
 
 /// Map a clap error to its exit code after printing it (help/version -> 0, usage -> 2).
-pub fn from_clap(e: &clap::Error) -> ExitCode {
+pub(crate) fn from_clap(e: &clap::Error) -> ExitCode {
     if e.use_stderr() {
         // usage errors: the `error:` line (and clap's `tip:` lines), without the usage block,
         // so a bad value is one line a script's log can carry
@@ -75,7 +75,7 @@ pub fn from_clap(e: &clap::Error) -> ExitCode {
             eprint!("{text}");
         } else {
             let line = lines.join(" ");
-            let line = crate::output::escape::clean(line.trim_start_matches("error: "));
+            let line = crate::common::escape::clean(line.trim_start_matches("error: "));
             eprintln!("opskit: {line}");
         }
         ExitCode::from(2)
@@ -88,7 +88,7 @@ pub fn from_clap(e: &clap::Error) -> ExitCode {
 
 /// True when the command line asks for Nagios output (`--format nagios`): usage errors must
 /// then be an UNKNOWN status line with exit 3, which is all a monitoring system can parse.
-pub fn wants_nagios(argv: &[std::ffi::OsString]) -> bool {
+pub(crate) fn wants_nagios(argv: &[std::ffi::OsString]) -> bool {
     argv.windows(2)
         .any(|w| w[0] == "--format" && w[1] == "nagios")
         || argv.iter().any(|a| a == "--format=nagios")
@@ -96,7 +96,7 @@ pub fn wants_nagios(argv: &[std::ffi::OsString]) -> bool {
 
 /// A usage error as a Nagios UNKNOWN line (exit 3); `service` is the status line's label
 /// (the tool's name, upper-case, as Nagios plugins print it).
-pub fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
+pub(crate) fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
     let text = e.render().to_string();
     let msg = text
         .lines()
@@ -105,7 +105,7 @@ pub fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
         .trim_start_matches("error: ");
     let mut out = Vec::new();
     // writing to a Vec cannot fail
-    let _ = crate::output::nagios::write_status(&mut out, service, State::Unknown, msg, &[]);
+    let _ = crate::format::nagios::write_status(&mut out, service, State::Unknown, msg, &[]);
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
     ExitCode::from(State::Unknown.code())
 }
@@ -113,7 +113,7 @@ pub fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
 /// An error in what was asked that only shows once input is read (`itop --cpus 64` on a 2-CPU
 /// box): reported like any error, but with the usage exit code 2.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub(crate) String);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +124,7 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// True when the error (or any cause) is a broken pipe: the reader went away, exit quietly.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
@@ -133,7 +133,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Turn a tool's result into the exit code; a failure is reported as one line
 /// `opskit TOOL: cause: cause...`.
-pub fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) -> ExitCode {
+pub(crate) fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -150,9 +150,9 @@ pub fn report(tool: &str, result: anyhow::Result<Outcome>, on_error: ErrorCode) 
 /// anyhow's `{:#}` chain, with embedded newlines folded so the message stays on one line.
 /// Control characters a message quotes from outside (a file name or URL with an escape
 /// sequence, text from a document) are escaped, so an error line cannot redraw the terminal.
-pub fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let text = format!("{e:#}").replace(['\n', '\r'], " ");
-    crate::output::escape::clean(&text).into_owned()
+    crate::common::escape::clean(&text).into_owned()
 }
 
 #[cfg(test)]

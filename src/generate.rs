@@ -54,7 +54,7 @@ pub fn artifacts() -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
 }
 
 /// Write every artifact under `dir`.
-pub fn write_all(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn write_all(dir: &Path) -> anyhow::Result<()> {
     for (rel, bytes) in artifacts()? {
         let p = dir.join(&rel);
         if let Some(parent) = p.parent() {

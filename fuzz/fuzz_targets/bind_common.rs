@@ -2,9 +2,9 @@
 // parses to, the munin and Prometheus renderings are well-formed: valid field and graph names,
 // no raw control character on any line, config and values naming the same fields.
 
-use opskit::domain::bind::Stats;
-use opskit::output::bind_munin::{graphs, Settings};
-use opskit::output::munin::{clean_fieldname, clean_graphname, write, Dirty, Values, Verb};
+use opskit::api::bind::Stats;
+use opskit::api::bind::{graphs, Settings};
+use opskit::api::format::{clean_fieldname, clean_graphname, write, Dirty, Values, Verb};
 
 fn check_renderings(st: &Stats) {
     let gs = graphs(st, &Settings::default());
@@ -20,13 +20,13 @@ fn check_renderings(st: &Stats) {
     let text = String::from_utf8(config).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     let mut prom = Vec::new();
-    let fams = opskit::output::bind_metrics::families(st);
-    opskit::output::prometheus::write(&mut prom, &fams).unwrap();
+    let fams = opskit::api::bind::families(st);
+    opskit::api::format::write_prometheus(&mut prom, &fams).unwrap();
     let text = String::from_utf8(prom).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     // the JSON bindstats prints: no raw control character
     let mut json = Vec::new();
-    opskit::output::json::write_pretty_clean(&mut json, st).unwrap();
+    opskit::api::format::write_pretty_clean(&mut json, st).unwrap();
     let text = String::from_utf8(json).unwrap();
     assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
     // decoded (as `jq -r` would), no string or key holds a control character either

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::bind::parse_json;
+use opskit::api::bind::parse_json;
 
 include!("bind_common.rs");
 

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::bind::{parse_chunked, parse_doc, ZoneFilter};
-use opskit::domain::xml_source::Chunked;
+use opskit::api::bind::{parse_chunked, parse_doc, ZoneFilter};
+use opskit::api::bind::Chunked;
 
 include!("bind_common.rs");
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::disk::{gpt, table, Bytes};
+use opskit::api::disk::{gpt, table, Bytes};
 
 fuzz_target!(|data: &[u8]| {
     for ss in [512u64, 4096] {

@@ -6,10 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::interrupts::{RowKind, RowRole, Snapshot, Stamp, MAX_LABEL, MAX_ROWS};
-use opskit::domain::irq_rates::rates;
-use opskit::domain::irq_view::ViewOpts;
-use opskit::output::itop::{write_json, write_text, Sample, Source};
+use opskit::api::itop::{RowKind, RowRole, Snapshot, Stamp, MAX_LABEL, MAX_ROWS};
+use opskit::api::itop::rates;
+use opskit::api::itop::ViewOpts;
+use opskit::api::itop::{write_json, write_text, Sample, Source};
 
 fn check(s: &Snapshot) {
     assert!(s.cpus.windows(2).all(|w| w[0] < w[1]));
@@ -27,7 +27,7 @@ fn check(s: &Snapshot) {
     }
 }
 
-fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
+fn print(s: &Snapshot, r: &opskit::api::itop::Rates) {
     let sample = Sample {
         snap: s,
         rates: r,
@@ -39,6 +39,7 @@ fn print(s: &Snapshot, r: &opskit::domain::irq_rates::Rates) {
         imbalance: None,
         source: Source::Interrupts,
         cpu_time: &[],
+        stat_resets: &[],
         numa: &[],
         nodes: &Default::default(),
         irq_node: &[],

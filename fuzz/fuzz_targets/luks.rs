@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::disk::luks;
+use opskit::api::disk::luks;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(luks::Probe::NeedsJson { hdr_size }) = luks::probe(data) {

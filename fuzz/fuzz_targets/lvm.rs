@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::disk::{lvm, stack, Bytes};
+use opskit::api::disk::{lvm, stack, Bytes};
 
 fuzz_target!(|data: &[u8]| {
     let _ = lvm::label(data);

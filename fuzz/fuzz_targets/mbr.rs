@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::disk::{mbr, table, validate, Bytes, Role};
+use opskit::api::disk::{mbr, table, validate, Bytes, Role};
 
 fuzz_target!(|data: &[u8]| {
     for ss in [512u64, 4096] {

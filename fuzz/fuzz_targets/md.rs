@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::disk::{md, stack, Bytes};
+use opskit::api::disk::{md, stack, Bytes};
 
 fuzz_target!(|data: &[u8]| {
     for v in [md::MdVersion::V090, md::MdVersion::V10, md::MdVersion::V11, md::MdVersion::V12] {

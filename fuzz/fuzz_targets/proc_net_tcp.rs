@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::tcp::{parse_proc_net_tcp, TcpState};
+use opskit::api::tcp::{parse_proc_net_tcp, TcpState};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

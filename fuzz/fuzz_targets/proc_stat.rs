@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::cpustat::{handler_time, CpuStat};
+use opskit::api::itop::{handler_time, CpuStat};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = CpuStat::parse(data) else {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::sock_diag::parse_dump;
+use opskit::api::tcp::parse_dump;
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();

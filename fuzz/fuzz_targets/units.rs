@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use opskit::domain::units::{format_cpu_list, format_size, parse_cpu_list, parse_duration, parse_size};
+use opskit::api::units::{format_cpu_list, format_size, parse_cpu_list, parse_duration, parse_size};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

@@ -9,7 +9,7 @@ fn version_and_help() {
     assert!(out.starts_with("opskit "), "{out}");
     let (code, out, _) = run(opskit().arg("--help"));
     assert_eq!(code, 0);
-    for t in opskit::cli::TOOLS {
+    for t in opskit::api::TOOLS {
         assert!(out.contains(t), "--help lacks {t}: {out}");
     }
     assert!(!out.contains("generate"), "hidden subcommand shown: {out}");

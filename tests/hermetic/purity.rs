@@ -1,6 +1,7 @@
-//! The shared core (`src/domain/`) and the renderers (`src/output/`) stay free of I/O: they
-//! take values and write to a `dyn Write` they are given. (Address *types* from std::net are
-//! plain values and allowed; sockets and name resolution are not.)
+//! Every tool's model (parsers), judge (verdicts) and render (words, commands), and the shared
+//! formats (`src/format/`), stay free of I/O: they take values and write to a `dyn Write`
+//! they are given. Only a tool's `gather` and `mod.rs` touch the system. (Address *types*
+//! from std::net are plain values and allowed; sockets and name resolution are not.)
 
 use std::path::{Path, PathBuf};
 
@@ -31,13 +32,36 @@ const FORBIDDEN: &[&str] = &[
     "eprintln!",
     "print!",
     "eprint!",
-    "crate::sys",
-    "crate::cmd",
+    "gather::",
+    "crate::app",
     "crate::cli",
+    "crate::common::fsread",
+    "crate::common::root",
+    "crate::common::serve",
+    "crate::common::munin_state",
 ];
 
-/// Every `.rs` file below `dir`, subfolders included.
+/// The tools, and below each the pure parts: its parsers, its judge and its renderers.
+const PURE: &[&str] = &[
+    "src/itop/model",
+    "src/itop/judge",
+    "src/itop/render.rs",
+    "src/bindstats/model",
+    "src/bindstats/render",
+    "src/conn_audit/model",
+    "src/conn_audit/judge",
+    "src/conn_audit/render.rs",
+    "src/ssd_align/disk",
+    "src/ssd_align/judge",
+    "src/ssd_align/render.rs",
+];
+
+/// Every `.rs` file below `dir` (subfolders included), or `dir` itself when it is a file.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -72,26 +96,58 @@ fn uses(tree: &Path, forbidden: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn domain_has_no_io() {
-    let bad = io_uses(&repo().join("src/domain"));
-    assert!(bad.is_empty(), "I/O in the pure core: {bad:#?}");
+fn every_tools_model_judge_and_render_have_no_io() {
+    let mut bad = Vec::new();
+    for part in PURE {
+        bad.extend(io_uses(&repo().join(part)));
+    }
+    assert!(bad.is_empty(), "I/O in a pure part: {bad:#?}");
 }
 
-/// The arrows point one way: `output/` renders `domain/`'s models, never the reverse (the
-/// BIND graph and metric mapping lives in `output/`, as conn-audit's does).
+/// Every tool folder has its pure parts listed above: a new tool cannot slip past the scan.
 #[test]
-fn domain_does_not_depend_on_output() {
+fn every_tool_is_scanned() {
+    for tool in opskit::api::TOOLS {
+        let dir = tool.replace('-', "_");
+        assert!(
+            PURE.iter().any(|p| p.starts_with(&format!("src/{dir}/"))),
+            "{tool}: no pure part scanned"
+        );
+        assert!(
+            repo().join("src").join(&dir).join("mod.rs").is_file(),
+            "{tool}"
+        );
+    }
+}
+
+/// The arrows point one way: renderers read the judge's reports, never the reverse, and
+/// neither a model nor a judge knows the output formats.
+#[test]
+fn judges_do_not_depend_on_render() {
+    let mut bad = Vec::new();
+    for part in PURE.iter().filter(|p| !p.contains("render")) {
+        bad.extend(uses(
+            &repo().join(part),
+            &["render::", "crate::format", "super::super::format"],
+        ));
+    }
+    assert!(bad.is_empty(), "a model or judge uses a renderer: {bad:#?}");
+}
+
+#[test]
+fn shared_formats_only_write_where_they_are_told() {
+    let bad = io_uses(&repo().join("src/format"));
+    assert!(bad.is_empty(), "I/O in the shared formats: {bad:#?}");
     let bad = uses(
-        &repo().join("src/domain"),
-        &["crate::output", "super::super::output"],
+        &repo().join("src/format"),
+        &[
+            "crate::itop",
+            "crate::bindstats",
+            "crate::conn_audit",
+            "crate::ssd_align",
+        ],
     );
-    assert!(bad.is_empty(), "domain/ uses output/: {bad:#?}");
-}
-
-#[test]
-fn output_only_writes_where_it_is_told() {
-    let bad = io_uses(&repo().join("src/output"));
-    assert!(bad.is_empty(), "I/O in the renderers: {bad:#?}");
+    assert!(bad.is_empty(), "a shared format knows a tool: {bad:#?}");
 }
 
 #[test]

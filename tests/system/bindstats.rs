@@ -744,7 +744,7 @@ fn two_instances_keep_their_own_graph_names_and_state() {
 
 #[test]
 fn skipping_zones_changes_nothing_else() {
-    use opskit::domain::bind::{parse, parse_doc, ZoneFilter};
+    use opskit::api::bind::{parse, parse_doc, ZoneFilter};
     let Some(dir) = shared_fixtures("bind") else {
         return;
     };
@@ -762,7 +762,7 @@ fn skipping_zones_changes_nothing_else() {
         // the quick scan finds what the full parse finds: name, class, serial, QryAuthAns
         let summary = parse_doc(&doc, &ZoneFilter::Summary(vec!["example.com".into()])).unwrap();
         let brief =
-            |st: &opskit::domain::bind::Stats| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+            |st: &opskit::api::bind::Stats| -> Vec<(String, String, Option<u64>, Option<u64>)> {
                 st.views
                     .iter()
                     .flat_map(|v| &v.zones)
@@ -957,8 +957,8 @@ fn live_listen_scraped_with_curl_live_and_dead() {
 /// `</zone>` itself, inside a byte order mark) and reads of one to three bytes.
 #[test]
 fn streamed_documents_parse_as_in_memory_ones() {
-    use opskit::domain::bind::{parse_chunked, parse_doc, ZoneFilter};
-    use opskit::domain::xml_source::Chunked;
+    use opskit::api::bind::Chunked;
+    use opskit::api::bind::{parse_chunked, parse_doc, ZoneFilter};
     let Some(dir) = shared_fixtures("bind") else {
         return;
     };

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use opskit::output::munin::clean_fieldname;
+use opskit::api::format::clean_fieldname;
 
 use crate::util::{opskit, run, shared_fixtures, skip, which};
 

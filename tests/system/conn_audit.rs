@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use opskit::domain::tcp::TcpState;
+use opskit::api::tcp::TcpState;
 
 use crate::util::{
     fixtures, munin_fields, opskit, require_root, require_tool, run, shared_fixtures,
@@ -512,7 +512,7 @@ fn proc_net_tcp_captures() {
             "{case}"
         );
         let text = std::fs::read_to_string(root.path().join("proc/net/tcp")).unwrap();
-        let socks = opskit::domain::tcp::parse_proc_net_tcp(&text).unwrap();
+        let socks = opskit::api::tcp::parse_proc_net_tcp(&text).unwrap();
         for (peer, n) in *peers {
             let got = socks
                 .iter()
@@ -523,11 +523,11 @@ fn proc_net_tcp_captures() {
     }
     // IPv4-mapped rows fold to IPv4
     let text = std::fs::read_to_string(dir.join("local-6.18/run1_tcp6")).unwrap();
-    let socks = opskit::domain::tcp::parse_proc_net_tcp(&text).unwrap();
+    let socks = opskit::api::tcp::parse_proc_net_tcp(&text).unwrap();
     let est: Vec<_> = socks
         .iter()
         .filter(|s| s.state == TcpState::Established)
-        .map(|s| opskit::domain::tcp::canonical(s.remote).ip().to_string())
+        .map(|s| opskit::api::tcp::canonical(s.remote).ip().to_string())
         .collect();
     assert_eq!(est.len(), 3, "{est:?}");
     assert_eq!(est.iter().filter(|a| *a == "::1").count(), 2);

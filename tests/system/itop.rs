@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use opskit::domain::interrupts::{RowKind, Snapshot};
+use opskit::api::itop::{RowKind, Snapshot};
 
 use crate::util::{bunzip, opskit, require_root, require_tool, run, shared_fixtures};
 

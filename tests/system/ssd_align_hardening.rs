@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use opskit::domain::disk::crc32;
+use opskit::api::disk::crc32;
 
 use crate::util::{opskit, run};
 

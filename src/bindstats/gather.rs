@@ -1,0 +1,300 @@
+//! Fetching BIND statistics-channel documents over HTTP (reqwest, blocking, no TLS: the
+//! channel is plain HTTP), all requests of a run under ONE deadline (connects, headers and
+//! body reads together: a body trickled a byte at a time ends at the deadline), a size cap,
+//! deflate/gzip accepted, redirects never followed, and a keep-alive connection the server
+//! closed under us retried once on a fresh one.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+
+use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
+
+/// The end of the run's time budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline(Instant);
+
+impl Deadline {
+    pub(crate) fn after(d: Duration) -> Deadline {
+        Deadline(Instant::now() + d)
+    }
+
+    /// What is left, or an error once it has passed.
+    fn remaining(&self, url: &str) -> anyhow::Result<Duration> {
+        match self.0.checked_duration_since(Instant::now()) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => bail!("{url}: timed out"),
+        }
+    }
+}
+
+/// The statistics channel's base URL from the perl plugin's `HOST` and `PORT` (an IPv6
+/// address is bracketed), or `None` when neither is set.
+pub(crate) fn url_from_env() -> Option<String> {
+    let get = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+    let (host, port) = (get("HOST"), get("PORT"));
+    if host.is_none() && port.is_none() {
+        return None;
+    }
+    let host = host.unwrap_or_else(|| "127.0.0.1".into());
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Some(format!(
+        "http://{host}:{}/",
+        port.as_deref().unwrap_or("8053")
+    ))
+}
+
+/// The perl plugin's view list: `VIEW` (its older name, which it read first), else `VIEWS`.
+pub(crate) fn views_from_env() -> Option<String> {
+    ["VIEW", "VIEWS"]
+        .into_iter()
+        .find_map(|k| std::env::var(k).ok())
+}
+
+pub(crate) struct Fetcher {
+    client: reqwest::blocking::Client,
+    cap: u64,
+    deadline: Deadline,
+    /// requests sent so far: a later one may go out on a kept-alive connection
+    sent: std::cell::Cell<u32>,
+}
+
+/// A read of at most this much at a time, so the deadline is checked often.
+const CHUNK: usize = 64 * 1024;
+
+impl Fetcher {
+    pub(crate) fn new(deadline: Deadline, cap: u64) -> anyhow::Result<Fetcher> {
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("opskit-bindstats/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            // the per-request timeout is what is left of the deadline
+            .timeout(None)
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Fetcher {
+            client,
+            cap,
+            deadline,
+            sent: std::cell::Cell::new(0),
+        })
+    }
+
+    /// GET `url`: the body to read, or `None` on 404 (a subset this BIND does not serve). A
+    /// connection the server closed between two requests is retried once.
+    fn get(&self, url: &str) -> anyhow::Result<Option<Body<'_>>> {
+        let reused = self.sent.get() > 0;
+        match self.get_once(url) {
+            Err(Failure::Closed(e)) if reused => {
+                self.sent.set(0);
+                self.get_once(url)
+                    .map_err(|f| f.into_error(url))
+                    .map_err(|e2| anyhow!("{e2} (after a retry: {})", describe(&e)))
+            }
+            r => r.map_err(|f| f.into_error(url)),
+        }
+    }
+
+    fn get_once(&self, url: &str) -> Result<Option<Body<'_>>, Failure> {
+        let left = self.deadline.remaining(url).map_err(Failure::Other)?;
+        self.sent.set(self.sent.get() + 1);
+        let resp = self
+            .client
+            .get(url)
+            .timeout(left)
+            .send()
+            .map_err(Failure::from_reqwest)?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(|l| crate::common::escape::clean(l).into_owned())
+                .unwrap_or_default();
+            return Err(Failure::Other(anyhow!(
+                "{url}: HTTP {status}, redirect to '{to}' not followed"
+            )));
+        }
+        if !status.is_success() {
+            return Err(Failure::Other(anyhow!("{url}: HTTP {status}")));
+        }
+        Ok(Some(Body {
+            resp,
+            fetcher: self,
+            read: 0,
+        }))
+    }
+
+    /// Fetch what the graphs need. XML v3 servers are asked for subsets only (`/xml/v3/server`,
+    /// `/net` for the socket counters, `/mem`, `/tasks` while it exists, `/zones` when
+    /// per-zone counters are wanted): the full document costs named time and locks. JSON URLs
+    /// (`.../json/v1`) are fetched as given; servers without v3 (BIND 9.9) answer the root URL
+    /// with v2.
+    pub(crate) fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
+        // parsed as it arrives: a 5 MB document is never held whole
+        let parse =
+            |doc: Body, url: &str| parse_reader(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
+        let base = base.trim_end_matches('/');
+        if base.contains("/json") {
+            let doc = self
+                .get(base)?
+                .with_context(|| format!("{base}: HTTP 404 Not Found"))?;
+            return parse(doc, base);
+        }
+        let v3 = if base.ends_with("/xml/v3") {
+            base.to_string()
+        } else {
+            format!("{base}/xml/v3")
+        };
+        let server_url = format!("{v3}/server");
+        let Some(doc) = self.get(&server_url)? else {
+            // BIND 9.9 and older: v2 at the root
+            let url = format!("{}/", base.trim_end_matches("/xml/v3"));
+            let doc = self
+                .get(&url)?
+                .with_context(|| format!("{url}: HTTP 404 Not Found"))?;
+            return parse(doc, &url);
+        };
+        let mut st = parse(doc, &server_url)?;
+        let mut parts = vec!["net", "mem", "tasks"];
+        if *zones != ZoneFilter::None {
+            parts.push("zones");
+        }
+        for p in parts {
+            let url = format!("{v3}/{p}");
+            if let Some(doc) = self.get(&url)? {
+                let mut sub = parse(doc, &url)?;
+                if p != "net" {
+                    // /server already carries the socket counters on some versions
+                    sub.sockstat.clear();
+                } else if !sub.sockstat.is_empty() {
+                    st.sockstat.clear();
+                }
+                st.merge(sub);
+            }
+        }
+        Ok(st)
+    }
+}
+
+/// A response body read under the run's deadline (checked before every read of at most
+/// [`CHUNK`] bytes) and the size cap. Its errors carry no URL: the parse error that wraps
+/// them names it.
+struct Body<'f> {
+    resp: reqwest::blocking::Response,
+    fetcher: &'f Fetcher,
+    read: u64,
+}
+
+impl Read for Body<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        if self.fetcher.deadline.0 <= Instant::now() {
+            return Err(timed_out());
+        }
+        let n = out.len().min(CHUNK);
+        let got = self
+            .resp
+            .read(&mut out[..n])
+            .map_err(|e| std::io::Error::other(format!("reading the body: {}", describe_io(&e))))?;
+        self.read += got as u64;
+        if self.read > self.fetcher.cap {
+            return Err(std::io::Error::other(format!(
+                "document larger than the {} byte cap",
+                self.fetcher.cap
+            )));
+        }
+        Ok(got)
+    }
+}
+
+/// Why one request failed.
+enum Failure {
+    /// the connection was closed or reset before a response: worth one retry
+    Closed(reqwest::Error),
+    Http(reqwest::Error),
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    fn from_reqwest(e: reqwest::Error) -> Failure {
+        if !e.is_timeout() && !e.is_connect() && is_closed(&e) {
+            Failure::Closed(e)
+        } else {
+            Failure::Http(e)
+        }
+    }
+
+    fn into_error(self, url: &str) -> anyhow::Error {
+        match self {
+            Failure::Closed(e) | Failure::Http(e) => anyhow!("{url}: {}", describe(&e)),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+/// A connection closed or reset under a request (hyper's "connection closed before message
+/// completed", ECONNRESET, EPIPE).
+fn is_closed(e: &reqwest::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        let t = s.to_string();
+        if t.contains("connection closed") || t.contains("IncompleteMessage") {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return "timed out".into();
+    }
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
+            if r.is_timeout() {
+                return "timed out".into();
+            }
+        }
+        src = s.source();
+    }
+    e.to_string()
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".into();
+    }
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = e.to_string();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    if e.is_connect() {
+        return format!("cannot connect ({last})");
+    }
+    last
+}

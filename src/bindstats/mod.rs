@@ -1,0 +1,373 @@
+//! `opskit bindstats`: the BIND statistics channel as a munin plugin, Prometheus or JSON.
+//!
+//! Wiring only: `gather` (HTTP) / `common::fsread` read the document, `model` parses it,
+//! `render::munin` / `render::metrics` map it to graphs or metric families, and
+//! `format::{munin, prometheus, json}` write them.
+
+pub(crate) mod gather;
+pub(crate) mod model;
+pub(crate) mod render;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::bindstats::gather::{url_from_env, views_from_env, Deadline, Fetcher};
+use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
+use crate::bindstats::render::metrics as bind_metrics;
+use crate::bindstats::render::munin::{self as bind_munin, split_list, MasterZones, Settings};
+use crate::common::escape::clean;
+use crate::common::units::{clap_parsers, parse_duration};
+use crate::common::Context;
+use crate::common::{fsread, munin_state, serve};
+use crate::exit::{Outcome, UsageError};
+use crate::format::munin::{self as munin_out, Values};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Verb {
+    /// print the graph definitions
+    Config,
+    /// say whether the statistics channel answers (always exit 0)
+    Autoconf,
+    /// print the link suffix munin-node-configure should use (`opskit`) when the channel
+    /// answers
+    Suggest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// munin plugin protocol (multigraph)
+    Munin,
+    /// Prometheus text exposition
+    Prometheus,
+    /// the normalised counters as JSON
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "BIND statistics channel to munin (plugin protocol), Prometheus or JSON",
+    long_about = "BIND statistics channel to munin (plugin protocol), Prometheus or JSON.\n\n\
+        Reads BIND's statistics channel (`statistics-channels { inet 127.0.0.1 port 8053 allow \
+        { 127.0.0.1; }; };`): XML v3 (BIND 9.10+, fetched by subset), XML v2 (9.5-9.9) or \
+        JSON v1, detected from the document. As a munin plugin (`ln -s /usr/bin/opskit \
+        /etc/munin/plugins/bind9_opskit`) it takes `config`, `autoconf` or no argument, and its \
+        settings from plugin-conf.d: env.url, env.timeout, and the perl bind9_statchannel \
+        plugin's HOST, PORT, VIEWS (or VIEW), ANYWARN, ANYCRIT and MASTERZONES. A link with \
+        another suffix (bind9_ns1) is an instance: its graph names start with `ns1_` and it \
+        keeps its own state.",
+    after_help = "Examples:\n  \
+        opskit bindstats config                       # munin graph definitions\n  \
+        opskit bindstats                              # munin values\n  \
+        opskit bindstats --format prometheus --url http://127.0.0.1:8053/\n  \
+        opskit bindstats --format json --file stats.xml\n\n\
+        /etc/munin/plugin-conf.d/bind9_opskit:\n  \
+        [bind9_opskit]\n  \
+        env.url http://127.0.0.1:8053/\n  \
+        env.MASTERZONES example.com,example.net"
+)]
+pub(crate) struct Args {
+    /// munin verb: config, autoconf or suggest (none: print values)
+    #[arg(value_enum, value_name = "VERB")]
+    pub(crate) verb: Option<Verb>,
+
+    /// Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]
+    #[arg(long, value_name = "URL", env = "url", hide_env = true)]
+    pub(crate) url: Option<String>,
+
+    /// Time allowed for the whole fetch, every request and body together, above 0 and at most
+    /// 1h (env: timeout)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "timeout",
+        hide_env = true,
+        default_value = "10s"
+    )]
+    pub(crate) timeout: String,
+
+    /// Read a saved document instead of fetching (- for stdin)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) file: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Munin, value_name = "FORMAT")]
+    pub(crate) format: Format,
+
+    /// Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but
+    /// _bind]
+    #[arg(long, value_name = "LIST")]
+    pub(crate) views: Option<String>,
+
+    /// Warning threshold on ANY queries per second: a number or a munin range (`N:M`, `N:`,
+    /// `:M`); a bad one is reported and the default used (env: ANYWARN)
+    #[arg(
+        long,
+        value_name = "RANGE",
+        env = "ANYWARN",
+        hide_env = true,
+        default_value = "10"
+    )]
+    pub(crate) any_warn: String,
+
+    /// Critical threshold on ANY queries per second, as --any-warn (env: ANYCRIT)
+    #[arg(
+        long,
+        value_name = "RANGE",
+        env = "ANYCRIT",
+        hide_env = true,
+        default_value = "50"
+    )]
+    pub(crate) any_crit: String,
+
+    /// Zones on the per-zone graph (and with every counter in JSON), comma or space separated,
+    /// `none` for no graph (env: MASTERZONES) [default: autodetected, as the perl plugin]
+    #[arg(long, value_name = "LIST", env = "MASTERZONES", hide_env = true)]
+    pub(crate) master_zones: Option<String>,
+
+    /// At most this many autodetected zones per view (env: MAXZONES)
+    #[arg(
+        long,
+        value_name = "N",
+        env = "MAXZONES",
+        hide_env = true,
+        default_value_t = 50
+    )]
+    pub(crate) max_zones: usize,
+
+    /// Largest document accepted
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
+    pub(crate) max_size: u64,
+
+    /// Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"])]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+
+    /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub(crate) instance: Option<String>,
+}
+
+impl Args {
+    fn url(&self) -> String {
+        self.url
+            .clone()
+            .or_else(url_from_env)
+            .unwrap_or_else(|| "http://127.0.0.1:8053/".into())
+    }
+
+    fn settings(&self) -> Settings {
+        let views = self
+            .views
+            .clone()
+            .or_else(views_from_env)
+            .unwrap_or_default();
+        Settings {
+            views: split_list(&views).map(str::to_string).collect(),
+            zones: MasterZones::parse(self.master_zones.as_deref()),
+            zone_cap: self.max_zones,
+            any_warn: threshold("ANYWARN", &self.any_warn, "10"),
+            any_crit: threshold("ANYCRIT", &self.any_crit, "50"),
+            prefix: self
+                .instance
+                .as_deref()
+                .map(|i| format!("{}_", munin_out::clean_fieldname(i)))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The zones worth parsing in full: the ones `MASTERZONES` names. Every other zone is
+    /// only summarised (serial, authoritative answers: a quick scan), or skipped when
+    /// `MASTERZONES=none` leaves munin nothing to draw.
+    fn zone_filter(&self) -> ZoneFilter {
+        let listed = |z: &[String]| -> Vec<String> {
+            z.iter()
+                .map(|k| {
+                    k.rsplit_once('/')
+                        .map_or(k.as_str(), |(n, _)| n)
+                        .to_string()
+                })
+                .collect()
+        };
+        let zones = MasterZones::parse(self.master_zones.as_deref());
+        match (self.format, zones) {
+            (Format::Munin, MasterZones::Off) if self.listen.is_none() => ZoneFilter::None,
+            (Format::Munin, MasterZones::List(z)) if self.listen.is_none() => {
+                ZoneFilter::Only(listed(&z))
+            }
+            (_, MasterZones::List(z)) => ZoneFilter::Summary(listed(&z)),
+            _ => ZoneFilter::Summary(Vec::new()),
+        }
+    }
+
+    fn state_name(&self) -> String {
+        match &self.instance {
+            Some(i) => format!("opskit-bindstats-{}.json", munin_out::clean_fieldname(i)),
+            None => "opskit-bindstats.json".into(),
+        }
+    }
+}
+
+/// A checked ANY threshold; a bad one is one line on stderr and the perl plugin's default,
+/// so munin keeps its graphs (as with a bad env.timeout).
+fn threshold(name: &str, value: &str, default: &str) -> String {
+    bind_munin::check_threshold(value).unwrap_or_else(|e| {
+        eprintln!(
+            "opskit bindstats: bad {name} '{}': {e}; using {default}",
+            crate::common::escape::clean(value)
+        );
+        default.to_string()
+    })
+}
+
+/// The longest `--timeout` / env.timeout taken; longer is a mistake (munin-node kills a
+/// plugin after 10 s by default).
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `--timeout` / env.timeout: a duration above zero and at most an hour.
+fn timeout(args: &Args) -> anyhow::Result<Duration> {
+    let t = parse_duration(&args.timeout)
+        .map_err(|e| anyhow::anyhow!("bad timeout '{}': {e}", clean(&args.timeout)))?;
+    if t.is_zero() || t > MAX_TIMEOUT {
+        anyhow::bail!(
+            "bad timeout '{}': expected a duration above 0 and at most 1h",
+            clean(&args.timeout)
+        );
+    }
+    Ok(t)
+}
+
+/// A bad `--timeout` typed on the command line is a usage error (exit 2) before anything
+/// runs; a bad env.timeout takes the failure path (munin keeps its graphs, values `U`).
+fn check_cli_timeout(args: &Args) -> anyhow::Result<()> {
+    // args_os: an argument that is not UTF-8 (a --file path) must not panic here
+    let on_cli = std::env::args_os()
+        .any(|a| a == "--timeout" || a.to_str().is_some_and(|s| s.starts_with("--timeout=")));
+    match timeout(args) {
+        Err(e) if on_cli => Err(UsageError(crate::exit::one_line(&e)).into()),
+        _ => Ok(()),
+    }
+}
+
+/// Gather: the document from `--file` (capped, FIFOs refused) or the statistics channel.
+fn fetch(args: &Args) -> anyhow::Result<Stats> {
+    let timeout = timeout(args)?;
+    let zones = args.zone_filter();
+    if let Some(f) = &args.file {
+        // streamed: a 5 MB document is parsed as it is read, never held whole
+        let doc = fsread::open_capped(f, args.max_size)?;
+        let what = match f.as_os_str() == "-" {
+            true => "standard input".to_string(),
+            false => f.display().to_string(),
+        };
+        return parse_reader(doc, &zones).map_err(|e| anyhow::anyhow!("{what}: {e}"));
+    }
+    let deadline = Deadline::after(timeout);
+    Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
+}
+
+fn emit(out: &[u8]) -> anyhow::Result<()> {
+    let mut so = std::io::stdout().lock();
+    so.write_all(out)
+        .and_then(|()| so.flush())
+        .context("writing to stdout")
+}
+
+/// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
+/// on stderr) when the fetch failed.
+fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+    let fams = match result {
+        Ok(st) => bind_metrics::families(&st),
+        Err(e) => {
+            report(&e);
+            bind_metrics::down()
+        }
+    };
+    let mut out = Vec::new();
+    crate::format::prometheus::write(&mut out, &fams)?;
+    Ok(out)
+}
+
+pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
+    check_cli_timeout(&args)?;
+    if let Some(addr) = args.listen {
+        timeout(&args)?;
+        let args = std::sync::Arc::new(args);
+        let scrape = move || exposition(fetch(&args)).unwrap_or_default();
+        serve::serve(addr, std::sync::Arc::new(scrape))?;
+        return Ok(Outcome::Success);
+    }
+    match args.verb {
+        Some(Verb::Autoconf) => {
+            // a real probe; always exit 0 (munin's rule)
+            let answer = match fetch(&args) {
+                Ok(_) => "yes".to_string(),
+                Err(e) => format!("no ({})", crate::exit::one_line(&e)),
+            };
+            emit(format!("{answer}\n").as_bytes())?;
+            return Ok(Outcome::Success);
+        }
+        Some(Verb::Suggest) => {
+            // for a wildcard link (`bind9_`, as munin-node-configure names one): the suffix
+            // of the plain plugin, when the channel answers
+            if fetch(&args).is_ok() {
+                emit(b"opskit\n")?;
+            }
+            return Ok(Outcome::Success);
+        }
+        _ => {}
+    }
+    let result = fetch(&args);
+    let mut out = Vec::new();
+    match args.format {
+        Format::Json => {
+            let mut st = result?;
+            bind_munin::declare_known(&mut st);
+            crate::format::json::write_pretty_clean(&mut out, &st)?
+        }
+        // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
+        Format::Prometheus => out = exposition(result)?,
+        Format::Munin => munin(&args, result, &mut out)?,
+    }
+    emit(&out)?;
+    Ok(Outcome::Success)
+}
+
+/// A fetch failure that does not fail the run: one line on stderr.
+fn report(e: &anyhow::Error) {
+    // every fetch error names its file or URL already
+    eprintln!("opskit bindstats: {}", crate::exit::one_line(e));
+}
+
+/// The munin plugin: graphs from the document, or, when it failed, the graphs of the last good
+/// run (or the ones every server has) with every value `U` and the cause on stderr.
+fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let verb = match args.verb {
+        Some(Verb::Config) => munin_out::Verb::Config,
+        _ => munin_out::Verb::Fetch,
+    };
+    let state = munin_state::state_file(&args.state_name());
+    let settings = args.settings();
+    let (graphs, values) = match result {
+        Ok(st) => {
+            let gs = bind_munin::graphs(&st, &settings);
+            if let Some(p) = &state {
+                if let Err(e) = munin_state::save(p, &gs) {
+                    eprintln!("opskit bindstats: warning: {}", crate::exit::one_line(&e));
+                }
+            }
+            (gs, Values::Known)
+        }
+        Err(e) => {
+            // one line for munin-node's log; every known field unknown, never a zero
+            report(&e);
+            let saved = state.as_deref().and_then(munin_state::load);
+            let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
+            (gs, Values::Unknown)
+        }
+    };
+    munin_out::write(out, &graphs, verb, munin_state::dirty(), values)?;
+    Ok(())
+}

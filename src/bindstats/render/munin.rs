@@ -1,0 +1,719 @@
+//! BIND statistics -> munin graphs, with the perl `bind9_statchannel` plugin's graph names,
+//! field names, types and draw order (a site that switches keeps its RRD files), fixed where
+//! the perl plugin was wrong. Every graph declares its fields and prints 0 for a counter the
+//! document leaves out (BIND 9.10+ omits zero counters), so fields never come and go.
+//!
+//! Pure: [`Stats`] and [`Settings`] in, [`Graph`]s out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bindstats::model::{strip_digits, Counters, Stats, View};
+use crate::format::munin::{clean_graphname, Draw, Field, FieldType, Graph};
+
+/// Which zones get a line on the per-zone graph (`MASTERZONES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MasterZones {
+    /// The perl plugin's autodetection: every zone with a serial of at least 100 that has
+    /// per-zone counters, up to the cap.
+    Auto,
+    /// `MASTERZONES=none`.
+    Off,
+    /// `name/CLASS` keys (a bare name means class IN, as in the perl plugin).
+    List(Vec<String>),
+}
+
+impl MasterZones {
+    /// The perl plugin's syntax: comma separated (spaces accepted too), `none` disables,
+    /// `zone` means `zone/IN`.
+    pub(crate) fn parse(s: Option<&str>) -> MasterZones {
+        let items: Vec<String> = split_list(s.unwrap_or(""))
+            .map(|z| {
+                if z.contains('/') {
+                    z.to_string()
+                } else {
+                    format!("{z}/IN")
+                }
+            })
+            .collect();
+        match items.first().map(String::as_str) {
+            None => MasterZones::Auto,
+            Some("none/IN") => MasterZones::Off,
+            Some(_) => MasterZones::List(items),
+        }
+    }
+}
+
+/// `a,b c` -> `a`, `b`, `c` (the perl plugin's lists are comma separated).
+pub(crate) fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+}
+
+/// What the plugin was configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Views to graph; empty means every view but `_bind`.
+    pub(crate) views: Vec<String>,
+    pub(crate) zones: MasterZones,
+    /// At most this many autodetected zones per view.
+    pub(crate) zone_cap: usize,
+    pub(crate) any_warn: String,
+    pub(crate) any_crit: String,
+    /// Put before every graph name (`ns1_` for a `bind9_ns1` link), empty for the plain link.
+    pub(crate) prefix: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            views: Vec::new(),
+            zones: MasterZones::Auto,
+            zone_cap: 50,
+            any_warn: "10".into(),
+            any_crit: "50".into(),
+            prefix: String::new(),
+        }
+    }
+}
+
+/// A munin threshold for the ANY field, checked: `N`, or munin's range syntax `N:M`, `N:`,
+/// `:M`, with finite non-negative numbers (`min <= max`). The perl plugin passed ANYWARN and
+/// ANYCRIT through unchecked, so `NaN`, `1e400` or a newline reached munin's config.
+pub(crate) fn check_threshold(s: &str) -> Result<String, &'static str> {
+    const EXPECTED: &str = "expected a finite number >= 0 or a munin range (N:M, N:, :M)";
+    let t = s.trim();
+    let bound = |b: &str| -> Result<Option<f64>, &'static str> {
+        if b.is_empty() {
+            return Ok(None);
+        }
+        if !b
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+'))
+        {
+            return Err(EXPECTED);
+        }
+        match b.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+            _ => Err(EXPECTED),
+        }
+    };
+    let ok = match t.split_once(':') {
+        Some((lo, hi)) => match (bound(lo)?, bound(hi)?) {
+            (None, None) => false,
+            (Some(l), Some(h)) => l <= h,
+            _ => true,
+        },
+        None => bound(t)?.is_some(),
+    };
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(EXPECTED)
+    }
+}
+
+const PER_PERIOD: &str = "Queries / ${graph_period}";
+
+/// The perl plugin's field lists (with its `QrtRTT800` typo fixed, which also cut the list
+/// short: QryRTT800, QryRTT1600 and QryRTT1600+ are back).
+const SERVER_FIELDS: &[&str] = &[
+    "QryRecursion",
+    "QryNxrrset",
+    "Requestv4",
+    "Requestv6",
+    "Response",
+    "QrySuccess",
+    "QryAuthAns",
+    "QryNoauthAns",
+    "QryNXDOMAIN",
+    "RespEDNS0",
+];
+const SOCKET_FIELDS: &[&str] = &[
+    "UDP4Open",
+    "UDP6Open",
+    "TCP4Open",
+    "TCP6Open",
+    "UDP4Close",
+    "UDP6Close",
+    "TCP4Close",
+    "TCP6Close",
+    "UDP4Conn",
+    "UDP6Conn",
+    "TCP4Conn",
+    "TCP6Conn",
+    "TCP4Accept",
+    "TCP6Accept",
+    "TCP6SendErr",
+    "UDP4RecvErr",
+    "UDP6RecvErr",
+    "TCP4RecvErr",
+    "TCP6RecvErr",
+];
+const RESOLVER_FIELDS: &[&str] = &[
+    "Queryv4",
+    "Queryv6",
+    "Responsev4",
+    "Responsev6",
+    "NXDOMAIN",
+    "SERVFAIL",
+    "FORMERR",
+    "OtherError",
+    "EDNS0Fail",
+    "Lame",
+    "Retry",
+    "QueryTimeout",
+    "GlueFetchv4",
+    "GlueFetchv6",
+    "GlueFetchv4Fail",
+    "GlueFetchv6Fail",
+    "ValAttempt",
+    "ValOk",
+    "ValNegOk",
+    "QryRTT10",
+    "QryRTT100",
+    "QryRTT500",
+    "QryRTT800",
+    "QryRTT1600",
+    "QryRTT1600+",
+];
+const CACHE_FIELDS: &[&str] = &[
+    "A", "!A", "AAAA", "!AAAA", "DLV", "!DLV", "DS", "!DS", "MX", "!MX", "NS", "NSEC", "CNAME",
+    "PTR", "RRSIG", "DNSKEY", "TXT", "NXDOMAIN",
+];
+/// Query types every server sees: always graphed (0 when absent); others join when seen.
+const QTYPES: &[&str] = &[
+    "A", "AAAA", "ANY", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NS", "PTR", "SOA", "SRV", "TXT",
+];
+const RCODES: &[&str] = &[
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",
+];
+const OPCODES: &[&str] = &["QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"];
+/// 9.18 and 9.20 between them (9.20 has only Malloced and InUse).
+const MEMORY: &[&str] = &[
+    "BlockSize",
+    "ContextSize",
+    "InUse",
+    "Lost",
+    "Malloced",
+    "TotalUse",
+];
+
+/// The counters the graphs declare, added as 0 where the document leaves them out (BIND
+/// 9.10+ omits zero counters, JSON always): the JSON output then has a stable shape too.
+pub(crate) fn declare_known(st: &mut Stats) {
+    fn fill(c: &mut Counters, names: &[&str]) {
+        for n in names {
+            c.entry((*n).to_string()).or_insert(0);
+        }
+    }
+    fill(&mut st.qtypes, QTYPES);
+    fill(&mut st.rcodes, RCODES);
+    fill(&mut st.opcodes, OPCODES);
+    fill(&mut st.nsstat, SERVER_FIELDS);
+    fill(&mut st.nsstat, &["Requestv4", "Requestv6"]);
+    fill(&mut st.sockstat, SOCKET_FIELDS);
+    for v in &mut st.views {
+        fill(&mut v.resqtype, QTYPES);
+        fill(&mut v.resstats, RESOLVER_FIELDS);
+        fill(&mut v.cache, CACHE_FIELDS);
+    }
+}
+
+/// How the fields of a graph are drawn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Lines,
+    /// AREA for the first field, STACK for the rest (the perl plugin's stacked graphs)
+    Stacked,
+}
+
+struct Spec<'a> {
+    name: String,
+    title: String,
+    vlabel: &'a str,
+    args: &'a str,
+    style: Style,
+}
+
+fn spec<'a>(s: &Settings, name: &str, title: &str, vlabel: &'a str, style: Style) -> Spec<'a> {
+    Spec {
+        name: format!("{}{name}", s.prefix),
+        title: title.to_string(),
+        vlabel,
+        args: "-l 0",
+        style,
+    }
+}
+
+fn build(sp: Spec, fields: Vec<Field>) -> Graph {
+    let mut fields = fields;
+    if sp.style == Style::Stacked {
+        for (i, f) in fields.iter_mut().enumerate() {
+            f.draw = Some(if i == 0 { Draw::Area } else { Draw::Stack });
+        }
+    }
+    Graph {
+        name: clean_graphname(&sp.name),
+        title: sp.title,
+        vlabel: sp.vlabel.to_string(),
+        args: sp.args.to_string(),
+        category: "dns".into(),
+        info: None,
+        fields,
+    }
+}
+
+fn counter(name: &str, v: u64) -> Field {
+    let mut f = Field::new(name, name, FieldType::Derive, Some(v as f64));
+    f.min = Some(0);
+    f
+}
+
+fn gauge(name: &str, v: u64) -> Field {
+    Field::new(name, name, FieldType::Gauge, Some(v as f64))
+}
+
+/// `list` in its order, each with its value or 0.
+fn listed(c: &Counters, list: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
+    list.iter()
+        .map(|k| make(k, c.get(*k).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// The declared names and every present one, sorted (the perl plugin's order).
+fn declared_and_seen(c: &Counters, declared: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
+    let names: BTreeSet<&str> = declared
+        .iter()
+        .copied()
+        .chain(c.keys().map(String::as_str))
+        .collect();
+    names
+        .into_iter()
+        .map(|k| make(k, c.get(k).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// Every graph for a document.
+pub fn graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
+    let mut g = server_graphs(st, s);
+    for v in graphed_views(st, s) {
+        g.extend(view_graphs(v, s));
+        if let Some(z) = zone_graph(st, v, s) {
+            g.push(z);
+        }
+    }
+    g.sort_by(|a, b| a.name.cmp(&b.name));
+    g
+}
+
+/// The views the settings select: the named ones, else all but `_bind`.
+fn graphed_views<'a>(st: &'a Stats, s: &'a Settings) -> impl Iterator<Item = &'a View> {
+    st.views.iter().filter(move |v| {
+        if s.views.is_empty() {
+            v.name != "_bind"
+        } else {
+            s.views.contains(&v.name)
+        }
+    })
+}
+
+fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
+    let mut q = declared_and_seen(&st.qtypes, QTYPES, counter);
+    if let Some(any) = q.iter_mut().find(|f| f.name == "ANY") {
+        any.info = Some("ANY queries".into());
+        any.warning = Some(s.any_warn.clone());
+        any.critical = Some(s.any_crit.clone());
+    }
+    let stacked = Style::Stacked;
+    let mut out = vec![
+        build(spec(s, "queries_in", "Queries In", PER_PERIOD, stacked), q),
+        build(
+            spec(
+                s,
+                "requests_ip",
+                "Requests, IPv4 vs IPv6",
+                PER_PERIOD,
+                stacked,
+            ),
+            listed(&st.nsstat, &["Requestv4", "Requestv6"], counter),
+        ),
+        build(
+            spec(s, "rcodes", "Responses, by rcode", PER_PERIOD, stacked),
+            declared_and_seen(&st.rcodes, RCODES, counter),
+        ),
+        build(
+            spec(s, "opcodes", "Requests, by opcode", PER_PERIOD, stacked),
+            declared_and_seen(&st.opcodes, OPCODES, counter),
+        ),
+        build(
+            spec(
+                s,
+                "server_statistics",
+                "Server Statistics",
+                "Usage (Queries / ${graph_period})",
+                Style::Lines,
+            ),
+            listed(&st.nsstat, SERVER_FIELDS, counter),
+        ),
+        build(
+            spec(
+                s,
+                "socket_io_statistics",
+                "Socket I/O Statistics",
+                "Derived Count",
+                Style::Lines,
+            ),
+            listed(&st.sockstat, SOCKET_FIELDS, counter),
+        ),
+        memory_summary(st, s),
+        memory_contexts(st, s),
+    ];
+    if let Some(t) = &st.tasks {
+        out.push(build(
+            spec(s, "tasks", "Tasks", "Tasks", Style::Lines),
+            vec![Field::new(
+                "tasks",
+                "Tasks",
+                FieldType::Gauge,
+                Some(t.distinct_names as f64),
+            )],
+        ));
+    }
+    out
+}
+
+fn memory_summary(st: &Stats, s: &Settings) -> Graph {
+    // TotalUse is cumulative (bytes ever allocated): DERIVE, as in the perl plugin
+    let fields = declared_and_seen(&st.memory, MEMORY, |k, v| {
+        if k == "TotalUse" {
+            counter(k, v)
+        } else {
+            gauge(k, v)
+        }
+    });
+    let mut sp = spec(
+        s,
+        "memory_usage_summary",
+        "Memory Usage Summary",
+        "Memory in Use",
+        Style::Lines,
+    );
+    sp.args = "-l 0 --base 1024";
+    build(sp, fields)
+}
+
+/// Contexts summed under the perl plugin's names (`res0`...`res30` -> `res`): the perl plugin
+/// kept one context of those sharing a name, opskit adds them all up.
+fn memory_contexts(st: &Stats, s: &Settings) -> Graph {
+    let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+    for (name, v) in &st.contexts {
+        let n = strip_digits(name, u8::is_ascii_digit);
+        let n = if n.bytes().all(|b| b.is_ascii_alphabetic()) {
+            n
+        } else {
+            name.as_str()
+        };
+        let e = sums.entry(n).or_default();
+        *e = e.saturating_add(*v);
+    }
+    let fields = sums.into_iter().map(|(k, v)| gauge(k, v)).collect();
+    let mut sp = spec(
+        s,
+        "memory_contexts",
+        "Memory Context \"In Use\"",
+        "Memory Used",
+        Style::Lines,
+    );
+    sp.args = "-l 0 --base 1024";
+    build(sp, fields)
+}
+
+fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
+    let vn = &v.name;
+    let cache = listed(&v.cache, CACHE_FIELDS, gauge);
+    vec![
+        build(
+            spec(
+                s,
+                &format!("queries_out_{vn}"),
+                &format!("Queries Out {vn}"),
+                PER_PERIOD,
+                Style::Stacked,
+            ),
+            declared_and_seen(&v.resqtype, QTYPES, counter),
+        ),
+        build(
+            spec(
+                s,
+                &format!("resolver_statistics_{vn}"),
+                &format!("Resolver Statistics for View {vn}"),
+                "Derived Count",
+                Style::Lines,
+            ),
+            listed(&v.resstats, RESOLVER_FIELDS, counter),
+        ),
+        build(
+            spec(
+                s,
+                &format!("cache_db_rrsets_{vn}"),
+                &format!("Cache DB RRsets for View {vn}"),
+                "Derived Count",
+                Style::Stacked,
+            ),
+            cache,
+        ),
+    ]
+}
+
+/// The perl plugin's per-zone graph: one line per zone, its authoritative answers
+/// (QryAuthAns), stacked.
+fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
+    let key = |z: &crate::bindstats::model::Zone| {
+        if z.class.is_empty() {
+            z.name.clone()
+        } else {
+            format!("{}/{}", z.name, z.class)
+        }
+    };
+    let (zones, dropped): (Vec<_>, usize) = match &s.zones {
+        MasterZones::Off => return None,
+        MasterZones::List(want) => (
+            v.zones.iter().filter(|z| want.contains(&key(z))).collect(),
+            0,
+        ),
+        MasterZones::Auto => {
+            let all: Vec<_> = v
+                .zones
+                .iter()
+                .filter(|z| z.serial.is_some_and(|n| n >= 100) && !z.rcodes.is_empty())
+                .collect();
+            let extra = all.len().saturating_sub(s.zone_cap);
+            (all.into_iter().take(s.zone_cap).collect(), extra)
+        }
+    };
+    let _ = st;
+    if zones.is_empty() {
+        return None;
+    }
+    let mut by_name: BTreeMap<String, Field> = BTreeMap::new();
+    for z in zones {
+        // the perl plugin strips `/IN` only
+        let label = if z.class == "IN" || z.class.is_empty() {
+            z.name.clone()
+        } else {
+            key(z)
+        };
+        let v = z.rcodes.get("QryAuthAns").copied().unwrap_or(0);
+        let mut f = counter(&label.replace(['.', '/'], "_"), v);
+        f.label = label;
+        by_name.entry(f.name.clone()).or_insert(f);
+    }
+    let mut g = build(
+        spec(
+            s,
+            &format!("masterzone_reqs_{}", v.name),
+            &format!(
+                "Authoritatively answered queries per zone for View {}",
+                v.name
+            ),
+            PER_PERIOD,
+            Style::Stacked,
+        ),
+        by_name.into_values().collect(),
+    );
+    if dropped > 0 {
+        g.info = Some(format!(
+            "{dropped} more zones were found but not graphed (cap: {} zones, env.MAXZONES)",
+            s.zone_cap
+        ));
+    }
+    Some(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindstats::model::{Tasks, Zone};
+
+    fn names(g: &Graph) -> Vec<&str> {
+        g.fields.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn thresholds_are_finite_non_negative_numbers_or_munin_ranges() {
+        for ok in [
+            "10", " 50 ", "0", "2.5", "1e3", "5:", ":50", "10:50", "10:10",
+        ] {
+            assert_eq!(check_threshold(ok).as_deref(), Ok(ok.trim()), "{ok}");
+        }
+        for bad in [
+            "",
+            ":",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "-1",
+            "-1:5",
+            "5:-1",
+            "50:10",
+            "10\nANY.value 5",
+            "1,5",
+            "0x10",
+            "10 20",
+            "1:2:3",
+            "abc",
+        ] {
+            assert!(check_threshold(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn masterzones_syntax() {
+        assert_eq!(MasterZones::parse(None), MasterZones::Auto);
+        assert_eq!(MasterZones::parse(Some(" ")), MasterZones::Auto);
+        assert_eq!(MasterZones::parse(Some("none")), MasterZones::Off);
+        assert_eq!(
+            MasterZones::parse(Some("example.com,example.net/IN version.bind/CH")),
+            MasterZones::List(vec![
+                "example.com/IN".into(),
+                "example.net/IN".into(),
+                "version.bind/CH".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn declared_fields_print_zero_and_the_rtt_fields_are_back() {
+        let st = Stats {
+            views: vec![View {
+                name: "my-view.x".into(),
+                ..Default::default()
+            }],
+            tasks: Some(Tasks {
+                distinct_names: 7,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let gs = graphs(&st, &Settings::default());
+        let r = gs
+            .iter()
+            .find(|g| g.name == "resolver_statistics_my-view.x")
+            .unwrap();
+        assert_eq!(r.fields.len(), 25);
+        assert!(names(r).ends_with(&["QryRTT800", "QryRTT1600", "QryRTT1600_"]));
+        assert!(r.fields.iter().all(|f| f.value == Some(0.0)));
+        let q = gs.iter().find(|g| g.name == "queries_in").unwrap();
+        let any = q.fields.iter().find(|f| f.name == "ANY").unwrap();
+        assert_eq!(
+            (any.warning.as_deref(), any.critical.as_deref()),
+            (Some("10"), Some("50"))
+        );
+        assert_eq!(q.fields[0].draw, Some(Draw::Area));
+        assert!(q.fields[1..].iter().all(|f| f.draw == Some(Draw::Stack)));
+        let m = gs
+            .iter()
+            .find(|g| g.name == "memory_usage_summary")
+            .unwrap();
+        let tu = m.fields.iter().find(|f| f.name == "TotalUse").unwrap();
+        assert_eq!(tu.kind, FieldType::Derive);
+        let t = gs.iter().find(|g| g.name == "tasks").unwrap();
+        assert_eq!(t.fields[0].value, Some(7.0));
+    }
+
+    #[test]
+    fn declared_counters_fill_in_but_never_overwrite() {
+        let mut st = Stats::default();
+        st.qtypes.insert("A".into(), 5);
+        st.views.push(View::default());
+        declare_known(&mut st);
+        assert_eq!(st.qtypes["A"], 5);
+        assert_eq!(st.qtypes["ANY"], 0);
+        assert_eq!(st.views[0].resstats["QryRTT1600+"], 0);
+        assert_eq!(st.sockstat.len(), SOCKET_FIELDS.len());
+    }
+
+    #[test]
+    fn contexts_are_summed_under_the_perl_names() {
+        let mut st = Stats::default();
+        for (k, v) in [
+            ("res0", 1),
+            ("res12", 2),
+            ("client", 4),
+            ("dns_cache1", 8),
+            ("9x", 16),
+        ] {
+            st.contexts.insert(k.into(), v);
+        }
+        let gs = graphs(&st, &Settings::default());
+        let c = gs.iter().find(|g| g.name == "memory_contexts").unwrap();
+        let got: Vec<(&str, f64)> = c
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("_x", 16.0),
+                ("client", 4.0),
+                ("dns_cache1", 8.0),
+                ("res", 3.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn zones_autodetected_capped_listed_or_off() {
+        let z = |n: &str, serial, auth| Zone {
+            name: n.into(),
+            class: "IN".into(),
+            serial: Some(serial),
+            rcodes: [("QryAuthAns".to_string(), auth)].into_iter().collect(),
+            ..Default::default()
+        };
+        let st = Stats {
+            views: vec![View {
+                name: "v".into(),
+                zones: vec![
+                    z("a.example", 100, 5),
+                    z("b.example", 2024, 6),
+                    z("localhost", 2, 1),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let find = |s: &Settings| {
+            graphs(&st, s)
+                .into_iter()
+                .find(|g| g.name.contains("masterzone_reqs_"))
+        };
+        let g = find(&Settings::default()).unwrap();
+        assert_eq!(names(&g), ["a_example", "b_example"]);
+        assert_eq!(g.fields[1].value, Some(6.0));
+        let capped = find(&Settings {
+            zone_cap: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(names(&capped), ["a_example"]);
+        assert!(capped.info.unwrap().contains("1 more zones"));
+        let off = Settings {
+            zones: MasterZones::parse(Some("none")),
+            ..Default::default()
+        };
+        assert!(find(&off).is_none());
+        let listed = Settings {
+            zones: MasterZones::parse(Some("localhost")),
+            prefix: "ns1_".into(),
+            ..Default::default()
+        };
+        let g = find(&listed).unwrap();
+        assert_eq!(g.name, "ns1_masterzone_reqs_v");
+        assert_eq!(names(&g), ["localhost"]);
+    }
+}

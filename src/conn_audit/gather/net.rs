@@ -1,0 +1,304 @@
+//! TCP sockets from the kernel: NETLINK_SOCK_DIAG dumps with tcp_info (netlink-sys; the
+//! replies are decoded by `model::sock_diag`), the /proc/net/tcp fallback under `--root`,
+//! name lookups with a timeout, the network namespace, and SOCK_DESTROY.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
+
+use crate::common::root::Root;
+use crate::conn_audit::model::sock_diag::{parse_dump, Chunk};
+use crate::conn_audit::model::tcp::{parse_proc_net_tcp, Sock};
+
+fn nl_socket() -> anyhow::Result<Socket> {
+    let mut s = Socket::new(NETLINK_SOCK_DIAG).context("opening a NETLINK_SOCK_DIAG socket")?;
+    s.bind_auto().context("binding the netlink socket")?;
+    s.connect(&NlAddr::new(0, 0))
+        .context("connecting the netlink socket")?;
+    Ok(s)
+}
+
+/// Dump every TCP socket of one family with INET_DIAG_INFO (tcp_info).
+fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Result<()> {
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let mut packet = NetlinkMessage::new(
+        hdr,
+        SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::INFO,
+            states: StateFlags::ESTABLISHED
+                | StateFlags::CLOSE_WAIT
+                | StateFlags::LISTEN
+                | StateFlags::SYN_SENT
+                | StateFlags::SYN_RECV,
+            socket_id: if family == AF_INET {
+                SocketId::new_v4()
+            } else {
+                SocketId::new_v6()
+            },
+        })
+        .into(),
+    );
+    packet.finalize();
+    let mut buf = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut buf[..]);
+    sock.send(&buf[..], 0)
+        .context("sending the sock_diag dump request")?;
+    let mut rx = vec![0u8; 1 << 16];
+    loop {
+        let n = sock
+            .recv(&mut &mut rx[..], 0)
+            .context("reading the sock_diag dump")?;
+        if n == 0 {
+            bail!("sock_diag dump ended without NLMSG_DONE");
+        }
+        if parse_dump(&rx[..n.min(rx.len())], out)? == Chunk::Done {
+            return Ok(());
+        }
+    }
+}
+
+/// The TCP states the netlink dump asks for (see [`dump_netlink`]).
+pub(crate) const NETLINK_STATES: [&str; 5] = [
+    "ESTABLISHED",
+    "CLOSE_WAIT",
+    "SYN_SENT",
+    "SYN_RECV",
+    "LISTEN",
+];
+
+/// The TCP sockets of the current network namespace over netlink, in the states conn-audit
+/// looks at: ESTABLISHED, CLOSE_WAIT, SYN_SENT and SYN_RECV (handshakes that never finish),
+/// and LISTEN (to tell inbound connections from outbound ones). The kernel filters out the
+/// rest, TIME_WAIT above all, which a busy web server has by the ten thousand.
+pub(crate) fn dump_netlink() -> anyhow::Result<Vec<Sock>> {
+    let mut s = nl_socket()?;
+    let mut out = Vec::new();
+    dump_family(&mut s, AF_INET, &mut out)?;
+    dump_family(&mut s, AF_INET6, &mut out)?;
+    Ok(out)
+}
+
+/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root.
+pub(crate) fn read_procfs(root: &Root) -> anyhow::Result<Vec<Sock>> {
+    let mut out = Vec::new();
+    for rel in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Some(text) = root.read_optional(rel)? else {
+            if rel.ends_with("tcp") {
+                bail!("{}: not found", root.path(rel).display());
+            }
+            continue;
+        };
+        let v = parse_proc_net_tcp(&text)
+            .with_context(|| format!("parsing {}", root.path(rel).display()))?;
+        out.extend(v);
+    }
+    Ok(out)
+}
+
+/// Reverse DNS (getnameinfo) of the addresses not yet in `cache`, at most 16 lookups at a
+/// time, all within `timeout`; the answers, failures and timeouts (as `None`) go into the
+/// cache, which lives as long as the run (across `--watch` reports).
+pub(crate) fn reverse_dns(
+    ips: &[IpAddr],
+    timeout: Duration,
+    cache: &mut HashMap<IpAddr, Option<String>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let todo: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| !cache.contains_key(ip))
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let queue = Arc::new(Mutex::new(todo.clone()));
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..todo.len().min(16) {
+        let (tx, queue) = (tx.clone(), Arc::clone(&queue));
+        // not scoped: a lookup that outlives the timeout is left behind, not waited for
+        std::thread::spawn(move || loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop());
+            let Some(ip) = next else { break };
+            if tx.send((ip, lookup(ip))).is_err() {
+                break;
+            }
+        });
+    }
+    drop(tx);
+    let deadline = std::time::Instant::now() + timeout;
+    while let Ok((ip, name)) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        cache.insert(ip, name);
+    }
+    for ip in todo {
+        cache.entry(ip).or_insert(None);
+    }
+}
+
+fn lookup(ip: IpAddr) -> Option<String> {
+    use nix::sys::socket::{SockaddrIn, SockaddrIn6};
+    match ip {
+        IpAddr::V4(v4) => name_of(&SockaddrIn::from(std::net::SocketAddrV4::new(v4, 0))),
+        IpAddr::V6(v6) => name_of(&SockaddrIn6::from(std::net::SocketAddrV6::new(v6, 0, 0, 0))),
+    }
+}
+
+#[allow(unsafe_code)]
+fn name_of(sa: &dyn nix::sys::socket::SockaddrLike) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    // SAFETY: `sa` is a valid sockaddr of `sa.len()` bytes; `host` is a writable buffer of the
+    // length passed; no service buffer is requested.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sa.as_ptr(),
+            sa.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            std::ptr::null_mut(),
+            0,
+            libc::NI_NAMEREQD,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: getnameinfo NUL-terminates `host` on success.
+    let s = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
+    // a PTR record is outside text like a process name: escaped before it reaches any output
+    Some(crate::common::escape::clean(&s.to_string_lossy()).into_owned())
+}
+
+/// What SOCK_DESTROY did to a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Destroyed {
+    /// It was closed now.
+    Closed,
+    /// No socket with that identity exists any more (it closed meanwhile: e.g. its local
+    /// peer was just destroyed and it received the reset).
+    AlreadyGone,
+}
+
+/// Close one socket with SOCK_DESTROY (as `ss -K`), matched by its 4-tuple and cookie, so
+/// that only that very socket can be closed. Needs CAP_NET_ADMIN and a kernel with
+/// CONFIG_INET_DIAG_DESTROY. An IPv4 address may belong to an IPv6 socket (IPv4-mapped):
+/// both families are tried.
+pub(crate) fn destroy(s: &Sock) -> anyhow::Result<Destroyed> {
+    let what = || format!("SOCK_DESTROY {} -> {}", s.local, s.remote);
+    let first = destroy_as(s, if s.local.is_ipv4() { AF_INET } else { AF_INET6 });
+    let errno = match first {
+        Ok(()) => return Ok(Destroyed::Closed),
+        Err(errno) if errno == libc::ENOENT && s.local.is_ipv4() => match destroy_as(s, AF_INET6) {
+            Ok(()) => return Ok(Destroyed::Closed),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    match errno {
+        libc::ENOENT => Ok(Destroyed::AlreadyGone),
+        libc::EOPNOTSUPP => bail!(
+            "the kernel cannot destroy sockets: it was built without CONFIG_INET_DIAG_DESTROY"
+        ),
+        e => Err(std::io::Error::from_raw_os_error(e)).with_context(what),
+    }
+}
+
+fn mapped(a: SocketAddr, family: u8) -> IpAddr {
+    match (a.ip(), family) {
+        (IpAddr::V4(v4), AF_INET6) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (ip, _) => ip,
+    }
+}
+
+/// One SOCK_DESTROY request; the errno on failure (-1 for a local failure).
+fn destroy_as(s: &Sock, family: u8) -> Result<(), i32> {
+    let nl = nl_socket().map_err(|_| -1)?;
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
+    let req = SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::all(),
+        socket_id: SocketId {
+            source_port: s.local.port(),
+            destination_port: s.remote.port(),
+            source_address: mapped(s.local, family),
+            destination_address: mapped(s.remote, family),
+            interface_id: 0,
+            cookie: s.cookie.to_ne_bytes(),
+        },
+    });
+    let mut packet = NetlinkMessage::new(
+        hdr,
+        netlink_packet_core::NetlinkPayload::InnerMessage(SockDiagDestroy::new(req)),
+    );
+    packet.finalize();
+    let mut buf = vec![0u8; packet.buffer_len()];
+    packet.serialize(&mut buf[..]);
+    nl.send(&buf[..], 0)
+        .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    let mut rx = vec![0u8; 8192];
+    let n = nl
+        .recv(&mut &mut rx[..], 0)
+        .map_err(|e| e.raw_os_error().unwrap_or(-1))?;
+    let msg =
+        <NetlinkMessage<SockDiagDestroy>>::deserialize(&rx[..n.min(rx.len())]).map_err(|_| -1)?;
+    match msg.payload {
+        NetlinkPayload::Error(e) => match e.code {
+            Some(code) => Err(code.get().saturating_neg()),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Resolve a host name (`--peer HOST`) within `timeout`: a resolver that does not answer
+/// is an error naming the host, not a hang.
+pub(crate) fn resolve_host(host: &str, timeout: Duration) -> anyhow::Result<Vec<IpAddr>> {
+    use std::net::ToSocketAddrs as _;
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    // not scoped: a lookup that outlives the timeout is left behind, not waited for
+    std::thread::spawn(move || {
+        let r = (name.as_str(), 0)
+            .to_socket_addrs()
+            .map(|v| v.map(|a| a.ip()).collect::<Vec<_>>());
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(v)) if !v.is_empty() => Ok(v),
+        Ok(Ok(_)) => bail!("--peer '{host}': the name has no addresses"),
+        Ok(Err(e)) => Err(e).with_context(|| {
+            format!("--peer '{host}': not an address or CIDR, and the name does not resolve")
+        }),
+        Err(_) => bail!(
+            "--peer '{host}': the name did not resolve within {} s",
+            timeout.as_secs_f64()
+        ),
+    }
+}
+
+/// The network namespace of this process: (`net:[4026531840]`, its inode), for the report
+/// and the state file's key.
+pub(crate) fn netns_id(root: &Root) -> Option<(String, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let p = root.path("/proc/self/ns/net");
+    let link = std::fs::read_link(&p).ok()?.display().to_string();
+    let ino = std::fs::metadata(&p).ok()?.ino();
+    Some((link, ino))
+}

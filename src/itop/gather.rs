@@ -1,0 +1,469 @@
+//! Reading interrupt counters: live from `/proc` (under `--root`), or replayed from files.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+
+use crate::common::fsread;
+use crate::common::root::Root;
+use crate::itop::judge::numa::CpuNodes;
+use crate::itop::model::cpustat::CpuStat;
+use crate::itop::model::interrupts::{lines_of, Snapshot, Stamp};
+use crate::itop::model::rates::Rates;
+
+/// A source of snapshots.
+pub(crate) trait Sampler {
+    /// Read the next snapshot into `into` (reusing its buffers). `Ok(false)` when a finite
+    /// source is exhausted.
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
+    /// What is being read, for messages.
+    fn describe(&self) -> String;
+    /// The /proc/stat that goes with the last snapshot (`None`: not available).
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>>;
+}
+
+/// Read and parse a /proc/stat; the error names the file and line.
+fn read_stat(path: &Path, buf: &mut Vec<u8>) -> anyhow::Result<CpuStat> {
+    fsread::read_capped_into(path, MAX_FILE, buf)?;
+    CpuStat::parse(buf).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn wall_now() -> (i64, u32) {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_nanos(),
+        ),
+        Err(_) => (0, 0),
+    }
+}
+
+/// The live `/proc/interrupts` (or `/proc/softirqs`) under a root.
+pub(crate) struct ProcSampler {
+    path: PathBuf,
+    stat_path: PathBuf,
+    buf: Vec<u8>,
+    start: Instant,
+}
+
+impl ProcSampler {
+    pub(crate) fn new(root: &Root, softirq: bool) -> Self {
+        let rel = if softirq {
+            "/proc/softirqs"
+        } else {
+            "/proc/interrupts"
+        };
+        ProcSampler {
+            path: root.path(rel),
+            stat_path: root.path("/proc/stat"),
+            buf: Vec::with_capacity(64 * 1024),
+            start: Instant::now(),
+        }
+    }
+}
+
+/// The largest interrupts file read: the 1152-CPU capture is 13.4 MB; a file above this is
+/// refused with its name (it is streamed, never held whole).
+pub(crate) const MAX_FILE: u64 = 64 << 20;
+
+/// The longest line: a row of the 1152-CPU capture is 12.7 KB, one for 8192 CPUs (the
+/// kernel's NR_CPUS limit) about 100 KB. A longer line is an error as soon as it is seen, so
+/// a file with no newline is not buffered up to [`MAX_FILE`].
+const MAX_LINE: usize = 1 << 20;
+
+/// Read `path` (a regular file, never blocking on a FIFO, at most [`MAX_FILE`] bytes) into
+/// `buf` and parse it into `into`; errors name the file and line.
+fn read_snapshot(path: &Path, buf: &mut Vec<u8>, into: &mut Snapshot) -> anyhow::Result<()> {
+    let f = fsread::open_regular(path)?;
+    let r = parse_stream(f, buf, into, MAX_FILE, &path.display().to_string());
+    if r.is_err() {
+        into.parse_into(b"").ok();
+    }
+    r
+}
+
+/// The piece read at a time: the 1152-CPU capture (13.4 MB) is never held whole, only a
+/// line or so beyond this.
+const CHUNK: usize = 256 << 10;
+
+/// Parse what `r` yields, `CHUNK` bytes at a time in `buf`, at most `max` bytes.
+fn parse_stream(
+    mut r: impl Read,
+    buf: &mut Vec<u8>,
+    into: &mut Snapshot,
+    max: u64,
+    name: &str,
+) -> anyhow::Result<()> {
+    let parsing = || format!("parsing {name}");
+    let mut st = into.begin_lines();
+    let mut filled = 0;
+    let mut total = 0u64;
+    loop {
+        if buf.len() < filled + CHUNK {
+            buf.resize(filled + CHUNK, 0);
+        }
+        let n = match r.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+        };
+        total += n as u64;
+        if total > max {
+            anyhow::bail!("reading {name}: larger than the {} MiB limit", max >> 20);
+        }
+        if n == 0 {
+            into.feed_line(&mut st, &buf[..filled])
+                .with_context(parsing)?;
+            return into.finish_lines(&st).with_context(parsing);
+        }
+        let end = filled + n;
+        // every whole line read so far; the tail waits for the rest of its line
+        let done = match memchr::memrchr(b'\n', &buf[filled..end]) {
+            Some(k) => filled + k + 1,
+            None if end > MAX_LINE => {
+                anyhow::bail!(
+                    "parsing {name}: a line longer than the {} MiB limit",
+                    MAX_LINE >> 20
+                );
+            }
+            None => {
+                filled = end;
+                continue;
+            }
+        };
+        for line in lines_of(&buf[..done - 1]) {
+            into.feed_line(&mut st, line).with_context(parsing)?;
+        }
+        buf.copy_within(done..end, 0);
+        filled = end - done;
+    }
+}
+
+/// The warning for descriptions that were not valid UTF-8 (`None` when all were).
+pub(crate) fn lossy_warning(what: &str, snap: &Snapshot) -> Option<String> {
+    let lines = &snap.lossy_lines;
+    let first = lines.first()?;
+    let more = if lines.len() > 1 {
+        format!(" (and {} more lines)", lines.len() - 1)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{what}: line {first}{more}: a name is not valid UTF-8 (shown with U+FFFD)"
+    ))
+}
+
+impl Sampler for ProcSampler {
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
+        let mono = self.start.elapsed().as_secs_f64();
+        let wall = wall_now();
+        read_snapshot(&self.path, &mut self.buf, into)?;
+        Ok(Some(Stamp { mono, wall }))
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// /proc/stat under the root; absent (a captured tree without it): `None`.
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match std::fs::symlink_metadata(&self.stat_path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_stat(&self.stat_path, &mut self.buf).map(Some),
+        }
+    }
+}
+
+/// Captured snapshots (`--from a --from b ...`), `delay` seconds apart; no sleeping.
+pub(crate) struct FileSampler {
+    files: Vec<PathBuf>,
+    /// /proc/stat captures, one per snapshot (`--stat`), or none.
+    stats: Vec<PathBuf>,
+    next: usize,
+    delay: f64,
+    buf: Vec<u8>,
+}
+
+impl FileSampler {
+    pub(crate) fn new(files: Vec<PathBuf>, stats: Vec<PathBuf>, delay: f64) -> Self {
+        FileSampler {
+            files,
+            stats,
+            next: 0,
+            delay,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl Sampler for FileSampler {
+    fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>> {
+        let Some(path) = self.files.get(self.next) else {
+            return Ok(None);
+        };
+        let i = self.next;
+        self.next += 1;
+        read_snapshot(path, &mut self.buf, into)?;
+        let wall = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map(|d| (i64::try_from(d.as_secs()).unwrap_or(0), d.subsec_nanos()))
+            .unwrap_or_else(wall_now);
+        Ok(Some(Stamp {
+            mono: i as f64 * self.delay,
+            wall,
+        }))
+    }
+
+    fn describe(&self) -> String {
+        self.files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
+        match self.stats.get(self.next.wrapping_sub(1)) {
+            Some(p) => read_stat(p, &mut self.buf).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One IRQ's affinity: what to show, and the CPUs it may use.
+#[derive(Debug, Clone, Default)]
+struct Affinity {
+    /// `effective_affinity_list` (where the kernel really delivers it), else
+    /// `smp_affinity_list`, as CPU ranges.
+    shown: Option<String>,
+    /// `smp_affinity_list`: the CPUs the IRQ may use (its fair share is spread over them).
+    allowed: Option<Arc<[u32]>>,
+    /// `/proc/irq/N/node`: its device's NUMA node (`-1`, no node: `None`).
+    node: Option<u32>,
+}
+
+/// The affinities of one sample's rows, per `rates.irqs` entry.
+#[derive(Debug, Default)]
+pub(crate) struct Affinities {
+    pub(crate) shown: Vec<Option<String>>,
+    pub(crate) allowed: Vec<Option<Arc<[u32]>>>,
+    pub(crate) node: Vec<Option<u32>>,
+}
+
+impl Affinities {
+    pub(crate) fn clear(&mut self) {
+        self.shown.clear();
+        self.allowed.clear();
+        self.node.clear();
+    }
+}
+
+/// The NUMA nodes and their CPUs under the root (`/sys/devices/system/node/nodeN/cpulist`);
+/// empty when absent (a capture without /sys, a kernel without NUMA).
+pub(crate) fn cpu_nodes(root: &Root) -> CpuNodes {
+    let mut out = CpuNodes::default();
+    let Ok(dir) = std::fs::read_dir(root.path("/sys/devices/system/node")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("node"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let list = root
+            .read_value(format!("/sys/devices/system/node/node{n}/cpulist"))
+            .ok()
+            .flatten()
+            .and_then(|v| crate::common::units::parse_cpu_list(&v).ok());
+        if let Some(cpus) = list.filter(|c| !c.is_empty()) {
+            out.nodes.push((n, cpus));
+        }
+    }
+    out.nodes.sort();
+    out
+}
+
+/// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
+/// refreshed every `refresh` samples (they change rarely; reading a thousand files per second
+/// would cost more than the whole sample).
+pub(crate) struct AffinityReader {
+    root: Root,
+    cache: HashMap<String, Affinity>,
+    age: u32,
+    refresh: u32,
+}
+
+impl AffinityReader {
+    pub(crate) fn new(root: Root, refresh: u32) -> Self {
+        AffinityReader {
+            root,
+            cache: HashMap::new(),
+            age: 0,
+            refresh: refresh.max(1),
+        }
+    }
+
+    /// Called once per sample: ages the cache.
+    fn tick(&mut self) {
+        self.age += 1;
+        if self.age >= self.refresh {
+            self.age = 0;
+            self.cache.clear();
+        }
+    }
+
+    /// The affinity of IRQ `label`; empty for named rows (LOC, NMI...) and where the files are
+    /// absent or unreadable.
+    fn get(&mut self, label: &str) -> &Affinity {
+        if !self.cache.contains_key(label) {
+            let v = if crate::itop::model::interrupts::is_numbered(label) {
+                self.read(label)
+            } else {
+                Affinity::default()
+            };
+            self.cache.insert(label.to_string(), v);
+        }
+        static NONE: Affinity = Affinity {
+            shown: None,
+            allowed: None,
+            node: None,
+        };
+        self.cache.get(label).unwrap_or(&NONE)
+    }
+
+    /// Once per sample: the affinity of every row of `rates` into `out` (cache aged by one).
+    pub(crate) fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Affinities) {
+        self.tick();
+        out.clear();
+        for ir in &rates.irqs {
+            let a = self.get(snap.row(ir.row).label);
+            out.shown.push(a.shown.clone());
+            out.allowed.push(a.allowed.clone());
+            out.node.push(a.node);
+        }
+    }
+
+    fn list(&self, label: &str, file: &str) -> Option<Vec<u32>> {
+        let v = self
+            .root
+            .read_value(format!("/proc/irq/{label}/{file}"))
+            .ok()??;
+        crate::common::units::parse_cpu_list(&v)
+            .ok()
+            .filter(|c| !c.is_empty())
+    }
+
+    fn read(&self, label: &str) -> Affinity {
+        let allowed = self.list(label, "smp_affinity_list");
+        let shown = self
+            .list(label, "effective_affinity_list")
+            .or_else(|| allowed.clone())
+            .map(|c| crate::common::units::format_cpu_list(&c));
+        let node = self
+            .root
+            .read_value(format!("/proc/irq/{label}/node"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u32>().ok());
+        Affinity {
+            shown,
+            allowed: allowed.map(Arc::from),
+            node,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out `step` bytes at a time (as /proc does, a page at a time).
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn big_file() -> String {
+        // lines longer than a chunk, a blank line, no final newline
+        let ncpu = 40_000;
+        let mut s: String = (0..ncpu).map(|i| format!(" CPU{i}")).collect();
+        s.push('\n');
+        for irq in 0..12 {
+            s.push_str(&format!("{irq}:"));
+            for c in 0..ncpu {
+                s.push_str(&format!(" {:>10}", (irq * 7 + c) % 1000));
+            }
+            s.push_str(" IO-APIC eth0\n\n");
+        }
+        s.push_str("ERR: 3");
+        s
+    }
+
+    #[test]
+    fn streamed_parse_is_the_whole_file_parse() {
+        let text = big_file();
+        let want = Snapshot::parse(&text).unwrap();
+        for step in [1 << 20, 4096, 7] {
+            let mut buf = Vec::new();
+            let mut got = Snapshot::default();
+            let r = Trickle {
+                data: text.as_bytes(),
+                step,
+            };
+            parse_stream(r, &mut buf, &mut got, MAX_FILE, "f").unwrap();
+            assert_eq!(got, want, "step {step}");
+            assert!(
+                buf.len() < 2 * CHUNK + 500_000,
+                "the file is never held whole"
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_errors_name_the_file_and_line() {
+        let text = b"  CPU0 CPU1\n 1: 1 2 a\n\n 1: 3 4 b\n";
+        let mut snap = Snapshot::default();
+        let r = Trickle {
+            data: text,
+            step: 5,
+        };
+        let e = parse_stream(r, &mut Vec::new(), &mut snap, MAX_FILE, "/x/interrupts").unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "parsing /x/interrupts: line 4: interrupt '1' appears twice"
+        );
+        assert!(snap.is_empty());
+        let e = parse_stream(&b""[..], &mut Vec::new(), &mut snap, MAX_FILE, "f").unwrap_err();
+        assert_eq!(format!("{e:#}"), "parsing f: empty file: no CPU header");
+        let e = parse_stream(&text[..], &mut Vec::new(), &mut snap, 10, "f").unwrap_err();
+        assert!(format!("{e:#}").contains("reading f: larger than"), "{e:#}");
+        // a file with no newline: refused after MAX_LINE, not buffered to MAX_FILE
+        let mut buf = Vec::new();
+        let zeros = std::io::repeat(0).take(MAX_FILE);
+        let e = parse_stream(zeros, &mut buf, &mut snap, MAX_FILE, "z").unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "parsing z: a line longer than the 1 MiB limit"
+        );
+        assert!(buf.len() < MAX_LINE + 2 * CHUNK, "{}", buf.len());
+    }
+}

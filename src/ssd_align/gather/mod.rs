@@ -1,0 +1,475 @@
+//! ssd-align's gathering: the target (an image, a block device, or a device under `--root`),
+//! its sysfs topology, its partition table and the layers on each partition, read-only.
+
+pub(crate) mod block;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+
+use crate::common::escape::clean;
+use crate::common::root::Root;
+use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
+use crate::ssd_align::judge::align::{check_optimal_io, Raid, RaidLevel, Topology};
+use crate::ssd_align::judge::{part_dev, Input, Mover, PartIn, SourceKind};
+use block::{Dev, SysfsDevice};
+
+/// Gather everything about `target`.
+pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow::Result<Input> {
+    let meta = if root.is_live() || target.is_absolute() {
+        std::fs::metadata(target).ok()
+    } else {
+        None
+    };
+    if meta.as_ref().is_some_and(|m| m.is_file()) {
+        image(target, sector)
+    } else {
+        device(target, meta, sector, root)
+    }
+}
+
+/// The partitions of `t` with their layers, named after `disk`.
+fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Result<Vec<PartIn>> {
+    let mut v = Vec::new();
+    for p in &t.partitions {
+        let start = t
+            .start_bytes(p)
+            .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+        let size = t
+            .size_bytes(p)
+            .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+        let layers = if p.role == Role::Data {
+            cleaned(
+                stack::layers(dev, start, size)
+                    .map_err(|e| anyhow!("{what}: partition {}: {}", p.number, clean(&e.0)))?,
+            )
+        } else {
+            Vec::new()
+        };
+        v.push(PartIn {
+            number: p.number,
+            device: part_dev(disk, p.number),
+            start_sector: p.start,
+            sector_bytes: t.sector,
+            start_bytes: start,
+            size_bytes: size,
+            role: p.role,
+            type_name: Some(p.type_name.clone()),
+            logical: p.logical,
+            layers,
+            via: None,
+        });
+    }
+    Ok(v)
+}
+
+/// What sits on a whole device or image without a partition table, as partition 0.
+fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<Option<PartIn>> {
+    let len = dev.size();
+    let layers =
+        cleaned(stack::layers(dev, 0, len).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?);
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(PartIn {
+        number: 0,
+        device: disk.to_string(),
+        start_sector: 0,
+        sector_bytes: sector,
+        start_bytes: 0,
+        size_bytes: len,
+        role: Role::Data,
+        type_name: None,
+        logical: false,
+        layers,
+        via: None,
+    }))
+}
+
+fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
+    let what = clean(&target.display().to_string()).into_owned();
+    let mut dev = Dev::open(target)?;
+    let disk = "/dev/loopX";
+    let mut i = Input {
+        target: what.clone(),
+        source: Some(SourceKind::Image),
+        disk_dev: disk.into(),
+        ..Default::default()
+    };
+    match table::read(&mut dev, sector, None).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))? {
+        Some((t, ss, ev)) => {
+            i.parts = table_parts(&mut dev, &t, disk, &what)?;
+            i.table = Some(t.kind);
+            i.sector = Some((ss, ev));
+            i.topo.logical = ss;
+            i.topo.physical = ss;
+            i.notes.push(format!(
+                "partition devices below are named as after `losetup -fP {what}`"
+            ));
+        }
+        None => {
+            let ss = sector.unwrap_or(512);
+            let Some(p) = whole(&mut dev, disk, ss, &what)? else {
+                bail!("{what}: no partition table (no GPT signature, no MBR boot signature 55 AA) and no filesystem, LVM, LUKS or md signature");
+            };
+            i.parts = vec![p];
+            i.table = Some(TableKind::None);
+            i.topo.logical = ss;
+            i.topo.physical = ss;
+            i.notes.push(
+                "no partition table: what is on the whole image is checked as partition 0".into(),
+            );
+        }
+    }
+    i.mover = Some(Mover {
+        dev: target.display().to_string(),
+        len: dev.size(),
+        sector: i.topo.logical,
+        table: i.table,
+        image: true,
+    });
+    Ok(i)
+}
+
+fn device(
+    target: &Path,
+    meta: Option<std::fs::Metadata>,
+    sector: Option<u64>,
+    root: &Root,
+) -> anyhow::Result<Input> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let shown = clean(&target.display().to_string()).into_owned();
+    let is_blockdev = meta
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_block_device());
+    if meta.is_some() && !is_blockdev {
+        bail!("{shown}: neither a block device nor a disk image file");
+    }
+    if meta.is_none() && root.is_live() {
+        bail!("{shown}: no such device or image");
+    }
+    // a device node by any name (/dev/mapper/..., /dev/disk/by-id/...) is found by its device
+    // number; a bare name (with --root) by that name
+    let by_number = meta
+        .as_ref()
+        .filter(|_| is_blockdev)
+        .and_then(|m| block::name_by_devnum(root, m.rdev()));
+    let name = match by_number {
+        Some(n) => n,
+        None => target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .with_context(|| format!("{shown}: not a device name"))?,
+    };
+    let d = block::read_sysfs(root, &name)?;
+    let mut i = topology(&d, shown);
+    let node = if root.is_live() {
+        target.to_path_buf()
+    } else {
+        PathBuf::from(format!("/dev/{name}"))
+    };
+    i.disk_dev = clean(&match &d.partition_of {
+        Some((parent, _)) => format!("/dev/{parent}"),
+        None => node.display().to_string(),
+    })
+    .into_owned();
+    i.parts = d
+        .partitions
+        .iter()
+        .map(|&(n, s, z)| {
+            let dev = part_dev(&i.disk_dev, n);
+            Ok(PartIn {
+                number: n,
+                start_sector: s,
+                sector_bytes: 512,
+                start_bytes: disk::mul(s, 512, &format!("{dev} start (sysfs)"))?,
+                size_bytes: disk::mul(z, 512, &format!("{dev} size (sysfs)"))?,
+                device: dev,
+                role: Role::Data,
+                type_name: None,
+                logical: false,
+                layers: Vec::new(),
+                via: None,
+            })
+        })
+        .collect::<Result<_, disk::DiskError>>()
+        .map_err(|e| anyhow!("{}", clean(&e.0)))?;
+    if is_blockdev {
+        on_disk(&mut i, &d, target, sector)?;
+    }
+    members(&mut i, &d, root)?;
+    Ok(i)
+}
+
+/// The devices under an md or device-mapper target (sysfs `slaves/`), each judged down to
+/// the flash: its start on its own disk, and the layers on it (read from the disk when its
+/// node is here; for a captured tree, the md data offset sysfs records).
+fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
+    let kind = match (&d.md_level, &d.dm_uuid) {
+        (Some(_), _) => "md",
+        (None, Some(_)) => "device-mapper",
+        _ => return Ok(()),
+    };
+    let top = clean(match &d.partition_of {
+        Some((p, _)) => p,
+        None => &d.name,
+    })
+    .into_owned();
+    for m in &d.members {
+        let Ok(s) = block::read_sysfs(root, m) else {
+            i.notes.push(format!(
+                "{kind} member {} of {top} is not in sysfs here: not judged",
+                clean(m)
+            ));
+            continue;
+        };
+        let (number, start, size) = match (&s.partition_of, s.partitions.first()) {
+            (Some(_), Some(&(n, st, z))) => (n, st, z),
+            _ => (0, 0, s.size512.unwrap_or(0)),
+        };
+        let start_bytes = disk::mul(start, 512, &format!("{m} start"))?;
+        let size_bytes = disk::mul(size, 512, &format!("{m} size"))?;
+        let mut p = PartIn {
+            number,
+            device: format!("/dev/{}", clean(m)),
+            start_sector: start,
+            sector_bytes: 512,
+            start_bytes,
+            size_bytes,
+            role: Role::Data,
+            type_name: None,
+            logical: false,
+            layers: Vec::new(),
+            via: Some(format!("{kind} member of {top}")),
+        };
+        let disk = s
+            .partition_of
+            .as_ref()
+            .map_or(m.as_str(), |(p, _)| p.as_str());
+        let node = PathBuf::from(format!("/dev/{disk}"));
+        if root.is_live() && node_is_block(&node) {
+            let mut dev = Dev::open(&node)?;
+            p.layers = cleaned(
+                stack::layers(&mut dev, start_bytes, size_bytes)
+                    .map_err(|e| anyhow!("{}: {}", p.device, clean(&e.0)))?,
+            );
+            // an LV (/dev/VG/LV): only its own segments on the PV
+            if let Some((_, lv)) = lvm_target(d) {
+                p.layers = stack::only_lv(std::mem::take(&mut p.layers), &lv);
+            }
+        } else if let Some(l) = md_layer(d, m, start_bytes)? {
+            p.layers.push(l);
+        } else {
+            i.notes.push(format!(
+                "{}: its device is not here, so the layers on it were not read: only its start is judged",
+                p.device
+            ));
+        }
+        i.parts.push(p);
+    }
+    Ok(())
+}
+
+/// (VG, LV) of a device-mapper LVM target (`dm/uuid` LVM-..., `dm/name` vg-lv).
+fn lvm_target(d: &SysfsDevice) -> Option<(String, String)> {
+    if !d.dm_uuid.as_deref()?.starts_with("LVM-") {
+        return None;
+    }
+    stack::split_dm_name(d.dm_name.as_deref()?)
+}
+
+/// Names read from disk (VG and LV names in LVM metadata) escaped before they reach a
+/// terminal: LVM restricts them, a hostile image does not.
+fn cleaned(mut layers: Vec<stack::Layer>) -> Vec<stack::Layer> {
+    for l in &mut layers {
+        match &mut l.detail {
+            stack::Detail::Lv(s) => s.lv = clean(&s.lv).into_owned(),
+            stack::Detail::Pv { vg: Some(v), .. } => *v = clean(v).into_owned(),
+            _ => {}
+        }
+    }
+    layers
+}
+
+fn node_is_block(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// The md layer of member `m` as sysfs records it (`md/dev-M/offset`).
+fn md_layer(d: &SysfsDevice, m: &str, start: u64) -> anyhow::Result<Option<stack::Layer>> {
+    use crate::ssd_align::disk::md::{level_number, Md, MdVersion};
+    let Some((_, off)) = d.md_offsets.iter().find(|(n, _)| n == m) else {
+        return Ok(None);
+    };
+    let Some(version) = d.md_metadata.as_deref().and_then(MdVersion::parse) else {
+        return Ok(None);
+    };
+    let off = disk::mul(*off, 512, &format!("md data offset of {m}"))?;
+    Ok(Some(stack::Layer {
+        kind: stack::Kind::Md,
+        depth: 0,
+        at: start,
+        data_start: crate::ssd_align::disk::add(start, off, &format!("md data start of {m}"))?,
+        detail: stack::Detail::Md(Md {
+            version,
+            level: d.md_level.as_deref().and_then(level_number).unwrap_or(0),
+            layout: d.md_layout.unwrap_or(0),
+            chunk_bytes: d.md_chunk.unwrap_or(0),
+            raid_disks: d.md_disks.unwrap_or(0),
+            data_offset: off,
+        }),
+        innermost: true,
+    }))
+}
+
+/// The sysfs facts of a device.
+fn topology(d: &SysfsDevice, target: String) -> Input {
+    let mut i = Input {
+        target,
+        source: Some(SourceKind::Sysfs),
+        topo: Topology {
+            logical: d.logical,
+            physical: d.physical,
+            min_io: d.min_io,
+            optimal_io: None,
+            alignment_offset: d.alignment_offset,
+            discard_granularity: d.discard_granularity,
+        },
+        discard_max: d.discard_max,
+        rotational: d.rotational,
+        members: d.members.iter().map(|m| clean(m).into_owned()).collect(),
+        ..Default::default()
+    };
+    match d.optimal_io.map(|v| check_optimal_io(v, d.physical)) {
+        Some(Ok(v)) => i.topo.optimal_io = Some(v),
+        Some(Err(why)) => i.notes.push(why),
+        None => {}
+    }
+    let name = clean(&d.name).into_owned();
+    if d.rotational == Some(true) {
+        i.warnings.push(format!(
+            "{name} reports rotational=1: it may not be an SSD (or the controller hides it)"
+        ));
+    }
+    if let (Some(level), Some(chunk), Some(n)) = (&d.md_level, d.md_chunk, d.md_disks) {
+        let parsed = match (RaidLevel::parse(level), d.md_layout) {
+            // raid10's copies are near x far of md's layout (near=2 is 0x102)
+            (Ok(RaidLevel::Raid10 { .. }), Some(layout)) => Ok(RaidLevel::Raid10 {
+                copies: ((layout & 0xff) * ((layout >> 8) & 0xff)).max(1),
+            }),
+            (l, _) => l,
+        };
+        match parsed {
+            Ok(l) if chunk > 0 => {
+                i.md_raid = Some(Raid {
+                    level: l,
+                    devices: n,
+                    chunk,
+                })
+            }
+            Ok(_) => {}
+            Err(_) => i.notes.push(format!(
+                "md level '{}' has no stripe geometry",
+                clean(level)
+            )),
+        }
+    }
+    if let Some(dm) = &d.dm_name {
+        i.notes.push(format!(
+            "device-mapper device '{}': members {}",
+            clean(dm),
+            i.members.join(", ")
+        ));
+    }
+    i
+}
+/// Read the device itself: its on-disk table (compared with the kernel's: the on-disk one is
+/// judged, as it is what the data was written by and what the next boot reads), the layers
+/// on each partition, and what a move would act on.
+fn on_disk(
+    i: &mut Input,
+    d: &SysfsDevice,
+    target: &Path,
+    sector: Option<u64>,
+) -> anyhow::Result<()> {
+    let path = match &d.partition_of {
+        Some((parent, _)) => PathBuf::from(format!("/dev/{parent}")),
+        None => target.to_path_buf(),
+    };
+    let what = clean(&path.display().to_string()).into_owned();
+    let mut dev = Dev::open(&path)?;
+    let logical = if d.logical > 0 { d.logical } else { 512 };
+    let t = table::read(&mut dev, sector, Some(logical))
+        .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+    if let Some((t, ss, ev)) = &t {
+        i.table = Some(t.kind);
+        i.sector = Some((*ss, *ev));
+        compare_kernel(i, t, &what, d.partition_of.is_none());
+        if d.partition_of.is_none() {
+            i.parts = table_parts(&mut dev, t, &i.disk_dev, &what)?;
+        }
+    }
+    for p in i.parts.iter_mut().filter(|p| p.layers.is_empty()) {
+        let on_disk = t
+            .as_ref()
+            .and_then(|(t, _, _)| t.partitions.iter().find(|q| q.number == p.number));
+        if let Some(q) = on_disk {
+            p.role = q.role;
+            p.logical = q.logical;
+            p.type_name = Some(q.type_name.clone());
+        }
+        if p.role == Role::Data {
+            p.layers = cleaned(
+                stack::layers(&mut dev, p.start_bytes, p.size_bytes)
+                    .map_err(|e| anyhow!("{what}: partition {}: {}", p.number, clean(&e.0)))?,
+            );
+        }
+    }
+    if d.partition_of.is_none() {
+        if i.parts.is_empty() {
+            if let Some(p) = whole(&mut dev, &i.disk_dev, logical, &what)? {
+                i.parts.push(p);
+            }
+        }
+        i.mover = Some(Mover {
+            dev: i.disk_dev.clone(),
+            len: dev.size(),
+            sector: logical,
+            table: i.table,
+            image: false,
+        });
+    }
+    Ok(())
+}
+
+/// Warn (as parted does) when the kernel's partitions differ from the on-disk table;
+/// `whole` when the target is the disk (every partition compared both ways).
+fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) {
+    let disk: Vec<(u32, u64)> = t
+        .partitions
+        .iter()
+        .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
+        .collect();
+    let stale = format!("the kernel's partition table is stale (run partprobe or partx -u {what}); the on-disk table is checked");
+    for p in &i.parts {
+        match disk.iter().find(|(n, _)| *n == p.number) {
+            Some((_, s)) if *s == p.start_bytes => {}
+            Some((_, s)) => i.warnings.push(format!(
+                "{what}: the kernel's partition {} starts at byte {}, the on-disk table says {s}: {stale}",
+                p.number, p.start_bytes
+            )),
+            None => i.warnings.push(format!(
+                "{what}: the kernel knows partition {}, the on-disk table does not: {stale}",
+                p.number
+            )),
+        }
+    }
+    for (n, _) in disk.iter().filter(|_| whole) {
+        if !i.parts.iter().any(|p| p.number == *n) {
+            i.warnings.push(format!(
+                "{what}: the on-disk table has partition {n}, the kernel does not: {stale}"
+            ));
+        }
+    }
+}

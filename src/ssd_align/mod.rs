@@ -1,0 +1,148 @@
+//! `opskit ssd-align`: compute and check SSD alignment of partitions, LVM and filesystems.
+//!
+//! Never writes: devices and images are opened read-only and fixes are only printed.
+
+pub(crate) mod disk;
+pub(crate) mod gather;
+pub(crate) mod judge;
+pub(crate) mod render;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::common::units::clap_parsers;
+use crate::common::Context;
+use crate::exit::Outcome;
+use crate::ssd_align::judge::align::{Raid, RaidLevel, Request, MAX_DEVICES};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// A report for people
+    Text,
+    /// One JSON document for scripts
+    Json,
+}
+
+fn raid_level(s: &str) -> Result<RaidLevel, String> {
+    RaidLevel::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Compute and check SSD alignment of partitions, LVM and filesystems",
+    long_about = "Compute and check SSD alignment of partitions, LVM and filesystems.\n\n\
+        Without TARGET it is a calculator: the grain partitions and LVM data must start on, the \
+        first aligned start for 512-byte and 4Kn sectors, and the sfdisk, parted, pvcreate, \
+        vgcreate, mkfs.ext4 and mkfs.xfs commands that produce an aligned layout.\n\n\
+        With TARGET (a block device such as /dev/sdb, a device name under --root, or a disk \
+        image) it checks every partition's start against the erase block, the physical sector, \
+        the optimal I/O size and the discard granularity, and the LVM pe_start, ext4 \
+        stride/stripe-width and XFS sunit/swidth found on them, and prints the fixes. It never \
+        writes: everything is opened read-only.\n\n\
+        Each partition is followed through its layers, read from on-disk metadata: md \
+        superblock (data_offset), LUKS1/LUKS2 (data offset), LVM2 PV (pe_start) and every LV \
+        segment on it, filesystem. The verdict follows the data: a partition whose own start is \
+        off but whose container realigns the data inside (pvcreate --dataalignmentoffset, a \
+        LUKS offset) is aligned; an extended partition is a container and is not judged.\n\n\
+        Exit status: 0 the data of everything checked is aligned (filesystem stripe tuning \
+        warnings, ext4 stride/stripe-width and XFS sunit/swidth, do not change it); 1 some \
+        data is misaligned (as `parted -s DEV align-check` uses 1); 2 error: bad input, an \
+        unreadable or empty device, a bad partition table (overlaps, past the end, CRC), or an \
+        MBR whose sector size nothing settles (give --sector-size).",
+    after_help = "Examples:\n  \
+        opskit ssd-align --erase-block 512k                      # calculator\n  \
+        opskit ssd-align --erase-block 512k /dev/sdb             # check a disk\n  \
+        opskit ssd-align --erase-block 1536k --format json disk.img\n  \
+        opskit ssd-align --erase-block 512k --raid 5 --devices 4 --chunk 64k /dev/md0\n  \
+        opskit --root /var/tmp/capture ssd-align --erase-block 512k sdb   # captured sysfs"
+)]
+pub(crate) struct Args {
+    /// The SSD's erase block size (512k, 1536K, 4M, 4MiB, bytes, or 2048s in 512-byte sectors)
+    #[arg(long, value_name = "SIZE", value_parser = clap_parsers::size)]
+    pub(crate) erase_block: u64,
+
+    /// The filesystem block size
+    #[arg(long, value_name = "SIZE", default_value = "4k", value_parser = clap_parsers::size)]
+    pub(crate) fs_block: u64,
+
+    /// RAID level under the filesystem (0, 1, 4, 5, 6, 10); needs --devices and --chunk
+    ///
+    /// Found automatically for an md TARGET. Data disks: n (raid0), 1 (raid1), n-1 (raid4/5),
+    /// n-2 (raid6), n/2 (raid10).
+    #[arg(long, value_name = "LEVEL", value_parser = raid_level, requires_all = ["devices", "chunk"])]
+    pub(crate) raid: Option<RaidLevel>,
+
+    /// Number of devices in the RAID (with --raid)
+    #[arg(long, value_name = "N", requires = "raid", value_parser = clap::value_parser!(u64).range(1..=MAX_DEVICES))]
+    pub(crate) devices: Option<u64>,
+
+    /// RAID chunk size (with --raid): 64k, 512k...
+    #[arg(long, value_name = "SIZE", value_parser = clap_parsers::size, requires = "raid")]
+    pub(crate) chunk: Option<u64>,
+
+    /// Sector size of an image's MBR (an MBR does not record it)
+    ///
+    /// Default: settled by the GPT header's location, the device's logical block size, the
+    /// signatures at the partition starts under each reading, or which reading fits; when
+    /// none settles it, ssd-align stops and asks for this option.
+    #[arg(long, value_name = "BYTES", value_parser = ["512", "4096"])]
+    pub(crate) sector_size: Option<String>,
+
+    /// Explain why the old `fdisk -H32 -S32` recipe no longer aligns
+    #[arg(long)]
+    pub(crate) legacy_fdisk: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub(crate) format: Format,
+
+    /// A block device (/dev/sdb), a device name under --root (sdb), or a disk image file
+    #[arg(value_name = "TARGET")]
+    pub(crate) target: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+    let input = match &args.target {
+        Some(t) => {
+            let sector = args.sector_size.as_deref().and_then(|s| s.parse().ok());
+            Some(crate::ssd_align::gather::gather(t, sector, &ctx.root)?)
+        }
+        None => None,
+    };
+    let opt_raid = match (args.raid, args.devices, args.chunk) {
+        (Some(level), Some(devices), Some(chunk)) => Some(Raid {
+            level,
+            devices,
+            chunk,
+        }),
+        _ => None,
+    };
+    let (raid, source) = judge::raid_of(opt_raid, input.as_ref());
+    let plan = Request {
+        erase_block: args.erase_block,
+        fs_block: args.fs_block,
+        raid,
+    }
+    .plan()
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = judge::judge(input, &plan, raid.map(|r| (r, source)));
+    let out = match args.format {
+        Format::Json => {
+            let mut buf = Vec::new();
+            crate::format::json::write_pretty(&mut buf, &report)?;
+            buf
+        }
+        Format::Text => crate::ssd_align::render::text(&report, args.legacy_fdisk).into_bytes(),
+    };
+    let mut so = std::io::stdout().lock();
+    so.write_all(&out)
+        .and_then(|()| so.flush())
+        .context("writing to stdout")?;
+    Ok(if report.misaligned() {
+        Outcome::Findings
+    } else {
+        Outcome::Success
+    })
+}
