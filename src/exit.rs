@@ -106,7 +106,7 @@ pub(crate) fn nagios_usage(e: &clap::Error, service: &str) -> ExitCode {
     let mut out = Vec::new();
     // writing to a Vec cannot fail
     let _ = crate::format::nagios::write_status(&mut out, service, State::Unknown, msg, &[]);
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &out);
+    let _ = crate::common::print(&out);
     ExitCode::from(State::Unknown.code())
 }
 

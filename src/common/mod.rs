@@ -17,3 +17,13 @@ pub(crate) struct Context {
     /// Where /proc and /sys are read from (`--root`).
     pub(crate) root: Root,
 }
+
+/// Write a whole rendered output to stdout and flush it: the one place the tools print what
+/// they rendered (built in a buffer first, so an error never leaves a partial output; a
+/// broken pipe comes back as an error that [`crate::exit`] maps to exit 0).
+pub(crate) fn print(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut so = std::io::stdout().lock();
+    so.write_all(bytes)?;
+    so.flush()
+}

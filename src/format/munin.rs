@@ -286,12 +286,12 @@ impl FieldNamer {
     }
 }
 
-/// A munin value: a number, or `U` (unknown).
+/// A munin value: a number, or `U` (unknown; also for NaN and infinities, which munin
+/// cannot store).
 fn value_str(v: Option<f64>) -> String {
     match v {
-        None => "U".to_string(),
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
-        Some(x) => format!("{x}"),
+        Some(x) if x.is_finite() => super::number(x),
+        _ => "U".to_string(),
     }
 }
 

@@ -146,14 +146,6 @@ impl Perf {
     }
 }
 
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
 impl fmt::Display for Perf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // single quotes in a label are doubled, as the guidelines say
@@ -162,12 +154,12 @@ impl fmt::Display for Perf {
             f,
             "'{}'={}{};{};{};{};{}",
             label,
-            num(self.value),
+            super::number(self.value),
             self.uom,
             self.warn.as_deref().unwrap_or(""),
             self.crit.as_deref().unwrap_or(""),
-            self.min.map(num).unwrap_or_default(),
-            self.max.map(num).unwrap_or_default(),
+            self.min.map(super::number).unwrap_or_default(),
+            self.max.map(super::number).unwrap_or_default(),
         )
     }
 }

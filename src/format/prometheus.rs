@@ -30,23 +30,6 @@ fn escape_label(v: &str) -> String {
     out
 }
 
-/// A sample value: integers without a fraction, `NaN`, `+Inf`/`-Inf`.
-fn value_str(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
 /// A sample's labels: (name, value) pairs.
 type Labels = Vec<(String, String)>;
 
@@ -114,7 +97,7 @@ impl Family {
         count: u64,
     ) {
         for (le, n) in buckets {
-            let le = value_str(*le);
+            let le = super::number(*le);
             let mut l = labels.to_vec();
             l.push(("le", &le));
             self.push_suffixed("_bucket", &l, *n as f64);
@@ -159,7 +142,7 @@ impl Family {
                 }
                 line.push('}');
             }
-            writeln!(w, "{line} {}", value_str(*v))?;
+            writeln!(w, "{line} {}", super::number(*v))?;
         }
         Ok(())
     }
