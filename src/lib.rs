@@ -16,5 +16,6 @@ pub mod dispatch;
 pub mod domain;
 pub mod exit;
 pub mod generate;
+pub mod manual;
 pub mod output;
 pub mod sys;

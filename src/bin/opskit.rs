@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
     let argv = match opskit::dispatch::normalize(std::env::args_os().collect()) {
@@ -11,7 +11,12 @@ fn main() -> ExitCode {
         }
     };
     let nagios = opskit::exit::wants_nagios(&argv);
-    let cli = match opskit::cli::Cli::try_parse_from(argv) {
+    // the command with the manual's text as `--help`'s long epilogue (src/manual.rs)
+    let parsed = opskit::manual::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| opskit::cli::Cli::from_arg_matches(&m))
+        .map_err(|e| e.format(&mut opskit::manual::command()));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if nagios && e.use_stderr() => return opskit::exit::nagios_usage(&e, "CONN-AUDIT"),
         Err(e) => return opskit::exit::from_clap(&e),
