@@ -489,7 +489,7 @@ const CONN_AUDIT: &[Section] = &[
            "opskit conn-audit --port 80 --idle 5m --resolve"),
         Ex("The first group as JSON.", "opskit conn-audit --format json | jq '.groups[0]'"),
         Ex("A Nagios/Icinga check (NRPE).", "opskit conn-audit --format nagios --warning 10 --critical 50"),
-        Ex("Refresh every 10 s, with each group's growth, three times.", "opskit conn-audit --watch 10s -n 3"),
+        Ex("Refresh every 5 s, with each group's growth, twice.", "opskit conn-audit --watch 5s -n 2"),
         Ex("Close the stale connections to a network with SOCK_DESTROY (asks first; --yes in scripts).",
            "opskit conn-audit --peer 2001:db8::/32 --kill"),
         Ex("Another network namespace (a container's).", "nsenter -t PID -n opskit conn-audit"),
