@@ -360,6 +360,30 @@ const BINDSTATS: &[Section] = &[
         P("autoconf probes the channel (yes, or no with the reason; exit 0); suggest prints opskit \
            when the channel answers. On failure every field is U and config still works from the \
            graphs saved in the state file."),
+        P("Install it by linking the packaged wrapper, /usr/share/munin/plugins/bind9_opskit, from \
+           /etc/munin/plugins: it carries the magic markers munin-node-configure reads (a link \
+           straight to /usr/bin/opskit runs the same way under munin-run, but munin-node-configure \
+           cannot see it). Differences from the perl plugin, checked by running both on the same \
+           documents:"),
+        Item("XML v3 (BIND 9.10+), JSON v1", "the same graphs (the perl plugin prints nothing)"),
+        Item("resolver_statistics_VIEW", "all 25 fields (the perl plugin's QrtRTT800 typo hid \
+              QryRTT800, QryRTT1600 and QryRTT1600+)"),
+        Item("counters absent from the document", "printed as 0 (the perl plugin left the field out)"),
+        Item("memory_contexts", "contexts sharing a name are summed (the perl plugin kept the last)"),
+        Item("masterzone_reqs_VIEW", "no graph for a view without zones (the perl plugin drew an empty one)"),
+        Item("graph_category", "dns instead of bind (RRD files do not depend on it)"),
+        Item("MASTERZONES", "commas or spaces; unset, the zones with a serial of at least 100 and \
+              per-zone counters are autodetected, at most MAXZONES (50) per view, with a graph_info \
+              note when the cap is hit"),
+    ]),
+    s("STATISTICS CHANNEL", &[
+        P("The format is detected from the document: XML v3 (BIND 9.10+), XML v2 (9.5-9.9) or JSON \
+           v1. XML v3 servers are asked only for /xml/v3/server, /net, /mem, /tasks (a 404, as on \
+           9.20, means no tasks graph) and /zones (not with MASTERZONES=none); deflate and gzip \
+           are accepted; a document over --max-size (64 MiB, standard input too) is an error. \
+           --timeout is one deadline for every connect, request and body read together. A \
+           kept-alive connection the server closed under a request is retried once on a new one; \
+           redirects are never followed (the error names both URLs)."),
     ]),
     s("PROMETHEUS", &[
         P("As prometheus-community/bind_exporter names them: bind_up, bind_boot_time_seconds, \
@@ -440,6 +464,23 @@ const SSD_ALIGN: &[Section] = &[
            every innermost layer and it fits before the next one; a layer misaligned inside its \
            partition gets its real remedy (recreate with an aligned offset, pvmove). Layout \
            commands are preceded by a warning when the disk already has partitions."),
+    ]),
+    s("SIZES AND GEOMETRY", &[
+        P("Sizes are 512k, 1536K, 4M, 4MiB, plain bytes, or 2048s (512-byte sectors): k, M, G and \
+           KiB, MiB, GiB are powers of 1024, kB, MB, GB powers of 1000 (as parted). The erase \
+           block and chunk are at most 1 GiB, --devices 1 to 1920."),
+        P("The grain is the erase block (with RAID: its least common multiple with the full \
+           stripe); the first aligned start is the first grain multiple at or after 1 MiB. ext4 \
+           stride is the erase block (RAID: the chunk) over the block size, stripe-width the \
+           stride times the data disks (n for raid0, 1 for raid1, n-1 for raid4/5, n-2 for raid6, \
+           n/copies for raid10, or n when n is not a multiple of the copies), printed as one -E \
+           stride=S,stripe-width=W."),
+        P("The sector size of an MBR disk is never guessed from one partition: --sector-size, else \
+           the device's logical block size, else the signatures found at the partition starts \
+           under one reading only, else the one reading that keeps every partition inside the \
+           image; when none settles it, ssd-align stops and asks for --sector-size. A GPT says it \
+           (its header is at LBA 1). A bogus optimal_io_size (0, 33553920 from USB bridges, not a \
+           multiple of the physical sector, over 16 MiB) is reported and ignored."),
     ]),
     s("JSON FIELDS", &[
         P("--format json prints one document:"),
