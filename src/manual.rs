@@ -5,7 +5,8 @@
 //! `after_long_help` (so `opskit TOOL --help` prints it, rendered by [`to_text`]), and
 //! [`crate::generate`] renders the same sections as real roff sections of the man pages
 //! ([`to_roff`]). The text states what the code does today; change it with the code.
-//! `tests/system/docs_commands.rs` runs every command of every EXAMPLES section.
+//! `tests/system/docs_commands.rs` runs every command of every EXAMPLES section (read back
+//! from the generated pages).
 
 use clap::CommandFactory;
 
@@ -55,10 +56,16 @@ pub fn sections(tool: Option<&str>) -> &'static [Section] {
 /// parses with, and the one the man pages and completions are generated from.
 pub fn command() -> clap::Command {
     let mut cmd = crate::cli::Cli::command().after_long_help(to_text(sections(None)));
-    for tool in crate::cli::TOOLS {
-        cmd = cmd.mut_subcommand(tool, |sub| {
-            sub.after_long_help(to_text(sections(Some(tool))))
-        });
+    let tools: Vec<String> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for tool in tools {
+        let text = to_text(sections(Some(&tool)));
+        if !text.is_empty() {
+            cmd = cmd.mut_subcommand(tool, |sub| sub.after_long_help(text));
+        }
     }
     cmd
 }
@@ -191,19 +198,6 @@ pub fn to_roff(sections: &[Section]) -> String {
         }
     }
     out
-}
-
-/// The shell commands of a page's EXAMPLES section, as written.
-pub fn examples(tool: Option<&str>) -> Vec<&'static str> {
-    sections(tool)
-        .iter()
-        .filter(|s| s.title == "EXAMPLES")
-        .flat_map(|s| s.blocks.iter())
-        .filter_map(|b| match *b {
-            Ex(_, cmd) => Some(cmd),
-            _ => None,
-        })
-        .collect()
 }
 
 const OPSKIT: &[Section] = &[
@@ -600,3 +594,27 @@ const CONN_AUDIT: &[Section] = &[
         "ss(8), lsof(8), netstat(8), tcp(7), nsenter(1), munin-run(8), opskit(1)",
     )]),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roff_escape_keeps_text_text() {
+        assert_eq!(roff_escape(".groups[0]"), "\\&.groups[0]");
+        assert_eq!(roff_escape("a\\x1b -n 'x'"), "a\\ex1b \\-n \\(aqx\\(aq");
+        assert_eq!(roff_escape("plain text"), "plain text");
+    }
+
+    #[rustfmt::skip]
+    const LONG: &str = "word word word word word word word word word word word word word word \
+        word word word word word word word word word word word word word word word word word";
+
+    #[test]
+    fn text_is_wrapped_and_sections_are_titled() {
+        let t = to_text(&[s("EXIT STATUS", &[P(LONG), Item("0", "ok")])]);
+        assert!(t.starts_with("EXIT STATUS:\n  word"), "{t}");
+        assert!(t.lines().all(|l| l.len() <= WIDTH), "{t}");
+        assert!(t.ends_with("  0\n          ok"), "{t}");
+    }
+}
