@@ -227,7 +227,8 @@ const OPSKIT: &[Section] = &[
               exit 3"),
         Item("128+N", "stopped by signal N (SIGINT, SIGTERM, SIGHUP) after restoring the terminal"),
         P("Each tool's page says what its codes mean for it. Errors are one line on standard \
-           error, `opskit TOOL: what: cause`, with control characters escaped."),
+           error (opskit TOOL: what: cause; a usage error: opskit: what), with control characters \
+           escaped."),
     ]),
     s("SEE ALSO", &[P(
         "opskit-itop(1), opskit-bindstats(1), opskit-ssd-align(1), opskit-conn-audit(1)",
