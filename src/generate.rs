@@ -185,8 +185,8 @@ fn tidy(text: &str) -> String {
         } else if line.starts_with('.') || line.len() <= 79 {
             out.push_str(line);
             out.push('\n');
-        } else if nofill || after_tp {
-            // one output line (a command, a .TP tag): continue the input line with `\`
+        } else if nofill || after_tp || line.starts_with(' ') {
+            // one output line, spacing kept (a command, a .TP tag, an indented table line)
             continue_roff(&mut out, line);
         } else {
             wrap_roff(&mut out, line);
@@ -195,21 +195,22 @@ fn tidy(text: &str) -> String {
     out
 }
 
-/// Break a line that must stay one output line into input lines joined by roff's `\`
-/// continuation, each break after a space (which is kept).
+/// Break a line that must stay one output line, exactly as it is (a command, a `.TP` tag,
+/// a line indented by spaces), into input lines joined by roff's `\` continuation: each
+/// break after a space, never after a backslash.
 fn continue_roff(out: &mut String, line: &str) {
-    let mut len = 0;
-    for word in split_roff_words(line) {
-        if len > 0 && len + 1 + word.len() > 78 {
-            out.push_str(" \\\n");
-            len = 0;
-        } else if len > 0 {
-            out.push(' ');
-            len += 1;
-        }
-        out.push_str(word);
-        len += word.len();
+    let mut rest = line;
+    while rest.len() > 79 {
+        let b = rest.as_bytes();
+        let cut = (1..78)
+            .rev()
+            .find(|&i| b[i] == b' ' && b[i - 1] != b'\\' && rest.is_char_boundary(i + 1));
+        let Some(i) = cut else { break };
+        out.push_str(&rest[..=i]);
+        out.push_str("\\\n");
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out.push('\n');
 }
 
@@ -303,6 +304,16 @@ mod tests {
             assert!(a.contains_key(&format!("man/opskit-{t}.1")), "{t}");
         }
         assert!(!a.keys().any(|k| k.contains("generate")));
+    }
+
+    #[test]
+    fn continued_lines_join_back_exactly() {
+        let line = format!("  label      {} a\\ b {}", "word ".repeat(14), "y".repeat(40));
+        let mut out = String::new();
+        super::continue_roff(&mut out, &line);
+        assert!(out.lines().count() > 1, "{out}");
+        assert!(out.lines().all(|l| l.len() < 80), "{out}");
+        assert_eq!(out.replace("\\\n", "").trim_end(), line);
     }
 
     #[test]
