@@ -308,7 +308,11 @@ mod tests {
 
     #[test]
     fn continued_lines_join_back_exactly() {
-        let line = format!("  label      {} a\\ b {}", "word ".repeat(14), "y".repeat(40));
+        let line = format!(
+            "  label      {} a\\ b {}",
+            "word ".repeat(14),
+            "y".repeat(40)
+        );
         let mut out = String::new();
         super::continue_roff(&mut out, &line);
         assert!(out.lines().count() > 1, "{out}");
