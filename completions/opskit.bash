@@ -22,9 +22,6 @@ _opskit() {
             opskit,conn-audit)
                 cmd="opskit__subcmd__conn__subcmd__audit"
                 ;;
-            opskit,generate)
-                cmd="opskit__subcmd__generate"
-                ;;
             opskit,help)
                 cmd="opskit__subcmd__help"
                 ;;
@@ -39,9 +36,6 @@ _opskit() {
                 ;;
             opskit__subcmd__help,conn-audit)
                 cmd="opskit__subcmd__help__subcmd__conn__subcmd__audit"
-                ;;
-            opskit__subcmd__help,generate)
-                cmd="opskit__subcmd__help__subcmd__generate"
                 ;;
             opskit__subcmd__help,help)
                 cmd="opskit__subcmd__help__subcmd__help"
@@ -59,7 +53,7 @@ _opskit() {
 
     case "${cmd}" in
         opskit)
-            opts="-h -V --root --help --version itop bindstats ssd-align conn-audit generate help"
+            opts="-h -V --root --help --version itop bindstats ssd-align conn-audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -77,7 +71,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__bindstats)
-            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --instance --root --help --version config autoconf suggest"
+            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --root --help --version config autoconf suggest"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,10 +118,6 @@ _opskit() {
                     return 0
                     ;;
                 --listen)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -220,30 +210,8 @@ _opskit() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        opskit__subcmd__generate)
-            opts="-h -V --out-dir --root --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --out-dir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --root)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         opskit__subcmd__help)
-            opts="itop bindstats ssd-align conn-audit generate help"
+            opts="itop bindstats ssd-align conn-audit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -271,20 +239,6 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__help__subcmd__conn__subcmd__audit)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        opskit__subcmd__help__subcmd__generate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

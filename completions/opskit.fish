@@ -31,7 +31,6 @@ complete -c opskit -n "__fish_opskit_needs_command" -f -a "itop" -d 'Top-like pe
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "conn-audit" -d 'Find stale TCP connections, by peer and by process, causes first'
-complete -c opskit -n "__fish_opskit_needs_command" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
 complete -c opskit -n "__fish_opskit_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s d -l delay -d 'Seconds between samples (0.5, 2, 500ms)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l cpus -d 'Only these CPUs, in kernel list syntax (0-3,8,10-11)' -r
@@ -65,7 +64,6 @@ complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l master-zones
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-zones -d 'At most this many autodetected zones per view (env: MAXZONES)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l max-size -d 'Largest document accepted' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l listen -d 'Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape' -r
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l instance -d 'Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -s V -l version -d 'Print version'
@@ -108,13 +106,8 @@ complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Cl
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l yes -d 'With --kill: do not ask (required when stdin is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s V -l version -d 'Print version'
-complete -c opskit -n "__fish_opskit_using_subcommand generate" -l out-dir -d 'Directory to write man/ and completions/ under' -r -F
-complete -c opskit -n "__fish_opskit_using_subcommand generate" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
-complete -c opskit -n "__fish_opskit_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c opskit -n "__fish_opskit_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "conn-audit" -d 'Find stale TCP connections, by peer and by process, causes first'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "generate" -d 'Write the man pages and shell completions (for packagers)'
-complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit help" -f -a "itop" -d 'Top-like per-CPU interrupt rates from /proc/interrupts'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit help" -f -a "bindstats" -d 'BIND statistics channel to munin (plugin protocol), Prometheus or JSON'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit help" -f -a "ssd-align" -d 'Compute and check SSD alignment of partitions, LVM and filesystems'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit help" -f -a "conn-audit" -d 'Find stale TCP connections, by peer and by process, causes first'
+complete -c opskit -n "__fish_opskit_using_subcommand help; and not __fish_seen_subcommand_from itop bindstats ssd-align conn-audit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches as _;
 
 use crate::cli::{Cli, Cmd};
 use crate::common::root::Root;
@@ -24,7 +24,12 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     let nagios = nagios_label(&argv);
-    match Cli::try_parse_from(argv) {
+    // the command with the manual's text as `--help`'s long epilogue (src/manual.rs)
+    let parsed = crate::manual::command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| e.format(&mut crate::manual::command()));
+    match parsed {
         Ok(cli) => run(cli),
         Err(e) => match nagios {
             Some(label) if e.use_stderr() => crate::exit::nagios_usage(&e, label),

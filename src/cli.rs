@@ -16,7 +16,8 @@ use clap::{Parser, Subcommand};
     long_about = "Sysadmin tools in one binary.\n\n\
         Each tool is a subcommand. The binary can also be run under a tool's name through a \
         symlink (argv[0] dispatch): `ln -s /usr/bin/opskit /usr/local/bin/itop`, or \
-        `ln -s /usr/bin/opskit /etc/munin/plugins/bind9_opskit` for the munin plugin.",
+        `ln -s /usr/share/munin/plugins/bind9_opskit /etc/munin/plugins/` for the packaged munin \
+        plugin wrapper.",
     after_help = "Run `opskit <TOOL> --help` for a tool's options; `man opskit-<tool>` for its page."
 )]
 pub(crate) struct Cli {

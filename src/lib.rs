@@ -23,6 +23,7 @@ pub(crate) mod exit;
 pub(crate) mod format;
 pub(crate) mod generate;
 pub(crate) mod itop;
+pub(crate) mod manual;
 pub(crate) mod ssd_align;
 
 pub mod api;

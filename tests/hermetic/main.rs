@@ -10,5 +10,6 @@
 mod util;
 
 mod cli;
+mod docs_flags;
 mod generated;
 mod purity;
