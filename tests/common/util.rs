@@ -209,3 +209,84 @@ pub fn start_py_helper(name: &str, args: &[&str]) -> (std::process::Child, serde
     let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));
     (child, info)
 }
+
+/// A child process (and its whole process group) killed and reaped on drop: the one
+/// kill-on-drop guard for servers and helpers the tests start.
+pub struct Killed(pub std::process::Child);
+
+impl Killed {
+    /// Spawn `cmd` in a new process group, so that dropping the guard also kills what it
+    /// started (a shell's children, a server's workers).
+    pub fn spawn(cmd: &mut Command) -> Killed {
+        use std::os::unix::process::CommandExt as _;
+        Killed(
+            cmd.process_group(0)
+                .spawn()
+                .expect("spawning a test process"),
+        )
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let pid = self.0.id() as i32;
+        // the group when it has one, else the process alone
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(-pid), nix::sys::signal::SIGKILL)
+            .is_err()
+        {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// A loop device over an image file, detached on drop.
+pub struct LoopDev(pub String);
+
+impl LoopDev {
+    /// `losetup -f --show -P [--sector-size N] IMAGE`; panics with losetup's message.
+    pub fn attach(image: &Path, sector_size: Option<u32>) -> LoopDev {
+        let mut c = Command::new("losetup");
+        c.args(["-f", "--show", "-P"]);
+        if let Some(n) = sector_size {
+            c.arg(format!("--sector-size={n}"));
+        }
+        let out = c.arg(image).output().expect("spawning losetup");
+        assert!(
+            out.status.success(),
+            "losetup {}: {}",
+            image.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        LoopDev(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn path(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// Poll `ready` every 20 ms until it is true or `limit` passes; true when it became ready.
+/// Tests wait for readiness this way instead of sleeping a fixed time.
+pub fn wait_until(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

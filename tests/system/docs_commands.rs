@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use docs_flags::{all_commands, DocCommand};
 
-use crate::util::{bin, fixtures, free_port, repo, require_root, require_tool, shared_fixtures};
+use crate::util::{
+    bin, fixtures, free_port, repo, require_root, require_tool, shared_fixtures, Killed, LoopDev,
+};
 
 /// What to do with a command the docs show.
 #[derive(Debug, Clone, Copy)]
@@ -98,26 +100,6 @@ fn policy(cmd: &str) -> Option<Policy> {
         .iter()
         .find(|(k, _)| cmd.contains(k))
         .map(|(_, p)| *p)
-}
-
-/// A loop device over an image, detached on drop.
-struct Loop(String);
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// A process group, killed on drop.
-struct Group(std::process::Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let pgid = nix::unistd::Pid::from_raw(-(self.0.id() as i32));
-        let _ = nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL);
-        let _ = self.0.wait();
-    }
 }
 
 /// Make a 64 MiB image with p1 at sector 63 (misaligned) and p2 at 32768, as the README does.
@@ -215,7 +197,7 @@ fn run_bounded(
     let err = work.join(".err");
     c.stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap());
-    let mut g = Group(c.spawn().unwrap());
+    let mut g = Killed::spawn(&mut c);
     let start = Instant::now();
     let status = loop {
         if let Some(s) = g.0.try_wait().unwrap() {
@@ -236,7 +218,7 @@ fn run_until(c: Command, work: &Path, ms: u64) -> Result<(), String> {
     let out = work.join(".out");
     c.stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(work.join(".err")).unwrap());
-    let mut g = Group(c.spawn().unwrap());
+    let mut g = Killed::spawn(&mut c);
     let deadline = Instant::now() + Duration::from_millis(ms);
     while Instant::now() < deadline {
         if let Some(s) = g.0.try_wait().unwrap() {
@@ -261,7 +243,7 @@ fn run_serve(c: Command, work: &Path, port: u16) -> Result<(), String> {
     let mut c = c;
     c.stdout(std::fs::File::create(work.join(".out")).unwrap())
         .stderr(std::fs::File::create(work.join(".err")).unwrap());
-    let mut g = Group(c.spawn().unwrap());
+    let mut g = Killed::spawn(&mut c);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(s) = g.0.try_wait().unwrap() {
@@ -375,19 +357,9 @@ fn every_command_in_the_docs_runs() {
     };
     let work = tempfile::tempdir().unwrap();
     prepare(work.path(), &bind);
-    let out = Command::new("losetup")
-        .args(["-fP", "--show"])
-        .arg(work.path().join("sdb.img"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "losetup: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dev = Loop(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    let dev = LoopDev::attach(&work.path().join("sdb.img"), None);
     let port = free_port();
-    let subs = substitutions(work.path(), &dev.0, port);
+    let subs = substitutions(work.path(), dev.path(), port);
 
     let cmds = all_commands();
     assert!(cmds.len() > 40, "only {} commands found", cmds.len());
