@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 # Writes the Debian copyright file of the opskit package from Cargo's own license data:
-#   gen-copyright.pl Cargo.lock HOST.json PKGDIR COPYRIGHT BUILT_USING
-# HOST.json is `cargo metadata --format-version 1 --locked --filter-platform <host triple>`. The crates compiled into the
-# package are those the root package reaches through normal and build dependencies on the
-# host; each gets a Files paragraph with the copyright lines of its own license files (from
+#   gen-copyright.pl Cargo.lock HOST.json CRATES PKGDIR COPYRIGHT BUILT_USING
+# HOST.json is `cargo metadata --format-version 1 --locked --filter-platform <host triple>`
+# (license, authors, sources); CRATES is `cargo tree -e normal,build --target <host>
+# --prefix none -f '{p}'`: the crates compiled into the package with the features the build
+# uses (cargo metadata's resolve also holds optional crates no feature enables). Each gets a Files paragraph with the copyright lines of its own license files (from
 # the crate sources cargo unpacked) and its declared license. The license texts come from
 # PKGDIR/licenses (Apache-2.0: /usr/share/common-licenses). Also writes, to BUILT_USING, the
 # X-Cargo-Built-Using value: `rust-<crate> (= <version>)` for each compiled crate, as dh-cargo
@@ -13,8 +14,8 @@ use warnings;
 use JSON::PP;
 use File::Basename qw(dirname);
 
-@ARGV == 5 or die "usage: $0 Cargo.lock HOST.json PKGDIR COPYRIGHT BUILT_USING\n";
-my ($lock, $host_json, $pkgdir, $out, $bu_out) = @ARGV;
+@ARGV == 6 or die "usage: $0 Cargo.lock HOST.json CRATES PKGDIR COPYRIGHT BUILT_USING\n";
+my ($lock, $host_json, $list, $pkgdir, $out, $bu_out) = @ARGV;
 
 sub slurp {
     my ($f) = @_;
@@ -25,27 +26,24 @@ sub slurp {
 
 my $host = decode_json(slurp($host_json));
 
-my %pkg   = map { $_->{id} => $_ } @{ $host->{packages} };
-my %node  = map { $_->{id} => $_ } @{ $host->{resolve}{nodes} };
-my $root  = $host->{resolve}{root} or die "gen-copyright: no root package in $host_json\n";
-
-# the crates compiled for the host: normal and build edges from the root
-my %built;
-my @todo = ($root);
-while (defined(my $id = shift @todo)) {
-    next if $built{$id}++;
-    for my $d (@{ $node{$id}{deps} }) {
-        push @todo, $d->{pkg}
-          if grep { !defined $_->{kind} || $_->{kind} eq 'build' } @{ $d->{dep_kinds} };
-    }
+my %by_name_version = map { ("$_->{name} $_->{version}" => $_) } @{ $host->{packages} };
+my $root_name = $host->{resolve}{root} && (grep { $_->{id} eq $host->{resolve}{root} } @{ $host->{packages} })[0]{name}
+  or die "gen-copyright: no root package in $host_json\n";
+# the crates compiled into the package: `cargo tree -e normal,build --target <host>` lines
+my (@crates, %is_built);
+for (split /\n/, slurp($list)) {
+    my ($name, $v) = split ' ';
+    next unless defined $v;
+    $v =~ s/^v//;
+    next if $name eq $root_name || $is_built{"$name $v"}++;
+    my $c = $by_name_version{"$name $v"}
+      or die "gen-copyright: $name $v is not in cargo metadata's package list\n";
+    push @crates, $c;
 }
-delete $built{$root};
-my @crates = sort { $a->{name} cmp $b->{name} || $a->{version} cmp $b->{version} }
-  map { $pkg{$_} } keys %built;
+@crates or die "gen-copyright: no crates in $list\n";
+@crates = sort { $a->{name} cmp $b->{name} || $a->{version} cmp $b->{version} } @crates;
 
 # the rest of Cargo.lock: dev-dependencies and other platforms' crates
-my %is_built = map { ("$_->{name} $_->{version}" => 1) } @crates;
-my $root_name = $pkg{$root}{name};
 my @locked;
 for (split /\n\[\[package\]\]\n/, slurp($lock)) {
     push @locked, "$1 $2" if /^name = "([^"]+)"\nversion = "([^"]+)"/m;

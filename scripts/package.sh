@@ -89,15 +89,16 @@ install -m755 pkg/debian/postinst pkg/debian/prerm pkg/debian/postrm "$stage/DEB
 install -Dm644 pkg/lintian-overrides "$stage/usr/share/lintian/overrides/opskit"
 
 # the copyright file: opskit's and every compiled crate's notice and license, from cargo's
-# metadata for this host; X-Cargo-Built-Using names the same crates
+# metadata and dependency tree for this host; X-Cargo-Built-Using names the same crates
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo metadata --format-version 1 --locked --offline --filter-platform "$host" >"$scratch/meta.json" 2>/dev/null ||
   cargo metadata --format-version 1 --locked --filter-platform "$host" >"$scratch/meta.json"
+cargo tree --locked --offline -e normal,build --target "$host" --prefix none -f '{p}' >"$scratch/crates"
 doc=$stage/usr/share/doc/opskit
 install -d "$doc"
-perl pkg/gen-copyright.pl Cargo.lock "$scratch/meta.json" pkg "$doc/copyright" "$scratch/built-using"
+perl pkg/gen-copyright.pl Cargo.lock "$scratch/meta.json" "$scratch/crates" pkg "$doc/copyright" "$scratch/built-using"
 chmod 644 "$doc/copyright"
 built_using=$(cat "$scratch/built-using")
 install -Dm644 README.md "$doc/README.md"
