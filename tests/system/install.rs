@@ -976,7 +976,8 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = sys("dpkg", &self.home).args(["--purge", "opskit"]).output();
         for d in self.made.iter().rev() {
-            let _ = fs::remove_dir_all(d);
+            // only when empty: another package may have filled it meanwhile
+            let _ = fs::remove_dir(d);
         }
     }
 }
