@@ -2,7 +2,9 @@
 # Install opskit from this checkout for the user running it, and touch nothing else:
 #   - a C compiler (gcc, libc6-dev: the linker cargo uses) through apt-get, only if `cc` is
 #     missing;
-#   - `cargo install --locked --path .` into ~/.cargo/bin ($CARGO_INSTALL_ROOT/bin if set);
+#   - `cargo install --locked --path .` into ~/.cargo/bin ($CARGO_INSTALL_ROOT/bin if set),
+#     with Rust 1.85 or newer (Cargo.toml's rust-version; checked first, with a clear message:
+#     Debian 12's packaged cargo 1.65 cannot even read Cargo.lock);
 #   - the man pages beside it (~/.cargo/share/man, which man finds through PATH) and the
 #     shell completions under ~/.local/share (fish: ~/.config/fish).
 # It never installs servers (bind9, munin-node, ...) and never starts, stops or restarts a
@@ -16,6 +18,20 @@ say() { echo "install: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command -v cargo >/dev/null || die "cargo not found: install Rust first (https://rustup.rs)"
+
+# the minimum Rust, from Cargo.toml's rust-version: both cargo and rustc must be that new
+need=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
+[ -n "$need" ] || die "Cargo.toml has no rust-version"
+older() { # older A B: version A < version B (numeric, by component)
+  [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -t. -k1,1n -k2,2n -k3,3n | head -n1)" = "$1" ]
+}
+for tool in cargo rustc; do
+  have=$("$tool" --version 2>/dev/null | sed -n 's/^[a-z]* \([0-9][0-9.]*\).*/\1/p')
+  [ -n "$have" ] || die "cannot tell the version of $tool ($(command -v "$tool")): Rust $need or newer is needed"
+  if older "$have" "$need"; then
+    die "opskit needs Rust $need or newer; $(command -v "$tool") is $tool $have. Install a current toolchain with rustup (https://rustup.rs; Debian's packaged cargo is too old), make sure ~/.cargo/bin comes first on PATH, then rerun"
+  fi
+done
 
 if ! command -v cc >/dev/null; then
   command -v apt-get >/dev/null || die "no C compiler (cc): install gcc or clang, then rerun"

@@ -1,25 +1,58 @@
 #!/usr/bin/env bash
 # Build opskit's Debian package and print its path on the last line:
 #   bash scripts/package.sh        -> $CARGO_TARGET_DIR/debian/opskit_VERSION-1_ARCH.deb
+# beside it SHA256SUMS (check with `sha256sum -c SHA256SUMS` in that directory).
 # It runs `cargo build --release --locked` (nothing to do when the release build is current)
 # and assembles the package with dpkg's own tools: dpkg-shlibdeps computes Depends and
 # `dpkg-deb --build --root-owner-group` builds it, so nothing beyond dpkg-dev (part of
 # build-essential) is needed. The files it packs are in pkg/ (munin plugins, systemd units,
-# examples, copyright), man/ and completions/.
+# maintainer scripts, examples, lintian overrides), man/ and completions/; the copyright file
+# is generated from `cargo metadata` (pkg/gen-copyright.pl, perl from dpkg-dev).
+#
+# Reproducible: the same commit gives the same .deb whoever builds it and wherever the
+# checkout, CARGO_HOME and the target directory are. The build maps those three paths to
+# /opskit, /cargo and /target (--remap-path-prefix, added to any RUSTFLAGS given), the
+# dates are the commit's (SOURCE_DATE_EPOCH), and the umask, owners and sizes are fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
+repo=$(pwd -P)
+umask 022
 
 die() { echo "package: $*" >&2; exit 1; }
-for tool in dpkg-deb dpkg-shlibdeps gzip objcopy; do
+for tool in dpkg-deb dpkg-shlibdeps gzip objcopy perl sha256sum; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install dpkg-dev)"
 done
 
 target=${CARGO_TARGET_DIR:-target}
 case $target in /*) ;; *) target=$repo/$target ;; esac
-echo "package: cargo build --release --locked" >&2
+mkdir -p "$target"
+target=$(cd "$target" && pwd -P)
+export CARGO_TARGET_DIR=$target
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+[ -d "$cargo_home" ] && cargo_home=$(cd "$cargo_home" && pwd -P)
+
+# No build path reaches the binary: panic locations and debug strings name
+# /cargo/registry/src/..., /opskit/src/... and /target/... instead. The last matching prefix
+# wins, so the target directory (often inside the checkout) comes last. CARGO_ENCODED_RUSTFLAGS
+# (0x1f-separated) keeps paths with spaces whole.
+sep=$'\x1f'
+flags=${CARGO_ENCODED_RUSTFLAGS:-}
+if [ -z "$flags" ] && [ -n "${RUSTFLAGS:-}" ]; then
+  read -r -a words <<<"$RUSTFLAGS"
+  flags=$(IFS=$sep; echo "${words[*]}")
+fi
+for map in "$cargo_home=/cargo" "$repo=/opskit" "$target=/target"; do
+  flags=${flags:+$flags$sep}--remap-path-prefix=$map
+done
+export CARGO_ENCODED_RUSTFLAGS=$flags
+unset RUSTFLAGS
+
+echo "package: cargo build --release --locked (paths remapped)" >&2
 cargo build --release --locked --bin opskit >&2
 bin=$target/release/opskit
+for path in "$repo" "$cargo_home" "$target"; do
+  ! grep -qaF "$path/" "$bin" || die "$bin still contains the build path $path/"
+done
 
 pkgid=$(cargo pkgid --offline 2>/dev/null || cargo pkgid)
 version=${pkgid##*[#@]}
@@ -32,7 +65,6 @@ epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH=$epoch
 commit=$(git rev-parse --short=7 HEAD 2>/dev/null || true)
 
-umask 022
 stage=$target/debian/opskit_${debversion}_$arch
 rm -rf "$stage"
 install -d "$stage/DEBIAN"
@@ -53,8 +85,22 @@ install -Dm755 -t "$stage/usr/share/munin/plugins" pkg/munin/bind9_opskit pkg/mu
 # Debian 12's place for units (dh_installsystemd's, and what its lintian expects)
 install -Dm644 -t "$stage/lib/systemd/system" pkg/systemd/*.service pkg/systemd/*.timer
 
+install -m755 pkg/debian/postinst pkg/debian/prerm pkg/debian/postrm "$stage/DEBIAN/"
+install -Dm644 pkg/lintian-overrides "$stage/usr/share/lintian/overrides/opskit"
+
+# the copyright file: opskit's and every compiled crate's notice and license, from cargo's
+# metadata and dependency tree for this host; X-Cargo-Built-Using names the same crates
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo metadata --format-version 1 --locked --offline --filter-platform "$host" >"$scratch/meta.json" 2>/dev/null ||
+  cargo metadata --format-version 1 --locked --filter-platform "$host" >"$scratch/meta.json"
+cargo tree --locked --offline -e normal,build --target "$host" --prefix none -f '{p}' >"$scratch/crates"
 doc=$stage/usr/share/doc/opskit
-install -Dm644 pkg/copyright "$doc/copyright"
+install -d "$doc"
+perl pkg/gen-copyright.pl Cargo.lock "$scratch/meta.json" "$scratch/crates" pkg "$doc/copyright" "$scratch/built-using"
+chmod 644 "$doc/copyright"
+built_using=$(cat "$scratch/built-using")
 install -Dm644 README.md "$doc/README.md"
 install -Dm644 -t "$doc/examples" pkg/examples/*
 {
@@ -67,15 +113,16 @@ install -Dm644 -t "$doc/examples" pkg/examples/*
 
 # Depends: the shared libraries the binary links, as dpkg-shlibdeps names them (it wants a
 # debian/control to read, so it runs in a scratch directory that has one)
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
 install -d "$scratch/debian"
 printf 'Source: opskit\n\nPackage: opskit\nArchitecture: any\n' >"$scratch/debian/control"
 depends=$(cd "$scratch" && dpkg-shlibdeps -O -e"$stage/usr/bin/opskit" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || die "dpkg-shlibdeps found no dependencies for $bin"
 
-installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+# as dpkg-gencontrol counts it: KiB per file rounded up, 1 per directory or link; the same on
+# every file system (du's blocks are not)
+installed_size=$(cd "$stage" && find . -path ./DEBIAN -prune -o ! -path . -printf '%y %s\n' |
+  awk '$1 == "f" { n += int(($2 + 1023) / 1024); next } { n += 1 } END { print n }')
 cat >"$stage/DEBIAN/control" <<EOF
 Package: opskit
 Version: $debversion
@@ -83,6 +130,7 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: $depends
+X-Cargo-Built-Using: $built_using
 Suggests: munin-node, prometheus-node-exporter, nagios-nrpe-server
 Section: admin
 Priority: optional
@@ -109,4 +157,5 @@ chmod 644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 
 deb=$target/debian/opskit_${debversion}_$arch.deb
 dpkg-deb --build --root-owner-group -Zxz "$stage" "$deb" >&2
+(cd "$(dirname "$deb")" && sha256sum "$(basename "$deb")" >SHA256SUMS)
 echo "$deb"
