@@ -11,6 +11,33 @@ use anyhow::{anyhow, bail, Context as _};
 
 use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
 
+/// A fetch that failed for want of this process' own resources (out of file descriptors):
+/// the exporter is starved, which says nothing about BIND.
+#[derive(Debug)]
+pub(crate) struct Starved(pub(crate) String);
+
+impl std::fmt::Display for Starved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Starved {}
+
+/// Whether an error's chain holds an out-of-descriptors (or out-of-threads) error.
+fn is_starved(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
+                return true;
+            }
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// The end of the run's time budget.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline(Instant);
@@ -236,6 +263,9 @@ impl Failure {
 
     fn into_error(self, url: &str) -> anyhow::Error {
         match self {
+            Failure::Closed(e) | Failure::Http(e) if is_starved(&e) => {
+                anyhow::Error::new(Starved(format!("{url}: {}", describe(&e))))
+            }
             Failure::Closed(e) | Failure::Http(e) => anyhow!("{url}: {}", describe(&e)),
             Failure::Other(e) => e,
         }

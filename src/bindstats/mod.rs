@@ -141,9 +141,16 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
     pub(crate) max_size: u64,
 
-    /// Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape
-    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"])]
-    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics at /metrics and the JSON document at /json on ADDR:PORT,
+    /// fetching BIND once per scrape. `:PORT` (or `PORT`) listens on every address, as
+    /// Prometheus exporters do; `localhost:PORT` is resolved; the address taken is printed.
+    /// A scrape is answered before the scraper's X-Prometheus-Scrape-Timeout-Seconds (less a
+    /// tenth, at most 0.5 s), and never later than --timeout or 9.5 s: a BIND that does not
+    /// answer in time is `bind_up 0`, not a failed scrape. When opskit itself is starved (out
+    /// of file descriptors) the answer is 503, never a false `bind_up 0`.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"],
+        value_parser = serve::parse_listen)]
+    pub(crate) listen: Option<serve::Listen>,
 
     /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
     #[arg(long, value_name = "NAME", hide = true)]
@@ -254,6 +261,11 @@ fn check_cli_timeout(args: &Args) -> anyhow::Result<()> {
 /// Gather: the document from `--file` (capped, FIFOs refused) or the statistics channel.
 fn fetch(args: &Args) -> anyhow::Result<Stats> {
     let timeout = timeout(args)?;
+    fetch_by(args, Deadline::after(timeout))
+}
+
+/// [`fetch`] under a deadline of the caller's.
+fn fetch_by(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
     let zones = args.zone_filter();
     if let Some(f) = &args.file {
         // streamed: a 5 MB document is parsed as it is read, never held whole
@@ -264,7 +276,6 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
         };
         return parse_reader(doc, &zones).map_err(|e| anyhow::anyhow!("{what}: {e}"));
     }
-    let deadline = Deadline::after(timeout);
     Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
 }
 
@@ -290,13 +301,92 @@ fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The longest a scrape waits for BIND when the scraper does not say (below Prometheus'
+/// default scrape timeout of 10 s).
+const LISTEN_DEFAULT: Duration = Duration::from_millis(9500);
+
+/// Whether a failed fetch failed for want of the exporter's own resources (file descriptors,
+/// threads): then the scrape is answered 503, not `bind_up 0`.
+fn starved(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<gather::Starved>()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.raw_os_error(),
+                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::EAGAIN)
+                )
+            })
+    })
+}
+
+/// `--listen`: Prometheus text at /metrics, the JSON document at /json.
+fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let cap = timeout(&args)?.min(LISTEN_DEFAULT);
+    let args = Arc::new(args);
+    let by = move |args: &Args, until: std::time::Instant| {
+        let d = until
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_default();
+        fetch_by(args, Deadline::after(d.min(cap)))
+    };
+    let a = args.clone();
+    let metrics: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
+        Err(e) if starved(&e) => serve::Reply::Unavailable(crate::exit::one_line(&e)),
+        r => serve::Reply::Body(exposition(r).unwrap_or_default()),
+    });
+    let a = args.clone();
+    let json: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
+        Ok(mut st) => {
+            bind_munin::declare_known(&mut st);
+            let mut out = Vec::new();
+            match crate::format::json::write_pretty_clean(&mut out, &st) {
+                Ok(()) => serve::Reply::Body(out),
+                Err(e) => serve::Reply::Unavailable(e.to_string()),
+            }
+        }
+        Err(e) => {
+            report(&e);
+            serve::Reply::Unavailable(crate::exit::one_line(&e))
+        }
+    });
+    // the server has said why on stderr already
+    let late: Arc<serve::Late> = Arc::new(|| {
+        let mut out = Vec::new();
+        let _ = crate::format::prometheus::write(&mut out, &bind_metrics::down());
+        out
+    });
+    let mut eps = vec![
+        serve::Endpoint {
+            path: "/metrics",
+            content_type: serve::PROMETHEUS_TEXT,
+            render: metrics,
+            late: Some(late),
+        },
+        serve::Endpoint {
+            path: "/json",
+            content_type: "application/json",
+            render: json,
+            late: None,
+        },
+    ];
+    if args.format == Format::Json {
+        eps.reverse();
+    }
+    serve::serve_endpoints(
+        at,
+        eps,
+        serve::Options {
+            tool: "opskit bindstats",
+            default_timeout: cap,
+        },
+    )
+}
+
 pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     check_cli_timeout(&args)?;
-    if let Some(addr) = args.listen {
-        timeout(&args)?;
-        let args = std::sync::Arc::new(args);
-        let scrape = move || exposition(fetch(&args)).unwrap_or_default();
-        serve::serve(addr, std::sync::Arc::new(scrape))?;
+    if let Some(at) = args.listen.clone() {
+        listen(args, &at)?;
         return Ok(Outcome::Success);
     }
     match args.verb {

@@ -408,6 +408,12 @@ fn number_after(hay: &[u8], tag: &memchr::memmem::Finder) -> Option<u64> {
         .ok()
 }
 
+/// The deepest element nesting accepted. BIND's documents are under 10 deep (v2's
+/// `isc/bind/statistics/views/view/zones/zone/counters/X` is 9); a document nested deeper is
+/// not BIND's, and refusing it at once bounds what the walk and the XML reader keep per open
+/// element (a stream of `<x><x><x>...` otherwise costs memory in proportion to its length).
+pub const MAX_DEPTH: usize = 32;
+
 /// The state of one pass over an XML document.
 #[derive(Default)]
 struct Walk {
@@ -711,6 +717,13 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
         };
         match ev {
             Event::Start(e) => {
+                if w.path.len() >= MAX_DEPTH {
+                    return err(format!(
+                        "elements nested deeper than {MAX_DEPTH} at byte {} (BIND's documents \
+                         are under 10 deep)",
+                        base + r.buffer_position()
+                    ));
+                }
                 let next = w.start(&e);
                 let close = match &next {
                     Next::Go => None,
