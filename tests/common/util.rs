@@ -209,3 +209,62 @@ pub fn start_py_helper(name: &str, args: &[&str]) -> (std::process::Child, serde
     let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));
     (child, info)
 }
+
+/// Run a command to its end; returns (status code, stdout, stderr, its peak resident memory
+/// in KiB), the peak read from `wait4` for this child alone (parallel tests' children do not
+/// count).
+#[allow(unsafe_code)]
+pub fn run_peak_rss(cmd: &mut Command) -> (i32, String, String, u64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning command");
+    let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let mut out = Vec::new();
+    let _ = so.read_to_end(&mut out);
+    let err = t.join().unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status for our own child
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(rc, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        ru.ru_maxrss as u64,
+    )
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A value in KiB from /proc/PID/status (`VmHWM`, `VmRSS`).
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
