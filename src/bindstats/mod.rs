@@ -127,15 +127,17 @@ pub(crate) struct Args {
     #[arg(long, value_name = "LIST", env = "MASTERZONES", hide_env = true)]
     pub(crate) master_zones: Option<String>,
 
-    /// At most this many autodetected zones per view (env: MAXZONES)
+    /// At most this many autodetected zones per view, the busiest by authoritative answers
+    /// (zones graphed by the last run kept first); a bad value is reported and 50 used
+    /// (env: MAXZONES)
     #[arg(
         long,
         value_name = "N",
         env = "MAXZONES",
         hide_env = true,
-        default_value_t = 50
+        default_value = "50"
     )]
-    pub(crate) max_zones: usize,
+    pub(crate) max_zones: String,
 
     /// Largest document accepted
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
@@ -174,7 +176,7 @@ impl Args {
         Settings {
             views: split_list(&views).map(str::to_string).collect(),
             zones: MasterZones::parse(self.master_zones.as_deref()),
-            zone_cap: self.max_zones,
+            zone_cap: zone_cap(&self.max_zones),
             any_warn: threshold("ANYWARN", &self.any_warn, "10"),
             any_crit: threshold("ANYCRIT", &self.any_crit, "50"),
             prefix: self
@@ -182,6 +184,7 @@ impl Args {
                 .as_deref()
                 .map(|i| format!("{}_", munin_out::clean_fieldname(i)))
                 .unwrap_or_default(),
+            graphed_before: Default::default(),
         }
     }
 
@@ -226,6 +229,18 @@ fn threshold(name: &str, value: &str, default: &str) -> String {
             crate::common::escape::clean(value)
         );
         default.to_string()
+    })
+}
+
+/// `MAXZONES` / `--max-zones`: a whole number; a bad one is one line on stderr and the
+/// default, so munin keeps its graphs (as a bad ANYWARN).
+fn zone_cap(value: &str) -> usize {
+    value.trim().parse::<usize>().unwrap_or_else(|_| {
+        eprintln!(
+            "opskit bindstats: bad MAXZONES '{}': expected a whole number >= 0; using 50",
+            clean(value)
+        );
+        50
     })
 }
 
@@ -425,6 +440,26 @@ pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// VIEWS naming a view the server does not have: one line on stderr per such view (the perl
+/// plugin printed nothing at all for it).
+fn warn_unknown_views(st: &Stats, s: &Settings) {
+    for v in &s.views {
+        if !st.views.iter().any(|x| &x.name == v) {
+            let have: Vec<String> = st
+                .views
+                .iter()
+                .map(|x| clean(&x.name).into_owned())
+                .collect();
+            eprintln!(
+                "opskit bindstats: warning: VIEWS names '{}', which the server does not have \
+                 (it has: {})",
+                clean(v),
+                have.join(", ")
+            );
+        }
+    }
+}
+
 /// A fetch failure that does not fail the run: one line on stderr.
 fn report(e: &anyhow::Error) {
     // every fetch error names its file or URL already
@@ -439,9 +474,21 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         _ => munin_out::Verb::Fetch,
     };
     let state = munin_state::state_file(&args.state_name());
-    let settings = args.settings();
+    let mut settings = args.settings();
+    // one warning for a state file that is there and unusable (the good run below rewrites it)
+    let saved = state.as_deref().and_then(|p| match munin_state::load(p) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("opskit bindstats: warning: {}", crate::exit::one_line(&e));
+            None
+        }
+    });
     let (graphs, values) = match result {
         Ok(st) => {
+            warn_unknown_views(&st, &settings);
+            if let Some(saved) = &saved {
+                settings.graphed_before = bind_munin::zones_graphed(saved, &settings, &st);
+            }
             let gs = bind_munin::graphs(&st, &settings);
             if let Some(p) = &state {
                 if let Err(e) = munin_state::save(p, &gs) {
@@ -453,7 +500,6 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         Err(e) => {
             // one line for munin-node's log; every known field unknown, never a zero
             report(&e);
-            let saved = state.as_deref().and_then(munin_state::load);
             let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
             (gs, Values::Unknown)
         }

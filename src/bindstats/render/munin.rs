@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bindstats::model::{strip_digits, Counters, Stats, View};
-use crate::format::munin::{clean_graphname, Draw, Field, FieldType, Graph};
+use crate::format::munin::{clean_fieldname, clean_graphname, Draw, Field, FieldType, Graph};
 
 /// Which zones get a line on the per-zone graph (`MASTERZONES`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub struct Settings {
     pub(crate) any_crit: String,
     /// Put before every graph name (`ns1_` for a `bind9_ns1` link), empty for the plain link.
     pub(crate) prefix: String,
+    /// The zone labels on each view's per-zone graph in the last saved state: autodetection
+    /// keeps them ahead of the cap, so their RRDs do not stop.
+    pub(crate) graphed_before: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             any_warn: "10".into(),
             any_crit: "50".into(),
             prefix: String::new(),
+            graphed_before: BTreeMap::new(),
         }
     }
 }
@@ -294,6 +298,26 @@ fn declared_and_seen(c: &Counters, declared: &[&str], make: fn(&str, u64) -> Fie
         .collect()
 }
 
+/// The zone labels of each view's per-zone graph among saved graphs (see
+/// [`Settings::graphed_before`]).
+pub(crate) fn zones_graphed(
+    saved: &[Graph],
+    s: &Settings,
+    st: &Stats,
+) -> BTreeMap<String, BTreeSet<String>> {
+    st.views
+        .iter()
+        .filter_map(|v| {
+            let name = clean_graphname(&format!("{}masterzone_reqs_{}", s.prefix, v.name));
+            let g = saved.iter().find(|g| g.name == name)?;
+            Some((
+                v.name.clone(),
+                g.fields.iter().map(|f| f.label.clone()).collect(),
+            ))
+        })
+        .collect()
+}
+
 /// Every graph for a document.
 pub fn graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
     let mut g = server_graphs(st, s);
@@ -467,7 +491,11 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
 }
 
 /// The perl plugin's per-zone graph: one line per zone, its authoritative answers
-/// (QryAuthAns), stacked.
+/// (QryAuthAns), stacked. Zones whose munin field names would be the same (munin turns a
+/// leading digit into `_`: `0.168.192.in-addr.arpa` and `1.168.192.in-addr.arpa` both
+/// become `__168_192_in_addr_arpa`) each get a suffix of a hash of their real name, which
+/// stays their label; the perl plugin printed them all under one name, which the munin
+/// master merged into one RRD.
 fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
     let key = |z: &crate::bindstats::model::Zone| {
         if z.class.is_empty() {
@@ -476,6 +504,7 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             format!("{}/{}", z.name, z.class)
         }
     };
+    let auth = |z: &crate::bindstats::model::Zone| z.rcodes.get("QryAuthAns").copied();
     let (zones, dropped): (Vec<_>, usize) = match &s.zones {
         MasterZones::Off => return None,
         MasterZones::List(want) => (
@@ -483,11 +512,22 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             0,
         ),
         MasterZones::Auto => {
-            let all: Vec<_> = v
+            let mut all: Vec<_> = v
                 .zones
                 .iter()
                 .filter(|z| z.serial.is_some_and(|n| n >= 100) && !z.rcodes.is_empty())
                 .collect();
+            // the busiest first; a zone graphed last time keeps its place (its RRD goes on)
+            let before = s.graphed_before.get(&v.name);
+            let was = |z: &crate::bindstats::model::Zone| {
+                before.is_some_and(|b| b.contains(&zone_label(z)))
+            };
+            all.sort_by(|a, b| {
+                was(b)
+                    .cmp(&was(a))
+                    .then(auth(b).cmp(&auth(a)))
+                    .then(key(a).cmp(&key(b)))
+            });
             let extra = all.len().saturating_sub(s.zone_cap);
             (all.into_iter().take(s.zone_cap).collect(), extra)
         }
@@ -496,18 +536,34 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
     if zones.is_empty() {
         return None;
     }
-    let mut by_name: BTreeMap<String, Field> = BTreeMap::new();
+    // one line per zone (an IN and a CH zone of one name are two)
+    let mut labelled: BTreeMap<String, u64> = BTreeMap::new();
     for z in zones {
-        // the perl plugin strips `/IN` only
-        let label = if z.class == "IN" || z.class.is_empty() {
-            z.name.clone()
-        } else {
-            key(z)
-        };
-        let v = z.rcodes.get("QryAuthAns").copied().unwrap_or(0);
-        let mut f = counter(&label.replace(['.', '/'], "_"), v);
-        f.label = label;
-        by_name.entry(f.name.clone()).or_insert(f);
+        labelled
+            .entry(zone_label(z))
+            .or_insert(auth(z).unwrap_or(0));
+    }
+    let mut by_base: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    for l in labelled.keys() {
+        by_base
+            .entry(clean_fieldname(&l.replace(['.', '/'], "_")))
+            .or_default()
+            .push(l);
+    }
+    let mut fields: BTreeMap<String, Field> = BTreeMap::new();
+    let mut renamed = Vec::new();
+    for (base, labels) in &by_base {
+        for l in labels {
+            let name = if labels.len() == 1 {
+                base.clone()
+            } else {
+                renamed.push(l.as_str());
+                distinct(base, l, &by_base, &fields)
+            };
+            let mut f = counter(&name, labelled[*l]);
+            f.label = (*l).clone();
+            fields.insert(f.name.clone(), f);
+        }
     }
     let mut g = build(
         spec(
@@ -520,15 +576,59 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             PER_PERIOD,
             Style::Stacked,
         ),
-        by_name.into_values().collect(),
+        fields.into_values().collect(),
     );
+    let mut info = Vec::new();
     if dropped > 0 {
-        g.info = Some(format!(
-            "{dropped} more zones were found but not graphed (cap: {} zones, env.MAXZONES)",
+        info.push(format!(
+            "{dropped} more zones were found but not graphed: the {} busiest by authoritative \
+             answers are (those graphed before kept first). Raise the cap with env.MAXZONES \
+             (--max-zones) or name the zones in env.MASTERZONES.",
             s.zone_cap
         ));
     }
+    if !renamed.is_empty() {
+        info.push(format!(
+            "Zones whose munin field names would be the same end in a hash of their name \
+             (the label is the zone): {}.",
+            renamed.join(", ")
+        ));
+    }
+    if !info.is_empty() {
+        g.info = Some(info.join(" "));
+    }
     Some(g)
+}
+
+/// A zone's line label: its name, with its class unless IN (the perl plugin strips `/IN`
+/// only).
+fn zone_label(z: &crate::bindstats::model::Zone) -> String {
+    if z.class == "IN" || z.class.is_empty() {
+        z.name.clone()
+    } else {
+        format!("{}/{}", z.name, z.class)
+    }
+}
+
+/// `base_HASH`: 6 hex digits of a stable hash (FNV-1a) of the zone's label, longer should
+/// that name be taken.
+fn distinct(
+    base: &str,
+    label: &str,
+    bases: &BTreeMap<String, Vec<&String>>,
+    taken: &BTreeMap<String, Field>,
+) -> String {
+    let h = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let hex = format!("{h:016x}");
+    for n in [6, 10, 16] {
+        let c = format!("{base}_{}", &hex[..n]);
+        if !taken.contains_key(&c) && !bases.contains_key(&c) {
+            return c;
+        }
+    }
+    format!("{base}_{hex}_{}", taken.len())
 }
 
 #[cfg(test)]
@@ -667,6 +767,89 @@ mod tests {
     }
 
     #[test]
+    fn colliding_zone_field_names_are_made_distinct_and_stable() {
+        let zones = [
+            "0.168.192.in-addr.arpa",
+            "1.168.192.in-addr.arpa",
+            "2.168.192.in-addr.arpa",
+            "10.0.10.in-addr.arpa",
+            "20.0.10.in-addr.arpa",
+            "example.com",
+        ];
+        let st = |order: &[&str]| Stats {
+            views: vec![View {
+                name: "v".into(),
+                zones: order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Zone {
+                        name: (*n).into(),
+                        class: "IN".into(),
+                        serial: Some(2024),
+                        rcodes: [("QryAuthAns".to_string(), i as u64)].into_iter().collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let listed = Settings {
+            zones: MasterZones::parse(Some(&zones[..5].join(","))),
+            ..Default::default()
+        };
+        let g = graphs(&st(&zones), &listed)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        assert_eq!(g.fields.len(), 5, "{:?}", names(&g));
+        let mut labels: Vec<&str> = g.fields.iter().map(|f| f.label.as_str()).collect();
+        labels.sort();
+        let mut want = zones[..5].to_vec();
+        want.sort();
+        assert_eq!(labels, want);
+        for f in &g.fields {
+            assert!(clean_fieldname(&f.name) == f.name, "{}", f.name);
+            assert!(
+                f.name.starts_with("__168_192_in_addr_arpa_")
+                    || f.name.starts_with("_0_0_10_in_addr_arpa_"),
+                "{}",
+                f.name
+            );
+        }
+        let info = g.info.as_deref().unwrap();
+        assert!(
+            info.contains("hash of their name") && info.contains("20.0.10.in-addr.arpa"),
+            "{info}"
+        );
+        // stable: the same names whatever the document order
+        let mut rev = zones.to_vec();
+        rev.reverse();
+        let again = graphs(&st(&rev), &listed)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        let pairs = |g: &Graph| -> std::collections::BTreeMap<String, String> {
+            g.fields
+                .iter()
+                .map(|f| (f.label.clone(), f.name.clone()))
+                .collect()
+        };
+        assert_eq!(pairs(&g), pairs(&again));
+        // the healthy twin: names that do not collide keep their plain field name, no info
+        let plain = Settings {
+            zones: MasterZones::parse(Some("example.com,0.168.192.in-addr.arpa")),
+            ..Default::default()
+        };
+        let g = graphs(&st(&zones), &plain)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        assert_eq!(names(&g), ["__168_192_in_addr_arpa", "example_com"]);
+        assert_eq!(g.info, None);
+    }
+
+    #[test]
     fn zones_autodetected_capped_listed_or_off() {
         let z = |n: &str, serial, auth| Zone {
             name: n.into(),
@@ -695,13 +878,24 @@ mod tests {
         let g = find(&Settings::default()).unwrap();
         assert_eq!(names(&g), ["a_example", "b_example"]);
         assert_eq!(g.fields[1].value, Some(6.0));
+        // the cap keeps the busiest (b: 6 answers, a: 5) ...
         let capped = find(&Settings {
             zone_cap: 1,
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(names(&capped), ["a_example"]);
-        assert!(capped.info.unwrap().contains("1 more zones"));
+        assert_eq!(names(&capped), ["b_example"]);
+        let info = capped.info.unwrap();
+        assert!(info.contains("1 more zones"), "{info}");
+        assert!(info.contains("env.MAXZONES"), "{info}");
+        // ... unless the other was graphed last time: its RRD goes on
+        let kept = find(&Settings {
+            zone_cap: 1,
+            graphed_before: [("v".to_string(), ["a.example".to_string()].into())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(names(&kept), ["a_example"]);
         let off = Settings {
             zones: MasterZones::parse(Some("none")),
             ..Default::default()
