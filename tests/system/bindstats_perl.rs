@@ -328,23 +328,25 @@ fn five_colliding_reverse_zones_are_five_fields() {
     let doc = doc.replacen("<zones>", &format!("<zones>{added}"), 1);
     let port = serve_v2(doc.into_bytes());
     let env = [("MASTERZONES", &zones.join(",") as &str)];
-    let raw = |out: &str| -> Vec<(String, String)> {
-        // (label, value) per raw field line of the zone graph
-        let graph: Vec<&str> = out
-            .split("multigraph ")
+    let section = |out: &str| -> Vec<String> {
+        out.split("multigraph ")
             .find(|g| g.starts_with("masterzone_reqs__default"))
             .unwrap()
             .lines()
-            .collect();
-        graph
-            .iter()
+            .map(str::to_string)
+            .collect()
+    };
+    // (label, value) per raw field of the zone graph
+    let raw = |config: &str, values: &str| -> Vec<(String, String)> {
+        let (c, v) = (section(config), section(values));
+        c.iter()
             .filter_map(|l| l.split_once(".label "))
             .map(|(f, label)| {
-                let v = graph
+                let val = v
                     .iter()
                     .find_map(|l| l.strip_prefix(&format!("{f}.value ")))
                     .unwrap_or("?");
-                (label.to_string(), v.to_string())
+                (label.to_string(), val.to_string())
             })
             .collect()
     };
@@ -356,13 +358,12 @@ fn five_colliding_reverse_zones_are_five_fields() {
             .env("PATH", "/usr/bin:/bin")
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
-            .env("MASTERZONES", env[0].1)
-            .env("MUNIN_CAP_DIRTYCONFIG", "1"));
+            .env("MASTERZONES", env[0].1));
         assert_eq!(code, 0, "{err}");
         out
     };
     let perl_out = perl_run(&["config"]);
-    let perl = raw(&perl_out);
+    let perl = raw(&perl_out, &perl_run(&[]));
     assert_eq!(perl.len(), 5, "{perl_out}");
     let perl_names: BTreeSet<String> = perl_out
         .lines()
@@ -374,14 +375,18 @@ fn five_colliding_reverse_zones_are_five_fields() {
         2,
         "the perl plugin's collision: {perl_names:?}"
     );
-    let (code, ours_out, err) = run(opskit()
-        .args(["bindstats", "config"])
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("MASTERZONES", env[0].1)
-        .env("MUNIN_CAP_DIRTYCONFIG", "1"));
-    assert_eq!(code, 0, "{err}");
-    let ours = raw(&ours_out);
+    let ours_run = |arg: &[&str]| {
+        let (code, out, err) = run(opskit()
+            .arg("bindstats")
+            .args(arg)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("MASTERZONES", env[0].1));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let ours_out = ours_run(&["config"]);
+    let ours = raw(&ours_out, &ours_run(&[]));
     assert_eq!(ours.len(), 5, "{ours_out}");
     let mut a = perl.clone();
     let mut b = ours.clone();
