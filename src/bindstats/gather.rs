@@ -100,6 +100,9 @@ impl Fetcher {
             .user_agent(concat!("opskit-bindstats/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            // bodies are decoded here (flate2), so a corrupt one is named with its encoding
+            .no_gzip()
+            .no_deflate()
             // the per-request timeout is what is left of the deadline
             .timeout(None)
             .build()
@@ -133,6 +136,7 @@ impl Fetcher {
         let resp = self
             .client
             .get(url)
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate")
             .timeout(left)
             .send()
             .map_err(Failure::from_reqwest)?;
@@ -154,10 +158,32 @@ impl Fetcher {
         if !status.is_success() {
             return Err(Failure::Other(anyhow!("{url}: HTTP {status}")));
         }
-        Ok(Some(Body {
+        let encoding = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity");
+        let raw = Raw {
             resp,
             fetcher: self,
+        };
+        let inner: Box<dyn Read + '_> = match encoding.as_deref() {
+            None => Box::new(raw),
+            Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(raw)),
+            Some(other) => {
+                return Err(Failure::Other(anyhow!(
+                    "{url}: unsupported Content-Encoding '{}'",
+                    crate::common::escape::clean(other)
+                )))
+            }
+        };
+        Ok(Some(Body {
+            inner,
+            fetcher: self,
             read: 0,
+            encoding,
         }))
     }
 
@@ -213,26 +239,49 @@ impl Fetcher {
     }
 }
 
-/// A response body read under the run's deadline (checked before every read of at most
-/// [`CHUNK`] bytes) and the size cap. Its errors carry no URL: the parse error that wraps
-/// them names it.
-struct Body<'f> {
+/// A response body as sent (maybe compressed), read under the run's deadline (checked before
+/// every read of at most [`CHUNK`] bytes).
+struct Raw<'f> {
     resp: reqwest::blocking::Response,
     fetcher: &'f Fetcher,
+}
+
+impl Read for Raw<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.fetcher.deadline.0 <= Instant::now() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out",
+            ));
+        }
+        let n = out.len().min(CHUNK);
+        self.resp
+            .read(&mut out[..n])
+            .map_err(|e| std::io::Error::new(e.kind(), describe_io(&e)))
+    }
+}
+
+/// A response body, decoded, under the size cap (of the decoded bytes). Its errors carry no
+/// URL: the parse error that wraps them names it; they name the encoding.
+struct Body<'f> {
+    inner: Box<dyn Read + 'f>,
+    fetcher: &'f Fetcher,
     read: u64,
+    /// `gzip` or `deflate` when the body was sent compressed
+    encoding: Option<String>,
 }
 
 impl Read for Body<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
-        if self.fetcher.deadline.0 <= Instant::now() {
-            return Err(timed_out());
-        }
-        let n = out.len().min(CHUNK);
-        let got = self
-            .resp
-            .read(&mut out[..n])
-            .map_err(|e| std::io::Error::other(format!("reading the body: {}", describe_io(&e))))?;
+        let got = self.inner.read(out).map_err(|e| {
+            let how = match &self.encoding {
+                Some(enc) if e.kind() != std::io::ErrorKind::TimedOut => {
+                    format!(" (Content-Encoding: {enc}, a corrupt or truncated body)")
+                }
+                _ => String::new(),
+            };
+            std::io::Error::other(format!("reading the body{how}: {}", describe_io(&e)))
+        })?;
         self.read += got as u64;
         if self.read > self.fetcher.cap {
             return Err(std::io::Error::other(format!(
@@ -297,20 +346,24 @@ fn is_closed(e: &reqwest::Error) -> bool {
     false
 }
 
+/// An I/O error in words: "timed out", or the innermost cause (hyper's and reqwest's outer
+/// messages, "request or response body error", say nothing).
 fn describe_io(e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::TimedOut {
         return "timed out".into();
     }
     let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
     while let Some(s) = src {
         if let Some(r) = s.downcast_ref::<reqwest::Error>() {
             if r.is_timeout() {
                 return "timed out".into();
             }
         }
+        last = s.to_string();
         src = s.source();
     }
-    e.to_string()
+    last
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -279,8 +279,25 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
     fetch_by(args, Deadline::after(timeout))
 }
 
-/// [`fetch`] under a deadline of the caller's.
+/// [`fetch`] under a deadline of the caller's; a counter that is not a count is one warning
+/// line naming it (it is unknown in every format, never 0).
 fn fetch_by(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
+    let st = fetch_quiet(args, deadline)?;
+    for (group, names) in &st.unknown {
+        for (name, text) in names {
+            eprintln!(
+                "opskit bindstats: warning: counter {}/{} is '{}', not a count: reported as \
+                 unknown",
+                clean(group),
+                clean(name),
+                clean(text)
+            );
+        }
+    }
+    Ok(st)
+}
+
+fn fetch_quiet(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
     let zones = args.zone_filter();
     if let Some(f) = &args.file {
         // streamed: a 5 MB document is parsed as it is read, never held whole

@@ -42,3 +42,217 @@ fn real_documents_nest_under_the_cap() {
         assert!(v["format"].as_str().unwrap().starts_with("xml-v"), "{f}");
     }
 }
+
+/// A v3 document with counters that are not counts (2^64, -5, 12abc, 9e9, a letter) and the
+/// same with real counts.
+fn counters_doc(bad: bool) -> String {
+    let (q, a, r4, rtt, inuse, auth) = if bad {
+        ("18446744073709551616", "-5", "12abc", "x", "9e9", "-1")
+    } else {
+        ("18446744073709551615", "5", "12", "3", "9", "1")
+    };
+    format!(
+        r#"<?xml version="1.0"?><statistics version="3.13"><server><version>9.18</version>
+<counters type="opcode"><counter name="QUERY">{q}</counter></counters>
+<counters type="qtype"><counter name="A">{a}</counter><counter name="AAAA">7</counter></counters>
+<counters type="nsstat"><counter name="Requestv4">{r4}</counter><counter name="Requestv6">1</counter></counters></server>
+<views><view name="internal"><counters type="resstats"><counter name="QryRTT10">{rtt}</counter></counters>
+<zones><zone name="example.com" rdataclass="IN"><serial>2024</serial><counters type="rcode"><counter name="QryAuthAns">{auth}</counter></counters></zone></zones></view></views>
+<memory><summary><InUse>{inuse}</InUse><TotalUse>5</TotalUse></summary></memory>
+</statistics>"#
+    )
+}
+
+fn run_on(doc: &str, args: &[&str]) -> (i32, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("stats.xml");
+    std::fs::write(&f, doc).unwrap();
+    run(opskit()
+        .arg("bindstats")
+        .args(args)
+        .arg("--file")
+        .arg(&f)
+        .env("MASTERZONES", "example.com"))
+}
+
+fn value_line<'a>(munin: &'a str, graph: &str, field: &str) -> &'a str {
+    munin
+        .split("multigraph ")
+        .find(|g| g.starts_with(&format!("{graph}\n")))
+        .unwrap_or_else(|| panic!("no {graph}"))
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}.value ")))
+        .unwrap_or_else(|| panic!("no {field} in {graph}"))
+}
+
+/// 2^64, -5, 12abc...: unknown (`U` in munin, absent in Prometheus and JSON) with one warning
+/// naming each; before, they were 0 without a word.
+#[test]
+fn counters_that_are_not_counts_are_unknown_and_named() {
+    let doc = counters_doc(true);
+    let (code, munin, err) = run_on(&doc, &[]);
+    assert_eq!(code, 0, "{err}");
+    for (g, f) in [
+        ("opcodes", "QUERY"),
+        ("queries_in", "A"),
+        ("requests_ip", "Requestv4"),
+        ("server_statistics", "Requestv4"),
+        ("resolver_statistics_internal", "QryRTT10"),
+        ("memory_usage_summary", "InUse"),
+        ("masterzone_reqs_internal", "example_com"),
+    ] {
+        assert_eq!(value_line(&munin, g, f), format!("{f}.value U"), "{g}");
+    }
+    assert_eq!(value_line(&munin, "queries_in", "AAAA"), "AAAA.value 7");
+    for name in [
+        "opcode/QUERY is '18446744073709551616'",
+        "qtype/A is '-5'",
+        "nsstat/Requestv4 is '12abc'",
+        "views/internal/resstats/QryRTT10 is 'x'",
+        "memory/InUse is '9e9'",
+        "views/internal/zones/example.com/rcode/QryAuthAns is '-1'",
+    ] {
+        assert!(
+            err.contains(&format!("warning: counter {name}, not a count")),
+            "{name}: {err}"
+        );
+    }
+    assert_eq!(err.lines().count(), 6, "{err}");
+    let (code, prom, _) = run_on(&doc, &["--format", "prometheus"]);
+    assert_eq!(code, 0);
+    assert!(
+        prom.contains("bind_incoming_queries_total{type=\"AAAA\"} 7\n"),
+        "{prom}"
+    );
+    for absent in [
+        "type=\"A\"}",
+        "opcode=\"QUERY\"",
+        "name=\"InUse\"",
+        "bind_resolver_query_duration_seconds_bucket",
+    ] {
+        assert!(!prom.contains(absent), "{absent}: {prom}");
+    }
+    let (code, json, _) = run_on(&doc, &["--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["opcodes"].get("QUERY").is_none());
+    assert!(v["qtypes"].get("A").is_none());
+    assert!(v["nsstat"].get("Requestv4").is_none());
+    assert_eq!(v["qtypes"]["AAAA"], 7);
+    assert_eq!(v["unknown_counters"]["nsstat"]["Requestv4"], "12abc");
+}
+
+/// The healthy twin: the same document with real counts (2^64-1 included) warns of nothing
+/// and shows every value.
+#[test]
+fn real_counts_are_shown_without_a_warning() {
+    let doc = counters_doc(false);
+    let (code, munin, err) = run_on(&doc, &[]);
+    assert_eq!(code, 0);
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(value_line(&munin, "queries_in", "A"), "A.value 5");
+    assert_eq!(
+        value_line(&munin, "requests_ip", "Requestv4"),
+        "Requestv4.value 12"
+    );
+    assert_eq!(
+        value_line(&munin, "masterzone_reqs_internal", "example_com"),
+        "example_com.value 1"
+    );
+    let (_, json, _) = run_on(&doc, &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["opcodes"]["QUERY"], u64::MAX);
+    assert!(v.get("unknown_counters").is_none());
+}
+
+/// A munin plugin prints its config whatever its settings: MAXZONES=-1 or `abc` is one
+/// warning and the default cap (as a bad ANYWARN), not exit 2.
+#[test]
+fn a_bad_maxzones_warns_and_config_still_prints() {
+    let doc = counters_doc(false);
+    for bad in ["-1", "abc", "1e3"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("stats.xml");
+        std::fs::write(&f, &doc).unwrap();
+        let (code, out, err) = run(opskit()
+            .args(["bindstats", "config", "--file"])
+            .arg(&f)
+            .env("MAXZONES", bad));
+        assert_eq!(code, 0, "{bad}: {err}");
+        assert!(out.contains("multigraph queries_in"), "{bad}");
+        assert_eq!(
+            err.trim(),
+            format!(
+                "opskit bindstats: bad MAXZONES '{bad}': expected a whole number >= 0; using 50"
+            )
+        );
+    }
+    let (code, _, err) = run_on(&doc, &["config"]);
+    assert_eq!(code, 0);
+    assert!(err.is_empty(), "the healthy twin: {err}");
+}
+
+/// VIEWS naming a view the server does not have: a warning naming it and the views there
+/// are; the healthy twin (a view that exists) is silent.
+#[test]
+fn views_naming_an_absent_view_warn() {
+    let doc = counters_doc(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("stats.xml");
+    std::fs::write(&f, &doc).unwrap();
+    let go = |views: &str| {
+        run(opskit()
+            .args(["bindstats", "config", "--file"])
+            .arg(&f)
+            .env("VIEWS", views))
+    };
+    let (code, out, err) = go("nonexistent");
+    assert_eq!(code, 0);
+    assert!(!out.contains("resolver_statistics_"), "{out}");
+    assert_eq!(
+        err.trim(),
+        "opskit bindstats: warning: VIEWS names 'nonexistent', which the server does not have (it has: internal)"
+    );
+    let (code, out, err) = go("internal");
+    assert_eq!(code, 0);
+    assert!(out.contains("multigraph resolver_statistics_internal"));
+    assert!(err.is_empty(), "{err}");
+}
+
+/// A truncated state file is one warning naming it (then rewritten by the good run); a good
+/// one is read silently.
+#[test]
+fn a_truncated_state_file_warns_once_and_is_rewritten() {
+    let doc = counters_doc(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let f = tmp.path().join("stats.xml");
+    std::fs::write(&f, &doc).unwrap();
+    let go = || {
+        run(opskit()
+            .args(["bindstats", "--file"])
+            .arg(&f)
+            .env("MUNIN_PLUGSTATE", &state))
+    };
+    let (code, _, err) = go();
+    assert_eq!((code, err.as_str()), (0, ""));
+    let file = state.join("opskit-bindstats.json");
+    let good = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &good[..good.len() / 2]).unwrap();
+    let (code, _, err) = go();
+    assert_eq!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&file.display().to_string()) && err.contains("truncated or corrupt"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        good,
+        "rewritten by the good run"
+    );
+    let (_, _, err) = go();
+    assert!(err.is_empty(), "{err}");
+}

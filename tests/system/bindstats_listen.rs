@@ -374,3 +374,57 @@ fn a_starved_exporter_answers_503_not_bind_up_0() {
     assert_eq!(status, 200);
     assert!(body.contains("\nbind_up 1\n"));
 }
+
+/// A corrupt compressed body names the URL and the encoding (before: "request or response
+/// body error"); the healthy twin, the same document gzip- or zlib-compressed, parses.
+#[test]
+fn a_corrupt_compressed_body_names_the_url_and_encoding() {
+    let doc = std::fs::read(fixtures().join("bind/bind_exporter-v0.7.0-v2.xml")).unwrap();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&doc).unwrap();
+        e.finish().unwrap()
+    };
+    let zl = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&doc).unwrap();
+        e.finish().unwrap()
+    };
+    let mut corrupt = gz.clone();
+    corrupt[200..260].fill(0x55);
+    for (enc, body, good) in [
+        ("gzip", gz, true),
+        ("deflate", zl.clone(), true),
+        ("gzip", corrupt, false),
+        ("deflate", zl[..zl.len() / 2].to_vec(), false),
+    ] {
+        let body = Arc::new(body);
+        let port = fake_bind(Arc::new(move |mut s, head| {
+            if head.starts_with(b"GET / ") {
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: {enc}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(&body);
+            } else {
+                let _ = s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        }));
+        let url = format!("http://127.0.0.1:{port}/");
+        let (code, out, err) =
+            crate::util::run(opskit().args(["bindstats", "--format", "json", "--url", &url]));
+        if good {
+            assert_eq!(code, 0, "{enc}: {err}");
+            assert!(out.contains("\"xml-v2\""), "{enc}");
+        } else {
+            assert_eq!(code, 1, "{enc}");
+            assert!(out.is_empty());
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(&url), "{err}");
+            assert!(err.contains(&format!("Content-Encoding: {enc}")), "{err}");
+        }
+    }
+}

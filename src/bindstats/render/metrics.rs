@@ -5,7 +5,7 @@
 //!
 //! Pure: [`Stats`] in, families out; [`down`] is what a failed fetch exports (`bind_up 0`).
 
-use crate::bindstats::model::{Counters, Stats, View};
+use crate::bindstats::model::{view_group, Counters, Stats, View};
 use crate::format::prometheus::{Family, Kind};
 
 const UP_HELP: &str = "Was the Bind instance query successful?";
@@ -178,7 +178,7 @@ pub fn families(st: &Stats) -> Vec<Family> {
     let mut out = vec![up];
     out.extend(times(st));
     out.extend(server_families(st));
-    out.extend(resolver_families(&st.views));
+    out.extend(resolver_families(st));
     out.extend(zone_serials(&st.views));
     out.extend(task_families(st));
     out.extend(opskit_families(st));
@@ -258,7 +258,8 @@ fn server_families(st: &Stats) -> Vec<Family> {
 }
 
 /// bind_exporter's families over every view (bind_exporter does not leave `_bind` out).
-fn resolver_families(views: &[View]) -> Vec<Family> {
+fn resolver_families(st: &Stats) -> Vec<Family> {
+    let views = &st.views;
     let mut cache = Family::new(
         "bind_resolver_cache_rrsets",
         Kind::Gauge,
@@ -295,8 +296,15 @@ fn resolver_families(views: &[View]) -> Vec<Family> {
                 f.push(&[("view", vn), (label, counter)], *n as f64);
             }
         }
-        let (buckets, count) = rtt_buckets(&v.resstats);
-        rtt.push_histogram(&[("view", vn)], &buckets, f64::NAN, count);
+        // a round-trip counter that was not a count leaves no histogram rather than a wrong one
+        let rtt_unknown = st
+            .unknown_in(&view_group(vn, "resstats"))
+            .iter()
+            .any(|k| k.starts_with("QryRTT"));
+        if !rtt_unknown {
+            let (buckets, count) = rtt_buckets(&v.resstats);
+            rtt.push_histogram(&[("view", vn)], &buckets, f64::NAN, count);
+        }
     }
     let mut out = vec![cache, queries, rtt];
     out.extend(fams.0);

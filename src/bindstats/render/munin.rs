@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bindstats::model::{strip_digits, Counters, Stats, View};
+use crate::bindstats::model::{strip_digits, view_group, zone_group, Counters, Stats, View};
 use crate::format::munin::{clean_fieldname, clean_graphname, Draw, Field, FieldType, Graph};
 
 /// Which zones get a line on the per-zone graph (`MASTERZONES`).
@@ -205,22 +205,53 @@ const MEMORY: &[&str] = &[
 
 /// The counters the graphs declare, added as 0 where the document leaves them out (BIND
 /// 9.10+ omits zero counters, JSON always): the JSON output then has a stable shape too.
+/// A counter the document gave as something that is not a count stays absent (listed in
+/// `unknown_counters`).
 pub(crate) fn declare_known(st: &mut Stats) {
-    fn fill(c: &mut Counters, names: &[&str]) {
+    fn fill(c: &mut Counters, names: &[&str], unknown: &[&str]) {
         for n in names {
-            c.entry((*n).to_string()).or_insert(0);
+            if !unknown.contains(n) {
+                c.entry((*n).to_string()).or_insert(0);
+            }
         }
     }
-    fill(&mut st.qtypes, QTYPES);
-    fill(&mut st.rcodes, RCODES);
-    fill(&mut st.opcodes, OPCODES);
-    fill(&mut st.nsstat, SERVER_FIELDS);
-    fill(&mut st.nsstat, &["Requestv4", "Requestv6"]);
-    fill(&mut st.sockstat, SOCKET_FIELDS);
-    for v in &mut st.views {
-        fill(&mut v.resqtype, QTYPES);
-        fill(&mut v.resstats, RESOLVER_FIELDS);
-        fill(&mut v.cache, CACHE_FIELDS);
+    let unk = |g: &str| -> Vec<String> {
+        st.unknown
+            .get(g)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    fn as_refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let (q, r, o, n, so) = (
+        unk("qtype"),
+        unk("rcode"),
+        unk("opcode"),
+        unk("nsstat"),
+        unk("sockstat"),
+    );
+    let views: Vec<[Vec<String>; 3]> = st
+        .views
+        .iter()
+        .map(|v| {
+            [
+                unk(&view_group(&v.name, "resqtype")),
+                unk(&view_group(&v.name, "resstats")),
+                unk(&view_group(&v.name, "cache")),
+            ]
+        })
+        .collect();
+    fill(&mut st.qtypes, QTYPES, &as_refs(&q));
+    fill(&mut st.rcodes, RCODES, &as_refs(&r));
+    fill(&mut st.opcodes, OPCODES, &as_refs(&o));
+    fill(&mut st.nsstat, SERVER_FIELDS, &as_refs(&n));
+    fill(&mut st.nsstat, &["Requestv4", "Requestv6"], &as_refs(&n));
+    fill(&mut st.sockstat, SOCKET_FIELDS, &as_refs(&so));
+    for (v, [rq, rs, c]) in st.views.iter_mut().zip(views) {
+        fill(&mut v.resqtype, QTYPES, &as_refs(&rq));
+        fill(&mut v.resstats, RESOLVER_FIELDS, &as_refs(&rs));
+        fill(&mut v.cache, CACHE_FIELDS, &as_refs(&c));
     }
 }
 
@@ -278,23 +309,42 @@ fn gauge(name: &str, v: u64) -> Field {
     Field::new(name, name, FieldType::Gauge, Some(v as f64))
 }
 
-/// `list` in its order, each with its value or 0.
-fn listed(c: &Counters, list: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
-    list.iter()
-        .map(|k| make(k, c.get(*k).copied().unwrap_or(0)))
-        .collect()
+/// A field for `k`: its value, 0 when the document leaves it out, `U` when the document
+/// says something that is not a count (`unknown`).
+fn value_of(c: &Counters, unknown: &[&str], k: &str, make: fn(&str, u64) -> Field) -> Field {
+    let mut f = make(k, c.get(k).copied().unwrap_or(0));
+    if unknown.contains(&k) {
+        f.value = None;
+    }
+    f
 }
 
-/// The declared names and every present one, sorted (the perl plugin's order).
-fn declared_and_seen(c: &Counters, declared: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
+/// `list` in its order, each with its value or 0 (`U` for an unknown one).
+fn listed(
+    c: &Counters,
+    unknown: &[&str],
+    list: &[&str],
+    make: fn(&str, u64) -> Field,
+) -> Vec<Field> {
+    list.iter().map(|k| value_of(c, unknown, k, make)).collect()
+}
+
+/// The declared names and every present (or unknown) one, sorted (the perl plugin's order).
+fn declared_and_seen(
+    c: &Counters,
+    unknown: &[&str],
+    declared: &[&str],
+    make: fn(&str, u64) -> Field,
+) -> Vec<Field> {
     let names: BTreeSet<&str> = declared
         .iter()
         .copied()
         .chain(c.keys().map(String::as_str))
+        .chain(unknown.iter().copied())
         .collect();
     names
         .into_iter()
-        .map(|k| make(k, c.get(k).copied().unwrap_or(0)))
+        .map(|k| value_of(c, unknown, k, make))
         .collect()
 }
 
@@ -322,7 +372,7 @@ pub(crate) fn zones_graphed(
 pub fn graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
     let mut g = server_graphs(st, s);
     for v in graphed_views(st, s) {
-        g.extend(view_graphs(v, s));
+        g.extend(view_graphs(st, v, s));
         if let Some(z) = zone_graph(st, v, s) {
             g.push(z);
         }
@@ -343,7 +393,7 @@ fn graphed_views<'a>(st: &'a Stats, s: &'a Settings) -> impl Iterator<Item = &'a
 }
 
 fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
-    let mut q = declared_and_seen(&st.qtypes, QTYPES, counter);
+    let mut q = declared_and_seen(&st.qtypes, &st.unknown_in("qtype"), QTYPES, counter);
     if let Some(any) = q.iter_mut().find(|f| f.name == "ANY") {
         any.info = Some("ANY queries".into());
         any.warning = Some(s.any_warn.clone());
@@ -360,15 +410,20 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 PER_PERIOD,
                 stacked,
             ),
-            listed(&st.nsstat, &["Requestv4", "Requestv6"], counter),
+            listed(
+                &st.nsstat,
+                &st.unknown_in("nsstat"),
+                &["Requestv4", "Requestv6"],
+                counter,
+            ),
         ),
         build(
             spec(s, "rcodes", "Responses, by rcode", PER_PERIOD, stacked),
-            declared_and_seen(&st.rcodes, RCODES, counter),
+            declared_and_seen(&st.rcodes, &st.unknown_in("rcode"), RCODES, counter),
         ),
         build(
             spec(s, "opcodes", "Requests, by opcode", PER_PERIOD, stacked),
-            declared_and_seen(&st.opcodes, OPCODES, counter),
+            declared_and_seen(&st.opcodes, &st.unknown_in("opcode"), OPCODES, counter),
         ),
         build(
             spec(
@@ -378,7 +433,7 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 "Usage (Queries / ${graph_period})",
                 Style::Lines,
             ),
-            listed(&st.nsstat, SERVER_FIELDS, counter),
+            listed(&st.nsstat, &st.unknown_in("nsstat"), SERVER_FIELDS, counter),
         ),
         build(
             spec(
@@ -388,7 +443,12 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 "Derived Count",
                 Style::Lines,
             ),
-            listed(&st.sockstat, SOCKET_FIELDS, counter),
+            listed(
+                &st.sockstat,
+                &st.unknown_in("sockstat"),
+                SOCKET_FIELDS,
+                counter,
+            ),
         ),
         memory_summary(st, s),
         memory_contexts(st, s),
@@ -409,7 +469,7 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
 
 fn memory_summary(st: &Stats, s: &Settings) -> Graph {
     // TotalUse is cumulative (bytes ever allocated): DERIVE, as in the perl plugin
-    let fields = declared_and_seen(&st.memory, MEMORY, |k, v| {
+    let fields = declared_and_seen(&st.memory, &st.unknown_in("memory"), MEMORY, |k, v| {
         if k == "TotalUse" {
             counter(k, v)
         } else {
@@ -453,9 +513,14 @@ fn memory_contexts(st: &Stats, s: &Settings) -> Graph {
     build(sp, fields)
 }
 
-fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
+fn view_graphs(st: &Stats, v: &View, s: &Settings) -> Vec<Graph> {
     let vn = &v.name;
-    let cache = listed(&v.cache, CACHE_FIELDS, gauge);
+    let cache = listed(
+        &v.cache,
+        &st.unknown_in(&view_group(vn, "cache")),
+        CACHE_FIELDS,
+        gauge,
+    );
     vec![
         build(
             spec(
@@ -465,7 +530,12 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
                 PER_PERIOD,
                 Style::Stacked,
             ),
-            declared_and_seen(&v.resqtype, QTYPES, counter),
+            declared_and_seen(
+                &v.resqtype,
+                &st.unknown_in(&view_group(vn, "resqtype")),
+                QTYPES,
+                counter,
+            ),
         ),
         build(
             spec(
@@ -475,7 +545,12 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
                 "Derived Count",
                 Style::Lines,
             ),
-            listed(&v.resstats, RESOLVER_FIELDS, counter),
+            listed(
+                &v.resstats,
+                &st.unknown_in(&view_group(vn, "resstats")),
+                RESOLVER_FIELDS,
+                counter,
+            ),
         ),
         build(
             spec(
@@ -532,16 +607,19 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             (all.into_iter().take(s.zone_cap).collect(), extra)
         }
     };
-    let _ = st;
     if zones.is_empty() {
         return None;
     }
-    // one line per zone (an IN and a CH zone of one name are two)
-    let mut labelled: BTreeMap<String, u64> = BTreeMap::new();
+    // one line per zone (an IN and a CH zone of one name are two); `U` for a count that
+    // was not one
+    let mut labelled: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for z in zones {
-        labelled
-            .entry(zone_label(z))
-            .or_insert(auth(z).unwrap_or(0));
+        let bad = st.is_unknown(&zone_group(&v.name, &z.name, "rcode"), "QryAuthAns");
+        labelled.entry(zone_label(z)).or_insert(if bad {
+            None
+        } else {
+            Some(auth(z).unwrap_or(0))
+        });
     }
     let mut by_base: BTreeMap<String, Vec<&String>> = BTreeMap::new();
     for l in labelled.keys() {
@@ -560,7 +638,8 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
                 renamed.push(l.as_str());
                 distinct(base, l, &by_base, &fields)
             };
-            let mut f = counter(&name, labelled[*l]);
+            let mut f = counter(&name, labelled[*l].unwrap_or(0));
+            f.value = labelled[*l].map(|n| n as f64);
             f.label = (*l).clone();
             fields.insert(f.name.clone(), f);
         }
