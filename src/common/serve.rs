@@ -363,7 +363,7 @@ async fn accept_loop(
             }
         };
         let busy = Arc::new(AtomicBool::new(false));
-        let id = {
+        let evicted = {
             let mut g = lock(&conns);
             if g.open.len() >= cap {
                 let idle = g
@@ -372,13 +372,25 @@ async fn accept_loop(
                     .find(|(_, (b, _))| !b.load(Ordering::Relaxed))
                     .map(|(id, _)| *id);
                 match idle.and_then(|id| g.open.remove(&id)) {
-                    Some((_, old)) => old.abort(),
+                    Some((_, old)) => {
+                        old.abort();
+                        true
+                    }
                     None => {
                         refuse(&stream, "too many connections, every one mid-request");
                         continue;
                     }
                 }
+            } else {
+                false
             }
+        };
+        if evicted {
+            // let the aborted task be dropped (its socket closed) before another is accepted
+            tokio::task::yield_now().await;
+        }
+        let id = {
+            let mut g = lock(&conns);
             g.next += 1;
             g.next
         };
