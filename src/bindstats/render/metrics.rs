@@ -347,7 +347,8 @@ fn rtt_buckets(stats: &Counters) -> (Vec<(f64, u64)>, u64) {
 fn zone_serials(views: &[View]) -> Vec<Family> {
     // a counter, as bind_exporter types it (a serial only grows)
     let mut f = Family::new("bind_zone_serial", Kind::Counter, "Zone serial number.");
-    for v in views {
+    // bind_exporter leaves the built-in `_bind` view's zones (version.bind...) out
+    for v in views.iter().filter(|v| v.name != "_bind") {
         for z in &v.zones {
             if let Some(s) = z.serial {
                 f.push(&[("view", &v.name), ("zone_name", &z.name)], s as f64);
