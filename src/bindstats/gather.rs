@@ -211,11 +211,17 @@ impl Fetcher {
         let server_url = format!("{v3}/server");
         let Some(doc) = self.get(&server_url)? else {
             // BIND 9.9 and older: v2 at the root
-            let url = format!("{}/", base.trim_end_matches("/xml/v3"));
-            let doc = self
-                .get(&url)?
-                .with_context(|| format!("{url}: HTTP 404 Not Found"))?;
-            return parse(doc, &url);
+            let root = base.trim_end_matches("/xml/v3");
+            let url = format!("{root}/");
+            if let Some(doc) = self.get(&url)? {
+                return parse(doc, &url);
+            }
+            // a BIND built without libxml2 serves JSON only
+            let json = format!("{root}/json/v1");
+            let doc = self.get(&json)?.with_context(|| {
+                format!("{server_url}, {url} and {json}: HTTP 404 Not Found (no XML or JSON statistics)")
+            })?;
+            return parse(doc, &json);
         };
         let mut st = parse(doc, &server_url)?;
         let mut parts = vec!["net", "mem", "tasks"];

@@ -428,3 +428,52 @@ fn a_corrupt_compressed_body_names_the_url_and_encoding() {
         }
     }
 }
+
+/// A BIND that serves JSON only (built without libxml2): the root URL finds it, XML first
+/// then JSON, as documented; nothing at all is one line naming the three URLs tried.
+#[test]
+fn the_root_url_tries_xml_then_json() {
+    let doc = Arc::new(
+        std::fs::read(fixtures().join("bind/bind-9.18.49-lab-json-v1-server.json")).unwrap(),
+    );
+    let port = fake_bind(Arc::new(move |mut s, head| {
+        if head.starts_with(b"GET /json/v1 ") {
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                doc.len()
+            );
+            let _ = s.write_all(&doc);
+        } else {
+            let _ = s.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    }));
+    let (code, out, err) = crate::util::run(opskit().args([
+        "bindstats",
+        "--format",
+        "prometheus",
+        "--url",
+        &format!("http://127.0.0.1:{port}/"),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\nbind_up 1\n"), "{out}");
+    assert!(err.is_empty(), "{err}");
+    let none = fake_bind(Arc::new(|mut s, _| {
+        let _ = s
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }));
+    let (code, _, err) = crate::util::run(opskit().args([
+        "bindstats",
+        "--format",
+        "json",
+        "--url",
+        &format!("http://127.0.0.1:{none}/"),
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/xml/v3/server") && err.contains("/json/v1: HTTP 404"),
+        "{err}"
+    );
+}
