@@ -387,3 +387,90 @@ fn describe(e: &reqwest::Error) -> String {
     }
     last
 }
+
+/// named's pid file where Debian's bind9 writes it (bind_exporter's default too).
+pub(crate) const DEFAULT_PID_FILE: &str = "/run/named/named.pid";
+
+/// named's process from `/proc`: the pid from `pid_file`, else from [`DEFAULT_PID_FILE`],
+/// else the one process whose command is `named`. `Ok(None)` when there is none to find
+/// (no pid file given, none at the default place, no or several `named` processes).
+pub(crate) fn named_process(
+    pid_file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<crate::bindstats::model::process::NamedProcess>> {
+    use crate::bindstats::model::process as p;
+    use crate::common::fsread::read_capped_string;
+    let pid = match pid_file {
+        Some(f) => Some(read_pid(f)?),
+        None => match read_pid(std::path::Path::new(DEFAULT_PID_FILE)) {
+            Ok(pid) => Some(pid),
+            Err(_) => only_process_named("named"),
+        },
+    };
+    let Some(pid) = pid else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let stat_text = read_capped_string(&dir.join("stat"), 64 << 10)
+        .with_context(|| format!("named (pid {pid}) is not running"))?;
+    let stat = p::parse_stat(&stat_text)
+        .with_context(|| format!("/proc/{pid}/stat: unexpected format"))?;
+    let btime = read_capped_string(std::path::Path::new("/proc/stat"), 16 << 20)
+        .ok()
+        .and_then(|s| p::parse_btime(&s))
+        .context("/proc/stat: no btime")?;
+    let limits = read_capped_string(&dir.join("limits"), 64 << 10)
+        .ok()
+        .and_then(|s| p::parse_max_fds(&s))
+        .flatten();
+    let open_fds = std::fs::read_dir(dir.join("fd"))
+        .ok()
+        .map(|d| d.count() as u64);
+    let (ticks, page) = sysconf_ticks_page();
+    Ok(Some(p::process(
+        pid, stat, btime, ticks, page, open_fds, limits,
+    )))
+}
+
+fn read_pid(f: &std::path::Path) -> anyhow::Result<u32> {
+    let s = crate::common::fsread::read_capped_string(f, 64)?;
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p > 0)
+        .with_context(|| format!("{}: not a process id", f.display()))
+}
+
+/// The pid of the one process whose command (`/proc/PID/comm`) is `name`.
+fn only_process_named(name: &str) -> Option<u32> {
+    let mut found = None;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            if found.is_some() {
+                // several (instances): which one the URL talks to is not known
+                return None;
+            }
+            found = Some(pid);
+        }
+    }
+    found
+}
+
+/// Clock ticks per second and the page size.
+#[allow(unsafe_code)]
+fn sysconf_ticks_page() -> (u64, u64) {
+    // SAFETY: sysconf reads a constant of the C library
+    let (t, p) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (
+        u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100),
+        u64::try_from(p).ok().filter(|p| *p > 0).unwrap_or(4096),
+    )
+}

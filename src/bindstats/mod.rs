@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::bindstats::gather::{url_from_env, views_from_env, Deadline, Fetcher};
+use crate::bindstats::model::process::NamedProcess;
 use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
 use crate::bindstats::render::metrics as bind_metrics;
 use crate::bindstats::render::munin::{self as bind_munin, split_list, MasterZones, Settings};
@@ -153,6 +154,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"],
         value_parser = serve::parse_listen)]
     pub(crate) listen: Option<serve::Listen>,
+
+    /// named's pid file, for named's own CPU, memory, open files and start time
+    /// (`bind_process_*`, as bind_exporter's --bind.pid-file) in Prometheus and JSON output.
+    /// Without it they are read when the URL is on this host: from /run/named/named.pid,
+    /// else from the one process named `named`
+    #[arg(long, value_name = "PATH")]
+    pub(crate) pid_file: Option<PathBuf>,
 
     /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
     #[arg(long, value_name = "NAME", hide = true)]
@@ -318,14 +326,55 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
+/// Whether a statistics-channel URL names this host (loopback or `localhost`).
+fn url_is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let auth = rest.split('/').next().unwrap_or("");
+    let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    let host = match auth.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => auth.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// named's own process: from --pid-file, or found on this host when the URL is on it.
+fn named_process(args: &Args) -> Option<NamedProcess> {
+    let explicit = args.pid_file.is_some();
+    if !explicit && (args.file.is_some() || !url_is_local(&args.url())) {
+        return None;
+    }
+    match gather::named_process(args.pid_file.as_deref()) {
+        Ok(p) => p,
+        Err(e) if explicit => {
+            eprintln!("opskit bindstats: warning: {}", crate::exit::one_line(&e));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
-/// on stderr) when the fetch failed.
-fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+/// on stderr) when the fetch failed; named's process families either way when known.
+fn exposition(
+    result: anyhow::Result<Stats>,
+    process: Option<NamedProcess>,
+) -> anyhow::Result<Vec<u8>> {
     let fams = match result {
-        Ok(st) => bind_metrics::families(&st),
+        Ok(mut st) => {
+            st.named_process = process;
+            bind_metrics::families(&st)
+        }
         Err(e) => {
             report(&e);
-            bind_metrics::down()
+            let mut f = bind_metrics::down();
+            if let Some(p) = &process {
+                f.extend(bind_metrics::process_families(p));
+            }
+            f
         }
     };
     let mut out = Vec::new();
@@ -365,12 +414,13 @@ fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
     let a = args.clone();
     let metrics: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
         Err(e) if starved(&e) => serve::Reply::Unavailable(crate::exit::one_line(&e)),
-        r => serve::Reply::Body(exposition(r).unwrap_or_default()),
+        r => serve::Reply::Body(exposition(r, named_process(&a)).unwrap_or_default()),
     });
     let a = args.clone();
     let json: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
         Ok(mut st) => {
             bind_munin::declare_known(&mut st);
+            st.named_process = named_process(&a);
             let mut out = Vec::new();
             match crate::format::json::write_pretty_clean(&mut out, &st) {
                 Ok(()) => serve::Reply::Body(out),
@@ -447,10 +497,11 @@ pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         Format::Json => {
             let mut st = result?;
             bind_munin::declare_known(&mut st);
+            st.named_process = named_process(&args);
             crate::format::json::write_pretty_clean(&mut out, &st)?
         }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
-        Format::Prometheus => out = exposition(result)?,
+        Format::Prometheus => out = exposition(result, named_process(&args))?,
         Format::Munin => munin(&args, result, &mut out)?,
     }
     emit(&out)?;

@@ -3,6 +3,7 @@
 //! document), from memory or in chunks from a reader the caller opened ([`parse_reader`]: the
 //! document is never held whole); JSON with serde_json. Pure: bytes in, model out.
 
+pub mod process;
 pub mod xml_source;
 
 use std::collections::BTreeMap;
@@ -77,6 +78,9 @@ pub struct Stats {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub unknown: BTreeMap<String, BTreeMap<String, String>>,
+    /// named's own process (`--pid-file`), not part of the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_process: Option<process::NamedProcess>,
 }
 
 /// The [`Stats::unknown`] group of a view's counters (`resqtype`, `resstats`, `cache`).

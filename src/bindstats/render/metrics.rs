@@ -5,6 +5,7 @@
 //!
 //! Pure: [`Stats`] in, families out; [`down`] is what a failed fetch exports (`bind_up 0`).
 
+use crate::bindstats::model::process::NamedProcess;
 use crate::bindstats::model::{view_group, Counters, Stats, View};
 use crate::format::prometheus::{Family, Kind};
 
@@ -171,6 +172,55 @@ impl Families {
     }
 }
 
+/// named's process families, under bind_exporter's names (its `--bind.pid-file`).
+pub(crate) fn process_families(p: &NamedProcess) -> Vec<Family> {
+    let mut out = Vec::new();
+    let mut one = |name: &str, kind: Kind, help: &str, v: f64| {
+        let mut f = Family::new(name, kind, help);
+        f.push(&[], v);
+        out.push(f);
+    };
+    one(
+        "bind_process_cpu_seconds_total",
+        Kind::Counter,
+        "Total user and system CPU time spent in seconds.",
+        p.cpu_seconds,
+    );
+    if let Some(n) = p.open_fds {
+        one(
+            "bind_process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+            n as f64,
+        );
+    }
+    one(
+        "bind_process_max_fds",
+        Kind::Gauge,
+        "Maximum number of open file descriptors.",
+        p.max_fds.map_or(f64::INFINITY, |n| n as f64),
+    );
+    one(
+        "bind_process_virtual_memory_bytes",
+        Kind::Gauge,
+        "Virtual memory size in bytes.",
+        p.virtual_memory_bytes as f64,
+    );
+    one(
+        "bind_process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory size in bytes.",
+        p.resident_memory_bytes as f64,
+    );
+    one(
+        "bind_process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since unix epoch in seconds.",
+        p.start_time_seconds,
+    );
+    out
+}
+
 /// Every family for a document.
 pub fn families(st: &Stats) -> Vec<Family> {
     let mut up = Family::new("bind_up", Kind::Gauge, UP_HELP);
@@ -182,6 +232,9 @@ pub fn families(st: &Stats) -> Vec<Family> {
     out.extend(zone_serials(&st.views));
     out.extend(task_families(st));
     out.extend(opskit_families(st));
+    if let Some(p) = &st.named_process {
+        out.extend(process_families(p));
+    }
     out
 }
 
