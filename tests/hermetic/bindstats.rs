@@ -256,3 +256,116 @@ fn a_truncated_state_file_warns_once_and_is_rewritten() {
     let (_, _, err) = go();
     assert!(err.is_empty(), "{err}");
 }
+
+/// Every `bind_*` metric name in `text` (PromQL in a dashboard or a rules file).
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("bind_") {
+        let start = i + at;
+        let word = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_';
+        let before_ok = start == 0 || !(word(b[start - 1]) || b[start - 1].is_ascii_uppercase());
+        let mut end = start;
+        while end < b.len() && word(b[end]) {
+            end += 1;
+        }
+        if before_ok {
+            out.insert(text[start..end].to_string());
+        }
+        i = end;
+    }
+    out
+}
+
+/// What opskit exports on a real BIND 9.18 document, with named's process read from a pid
+/// file (this test's own process): family names, and the histogram series' names.
+fn exported_names() -> std::collections::BTreeSet<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let pid = tmp.path().join("named.pid");
+    std::fs::write(&pid, format!("{}\n", std::process::id())).unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["bindstats", "--format", "prometheus", "--file"])
+        .arg(fixtures().join("bind/bind-9.18.49-lab-xml-v3-server.xml"))
+        .arg("--pid-file")
+        .arg(&pid));
+    assert_eq!(code, 0, "{err}");
+    let mut names = std::collections::BTreeSet::new();
+    for l in out.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            names.insert(name.to_string());
+            if kind == "histogram" {
+                for s in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{s}"));
+                }
+            }
+        }
+    }
+    assert!(names.contains("bind_process_open_fds"), "{out}");
+    names
+}
+
+/// The packaged Grafana dashboard is well-formed JSON, its panels have distinct ids, and every
+/// metric it queries is one opskit exports.
+#[test]
+fn the_grafana_dashboard_queries_only_exported_metrics() {
+    let path = crate::util::repo().join("pkg/examples/grafana/bind-dashboard.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let panels = v["panels"].as_array().unwrap();
+    let ids: std::collections::BTreeSet<u64> =
+        panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), panels.len(), "panel ids repeat");
+    let mut exprs = Vec::new();
+    for p in panels {
+        for t in p["targets"].as_array().unwrap() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for var in v["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = var["definition"].as_str() {
+            exprs.push(q.to_string());
+        }
+    }
+    let used = metric_names(&exprs.join("\n"));
+    assert!(used.len() >= 20, "{used:?}");
+    let have = exported_names();
+    let missing: Vec<_> = used.difference(&have).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries what opskit does not export: {missing:?}"
+    );
+}
+
+/// Every metric the packaged alerting rules use is one opskit exports (promtool checks and
+/// unit-tests them in the system tests).
+#[test]
+fn the_alert_rules_use_only_exported_metrics() {
+    let text = std::fs::read_to_string(
+        crate::util::repo().join("pkg/examples/prometheus/bind-alerts.yml"),
+    )
+    .unwrap();
+    // the rules, not the comments (which name bind_exporter)
+    let rules: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let used = metric_names(&rules);
+    for m in [
+        "bind_up",
+        "bind_response_rcodes_total",
+        "bind_recursive_clients",
+        "bind_zone_transfer_failure_total",
+        "bind_incoming_queries_total",
+    ] {
+        assert!(used.contains(m), "{m} not in the rules");
+    }
+    let have = exported_names();
+    let missing: Vec<_> = used.difference(&have).collect();
+    assert!(
+        missing.is_empty(),
+        "the rules use what opskit does not export: {missing:?}"
+    );
+}
