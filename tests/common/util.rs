@@ -214,6 +214,7 @@ pub fn start_py_helper(name: &str, args: &[&str]) -> (std::process::Child, serde
 /// in KiB), the peak read from `wait4` for this child alone (parallel tests' children do not
 /// count).
 #[allow(unsafe_code)]
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std does not know
 pub fn run_peak_rss(cmd: &mut Command) -> (i32, String, String, u64) {
     use std::io::Read;
     use std::process::Stdio;
