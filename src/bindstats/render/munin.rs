@@ -118,8 +118,8 @@ pub(crate) fn check_threshold(s: &str) -> Result<String, &'static str> {
 
 const PER_PERIOD: &str = "Queries / ${graph_period}";
 
-/// The perl plugin's field lists (with its `QrtRTT800` typo fixed, which also cut the list
-/// short: QryRTT800, QryRTT1600 and QryRTT1600+ are back).
+/// The perl plugin's field lists, in its order (its resolver list has all 25 fields,
+/// QryRTT800, QryRTT1600 and QryRTT1600+ included: `bindstats_perl::` compares them).
 const SERVER_FIELDS: &[&str] = &[
     "QryRecursion",
     "QryNxrrset",
