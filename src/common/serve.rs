@@ -533,10 +533,11 @@ async fn scrape(sh: &Arc<Shared>, idx: usize, deadline: Instant) -> Answer {
                     .name("scrape".into())
                     .spawn(move || {
                         let body = Arc::new(render(deadline));
+                        // what the render freed goes back before the answer (a millisecond)
+                        trim_memory();
                         // a scrape arriving from now on starts a fresh one
                         *lock(&sh2.endpoints[idx].inflight) = None;
                         let _ = tx.send(Some(body));
-                        trim_memory();
                     });
                 if spawned.is_err() {
                     *g = None;
