@@ -210,45 +210,27 @@ pub fn start_py_helper(name: &str, args: &[&str]) -> (std::process::Child, serde
     (child, info)
 }
 
-/// Run a command to its end; returns (status code, stdout, stderr, its peak resident memory
-/// in KiB), the peak read from `wait4` for this child alone (parallel tests' children do not
-/// count).
+/// Run a command with its address space capped at `bytes` (RLIMIT_AS, set in the child
+/// before exec): a program that needs more fails its allocation and aborts, so a test sees a
+/// memory bound broken as a failed run. (A child's peak RSS from wait4 would also count the
+/// memory of this test process, parallel tests included, shared with the child until exec.)
 #[allow(unsafe_code)]
-#[allow(clippy::zombie_processes)] // reaped by wait4, which std does not know
-pub fn run_peak_rss(cmd: &mut Command) -> (i32, String, String, u64) {
-    use std::io::Read;
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning command");
-    let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let mut out = Vec::new();
-    let _ = so.read_to_end(&mut out);
-    let err = t.join().unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it and the status for our own child
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(rc, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (
-        code,
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-        ru.ru_maxrss as u64,
-    )
+pub fn run_capped_memory(cmd: &mut Command, bytes: u64) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run(cmd)
 }
 
 /// A child process killed (and reaped) on drop.

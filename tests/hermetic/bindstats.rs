@@ -1,7 +1,7 @@
 //! bindstats on documents that need nothing outside the repository: inline input and the
 //! real captures in `fixtures/bind/`.
 
-use crate::util::{fixtures, opskit, run, run_peak_rss};
+use crate::util::{fixtures, opskit, run, run_capped_memory};
 
 /// A 20 MB stream of nested tags (`<x><x><x>...`) is refused at once, naming the file and
 /// the depth, in bounded memory (before: 449 MB, 22 bytes per input byte).
@@ -12,17 +12,19 @@ fn a_20mb_nested_document_is_refused_in_bounded_memory() {
     let mut doc = b"<?xml version=\"1.0\"?><statistics version=\"3.13\">".to_vec();
     doc.extend(b"<x>".repeat(20 * 1024 * 1024 / 3));
     std::fs::write(&f, &doc).unwrap();
-    let (code, out, err, peak) = run_peak_rss(
+    drop(doc);
+    // 64 MB of address space (the binary itself takes under 20 MB): before, 449 MB
+    let (code, out, err) = run_capped_memory(
         opskit()
             .args(["bindstats", "--format", "json", "--file"])
             .arg(&f),
+        64 << 20,
     );
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "partial output: {out}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&f.display().to_string()), "{err}");
     assert!(err.contains("nested deeper than 32"), "{err}");
-    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
 }
 
 /// The healthy twin: BIND's real documents (v2 is 9 deep) are under the cap.
@@ -368,4 +370,89 @@ fn the_alert_rules_use_only_exported_metrics() {
         missing.is_empty(),
         "the rules use what opskit does not export: {missing:?}"
     );
+}
+
+/// Documents built to exhaust memory within the size cap, each refused (or read) within an
+/// address space of 64 MB (128 MB for the counters, refused at MAX_KEPT): a 30 MB text, a 60 MB JSON array of small numbers (nothing of it is kept: read
+/// without building it; before: 1 GB), and millions of distinct counters in XML and JSON
+/// (refused at MAX_KEPT, one line naming the file; before: 1.2 GB).
+#[test]
+fn memory_bombs_within_the_size_cap_stay_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    type Make = fn() -> Vec<u8>;
+    let cases: Vec<(&str, Make, i32, Option<&str>, u64)> = vec![
+        (
+            "text.xml",
+            || {
+                [
+                    b"<statistics version=\"3.13\"><server><version>".as_slice(),
+                    &vec![b'v'; 30 << 20],
+                    b"</version></server></statistics>",
+                ]
+                .concat()
+            },
+            1,
+            Some("a text or tag longer than 1048576 bytes"),
+            64 << 10,
+        ),
+        (
+            "numbers.json",
+            || {
+                [
+                    b"{\"json-stats-version\":\"1.7\",\"x\":[".as_slice(),
+                    &b"1,".repeat(30 << 20),
+                    b"1]}",
+                ]
+                .concat()
+            },
+            0,
+            None,
+            64 << 10,
+        ),
+        (
+            "counters.json",
+            || {
+                let mut d = b"{\"json-stats-version\":\"1.7\",\"opcodes\":{".to_vec();
+                for i in 0..600_000 {
+                    d.extend(format!("\"{i}\":1,").as_bytes());
+                }
+                d.extend(b"\"x\":1}}");
+                d
+            },
+            1,
+            Some("more than 500000 zones and counters"),
+            128 << 10,
+        ),
+        (
+            "counters.xml",
+            || {
+                let mut d =
+                    b"<statistics version=\"3.13\"><server><counters type=\"qtype\">".to_vec();
+                for i in 0..600_000 {
+                    d.extend(format!("<counter name=\"T{i}\">1</counter>").as_bytes());
+                }
+                d.extend(b"</counters></server></statistics>");
+                d
+            },
+            1,
+            Some("more than 500000 zones and counters"),
+            128 << 10,
+        ),
+    ];
+    for (name, make, want, msg, budget_kib) in cases {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, make()).unwrap();
+        let (code, out, err) = run_capped_memory(
+            opskit()
+                .args(["bindstats", "--format", "json", "--file"])
+                .arg(&f),
+            budget_kib << 10,
+        );
+        assert_eq!(code, want, "{name}: {err}");
+        if let Some(m) = msg {
+            assert!(out.is_empty(), "{name}");
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            assert!(err.contains(m) && err.contains(name), "{name}: {err}");
+        }
+    }
 }

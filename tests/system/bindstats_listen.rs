@@ -319,7 +319,12 @@ fn listen_takes_port_only_and_localhost_and_prints_the_address() {
         ("{p}", "every address"),
         ("localhost:{p}", "http://127.0.0.1:{p}/metrics"),
     ] {
-        let p = free_port();
+        // free on every address (free_port checks 127.0.0.1 only)
+        let p = TcpListener::bind("[::]:0")
+            .or_else(|_| TcpListener::bind("0.0.0.0:0"))
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
         let arg = form.replace("{p}", &p.to_string());
         let mut c = opskit()
             .args(["bindstats", "--listen", &arg, "--url"])

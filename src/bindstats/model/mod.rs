@@ -3,6 +3,7 @@
 //! document), from memory or in chunks from a reader the caller opened ([`parse_reader`]: the
 //! document is never held whole); JSON with serde_json. Pure: bytes in, model out.
 
+mod json;
 pub mod process;
 pub mod xml_source;
 
@@ -13,7 +14,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::Serialize;
 
-use crate::bindstats::model::xml_source::{Chunked, Slice, XmlSource};
+use crate::bindstats::model::xml_source::{Bounded, Chunked, Slice, XmlSource};
 
 /// Counters by name.
 pub type Counters = BTreeMap<String, u64>;
@@ -222,7 +223,16 @@ pub fn parse_chunked<R: std::io::Read>(
 ) -> Result<Stats, BindError> {
     let io = |e: std::io::Error| BindError(e.to_string());
     let mut st = match src.first_non_space().map_err(io)? {
-        Some(b'{') => parse_json_filtered(&src.into_rest().map_err(io)?, zones),
+        // streamed too (the whitespace before it given back: error positions count from the
+        // start)
+        Some(b'{') => {
+            let (lead, rest) = src.into_parts();
+            let r = std::io::BufReader::with_capacity(
+                64 << 10,
+                std::io::Read::chain(std::io::Cursor::new(lead), rest),
+            );
+            json::parse(serde_json::de::IoRead::new(r), zones)
+        }
         Some(b'<') => parse_xml(src, zones),
         other => no_document(other),
     }?;
@@ -516,6 +526,8 @@ struct Walk {
     task_keys: std::collections::BTreeSet<String>,
     /// which zones to keep (a v2 zone, named by a child element, is judged at its end)
     filter: ZoneFilter,
+    /// zones and counters read so far (an upper bound of what is kept), against [`MAX_KEPT`]
+    kept: usize,
 }
 
 /// The end tag a skip jumps past.
@@ -597,6 +609,26 @@ impl Walk {
     fn end(&mut self, name: &[u8]) {
         self.path.pop();
         let parent = self.path.last().cloned().unwrap_or_default();
+        if matches!(
+            name,
+            b"counter"
+                | b"rrset"
+                | b"rdtype"
+                | b"opcode"
+                | b"nsstat"
+                | b"zonestat"
+                | b"resstat"
+                | b"sockstat"
+                | b"rcode"
+                | b"context"
+                | b"task"
+                | b"zone"
+        ) || matches!(
+            parent.as_slice(),
+            b"summary" | b"thread-model" | b"counters"
+        ) {
+            self.kept += 1;
+        }
         let text = std::mem::take(&mut self.text);
         match name {
             b"statistics" => self.closed_root = true,
@@ -760,6 +792,7 @@ impl Walk {
 
     /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
     fn summarised(&mut self, mut z: Zone, body: &[u8], f: &Finders) {
+        self.kept += 1;
         z.serial = number_after(body, &f.serial);
         match number_after(body, &f.auth) {
             Some(n) => {
@@ -863,7 +896,7 @@ pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
 fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindError> {
     // error positions count from the start of the document (leading whitespace included)
     let mut base = src.consumed();
-    let mut r = reader_at(src);
+    let mut r = reader_at(Bounded::new(src));
     let mut buf = Vec::new();
     let mut w = Walk {
         filter: zones.clone(),
@@ -915,6 +948,13 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
                     if !found {
                         return err("truncated document (</statistics> missing)");
                     }
+                    if w.kept > MAX_KEPT {
+                        return err(format!(
+                            "more than {MAX_KEPT} zones and counters at byte {} (no BIND \
+                             statistics document has that many)",
+                            src.consumed()
+                        ));
+                    }
                     base = src.consumed();
                     r = reader_at(src);
                 }
@@ -925,7 +965,16 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
                     w.text.push(c);
                 }
             }
-            Event::End(e) => w.end(e.name().as_ref().as_bytes()),
+            Event::End(e) => {
+                w.end(e.name().as_ref().as_bytes());
+                if w.kept > MAX_KEPT {
+                    return err(format!(
+                        "more than {MAX_KEPT} zones and counters at byte {} (no BIND statistics \
+                         document has that many)",
+                        base + r.buffer_position()
+                    ));
+                }
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -1000,133 +1049,14 @@ fn target<'a>(
 // ---------------------------------------------------------------------------------------------
 // JSON
 
+/// [`Stats::unknown`]'s type.
 type Unknown = BTreeMap<String, BTreeMap<String, String>>;
 
-/// A JSON object's counts; a member that is a number but not a count (`-5`, `1.5`, 2^64)
-/// or a string is noted in `unk` under `group` (`None`: not noted, for objects that also
-/// hold other things).
-fn counters(v: Option<&serde_json::Value>, unk: &mut Unknown, group: Option<&str>) -> Counters {
-    let Some(o) = v.and_then(|v| v.as_object()) else {
-        return Counters::new();
-    };
-    let mut out = Counters::new();
-    for (k, val) in o {
-        match val.as_u64() {
-            Some(n) => {
-                out.insert(k.clone(), n);
-            }
-            None => {
-                let text = match val {
-                    serde_json::Value::Number(n) => n.to_string(),
-                    serde_json::Value::String(s) => s.clone(),
-                    _ => continue,
-                };
-                if let Some(g) = group {
-                    count_or_note(unk, g, k, &text);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn text_of(v: &serde_json::Value, key: &str) -> Option<String> {
-    v.get(key).and_then(|s| s.as_str()).map(str::to_string)
-}
-
-fn json_zone(view: &str, z: &serde_json::Value, unk: &mut Unknown) -> Zone {
-    let name = text_of(z, "name").unwrap_or_default();
-    let qg = zone_group(view, &name, "qtype");
-    let rg = zone_group(view, &name, "rcode");
-    Zone {
-        class: text_of(z, "class").unwrap_or_default(),
-        serial: z.get("serial").and_then(|n| n.as_u64()),
-        qtypes: counters(z.get("qtypes"), unk, Some(&qg)),
-        rcodes: counters(z.get("rcodes"), unk, Some(&rg)),
-        name,
-    }
-}
-
-fn json_view(name: &str, vv: &serde_json::Value, zones: &ZoneFilter, unk: &mut Unknown) -> View {
-    let res = vv.get("resolver");
-    let zs = vv.get("zones").and_then(|z| z.as_array());
-    View {
-        name: name.to_string(),
-        resqtype: counters(
-            res.and_then(|r| r.get("qtypes")),
-            unk,
-            Some(&view_group(name, "resqtype")),
-        ),
-        resstats: counters(
-            res.and_then(|r| r.get("stats")),
-            unk,
-            Some(&view_group(name, "resstats")),
-        ),
-        cache: counters(
-            res.and_then(|r| r.get("cache")),
-            unk,
-            Some(&view_group(name, "cache")),
-        ),
-        zones: zs
-            .into_iter()
-            .flatten()
-            .filter(|z| {
-                z.get("name")
-                    .and_then(|n| n.as_str())
-                    .is_some_and(|n| zones.keeps(n))
-            })
-            .map(|z| json_zone(name, z, unk))
-            .collect(),
-    }
-}
-
-fn json_memory(st: &mut Stats, mem: &serde_json::Value) {
-    if let Some(o) = mem.as_object() {
-        for (k, val) in o {
-            match val.as_u64() {
-                Some(n) => {
-                    st.memory.insert(k.clone(), n);
-                }
-                None if val.is_number() => {
-                    count_or_note(&mut st.unknown, "memory", k, &val.to_string());
-                }
-                None => {}
-            }
-        }
-    }
-    for c in mem
-        .get("contexts")
-        .and_then(|c| c.as_array())
-        .into_iter()
-        .flatten()
-    {
-        if let (Some(n), Some(u)) = (
-            c.get("name").and_then(|n| n.as_str()),
-            c.get("inuse").and_then(|u| u.as_u64()),
-        ) {
-            *st.contexts.entry(n.to_string()).or_default() += u;
-        }
-    }
-}
-
-fn json_tasks(tasks: &[serde_json::Value]) -> Tasks {
-    let mut t = Tasks::default();
-    let mut keys = std::collections::BTreeSet::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let s = task
-            .get("state")
-            .and_then(|s| s.as_str())
-            .unwrap_or("unknown");
-        *t.by_state.entry(s.to_string()).or_default() += 1;
-        keys.insert(match (text_of(task, "name"), text_of(task, "id")) {
-            (Some(n), _) => format!("n:{}", strip_digits(&n, u8::is_ascii_digit)),
-            (None, Some(id)) => format!("i:{id}"),
-            (None, None) => format!("#{i}"),
-        });
-    }
-    t.distinct_names = keys.len() as u64;
-    t
-}
+/// The most zones and counters one document may make the parser keep. BIND's largest
+/// documents (thousands of zones with `zone-statistics full`) keep tens of thousands; a
+/// document built to exhaust memory (millions of tiny counters within the size cap) is
+/// refused at this count instead (at most about 180 bytes each: under 100 MB).
+pub const MAX_KEPT: usize = 500_000;
 
 /// Parse a JSON v1 document (whole or a subset).
 pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
@@ -1134,46 +1064,7 @@ pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
 }
 
 fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(doc).map_err(|e| BindError(format!("malformed JSON: {e}")))?;
-    let Some(schema) = v.get("json-stats-version").and_then(|s| s.as_str()) else {
-        return err("not a BIND statistics document (no json-stats-version)");
-    };
-    let mut unk = Unknown::new();
-    let mut st = Stats {
-        format: "json-v1".into(),
-        schema: schema.to_string(),
-        server_version: text_of(&v, "version"),
-        boot_time: text_of(&v, "boot-time"),
-        config_time: text_of(&v, "config-time"),
-        opcodes: counters(v.get("opcodes"), &mut unk, Some("opcode")),
-        rcodes: counters(v.get("rcodes"), &mut unk, Some("rcode")),
-        qtypes: counters(v.get("qtypes"), &mut unk, Some("qtype")),
-        nsstat: counters(v.get("nsstats"), &mut unk, Some("nsstat")),
-        zonestat: counters(v.get("zonestats"), &mut unk, Some("zonestat")),
-        resstat: counters(v.get("resstats"), &mut unk, Some("resstat")),
-        sockstat: counters(v.get("sockstats"), &mut unk, Some("sockstat")),
-        ..Default::default()
-    };
-    if let Some(views) = v.get("views").and_then(|v| v.as_object()) {
-        st.views = views
-            .iter()
-            .map(|(name, vv)| json_view(name, vv, zones, &mut unk))
-            .collect();
-    }
-    st.unknown.append(&mut unk);
-    if let Some(mem) = v.get("memory") {
-        json_memory(&mut st, mem);
-    }
-    if let Some(tm) = v.get("taskmgr") {
-        if let Some(tasks) = tm.get("tasks").and_then(|t| t.as_array()) {
-            st.tasks = Some(json_tasks(tasks));
-        }
-        if tm.get("thread-model").is_some() {
-            st.thread_model = Some(counters(Some(tm), &mut st.unknown, None));
-        }
-    }
-    Ok(st)
+    json::parse(serde_json::de::SliceRead::new(doc), zones)
 }
 
 #[cfg(test)]
