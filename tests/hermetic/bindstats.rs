@@ -456,3 +456,66 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
         }
     }
 }
+
+/// A v3 document with zones a/b/c.example, their authoritative answers given.
+fn zones_doc(answers: [u64; 3]) -> String {
+    let zones: String = ["a", "b", "c"]
+        .iter()
+        .zip(answers)
+        .map(|(z, n)| {
+            format!(
+                r#"<zone name="{z}.example" rdataclass="IN"><serial>2024</serial><counters type="rcode"><counter name="QryAuthAns">{n}</counter></counters></zone>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?><statistics version="3.13"><server></server><views><view name="v"><zones>{zones}</zones></view></views></statistics>"#
+    )
+}
+
+/// The autodetect cap keeps the busiest zones, and a zone graphed by the last run keeps its
+/// line (its RRD goes on) when another becomes busier; graph_info says how to raise the cap.
+#[test]
+fn the_zone_cap_keeps_the_busiest_and_what_was_graphed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let f = tmp.path().join("stats.xml");
+    let graphed = |answers: [u64; 3], with_state: bool| -> (Vec<String>, String) {
+        std::fs::write(&f, zones_doc(answers)).unwrap();
+        let mut c = opskit();
+        c.args(["bindstats", "config", "--file"])
+            .arg(&f)
+            .env("MAXZONES", "1");
+        if with_state {
+            c.env("MUNIN_PLUGSTATE", &state);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        let g = out
+            .split("multigraph ")
+            .find(|g| g.starts_with("masterzone_reqs_v\n"))
+            .unwrap()
+            .to_string();
+        let labels = g
+            .lines()
+            .filter_map(|l| l.split_once(".label ").map(|(_, v)| v.to_string()))
+            .collect();
+        (labels, g)
+    };
+    // b is the busiest: graphed, and the cap said
+    let (l, g) = graphed([5, 50, 7], true);
+    assert_eq!(l, ["b.example"]);
+    assert!(
+        g.contains("graph_info 2 more zones were found but not graphed"),
+        "{g}"
+    );
+    assert!(g.contains("env.MAXZONES"), "{g}");
+    // c becomes the busiest: b, graphed last time, keeps its line
+    let (l, _) = graphed([5, 60, 900], true);
+    assert_eq!(l, ["b.example"]);
+    // the twin without a state file: the busiest
+    let (l, _) = graphed([5, 60, 900], false);
+    assert_eq!(l, ["c.example"]);
+}
