@@ -71,7 +71,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__bindstats)
-            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --root --help --version config autoconf suggest"
+            opts="-h -V --url --timeout --file --format --views --any-warn --any-crit --master-zones --max-zones --max-size --listen --pid-file --root --help --version config autoconf suggest"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +118,10 @@ _opskit() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -102,7 +102,10 @@ perl pkg/gen-copyright.pl Cargo.lock "$scratch/meta.json" "$scratch/crates" pkg 
 chmod 644 "$doc/copyright"
 built_using=$(cat "$scratch/built-using")
 install -Dm644 README.md "$doc/README.md"
-install -Dm644 -t "$doc/examples" pkg/examples/*
+# examples, folders kept (prometheus/ alert rules and their tests, grafana/ dashboard)
+(cd pkg/examples && find . -type f | sort) | while read -r f; do
+  install -Dm644 "pkg/examples/$f" "$doc/examples/${f#./}"
+done
 {
   echo "opskit ($debversion) unstable; urgency=medium"
   echo

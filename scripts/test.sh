@@ -23,7 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # stop what those packages just started (only those: a daemon that was already installed
   # here is left alone)
-  for pair in bind9:named bind9:bind9 munin-node:munin-node; do
+  for pair in bind9:named bind9:bind9 munin-node:munin-node prometheus:prometheus \
+      prometheus-bind-exporter:prometheus-bind-exporter; do
     pkg=${pair%%:*} svc=${pair#*:}
     [[ " ${missing[*]} " == *" $pkg "* ]] || continue
     if [ -d /run/systemd/system ]; then

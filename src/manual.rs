@@ -361,15 +361,19 @@ const BINDSTATS: &[Section] = &[
            cannot see it). Differences from the perl plugin, checked by running both on the same \
            documents:"),
         Item("XML v3 (BIND 9.10+), JSON v1", "the same graphs (the perl plugin prints nothing)"),
-        Item("resolver_statistics_VIEW", "all 25 fields (the perl plugin's QrtRTT800 typo hid \
-              QryRTT800, QryRTT1600 and QryRTT1600+)"),
+        Item("resolver_statistics_VIEW", "the same 25 fields (raw name QryRTT1600+, stored by \
+              the munin master as QryRTT1600_)"),
+        Item("masterzone_reqs_VIEW, zones whose field names collide", "distinct fields ending in \
+              a hash of the zone's name, labelled with the zone, said in graph_info (the perl \
+              plugin prints them under one name and the master merges them into one RRD)"),
         Item("counters absent from the document", "printed as 0 (the perl plugin left the field out)"),
         Item("memory_contexts", "contexts sharing a name are summed (the perl plugin kept the last)"),
         Item("masterzone_reqs_VIEW", "no graph for a view without zones (the perl plugin drew an empty one)"),
         Item("graph_category", "dns instead of bind (RRD files do not depend on it)"),
         Item("MASTERZONES", "commas or spaces; unset, the zones with a serial of at least 100 and \
-              per-zone counters are autodetected, at most MAXZONES (50) per view, with a graph_info \
-              note when the cap is hit"),
+              per-zone counters are autodetected, at most MAXZONES (50) per view: the zones graphed \
+              last time first (their RRDs keep going), then the busiest by answers, with a \
+              graph_info note saying how to raise the cap when it is hit"),
     ]),
     s("STATISTICS CHANNEL", &[
         P("The format is detected from the document: XML v3 (BIND 9.10+), XML v2 (9.5-9.9) or JSON \
@@ -378,7 +382,32 @@ const BINDSTATS: &[Section] = &[
            are accepted; a document over --max-size (64 MiB, standard input too) is an error. \
            --timeout is one deadline for every connect, request and body read together. A \
            kept-alive connection the server closed under a request is retried once on a new one; \
-           redirects are never followed (the error names both URLs)."),
+           redirects are never followed (the error names both URLs). The root URL tries XML v3, \
+           then XML v2 at /, then /json/v1."),
+        P("Documents are bounded whatever the server sends: elements nested deeper than 32 \
+           (BIND's are under 10), a text or tag over 1 MiB, or more than 500,000 zones and \
+           counters are refused with one line naming the URL or file. A counter that is not a \
+           count (2^64, -5, 12abc) is unknown, never 0: U in munin, absent from Prometheus and \
+           JSON (listed under unknown_counters), with a warning naming it."),
+    ]),
+    s("EXPORTER", &[
+        P("--listen takes ADDR:PORT, HOST:PORT, :PORT (every address) or PORT and serves \
+           /metrics (Prometheus text) and /json; the address bound is printed. Each scrape \
+           fetches BIND once (concurrent scrapes share the fetch) and answers before the \
+           scraper's X-Prometheus-Scrape-Timeout-Seconds less a tenth (9.5 s without it), so a \
+           hung BIND is bind_up 0, never a failed scrape. Clients are not trusted: the soft fd \
+           limit is raised to the hard one, connections are capped below it (the oldest idle \
+           one is closed first), request heads are capped at 4 KiB, and when opskit itself is \
+           starved it answers 503, never a false bind_up 0. Only GET and HEAD (405 with Allow \
+           otherwise)."),
+        P("named's own health, as bind_exporter's bind_process_* metrics (CPU, resident and \
+           virtual memory, open and maximum fds, start time), comes from /proc/PID of the \
+           --pid-file, else, when the URL is on this host, /run/named/named.pid or the one \
+           process called named."),
+        P("Alerting rules (BIND down, SERVFAIL ratio, recursive clients near the limit, zone \
+           transfer failures, query rate collapse) with their promtool unit tests, and a Grafana \
+           dashboard for the same metrics, are in /usr/share/doc/opskit/examples/prometheus and \
+           examples/grafana."),
     ]),
     s("PROMETHEUS", &[
         P("As prometheus-community/bind_exporter names them: bind_up, bind_boot_time_seconds, \

@@ -11,6 +11,33 @@ use anyhow::{anyhow, bail, Context as _};
 
 use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
 
+/// A fetch that failed for want of this process' own resources (out of file descriptors):
+/// the exporter is starved, which says nothing about BIND.
+#[derive(Debug)]
+pub(crate) struct Starved(pub(crate) String);
+
+impl std::fmt::Display for Starved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Starved {}
+
+/// Whether an error's chain holds an out-of-descriptors (or out-of-threads) error.
+fn is_starved(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
+                return true;
+            }
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// The end of the run's time budget.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline(Instant);
@@ -73,6 +100,9 @@ impl Fetcher {
             .user_agent(concat!("opskit-bindstats/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            // bodies are decoded here (flate2), so a corrupt one is named with its encoding
+            .no_gzip()
+            .no_deflate()
             // the per-request timeout is what is left of the deadline
             .timeout(None)
             .build()
@@ -106,6 +136,7 @@ impl Fetcher {
         let resp = self
             .client
             .get(url)
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate")
             .timeout(left)
             .send()
             .map_err(Failure::from_reqwest)?;
@@ -127,10 +158,32 @@ impl Fetcher {
         if !status.is_success() {
             return Err(Failure::Other(anyhow!("{url}: HTTP {status}")));
         }
-        Ok(Some(Body {
+        let encoding = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity");
+        let raw = Raw {
             resp,
             fetcher: self,
+        };
+        let inner: Box<dyn Read + '_> = match encoding.as_deref() {
+            None => Box::new(raw),
+            Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(raw)),
+            Some(other) => {
+                return Err(Failure::Other(anyhow!(
+                    "{url}: unsupported Content-Encoding '{}'",
+                    crate::common::escape::clean(other)
+                )))
+            }
+        };
+        Ok(Some(Body {
+            inner,
+            fetcher: self,
             read: 0,
+            encoding,
         }))
     }
 
@@ -158,11 +211,17 @@ impl Fetcher {
         let server_url = format!("{v3}/server");
         let Some(doc) = self.get(&server_url)? else {
             // BIND 9.9 and older: v2 at the root
-            let url = format!("{}/", base.trim_end_matches("/xml/v3"));
-            let doc = self
-                .get(&url)?
-                .with_context(|| format!("{url}: HTTP 404 Not Found"))?;
-            return parse(doc, &url);
+            let root = base.trim_end_matches("/xml/v3");
+            let url = format!("{root}/");
+            if let Some(doc) = self.get(&url)? {
+                return parse(doc, &url);
+            }
+            // a BIND built without libxml2 serves JSON only
+            let json = format!("{root}/json/v1");
+            let doc = self.get(&json)?.with_context(|| {
+                format!("{server_url}, {url} and {json}: HTTP 404 Not Found (no XML or JSON statistics)")
+            })?;
+            return parse(doc, &json);
         };
         let mut st = parse(doc, &server_url)?;
         let mut parts = vec!["net", "mem", "tasks"];
@@ -186,26 +245,49 @@ impl Fetcher {
     }
 }
 
-/// A response body read under the run's deadline (checked before every read of at most
-/// [`CHUNK`] bytes) and the size cap. Its errors carry no URL: the parse error that wraps
-/// them names it.
-struct Body<'f> {
+/// A response body as sent (maybe compressed), read under the run's deadline (checked before
+/// every read of at most [`CHUNK`] bytes).
+struct Raw<'f> {
     resp: reqwest::blocking::Response,
     fetcher: &'f Fetcher,
+}
+
+impl Read for Raw<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.fetcher.deadline.0 <= Instant::now() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "timed out",
+            ));
+        }
+        let n = out.len().min(CHUNK);
+        self.resp
+            .read(&mut out[..n])
+            .map_err(|e| std::io::Error::new(e.kind(), describe_io(&e)))
+    }
+}
+
+/// A response body, decoded, under the size cap (of the decoded bytes). Its errors carry no
+/// URL: the parse error that wraps them names it; they name the encoding.
+struct Body<'f> {
+    inner: Box<dyn Read + 'f>,
+    fetcher: &'f Fetcher,
     read: u64,
+    /// `gzip` or `deflate` when the body was sent compressed
+    encoding: Option<String>,
 }
 
 impl Read for Body<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
-        if self.fetcher.deadline.0 <= Instant::now() {
-            return Err(timed_out());
-        }
-        let n = out.len().min(CHUNK);
-        let got = self
-            .resp
-            .read(&mut out[..n])
-            .map_err(|e| std::io::Error::other(format!("reading the body: {}", describe_io(&e))))?;
+        let got = self.inner.read(out).map_err(|e| {
+            let how = match &self.encoding {
+                Some(enc) if e.kind() != std::io::ErrorKind::TimedOut => {
+                    format!(" (Content-Encoding: {enc}, a corrupt or truncated body)")
+                }
+                _ => String::new(),
+            };
+            std::io::Error::other(format!("reading the body{how}: {}", describe_io(&e)))
+        })?;
         self.read += got as u64;
         if self.read > self.fetcher.cap {
             return Err(std::io::Error::other(format!(
@@ -236,6 +318,9 @@ impl Failure {
 
     fn into_error(self, url: &str) -> anyhow::Error {
         match self {
+            Failure::Closed(e) | Failure::Http(e) if is_starved(&e) => {
+                anyhow::Error::new(Starved(format!("{url}: {}", describe(&e))))
+            }
             Failure::Closed(e) | Failure::Http(e) => anyhow!("{url}: {}", describe(&e)),
             Failure::Other(e) => e,
         }
@@ -267,20 +352,24 @@ fn is_closed(e: &reqwest::Error) -> bool {
     false
 }
 
+/// An I/O error in words: "timed out", or the innermost cause (hyper's and reqwest's outer
+/// messages, "request or response body error", say nothing).
 fn describe_io(e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::TimedOut {
         return "timed out".into();
     }
     let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
     while let Some(s) = src {
         if let Some(r) = s.downcast_ref::<reqwest::Error>() {
             if r.is_timeout() {
                 return "timed out".into();
             }
         }
+        last = s.to_string();
         src = s.source();
     }
-    e.to_string()
+    last
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -297,4 +386,91 @@ fn describe(e: &reqwest::Error) -> String {
         return format!("cannot connect ({last})");
     }
     last
+}
+
+/// named's pid file where Debian's bind9 writes it (bind_exporter's default too).
+pub(crate) const DEFAULT_PID_FILE: &str = "/run/named/named.pid";
+
+/// named's process from `/proc`: the pid from `pid_file`, else from [`DEFAULT_PID_FILE`],
+/// else the one process whose command is `named`. `Ok(None)` when there is none to find
+/// (no pid file given, none at the default place, no or several `named` processes).
+pub(crate) fn named_process(
+    pid_file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<crate::bindstats::model::process::NamedProcess>> {
+    use crate::bindstats::model::process as p;
+    use crate::common::fsread::read_capped_string;
+    let pid = match pid_file {
+        Some(f) => Some(read_pid(f)?),
+        None => match read_pid(std::path::Path::new(DEFAULT_PID_FILE)) {
+            Ok(pid) => Some(pid),
+            Err(_) => only_process_named("named"),
+        },
+    };
+    let Some(pid) = pid else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let stat_text = read_capped_string(&dir.join("stat"), 64 << 10)
+        .with_context(|| format!("named (pid {pid}) is not running"))?;
+    let stat = p::parse_stat(&stat_text)
+        .with_context(|| format!("/proc/{pid}/stat: unexpected format"))?;
+    let btime = read_capped_string(std::path::Path::new("/proc/stat"), 16 << 20)
+        .ok()
+        .and_then(|s| p::parse_btime(&s))
+        .context("/proc/stat: no btime")?;
+    let limits = read_capped_string(&dir.join("limits"), 64 << 10)
+        .ok()
+        .and_then(|s| p::parse_max_fds(&s))
+        .flatten();
+    let open_fds = std::fs::read_dir(dir.join("fd"))
+        .ok()
+        .map(|d| d.count() as u64);
+    let (ticks, page) = sysconf_ticks_page();
+    Ok(Some(p::process(
+        pid, stat, btime, ticks, page, open_fds, limits,
+    )))
+}
+
+fn read_pid(f: &std::path::Path) -> anyhow::Result<u32> {
+    let s = crate::common::fsread::read_capped_string(f, 64)?;
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p > 0)
+        .with_context(|| format!("{}: not a process id", f.display()))
+}
+
+/// The pid of the one process whose command (`/proc/PID/comm`) is `name`.
+fn only_process_named(name: &str) -> Option<u32> {
+    let mut found = None;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            if found.is_some() {
+                // several (instances): which one the URL talks to is not known
+                return None;
+            }
+            found = Some(pid);
+        }
+    }
+    found
+}
+
+/// Clock ticks per second and the page size.
+#[allow(unsafe_code)]
+fn sysconf_ticks_page() -> (u64, u64) {
+    // SAFETY: sysconf reads a constant of the C library
+    let (t, p) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (
+        u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100),
+        u64::try_from(p).ok().filter(|p| *p > 0).unwrap_or(4096),
+    )
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::bindstats::gather::{url_from_env, views_from_env, Deadline, Fetcher};
+use crate::bindstats::model::process::NamedProcess;
 use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
 use crate::bindstats::render::metrics as bind_metrics;
 use crate::bindstats::render::munin::{self as bind_munin, split_list, MasterZones, Settings};
@@ -127,23 +128,39 @@ pub(crate) struct Args {
     #[arg(long, value_name = "LIST", env = "MASTERZONES", hide_env = true)]
     pub(crate) master_zones: Option<String>,
 
-    /// At most this many autodetected zones per view (env: MAXZONES)
+    /// At most this many autodetected zones per view, the busiest by authoritative answers
+    /// (zones graphed by the last run kept first); a bad value is reported and 50 used
+    /// (env: MAXZONES)
     #[arg(
         long,
         value_name = "N",
         env = "MAXZONES",
         hide_env = true,
-        default_value_t = 50
+        default_value = "50"
     )]
-    pub(crate) max_zones: usize,
+    pub(crate) max_zones: String,
 
     /// Largest document accepted
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = clap_parsers::size)]
     pub(crate) max_size: u64,
 
-    /// Serve Prometheus metrics on ADDR:PORT (/metrics), fetching BIND once per scrape
-    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"])]
-    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics at /metrics and the JSON document at /json on ADDR:PORT,
+    /// fetching BIND once per scrape. `:PORT` (or `PORT`) listens on every address, as
+    /// Prometheus exporters do; `localhost:PORT` is resolved; the address taken is printed.
+    /// A scrape is answered before the scraper's X-Prometheus-Scrape-Timeout-Seconds (less a
+    /// tenth, at most 0.5 s), and never later than --timeout or 9.5 s: a BIND that does not
+    /// answer in time is `bind_up 0`, not a failed scrape. When opskit itself is starved (out
+    /// of file descriptors) the answer is 503, never a false `bind_up 0`.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["verb", "file"],
+        value_parser = serve::parse_listen)]
+    pub(crate) listen: Option<serve::Listen>,
+
+    /// named's pid file, for named's own CPU, memory, open files and start time
+    /// (`bind_process_*`, as bind_exporter's --bind.pid-file) in Prometheus and JSON output.
+    /// Without it they are read when the URL is on this host: from /run/named/named.pid,
+    /// else from the one process named `named`
+    #[arg(long, value_name = "PATH")]
+    pub(crate) pid_file: Option<PathBuf>,
 
     /// Instance name (set from a `bind9_NAME` link): graph names start with `NAME_`
     #[arg(long, value_name = "NAME", hide = true)]
@@ -167,7 +184,7 @@ impl Args {
         Settings {
             views: split_list(&views).map(str::to_string).collect(),
             zones: MasterZones::parse(self.master_zones.as_deref()),
-            zone_cap: self.max_zones,
+            zone_cap: zone_cap(&self.max_zones),
             any_warn: threshold("ANYWARN", &self.any_warn, "10"),
             any_crit: threshold("ANYCRIT", &self.any_crit, "50"),
             prefix: self
@@ -175,6 +192,7 @@ impl Args {
                 .as_deref()
                 .map(|i| format!("{}_", munin_out::clean_fieldname(i)))
                 .unwrap_or_default(),
+            graphed_before: Default::default(),
         }
     }
 
@@ -222,6 +240,18 @@ fn threshold(name: &str, value: &str, default: &str) -> String {
     })
 }
 
+/// `MAXZONES` / `--max-zones`: a whole number; a bad one is one line on stderr and the
+/// default, so munin keeps its graphs (as a bad ANYWARN).
+fn zone_cap(value: &str) -> usize {
+    value.trim().parse::<usize>().unwrap_or_else(|_| {
+        eprintln!(
+            "opskit bindstats: bad MAXZONES '{}': expected a whole number >= 0; using 50",
+            clean(value)
+        );
+        50
+    })
+}
+
 /// The longest `--timeout` / env.timeout taken; longer is a mistake (munin-node kills a
 /// plugin after 10 s by default).
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -254,6 +284,28 @@ fn check_cli_timeout(args: &Args) -> anyhow::Result<()> {
 /// Gather: the document from `--file` (capped, FIFOs refused) or the statistics channel.
 fn fetch(args: &Args) -> anyhow::Result<Stats> {
     let timeout = timeout(args)?;
+    fetch_by(args, Deadline::after(timeout))
+}
+
+/// [`fetch`] under a deadline of the caller's; a counter that is not a count is one warning
+/// line naming it (it is unknown in every format, never 0).
+fn fetch_by(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
+    let st = fetch_quiet(args, deadline)?;
+    for (group, names) in &st.unknown {
+        for (name, text) in names {
+            eprintln!(
+                "opskit bindstats: warning: counter {}/{} is '{}', not a count: reported as \
+                 unknown",
+                clean(group),
+                clean(name),
+                clean(text)
+            );
+        }
+    }
+    Ok(st)
+}
+
+fn fetch_quiet(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
     let zones = args.zone_filter();
     if let Some(f) = &args.file {
         // streamed: a 5 MB document is parsed as it is read, never held whole
@@ -264,7 +316,6 @@ fn fetch(args: &Args) -> anyhow::Result<Stats> {
         };
         return parse_reader(doc, &zones).map_err(|e| anyhow::anyhow!("{what}: {e}"));
     }
-    let deadline = Deadline::after(timeout);
     Fetcher::new(deadline, args.max_size)?.fetch(&args.url(), &zones)
 }
 
@@ -275,14 +326,55 @@ fn emit(out: &[u8]) -> anyhow::Result<()> {
         .context("writing to stdout")
 }
 
+/// Whether a statistics-channel URL names this host (loopback or `localhost`).
+fn url_is_local(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let auth = rest.split('/').next().unwrap_or("");
+    let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    let host = match auth.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => auth.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// named's own process: from --pid-file, or found on this host when the URL is on it.
+fn named_process(args: &Args) -> Option<NamedProcess> {
+    let explicit = args.pid_file.is_some();
+    if !explicit && (args.file.is_some() || !url_is_local(&args.url())) {
+        return None;
+    }
+    match gather::named_process(args.pid_file.as_deref()) {
+        Ok(p) => p,
+        Err(e) if explicit => {
+            eprintln!("opskit bindstats: warning: {}", crate::exit::one_line(&e));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// One Prometheus exposition: the families of the document, or `bind_up 0` (and the cause
-/// on stderr) when the fetch failed.
-fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
+/// on stderr) when the fetch failed; named's process families either way when known.
+fn exposition(
+    result: anyhow::Result<Stats>,
+    process: Option<NamedProcess>,
+) -> anyhow::Result<Vec<u8>> {
     let fams = match result {
-        Ok(st) => bind_metrics::families(&st),
+        Ok(mut st) => {
+            st.named_process = process;
+            bind_metrics::families(&st)
+        }
         Err(e) => {
             report(&e);
-            bind_metrics::down()
+            let mut f = bind_metrics::down();
+            if let Some(p) = &process {
+                f.extend(bind_metrics::process_families(p));
+            }
+            f
         }
     };
     let mut out = Vec::new();
@@ -290,13 +382,93 @@ fn exposition(result: anyhow::Result<Stats>) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The longest a scrape waits for BIND when the scraper does not say (below Prometheus'
+/// default scrape timeout of 10 s).
+const LISTEN_DEFAULT: Duration = Duration::from_millis(9500);
+
+/// Whether a failed fetch failed for want of the exporter's own resources (file descriptors,
+/// threads): then the scrape is answered 503, not `bind_up 0`.
+fn starved(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<gather::Starved>()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.raw_os_error(),
+                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::EAGAIN)
+                )
+            })
+    })
+}
+
+/// `--listen`: Prometheus text at /metrics, the JSON document at /json.
+fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let cap = timeout(&args)?.min(LISTEN_DEFAULT);
+    let args = Arc::new(args);
+    let by = move |args: &Args, until: std::time::Instant| {
+        let d = until
+            .checked_duration_since(std::time::Instant::now())
+            .unwrap_or_default();
+        fetch_by(args, Deadline::after(d.min(cap)))
+    };
+    let a = args.clone();
+    let metrics: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
+        Err(e) if starved(&e) => serve::Reply::Unavailable(crate::exit::one_line(&e)),
+        r => serve::Reply::Body(exposition(r, named_process(&a)).unwrap_or_default()),
+    });
+    let a = args.clone();
+    let json: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
+        Ok(mut st) => {
+            bind_munin::declare_known(&mut st);
+            st.named_process = named_process(&a);
+            let mut out = Vec::new();
+            match crate::format::json::write_pretty_clean(&mut out, &st) {
+                Ok(()) => serve::Reply::Body(out),
+                Err(e) => serve::Reply::Unavailable(e.to_string()),
+            }
+        }
+        Err(e) => {
+            report(&e);
+            serve::Reply::Unavailable(crate::exit::one_line(&e))
+        }
+    });
+    // the server has said why on stderr already
+    let late: Arc<serve::Late> = Arc::new(|| {
+        let mut out = Vec::new();
+        let _ = crate::format::prometheus::write(&mut out, &bind_metrics::down());
+        out
+    });
+    let mut eps = vec![
+        serve::Endpoint {
+            path: "/metrics",
+            content_type: serve::PROMETHEUS_TEXT,
+            render: metrics,
+            late: Some(late),
+        },
+        serve::Endpoint {
+            path: "/json",
+            content_type: "application/json",
+            render: json,
+            late: None,
+        },
+    ];
+    if args.format == Format::Json {
+        eps.reverse();
+    }
+    serve::serve_endpoints(
+        at,
+        eps,
+        serve::Options {
+            tool: "opskit bindstats",
+            default_timeout: cap,
+        },
+    )
+}
+
 pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     check_cli_timeout(&args)?;
-    if let Some(addr) = args.listen {
-        timeout(&args)?;
-        let args = std::sync::Arc::new(args);
-        let scrape = move || exposition(fetch(&args)).unwrap_or_default();
-        serve::serve(addr, std::sync::Arc::new(scrape))?;
+    if let Some(at) = args.listen.clone() {
+        listen(args, &at)?;
         return Ok(Outcome::Success);
     }
     match args.verb {
@@ -325,14 +497,35 @@ pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         Format::Json => {
             let mut st = result?;
             bind_munin::declare_known(&mut st);
+            st.named_process = named_process(&args);
             crate::format::json::write_pretty_clean(&mut out, &st)?
         }
         // textfile mode (cron): a failure is `bind_up 0`, exit 0, the cause on stderr
-        Format::Prometheus => out = exposition(result)?,
+        Format::Prometheus => out = exposition(result, named_process(&args))?,
         Format::Munin => munin(&args, result, &mut out)?,
     }
     emit(&out)?;
     Ok(Outcome::Success)
+}
+
+/// VIEWS naming a view the server does not have: one line on stderr per such view (the perl
+/// plugin printed nothing at all for it).
+fn warn_unknown_views(st: &Stats, s: &Settings) {
+    for v in &s.views {
+        if !st.views.iter().any(|x| &x.name == v) {
+            let have: Vec<String> = st
+                .views
+                .iter()
+                .map(|x| clean(&x.name).into_owned())
+                .collect();
+            eprintln!(
+                "opskit bindstats: warning: VIEWS names '{}', which the server does not have \
+                 (it has: {})",
+                clean(v),
+                have.join(", ")
+            );
+        }
+    }
 }
 
 /// A fetch failure that does not fail the run: one line on stderr.
@@ -349,9 +542,21 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         _ => munin_out::Verb::Fetch,
     };
     let state = munin_state::state_file(&args.state_name());
-    let settings = args.settings();
+    let mut settings = args.settings();
+    // one warning for a state file that is there and unusable (the good run below rewrites it)
+    let saved = state.as_deref().and_then(|p| match munin_state::load(p) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("opskit bindstats: warning: {}", crate::exit::one_line(&e));
+            None
+        }
+    });
     let (graphs, values) = match result {
         Ok(st) => {
+            warn_unknown_views(&st, &settings);
+            if let Some(saved) = &saved {
+                settings.graphed_before = bind_munin::zones_graphed(saved, &settings, &st);
+            }
             let gs = bind_munin::graphs(&st, &settings);
             if let Some(p) = &state {
                 if let Err(e) = munin_state::save(p, &gs) {
@@ -363,7 +568,6 @@ fn munin(args: &Args, result: anyhow::Result<Stats>, out: &mut Vec<u8>) -> anyho
         Err(e) => {
             // one line for munin-node's log; every known field unknown, never a zero
             report(&e);
-            let saved = state.as_deref().and_then(munin_state::load);
             let gs = saved.unwrap_or_else(|| bind_munin::graphs(&Stats::default(), &settings));
             (gs, Values::Unknown)
         }

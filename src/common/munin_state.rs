@@ -27,10 +27,27 @@ pub(crate) fn state_file(name: &str) -> Option<PathBuf> {
         .map(|d| PathBuf::from(d).join(name))
 }
 
-/// The graphs saved by the last good run; `None` when there is no usable file.
-pub(crate) fn load(path: &Path) -> Option<Vec<Graph>> {
-    let bytes = state_file::read(path, MAX_STATE).ok()??;
-    state_from_bytes(&bytes)
+/// The graphs saved by the last good run: `Ok(None)` when there is no file, an error naming
+/// the file when it is there and cannot be used (truncated, not ours, unreadable).
+pub(crate) fn load(path: &Path) -> anyhow::Result<Option<Vec<Graph>>> {
+    // a path that is not a regular file (`/dev/null`, a FIFO) is left alone, as by [`save`]
+    if std::fs::symlink_metadata(path)
+        .is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_symlink())
+    {
+        return Ok(None);
+    }
+    let Some(bytes) = state_file::read(path, MAX_STATE)? else {
+        return Ok(None);
+    };
+    match state_from_bytes(&bytes) {
+        Some(g) => Ok(Some(g)),
+        None => anyhow::bail!(
+            "{}: not a usable state file ({} bytes, truncated or corrupt): ignored, rewritten \
+             by the next good run",
+            path.display(),
+            bytes.len()
+        ),
+    }
 }
 
 /// Save the graphs (atomically, never through a symlink or into a directory another user

@@ -244,6 +244,29 @@ impl Drop for Killed {
     }
 }
 
+/// Run a command with its address space capped at `bytes` (RLIMIT_AS, set in the child
+/// before exec): a program that needs more fails its allocation and aborts, so a test sees a
+/// memory bound broken as a failed run. (A child's peak RSS from wait4 would also count the
+/// memory of this test process, parallel tests included, shared with the child until exec.)
+#[allow(unsafe_code)]
+pub fn run_capped_memory(cmd: &mut Command, bytes: u64) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    run(cmd)
+}
+
 /// A loop device over an image file, detached on drop.
 pub struct LoopDev(pub String);
 
@@ -289,4 +312,13 @@ pub fn wait_until(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// A value in KiB from /proc/PID/status (`VmHWM`, `VmRSS`).
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }

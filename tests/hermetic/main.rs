@@ -9,6 +9,7 @@
 #[path = "../common/util.rs"]
 mod util;
 
+mod bindstats;
 mod cli;
 mod docs_flags;
 mod generated;

@@ -293,3 +293,118 @@ fn perl_plugin_and_opskit_agree_field_by_field_on_xml_v2() {
     assert_eq!(explicit["masterzone_reqs_my-view.x"].len(), 2);
     assert!(total > 150, "{total} fields compared");
 }
+
+/// Five reverse zones whose munin field names collide (a leading digit becomes `_`): the
+/// perl plugin prints five lines under two field names (the munin master merges them into
+/// two RRDs); opskit prints five distinct field names, each labelled with its zone and
+/// carrying the value the perl plugin printed for that zone.
+#[test]
+fn five_colliding_reverse_zones_are_five_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(plugin) = perl_plugin(tmp.path()) else {
+        return;
+    };
+    let zones = [
+        "0.168.192.in-addr.arpa",
+        "1.168.192.in-addr.arpa",
+        "2.168.192.in-addr.arpa",
+        "10.0.10.in-addr.arpa",
+        "20.0.10.in-addr.arpa",
+    ];
+    let doc =
+        std::fs::read_to_string(crate::util::fixtures().join("bind/bind_exporter-v0.7.0-v2.xml"))
+            .unwrap();
+    let added: String = zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            format!(
+                "<zone><name>{z}/IN</name><rdataclass>IN</rdataclass><serial>2024010101</serial>\
+                 <counters><QryAuthAns>{}</QryAuthAns></counters></zone>",
+                100 + i
+            )
+        })
+        .collect();
+    let doc = doc.replacen("<zones>", &format!("<zones>{added}"), 1);
+    let port = serve_v2(doc.into_bytes());
+    let env = [("MASTERZONES", &zones.join(",") as &str)];
+    let section = |out: &str| -> Vec<String> {
+        out.split("multigraph ")
+            .find(|g| g.starts_with("masterzone_reqs__default"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // (label, value) per raw field of the zone graph
+    let raw = |config: &str, values: &str| -> Vec<(String, String)> {
+        let (c, v) = (section(config), section(values));
+        c.iter()
+            .filter_map(|l| l.split_once(".label "))
+            .map(|(f, label)| {
+                let val = v
+                    .iter()
+                    .find_map(|l| l.strip_prefix(&format!("{f}.value ")))
+                    .unwrap_or("?");
+                (label.to_string(), val.to_string())
+            })
+            .collect()
+    };
+    let perl_run = |arg: &[&str]| {
+        let (code, out, err) = run(Command::new("perl")
+            .arg(&plugin)
+            .args(arg)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("MASTERZONES", env[0].1));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let perl_out = perl_run(&["config"]);
+    let perl = raw(&perl_out, &perl_run(&[]));
+    assert_eq!(perl.len(), 5, "{perl_out}");
+    let perl_names: BTreeSet<String> = perl_out
+        .lines()
+        .filter_map(|l| l.split_once(".label ").map(|(f, _)| clean_fieldname(f)))
+        .filter(|f| f.contains("in_addr_arpa"))
+        .collect();
+    assert_eq!(
+        perl_names.len(),
+        2,
+        "the perl plugin's collision: {perl_names:?}"
+    );
+    let ours_run = |arg: &[&str]| {
+        let (code, out, err) = run(opskit()
+            .arg("bindstats")
+            .args(arg)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("MASTERZONES", env[0].1));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let ours_out = ours_run(&["config"]);
+    let ours = raw(&ours_out, &ours_run(&[]));
+    assert_eq!(ours.len(), 5, "{ours_out}");
+    let mut a = perl.clone();
+    let mut b = ours.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "same zones, same values");
+    assert!(a.iter().all(|(_, v)| v.parse::<u64>().is_ok()), "{a:?}");
+    let names: BTreeSet<String> = ours_out
+        .split("multigraph ")
+        .find(|g| g.starts_with("masterzone_reqs__default"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(".label ").map(|(f, _)| f.to_string()))
+        .collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(names.iter().all(|n| &clean_fieldname(n) == n));
+    assert!(
+        ours_out.contains("graph_info Zones whose munin field names would be the same"),
+        "{ours_out}"
+    );
+}

@@ -257,8 +257,9 @@ fn long_view_names_are_capped_and_stay_distinct() {
     let Some(dir) = shared_fixtures("bind") else {
         return;
     };
-    // two 10 MB view names sharing their first 10 MB, in 3-byte characters
-    let long = "例".repeat(3_500_000);
+    // two 900 KB view names sharing their first 900 KB, in 3-byte characters (a text or
+    // tag over 1 MiB is refused: bindstats_listen and the hermetic memory tests)
+    let long = "例".repeat(300_000);
     let doc = std::fs::read_to_string(dir.join("bind-9.18.49-lab-xml-v3-server.xml"))
         .unwrap()
         .replace("view name=\"internal\"", &format!("view name=\"{long}1\""))
@@ -438,4 +439,42 @@ fn listen_with_bind_down_says_bind_up_0() {
     if let Some(m) = parse_exposition(&body) {
         assert_eq!(m["bind_up"].1[0].2, 0.0);
     }
+}
+
+/// The packaged alerting rules pass `promtool check rules`, and their unit tests (every alert
+/// firing on its trigger and silent on its healthy twin) pass `promtool test rules`.
+#[test]
+fn packaged_alert_rules_pass_promtool_check_and_unit_tests() {
+    if !crate::util::require_tool("promtool") {
+        return;
+    }
+    let dir = crate::util::repo().join("pkg/examples/prometheus");
+    let (code, out, err) = run(Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(dir.join("bind-alerts.yml")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS: 5 rules found"), "{out}");
+    let (code, out, err) = run(Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(dir.join("bind-alerts.test.yml")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+    // the unit tests can fail: a threshold moved past its test series is caught
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = std::fs::read_to_string(dir.join("bind-alerts.yml"))
+        .unwrap()
+        .replace(
+            "bind_recursive_clients > 900",
+            "bind_recursive_clients > 990",
+        );
+    std::fs::write(tmp.path().join("bind-alerts.yml"), rules).unwrap();
+    std::fs::copy(
+        dir.join("bind-alerts.test.yml"),
+        tmp.path().join("bind-alerts.test.yml"),
+    )
+    .unwrap();
+    let (code, out, _) = run(Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(tmp.path().join("bind-alerts.test.yml")));
+    assert_ne!(code, 0, "{out}");
 }

@@ -9,6 +9,7 @@ mod util;
 
 mod bindstats;
 mod bindstats_http;
+mod bindstats_listen;
 mod bindstats_munin;
 mod bindstats_perl;
 mod bindstats_prom;

@@ -155,6 +155,13 @@ impl<R: Read> Chunked<R> {
         }
     }
 
+    /// The whitespace [`Chunked::first_non_space`] consumed, and a reader of the rest.
+    pub fn into_parts(mut self) -> (Vec<u8>, impl Read) {
+        let lead = std::mem::take(&mut self.lead);
+        let buffered = self.buf[self.start..self.end].to_vec();
+        (lead, io::Cursor::new(buffered).chain(self.inner))
+    }
+
     /// Everything from the start, read to the end (the whitespace
     /// [`Chunked::first_non_space`] skipped included, so positions count from the start).
     pub fn into_rest(mut self) -> io::Result<Vec<u8>> {
@@ -232,6 +239,79 @@ impl<R: Read> XmlSource for Chunked<R> {
     }
 }
 
+/// The longest text or tag taken in an XML document, in bytes. BIND's texts are numbers and
+/// names and its tags short: [`Bounded`] refuses to read on past this many bytes without a
+/// `<` or without a `>`, so what the XML reader buffers for one event (and the text the walk
+/// gathers) stays bounded whatever the document.
+pub const MAX_RUN: u64 = 1 << 20;
+
+/// A source that fails once [`MAX_RUN`] bytes go by without a `<` or without a `>`.
+pub struct Bounded<S> {
+    inner: S,
+    since_lt: u64,
+    since_gt: u64,
+}
+
+impl<S: XmlSource> Bounded<S> {
+    pub fn new(inner: S) -> Self {
+        Bounded {
+            inner,
+            since_lt: 0,
+            since_gt: 0,
+        }
+    }
+}
+
+impl<S: XmlSource> Read for Bounded<S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<S: XmlSource> BufRead for Bounded<S> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.since_lt > MAX_RUN || self.since_gt > MAX_RUN {
+            return Err(io::Error::other(format!(
+                "a text or tag longer than {MAX_RUN} bytes before byte {} (BIND's are numbers \
+                 and names)",
+                self.inner.consumed()
+            )));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // the bytes handed out by the last fill_buf, still there (no read happens)
+        if let Ok(b) = self.inner.fill_buf() {
+            let b = &b[..n.min(b.len())];
+            let run = |last: Option<usize>, was: u64| match last {
+                Some(i) => (b.len() - i - 1) as u64,
+                None => was + b.len() as u64,
+            };
+            self.since_lt = run(memchr::memrchr(b'<', b), self.since_lt);
+            self.since_gt = run(memchr::memrchr(b'>', b), self.since_gt);
+        }
+        self.inner.consume(n);
+    }
+}
+
+impl<S: XmlSource> XmlSource for Bounded<S> {
+    fn jump_past(&mut self, needle: &Finder<'_>, body: Option<Body<'_>>) -> io::Result<bool> {
+        // a jump ends just past an end tag
+        self.since_lt = 0;
+        self.since_gt = 0;
+        self.inner.jump_past(needle, body)
+    }
+
+    fn consumed(&self) -> u64 {
+        self.inner.consumed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +350,31 @@ mod tests {
             assert_eq!(got[..3], shifted[..3], "chunk {cap}");
             assert!(!got[3].0);
         }
+    }
+
+    #[test]
+    fn bounded_refuses_a_long_run_without_angle_brackets() {
+        let read_all = |doc: &[u8]| -> io::Result<usize> {
+            let mut b = Bounded::new(Chunked::with_capacity(doc, 4096));
+            let mut n = 0;
+            loop {
+                let got = b.fill_buf()?.len();
+                if got == 0 {
+                    return Ok(n);
+                }
+                b.consume(got);
+                n += got;
+            }
+        };
+        // refused within a chunk past the limit
+        let run = MAX_RUN as usize + 2 * 4096;
+        let text = [b"<a>".as_slice(), &vec![b'x'; run], b"</a>"].concat();
+        assert!(read_all(&text).is_err(), "text");
+        let tag = [b"<a b=\"".as_slice(), &vec![b'<'; run], b"\">"].concat();
+        assert!(read_all(&tag).is_err(), "tag");
+        // the healthy twin: as many bytes, with tags all along
+        let fine = b"<a>12345</a>".repeat(run / 12 + 1);
+        assert_eq!(read_all(&fine).unwrap(), fine.len());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! Pure: [`Stats`] in, families out; [`down`] is what a failed fetch exports (`bind_up 0`).
 
-use crate::bindstats::model::{Counters, Stats, View};
+use crate::bindstats::model::process::NamedProcess;
+use crate::bindstats::model::{view_group, Counters, Stats, View};
 use crate::format::prometheus::{Family, Kind};
 
 const UP_HELP: &str = "Was the Bind instance query successful?";
@@ -171,6 +172,55 @@ impl Families {
     }
 }
 
+/// named's process families, under bind_exporter's names (its `--bind.pid-file`).
+pub(crate) fn process_families(p: &NamedProcess) -> Vec<Family> {
+    let mut out = Vec::new();
+    let mut one = |name: &str, kind: Kind, help: &str, v: f64| {
+        let mut f = Family::new(name, kind, help);
+        f.push(&[], v);
+        out.push(f);
+    };
+    one(
+        "bind_process_cpu_seconds_total",
+        Kind::Counter,
+        "Total user and system CPU time spent in seconds.",
+        p.cpu_seconds,
+    );
+    if let Some(n) = p.open_fds {
+        one(
+            "bind_process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+            n as f64,
+        );
+    }
+    one(
+        "bind_process_max_fds",
+        Kind::Gauge,
+        "Maximum number of open file descriptors.",
+        p.max_fds.map_or(f64::INFINITY, |n| n as f64),
+    );
+    one(
+        "bind_process_virtual_memory_bytes",
+        Kind::Gauge,
+        "Virtual memory size in bytes.",
+        p.virtual_memory_bytes as f64,
+    );
+    one(
+        "bind_process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory size in bytes.",
+        p.resident_memory_bytes as f64,
+    );
+    one(
+        "bind_process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since unix epoch in seconds.",
+        p.start_time_seconds,
+    );
+    out
+}
+
 /// Every family for a document.
 pub fn families(st: &Stats) -> Vec<Family> {
     let mut up = Family::new("bind_up", Kind::Gauge, UP_HELP);
@@ -178,10 +228,13 @@ pub fn families(st: &Stats) -> Vec<Family> {
     let mut out = vec![up];
     out.extend(times(st));
     out.extend(server_families(st));
-    out.extend(resolver_families(&st.views));
+    out.extend(resolver_families(st));
     out.extend(zone_serials(&st.views));
     out.extend(task_families(st));
     out.extend(opskit_families(st));
+    if let Some(p) = &st.named_process {
+        out.extend(process_families(p));
+    }
     out
 }
 
@@ -258,7 +311,8 @@ fn server_families(st: &Stats) -> Vec<Family> {
 }
 
 /// bind_exporter's families over every view (bind_exporter does not leave `_bind` out).
-fn resolver_families(views: &[View]) -> Vec<Family> {
+fn resolver_families(st: &Stats) -> Vec<Family> {
+    let views = &st.views;
     let mut cache = Family::new(
         "bind_resolver_cache_rrsets",
         Kind::Gauge,
@@ -295,8 +349,15 @@ fn resolver_families(views: &[View]) -> Vec<Family> {
                 f.push(&[("view", vn), (label, counter)], *n as f64);
             }
         }
-        let (buckets, count) = rtt_buckets(&v.resstats);
-        rtt.push_histogram(&[("view", vn)], &buckets, f64::NAN, count);
+        // a round-trip counter that was not a count leaves no histogram rather than a wrong one
+        let rtt_unknown = st
+            .unknown_in(&view_group(vn, "resstats"))
+            .iter()
+            .any(|k| k.starts_with("QryRTT"));
+        if !rtt_unknown {
+            let (buckets, count) = rtt_buckets(&v.resstats);
+            rtt.push_histogram(&[("view", vn)], &buckets, f64::NAN, count);
+        }
     }
     let mut out = vec![cache, queries, rtt];
     out.extend(fams.0);
@@ -339,7 +400,8 @@ fn rtt_buckets(stats: &Counters) -> (Vec<(f64, u64)>, u64) {
 fn zone_serials(views: &[View]) -> Vec<Family> {
     // a counter, as bind_exporter types it (a serial only grows)
     let mut f = Family::new("bind_zone_serial", Kind::Counter, "Zone serial number.");
-    for v in views {
+    // bind_exporter leaves the built-in `_bind` view's zones (version.bind...) out
+    for v in views.iter().filter(|v| v.name != "_bind") {
         for z in &v.zones {
             if let Some(s) = z.serial {
                 f.push(&[("view", &v.name), ("zone_name", &z.name)], s as f64);

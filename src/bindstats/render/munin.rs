@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bindstats::model::{strip_digits, Counters, Stats, View};
-use crate::format::munin::{clean_graphname, Draw, Field, FieldType, Graph};
+use crate::bindstats::model::{strip_digits, view_group, zone_group, Counters, Stats, View};
+use crate::format::munin::{clean_fieldname, clean_graphname, Draw, Field, FieldType, Graph};
 
 /// Which zones get a line on the per-zone graph (`MASTERZONES`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub struct Settings {
     pub(crate) any_crit: String,
     /// Put before every graph name (`ns1_` for a `bind9_ns1` link), empty for the plain link.
     pub(crate) prefix: String,
+    /// The zone labels on each view's per-zone graph in the last saved state: autodetection
+    /// keeps them ahead of the cap, so their RRDs do not stop.
+    pub(crate) graphed_before: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             any_warn: "10".into(),
             any_crit: "50".into(),
             prefix: String::new(),
+            graphed_before: BTreeMap::new(),
         }
     }
 }
@@ -114,8 +118,8 @@ pub(crate) fn check_threshold(s: &str) -> Result<String, &'static str> {
 
 const PER_PERIOD: &str = "Queries / ${graph_period}";
 
-/// The perl plugin's field lists (with its `QrtRTT800` typo fixed, which also cut the list
-/// short: QryRTT800, QryRTT1600 and QryRTT1600+ are back).
+/// The perl plugin's field lists, in its order (its resolver list has all 25 fields,
+/// QryRTT800, QryRTT1600 and QryRTT1600+ included: `bindstats_perl::` compares them).
 const SERVER_FIELDS: &[&str] = &[
     "QryRecursion",
     "QryNxrrset",
@@ -201,22 +205,53 @@ const MEMORY: &[&str] = &[
 
 /// The counters the graphs declare, added as 0 where the document leaves them out (BIND
 /// 9.10+ omits zero counters, JSON always): the JSON output then has a stable shape too.
+/// A counter the document gave as something that is not a count stays absent (listed in
+/// `unknown_counters`).
 pub(crate) fn declare_known(st: &mut Stats) {
-    fn fill(c: &mut Counters, names: &[&str]) {
+    fn fill(c: &mut Counters, names: &[&str], unknown: &[&str]) {
         for n in names {
-            c.entry((*n).to_string()).or_insert(0);
+            if !unknown.contains(n) {
+                c.entry((*n).to_string()).or_insert(0);
+            }
         }
     }
-    fill(&mut st.qtypes, QTYPES);
-    fill(&mut st.rcodes, RCODES);
-    fill(&mut st.opcodes, OPCODES);
-    fill(&mut st.nsstat, SERVER_FIELDS);
-    fill(&mut st.nsstat, &["Requestv4", "Requestv6"]);
-    fill(&mut st.sockstat, SOCKET_FIELDS);
-    for v in &mut st.views {
-        fill(&mut v.resqtype, QTYPES);
-        fill(&mut v.resstats, RESOLVER_FIELDS);
-        fill(&mut v.cache, CACHE_FIELDS);
+    let unk = |g: &str| -> Vec<String> {
+        st.unknown
+            .get(g)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    fn as_refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let (q, r, o, n, so) = (
+        unk("qtype"),
+        unk("rcode"),
+        unk("opcode"),
+        unk("nsstat"),
+        unk("sockstat"),
+    );
+    let views: Vec<[Vec<String>; 3]> = st
+        .views
+        .iter()
+        .map(|v| {
+            [
+                unk(&view_group(&v.name, "resqtype")),
+                unk(&view_group(&v.name, "resstats")),
+                unk(&view_group(&v.name, "cache")),
+            ]
+        })
+        .collect();
+    fill(&mut st.qtypes, QTYPES, &as_refs(&q));
+    fill(&mut st.rcodes, RCODES, &as_refs(&r));
+    fill(&mut st.opcodes, OPCODES, &as_refs(&o));
+    fill(&mut st.nsstat, SERVER_FIELDS, &as_refs(&n));
+    fill(&mut st.nsstat, &["Requestv4", "Requestv6"], &as_refs(&n));
+    fill(&mut st.sockstat, SOCKET_FIELDS, &as_refs(&so));
+    for (v, [rq, rs, c]) in st.views.iter_mut().zip(views) {
+        fill(&mut v.resqtype, QTYPES, &as_refs(&rq));
+        fill(&mut v.resstats, RESOLVER_FIELDS, &as_refs(&rs));
+        fill(&mut v.cache, CACHE_FIELDS, &as_refs(&c));
     }
 }
 
@@ -274,23 +309,62 @@ fn gauge(name: &str, v: u64) -> Field {
     Field::new(name, name, FieldType::Gauge, Some(v as f64))
 }
 
-/// `list` in its order, each with its value or 0.
-fn listed(c: &Counters, list: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
-    list.iter()
-        .map(|k| make(k, c.get(*k).copied().unwrap_or(0)))
-        .collect()
+/// A field for `k`: its value, 0 when the document leaves it out, `U` when the document
+/// says something that is not a count (`unknown`).
+fn value_of(c: &Counters, unknown: &[&str], k: &str, make: fn(&str, u64) -> Field) -> Field {
+    let mut f = make(k, c.get(k).copied().unwrap_or(0));
+    if unknown.contains(&k) {
+        f.value = None;
+    }
+    f
 }
 
-/// The declared names and every present one, sorted (the perl plugin's order).
-fn declared_and_seen(c: &Counters, declared: &[&str], make: fn(&str, u64) -> Field) -> Vec<Field> {
+/// `list` in its order, each with its value or 0 (`U` for an unknown one).
+fn listed(
+    c: &Counters,
+    unknown: &[&str],
+    list: &[&str],
+    make: fn(&str, u64) -> Field,
+) -> Vec<Field> {
+    list.iter().map(|k| value_of(c, unknown, k, make)).collect()
+}
+
+/// The declared names and every present (or unknown) one, sorted (the perl plugin's order).
+fn declared_and_seen(
+    c: &Counters,
+    unknown: &[&str],
+    declared: &[&str],
+    make: fn(&str, u64) -> Field,
+) -> Vec<Field> {
     let names: BTreeSet<&str> = declared
         .iter()
         .copied()
         .chain(c.keys().map(String::as_str))
+        .chain(unknown.iter().copied())
         .collect();
     names
         .into_iter()
-        .map(|k| make(k, c.get(k).copied().unwrap_or(0)))
+        .map(|k| value_of(c, unknown, k, make))
+        .collect()
+}
+
+/// The zone labels of each view's per-zone graph among saved graphs (see
+/// [`Settings::graphed_before`]).
+pub(crate) fn zones_graphed(
+    saved: &[Graph],
+    s: &Settings,
+    st: &Stats,
+) -> BTreeMap<String, BTreeSet<String>> {
+    st.views
+        .iter()
+        .filter_map(|v| {
+            let name = clean_graphname(&format!("{}masterzone_reqs_{}", s.prefix, v.name));
+            let g = saved.iter().find(|g| g.name == name)?;
+            Some((
+                v.name.clone(),
+                g.fields.iter().map(|f| f.label.clone()).collect(),
+            ))
+        })
         .collect()
 }
 
@@ -298,7 +372,7 @@ fn declared_and_seen(c: &Counters, declared: &[&str], make: fn(&str, u64) -> Fie
 pub fn graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
     let mut g = server_graphs(st, s);
     for v in graphed_views(st, s) {
-        g.extend(view_graphs(v, s));
+        g.extend(view_graphs(st, v, s));
         if let Some(z) = zone_graph(st, v, s) {
             g.push(z);
         }
@@ -319,7 +393,7 @@ fn graphed_views<'a>(st: &'a Stats, s: &'a Settings) -> impl Iterator<Item = &'a
 }
 
 fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
-    let mut q = declared_and_seen(&st.qtypes, QTYPES, counter);
+    let mut q = declared_and_seen(&st.qtypes, &st.unknown_in("qtype"), QTYPES, counter);
     if let Some(any) = q.iter_mut().find(|f| f.name == "ANY") {
         any.info = Some("ANY queries".into());
         any.warning = Some(s.any_warn.clone());
@@ -336,15 +410,20 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 PER_PERIOD,
                 stacked,
             ),
-            listed(&st.nsstat, &["Requestv4", "Requestv6"], counter),
+            listed(
+                &st.nsstat,
+                &st.unknown_in("nsstat"),
+                &["Requestv4", "Requestv6"],
+                counter,
+            ),
         ),
         build(
             spec(s, "rcodes", "Responses, by rcode", PER_PERIOD, stacked),
-            declared_and_seen(&st.rcodes, RCODES, counter),
+            declared_and_seen(&st.rcodes, &st.unknown_in("rcode"), RCODES, counter),
         ),
         build(
             spec(s, "opcodes", "Requests, by opcode", PER_PERIOD, stacked),
-            declared_and_seen(&st.opcodes, OPCODES, counter),
+            declared_and_seen(&st.opcodes, &st.unknown_in("opcode"), OPCODES, counter),
         ),
         build(
             spec(
@@ -354,7 +433,7 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 "Usage (Queries / ${graph_period})",
                 Style::Lines,
             ),
-            listed(&st.nsstat, SERVER_FIELDS, counter),
+            listed(&st.nsstat, &st.unknown_in("nsstat"), SERVER_FIELDS, counter),
         ),
         build(
             spec(
@@ -364,7 +443,12 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
                 "Derived Count",
                 Style::Lines,
             ),
-            listed(&st.sockstat, SOCKET_FIELDS, counter),
+            listed(
+                &st.sockstat,
+                &st.unknown_in("sockstat"),
+                SOCKET_FIELDS,
+                counter,
+            ),
         ),
         memory_summary(st, s),
         memory_contexts(st, s),
@@ -385,7 +469,7 @@ fn server_graphs(st: &Stats, s: &Settings) -> Vec<Graph> {
 
 fn memory_summary(st: &Stats, s: &Settings) -> Graph {
     // TotalUse is cumulative (bytes ever allocated): DERIVE, as in the perl plugin
-    let fields = declared_and_seen(&st.memory, MEMORY, |k, v| {
+    let fields = declared_and_seen(&st.memory, &st.unknown_in("memory"), MEMORY, |k, v| {
         if k == "TotalUse" {
             counter(k, v)
         } else {
@@ -429,9 +513,14 @@ fn memory_contexts(st: &Stats, s: &Settings) -> Graph {
     build(sp, fields)
 }
 
-fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
+fn view_graphs(st: &Stats, v: &View, s: &Settings) -> Vec<Graph> {
     let vn = &v.name;
-    let cache = listed(&v.cache, CACHE_FIELDS, gauge);
+    let cache = listed(
+        &v.cache,
+        &st.unknown_in(&view_group(vn, "cache")),
+        CACHE_FIELDS,
+        gauge,
+    );
     vec![
         build(
             spec(
@@ -441,7 +530,12 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
                 PER_PERIOD,
                 Style::Stacked,
             ),
-            declared_and_seen(&v.resqtype, QTYPES, counter),
+            declared_and_seen(
+                &v.resqtype,
+                &st.unknown_in(&view_group(vn, "resqtype")),
+                QTYPES,
+                counter,
+            ),
         ),
         build(
             spec(
@@ -451,7 +545,12 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
                 "Derived Count",
                 Style::Lines,
             ),
-            listed(&v.resstats, RESOLVER_FIELDS, counter),
+            listed(
+                &v.resstats,
+                &st.unknown_in(&view_group(vn, "resstats")),
+                RESOLVER_FIELDS,
+                counter,
+            ),
         ),
         build(
             spec(
@@ -467,7 +566,11 @@ fn view_graphs(v: &View, s: &Settings) -> Vec<Graph> {
 }
 
 /// The perl plugin's per-zone graph: one line per zone, its authoritative answers
-/// (QryAuthAns), stacked.
+/// (QryAuthAns), stacked. Zones whose munin field names would be the same (munin turns a
+/// leading digit into `_`: `0.168.192.in-addr.arpa` and `1.168.192.in-addr.arpa` both
+/// become `__168_192_in_addr_arpa`) each get a suffix of a hash of their real name, which
+/// stays their label; the perl plugin printed them all under one name, which the munin
+/// master merged into one RRD.
 fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
     let key = |z: &crate::bindstats::model::Zone| {
         if z.class.is_empty() {
@@ -476,6 +579,7 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             format!("{}/{}", z.name, z.class)
         }
     };
+    let auth = |z: &crate::bindstats::model::Zone| z.rcodes.get("QryAuthAns").copied();
     let (zones, dropped): (Vec<_>, usize) = match &s.zones {
         MasterZones::Off => return None,
         MasterZones::List(want) => (
@@ -483,31 +587,62 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             0,
         ),
         MasterZones::Auto => {
-            let all: Vec<_> = v
+            let mut all: Vec<_> = v
                 .zones
                 .iter()
                 .filter(|z| z.serial.is_some_and(|n| n >= 100) && !z.rcodes.is_empty())
                 .collect();
+            // the busiest first; a zone graphed last time keeps its place (its RRD goes on)
+            let before = s.graphed_before.get(&v.name);
+            let was = |z: &crate::bindstats::model::Zone| {
+                before.is_some_and(|b| b.contains(&zone_label(z)))
+            };
+            all.sort_by(|a, b| {
+                was(b)
+                    .cmp(&was(a))
+                    .then(auth(b).cmp(&auth(a)))
+                    .then(key(a).cmp(&key(b)))
+            });
             let extra = all.len().saturating_sub(s.zone_cap);
             (all.into_iter().take(s.zone_cap).collect(), extra)
         }
     };
-    let _ = st;
     if zones.is_empty() {
         return None;
     }
-    let mut by_name: BTreeMap<String, Field> = BTreeMap::new();
+    // one line per zone (an IN and a CH zone of one name are two); `U` for a count that
+    // was not one
+    let mut labelled: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for z in zones {
-        // the perl plugin strips `/IN` only
-        let label = if z.class == "IN" || z.class.is_empty() {
-            z.name.clone()
+        let bad = st.is_unknown(&zone_group(&v.name, &z.name, "rcode"), "QryAuthAns");
+        labelled.entry(zone_label(z)).or_insert(if bad {
+            None
         } else {
-            key(z)
-        };
-        let v = z.rcodes.get("QryAuthAns").copied().unwrap_or(0);
-        let mut f = counter(&label.replace(['.', '/'], "_"), v);
-        f.label = label;
-        by_name.entry(f.name.clone()).or_insert(f);
+            Some(auth(z).unwrap_or(0))
+        });
+    }
+    let mut by_base: BTreeMap<String, Vec<&String>> = BTreeMap::new();
+    for l in labelled.keys() {
+        by_base
+            .entry(clean_fieldname(&l.replace(['.', '/'], "_")))
+            .or_default()
+            .push(l);
+    }
+    let mut fields: BTreeMap<String, Field> = BTreeMap::new();
+    let mut renamed = Vec::new();
+    for (base, labels) in &by_base {
+        for l in labels {
+            let name = if labels.len() == 1 {
+                base.clone()
+            } else {
+                renamed.push(l.as_str());
+                distinct(base, l, &by_base, &fields)
+            };
+            let mut f = counter(&name, labelled[*l].unwrap_or(0));
+            f.value = labelled[*l].map(|n| n as f64);
+            f.label = (*l).clone();
+            fields.insert(f.name.clone(), f);
+        }
     }
     let mut g = build(
         spec(
@@ -520,15 +655,59 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             PER_PERIOD,
             Style::Stacked,
         ),
-        by_name.into_values().collect(),
+        fields.into_values().collect(),
     );
+    let mut info = Vec::new();
     if dropped > 0 {
-        g.info = Some(format!(
-            "{dropped} more zones were found but not graphed (cap: {} zones, env.MAXZONES)",
+        info.push(format!(
+            "{dropped} more zones were found but not graphed: the {} busiest by authoritative \
+             answers are (those graphed before kept first). Raise the cap with env.MAXZONES \
+             (--max-zones) or name the zones in env.MASTERZONES.",
             s.zone_cap
         ));
     }
+    if !renamed.is_empty() {
+        info.push(format!(
+            "Zones whose munin field names would be the same end in a hash of their name \
+             (the label is the zone): {}.",
+            renamed.join(", ")
+        ));
+    }
+    if !info.is_empty() {
+        g.info = Some(info.join(" "));
+    }
     Some(g)
+}
+
+/// A zone's line label: its name, with its class unless IN (the perl plugin strips `/IN`
+/// only).
+fn zone_label(z: &crate::bindstats::model::Zone) -> String {
+    if z.class == "IN" || z.class.is_empty() {
+        z.name.clone()
+    } else {
+        format!("{}/{}", z.name, z.class)
+    }
+}
+
+/// `base_HASH`: 6 hex digits of a stable hash (FNV-1a) of the zone's label, longer should
+/// that name be taken.
+fn distinct(
+    base: &str,
+    label: &str,
+    bases: &BTreeMap<String, Vec<&String>>,
+    taken: &BTreeMap<String, Field>,
+) -> String {
+    let h = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let hex = format!("{h:016x}");
+    for n in [6, 10, 16] {
+        let c = format!("{base}_{}", &hex[..n]);
+        if !taken.contains_key(&c) && !bases.contains_key(&c) {
+            return c;
+        }
+    }
+    format!("{base}_{hex}_{}", taken.len())
 }
 
 #[cfg(test)]
@@ -667,6 +846,89 @@ mod tests {
     }
 
     #[test]
+    fn colliding_zone_field_names_are_made_distinct_and_stable() {
+        let zones = [
+            "0.168.192.in-addr.arpa",
+            "1.168.192.in-addr.arpa",
+            "2.168.192.in-addr.arpa",
+            "10.0.10.in-addr.arpa",
+            "20.0.10.in-addr.arpa",
+            "example.com",
+        ];
+        let st = |order: &[&str]| Stats {
+            views: vec![View {
+                name: "v".into(),
+                zones: order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Zone {
+                        name: (*n).into(),
+                        class: "IN".into(),
+                        serial: Some(2024),
+                        rcodes: [("QryAuthAns".to_string(), i as u64)].into_iter().collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let listed = Settings {
+            zones: MasterZones::parse(Some(&zones[..5].join(","))),
+            ..Default::default()
+        };
+        let g = graphs(&st(&zones), &listed)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        assert_eq!(g.fields.len(), 5, "{:?}", names(&g));
+        let mut labels: Vec<&str> = g.fields.iter().map(|f| f.label.as_str()).collect();
+        labels.sort();
+        let mut want = zones[..5].to_vec();
+        want.sort();
+        assert_eq!(labels, want);
+        for f in &g.fields {
+            assert!(clean_fieldname(&f.name) == f.name, "{}", f.name);
+            assert!(
+                f.name.starts_with("__168_192_in_addr_arpa_")
+                    || f.name.starts_with("_0_0_10_in_addr_arpa_"),
+                "{}",
+                f.name
+            );
+        }
+        let info = g.info.as_deref().unwrap();
+        assert!(
+            info.contains("hash of their name") && info.contains("20.0.10.in-addr.arpa"),
+            "{info}"
+        );
+        // stable: the same names whatever the document order
+        let mut rev = zones.to_vec();
+        rev.reverse();
+        let again = graphs(&st(&rev), &listed)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        let pairs = |g: &Graph| -> std::collections::BTreeMap<String, String> {
+            g.fields
+                .iter()
+                .map(|f| (f.label.clone(), f.name.clone()))
+                .collect()
+        };
+        assert_eq!(pairs(&g), pairs(&again));
+        // the healthy twin: names that do not collide keep their plain field name, no info
+        let plain = Settings {
+            zones: MasterZones::parse(Some("example.com,0.168.192.in-addr.arpa")),
+            ..Default::default()
+        };
+        let g = graphs(&st(&zones), &plain)
+            .into_iter()
+            .find(|g| g.name == "masterzone_reqs_v")
+            .unwrap();
+        assert_eq!(names(&g), ["__168_192_in_addr_arpa", "example_com"]);
+        assert_eq!(g.info, None);
+    }
+
+    #[test]
     fn zones_autodetected_capped_listed_or_off() {
         let z = |n: &str, serial, auth| Zone {
             name: n.into(),
@@ -695,13 +957,24 @@ mod tests {
         let g = find(&Settings::default()).unwrap();
         assert_eq!(names(&g), ["a_example", "b_example"]);
         assert_eq!(g.fields[1].value, Some(6.0));
+        // the cap keeps the busiest (b: 6 answers, a: 5) ...
         let capped = find(&Settings {
             zone_cap: 1,
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(names(&capped), ["a_example"]);
-        assert!(capped.info.unwrap().contains("1 more zones"));
+        assert_eq!(names(&capped), ["b_example"]);
+        let info = capped.info.unwrap();
+        assert!(info.contains("1 more zones"), "{info}");
+        assert!(info.contains("env.MAXZONES"), "{info}");
+        // ... unless the other was graphed last time: its RRD goes on
+        let kept = find(&Settings {
+            zone_cap: 1,
+            graphed_before: [("v".to_string(), ["a.example".to_string()].into())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(names(&kept), ["a_example"]);
         let off = Settings {
             zones: MasterZones::parse(Some("none")),
             ..Default::default()
