@@ -54,7 +54,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d '
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l url -d 'Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l timeout -d 'Time allowed for the whole fetch, every request and body together, above 0 and at most 1h (env: timeout)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l file -d 'Read a saved document instead of fetching (- for stdin)' -r -F
-complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format' -r -f -a "munin\t'munin plugin protocol (multigraph)'
+complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l format -d 'Output format [default: munin]; with --listen, prometheus (the default there) or json (listed first; /json is always served)' -r -f -a "munin\t'munin plugin protocol (multigraph)'
 prometheus\t'Prometheus text exposition'
 json\t'the normalised counters as JSON'"
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l views -d 'Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but _bind]' -r

@@ -93,9 +93,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     pub(crate) file: Option<PathBuf>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Munin, value_name = "FORMAT")]
-    pub(crate) format: Format,
+    /// Output format [default: munin]; with --listen, prometheus (the default there) or json
+    /// (listed first; /json is always served)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) format: Option<Format>,
 
     /// Views to graph, comma or space separated (env: VIEW, else VIEWS) [default: all but
     /// _bind]
@@ -168,6 +169,11 @@ pub(crate) struct Args {
 }
 
 impl Args {
+    /// The output format asked for, munin when none was.
+    fn format(&self) -> Format {
+        self.format.unwrap_or(Format::Munin)
+    }
+
     fn url(&self) -> String {
         self.url
             .clone()
@@ -210,7 +216,7 @@ impl Args {
                 .collect()
         };
         let zones = MasterZones::parse(self.master_zones.as_deref());
-        match (self.format, zones) {
+        match (self.format(), zones) {
             (Format::Munin, MasterZones::Off) if self.listen.is_none() => ZoneFilter::None,
             (Format::Munin, MasterZones::List(z)) if self.listen.is_none() => {
                 ZoneFilter::Only(listed(&z))
@@ -452,7 +458,7 @@ fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
             late: None,
         },
     ];
-    if args.format == Format::Json {
+    if args.format == Some(Format::Json) {
         eps.reverse();
     }
     serve::serve_endpoints(
@@ -467,6 +473,14 @@ fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
 
 pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     check_cli_timeout(&args)?;
+    if args.listen.is_some() && args.format == Some(Format::Munin) {
+        return Err(UsageError(
+            "--format munin cannot be served by --listen (it serves Prometheus text at /metrics \
+             and JSON at /json); run the munin plugin without --listen"
+                .into(),
+        )
+        .into());
+    }
     if let Some(at) = args.listen.clone() {
         listen(args, &at)?;
         return Ok(Outcome::Success);
@@ -493,7 +507,7 @@ pub(crate) fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
     }
     let result = fetch(&args);
     let mut out = Vec::new();
-    match args.format {
+    match args.format() {
         Format::Json => {
             let mut st = result?;
             bind_munin::declare_known(&mut st);

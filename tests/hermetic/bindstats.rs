@@ -519,3 +519,27 @@ fn the_zone_cap_keeps_the_busiest_and_what_was_graphed() {
     let (l, _) = graphed([5, 60, 900], false);
     assert_eq!(l, ["c.example"]);
 }
+
+#[test]
+fn listen_refuses_munin_format_instead_of_ignoring_it() {
+    let (code, out, err) =
+        run(opskit().args(["bindstats", "--listen", "127.0.0.1:0", "--format", "munin"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("--format munin cannot be served by --listen"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // the healthy twin: --format munin without --listen prints the plugin's values
+    let doc = std::fs::read_dir(fixtures().join("bind"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "xml"))
+        .unwrap();
+    let (code, out, err) = run(opskit()
+        .args(["bindstats", "--format", "munin", "--file"])
+        .arg(&doc));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("multigraph "), "{out}");
+}
