@@ -90,6 +90,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", value_parser = ["512", "4096"])]
     pub(crate) sector_size: Option<String>,
 
+    /// Also print the commands that lay out the disk from scratch (shown without this only by
+    /// the calculator and for an empty disk: they destroy what is on it)
+    #[arg(long)]
+    pub(crate) layout: bool,
+
     /// Explain why the old `fdisk -H32 -S32` recipe no longer aligns
     #[arg(long)]
     pub(crate) legacy_fdisk: bool,
@@ -127,11 +132,14 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     .plan()
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let report = judge::judge(input, &plan, raid.map(|r| (r, source)));
+    let target = input.as_ref().map(|i| i.target.clone()).unwrap_or_default();
+    let want = judge::Want { layout: args.layout };
+    let report = judge::judge(input, &plan, raid.map(|r| (r, source)), want)
+        .map_err(|d| anyhow::anyhow!("{target}: {}", render::readings_differ(d)))?;
     let out = match args.format {
         Format::Json => {
             let mut buf = Vec::new();
-            crate::format::json::write_pretty(&mut buf, &report)?;
+            crate::format::json::write_pretty(&mut buf, &render::json(&report)?)?;
             buf
         }
         Format::Text => crate::ssd_align::render::text(&report, args.legacy_fdisk).into_bytes(),

@@ -8,7 +8,11 @@ use crate::common::units::format_size;
 use crate::ssd_align::disk::stack::Kind;
 use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::LEGACY_FDISK;
-use crate::ssd_align::judge::{PartReport, Report, Verdict};
+use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
+use crate::ssd_align::judge::{
+    Destroys, Holder, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict,
+    XfsRefusal,
+};
 
 fn opt(v: Option<u64>) -> String {
     v.map(|b| format!("{b} B")).unwrap_or_else(|| "-".into())
@@ -26,6 +30,7 @@ fn at(b: u64) -> String {
 /// Render the report as text.
 pub(crate) fn text(r: &Report, legacy: bool) -> String {
     let mut out = String::new();
+    verdict(&mut out, r);
     header(&mut out, r);
     if r.target.is_some() {
         if r.partitions.is_empty() {
@@ -34,20 +39,206 @@ pub(crate) fn text(r: &Report, legacy: bool) -> String {
         for p in &r.partitions {
             partition(&mut out, p);
         }
+        for p in &r.partitions {
+            if let Some(MovePlan::Blocked(b)) = &p.plan {
+                let _ = writeln!(out, "  no move for p{}: {}", p.number, blocker(p, b));
+            }
+        }
     }
     if let Some(w) = &r.commands_destroy {
-        let _ = writeln!(out, "WARNING: {w}");
+        let _ = writeln!(out, "WARNING: {}", destroys(w));
     }
-    out.push_str("commands for an aligned layout:\n");
-    for c in &r.commands {
-        let _ = writeln!(out, "  {c}");
+    if !r.commands.is_empty() {
+        out.push_str("commands for an aligned layout:\n");
+        for c in &r.commands {
+            let _ = writeln!(out, "  {c}");
+        }
+    } else if r.target.is_some() {
+        out.push_str("(commands for a new aligned layout: --layout)\n");
     }
     let _ = writeln!(out, "{}", r.trim);
     if legacy {
         let _ = writeln!(out, "{LEGACY_FDISK}");
     }
-    verdict(&mut out, r);
     out
+}
+
+/// Why two readings of an MBR leave the verdict open.
+pub(crate) fn readings_differ(d: ReadingsDiffer) -> String {
+    let v = |a: bool| if a { "aligned" } else { "misaligned" };
+    format!(
+        "cannot tell whether this MBR counts 512- or 4096-byte sectors (an MBR does not record it, both readings fit and no signature settles it) and the verdict differs: {} under 512, {} under 4096: give --sector-size 512 or 4096",
+        v(d.0.aligned_512),
+        v(d.0.aligned_4096)
+    )
+}
+
+/// The JSON document: the report's fields, with the rendered command (`fix`, `contents[].fix`)
+/// beside each typed plan and each blocked move's reason in `notes`.
+pub(crate) fn json(r: &Report) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(r)?;
+    let mut notes = Vec::new();
+    if let Some(ps) = v.get_mut("partitions").and_then(|p| p.as_array_mut()) {
+        for (p, pv) in r.partitions.iter().zip(ps.iter_mut()) {
+            let fix = match &p.plan {
+                Some(MovePlan::Move(m)) => serde_json::Value::String(move_line(m)),
+                Some(MovePlan::Blocked(b)) => {
+                    notes.push(serde_json::Value::String(format!(
+                        "p{}: {}",
+                        p.number,
+                        blocker(p, b)
+                    )));
+                    serde_json::Value::Null
+                }
+                None => serde_json::Value::Null,
+            };
+            pv["fix"] = fix;
+            if let Some(cs) = pv.get_mut("contents").and_then(|c| c.as_array_mut()) {
+                for (c, cv) in p.contents.iter().zip(cs.iter_mut()) {
+                    cv["fix"] = c
+                        .fix
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, |f| tune_line(f).into());
+                }
+            }
+        }
+    }
+    if let Some(n) = v.get_mut("notes").and_then(|n| n.as_array_mut()) {
+        n.extend(notes);
+    }
+    if let Some(d) = &r.commands_destroy {
+        v["commands_destroy_message"] = destroys(d).into();
+    }
+    Ok(v)
+}
+
+fn destroys(d: &Destroys) -> String {
+    match d {
+        Destroys::Partitions { disk } => format!(
+            "{disk} already has partitions: the mklabel/label commands below create a NEW, EMPTY partition table and destroy access to everything on it; use them only on an empty disk or after a full backup"
+        ),
+        Destroys::Signature { disk, kind } => format!(
+            "{disk} holds {} on the whole device: the commands below write a partition table over it and destroy it; use them only after moving its data off",
+            kind_name(*kind)
+        ),
+    }
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Pv => "an LVM PV",
+        Kind::Swap => "swap",
+        Kind::Md => "an md member",
+        k => k.name(),
+    }
+}
+
+/// `s` as one shell word: as is when plain, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The `sfdisk --move-data` command of a move, with what it does.
+pub(crate) fn move_line(m: &Move) -> String {
+    let n = m.number;
+    // sfdisk reads an image file in 512-byte sectors: a 4Kn image goes through a loop device
+    let dev = shell_quote(&m.disk);
+    let cmd = if m.via_loop {
+        format!(
+            "L=$(losetup -f --show --sector-size {} {dev}) && echo '{},' | sfdisk --move-data \"$L\" -N {n}; losetup -d \"$L\"",
+            m.sector_bytes, m.to_sector
+        )
+    } else {
+        format!("echo '{},' | sfdisk --move-data {dev} -N {n}", m.to_sector)
+    };
+    let holds = match m.holds {
+        Some(k) if k.is_container() => {
+            format!("; p{n} holds {}: moving it moves the header with it", k.name())
+        }
+        Some(k) => format!("; p{n} holds {}", k.name()),
+        None => String::new(),
+    };
+    let why = match &m.culprit {
+        Culprit::Partition => String::new(),
+        Culprit::Offset { kind, offset_bytes } => format!(
+            "; the {} data offset ({}) is what is off the grain: the move compensates for it",
+            kind.name(),
+            at(*offset_bytes)
+        ),
+    };
+    format!(
+        "{cmd}  # unmount {} and back it up first: moves p{n} and its data from byte {} to {} ({}){holds}{why}",
+        m.part_device,
+        m.from_bytes,
+        m.to_bytes,
+        format_size(m.to_bytes)
+    )
+}
+
+/// Why a partition is not moved, and what to do instead.
+pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
+    let n = p.number;
+    match b {
+        Blocker::MdMember => format!("p{n} is an md member: realign it by re-adding it to the array with an aligned data offset, not by moving the partition"),
+        Blocker::Logical => format!("p{n} is an MBR logical partition: move it with parted or gparted, not sfdisk --move-data"),
+        Blocker::LvExtents { lv, extent_bytes, step } => format!(
+            "{lv} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple{}",
+            format_size(*extent_bytes), format_size(*step),
+            extent_bytes.div_ceil(*step).checked_mul(*step).map_or_else(String::new, |m| format!(" (vgcreate -s {}k)", m / 1024))
+        ),
+        Blocker::LayersDisagree { kind, device, offset_bytes, step } => format!(
+            "the {} data of {device} sits {offset_bytes} B into the partition, and the other data on it at offsets that differ modulo {step} B: no partition start aligns them all; recreate that layer with an aligned offset (pvcreate --dataalignment, or pvmove the LVs) after a backup",
+            kind.name()
+        ),
+        Blocker::DoesNotFit { to_bytes, end_bytes, limit_bytes, empty: true } => format!(
+            "p{n} holds nothing recognised and cannot move to byte {to_bytes}: it would end at byte {end_bytes}, past byte {limit_bytes} (the next partition or the end of the disk); if it is empty, delete it and create it again at an aligned start"
+        ),
+        Blocker::DoesNotFit { to_bytes, end_bytes, limit_bytes, empty: false } => format!(
+            "p{n} cannot move to byte {to_bytes} with its data: it would end at byte {end_bytes}, past byte {limit_bytes} (the next partition, an extended partition's boot record, or the end of the disk); shrink its filesystem and the partition first"
+        ),
+        Blocker::Overflow => format!("p{n}: the aligned start overflows 64 bits"),
+        Blocker::DeviceName => "no move command is printed: the device or image name holds control characters; rename it first".into(),
+        Blocker::KernelTableStale => format!("the kernel's partition table differs from the disk's: nothing is moved until they agree (run partprobe or partx -u on the disk, check p{n} again)"),
+        Blocker::SectorSizeUnsettled => "the MBR's sector size is not settled and the move differs between 512 and 4096: give --sector-size to get one".into(),
+    }
+}
+
+/// A tuning command (or what to do when the kernel refuses one).
+pub(crate) fn tune_line(f: &TuneFix) -> String {
+    let dev = |d: &TuneDevice| match d {
+        TuneDevice::Node(n) => (shell_quote(n), String::new()),
+        TuneDevice::MdArrayOf(m) => (
+            "/dev/mdN".to_string(),
+            format!("  # on the md array assembled from {m} (find it with mdadm --examine {m}), never on the member itself"),
+        ),
+    };
+    match f {
+        TuneFix::Tune2fs { device, stride, stripe_width } => {
+            let (d, note) = dev(device);
+            let line = format!("tune2fs -E stride={stride},stripe_width={stripe_width} {d}{note}");
+            if note.is_empty() { line } else { format!("# {line}") }
+        }
+        TuneFix::XfsMount { device, sunit, swidth } => {
+            let (d, note) = dev(device);
+            let line = format!("mount -o sunit={sunit},swidth={swidth} {d} /mnt  # in 512-byte units; XFS keeps the new values{note}");
+            if note.is_empty() { line } else { format!("# {line}") }
+        }
+        TuneFix::XfsRecreate { su, sw, why } => {
+            let why = match why {
+                XfsRefusal::BlockSize => "su is not a multiple of the XFS block",
+                XfsRefusal::NoDalign => "it was made without stripe alignment, and the kernel refuses sunit/swidth at mount then",
+                XfsRefusal::AgSize => "its allocation group size is not a multiple of the new sunit, and the kernel refuses it at mount",
+            };
+            format!("# no mount option fits ({why}): recreate it with mkfs.xfs -d su={},sw={sw} after a backup, or leave it (stripe settings tune allocation; they do not misalign data)", if su % 1024 == 0 { format!("{}k", su / 1024) } else { su.to_string() })
+        }
+    }
 }
 
 fn header(out: &mut String, r: &Report) {
@@ -122,6 +313,8 @@ fn chain(p: &PartReport) -> String {
     let name = p.device.rsplit('/').next().unwrap_or(&p.device);
     let mut s = format!("{name} @{}", at(p.start_bytes));
     let mut prev = p.start_bytes;
+    let mut depth = 0;
+    let mut out_first = true;
     for l in &p.layers {
         let step = match l.kind {
             Kind::Pv => format!(
@@ -147,9 +340,13 @@ fn chain(p: &PartReport) -> String {
             ),
             k => k.name().to_string(),
         };
+        // siblings (the LV segments on one PV) are listed, not chained as if nested
+        let sep = if l.depth > depth || out_first { " -> " } else { ", " };
+        out_first = false;
+        depth = l.depth;
         let _ = write!(
             s,
-            " -> {step}{}",
+            "{sep}{step}{}",
             if l.aligned { "" } else { " (MISALIGNED)" }
         );
         if l.kind.is_container() {
@@ -167,8 +364,13 @@ fn partition(out: &mut String, p: &PartReport) {
     };
     let label = match &p.via {
         Some(via) => format!(
-            "{} ({via})",
-            p.device.rsplit('/').next().unwrap_or(&p.device)
+            "{} ({} member of {})",
+            p.device.rsplit('/').next().unwrap_or(&p.device),
+            match via.holder {
+                Holder::Md => "md",
+                Holder::DeviceMapper => "device-mapper",
+            },
+            via.top
         ),
         None => format!("p{}", p.number),
     };
@@ -194,8 +396,8 @@ fn partition(out: &mut String, p: &PartReport) {
             let _ = writeln!(out, "    BAD {r}");
         }
     }
-    if let Some(f) = &p.fix {
-        let _ = writeln!(out, "        fix: {f}");
+    if let Some(MovePlan::Move(m)) = &p.plan {
+        let _ = writeln!(out, "        fix: {}", move_line(m));
     }
     for c in &p.contents {
         let _ = writeln!(
@@ -206,7 +408,7 @@ fn partition(out: &mut String, p: &PartReport) {
             c.detail
         );
         if let Some(f) = &c.fix {
-            let _ = writeln!(out, "        tuning fix: {f}");
+            let _ = writeln!(out, "        tuning fix: {}", tune_line(f));
         }
     }
 }
@@ -227,9 +429,30 @@ fn verdict(out: &mut String, r: &Report) {
     };
     let _ = match r.verdict {
         Verdict::Calculated => writeln!(out, "verdict: calculated (nothing checked)"),
-        Verdict::Aligned => writeln!(out, "verdict: aligned ({n} partitions checked{tuning})"),
+        Verdict::Empty => writeln!(
+            out,
+            "verdict: empty (no partitions and nothing on the whole device: nothing to judge)"
+        ),
+        Verdict::Aligned => writeln!(
+            out,
+            "verdict: aligned ({n} {} checked{tuning}{})",
+            if n == 1 { "partition" } else { "partitions" },
+            both(r)
+        ),
         Verdict::Misaligned => {
-            writeln!(out, "verdict: misaligned ({bad} of {n} partitions{tuning})")
+            writeln!(
+                out,
+                "verdict: misaligned ({bad} of {n} partitions{tuning}{})",
+                both(r)
+            )
         }
     };
+}
+
+fn both(r: &Report) -> &'static str {
+    if r.both_readings.is_some() {
+        "; the same under 512- and 4096-byte sectors: the sector size was not needed"
+    } else {
+        ""
+    }
 }

@@ -42,6 +42,11 @@ pub struct XfsInfo {
     pub sunit_blocks: u64,
     /// sb_width in filesystem blocks.
     pub swidth_blocks: u64,
+    /// sb_agblocks: the allocation group size in blocks.
+    pub ag_blocks: u64,
+    /// Made with stripe alignment (XFS_SB_VERSION_DALIGNBIT): only then does the kernel take
+    /// new sunit/swidth at mount.
+    pub dalign: bool,
 }
 
 /// Parse an XFS superblock (sector 0 of the partition).
@@ -57,12 +62,23 @@ pub fn xfs(head: &[u8]) -> Option<XfsInfo> {
         block_size,
         sunit_blocks: be32(head, 184),
         swidth_blocks: be32(head, 188),
+        ag_blocks: be32(head, 84),
+        dalign: super::be16(head, 100) & 0x0100 != 0,
     })
 }
 
 /// True for a btrfs superblock at 64 KiB.
 pub fn btrfs(head: &[u8]) -> bool {
     head.get(0x10040..0x10048) == Some(b"_BHRfS_M".as_slice())
+}
+
+/// True for Linux swap (`SWAPSPACE2` or the old `SWAP-SPACE` at the end of the first page,
+/// for the page sizes mkswap uses: 4, 8, 16 and 64 KiB).
+pub fn swap(head: &[u8]) -> bool {
+    [4096usize, 8192, 16384, 65536].iter().any(|pg| {
+        let m = head.get(pg - 10..*pg);
+        m == Some(b"SWAPSPACE2".as_slice()) || m == Some(b"SWAP-SPACE".as_slice())
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub enum Kind {
     Ext4,
     Xfs,
     Btrfs,
+    Swap,
 }
 
 impl Kind {
@@ -33,6 +34,7 @@ impl Kind {
             Kind::Ext4 => "ext4",
             Kind::Xfs => "XFS",
             Kind::Btrfs => "btrfs",
+            Kind::Swap => "swap",
         }
     }
     /// True for a container: a header before the data it holds.
@@ -195,6 +197,8 @@ fn probe(
         Some((Kind::Xfs, Detail::Xfs(x)))
     } else if fs::btrfs(&head) {
         Some((Kind::Btrfs, Detail::None))
+    } else if fs::swap(&head) {
+        Some((Kind::Swap, Detail::None))
     } else {
         None
     };

@@ -11,7 +11,8 @@ use crate::common::escape::clean;
 use crate::common::root::Root;
 use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
 use crate::ssd_align::judge::align::{check_optimal_io, Raid, RaidLevel, Topology};
-use crate::ssd_align::judge::{part_dev, Input, Mover, PartIn, SourceKind};
+use crate::ssd_align::judge::moves::Blocker;
+use crate::ssd_align::judge::{part_dev, Holder, Input, Mover, PartIn, SourceKind, Via};
 use block::{Dev, SysfsDevice};
 
 /// Gather everything about `target`.
@@ -22,7 +23,13 @@ pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow:
         None
     };
     if meta.as_ref().is_some_and(|m| m.is_file()) {
-        image(target, sector)
+        let mut i = image(target, sector)?;
+        if i.sector.is_some_and(|s| s.1 == table::SectorEvidence::Unsettled) {
+            let mut alt = image(target, Some(4096))?;
+            alt.sector = Some((4096, table::SectorEvidence::Unsettled));
+            i.alt_4096 = Some(Box::new(alt));
+        }
+        Ok(i)
     } else {
         device(target, meta, sector, root)
     }
@@ -127,6 +134,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         sector: i.topo.logical,
         table: i.table,
         image: true,
+        blocked: None,
     });
     Ok(i)
 }
@@ -205,9 +213,9 @@ fn device(
 /// the flash: its start on its own disk, and the layers on it (read from the disk when its
 /// node is here; for a captured tree, the md data offset sysfs records).
 fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
-    let kind = match (&d.md_level, &d.dm_uuid) {
-        (Some(_), _) => "md",
-        (None, Some(_)) => "device-mapper",
+    let (holder, kind) = match (&d.md_level, &d.dm_uuid) {
+        (Some(_), _) => (Holder::Md, "md"),
+        (None, Some(_)) => (Holder::DeviceMapper, "device-mapper"),
         _ => return Ok(()),
     };
     let top = clean(match &d.partition_of {
@@ -240,7 +248,10 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
             type_name: None,
             logical: false,
             layers: Vec::new(),
-            via: Some(format!("{kind} member of {top}")),
+            via: Some(Via {
+                holder,
+                top: top.clone(),
+            }),
         };
         let disk = s
             .partition_of
@@ -402,10 +413,14 @@ fn on_disk(
     let logical = if d.logical > 0 { d.logical } else { 512 };
     let t = table::read(&mut dev, sector, Some(logical))
         .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+    let mut stale = false;
     if let Some((t, ss, ev)) = &t {
         i.table = Some(t.kind);
         i.sector = Some((*ss, *ev));
-        compare_kernel(i, t, &what, d.partition_of.is_none());
+        stale = compare_kernel(i, t, &what, d.partition_of.is_none());
+        if stale {
+            data_where_disk_says(i, t, &mut dev, &what)?;
+        }
         if d.partition_of.is_none() {
             i.parts = table_parts(&mut dev, t, &i.disk_dev, &what)?;
         }
@@ -438,14 +453,49 @@ fn on_disk(
             sector: logical,
             table: i.table,
             image: false,
+            blocked: stale.then_some(Blocker::KernelTableStale),
         });
     }
     Ok(())
 }
 
+/// When the kernel's table and the disk's disagree, the data must be where the disk's table
+/// says: a partition whose on-disk start holds nothing recognised while the kernel's start
+/// holds a signature means the on-disk table was rewritten under the data. That is a
+/// conflict (an error, exit 2), never a verdict or a move.
+fn data_where_disk_says(i: &Input, t: &Table, dev: &mut Dev, what: &str) -> anyhow::Result<()> {
+    for p in &i.parts {
+        let Some(q) = t.partitions.iter().find(|q| q.number == p.number) else {
+            continue;
+        };
+        let (Ok(start), Ok(size)) = (t.start_bytes(q), t.size_bytes(q)) else {
+            continue;
+        };
+        if start == p.start_bytes || q.role != Role::Data {
+            continue;
+        }
+        let at_disk = stack::layers(dev, start, size).is_ok_and(|l| !l.is_empty());
+        let at_kernel = stack::layers(dev, p.start_bytes, p.size_bytes)
+            .ok()
+            .and_then(|l| l.first().map(|l| l.kind));
+        if let (false, Some(k)) = (at_disk, at_kernel) {
+            bail!(
+                "{what}: partition {} starts at byte {start} in the on-disk table but at byte {} in the kernel's, and the {} is at the kernel's start, nothing at the disk's: the on-disk table was rewritten under the data; nothing is judged or moved. Restore the table that matches the data (its start is byte {}), then run partprobe",
+                p.number,
+                p.start_bytes,
+                k.name(),
+                p.start_bytes
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Warn (as parted does) when the kernel's partitions differ from the on-disk table;
-/// `whole` when the target is the disk (every partition compared both ways).
-fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) {
+/// `whole` when the target is the disk (every partition compared both ways). True when they
+/// differ.
+fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
+    let before = i.warnings.len();
     let disk: Vec<(u32, u64)> = t
         .partitions
         .iter()
@@ -472,4 +522,5 @@ fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) {
             ));
         }
     }
+    i.warnings.len() > before
 }

@@ -245,15 +245,23 @@ impl Request {
         let stride = (stride_bytes / self.fs_block).max(1);
         let stripe_width = stride * data_disks;
         let full_stripe = stride_bytes * data_disks;
+        // each member's data must stay on its erase blocks: the array's offset x on data
+        // disk k is at member offset (x / full stripe) x chunk, so x must be a multiple of
+        // data disks x lcm(chunk, erase block) (a mirror does not stripe: the erase block)
         let grain = match &self.raid {
-            Some(_) => {
-                let g = self.erase_block / gcd(self.erase_block, full_stripe);
-                match g.checked_mul(full_stripe).filter(|g| *g <= MAX_GRAIN) {
+            Some(r) if r.level == RaidLevel::Raid1 => self.erase_block,
+            Some(r) => {
+                let per_disk = lcm(r.chunk, self.erase_block);
+                match per_disk
+                    .checked_mul(data_disks)
+                    .map(|g| lcm(g, full_stripe))
+                    .filter(|g| *g <= MAX_GRAIN)
+                {
                     Some(g) => g,
                     None => {
                         return err(format!(
-                            "the least common multiple of the erase block ({} B) and the full stripe ({full_stripe} B) is over 1 TiB",
-                            self.erase_block
+                            "the grain ({data_disks} data disks x lcm of the chunk ({} B) and the erase block ({} B)) is over 1 TiB",
+                            r.chunk, self.erase_block
                         ))
                     }
                 }
