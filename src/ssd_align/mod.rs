@@ -133,7 +133,9 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     .plan()
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let target = input.as_ref().map(|i| i.target.clone()).unwrap_or_default();
-    let want = judge::Want { layout: args.layout };
+    let want = judge::Want {
+        layout: args.layout,
+    };
     let report = judge::judge(input, &plan, raid.map(|r| (r, source)), want)
         .map_err(|d| anyhow::anyhow!("{target}: {}", render::readings_differ(d)))?;
     let out = match args.format {

@@ -10,8 +10,7 @@ use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::LEGACY_FDISK;
 use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
 use crate::ssd_align::judge::{
-    Destroys, Holder, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict,
-    XfsRefusal,
+    Destroys, Holder, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict, XfsRefusal,
 };
 
 fn opt(v: Option<u64>) -> String {
@@ -160,7 +159,10 @@ pub(crate) fn move_line(m: &Move) -> String {
     };
     let holds = match m.holds {
         Some(k) if k.is_container() => {
-            format!("; p{n} holds {}: moving it moves the header with it", k.name())
+            format!(
+                "; p{n} holds {}: moving it moves the header with it",
+                k.name()
+            )
         }
         Some(k) => format!("; p{n} holds {}", k.name()),
         None => String::new(),
@@ -212,23 +214,41 @@ pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
 
 /// A tuning command (or what to do when the kernel refuses one).
 pub(crate) fn tune_line(f: &TuneFix) -> String {
-    let dev = |d: &TuneDevice| match d {
+    let dev = |d: &TuneDevice| {
+        match d {
         TuneDevice::Node(n) => (shell_quote(n), String::new()),
         TuneDevice::MdArrayOf(m) => (
             "/dev/mdN".to_string(),
             format!("  # on the md array assembled from {m} (find it with mdadm --examine {m}), never on the member itself"),
         ),
+    }
     };
     match f {
-        TuneFix::Tune2fs { device, stride, stripe_width } => {
+        TuneFix::Tune2fs {
+            device,
+            stride,
+            stripe_width,
+        } => {
             let (d, note) = dev(device);
             let line = format!("tune2fs -E stride={stride},stripe_width={stripe_width} {d}{note}");
-            if note.is_empty() { line } else { format!("# {line}") }
+            if note.is_empty() {
+                line
+            } else {
+                format!("# {line}")
+            }
         }
-        TuneFix::XfsMount { device, sunit, swidth } => {
+        TuneFix::XfsMount {
+            device,
+            sunit,
+            swidth,
+        } => {
             let (d, note) = dev(device);
             let line = format!("mount -o sunit={sunit},swidth={swidth} {d} /mnt  # in 512-byte units; XFS keeps the new values{note}");
-            if note.is_empty() { line } else { format!("# {line}") }
+            if note.is_empty() {
+                line
+            } else {
+                format!("# {line}")
+            }
         }
         TuneFix::XfsRecreate { su, sw, why } => {
             let why = match why {
@@ -341,7 +361,11 @@ fn chain(p: &PartReport) -> String {
             k => k.name().to_string(),
         };
         // siblings (the LV segments on one PV) are listed, not chained as if nested
-        let sep = if l.depth > depth || out_first { " -> " } else { ", " };
+        let sep = if l.depth > depth || out_first {
+            " -> "
+        } else {
+            ", "
+        };
         out_first = false;
         depth = l.depth;
         let _ = write!(

@@ -20,4 +20,5 @@ mod itop;
 mod ssd_align;
 mod ssd_align_hardening;
 mod ssd_align_layers;
+mod ssd_align_safety;
 mod ssd_align_stack;

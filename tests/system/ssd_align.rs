@@ -882,12 +882,20 @@ fn the_printed_move_command_aligns_a_partition_and_keeps_its_data() {
         "truncate -s 64M {0} && printf 'label: dos\\nstart=63, size=1000, type=83\\nstart=1100, size=2000, type=83\\n' | sfdisk -q {0}",
         img.display()
     ));
-    // both 512- and 4096-byte readings fit and nothing is on the partitions: ssd-align asks
-    let (code, out, err) = run(opskit()
-        .args(["ssd-align", "--erase-block", "512k"])
-        .arg(&img));
-    assert_eq!(code, 2, "{out}");
-    assert!(err.contains("give --sector-size 512 or 4096"), "{err}");
+    // both 512- and 4096-byte readings fit and nothing is on the partitions: both readings
+    // are misaligned, so the verdict is given, but no move (the moves differ)
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["sector_evidence"], "unsettled");
+    assert_eq!(
+        v["both_readings"],
+        serde_json::json!({"aligned_512": false, "aligned_4096": false})
+    );
+    assert_eq!(
+        v["partitions"][0]["move"]["blocked"]["reason"],
+        "sector_size_unsettled"
+    );
+    assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
     let (code, v, _) = json(&[
         "--erase-block",
         "512k",

@@ -24,7 +24,9 @@ pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow:
     };
     if meta.as_ref().is_some_and(|m| m.is_file()) {
         let mut i = image(target, sector)?;
-        if i.sector.is_some_and(|s| s.1 == table::SectorEvidence::Unsettled) {
+        if i.sector
+            .is_some_and(|s| s.1 == table::SectorEvidence::Unsettled)
+        {
             let mut alt = image(target, Some(4096))?;
             alt.sector = Some((4096, table::SectorEvidence::Unsettled));
             i.alt_4096 = Some(Box::new(alt));

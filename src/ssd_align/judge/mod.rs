@@ -155,11 +155,7 @@ pub(crate) enum TuneFix {
     },
     /// No mount option the kernel accepts: recreate with `mkfs.xfs -d su=,sw=` (or leave it:
     /// stripe settings are a performance hint, not misalignment).
-    XfsRecreate {
-        su: u64,
-        sw: u64,
-        why: XfsRefusal,
-    },
+    XfsRecreate { su: u64, sw: u64, why: XfsRefusal },
 }
 
 /// Why the kernel refuses new XFS stripe settings at mount.
