@@ -237,24 +237,12 @@ pub(crate) fn tune_line(f: &TuneFix) -> String {
                 format!("# {line}")
             }
         }
-        TuneFix::XfsMount {
-            device,
-            sunit,
-            swidth,
-        } => {
-            let (d, note) = dev(device);
-            let line = format!("mount -o sunit={sunit},swidth={swidth} {d} /mnt  # in 512-byte units; XFS keeps the new values{note}");
-            if note.is_empty() {
-                line
-            } else {
-                format!("# {line}")
-            }
-        }
         TuneFix::XfsRecreate { su, sw, why } => {
             let why = match why {
                 XfsRefusal::BlockSize => "su is not a multiple of the XFS block",
                 XfsRefusal::NoDalign => "it was made without stripe alignment, and the kernel refuses sunit/swidth at mount then",
                 XfsRefusal::AgSize => "its allocation group size is not a multiple of the new sunit, and the kernel refuses it at mount",
+                XfsRefusal::RootInode => "the kernel keeps new sunit/swidth only when the root inode would not move, which it would for an existing filesystem",
             };
             format!("# no mount option fits ({why}): recreate it with mkfs.xfs -d su={},sw={sw} after a backup, or leave it (stripe settings tune allocation; they do not misalign data)", if su % 1024 == 0 { format!("{}k", su / 1024) } else { su.to_string() })
         }

@@ -12,3 +12,4 @@ mod util;
 mod cli;
 mod generated;
 mod purity;
+mod ssd_align;

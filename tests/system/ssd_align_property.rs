@@ -245,7 +245,10 @@ fn verify(img: &Path, at: u64, p: &Part, dir: &Path) -> Result<(), String> {
     match p.content {
         Content::Empty => Ok(()),
         Content::Ext4 => ext4_ok(&f, &e.marker),
-        Content::Xfs => match out(&format!("xfs_repair -n -f -o force_geometry {}", f.display())) {
+        Content::Xfs => match out(&format!(
+            "xfs_repair -n -f -o force_geometry {}",
+            f.display()
+        )) {
             (true, _) => Ok(()),
             (false, o) => Err(format!("xfs_repair: {o}")),
         },

@@ -188,36 +188,45 @@ impl Parser {
                 Some(Tok::Word(w)) => w,
                 t => return bad(format!("LVM metadata: unexpected {t:?}")),
             };
+            // as lvm2's config tree: a key given twice keeps its first value
             match self.next() {
                 Some(Tok::Sym('{')) => {
                     let s = self.section(depth + 1, true)?;
-                    m.insert(key, s);
+                    m.entry(key).or_insert(s);
                 }
                 Some(Tok::Sym('=')) => {
                     let v = self.value()?;
-                    m.insert(key, v);
+                    m.entry(key).or_insert(v);
                 }
                 t => return bad(format!("LVM metadata: after '{key}', unexpected {t:?}")),
             }
         }
     }
+    /// A value: a number, a string, or a list of them. As in lvm2's grammar a list holds
+    /// only numbers and strings, so a list inside a list is an error (and nothing here
+    /// recurses on the input).
     fn value(&mut self) -> Result<Value> {
         match self.next() {
-            Some(Tok::Str(s)) => Ok(Value::Str(s)),
-            Some(Tok::Word(w)) => Ok(w.parse().map(Value::Num).unwrap_or(Value::Str(w))),
             Some(Tok::Sym('[')) => {
                 let mut l = Vec::new();
                 loop {
-                    match self.toks.get(self.i) {
-                        Some(Tok::Sym(']')) => {
-                            self.i += 1;
-                            return Ok(Value::List(l));
+                    match self.next() {
+                        Some(Tok::Sym(']')) => return Ok(Value::List(l)),
+                        Some(Tok::Sym(',')) => {}
+                        Some(Tok::Sym('[')) => {
+                            return bad("LVM metadata: a list inside a list (lvm2 allows only numbers and strings in a list)")
                         }
-                        Some(Tok::Sym(',')) => self.i += 1,
-                        _ => l.push(self.value()?),
+                        t => l.push(Self::scalar(t)?),
                     }
                 }
             }
+            t => Self::scalar(t),
+        }
+    }
+    fn scalar(t: Option<Tok>) -> Result<Value> {
+        match t {
+            Some(Tok::Str(s)) => Ok(Value::Str(s)),
+            Some(Tok::Word(w)) => Ok(w.parse().map(Value::Num).unwrap_or(Value::Str(w))),
             t => bad(format!("LVM metadata: unexpected {t:?} for a value")),
         }
     }
@@ -437,5 +446,37 @@ version = 1
             let _ = parse_text(t);
         }
         assert!(parse_text("x { y = ").is_err());
+    }
+
+    #[test]
+    fn a_key_given_twice_keeps_its_first_value_as_lvm2_does() {
+        let id = "AAAAAABBBBCCCCDDDDEEEEFFFFGGGGGG";
+        let v =
+            parse_text(&META.replacen("pe_start = 2048", "pe_start = 2049\npe_start = 2048", 1))
+                .unwrap();
+        assert_eq!(pv_layout(&v, id).unwrap().unwrap().pe_start, 2049 * 512);
+        let v = parse_text(&META.replacen(
+            "extent_size = 8192",
+            "extent_size = 8192\nextent_size = 8191",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(pv_layout(&v, id).unwrap().unwrap().extent_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("a = {}1{}", "[".repeat(50_000), "]".repeat(50_000));
+        let e = parse_text(&deep).unwrap_err();
+        assert!(e.0.contains("a list inside a list"), "{e}");
+        let deep = format!("{}{}", "a {\n".repeat(50_000), "}\n".repeat(50_000));
+        assert!(parse_text(&deep).unwrap_err().0.contains("nested too deep"));
+        assert_eq!(
+            parse_text("a = [1, \"x\"]").unwrap(),
+            Value::Section(BTreeMap::from([(
+                "a".to_string(),
+                Value::List(vec![Value::Num(1), Value::Str("x".into())])
+            )]))
+        );
     }
 }

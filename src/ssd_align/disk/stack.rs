@@ -236,7 +236,11 @@ fn find_luks(src: &mut dyn Source, head: &[u8], start: u64) -> Result<Option<Luk
         luks::Probe::Done(l) => Ok(Some(l)),
         luks::Probe::NeedsJson { hdr_size } => {
             let hdr = read_exact(src, start, hdr_size as usize, "LUKS2 header")?;
-            luks::parse_luks2(&hdr).map(Some)
+            let second = src.read_at(
+                add(start, hdr_size, "LUKS2 secondary header")?,
+                hdr_size as usize,
+            )?;
+            luks::select_luks2(&hdr, &second, hdr_size).map(Some)
         }
     }
 }

@@ -10,6 +10,7 @@ use anyhow::{bail, Context as _};
 
 use crate::common::root::Root;
 use crate::ssd_align::disk::{DiskError, Source};
+use crate::ssd_align::judge::align::MAX_DEVICES;
 
 /// What sysfs says about a block device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,6 +201,12 @@ fn stacked(root: &Root, d: &mut SysfsDevice, dir: &Path) -> anyhow::Result<()> {
     d.md_level = value(&mddir.join("md/level"))?;
     d.md_chunk = num(root, &mddir.join("md/chunk_size"))?;
     d.md_disks = num(root, &mddir.join("md/raid_disks"))?;
+    if let Some(n) = d.md_disks.filter(|n| !(1..=MAX_DEVICES).contains(n)) {
+        bail!(
+            "{}: {n} devices is outside md's 1..={MAX_DEVICES}",
+            mddir.join("md/raid_disks").display()
+        );
+    }
     d.md_metadata = value(&mddir.join("md/metadata_version"))?;
     d.md_layout = num(root, &mddir.join("md/layout"))?;
     d.dm_name = value(&dir.join("dm/name"))?;

@@ -333,7 +333,13 @@ impl Plan {
                 "parted -s -a optimal {dev} mklabel gpt mkpart primary {}s 100%  # start must be a multiple of {g}s",
                 first
             ),
-            format!("parted -s {dev} align-check opt 1"),
+            if self.grain % (1 << 20) == 0 {
+                format!("parted -s {dev} align-check opt 1")
+            } else {
+                // parted's "opt" is the device's optimal I/O size, or 1 MiB when it reports
+                // none: a start on a grain that is no multiple of 1 MiB fails it
+                format!("parted -s {dev} align-check min 1  # not 'opt': parted's optimal alignment is the device's optimal I/O size or 1 MiB, and a start on the {} grain is not always on 1 MiB", crate::common::units::format_size(self.grain))
+            },
             format!("pvcreate --dataalignment {} {part1}", kib(self.grain)),
             format!("pvs -o +pe_start --units k {part1}  # pe_start must be a multiple of {}", kib(self.grain)),
             format!("vgcreate -s {} VG {part1}", kib(self.extent)),

@@ -147,13 +147,7 @@ pub(crate) enum TuneFix {
         stride: u64,
         stripe_width: u64,
     },
-    /// `mount -o sunit=,swidth=` (512-byte units): only when the kernel accepts it.
-    XfsMount {
-        device: TuneDevice,
-        sunit: u64,
-        swidth: u64,
-    },
-    /// No mount option the kernel accepts: recreate with `mkfs.xfs -d su=,sw=` (or leave it:
+    /// No mount option the kernel keeps: recreate with `mkfs.xfs -d su=,sw=` (or leave it:
     /// stripe settings are a performance hint, not misalignment).
     XfsRecreate { su: u64, sw: u64, why: XfsRefusal },
 }
@@ -168,6 +162,10 @@ pub(crate) enum XfsRefusal {
     NoDalign,
     /// The allocation group size is not a multiple of the new sunit.
     AgSize,
+    /// Otherwise accepted, the kernel keeps new values only when the root inode would not
+    /// move ("Cannot change stripe alignment; would require moving root inode"), which it
+    /// does for an existing filesystem: `mount -o sunit=,swidth=` is never offered.
+    RootInode,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -350,7 +348,7 @@ fn judge_layer(p: &PartIn, l: &Layer, units: &[(Unit, u64)]) -> LayerReport {
 fn tuning(l: &Layer, plan: &Plan, dev: &TuneDevice) -> Option<Tuning> {
     match &l.detail {
         Detail::Ext4(e) => Some(ext4_tuning(e, plan, dev)),
-        Detail::Xfs(x) => Some(xfs_tuning(x, plan, dev)),
+        Detail::Xfs(x) => Some(xfs_tuning(x, plan)),
         _ => None,
     }
 }
@@ -381,14 +379,11 @@ fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &TuneDevice) -> Tuning {
     }
 }
 
-fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &TuneDevice) -> Tuning {
+fn xfs_tuning(x: &XfsInfo, plan: &Plan) -> Tuning {
     // both are 32-bit fields of the superblock: the product fits in 64 bits
     let su = x.sunit_blocks * x.block_size;
     let sw = x.swidth_blocks.checked_div(x.sunit_blocks).unwrap_or(0);
     let ok = su == plan.su && sw == plan.sw;
-    // the kernel takes sunit/swidth in 512-byte units; sunit must be a multiple of the
-    // filesystem block and swidth a multiple of sunit
-    let sunit = plan.su / 512;
     // as the kernel's xfs_validate_new_dalign: a multiple of the block, a superblock made
     // with stripe alignment, and an allocation group size that is a multiple of the new unit
     let refusal = if plan.su % x.block_size != 0 {
@@ -400,19 +395,11 @@ fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &TuneDevice) -> Tuning {
     } else {
         None
     };
-    let fix = match (ok, refusal) {
-        (true, _) => None,
-        (false, Some(why)) => Some(TuneFix::XfsRecreate {
-            su: plan.su,
-            sw: plan.sw,
-            why,
-        }),
-        (false, None) => Some(TuneFix::XfsMount {
-            device: dev.clone(),
-            sunit,
-            swidth: sunit.saturating_mul(plan.sw),
-        }),
-    };
+    let fix = (!ok).then(|| TuneFix::XfsRecreate {
+        su: plan.su,
+        sw: plan.sw,
+        why: refusal.unwrap_or(XfsRefusal::RootInode),
+    });
     Tuning {
         kind: Kind::Xfs,
         ok,
