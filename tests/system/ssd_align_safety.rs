@@ -741,3 +741,136 @@ fn xfs_stripe_advice_is_what_the_kernel_accepts() {
         let _ = Command::new("losetup").args(["-d", &dev]).status();
     }
 }
+
+/// Write `files` (relative path, content) under `root`.
+fn tree(root: &Path, files: &[(&str, String)]) {
+    for (rel, content) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// Issue 19 item 3: /dev/VG/LV on LUKS on sda2, through a captured sysfs tree (this kernel
+/// has no device-mapper) with images standing for /dev/sda and the decrypted /dev/dm-1: the
+/// chain goes down from the LV to the LUKS offset and reports offsets on the disk. A LUKS
+/// data offset of 16 MiB + 4 KiB puts the LV off the grain (it used to say aligned); with a
+/// 1536k erase block, a pe_start that realigns the data inside is aligned (it used to say
+/// misaligned, quoting offsets inside the dm device).
+#[test]
+fn an_lv_on_luks_is_followed_down_to_the_disk() {
+    if !lvm_ready() || !require_tool("cryptsetup") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pv = Pv::new(d.path(), "onluks", "--dataalignment 1m", &[2]);
+    let pe_start = pv.pe_start();
+    assert_eq!(pe_start, MIB);
+    for (name, luks_args, eb, aligned) in [
+        (
+            "off4k",
+            "--type luks2 --pbkdf pbkdf2 --offset 32776",
+            "512k",
+            false,
+        ),
+        (
+            "realigned",
+            "--type luks2 --pbkdf pbkdf2 --offset 32768",
+            "1536k",
+            true,
+        ),
+        (
+            "twin",
+            "--type luks2 --pbkdf pbkdf2 --offset 32768",
+            "512k",
+            true,
+        ),
+    ] {
+        let root = d.path().join(format!("root-{name}"));
+        let l = luks(d.path(), &format!("{name}.luks"), luks_args);
+        let off = luks_dump_offset(&l);
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        let sda = root.join("dev/sda");
+        sh(&format!("truncate -s 64M {}", sda.display()));
+        put(&sda, MIB, &l, 40 * MIB);
+        std::fs::copy(&pv.file, root.join("dev/dm-1")).unwrap();
+        let q = |dev: &str| {
+            vec![
+                (
+                    format!("sys/block/{dev}/queue/logical_block_size"),
+                    "512\n".to_string(),
+                ),
+                (
+                    format!("sys/block/{dev}/queue/physical_block_size"),
+                    "512\n".to_string(),
+                ),
+                (
+                    format!("sys/block/{dev}/queue/rotational"),
+                    "0\n".to_string(),
+                ),
+            ]
+        };
+        let mut files: Vec<(String, String)> = vec![
+            ("sys/block/sda/size".into(), "131072\n".into()),
+            ("sys/block/sda/sda2/partition".into(), "2\n".into()),
+            ("sys/block/sda/sda2/start".into(), "2048\n".into()),
+            ("sys/block/sda/sda2/size".into(), "81920\n".into()),
+            ("sys/block/dm-1/size".into(), "98304\n".into()),
+            ("sys/block/dm-1/dm/name".into(), "cr\n".into()),
+            (
+                "sys/block/dm-1/dm/uuid".into(),
+                "CRYPT-LUKS2-0123-cr\n".into(),
+            ),
+            ("sys/block/dm-1/slaves/sda2/.keep".into(), String::new()),
+            ("sys/block/dm-0/size".into(), "16384\n".into()),
+            ("sys/block/dm-0/dm/name".into(), format!("{}-lv0\n", pv.vg)),
+            ("sys/block/dm-0/dm/uuid".into(), "LVM-abcdef\n".into()),
+            ("sys/block/dm-0/slaves/dm-1/.keep".into(), String::new()),
+        ];
+        for dev in ["sda", "dm-1", "dm-0"] {
+            files.extend(q(dev));
+        }
+        let refs: Vec<(&str, String)> =
+            files.iter().map(|(a, b)| (a.as_str(), b.clone())).collect();
+        tree(&root, &refs);
+        // as in sysfs: every block device (partitions too) under sys/class/block
+        std::fs::create_dir_all(root.join("sys/class/block")).unwrap();
+        for (name, at) in [
+            ("sda", "sda"),
+            ("sda2", "sda/sda2"),
+            ("dm-1", "dm-1"),
+            ("dm-0", "dm-0"),
+        ] {
+            std::os::unix::fs::symlink(
+                root.join("sys/block").join(at),
+                root.join("sys/class/block").join(name),
+            )
+            .unwrap();
+        }
+        let (code, out, err) = run(opskit().arg("--root").arg(&root).args([
+            "ssd-align",
+            "--format",
+            "json",
+            "--erase-block",
+            eb,
+            "dm-0",
+        ]));
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        assert_eq!(code, if aligned { 0 } else { 1 }, "{name}: {err} {v}");
+        let p = &v["partitions"][0];
+        assert_eq!(p["device"], "/dev/sda2", "{name}: {v}");
+        let kinds: Vec<&str> = p["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["luks2", "pv", "lv"], "{name}");
+        // absolute offsets on sda: 1 MiB + LUKS data offset + pe_start
+        let lv = &p["layers"][2];
+        assert_eq!(lv["start_bytes"], MIB + off + pe_start, "{name}: {lv}");
+        assert_eq!(lv["device"], format!("/dev/{}/lv0", pv.vg));
+        assert_eq!(p["aligned"], aligned, "{name}: {p}");
+        assert!(p["fix"].is_null(), "members are never moved");
+    }
+}

@@ -255,12 +255,20 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
                 top: top.clone(),
             }),
         };
+        if s.dm_uuid
+            .as_deref()
+            .is_some_and(|u| u.starts_with("CRYPT-"))
+        {
+            if let Some(q) = crypt_member(d, &s, m, root, &top, holder)? {
+                i.parts.push(q);
+                continue;
+            }
+        }
         let disk = s
             .partition_of
             .as_ref()
             .map_or(m.as_str(), |(p, _)| p.as_str());
-        let node = PathBuf::from(format!("/dev/{disk}"));
-        if root.is_live() && node_is_block(&node) {
+        if let Some(node) = node_for(root, disk) {
             let mut dev = Dev::open(&node)?;
             p.layers = cleaned(
                 stack::layers(&mut dev, start_bytes, size_bytes)
@@ -281,6 +289,99 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
         i.parts.push(p);
     }
     Ok(())
+}
+
+/// The node of block device `name`: `/dev/NAME` on the live system; under a captured
+/// `--root`, a disk image at ROOT/dev/NAME standing for it (how the dm and md chains are
+/// tested on a kernel without them).
+fn node_for(root: &Root, name: &str) -> Option<PathBuf> {
+    if root.is_live() {
+        let p = PathBuf::from(format!("/dev/{name}"));
+        node_is_block(&p).then_some(p)
+    } else {
+        let p = root.path(format!("dev/{name}"));
+        p.is_file().then_some(p)
+    }
+}
+
+/// A dm-crypt member `m` of the target (an LV on LUKS): followed down to the disk. The LUKS
+/// header is read on the partition under it, the layers above it (PV, this LV's segments,
+/// the filesystem) from the crypt device's own (decrypted) node, and every offset is made
+/// absolute on the disk: LUKS data start + offset inside the crypt device.
+fn crypt_member(
+    d: &SysfsDevice,
+    s: &SysfsDevice,
+    m: &str,
+    root: &Root,
+    top: &str,
+    holder: Holder,
+) -> anyhow::Result<Option<PartIn>> {
+    let [lower] = s.members.as_slice() else {
+        return Ok(None);
+    };
+    let Ok(ls) = block::read_sysfs(root, lower) else {
+        return Ok(None);
+    };
+    let (number, start, size) = match (&ls.partition_of, ls.partitions.first()) {
+        (Some(_), Some(&(n, st, z))) => (n, st, z),
+        _ => (0, 0, ls.size512.unwrap_or(0)),
+    };
+    let disk = ls
+        .partition_of
+        .as_ref()
+        .map_or(lower.as_str(), |(p, _)| p.as_str());
+    let (Some(disk_node), Some(crypt_node)) = (node_for(root, disk), node_for(root, m)) else {
+        return Ok(None);
+    };
+    let start_bytes = disk::mul(start, 512, &format!("{lower} start"))?;
+    let size_bytes = disk::mul(size, 512, &format!("{lower} size"))?;
+    let shown = format!("/dev/{}", clean(lower));
+    let mut dev = Dev::open(&disk_node)?;
+    let under = stack::layers(&mut dev, start_bytes, size_bytes)
+        .map_err(|e| anyhow!("{shown}: {}", clean(&e.0)))?;
+    let Some(luks) = under
+        .first()
+        .filter(|l| matches!(l.kind, stack::Kind::Luks1 | stack::Kind::Luks2))
+        .cloned()
+    else {
+        bail!(
+            "{shown}: the dm-crypt device {} sits on it, but no LUKS header is there (plain dm-crypt is not followed)",
+            clean(m)
+        );
+    };
+    let mut cdev = Dev::open(&crypt_node)?;
+    let clen = cdev.size();
+    let mut inner = stack::layers(&mut cdev, 0, clen)
+        .map_err(|e| anyhow!("/dev/{}: {}", clean(m), clean(&e.0)))?;
+    if let Some((_, lv)) = lvm_target(d) {
+        inner = stack::only_lv(inner, &lv);
+    }
+    let mut layers = vec![stack::Layer {
+        innermost: inner.is_empty(),
+        ..luks.clone()
+    }];
+    for mut l in inner {
+        l.depth += 1;
+        l.at = disk::add(l.at, luks.data_start, "offset on the disk")?;
+        l.data_start = disk::add(l.data_start, luks.data_start, "offset on the disk")?;
+        layers.push(l);
+    }
+    Ok(Some(PartIn {
+        number,
+        device: shown,
+        start_sector: start,
+        sector_bytes: 512,
+        start_bytes,
+        size_bytes,
+        role: Role::Data,
+        type_name: None,
+        logical: false,
+        layers: cleaned(layers),
+        via: Some(Via {
+            holder,
+            top: top.to_string(),
+        }),
+    }))
 }
 
 /// (VG, LV) of a device-mapper LVM target (`dm/uuid` LVM-..., `dm/name` vg-lv).
