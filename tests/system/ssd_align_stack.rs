@@ -96,6 +96,15 @@ fn md_raid10_on_three_disks_its_partition_and_its_members_down_to_the_flash() {
         text.contains("sdc1 @1MiB -> md data @+1100KiB (MISALIGNED)"),
         "{text}"
     );
+    // the layout commands only when asked for, then with the warning
+    assert!(!text.contains("mklabel"), "{text}");
+    let (_, text, _) = run(opskit().arg("--root").arg(r.path()).args([
+        "ssd-align",
+        "--erase-block",
+        "512k",
+        "--layout",
+        "md0",
+    ]));
     assert!(text.contains("destroy"), "{text}");
 }
 

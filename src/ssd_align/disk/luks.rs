@@ -18,6 +18,9 @@ pub struct Luks {
     pub data_offset: u64,
     /// The encryption sector size (512 for LUKS1).
     pub sector_size: u64,
+    /// LUKS2's persistent `allow-discards` flag (`config.flags`); LUKS1 records none (the
+    /// option is given at open, by crypttab's `discard`).
+    pub allow_discards: Option<bool>,
 }
 
 /// What the first 4 KiB say: `None` (no LUKS), LUKS1 parsed, or LUKS2 needing its header of
@@ -41,6 +44,7 @@ pub fn probe(head: &[u8]) -> Result<Probe> {
                 version: 1,
                 data_offset: off,
                 sector_size: 512,
+                allow_discards: None,
             }))
         }
         2 => {
@@ -59,6 +63,14 @@ pub fn probe(head: &[u8]) -> Result<Probe> {
 #[derive(serde::Deserialize)]
 struct Json {
     segments: std::collections::BTreeMap<String, Segment>,
+    #[serde(default)]
+    config: Config,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Config {
+    #[serde(default)]
+    flags: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -149,6 +161,7 @@ pub fn parse_luks2(hdr: &[u8]) -> Result<Luks> {
             version: 2,
             data_offset: off,
             sector_size: ss,
+            allow_discards: Some(json.config.flags.iter().any(|f| f == "allow-discards")),
         });
     }
     best.ok_or_else(|| super::DiskError("LUKS2 metadata has no crypt segment".into()))
@@ -169,7 +182,8 @@ mod tests {
             Probe::Done(Luks {
                 version: 1,
                 data_offset: 4097 * 512,
-                sector_size: 512
+                sector_size: 512,
+                allow_discards: None,
             })
         );
         h[6..8].copy_from_slice(&2u16.to_be_bytes());

@@ -694,6 +694,7 @@ mod tests {
                 version: 2,
                 data_offset: off,
                 sector_size: 512,
+                allow_discards: Some(false),
             }),
             innermost: true,
         }
