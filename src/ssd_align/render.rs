@@ -9,6 +9,7 @@ use crate::ssd_align::disk::stack::Kind;
 use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::LEGACY_FDISK;
 use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
+use crate::ssd_align::judge::trim::{TrimFix, TrimKind, TrimReport};
 use crate::ssd_align::judge::{
     Destroys, Holder, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict, XfsRefusal,
 };
@@ -55,11 +56,84 @@ pub(crate) fn text(r: &Report, legacy: bool) -> String {
     } else if r.target.is_some() {
         out.push_str("(commands for a new aligned layout: --layout)\n");
     }
-    let _ = writeln!(out, "{}", r.trim);
+    match &r.trim {
+        Some(t) => trim(&mut out, t, r.trim_advice),
+        None => {
+            let _ = writeln!(out, "{}", r.trim_advice);
+        }
+    }
     if legacy {
         let _ = writeln!(out, "{LEGACY_FDISK}");
     }
     out
+}
+
+/// The TRIM chain: one line per layer (top first), then who trims, each with its fix.
+fn trim(out: &mut String, t: &TrimReport, advice: &str) {
+    let reach = match t.reaches_ssd {
+        Some(true) => "a discard reaches the SSD through every layer",
+        Some(false) => "a discard does NOT reach the SSD",
+        None => "whether a discard reaches the SSD is not known here",
+    };
+    let _ = writeln!(out, "TRIM: {reach}");
+    for l in &t.layers {
+        let kind = match l.kind {
+            TrimKind::Disk => "disk",
+            TrimKind::Md { .. } => "md",
+            TrimKind::DmCrypt => "dm-crypt",
+            TrimKind::Lvm => "LVM",
+            TrimKind::Dm => "device-mapper",
+            TrimKind::LuksHeader => "LUKS header",
+        };
+        let state = match (l.kind, l.passes) {
+            (TrimKind::LuksHeader, Some(true)) => "allow-discards flag set".to_string(),
+            (TrimKind::LuksHeader, Some(false)) => "no allow-discards flag".to_string(),
+            (TrimKind::LuksHeader, None) => {
+                "LUKS1: no flag in the header (crypttab's discard option decides)".to_string()
+            }
+            (_, Some(true)) => format!(
+                "passes discards (discard_max_bytes {}, granularity {})",
+                opt(l.discard_max_bytes),
+                opt(l.discard_granularity)
+            ),
+            (_, Some(false)) => "BLOCKS discards (discard_max_bytes 0)".to_string(),
+            (_, None) => "discard limits not reported".to_string(),
+        };
+        let _ = writeln!(out, "  {kind} {}: {state}", l.device);
+        if let Some(f) = &l.fix {
+            let _ = writeln!(out, "      fix: {}", trim_fix(f));
+        }
+    }
+    let who = match (t.mount_discard, t.fstrim_timer) {
+        (Some(true), _) => "mounted with the discard option (online TRIM)".to_string(),
+        (_, Some(true)) => "fstrim.timer is enabled (weekly TRIM)".to_string(),
+        (Some(false), Some(false)) | (None, Some(false)) => {
+            "nothing trims it: no discard mount option, fstrim.timer not enabled".to_string()
+        }
+        (Some(false), None) => "mounted without discard; fstrim.timer not found".to_string(),
+        (None, None) => {
+            "who trims it is not known here (not mounted here, or an image)".to_string()
+        }
+    };
+    let _ = writeln!(out, "  trimmed: {who}");
+    if let Some(f) = &t.fix {
+        let _ = writeln!(out, "      fix: {}", trim_fix(f));
+    }
+    if t.trimmed != Some(true) {
+        let _ = writeln!(out, "  {advice}");
+    }
+}
+
+/// One line that unblocks a TRIM layer.
+pub(crate) fn trim_fix(f: &TrimFix) -> String {
+    match f {
+        TrimFix::NoDeviceSupport => "none: the device accepts no discard (no TRIM support, or a controller that hides it)".into(),
+        TrimFix::CryptRefresh { name } => format!("cryptsetup refresh --allow-discards --persistent {}  # LUKS2 keeps the flag; for LUKS1 add 'discard' to its crypttab line", shell_quote(name)),
+        TrimFix::LuksFlag { device } => format!("cryptsetup open --allow-discards --persistent {} NAME  # or 'cryptsetup refresh --allow-discards --persistent NAME' while open", shell_quote(device)),
+        TrimFix::Raid456 => "echo Y > /sys/module/raid456/parameters/devices_handle_discard_safely  # only if every member reads back zeroes after TRIM (hdparm -I: 'Deterministic read ZEROs after TRIM')".into(),
+        TrimFix::Below => "a layer below blocks discards: fix that one".into(),
+        TrimFix::EnableTimer => "systemctl enable --now fstrim.timer".into(),
+    }
 }
 
 /// Why two readings of an MBR leave the verdict open.

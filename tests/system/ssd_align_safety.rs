@@ -874,3 +874,187 @@ fn an_lv_on_luks_is_followed_down_to_the_disk() {
         assert!(p["fix"].is_null(), "members are never moved");
     }
 }
+
+/// A captured root: dm-0 (`VG-lv0`, LVM) on dm-1 (`cr`, dm-crypt) on sda2 (1 MiB into sda),
+/// with ROOT/dev/sda holding the LUKS file `l` at 1 MiB and ROOT/dev/dm-1 the PV `pv` (what
+/// the crypt device decrypts to); `discard_max` of dm-0, dm-1 and sda.
+fn lv_on_luks_root(root: &Path, l: &Path, pv: &Pv, discard_max: [u64; 3]) {
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    let sda = root.join("dev/sda");
+    sh(&format!("truncate -s 64M {}", sda.display()));
+    put(&sda, MIB, l, 40 * MIB);
+    std::fs::copy(&pv.file, root.join("dev/dm-1")).unwrap();
+    let mut files: Vec<(String, String)> = vec![
+        ("sys/block/sda/size".into(), "131072\n".into()),
+        ("sys/block/sda/sda2/partition".into(), "2\n".into()),
+        ("sys/block/sda/sda2/start".into(), "2048\n".into()),
+        ("sys/block/sda/sda2/size".into(), "81920\n".into()),
+        ("sys/block/dm-1/size".into(), "98304\n".into()),
+        ("sys/block/dm-1/dm/name".into(), "cr\n".into()),
+        (
+            "sys/block/dm-1/dm/uuid".into(),
+            "CRYPT-LUKS2-0123-cr\n".into(),
+        ),
+        ("sys/block/dm-1/slaves/sda2/.keep".into(), String::new()),
+        ("sys/block/dm-0/size".into(), "16384\n".into()),
+        ("sys/block/dm-0/dm/name".into(), format!("{}-lv0\n", pv.vg)),
+        ("sys/block/dm-0/dm/uuid".into(), "LVM-abcdef\n".into()),
+        ("sys/block/dm-0/slaves/dm-1/.keep".into(), String::new()),
+    ];
+    for (dev, max) in ["dm-0", "dm-1", "sda"].iter().zip(discard_max) {
+        for (f, v) in [
+            ("logical_block_size", "512".to_string()),
+            ("physical_block_size", "512".to_string()),
+            ("rotational", "0".to_string()),
+            ("discard_max_bytes", max.to_string()),
+            ("discard_granularity", "4096".to_string()),
+        ] {
+            files.push((format!("sys/block/{dev}/queue/{f}"), format!("{v}\n")));
+        }
+    }
+    let refs: Vec<(&str, String)> = files.iter().map(|(a, b)| (a.as_str(), b.clone())).collect();
+    tree(root, &refs);
+    // as in sysfs: every block device (partitions too) under sys/class/block
+    std::fs::create_dir_all(root.join("sys/class/block")).unwrap();
+    for (name, at) in [
+        ("sda", "sda"),
+        ("sda2", "sda/sda2"),
+        ("dm-1", "dm-1"),
+        ("dm-0", "dm-0"),
+    ] {
+        std::os::unix::fs::symlink(
+            root.join("sys/block").join(at),
+            root.join("sys/class/block").join(name),
+        )
+        .unwrap();
+    }
+}
+
+/// Issue 19, TRIM through the stack: an LV on LUKS on an SSD, through a captured sysfs tree
+/// and a real LUKS2 header. Every holder's queue is read (dm-0 LVM, dm-1 dm-crypt, sda), the
+/// LUKS2 header's allow-discards flag (set in the JSON as `--persistent` writes it;
+/// cryptsetup luksDump reads it back), the mount table and fstrim.timer under the root; each
+/// layer that blocks gets its one-line fix, in text and per layer in JSON. Twin: everything
+/// passes and the timer is on: no fix at all. (The printed `cryptsetup refresh` needs
+/// device-mapper, which this kernel lacks: it is not run here.)
+#[test]
+fn trim_is_followed_through_every_layer() {
+    if !lvm_ready() || !require_tool("cryptsetup") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pv = Pv::new(d.path(), "trim", "--dataalignment 1m", &[2]);
+    for (name, max, flag, timer) in [
+        ("blocked", [0u64, 0, 1 << 31], false, false),
+        ("open", [1 << 31; 3], true, true),
+    ] {
+        let root = d.path().join(format!("root-{name}"));
+        let l = luks(
+            d.path(),
+            &format!("{name}.luks"),
+            "--type luks2 --pbkdf pbkdf2",
+        );
+        if flag {
+            let (hdr_size, json) = luks2_json(&l);
+            let flagged = json.replacen(
+                "\"config\":{",
+                "\"config\":{\"flags\":[\"allow-discards\"],",
+                1,
+            );
+            assert_ne!(flagged, json);
+            luks2_rewrite(&l, 0, hdr_size, &flagged, true);
+            luks2_rewrite(&l, hdr_size, hdr_size, &flagged, true);
+            let dump = sh(&format!("cryptsetup luksDump {}", l.display()));
+            assert!(dump.contains("allow-discards"), "{dump}");
+        }
+        lv_on_luks_root(&root, &l, &pv, max);
+        tree(
+            &root,
+            &[
+                (
+                    "proc/self/mounts",
+                    format!(
+                        "/dev/mapper/{}-lv0 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n",
+                        pv.vg
+                    ),
+                ),
+                ("usr/lib/systemd/system/fstrim.timer", "[Timer]\n".into()),
+            ],
+        );
+        if timer {
+            std::fs::create_dir_all(root.join("etc/systemd/system/timers.target.wants")).unwrap();
+            std::os::unix::fs::symlink(
+                "/usr/lib/systemd/system/fstrim.timer",
+                root.join("etc/systemd/system/timers.target.wants/fstrim.timer"),
+            )
+            .unwrap();
+        }
+        let (code, out, err) = run(opskit().arg("--root").arg(&root).args([
+            "ssd-align",
+            "--format",
+            "json",
+            "--erase-block",
+            "512k",
+            "dm-0",
+        ]));
+        assert_eq!(code, 0, "{name}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let t = &v["trim"];
+        let kinds: Vec<String> = t["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["kind"].to_string())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["\"lvm\"", "\"dm_crypt\"", "\"disk\"", "\"luks_header\""],
+            "{name}: {t}"
+        );
+        assert_eq!(t["mount_discard"], false, "{name}: {t}");
+        let (_, text, _) = run(opskit().arg("--root").arg(&root).args([
+            "ssd-align",
+            "--erase-block",
+            "512k",
+            "dm-0",
+        ]));
+        if name == "blocked" {
+            assert_eq!(t["reaches_ssd"], false);
+            assert_eq!(t["layers"][0]["fix"]["fix"], "below");
+            assert_eq!(
+                t["layers"][1]["fix"],
+                serde_json::json!({"fix": "crypt_refresh", "name": "cr"})
+            );
+            assert!(t["layers"][2]["fix"].is_null());
+            assert_eq!(t["layers"][3]["fix"]["fix"], "luks_flag");
+            assert_eq!(t["fstrim_timer"], false);
+            assert_eq!(t["trimmed"], false);
+            assert_eq!(t["fix"]["fix"], "enable_timer");
+            assert!(
+                text.contains("TRIM: a discard does NOT reach the SSD"),
+                "{text}"
+            );
+            assert!(
+                text.contains("  dm-crypt dm-1: BLOCKS discards (discard_max_bytes 0)\n      fix: cryptsetup refresh --allow-discards --persistent cr"),
+                "{text}"
+            );
+            assert!(
+                text.contains("      fix: systemctl enable --now fstrim.timer"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(t["reaches_ssd"], true, "{t}");
+            assert_eq!(t["trimmed"], true);
+            assert!(t["fix"].is_null());
+            for l in t["layers"].as_array().unwrap() {
+                assert!(l["fix"].is_null(), "{l}");
+                assert_eq!(l["passes"], true, "{l}");
+            }
+            assert!(
+                !text.contains("fix: cryptsetup") && !text.contains("fix: systemctl"),
+                "{text}"
+            );
+            assert!(text.contains("trimmed: fstrim.timer is enabled"), "{text}");
+        }
+    }
+}

@@ -12,6 +12,7 @@ use crate::common::root::Root;
 use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
 use crate::ssd_align::judge::align::{check_optimal_io, Raid, RaidLevel, Topology};
 use crate::ssd_align::judge::moves::Blocker;
+use crate::ssd_align::judge::trim::{QueueFact, TrimFacts, TrimKind};
 use crate::ssd_align::judge::{part_dev, Holder, Input, Mover, PartIn, SourceKind, Via};
 use block::{Dev, SysfsDevice};
 
@@ -208,7 +209,98 @@ fn device(
         on_disk(&mut i, &d, target, sector)?;
     }
     members(&mut i, &d, root)?;
+    i.trim = trim_facts(&d, &i, root)?;
     Ok(i)
+}
+
+/// What a holder is, for the TRIM chain.
+fn trim_kind(d: &SysfsDevice) -> TrimKind {
+    match (&d.md_level, d.dm_uuid.as_deref()) {
+        (Some(l), _) => TrimKind::Md {
+            raid456: matches!(l.trim(), "raid4" | "raid5" | "raid6"),
+        },
+        (None, Some(u)) if u.starts_with("CRYPT-") => TrimKind::DmCrypt,
+        (None, Some(u)) if u.starts_with("LVM-") => TrimKind::Lvm,
+        (None, Some(_)) => TrimKind::Dm,
+        (None, None) => TrimKind::Disk,
+    }
+}
+
+/// The most holders followed down (a dm/md stack is a few deep).
+const MAX_HOLDERS: usize = 64;
+
+/// The TRIM facts of a device: its queue and every holder's below it (top first), its mounts
+/// (the target, its partitions, its dm name or LV) and fstrim.timer, under `root`.
+fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFacts> {
+    let mut f = TrimFacts {
+        live: true,
+        ..Default::default()
+    };
+    let mut todo = std::collections::VecDeque::from([d.clone()]);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(x) = todo.pop_front() {
+        // a partition's queue is its disk's
+        let name = x
+            .partition_of
+            .as_ref()
+            .map_or(x.name.clone(), |(p, _)| p.clone());
+        if !seen.insert(name.clone()) || seen.len() > MAX_HOLDERS {
+            continue;
+        }
+        f.queues.push(QueueFact {
+            device: clean(&name).into_owned(),
+            kind: trim_kind(&x),
+            dm_name: x.dm_name.as_deref().map(|n| clean(n).into_owned()),
+            discard_max: x.discard_max,
+            discard_granularity: x.discard_granularity,
+        });
+        for m in &x.members {
+            if let Ok(s) = block::read_sysfs(root, m) {
+                todo.push_back(s);
+            }
+        }
+    }
+    let mut sources: Vec<String> = vec![format!("/dev/{}", d.name)];
+    sources.extend(i.parts.iter().map(|p| p.device.clone()));
+    if let Some(n) = &d.dm_name {
+        sources.push(format!("/dev/mapper/{n}"));
+    }
+    let mounts = ["proc/self/mounts", "proc/mounts"]
+        .iter()
+        .map(|r| root.path(r))
+        .find(|p| p.exists());
+    if let Some(p) = mounts {
+        let text = crate::common::fsread::read_capped_string(&p, 4 << 20)?;
+        for l in text.lines() {
+            let mut w = l.split_whitespace();
+            let (Some(src), Some(_), Some(_), Some(opts)) =
+                (w.next(), w.next(), w.next(), w.next())
+            else {
+                continue;
+            };
+            if sources.iter().any(|s| s == src) {
+                f.mounts.push((
+                    clean(src).into_owned(),
+                    opts.split(',').any(|o| o == "discard"),
+                ));
+            }
+        }
+    }
+    let wants = root.path("etc/systemd/system/timers.target.wants/fstrim.timer");
+    f.fstrim_timer = if std::fs::symlink_metadata(&wants).is_ok() {
+        Some(true)
+    } else if [
+        "usr/lib/systemd/system/fstrim.timer",
+        "lib/systemd/system/fstrim.timer",
+    ]
+    .iter()
+    .any(|r| root.path(r).exists())
+    {
+        Some(false)
+    } else {
+        None
+    };
+    Ok(f)
 }
 
 /// The devices under an md or device-mapper target (sysfs `slaves/`), each judged down to

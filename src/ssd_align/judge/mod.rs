@@ -6,6 +6,7 @@
 
 pub(crate) mod align;
 pub(crate) mod moves;
+pub(crate) mod trim;
 
 use serde::Serialize;
 
@@ -435,6 +436,8 @@ pub(crate) struct Input {
     /// An MBR whose sector size nothing settled: the same target read in 4096-byte sectors
     /// (this one in 512).
     pub(crate) alt_4096: Option<Box<Input>>,
+    /// The TRIM facts: holders' queues, mounts, fstrim.timer.
+    pub(crate) trim: trim::TrimFacts,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -482,7 +485,11 @@ pub(crate) struct Report {
     pub(crate) commands_destroy: Option<Destroys>,
     /// The layout commands: shown for the calculator, with `--layout`, or on an empty disk.
     pub(crate) commands: Vec<String>,
-    pub(crate) trim: &'static str,
+    /// Why the weekly timer beats the mount option (the calculator's advice).
+    pub(crate) trim_advice: &'static str,
+    /// TRIM through the stack of a checked target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trim: Option<trim::TrimReport>,
     pub(crate) verdict: Verdict,
 }
 
@@ -631,7 +638,8 @@ fn judge_one(mut i: Input, plan: &Plan, raid: Option<(Raid, RaidSource)>, want: 
         } else {
             Vec::new()
         },
-        trim: TRIM_ADVICE,
+        trim_advice: TRIM_ADVICE,
+        trim: checked.then(|| trim::judge(&i.trim, &i.parts)),
         verdict,
     }
 }
