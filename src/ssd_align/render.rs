@@ -84,8 +84,11 @@ fn trim(out: &mut String, t: &TrimReport, advice: &str) {
             TrimKind::Lvm => "LVM",
             TrimKind::Dm => "device-mapper",
             TrimKind::LuksHeader => "LUKS header",
+            TrimKind::ThinPool => "thin pool",
         };
         let state = match (l.kind, l.passes) {
+            (TrimKind::ThinPool, Some(true)) => "discards passdown".to_string(),
+            (TrimKind::ThinPool, _) => "discards not passed down to the disk".to_string(),
             (TrimKind::LuksHeader, Some(true)) => "allow-discards flag set".to_string(),
             (TrimKind::LuksHeader, Some(false)) => "no allow-discards flag".to_string(),
             (TrimKind::LuksHeader, None) => {
@@ -133,6 +136,7 @@ pub(crate) fn trim_fix(f: &TrimFix) -> String {
         TrimFix::Raid456 => "echo Y > /sys/module/raid456/parameters/devices_handle_discard_safely  # only if every member reads back zeroes after TRIM (hdparm -I: 'Deterministic read ZEROs after TRIM')".into(),
         TrimFix::Below => "a layer below blocks discards: fix that one".into(),
         TrimFix::EnableTimer => "systemctl enable --now fstrim.timer".into(),
+        TrimFix::ThinPassdown { pool } => format!("lvchange --discards passdown {}", shell_quote(pool)),
     }
 }
 
@@ -485,6 +489,31 @@ fn partition(out: &mut String, p: &PartReport) {
     if let Some(MovePlan::Move(m)) = &p.plan {
         let _ = writeln!(out, "        fix: {}", move_line(m));
     }
+    for t in &p.thin_pools {
+        let _ = writeln!(
+            out,
+            "    {} thin pool {}/{} (data {}): chunk {}, discards {}; thin LVs: {}",
+            if t.chunk_ok { "ok " } else { "TUNE" },
+            t.vg,
+            t.pool,
+            t.data_device,
+            format_size(t.chunk_bytes),
+            t.discards,
+            if t.thin_lvs.is_empty() {
+                "none".to_string()
+            } else {
+                t.thin_lvs.join(", ")
+            }
+        );
+        if !t.chunk_ok {
+            let _ = writeln!(
+                out,
+                "        the chunk is not a multiple of the erase block: thin LVs allocate {} chunks, so their data does not stay on erase blocks; a pool's chunk size cannot change: make a new pool with lvcreate --type thin-pool --chunksize {}k",
+                format_size(t.chunk_bytes),
+                t.want_chunk_bytes / 1024
+            );
+        }
+    }
     for c in &p.contents {
         let _ = writeln!(
             out,
@@ -507,7 +536,12 @@ fn verdict(out: &mut String, r: &Report) {
         .iter()
         .flat_map(|p| &p.contents)
         .filter(|c| !c.ok)
-        .count();
+        .count()
+        + r.partitions
+            .iter()
+            .flat_map(|p| &p.thin_pools)
+            .filter(|t| !t.chunk_ok)
+            .count();
     let tuning = if tune > 0 {
         format!("; {tune} filesystem tuning warning(s)")
     } else {

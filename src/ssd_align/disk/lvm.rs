@@ -252,6 +252,22 @@ pub struct LvSegment {
     pub extents: u64,
     /// Where it starts, in bytes from the PV's start: pe_start + pv_extent x extent size.
     pub offset: u64,
+    /// An LV without the VISIBLE status (a thin pool's `_tdata`/`_tmeta`, `lvol0_pmspare`):
+    /// it has no /dev/VG/LV node, only /dev/mapper/VG-LV while active.
+    pub hidden: bool,
+}
+
+/// A thin pool of the VG: its chunk size, discards mode and the thin LVs it serves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThinPool {
+    pub name: String,
+    /// The hidden LV holding the pool's data (`pool_tdata`).
+    pub data_lv: String,
+    /// The allocation unit of every thin LV in the pool.
+    pub chunk_bytes: u64,
+    /// `passdown`, `nopassdown` or `ignore` (lvm2's default when absent: passdown).
+    pub discards: String,
+    pub thin_lvs: Vec<String>,
 }
 
 /// This PV as its VG's metadata describes it.
@@ -261,6 +277,8 @@ pub struct Pv {
     pub pe_start: u64,
     pub extent_bytes: u64,
     pub segments: Vec<LvSegment>,
+    /// The VG's thin pools whose data LV has a segment on this PV.
+    pub thin_pools: Vec<ThinPool>,
 }
 
 fn undash(s: &str) -> String {
@@ -299,19 +317,69 @@ pub fn pv_layout(meta: &Value, uuid: &str) -> Result<Option<Pv>> {
             ));
         }
         let mut segs = Vec::new();
+        let mut pools = Vec::new();
         if let Some(lvs) = v.get("logical_volumes") {
             for (lv, l) in lvs.sections() {
                 segments(lv, l, pvname, pe_start, ext, &mut segs)?;
             }
+            pools = thin_pools(lvs, &segs)?;
         }
         return Ok(Some(Pv {
             vg: vg.clone(),
             pe_start,
             extent_bytes: ext,
             segments: segs,
+            thin_pools: pools,
         }));
     }
     Ok(None)
+}
+
+/// The thin pools (`type = "thin-pool"`) whose data LV lies on this PV (`segs`), with their
+/// thin LVs (`type = "thin"`, `thin_pool = NAME`).
+fn thin_pools(lvs: &Value, segs: &[LvSegment]) -> Result<Vec<ThinPool>> {
+    let seg_of = |l: &Value, key: &str| -> Option<String> {
+        l.sections()
+            .into_iter()
+            .find_map(|(_, s)| s.str(key).map(str::to_string))
+    };
+    let mut out = Vec::new();
+    for (name, l) in lvs.sections() {
+        let Some((_, seg)) = l
+            .sections()
+            .into_iter()
+            .find(|(_, s)| s.str("type") == Some("thin-pool"))
+        else {
+            continue;
+        };
+        let Some(data_lv) = seg.str("pool") else {
+            return bad(format!(
+                "LVM thin pool {name}: pool (its data LV) is missing"
+            ));
+        };
+        if !segs.iter().any(|s| s.lv == data_lv) {
+            continue;
+        }
+        let chunk = mul(
+            seg.req("chunk_size", &format!("thin pool {name}"))?,
+            512,
+            "LVM thin pool chunk_size",
+        )?;
+        let thin_lvs = lvs
+            .sections()
+            .into_iter()
+            .filter(|(_, t)| seg_of(t, "thin_pool").as_deref() == Some(name.as_str()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.push(ThinPool {
+            name: name.clone(),
+            data_lv: data_lv.to_string(),
+            chunk_bytes: chunk,
+            discards: seg.str("discards").unwrap_or("passdown").to_string(),
+            thin_lvs,
+        });
+    }
+    Ok(out)
 }
 
 fn segments(
@@ -322,6 +390,8 @@ fn segments(
     ext: u64,
     out: &mut Vec<LvSegment>,
 ) -> Result<()> {
+    // lvm2 writes VISIBLE into the status of every LV with a /dev/VG/LV node
+    let hidden = matches!(l.get("status"), Some(Value::List(st)) if !st.iter().any(|x| *x == Value::Str("VISIBLE".into())));
     for (_, s) in l.sections() {
         let Some(Value::List(stripes)) = s.get("stripes") else {
             continue;
@@ -348,6 +418,7 @@ fn segments(
                 pv_extent: pe,
                 extents: count / stripes_n,
                 offset: off,
+                hidden,
             });
         }
     }

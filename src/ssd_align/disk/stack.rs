@@ -53,6 +53,8 @@ pub enum Detail {
         vg: Option<String>,
         pe_start: u64,
         extent_bytes: Option<u64>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        thin_pools: Vec<lvm::ThinPool>,
     },
     Lv(LvSegment),
     Ext4(Ext4Info),
@@ -279,6 +281,10 @@ fn pv(
             vg: layout.as_ref().map(|l| l.vg.clone()),
             pe_start,
             extent_bytes: layout.as_ref().map(|l| l.extent_bytes),
+            thin_pools: layout
+                .as_ref()
+                .map(|l| l.thin_pools.clone())
+                .unwrap_or_default(),
         },
     );
     for s in layout.map(|l| l.segments).unwrap_or_default() {
@@ -416,6 +422,7 @@ mod tests {
                 pv_extent: 0,
                 extents: 1,
                 offset: 0,
+                hidden: false,
             }),
             innermost: false,
         };

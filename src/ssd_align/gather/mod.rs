@@ -490,7 +490,19 @@ fn cleaned(mut layers: Vec<stack::Layer>) -> Vec<stack::Layer> {
     for l in &mut layers {
         match &mut l.detail {
             stack::Detail::Lv(s) => s.lv = clean(&s.lv).into_owned(),
-            stack::Detail::Pv { vg: Some(v), .. } => *v = clean(v).into_owned(),
+            stack::Detail::Pv { vg, thin_pools, .. } => {
+                if let Some(v) = vg {
+                    *v = clean(v).into_owned();
+                }
+                for t in thin_pools {
+                    t.name = clean(&t.name).into_owned();
+                    t.data_lv = clean(&t.data_lv).into_owned();
+                    t.discards = clean(&t.discards).into_owned();
+                    for l in &mut t.thin_lvs {
+                        *l = clean(l).into_owned();
+                    }
+                }
+            }
             _ => {}
         }
     }

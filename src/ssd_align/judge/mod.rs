@@ -191,9 +191,60 @@ pub(crate) struct PartReport {
     pub(crate) layers: Vec<LayerReport>,
     pub(crate) contents: Vec<Tuning>,
     pub(crate) notes: Vec<String>,
+    /// Thin pools whose data lies on this partition: tuning, like the filesystem's stripe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) thin_pools: Vec<ThinReport>,
     /// What moving the partition would do, or why it is not offered (misaligned data only).
     #[serde(rename = "move", skip_serializing_if = "Option::is_none")]
     pub(crate) plan: Option<MovePlan>,
+}
+
+/// A thin pool on a partition's PV, against the erase block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ThinReport {
+    pub(crate) vg: String,
+    pub(crate) pool: String,
+    /// The pool's hidden data LV as device-mapper names it (`/dev/mapper/VG-pool_tdata`).
+    pub(crate) data_device: String,
+    pub(crate) chunk_bytes: u64,
+    /// The chunk is a multiple of the erase block: thin LVs' chunks stay on erase blocks.
+    pub(crate) chunk_ok: bool,
+    /// The smallest chunk size that is: a multiple of the erase block and of lvm2's 64 KiB.
+    pub(crate) want_chunk_bytes: u64,
+    pub(crate) discards: String,
+    /// The thin LVs (`/dev/VG/thin1`).
+    pub(crate) thin_lvs: Vec<String>,
+}
+
+fn thin_reports(p: &PartIn, plan: &Plan) -> Vec<ThinReport> {
+    let dm = |s: &str| s.replace('-', "--");
+    p.layers
+        .iter()
+        .filter_map(|l| match &l.detail {
+            Detail::Pv {
+                vg: Some(vg),
+                thin_pools,
+                ..
+            } => Some((vg, thin_pools)),
+            _ => None,
+        })
+        .flat_map(|(vg, pools)| {
+            pools.iter().map(move |t| ThinReport {
+                vg: vg.clone(),
+                pool: t.name.clone(),
+                data_device: format!("/dev/mapper/{}-{}", dm(vg), dm(&t.data_lv)),
+                chunk_bytes: t.chunk_bytes,
+                chunk_ok: t.chunk_bytes > 0 && t.chunk_bytes % plan.erase_block == 0,
+                want_chunk_bytes: lcm(plan.erase_block, 64 << 10),
+                discards: t.discards.clone(),
+                thin_lvs: t
+                    .thin_lvs
+                    .iter()
+                    .map(|n| format!("/dev/{vg}/{n}"))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Judge every partition.
@@ -276,6 +327,7 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
         layers,
         contents,
         notes,
+        thin_pools: thin_reports(p, plan),
         plan: None,
     }
 }
@@ -312,7 +364,16 @@ fn layer_device(p: &PartIn, l: &Layer) -> String {
         }
         if let (Detail::Lv(s), Some(v)) = (&x.detail, &vg) {
             if x.depth < l.depth || std::ptr::eq(x, l) {
-                dev = format!("/dev/{v}/{}", s.lv);
+                dev = if s.hidden {
+                    // no /dev/VG/LV node: device-mapper's name, dashes doubled
+                    format!(
+                        "/dev/mapper/{}-{}",
+                        v.replace('-', "--"),
+                        s.lv.replace('-', "--")
+                    )
+                } else {
+                    format!("/dev/{v}/{}", s.lv)
+                };
             }
         }
         if std::ptr::eq(x, l) {

@@ -25,6 +25,8 @@ pub(crate) enum TrimKind {
     Dm,
     /// A LUKS header on disk: LUKS2's persistent `allow-discards` flag (LUKS1 has none).
     LuksHeader,
+    /// A thin pool: its `discards` mode (only `passdown` sends discards to the disk).
+    ThinPool,
 }
 
 /// One holder's discard limits, as sysfs reports them.
@@ -68,6 +70,8 @@ pub(crate) enum TrimFix {
     Below,
     /// Nothing trims: `systemctl enable --now fstrim.timer`.
     EnableTimer,
+    /// `lvchange --discards passdown VG/POOL`.
+    ThinPassdown { pool: String },
 }
 
 /// One layer of the chain.
@@ -146,6 +150,34 @@ pub(crate) fn judge(f: &TrimFacts, parts: &[PartIn]) -> TrimReport {
             }
         }
     }
+    // a thin pool's discards mode, from the VG's metadata
+    for p in parts {
+        for l in &p.layers {
+            if let Detail::Pv {
+                vg: Some(vg),
+                thin_pools,
+                ..
+            } = &l.detail
+            {
+                for t in thin_pools {
+                    let ok = t.discards == "passdown";
+                    layers.insert(
+                        0,
+                        TrimLayer {
+                            device: format!("{vg}/{}", t.name),
+                            kind: TrimKind::ThinPool,
+                            passes: Some(ok),
+                            discard_max_bytes: None,
+                            discard_granularity: None,
+                            fix: (!ok).then(|| TrimFix::ThinPassdown {
+                                pool: format!("{vg}/{}", t.name),
+                            }),
+                        },
+                    );
+                }
+            }
+        }
+    }
     // a live dm-crypt queue overrides its header's default: only queues decide reach when
     // there are any
     let deciding: Vec<&TrimLayer> = if f.queues.is_empty() {
@@ -153,7 +185,7 @@ pub(crate) fn judge(f: &TrimFacts, parts: &[PartIn]) -> TrimReport {
     } else {
         layers
             .iter()
-            .filter(|l| l.kind != TrimKind::LuksHeader)
+            .filter(|l| !matches!(l.kind, TrimKind::LuksHeader | TrimKind::ThinPool))
             .collect()
     };
     let reaches_ssd = if deciding.is_empty() {
