@@ -21,6 +21,7 @@ pub enum Kind {
     Xfs,
     Btrfs,
     Swap,
+    Vfat,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             Kind::Xfs => "XFS",
             Kind::Btrfs => "btrfs",
             Kind::Swap => "swap",
+            Kind::Vfat => "vfat",
         }
     }
     /// True for a container: a header before the data it holds.
@@ -201,6 +203,8 @@ fn probe(
         Some((Kind::Btrfs, Detail::None))
     } else if fs::swap(&head) {
         Some((Kind::Swap, Detail::None))
+    } else if fs::vfat(&head) {
+        Some((Kind::Vfat, Detail::None))
     } else {
         None
     };
