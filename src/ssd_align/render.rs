@@ -286,6 +286,10 @@ pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
         Blocker::Overflow => format!("p{n}: the aligned start overflows 64 bits"),
         Blocker::DeviceName => "no move command is printed: the device or image name holds control characters; rename it first".into(),
         Blocker::KernelTableStale => format!("the kernel's partition table differs from the disk's: nothing is moved until they agree (run partprobe or partx -u on the disk, check p{n} again)"),
+        Blocker::Held { device, holders } => format!(
+            "{device} is in use by {} (sysfs holders): moving data under an open mapping or array corrupts it; close them first (umount, vgchange -an, cryptsetup close, mdadm --stop), then check again",
+            holders.join(", ")
+        ),
         Blocker::SectorSizeUnsettled => "the MBR's sector size is not settled and the move differs between 512 and 4096: give --sector-size to get one".into(),
     }
 }

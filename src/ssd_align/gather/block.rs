@@ -43,6 +43,9 @@ pub(crate) struct SysfsDevice {
     /// dm: the target's UUID (`CRYPT-LUKS2-...`, `LVM-...`).
     pub(crate) dm_uuid: Option<String>,
     pub(crate) members: Vec<String>,
+    /// What holds the device, and each partition (sysfs `holders/`: dm or md devices using
+    /// it): (partition number, 0 for the device itself, holder names).
+    pub(crate) held: Vec<(u32, Vec<String>)>,
     /// When the target itself is a partition: its parent disk and partition number.
     pub(crate) partition_of: Option<(String, u32)>,
 }
@@ -97,6 +100,19 @@ fn check_extent(dir: &Path, start: u64, size: u64, disk: Option<u64>) -> anyhow:
         );
     }
     Ok(())
+}
+
+/// The names in a sysfs `holders/` directory (sorted; none when absent).
+fn holders(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("holders"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Find `name`'s sysfs directory: `sys/class/block/NAME` or `sys/block/NAME`.
@@ -167,6 +183,10 @@ pub(crate) fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice>
             dir.join("size").display()
         );
     }
+    let own = holders(&dir);
+    if !own.is_empty() {
+        d.held.push((0, own));
+    }
     if d.partition_of.is_none() {
         let mut parts = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -180,6 +200,10 @@ pub(crate) fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice>
                     let size = num::<u64>(root, &p.join("size"))?.unwrap_or(0);
                     check_extent(&p, start, size, d.size512)?;
                     parts.push((n, start, size));
+                    let h = holders(&p);
+                    if !h.is_empty() {
+                        d.held.push((n, h));
+                    }
                 }
             }
         }

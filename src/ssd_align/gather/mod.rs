@@ -138,6 +138,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         table: i.table,
         image: true,
         blocked: None,
+        held: Vec::new(),
     });
     Ok(i)
 }
@@ -661,6 +662,11 @@ fn on_disk(
             table: i.table,
             image: false,
             blocked: stale.then_some(Blocker::KernelTableStale),
+            held: d
+                .held
+                .iter()
+                .map(|(n, h)| (*n, h.iter().map(|x| clean(x).into_owned()).collect()))
+                .collect(),
         });
     }
     Ok(())

@@ -777,6 +777,7 @@ mod tests {
             table: Some(table),
             image,
             blocked: None,
+            held: Vec::new(),
         }
     }
 
@@ -839,6 +840,21 @@ mod tests {
             "{fix}"
         );
         assert!(fix.contains("unmount /dev/sdb1 and back it up"), "{fix}");
+        // the same with p1 held by device-mapper: blocked, naming the holder
+        let mut held = m.clone();
+        held.held = vec![(1, vec!["dm-0".into()])];
+        let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
+        assert_eq!(
+            moved(r, &u, &held),
+            MovePlan::Blocked(moves::Blocker::Held {
+                device: "/dev/sdb1".into(),
+                holders: vec!["dm-0".into()]
+            })
+        );
+        // held partition 2 does not block p1
+        held.held = vec![(2, vec!["dm-0".into()])];
+        let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
+        assert!(matches!(moved(r, &u, &held), MovePlan::Move(_)));
         // the same with a stale kernel table: blocked
         let mut stale = m.clone();
         stale.blocked = Some(moves::Blocker::KernelTableStale);

@@ -92,6 +92,9 @@ pub(crate) enum Blocker {
     KernelTableStale,
     /// The sector size of the MBR is not settled: the move would differ between readings.
     SectorSizeUnsettled,
+    /// The partition (or the whole disk) is in use by device-mapper or md (sysfs
+    /// `holders/`): moving data under an open mapping corrupts it; close them first.
+    Held { device: String, holders: Vec<String> },
 }
 
 /// The device or image a move command acts on.
@@ -106,6 +109,8 @@ pub(crate) struct Mover {
     /// Set when a move must not be printed whatever the partition (stale kernel table,
     /// unsettled sector size).
     pub(crate) blocked: Option<Blocker>,
+    /// What holds the disk (0) or a partition (its number): dm or md devices using it.
+    pub(crate) held: Vec<(u32, Vec<String>)>,
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
@@ -156,6 +161,20 @@ fn try_plan(
     }
     if let Some(b) = &m.blocked {
         return Err(b.clone());
+    }
+    if let Some((n, h)) = m
+        .held
+        .iter()
+        .find(|(n, h)| (*n == 0 || *n == p.number) && !h.is_empty())
+    {
+        return Err(Blocker::Held {
+            device: if *n == 0 {
+                m.dev.clone()
+            } else {
+                p.device.clone()
+            },
+            holders: h.clone(),
+        });
     }
     if m.dev.chars().any(char::is_control) {
         return Err(Blocker::DeviceName);
