@@ -1181,6 +1181,13 @@ fn thin_pools_are_seen() {
             devices.contains(&format!("/dev/mapper/{vg}-pool_tdata")),
             "{devices:?}"
         );
+        // sibling LVs on one PV are listed, not chained as if nested
+        assert!(
+            text.contains(&format!(
+                " -> mapper/{vg}-lvol0_pmspare data @21MiB, mapper/{vg}-pool_tdata data @1MiB, "
+            )),
+            "{text}"
+        );
         let trim = &v["trim"]["layers"][0];
         assert_eq!(trim["kind"], "thin_pool");
         if ok {
@@ -1202,4 +1209,61 @@ fn thin_pools_are_seen() {
             );
         }
     }
+}
+
+/// Issue 19 item 12: a /dev/disk/by-id link to a disk names its partitions as udev does
+/// (`LINK-part1`, not `LINKp1`), and the printed move, run through the link, works. The link
+/// is made for the test (no udev here) and removed.
+#[test]
+fn by_id_links_name_partitions_as_udev_does() {
+    if !require_root("loop devices and /dev/disk/by-id") || !require_tool("sfdisk") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image(
+        d.path(),
+        "byid.img",
+        64,
+        512,
+        "label: gpt\\nstart=2049, size=20000\\n",
+    );
+    let fs = ext4(d.path(), "byid.ext4", 9, "OPSKIT-BYID\n");
+    put(&img, 2049 * 512, &fs, 9 * MIB);
+    // the kernel's table must agree (partx: no udev here), else no move is offered
+    let lo = Loop::new(&img, d.path());
+    let dev = lo.dev.clone();
+    struct Link(PathBuf);
+    impl Drop for Link {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    std::fs::create_dir_all("/dev/disk/by-id").unwrap();
+    let link = PathBuf::from(format!(
+        "/dev/disk/by-id/opskit-test-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&dev, &link).unwrap();
+    let guard = Link(link.clone());
+    let (code, v, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err} {v}");
+    let l = link.display().to_string();
+    assert_eq!(v["partitions"][0]["device"], format!("{l}-part1"), "{v}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        fix.contains(&format!("sfdisk --move-data {l} -N 1"))
+            && fix.contains(&format!("unmount {l}-part1")),
+        "{fix}"
+    );
+    run_fix(fix, d.path());
+    sh(&format!("partx -u {}", lo.dev));
+    let (code, v, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    drop(guard);
+    drop(lo);
+    ext4_keeps(&img, start, 9, "OPSKIT-BYID\n");
 }

@@ -94,7 +94,10 @@ pub(crate) enum Blocker {
     SectorSizeUnsettled,
     /// The partition (or the whole disk) is in use by device-mapper or md (sysfs
     /// `holders/`): moving data under an open mapping corrupts it; close them first.
-    Held { device: String, holders: Vec<String> },
+    Held {
+        device: String,
+        holders: Vec<String>,
+    },
 }
 
 /// The device or image a move command acts on.
