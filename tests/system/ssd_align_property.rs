@@ -209,9 +209,11 @@ fn content(dir: &Path, case: u64, n: u32, c: Content) -> (Option<PathBuf>, Expec
             write_at(&f, 4096, &md12(1, 0, 0, 2, data_sectors, size / 512));
         }
         Content::Swap => {
+            e.uuid = format!("sw{case}p{n}");
             sh(&format!(
-                "truncate -s {size} {0} && mkswap -q -L sw{case}p{n} {0}",
-                f.display()
+                "truncate -s {size} {0} && mkswap -q -L {1} {0}",
+                f.display(),
+                e.uuid
             ));
         }
     }
@@ -290,7 +292,7 @@ fn verify(img: &Path, at: u64, p: &Part, dir: &Path) -> Result<(), String> {
             ext4_ok(&fs, &e.marker)
         }
         Content::Swap => match out(&format!("blkid -p -o export {}", f.display())) {
-            (_, o) if o.contains("TYPE=swap") && o.contains(&format!("LABEL=sw")) => Ok(()),
+            (_, o) if o.contains("TYPE=swap") && o.contains(&format!("LABEL={}", e.uuid)) => Ok(()),
             (_, o) => Err(format!("blkid: {o}")),
         },
     }
@@ -316,7 +318,7 @@ fn starts(img: &Path, sector: u64) -> Vec<(u32, u64)> {
             let (name, rest) = l.split_once(':')?;
             let n: u32 = name
                 .trim()
-                .trim_start_matches(|c: char| !c.is_ascii_digit() || false)
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
                 .rsplit(|c: char| !c.is_ascii_digit())
                 .next()?
                 .parse()

@@ -1232,12 +1232,20 @@ fn by_id_links_name_partitions_as_udev_does() {
     // the kernel's table must agree (partx: no udev here), else no move is offered
     let lo = Loop::new(&img, d.path());
     let dev = lo.dev.clone();
-    struct Link(PathBuf);
+    /// The link, and the directories the test made for it (removed again when empty).
+    struct Link(PathBuf, Vec<&'static str>);
     impl Drop for Link {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
+            for d in &self.1 {
+                let _ = std::fs::remove_dir(d);
+            }
         }
     }
+    let made: Vec<&'static str> = ["/dev/disk/by-id", "/dev/disk"]
+        .into_iter()
+        .filter(|d| !Path::new(d).exists())
+        .collect();
     std::fs::create_dir_all("/dev/disk/by-id").unwrap();
     let link = PathBuf::from(format!(
         "/dev/disk/by-id/opskit-test-{}",
@@ -1245,7 +1253,7 @@ fn by_id_links_name_partitions_as_udev_does() {
     ));
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&dev, &link).unwrap();
-    let guard = Link(link.clone());
+    let guard = Link(link.clone(), made);
     let (code, v, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
     assert_eq!(code, 1, "{err} {v}");
     let l = link.display().to_string();
