@@ -290,6 +290,9 @@ pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
             "{device} is in use by {} (sysfs holders): moving data under an open mapping or array corrupts it; close them first (umount, vgchange -an, cryptsetup close, mdadm --stop), then check again",
             holders.join(", ")
         ),
+        Blocker::Mounted { device, mountpoint } => format!(
+            "{device} is mounted on {mountpoint}: moving a mounted filesystem corrupts it; unmount it (and back it up), then check again for the move"
+        ),
         Blocker::SectorSizeUnsettled => "the MBR's sector size is not settled and the move differs between 512 and 4096: give --sector-size to get one".into(),
     }
 }

@@ -1275,3 +1275,59 @@ fn by_id_links_name_partitions_as_udev_does() {
     drop(lo);
     ext4_keeps(&img, start, 9, "OPSKIT-BYID\n");
 }
+
+/// A mounted partition is never moved (sfdisk --move-data under a mounted filesystem
+/// corrupts it): found by the mounted node's device number, whatever its name. Twin: once
+/// unmounted the move is printed, applied and checked.
+#[test]
+fn a_mounted_partition_gets_no_move() {
+    if !require_root("loop devices and mount")
+        || !require_tool("sfdisk")
+        || !require_tool("partx")
+        || !std::fs::read_to_string("/proc/filesystems")
+            .unwrap_or_default()
+            .contains("ext4")
+    {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image(
+        d.path(),
+        "mnt.img",
+        64,
+        512,
+        "label: gpt\\nstart=2049, size=20000\\n",
+    );
+    let fs = ext4(d.path(), "mnt.ext4", 9, "OPSKIT-MNT\n");
+    put(&img, 2049 * 512, &fs, 9 * MIB);
+    let lo = Loop::new(&img, d.path());
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    sh(&format!(
+        "mount -o ro {} {}",
+        lo.nodes[0].display(),
+        mnt.display()
+    ));
+    let (code, v, err) = json(&["--erase-block", "512k", &lo.dev]);
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
+    assert_eq!(v["partitions"][0]["move"]["blocked"]["reason"], "mounted");
+    assert_eq!(
+        v["partitions"][0]["move"]["blocked"]["mountpoint"],
+        mnt.display().to_string()
+    );
+    // unmounted: the move, applied, keeps the ext4 and aligns it
+    let (code, v, err) = json(&["--erase-block", "512k", &lo.dev]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    sh(&format!("partx -u {}", lo.dev));
+    let (code, v, err) = json(&["--erase-block", "512k", &lo.dev]);
+    assert_eq!(code, 0, "{err}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    drop(lo);
+    ext4_keeps(&img, start, 9, "OPSKIT-MNT\n");
+}

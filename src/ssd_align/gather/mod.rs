@@ -139,6 +139,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         image: true,
         blocked: None,
         held: Vec::new(),
+        mounted: Vec::new(),
     });
     Ok(i)
 }
@@ -211,7 +212,70 @@ fn device(
     }
     members(&mut i, &d, root)?;
     i.trim = trim_facts(&d, &i, root)?;
+    if let Some(m) = i.mover.as_mut() {
+        m.mounted = mounted_parts(&d, root)?;
+    }
     Ok(i)
+}
+
+/// One line of the mount table.
+struct Mount {
+    source: String,
+    target: String,
+    discard: bool,
+}
+
+/// The mount table under `root` (`proc/self/mounts`, else `proc/mounts`); empty when absent.
+fn mount_table(root: &Root) -> anyhow::Result<Vec<Mount>> {
+    let Some(p) = ["proc/self/mounts", "proc/mounts"]
+        .iter()
+        .map(|r| root.path(r))
+        .find(|p| p.exists())
+    else {
+        return Ok(Vec::new());
+    };
+    let text = crate::common::fsread::read_capped_string(&p, 4 << 20)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (src, target, _, opts) = (w.next()?, w.next()?, w.next()?, w.next()?);
+            Some(Mount {
+                source: src.to_string(),
+                target: target.to_string(),
+                discard: opts.split(',').any(|o| o == "discard"),
+            })
+        })
+        .collect())
+}
+
+/// The partitions of disk `d` (by number) with a mounted filesystem, found by the mounted
+/// node's device number (any node name): (number, mount point). Live system only.
+fn mounted_parts(d: &SysfsDevice, root: &Root) -> anyhow::Result<Vec<(u32, String)>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    if !root.is_live() {
+        return Ok(out);
+    }
+    for m in mount_table(root)? {
+        let Ok(meta) = std::fs::metadata(&m.source) else {
+            continue;
+        };
+        if !meta.file_type().is_block_device() {
+            continue;
+        }
+        let Some(name) = block::name_by_devnum(root, meta.rdev()) else {
+            continue;
+        };
+        if let Ok(s) = block::read_sysfs(root, &name) {
+            if let Some((disk, n)) = &s.partition_of {
+                if *disk == d.name {
+                    out.push((*n, clean(&m.target).into_owned()));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What a holder is, for the TRIM chain.
@@ -266,25 +330,9 @@ fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFac
     if let Some(n) = &d.dm_name {
         sources.push(format!("/dev/mapper/{n}"));
     }
-    let mounts = ["proc/self/mounts", "proc/mounts"]
-        .iter()
-        .map(|r| root.path(r))
-        .find(|p| p.exists());
-    if let Some(p) = mounts {
-        let text = crate::common::fsread::read_capped_string(&p, 4 << 20)?;
-        for l in text.lines() {
-            let mut w = l.split_whitespace();
-            let (Some(src), Some(_), Some(_), Some(opts)) =
-                (w.next(), w.next(), w.next(), w.next())
-            else {
-                continue;
-            };
-            if sources.iter().any(|s| s == src) {
-                f.mounts.push((
-                    clean(src).into_owned(),
-                    opts.split(',').any(|o| o == "discard"),
-                ));
-            }
+    for m in mount_table(root)? {
+        if sources.iter().any(|s| *s == m.source) {
+            f.mounts.push((clean(&m.source).into_owned(), m.discard));
         }
     }
     let wants = root.path("etc/systemd/system/timers.target.wants/fstrim.timer");
@@ -667,6 +715,7 @@ fn on_disk(
                 .iter()
                 .map(|(n, h)| (*n, h.iter().map(|x| clean(x).into_owned()).collect()))
                 .collect(),
+            mounted: Vec::new(),
         });
     }
     Ok(())

@@ -778,6 +778,7 @@ mod tests {
             image,
             blocked: None,
             held: Vec::new(),
+            mounted: Vec::new(),
         }
     }
 

@@ -98,6 +98,8 @@ pub(crate) enum Blocker {
         device: String,
         holders: Vec<String>,
     },
+    /// The partition's filesystem is mounted: moving it under the kernel corrupts it.
+    Mounted { device: String, mountpoint: String },
 }
 
 /// The device or image a move command acts on.
@@ -114,6 +116,8 @@ pub(crate) struct Mover {
     pub(crate) blocked: Option<Blocker>,
     /// What holds the disk (0) or a partition (its number): dm or md devices using it.
     pub(crate) held: Vec<(u32, Vec<String>)>,
+    /// Partitions (by number) with a mounted filesystem, and where.
+    pub(crate) mounted: Vec<(u32, String)>,
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
@@ -164,6 +168,12 @@ fn try_plan(
     }
     if let Some(b) = &m.blocked {
         return Err(b.clone());
+    }
+    if let Some((_, at)) = m.mounted.iter().find(|(n, _)| *n == p.number) {
+        return Err(Blocker::Mounted {
+            device: p.device.clone(),
+            mountpoint: at.clone(),
+        });
     }
     if let Some((n, h)) = m
         .held
