@@ -8,10 +8,12 @@ use crate::common::units::format_size;
 use crate::ssd_align::disk::stack::Kind;
 use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::LEGACY_FDISK;
+use crate::ssd_align::judge::findings::{Finding, OptIoWhy};
 use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
 use crate::ssd_align::judge::trim::{TrimFix, TrimKind, TrimReport};
 use crate::ssd_align::judge::{
-    Destroys, Holder, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict, XfsRefusal,
+    Destroys, Holder, PartNote, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict,
+    XfsRefusal,
 };
 
 fn opt(v: Option<u64>) -> String {
@@ -154,6 +156,9 @@ pub(crate) fn readings_differ(d: ReadingsDiffer) -> String {
 /// beside each typed plan and each blocked move's reason in `notes`.
 pub(crate) fn json(r: &Report) -> serde_json::Result<serde_json::Value> {
     let mut v = serde_json::to_value(r)?;
+    let (words, warnings) = notes_and_warnings(r);
+    v["notes"] = words.into();
+    v["warnings"] = warnings.into();
     let mut notes = Vec::new();
     if let Some(ps) = v.get_mut("partitions").and_then(|p| p.as_array_mut()) {
         for (p, pv) in r.partitions.iter().zip(ps.iter_mut()) {
@@ -393,11 +398,77 @@ fn header(out: &mut String, r: &Report) {
         "  ext4: stride={} stripe-width={} ({} B blocks); first aligned start: sector {} (512 B) / {} (4Kn)",
         r.stride, r.stripe_width, r.fs_block_bytes, r.first_start_512, r.first_start_4096
     );
-    for n in &r.notes {
+    let (notes, warnings) = notes_and_warnings(r);
+    for n in &notes {
         let _ = writeln!(out, "  note: {n}");
     }
-    for w in &r.warnings {
+    for w in &warnings {
         let _ = writeln!(out, "  warning: {w}");
+    }
+}
+
+/// The findings and partition notes in words: (notes, warnings).
+pub(crate) fn notes_and_warnings(r: &Report) -> (Vec<String>, Vec<String>) {
+    let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+    for f in &r.findings {
+        let w = finding(f);
+        if f.is_warning() {
+            warnings.push(w);
+        } else {
+            notes.push(w);
+        }
+    }
+    warnings.extend(r.plan_warnings.iter().cloned());
+    for p in &r.partitions {
+        let label = match p.via {
+            Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
+            None => format!("p{}", p.number),
+        };
+        for n in &p.notes {
+            notes.push(match n {
+                PartNote::Extended => format!("{label} is an extended partition: a container of logical partitions, not judged as data"),
+                PartNote::RealignedInside { kind, offset_bytes } => format!(
+                    "{label} starts off the grain ({} B) but its data is realigned inside the {} (data at +{offset_bytes} B): aligned where it matters; do not move it",
+                    p.start_bytes,
+                    kind.name()
+                ),
+            });
+        }
+    }
+    (notes, warnings)
+}
+
+fn finding(f: &Finding) -> String {
+    let stale = |disk: &str| {
+        format!("the kernel's partition table is stale (run partprobe or partx -u {disk}); the on-disk table is checked")
+    };
+    match f {
+        Finding::Rotational { device } => format!("{device} reports rotational=1: it may not be an SSD (or the controller hides it)"),
+        Finding::OptimalIoIgnored { value, why } => match why {
+            OptIoWhy::Zero => "optimal_io_size is 0 (the device does not report one)".into(),
+            OptIoWhy::UsbBridge => format!("optimal_io_size {value} = 0xFFFF x 512 is a USB bridge's placeholder: ignored"),
+            OptIoWhy::NotMultiple { physical } => format!("optimal_io_size {value} is not a multiple of the physical sector ({physical} B): ignored"),
+            OptIoWhy::TooLarge => format!("optimal_io_size {value} is over 16 MiB: not believable, ignored"),
+        },
+        Finding::DeviceMisaligned => "the device reports alignment_offset -1: its own sectors are misaligned to its physical blocks".into(),
+        Finding::NoStripeGeometry { level } => format!("md level '{level}' has no stripe geometry"),
+        Finding::DmDevice { name, members } => format!("device-mapper device '{name}': members {}", members.join(", ")),
+        Finding::KernelStartDiffers { disk, number, kernel_start, disk_start } => format!(
+            "{disk}: the kernel's partition {number} starts at byte {kernel_start}, the on-disk table says {disk_start}: {}",
+            stale(disk)
+        ),
+        Finding::KernelOnly { disk, number } => format!("{disk}: the kernel knows partition {number}, the on-disk table does not: {}", stale(disk)),
+        Finding::DiskOnly { disk, number } => format!("{disk}: the on-disk table has partition {number}, the kernel does not: {}", stale(disk)),
+        Finding::MemberNotInSysfs { holder, member, top } => format!(
+            "{} member {member} of {top} is not in sysfs here: not judged",
+            match holder {
+                Holder::Md => "md",
+                Holder::DeviceMapper => "device-mapper",
+            }
+        ),
+        Finding::MemberLayersNotRead { device } => format!("{device}: its device is not here, so the layers on it were not read: only its start is judged"),
+        Finding::ImageNames { image } => format!("partition devices below are named as after `losetup -fP {image}`"),
+        Finding::NoTable => "no partition table: what is on the whole image is checked as partition 0".into(),
     }
 }
 

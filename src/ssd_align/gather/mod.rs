@@ -10,7 +10,8 @@ use anyhow::{anyhow, bail, Context as _};
 use crate::common::escape::clean;
 use crate::common::root::Root;
 use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
-use crate::ssd_align::judge::align::{check_optimal_io, Raid, RaidLevel, Topology};
+use crate::ssd_align::judge::align::{Raid, RaidLevel, Topology};
+use crate::ssd_align::judge::findings::Finding;
 use crate::ssd_align::judge::moves::Blocker;
 use crate::ssd_align::judge::trim::{QueueFact, TrimFacts, TrimKind};
 use crate::ssd_align::judge::{part_dev, Holder, Input, Mover, PartIn, SourceKind, Via};
@@ -113,9 +114,9 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
             i.sector = Some((ss, ev));
             i.topo.logical = ss;
             i.topo.physical = ss;
-            i.notes.push(format!(
-                "partition devices below are named as after `losetup -fP {what}`"
-            ));
+            i.findings.push(Finding::ImageNames {
+                image: what.clone(),
+            });
         }
         None => {
             let ss = sector.unwrap_or(512);
@@ -126,9 +127,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
             i.table = Some(TableKind::None);
             i.topo.logical = ss;
             i.topo.physical = ss;
-            i.notes.push(
-                "no partition table: what is on the whole image is checked as partition 0".into(),
-            );
+            i.findings.push(Finding::NoTable);
         }
     }
     i.mover = Some(Mover {
@@ -356,9 +355,9 @@ fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFac
 /// the flash: its start on its own disk, and the layers on it (read from the disk when its
 /// node is here; for a captured tree, the md data offset sysfs records).
 fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
-    let (holder, kind) = match (&d.md_level, &d.dm_uuid) {
-        (Some(_), _) => (Holder::Md, "md"),
-        (None, Some(_)) => (Holder::DeviceMapper, "device-mapper"),
+    let holder = match (&d.md_level, &d.dm_uuid) {
+        (Some(_), _) => Holder::Md,
+        (None, Some(_)) => Holder::DeviceMapper,
         _ => return Ok(()),
     };
     let top = clean(match &d.partition_of {
@@ -368,10 +367,11 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
     .into_owned();
     for m in &d.members {
         let Ok(s) = block::read_sysfs(root, m) else {
-            i.notes.push(format!(
-                "{kind} member {} of {top} is not in sysfs here: not judged",
-                clean(m)
-            ));
+            i.findings.push(Finding::MemberNotInSysfs {
+                holder,
+                member: clean(m).into_owned(),
+                top: top.clone(),
+            });
             continue;
         };
         let (number, start, size) = match (&s.partition_of, s.partitions.first()) {
@@ -422,10 +422,9 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
         } else if let Some(l) = md_layer(d, m, start_bytes)? {
             p.layers.push(l);
         } else {
-            i.notes.push(format!(
-                "{}: its device is not here, so the layers on it were not read: only its start is judged",
-                p.device
-            ));
+            i.findings.push(Finding::MemberLayersNotRead {
+                device: p.device.clone(),
+            });
         }
         i.parts.push(p);
     }
@@ -608,16 +607,11 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
         members: d.members.iter().map(|m| clean(m).into_owned()).collect(),
         ..Default::default()
     };
-    match d.optimal_io.map(|v| check_optimal_io(v, d.physical)) {
-        Some(Ok(v)) => i.topo.optimal_io = Some(v),
-        Some(Err(why)) => i.notes.push(why),
-        None => {}
-    }
-    let name = clean(&d.name).into_owned();
+    i.optimal_io_raw = d.optimal_io;
     if d.rotational == Some(true) {
-        i.warnings.push(format!(
-            "{name} reports rotational=1: it may not be an SSD (or the controller hides it)"
-        ));
+        i.findings.push(Finding::Rotational {
+            device: clean(&d.name).into_owned(),
+        });
     }
     if let (Some(level), Some(chunk), Some(n)) = (&d.md_level, d.md_chunk, d.md_disks) {
         let parsed = match (RaidLevel::parse(level), d.md_layout) {
@@ -636,18 +630,16 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
                 })
             }
             Ok(_) => {}
-            Err(_) => i.notes.push(format!(
-                "md level '{}' has no stripe geometry",
-                clean(level)
-            )),
+            Err(_) => i.findings.push(Finding::NoStripeGeometry {
+                level: clean(level).into_owned(),
+            }),
         }
     }
     if let Some(dm) = &d.dm_name {
-        i.notes.push(format!(
-            "device-mapper device '{}': members {}",
-            clean(dm),
-            i.members.join(", ")
-        ));
+        i.findings.push(Finding::DmDevice {
+            name: clean(dm).into_owned(),
+            members: i.members.clone(),
+        });
     }
     i
 }
@@ -757,32 +749,36 @@ fn data_where_disk_says(i: &Input, t: &Table, dev: &mut Dev, what: &str) -> anyh
 /// `whole` when the target is the disk (every partition compared both ways). True when they
 /// differ.
 fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
-    let before = i.warnings.len();
+    let before = i.findings.len();
     let disk: Vec<(u32, u64)> = t
         .partitions
         .iter()
         .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
         .collect();
-    let stale = format!("the kernel's partition table is stale (run partprobe or partx -u {what}); the on-disk table is checked");
+    let mut found = Vec::new();
     for p in &i.parts {
         match disk.iter().find(|(n, _)| *n == p.number) {
             Some((_, s)) if *s == p.start_bytes => {}
-            Some((_, s)) => i.warnings.push(format!(
-                "{what}: the kernel's partition {} starts at byte {}, the on-disk table says {s}: {stale}",
-                p.number, p.start_bytes
-            )),
-            None => i.warnings.push(format!(
-                "{what}: the kernel knows partition {}, the on-disk table does not: {stale}",
-                p.number
-            )),
+            Some((_, s)) => found.push(Finding::KernelStartDiffers {
+                disk: what.to_string(),
+                number: p.number,
+                kernel_start: p.start_bytes,
+                disk_start: *s,
+            }),
+            None => found.push(Finding::KernelOnly {
+                disk: what.to_string(),
+                number: p.number,
+            }),
         }
     }
     for (n, _) in disk.iter().filter(|_| whole) {
         if !i.parts.iter().any(|p| p.number == *n) {
-            i.warnings.push(format!(
-                "{what}: the on-disk table has partition {n}, the kernel does not: {stale}"
-            ));
+            found.push(Finding::DiskOnly {
+                disk: what.to_string(),
+                number: *n,
+            });
         }
     }
-    i.warnings.len() > before
+    i.findings.extend(found);
+    i.findings.len() > before
 }

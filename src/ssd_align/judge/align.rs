@@ -390,24 +390,22 @@ pub(crate) struct Topology {
 
 /// Whether an optimal_io_size is to be believed: `Err(reason)` for 0, the USB bridge value
 /// 33553920, a value not a multiple of the physical sector, or one over 16 MiB.
-pub(crate) fn check_optimal_io(v: u64, physical: u64) -> Result<u64, String> {
+pub(crate) fn check_optimal_io(
+    v: u64,
+    physical: u64,
+) -> Result<u64, crate::ssd_align::judge::findings::OptIoWhy> {
+    use crate::ssd_align::judge::findings::OptIoWhy;
     if v == 0 {
-        return Err("optimal_io_size is 0 (the device does not report one)".into());
+        return Err(OptIoWhy::Zero);
     }
     if v == USB_BRIDGE_BOGUS_OPT_IO {
-        return Err(format!(
-            "optimal_io_size {v} = 0xFFFF x 512 is a USB bridge's placeholder: ignored"
-        ));
+        return Err(OptIoWhy::UsbBridge);
     }
     if physical > 0 && v % physical != 0 {
-        return Err(format!(
-            "optimal_io_size {v} is not a multiple of the physical sector ({physical} B): ignored"
-        ));
+        return Err(OptIoWhy::NotMultiple { physical });
     }
     if v > MAX_BELIEVABLE_OPT_IO {
-        return Err(format!(
-            "optimal_io_size {v} is over 16 MiB: not believable, ignored"
-        ));
+        return Err(OptIoWhy::TooLarge);
     }
     Ok(v)
 }
@@ -579,9 +577,10 @@ mod tests {
     #[test]
     fn optimal_io_distrust() {
         assert!(check_optimal_io(0, 512).is_err());
-        assert!(check_optimal_io(33_553_920, 512)
-            .unwrap_err()
-            .contains("USB"));
+        assert_eq!(
+            check_optimal_io(33_553_920, 512),
+            Err(crate::ssd_align::judge::findings::OptIoWhy::UsbBridge)
+        );
         assert!(check_optimal_io(6144, 4096).is_err());
         assert!(check_optimal_io(32 << 20, 512).is_err());
         assert_eq!(check_optimal_io(1 << 20, 4096), Ok(1 << 20));

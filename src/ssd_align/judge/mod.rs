@@ -5,6 +5,7 @@
 //! are tuning, not misalignment. Pure.
 
 pub(crate) mod align;
+pub(crate) mod findings;
 pub(crate) mod moves;
 pub(crate) mod trim;
 
@@ -190,13 +191,23 @@ pub(crate) struct PartReport {
     pub(crate) checks: Vec<Check>,
     pub(crate) layers: Vec<LayerReport>,
     pub(crate) contents: Vec<Tuning>,
-    pub(crate) notes: Vec<String>,
+    pub(crate) notes: Vec<PartNote>,
     /// Thin pools whose data lies on this partition: tuning, like the filesystem's stripe.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) thin_pools: Vec<ThinReport>,
     /// What moving the partition would do, or why it is not offered (misaligned data only).
     #[serde(rename = "move", skip_serializing_if = "Option::is_none")]
     pub(crate) plan: Option<MovePlan>,
+}
+
+/// A note on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub(crate) enum PartNote {
+    /// An MBR extended partition: a container of logical partitions, not judged as data.
+    Extended,
+    /// Its start is off the grain but the container on it realigns the data: do not move it.
+    RealignedInside { kind: Kind, offset_bytes: u64 },
 }
 
 /// A thin pool on a partition's PV, against the erase block.
@@ -277,9 +288,7 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
     let mut notes = Vec::new();
     let layers: Vec<LayerReport> = p.layers.iter().map(|l| judge_layer(p, l, units)).collect();
     let (aligned, reasons) = if p.role == Role::Extended {
-        notes.push(format!(
-            "{label} is an extended partition: a container of logical partitions, not judged as data"
-        ));
+        notes.push(PartNote::Extended);
         (true, Vec::new())
     } else if layers.is_empty() {
         let r = checks
@@ -298,12 +307,10 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
     };
     if aligned && !start_ok && !layers.is_empty() && p.role == Role::Data {
         let c = &layers[0];
-        notes.push(format!(
-            "{label} starts off the grain ({} B) but its data is realigned inside the {} (data at +{} B): aligned where it matters; do not move it",
-            p.start_bytes,
-            c.kind.name(),
-            c.offset_bytes
-        ));
+        notes.push(PartNote::RealignedInside {
+            kind: c.kind,
+            offset_bytes: c.offset_bytes,
+        });
     }
     let contents = p
         .layers
@@ -492,8 +499,10 @@ pub(crate) struct Input {
     pub(crate) mover: Option<Mover>,
     /// The disk's node for the layout commands (`/dev/sdb`, `/dev/loopX` for an image).
     pub(crate) disk_dev: String,
-    pub(crate) notes: Vec<String>,
-    pub(crate) warnings: Vec<String>,
+    /// What gather found besides the layers.
+    pub(crate) findings: Vec<findings::Finding>,
+    /// The device's optimal_io_size as sysfs reports it (believed or not by the judge).
+    pub(crate) optimal_io_raw: Option<u64>,
     /// An MBR whose sector size nothing settled: the same target read in 4096-byte sectors
     /// (this one in 512).
     pub(crate) alt_4096: Option<Box<Input>>,
@@ -536,8 +545,11 @@ pub(crate) struct Report {
     pub(crate) first_start_512: u64,
     pub(crate) first_start_4096: u64,
     pub(crate) partitions: Vec<PartReport>,
-    pub(crate) warnings: Vec<String>,
-    pub(crate) notes: Vec<String>,
+    /// The plan's warnings (ext4 limits on stride/stripe-width).
+    #[serde(skip)]
+    pub(crate) plan_warnings: Vec<String>,
+    /// Typed findings; render words them into `notes` and `warnings`.
+    pub(crate) findings: Vec<findings::Finding>,
     /// The MBR's sector size was not settled: the verdict under each reading (given only
     /// when they agree; moves are then not offered).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -620,17 +632,18 @@ pub(crate) fn judge(
 
 fn judge_one(mut i: Input, plan: &Plan, raid: Option<(Raid, RaidSource)>, want: Want) -> Report {
     let checked = i.source.is_some();
-    let mut warnings = std::mem::take(&mut i.warnings);
-    warnings.extend(plan.warnings.iter().cloned());
+    let mut found = std::mem::take(&mut i.findings);
     if i.topo.alignment_offset == Some(-1) {
-        warnings.push("the device reports alignment_offset -1: its own sectors are misaligned to its physical blocks".into());
+        found.push(findings::Finding::DeviceMisaligned);
+    }
+    if let Some(v) = i.optimal_io_raw {
+        match align::check_optimal_io(v, i.topo.physical) {
+            Ok(v) => i.topo.optimal_io = Some(v),
+            Err(why) => found.push(findings::Finding::OptimalIoIgnored { value: v, why }),
+        }
     }
     let units = crate::ssd_align::judge::align::units(plan, &i.topo);
     let mut parts = judge_parts(&i.parts, plan, &units);
-    let mut notes = std::mem::take(&mut i.notes);
-    for p in &parts {
-        notes.extend(p.notes.iter().cloned());
-    }
     if let Some(m) = &i.mover {
         let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
         moves::plan_moves(&mut parts, step, m);
@@ -690,8 +703,8 @@ fn judge_one(mut i: Input, plan: &Plan, raid: Option<(Raid, RaidSource)>, want: 
         first_start_512: plan.first_start(512),
         first_start_4096: plan.first_start(4096),
         partitions: parts,
-        warnings,
-        notes,
+        plan_warnings: plan.warnings.clone(),
+        findings: found,
         both_readings: None,
         commands_destroy: if show_layout { destroys } else { None },
         commands: if show_layout {
@@ -822,7 +835,7 @@ mod tests {
         let r = judge_part(&part(start, vec![luks(start, (1 << 20) - start)]), &p, &u);
         assert!(r.aligned, "{:?}", r.reasons);
         assert!(
-            r.notes[0].contains("aligned where it matters"),
+            matches!(r.notes[0], PartNote::RealignedInside { .. }),
             "{:?}",
             r.notes
         );
