@@ -330,7 +330,7 @@ fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFac
         sources.push(format!("/dev/mapper/{n}"));
     }
     for m in mount_table(root)? {
-        if sources.iter().any(|s| *s == m.source) {
+        if sources.contains(&m.source) {
             f.mounts.push((clean(&m.source).into_owned(), m.discard));
         }
     }
