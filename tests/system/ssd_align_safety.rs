@@ -1331,3 +1331,97 @@ fn a_mounted_partition_gets_no_move() {
     drop(lo);
     ext4_keeps(&img, start, 9, "OPSKIT-MNT\n");
 }
+
+/// lvm2's calc_crc: reflected CRC-32 (0xEDB88320) from `initial`, no final xor.
+fn lvm_crc(initial: u32, buf: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(!initial);
+    h.update(buf);
+    !h.finalize()
+}
+
+/// Rewrite the current metadata text of the PV file `f` (area at 4096) with `edit` applied,
+/// fixing its size and checksum and the area header's checksum, as lvm2 writes them.
+fn lvm_edit_text(f: &Path, edit: impl Fn(&str) -> String) {
+    let hdr = read_at(f, 4096, 512);
+    let le64 = |o: usize| u64::from_le_bytes(hdr[o..o + 8].try_into().unwrap());
+    let le32 = |o: usize| u32::from_le_bytes(hdr[o..o + 4].try_into().unwrap());
+    let (off, size) = (le64(40), le64(48));
+    let text = read_at(f, 4096 + off, size as usize);
+    assert_eq!(
+        le32(56),
+        lvm_crc(0xf597_a6cf, &text),
+        "the checksum covers the text as sized"
+    );
+    let s = String::from_utf8(text).unwrap();
+    let edited = edit(s.trim_end_matches('\0'));
+    let mut bytes = edited.into_bytes();
+    if s.ends_with('\0') {
+        bytes.push(0);
+    }
+    write_at(f, 4096 + off, &bytes);
+    let mut hdr = hdr.clone();
+    hdr[48..56].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+    hdr[56..60].copy_from_slice(&lvm_crc(0xf597_a6cf, &bytes).to_le_bytes());
+    let c = lvm_crc(0xf597_a6cf, &hdr[4..512]);
+    hdr[0..4].copy_from_slice(&c.to_le_bytes());
+    write_at(f, 4096, &hdr);
+}
+
+/// Issue 19 item 11 (LVM): a key given twice (`pe_start = 2049` then `= 2048`; a second
+/// `extent_size`) is read as lvm2 reads it, checked against pvs itself on the same PV. Twin:
+/// the unedited PV.
+#[test]
+fn lvm_duplicate_keys_are_read_as_lvm2_reads_them() {
+    if !lvm_ready() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pv = Pv::new(d.path(), "dup", "--dataalignment 1m", &[1]);
+    let opskit_pe = |f: &Path| {
+        let (code, v, text, err) = check("512k", f);
+        assert!(code <= 1, "{err}{text}");
+        (
+            v["partitions"][0]["layers"][0]["info"]["pe_start"]
+                .as_u64()
+                .unwrap(),
+            v["partitions"][0]["layers"][0]["info"]["extent_bytes"]
+                .as_u64()
+                .unwrap(),
+        )
+    };
+    let lvm_pe = || {
+        let out = pv.lvm(
+            "pvs",
+            &format!(
+                "--noheadings --units b --nosuffix -o pe_start,vg_extent_size {}",
+                pv.dev
+            ),
+        );
+        let n: Vec<u64> = out
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (n[0], n[1])
+    };
+    // twin: as pvcreate wrote it
+    assert_eq!(opskit_pe(&pv.file), lvm_pe());
+    lvm_edit_text(&pv.file, |t| {
+        t.replacen("pe_start = 2048", "pe_start = 2049\npe_start = 2048", 1)
+            .replacen(
+                "extent_size = 8192",
+                "extent_size = 8192\nextent_size = 8191",
+                1,
+            )
+    });
+    let (pe, ext) = lvm_pe();
+    assert_eq!(
+        opskit_pe(&pv.file),
+        (pe, ext),
+        "opskit reads what lvm2 reads"
+    );
+    assert_eq!(
+        (pe, ext),
+        (2049 * 512, 4 << 20),
+        "lvm2 keeps the first value"
+    );
+}
