@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use crate::common::units::format_size;
 use crate::ssd_align::disk::stack::Kind;
 use crate::ssd_align::disk::{Role, TableKind};
-use crate::ssd_align::judge::align::LEGACY_FDISK;
+use crate::ssd_align::judge::align::{Check, LEGACY_FDISK};
 use crate::ssd_align::judge::findings::{Finding, OptIoWhy};
 use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
 use crate::ssd_align::judge::trim::{TrimFix, TrimKind, TrimReport};
 use crate::ssd_align::judge::{
-    Destroys, Holder, PartNote, PartReport, ReadingsDiffer, Report, TuneDevice, TuneFix, Verdict,
-    XfsRefusal,
+    Destroys, Holder, Misfit, PartNote, PartReport, ReadingsDiffer, Report, Subject, TuneDevice,
+    TuneFix, Verdict, XfsRefusal,
 };
 
 fn opt(v: Option<u64>) -> String {
@@ -175,6 +175,28 @@ pub(crate) fn json(r: &Report) -> serde_json::Result<serde_json::Value> {
                 None => serde_json::Value::Null,
             };
             pv["fix"] = fix;
+            let label = part_label(p);
+            pv["reasons"] = p
+                .reasons
+                .iter()
+                .map(|m| serde_json::Value::String(misfit(&label, m)))
+                .collect();
+            pv["misfits"] = serde_json::to_value(&p.reasons)?;
+            if let Some(cs) = pv.get_mut("checks").and_then(|c| c.as_array_mut()) {
+                for (c, cv) in p.checks.iter().zip(cs.iter_mut()) {
+                    cv["detail"] = check_detail(&label, c).into();
+                }
+            }
+            if let Some(ls) = pv.get_mut("layers").and_then(|c| c.as_array_mut()) {
+                for (l, lv) in p.layers.iter().zip(ls.iter_mut()) {
+                    lv["misfits"] = serde_json::to_value(&l.reasons)?;
+                    lv["reasons"] = l
+                        .reasons
+                        .iter()
+                        .map(|m| serde_json::Value::String(misfit(&label, m)))
+                        .collect();
+                }
+            }
             if let Some(cs) = pv.get_mut("contents").and_then(|c| c.as_array_mut()) {
                 for (c, cv) in p.contents.iter().zip(cs.iter_mut()) {
                     cv["fix"] = c
@@ -407,6 +429,46 @@ fn header(out: &mut String, r: &Report) {
     }
 }
 
+/// `p1`, or a member's device name.
+fn part_label(p: &PartReport) -> String {
+    match p.via {
+        Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
+        None => format!("p{}", p.number),
+    }
+}
+
+/// `p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256`
+fn check_detail(label: &str, c: &Check) -> String {
+    format!(
+        "{label} starts at sector {} = {} B, {} mod {} = {}",
+        c.start_sector, c.start_bytes, c.start_bytes, c.unit_bytes, c.rem
+    )
+}
+
+/// `erase_block: LUKS2 data starts at 17829888 B, 17829888 mod 524288 = 4096`
+pub(crate) fn misfit(label: &str, m: &Misfit) -> String {
+    let what = match &m.subject {
+        Subject::Start { sector } => {
+            return format!(
+                "{}: {label} starts at sector {sector} = {} B, {} mod {} = {}",
+                m.unit, m.at, m.at, m.unit_bytes, m.rem
+            )
+        }
+        Subject::PvData => "PV data (pe_start)".to_string(),
+        Subject::LvExtent {
+            lv,
+            lv_extent,
+            pv_extent,
+        } => format!("LV {lv} extent {lv_extent} (PV extent {pv_extent})"),
+        Subject::Data { kind } => format!("{} data", kind.name()),
+        Subject::Layer { kind } => kind.name().to_string(),
+    };
+    format!(
+        "{}: {what} starts at {} B, {} mod {} = {}",
+        m.unit, m.at, m.at, m.unit_bytes, m.rem
+    )
+}
+
 /// The findings and partition notes in words: (notes, warnings).
 pub(crate) fn notes_and_warnings(r: &Report) -> (Vec<String>, Vec<String>) {
     let (mut notes, mut warnings) = (Vec::new(), Vec::new());
@@ -420,10 +482,7 @@ pub(crate) fn notes_and_warnings(r: &Report) -> (Vec<String>, Vec<String>) {
     }
     warnings.extend(r.plan_warnings.iter().cloned());
     for p in &r.partitions {
-        let label = match p.via {
-            Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
-            None => format!("p{}", p.number),
-        };
+        let label = part_label(p);
         for n in &p.notes {
             notes.push(match n {
                 PartNote::Extended => format!("{label} is an extended partition: a container of logical partitions, not judged as data"),
@@ -550,18 +609,19 @@ fn partition(out: &mut String, p: &PartReport) {
     if !p.layers.is_empty() {
         let _ = writeln!(out, "    {}", chain(p));
     }
+    let label = part_label(p);
     for c in &p.checks {
         let _ = writeln!(
             out,
             "    {} {}: {}",
             if c.aligned { "ok " } else { "BAD" },
             c.what,
-            c.detail
+            check_detail(&label, c)
         );
     }
     for l in &p.layers {
         for r in &l.reasons {
-            let _ = writeln!(out, "    BAD {r}");
+            let _ = writeln!(out, "    BAD {}", misfit(&label, r));
         }
     }
     if let Some(MovePlan::Move(m)) = &p.plan {

@@ -439,19 +439,16 @@ pub(crate) struct Check {
     pub(crate) what: Unit,
     pub(crate) unit_bytes: u64,
     pub(crate) aligned: bool,
-    /// e.g. `p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256`.
-    pub(crate) detail: String,
+    /// The start checked, in the table's sectors and in bytes, and its remainder.
+    pub(crate) start_sector: u64,
+    pub(crate) start_bytes: u64,
+    pub(crate) rem: u64,
 }
 
 /// Check a start (`start` bytes, at `start_sector` in the table's own sectors) against each
 /// unit of the plan and topology. The byte offset comes from the caller, which computed it
 /// with checked arithmetic: nothing here multiplies a value read from the disk.
-pub(crate) fn check_start(
-    label: &str,
-    start_sector: u64,
-    start: u64,
-    units: &[(Unit, u64)],
-) -> Vec<Check> {
+pub(crate) fn check_start(start_sector: u64, start: u64, units: &[(Unit, u64)]) -> Vec<Check> {
     units
         .iter()
         .filter(|(_, u)| *u > 0)
@@ -461,9 +458,9 @@ pub(crate) fn check_start(
                 what: *what,
                 unit_bytes: *u,
                 aligned: rem == 0,
-                detail: format!(
-                    "{label} starts at sector {start_sector} = {start} B, {start} mod {u} = {rem}"
-                ),
+                start_sector,
+                start_bytes: start,
+                rem,
             }
         })
         .collect()
@@ -589,20 +586,16 @@ mod tests {
     #[test]
     fn start_checks_have_exact_offsets() {
         let c = check_start(
-            "p1",
             63,
             63 * 512,
             &[(Unit::EraseBlock, 524_288), (Unit::PhysicalSector, 4096)],
         );
         assert!(!c[0].aligned);
-        assert_eq!(
-            c[0].detail,
-            "p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256"
-        );
+        assert_eq!((c[0].start_bytes, c[0].rem), (32256, 32256));
         assert!(!c[1].aligned);
-        let c = check_start("p2", 2048, 2048 * 512, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start(2048, 2048 * 512, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-        let c = check_start("p2", 256, 256 * 4096, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start(256, 256 * 4096, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
     }
 }

@@ -111,7 +111,7 @@ pub(crate) struct LayerReport {
     pub(crate) offset_bytes: u64,
     pub(crate) aligned: bool,
     pub(crate) innermost: bool,
-    pub(crate) reasons: Vec<String>,
+    pub(crate) reasons: Vec<Misfit>,
     pub(crate) info: Detail,
 }
 
@@ -187,7 +187,7 @@ pub(crate) struct PartReport {
     /// The data is aligned (the innermost layers', or the partition's start when it holds
     /// nothing recognised).
     pub(crate) aligned: bool,
-    pub(crate) reasons: Vec<String>,
+    pub(crate) reasons: Vec<Misfit>,
     pub(crate) checks: Vec<Check>,
     pub(crate) layers: Vec<LayerReport>,
     pub(crate) contents: Vec<Tuning>,
@@ -270,20 +270,53 @@ fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(Unit, u64)]) -> Vec<Part
         .collect()
 }
 
-fn rem_reasons(what: &str, at: u64, units: &[(Unit, u64)]) -> Vec<String> {
+/// What starts off a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "subject", rename_all = "snake_case")]
+pub(crate) enum Subject {
+    /// The partition's own start (it holds nothing recognised).
+    Start { sector: u64 },
+    /// A PV's data (pe_start).
+    PvData,
+    /// An LV segment.
+    LvExtent {
+        lv: String,
+        lv_extent: u64,
+        pv_extent: u64,
+    },
+    /// A container's data (md, LUKS).
+    Data { kind: Kind },
+    /// A filesystem or swap.
+    Layer { kind: Kind },
+}
+
+/// One start off one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Misfit {
+    pub(crate) unit: Unit,
+    pub(crate) unit_bytes: u64,
+    pub(crate) subject: Subject,
+    /// The start, bytes on the disk, and its remainder.
+    pub(crate) at: u64,
+    pub(crate) rem: u64,
+}
+
+fn misfits(subject: &Subject, at: u64, units: &[(Unit, u64)]) -> Vec<Misfit> {
     units
         .iter()
         .filter(|(_, u)| *u > 0 && at % u != 0)
-        .map(|(name, u)| format!("{name}: {what} starts at {at} B, {at} mod {u} = {}", at % u))
+        .map(|(unit, u)| Misfit {
+            unit: *unit,
+            unit_bytes: *u,
+            subject: subject.clone(),
+            at,
+            rem: at % u,
+        })
         .collect()
 }
 
 fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
-    let label = match p.via {
-        Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
-        None => format!("p{}", p.number),
-    };
-    let checks = check_start(&label, p.start_sector, p.start_bytes, units);
+    let checks = check_start(p.start_sector, p.start_bytes, units);
     let start_ok = checks.iter().all(|c| c.aligned);
     let mut notes = Vec::new();
     let layers: Vec<LayerReport> = p.layers.iter().map(|l| judge_layer(p, l, units)).collect();
@@ -291,15 +324,17 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
         notes.push(PartNote::Extended);
         (true, Vec::new())
     } else if layers.is_empty() {
-        let r = checks
-            .iter()
-            .filter(|c| !c.aligned)
-            .map(|c| format!("{}: {}", c.what, c.detail))
-            .collect();
+        let r = misfits(
+            &Subject::Start {
+                sector: p.start_sector,
+            },
+            p.start_bytes,
+            units,
+        );
         (start_ok, r)
     } else {
         let inner: Vec<&LayerReport> = layers.iter().filter(|l| l.innermost).collect();
-        let r: Vec<String> = inner
+        let r: Vec<Misfit> = inner
             .iter()
             .flat_map(|l| l.reasons.iter().cloned())
             .collect();
@@ -392,15 +427,16 @@ fn layer_device(p: &PartIn, l: &Layer) -> String {
 
 fn judge_layer(p: &PartIn, l: &Layer, units: &[(Unit, u64)]) -> LayerReport {
     let what = match (&l.kind, &l.detail) {
-        (Kind::Lv, Detail::Lv(s)) => format!(
-            "LV {} extent {} (PV extent {})",
-            s.lv, s.lv_extent, s.pv_extent
-        ),
-        (Kind::Pv, _) => "PV data (pe_start)".to_string(),
-        (k, _) if k.is_container() => format!("{} data", k.name()),
-        (k, _) => k.name().to_string(),
+        (Kind::Lv, Detail::Lv(s)) => Subject::LvExtent {
+            lv: s.lv.clone(),
+            lv_extent: s.lv_extent,
+            pv_extent: s.pv_extent,
+        },
+        (Kind::Pv, _) => Subject::PvData,
+        (k, _) if k.is_container() => Subject::Data { kind: *k },
+        (k, _) => Subject::Layer { kind: *k },
     };
-    let reasons = rem_reasons(&what, l.data_start, units);
+    let reasons = misfits(&what, l.data_start, units);
     LayerReport {
         kind: l.kind,
         device: layer_device(p, l),
@@ -815,8 +851,9 @@ mod tests {
             &u,
         );
         assert!(!r.aligned);
-        assert!(
-            r.reasons[0].contains("LUKS2 data starts at"),
+        assert_eq!(
+            r.reasons[0].subject,
+            Subject::Data { kind: Kind::Luks2 },
             "{:?}",
             r.reasons
         );
