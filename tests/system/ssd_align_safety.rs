@@ -383,6 +383,25 @@ fn the_2012_recipe_names_the_pv_and_its_move_keeps_the_data() {
     let fix = p2["fix"].as_str().unwrap_or_else(|| panic!("{v}"));
     assert!(fix.contains("the PV data offset (256KiB)"), "{fix}");
     assert!(!out.contains("recreate that layer"), "{out}");
+    // the same through a block device (as `opskit ssd-align --erase-block 512k /dev/sdX`):
+    // the same move, naming the device
+    {
+        let lo = Loop::new(&img, d.path());
+        let (code, v, err) = json(&["--erase-block", "512k", &lo.dev]);
+        assert_eq!(code, 1, "{err}");
+        let on_dev = v["partitions"][1]["fix"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(
+            on_dev.split("  #").next().unwrap(),
+            fix.split("  #")
+                .next()
+                .unwrap()
+                .replace(img.to_str().unwrap(), &lo.dev),
+            "{on_dev}"
+        );
+        assert_eq!(v["partitions"][1]["move"]["move"]["culprit"]["kind"], "pv");
+    }
     let copy = d.path().join("copy.img");
     std::fs::copy(&img, &copy).unwrap();
     run_fix(
