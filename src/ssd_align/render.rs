@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use crate::common::units::format_size;
 use crate::ssd_align::disk::stack::Kind;
 use crate::ssd_align::disk::{Role, TableKind};
-use crate::ssd_align::judge::align::{Check, LEGACY_FDISK};
+use crate::ssd_align::judge::align::{Check, Ext4Limit, Layout, PlanWarning};
 use crate::ssd_align::judge::findings::{Finding, OptIoWhy};
 use crate::ssd_align::judge::moves::{Blocker, Culprit, Move, MovePlan};
 use crate::ssd_align::judge::trim::{TrimFix, TrimKind, TrimReport};
 use crate::ssd_align::judge::{
     Destroys, Holder, Misfit, PartNote, PartReport, ReadingsDiffer, Report, Subject, TuneDevice,
-    TuneFix, Verdict, XfsRefusal,
+    TuneFix, Tuning, Verdict, XfsRefusal,
 };
 
 fn opt(v: Option<u64>) -> String {
@@ -27,6 +27,58 @@ fn at(b: u64) -> String {
     } else {
         format!("{b} B")
     }
+}
+
+/// Why the weekly timer beats the mount option.
+const TRIM_ADVICE: &str = "TRIM: prefer the weekly fstrim.timer (`systemctl enable --now fstrim.timer`) to the \
+`discard` mount option: online discard sends a TRIM with every delete, which stalls I/O on many \
+SSDs and queues, while a batched weekly fstrim gives the drive the same information at a quiet time.";
+
+/// Why `fdisk -H32 -S32` no longer gives aligned partitions.
+const LEGACY_FDISK: &str =
+    "The 2012 recipe `fdisk -H32 -S32` made cylinders of 32 x 32 = 1024 sectors (512 KiB) so \
+that cylinder-aligned partitions landed on erase-block boundaries. Current util-linux fdisk \
+ignores -H/-S unless started in DOS-compatible mode (`-c=dos`), and in that mode it places the \
+first partition at sector 32 and the next at 20513: both misaligned. Modern fdisk, sfdisk and \
+parted align to 1 MiB (2048 sectors) by default, which is a multiple of every power-of-two erase \
+block up to 1 MiB; for other erase blocks (1536 KiB, 3 MiB, 4 MiB...) give the grain explicitly \
+(sfdisk `grain:`, parted start in sectors), as printed above.";
+
+/// The commands that lay out a disk for an aligned plan.
+pub(crate) fn layout_commands(l: &Layout) -> Vec<String> {
+    let (dev, part1, sector, g, first) =
+        (&l.disk, &l.part1, l.sector, l.grain_sectors, l.first_start);
+    let kib = |b: u64| format!("{}k", b / 1024);
+    let xfs_su = if l.su % 1024 == 0 {
+        kib(l.su)
+    } else {
+        l.su.to_string()
+    };
+    vec![
+        format!(
+            "printf 'label: gpt\\nsector-size: {sector}\\ngrain: {}\\nfirst-lba: {first}\\nstart={first}, type=linux\\n' | sfdisk {dev}",
+            format_size(l.grain)
+        ),
+        format!(
+            "parted -s -a optimal {dev} mklabel gpt mkpart primary {first}s 100%  # start must be a multiple of {g}s"
+        ),
+        if l.grain % (1 << 20) == 0 {
+            format!("parted -s {dev} align-check opt 1")
+        } else {
+            // parted's "opt" is the device's optimal I/O size, or 1 MiB when it reports
+            // none: a start on a grain that is no multiple of 1 MiB fails it
+            format!("parted -s {dev} align-check min 1  # not 'opt': parted's optimal alignment is the device's optimal I/O size or 1 MiB, and a start on the {} grain is not always on 1 MiB", format_size(l.grain))
+        },
+        format!("pvcreate --dataalignment {} {part1}", kib(l.grain)),
+        format!("pvs -o +pe_start --units k {part1}  # pe_start must be a multiple of {}", kib(l.grain)),
+        format!("vgcreate -s {} VG {part1}", kib(l.extent)),
+        format!(
+            "mkfs.ext4 -b {} -E stride={},stripe-width={} {part1}",
+            l.fs_block, l.stride, l.stripe_width
+        ),
+        format!("mkfs.xfs -b size={} -d su={xfs_su},sw={} {part1}", l.fs_block, l.sw),
+        "systemctl enable --now fstrim.timer  # weekly TRIM; mount without 'discard'".to_string(),
+    ]
 }
 
 /// Render the report as text.
@@ -50,18 +102,18 @@ pub(crate) fn text(r: &Report, legacy: bool) -> String {
     if let Some(w) = &r.commands_destroy {
         let _ = writeln!(out, "WARNING: {}", destroys(w));
     }
-    if !r.commands.is_empty() {
+    if let Some(l) = &r.layout {
         out.push_str("commands for an aligned layout:\n");
-        for c in &r.commands {
+        for c in layout_commands(l) {
             let _ = writeln!(out, "  {c}");
         }
     } else if r.target.is_some() {
         out.push_str("(commands for a new aligned layout: --layout)\n");
     }
     match &r.trim {
-        Some(t) => trim(&mut out, t, r.trim_advice),
+        Some(t) => trim(&mut out, t, TRIM_ADVICE),
         None => {
-            let _ = writeln!(out, "{}", r.trim_advice);
+            let _ = writeln!(out, "{TRIM_ADVICE}");
         }
     }
     if legacy {
@@ -199,6 +251,7 @@ pub(crate) fn json(r: &Report) -> serde_json::Result<serde_json::Value> {
             }
             if let Some(cs) = pv.get_mut("contents").and_then(|c| c.as_array_mut()) {
                 for (c, cv) in p.contents.iter().zip(cs.iter_mut()) {
+                    cv["detail"] = tuning_detail(c).into();
                     cv["fix"] = c
                         .fix
                         .as_ref()
@@ -213,6 +266,13 @@ pub(crate) fn json(r: &Report) -> serde_json::Result<serde_json::Value> {
     if let Some(d) = &r.commands_destroy {
         v["commands_destroy_message"] = destroys(d).into();
     }
+    v["commands"] = r
+        .layout
+        .as_ref()
+        .map(layout_commands)
+        .unwrap_or_default()
+        .into();
+    v["trim_advice"] = TRIM_ADVICE.into();
     Ok(v)
 }
 
@@ -429,6 +489,50 @@ fn header(out: &mut String, r: &Report) {
     }
 }
 
+fn ext4_limit(l: &Ext4Limit) -> String {
+    match l {
+        Ext4Limit::WidthNotMultiple { stride, stripe_width } => {
+            format!("stripe-width {stripe_width} is not a multiple of stride {stride}")
+        }
+        Ext4Limit::StrideTooLarge { stride } => format!(
+            "stride {stride} exceeds 65535, the largest value ext4 stores (s_raid_stride is 16-bit)"
+        ),
+        Ext4Limit::WidthOverGroup { stripe_width, blocks_per_group, block } => format!(
+            "stripe-width {stripe_width} exceeds the {blocks_per_group} blocks per group of a {block}-byte-block ext4: the allocator ignores it"
+        ),
+    }
+}
+
+fn plan_warning(w: &PlanWarning) -> String {
+    match w {
+        PlanWarning::StrideRoundedDown { unit_bytes, fs_block } => format!(
+            "the erase block ({unit_bytes} B) is not a multiple of the filesystem block ({fs_block} B): stride rounded down"
+        ),
+        PlanWarning::Ext4(l) => ext4_limit(l),
+    }
+}
+
+/// A filesystem's stripe settings against the plan, in words.
+fn tuning_detail(t: &Tuning) -> String {
+    match (t.kind, t.ext4) {
+        (Kind::Ext4, Some(e)) => {
+            let mut d = format!(
+                "ext4 ({} B blocks): stride={} stripe-width={}, want stride={} stripe-width={}",
+                e.block_size, t.have.0, t.have.1, t.want.0, t.want.1
+            );
+            for l in &t.limits {
+                d.push_str("; ");
+                d.push_str(&ext4_limit(l));
+            }
+            d
+        }
+        _ => format!(
+            "XFS: su={} B sw={}, want su={} B sw={}",
+            t.have.0, t.have.1, t.want.0, t.want.1
+        ),
+    }
+}
+
 /// `p1`, or a member's device name.
 fn part_label(p: &PartReport) -> String {
     match p.via {
@@ -480,7 +584,7 @@ pub(crate) fn notes_and_warnings(r: &Report) -> (Vec<String>, Vec<String>) {
             notes.push(w);
         }
     }
-    warnings.extend(r.plan_warnings.iter().cloned());
+    warnings.extend(r.plan_warnings.iter().map(plan_warning));
     for p in &r.partitions {
         let label = part_label(p);
         for n in &p.notes {
@@ -658,7 +762,7 @@ fn partition(out: &mut String, p: &PartReport) {
             "    {} {}: {}",
             if c.ok { "ok " } else { "TUNE" },
             c.kind.name(),
-            c.detail
+            tuning_detail(c)
         );
         if let Some(f) = &c.fix {
             let _ = writeln!(out, "        tuning fix: {}", tune_line(f));

@@ -16,7 +16,8 @@ use crate::ssd_align::disk::fs::{Ext4Info, XfsInfo};
 use crate::ssd_align::disk::stack::{Detail, Kind, Layer};
 use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::{
-    check_start, ext4_warnings, lcm, Check, Plan, Raid, Topology, Unit, TRIM_ADVICE,
+    check_start, ext4_limits, lcm, Check, Ext4Limit, Layout, Plan, PlanWarning, Raid, Topology,
+    Unit,
 };
 pub(crate) use crate::ssd_align::judge::moves::{MovePlan, Mover};
 
@@ -120,7 +121,12 @@ pub(crate) struct LayerReport {
 pub(crate) struct Tuning {
     pub(crate) kind: Kind,
     pub(crate) ok: bool,
-    pub(crate) detail: String,
+    /// ext4: (stride, stripe-width) in blocks; XFS: (su in bytes, sw).
+    pub(crate) have: (u64, u64),
+    pub(crate) want: (u64, u64),
+    /// ext4 limits the present values break.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) limits: Vec<Ext4Limit>,
     #[serde(rename = "tune", skip_serializing_if = "Option::is_none")]
     pub(crate) fix: Option<TuneFix>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -462,18 +468,12 @@ fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &TuneDevice) -> Tuning {
     let want_stride = (plan.su / e.block_size).max(1);
     let want_width = want_stride.saturating_mul(plan.data_disks);
     let ok = e.stride == want_stride && e.stripe_width == want_width;
-    let mut detail = format!(
-        "ext4 ({} B blocks): stride={} stripe-width={}, want stride={want_stride} stripe-width={want_width}",
-        e.block_size, e.stride, e.stripe_width
-    );
-    for w in ext4_warnings(e.stride, e.stripe_width, e.block_size) {
-        detail.push_str("; ");
-        detail.push_str(&w);
-    }
     Tuning {
         kind: Kind::Ext4,
         ok,
-        detail,
+        have: (e.stride, e.stripe_width),
+        want: (want_stride, want_width),
+        limits: ext4_limits(e.stride, e.stripe_width, e.block_size),
         fix: (!ok).then(|| TuneFix::Tune2fs {
             device: dev.clone(),
             stride: want_stride,
@@ -508,10 +508,9 @@ fn xfs_tuning(x: &XfsInfo, plan: &Plan) -> Tuning {
     Tuning {
         kind: Kind::Xfs,
         ok,
-        detail: format!(
-            "XFS: su={su} B sw={sw}, want su={} B sw={}",
-            plan.su, plan.sw
-        ),
+        have: (su, sw),
+        want: (plan.su, plan.sw),
+        limits: Vec::new(),
         fix,
         ext4: None,
         xfs: Some(*x),
@@ -582,8 +581,7 @@ pub(crate) struct Report {
     pub(crate) first_start_4096: u64,
     pub(crate) partitions: Vec<PartReport>,
     /// The plan's warnings (ext4 limits on stride/stripe-width).
-    #[serde(skip)]
-    pub(crate) plan_warnings: Vec<String>,
+    pub(crate) plan_warnings: Vec<PlanWarning>,
     /// Typed findings; render words them into `notes` and `warnings`.
     pub(crate) findings: Vec<findings::Finding>,
     /// The MBR's sector size was not settled: the verdict under each reading (given only
@@ -592,10 +590,9 @@ pub(crate) struct Report {
     pub(crate) both_readings: Option<BothReadings>,
     /// Set when the layout commands would destroy what is on the target.
     pub(crate) commands_destroy: Option<Destroys>,
-    /// The layout commands: shown for the calculator, with `--layout`, or on an empty disk.
-    pub(crate) commands: Vec<String>,
-    /// Why the weekly timer beats the mount option (the calculator's advice).
-    pub(crate) trim_advice: &'static str,
+    /// The aligned layout (render writes its commands): for the calculator, with `--layout`,
+    /// or on an empty disk.
+    pub(crate) layout: Option<Layout>,
     /// TRIM through the stack of a checked target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) trim: Option<trim::TrimReport>,
@@ -743,12 +740,7 @@ fn judge_one(mut i: Input, plan: &Plan, raid: Option<(Raid, RaidSource)>, want: 
         findings: found,
         both_readings: None,
         commands_destroy: if show_layout { destroys } else { None },
-        commands: if show_layout {
-            plan.commands(&disk, &part_dev(&disk, 1), sector_for_cmds)
-        } else {
-            Vec::new()
-        },
-        trim_advice: TRIM_ADVICE,
+        layout: show_layout.then(|| plan.layout(&disk, &part_dev(&disk, 1), sector_for_cmds)),
         trim: checked.then(|| trim::judge(&i.trim, &i.parts)),
         verdict,
     }
