@@ -139,10 +139,15 @@ fn trim(out: &mut String, t: &TrimReport, advice: &str) {
             TrimKind::Dm => "device-mapper",
             TrimKind::LuksHeader => "LUKS header",
             TrimKind::ThinPool => "thin pool",
+            TrimKind::LvmConf => "LVM",
         };
         let state = match (l.kind, l.passes) {
             (TrimKind::ThinPool, Some(true)) => "discards passdown".to_string(),
             (TrimKind::ThinPool, _) => "discards not passed down to the disk".to_string(),
+            (TrimKind::LvmConf, Some(true)) => {
+                "issue_discards = 1: extents freed by lvremove/lvreduce are trimmed".to_string()
+            }
+            (TrimKind::LvmConf, _) => "issue_discards = 0: extents freed by lvremove/lvreduce are not trimmed (a filesystem's discards pass through an LV either way)".to_string(),
             (TrimKind::LuksHeader, Some(true)) => "allow-discards flag set".to_string(),
             (TrimKind::LuksHeader, Some(false)) => "no allow-discards flag".to_string(),
             (TrimKind::LuksHeader, None) => {
@@ -190,6 +195,7 @@ pub(crate) fn trim_fix(f: &TrimFix) -> String {
         TrimFix::Raid456 => "echo Y > /sys/module/raid456/parameters/devices_handle_discard_safely  # only if every member reads back zeroes after TRIM (hdparm -I: 'Deterministic read ZEROs after TRIM')".into(),
         TrimFix::Below => "a layer below blocks discards: fix that one".into(),
         TrimFix::EnableTimer => "systemctl enable --now fstrim.timer".into(),
+        TrimFix::LvmIssueDiscards => "set 'issue_discards = 1' in the devices section of /etc/lvm/lvm.conf".into(),
         TrimFix::ThinPassdown { pool } => format!("lvchange --discards passdown {}", shell_quote(pool)),
     }
 }

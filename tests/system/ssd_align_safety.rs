@@ -998,6 +998,13 @@ fn trim_is_followed_through_every_layer() {
                     ),
                 ),
                 ("usr/lib/systemd/system/fstrim.timer", "[Timer]\n".into()),
+                (
+                    "etc/lvm/lvm.conf",
+                    format!(
+                        "# lvm.conf\ndevices {{\n\tdir = \"/dev\"\n\tissue_discards = {}\n}}\n",
+                        u8::from(timer)
+                    ),
+                ),
             ],
         );
         if timer {
@@ -1027,7 +1034,13 @@ fn trim_is_followed_through_every_layer() {
             .collect();
         assert_eq!(
             kinds,
-            ["\"lvm\"", "\"dm_crypt\"", "\"disk\"", "\"luks_header\""],
+            [
+                "\"lvm\"",
+                "\"dm_crypt\"",
+                "\"disk\"",
+                "\"luks_header\"",
+                "\"lvm_conf\""
+            ],
             "{name}: {t}"
         );
         assert_eq!(t["mount_discard"], false, "{name}: {t}");
@@ -1046,6 +1059,7 @@ fn trim_is_followed_through_every_layer() {
             );
             assert!(t["layers"][2]["fix"].is_null());
             assert_eq!(t["layers"][3]["fix"]["fix"], "luks_flag");
+            assert_eq!(t["layers"][4]["fix"]["fix"], "lvm_issue_discards");
             assert_eq!(t["fstrim_timer"], false);
             assert_eq!(t["trimmed"], false);
             assert_eq!(t["fix"]["fix"], "enable_timer");

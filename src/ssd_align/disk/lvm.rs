@@ -232,6 +232,18 @@ impl Parser {
     }
 }
 
+/// `devices/issue_discards` of an lvm.conf (the same syntax as the metadata): `None` when the
+/// file does not set it (lvm2's default is 0).
+pub fn issue_discards(conf: &str) -> Result<Option<bool>> {
+    let v = parse_text(conf)?;
+    Ok(
+        match v.get("devices").and_then(|d| d.get("issue_discards")) {
+            Some(Value::Num(n)) => Some(*n != 0),
+            _ => None,
+        },
+    )
+}
+
 /// Parse LVM text metadata into its top-level section.
 pub fn parse_text(text: &str) -> Result<Value> {
     Parser {
@@ -548,6 +560,18 @@ version = 1
                 "a".to_string(),
                 Value::List(vec![Value::Num(1), Value::Str("x".into())])
             )]))
+        );
+    }
+
+    #[test]
+    fn issue_discards_from_lvm_conf() {
+        let conf =
+            "# lvm.conf\nconfig {\n}\ndevices {\n\tdir = \"/dev\"\n\tissue_discards = 1\n}\n";
+        assert_eq!(issue_discards(conf).unwrap(), Some(true));
+        assert_eq!(issue_discards("devices {\n}\n").unwrap(), None);
+        assert_eq!(
+            issue_discards("devices { issue_discards = 0 }").unwrap(),
+            Some(false)
         );
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context as _};
 
 use crate::common::escape::clean;
 use crate::common::root::Root;
-use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
+use crate::ssd_align::disk::{self as disk, lvm, stack, table, Role, Source, Table, TableKind};
 use crate::ssd_align::judge::align::{Raid, RaidLevel, Topology};
 use crate::ssd_align::judge::findings::Finding;
 use crate::ssd_align::judge::moves::Blocker;
@@ -333,6 +333,13 @@ fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFac
         if sources.contains(&m.source) {
             f.mounts.push((clean(&m.source).into_owned(), m.discard));
         }
+    }
+    let conf = root.path("etc/lvm/lvm.conf");
+    if conf.is_file() {
+        f.lvm_conf = true;
+        let text = crate::common::fsread::read_capped_string(&conf, 4 << 20)?;
+        f.lvm_issue_discards = lvm::issue_discards(&text)
+            .map_err(|e| anyhow!("{}: {}", conf.display(), clean(&e.0)))?;
     }
     let wants = root.path("etc/systemd/system/timers.target.wants/fstrim.timer");
     f.fstrim_timer = if std::fs::symlink_metadata(&wants).is_ok() {

@@ -27,6 +27,9 @@ pub(crate) enum TrimKind {
     LuksHeader,
     /// A thin pool: its `discards` mode (only `passdown` sends discards to the disk).
     ThinPool,
+    /// lvm.conf `issue_discards`: whether lvremove/lvreduce trim the extents they free (a
+    /// filesystem's discards pass through an LV either way).
+    LvmConf,
 }
 
 /// One holder's discard limits, as sysfs reports them.
@@ -51,6 +54,10 @@ pub(crate) struct TrimFacts {
     pub(crate) fstrim_timer: Option<bool>,
     /// False for an image: nothing is mounted from it and no timer applies.
     pub(crate) live: bool,
+    /// lvm.conf `devices/issue_discards` (None: not set, lvm2's default 0; or no lvm.conf).
+    pub(crate) lvm_issue_discards: Option<bool>,
+    /// An lvm.conf was found under the root.
+    pub(crate) lvm_conf: bool,
 }
 
 /// What unblocks a layer, or starts trimming.
@@ -72,6 +79,8 @@ pub(crate) enum TrimFix {
     EnableTimer,
     /// `lvchange --discards passdown VG/POOL`.
     ThinPassdown { pool: String },
+    /// Set `devices { issue_discards = 1 }` in lvm.conf (freed extents are then trimmed).
+    LvmIssueDiscards,
 }
 
 /// One layer of the chain.
@@ -178,14 +187,38 @@ pub(crate) fn judge(f: &TrimFacts, parts: &[PartIn]) -> TrimReport {
             }
         }
     }
+    // LVM in the chain: does lvm2 trim the extents it frees?
+    let has_lvm = f.queues.iter().any(|q| q.kind == TrimKind::Lvm)
+        || parts
+            .iter()
+            .any(|p| p.layers.iter().any(|l| l.kind == Kind::Pv));
+    if has_lvm && f.lvm_conf {
+        let on = f.lvm_issue_discards.unwrap_or(false);
+        layers.push(TrimLayer {
+            device: "lvm.conf".into(),
+            kind: TrimKind::LvmConf,
+            passes: Some(on),
+            discard_max_bytes: None,
+            discard_granularity: None,
+            fix: (!on).then_some(TrimFix::LvmIssueDiscards),
+        });
+    }
     // a live dm-crypt queue overrides its header's default: only queues decide reach when
     // there are any
     let deciding: Vec<&TrimLayer> = if f.queues.is_empty() {
-        layers.iter().collect()
+        layers
+            .iter()
+            .filter(|l| l.kind != TrimKind::LvmConf)
+            .collect()
     } else {
         layers
             .iter()
-            .filter(|l| !matches!(l.kind, TrimKind::LuksHeader | TrimKind::ThinPool))
+            .filter(|l| {
+                !matches!(
+                    l.kind,
+                    TrimKind::LuksHeader | TrimKind::ThinPool | TrimKind::LvmConf
+                )
+            })
             .collect()
     };
     let reaches_ssd = if deciding.is_empty() {
@@ -239,6 +272,8 @@ mod tests {
             mounts: vec![("/dev/mapper/vg-root".into(), false)],
             fstrim_timer: Some(false),
             live: true,
+            lvm_issue_discards: None,
+            lvm_conf: true,
         };
         let r = judge(&f, &[]);
         assert_eq!(r.reaches_ssd, Some(false));
@@ -250,12 +285,15 @@ mod tests {
             })
         );
         assert_eq!(r.layers[2].fix, None);
+        assert_eq!(r.layers[3].kind, TrimKind::LvmConf);
+        assert_eq!(r.layers[3].fix, Some(TrimFix::LvmIssueDiscards));
         assert_eq!(r.fix, Some(TrimFix::EnableTimer));
         // healthy twin: every queue passes, the timer is on
         for l in &mut f.queues {
             l.discard_max = Some(1 << 30);
         }
         f.fstrim_timer = Some(true);
+        f.lvm_issue_discards = Some(true);
         let r = judge(&f, &[]);
         assert_eq!(
             (r.reaches_ssd, r.trimmed, r.fix),
