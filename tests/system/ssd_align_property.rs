@@ -15,7 +15,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::ssd_align_layers::{examine, extract, md12, put, read_at, sh, write_at};
+use crate::ssd_align_layers::{extract, md12, put, read_at, sh, write_at};
 use crate::util::{opskit, require_root, require_tool, run};
 
 const MIB: u64 = 1 << 20;
@@ -283,8 +283,9 @@ fn verify(img: &Path, at: u64, p: &Part, dir: &Path) -> Result<(), String> {
             ext4_ok(&fs, &e.marker)
         }
         Content::Md(_) => {
-            if !examine(&f).contains("Raid Level : raid1") {
-                return Err(format!("mdadm --examine: {}", examine(&f)));
+            let (ok, ex) = out(&format!("mdadm --examine {}", f.display()));
+            if !ok || !ex.contains("Raid Level : raid1") {
+                return Err(format!("mdadm --examine: {ex}"));
             }
             let fs = dir.join("verify.md");
             let _ = std::fs::remove_file(&fs);
