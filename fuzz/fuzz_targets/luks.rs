@@ -11,5 +11,11 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(l) = luks::parse_luks2(data) {
         assert!(matches!(l.sector_size, 512 | 1024 | 2048 | 4096));
+        assert!(l.data_offset >= 2 * data.len() as u64, "never inside the headers");
+    }
+    // the primary/secondary choice: at the smallest header size, both halves of the input
+    let h = 16384;
+    if data.len() >= 2 * h {
+        let _ = luks::select_luks2(&data[..h], &data[h..2 * h], h as u64);
     }
 });

@@ -33,24 +33,45 @@ fn raid_level(s: &str) -> Result<RaidLevel, String> {
 #[command(
     about = "Compute and check SSD alignment of partitions, LVM and filesystems",
     long_about = "Compute and check SSD alignment of partitions, LVM and filesystems.\n\n\
-        Without TARGET it is a calculator: the grain partitions and LVM data must start on, the \
-        first aligned start for 512-byte and 4Kn sectors, and the sfdisk, parted, pvcreate, \
-        vgcreate, mkfs.ext4 and mkfs.xfs commands that produce an aligned layout.\n\n\
-        With TARGET (a block device such as /dev/sdb, a device name under --root, or a disk \
-        image) it checks every partition's start against the erase block, the physical sector, \
-        the optimal I/O size and the discard granularity, and the LVM pe_start, ext4 \
-        stride/stripe-width and XFS sunit/swidth found on them, and prints the fixes. It never \
-        writes: everything is opened read-only.\n\n\
-        Each partition is followed through its layers, read from on-disk metadata: md \
-        superblock (data_offset), LUKS1/LUKS2 (data offset), LVM2 PV (pe_start) and every LV \
-        segment on it, filesystem. The verdict follows the data: a partition whose own start is \
-        off but whose container realigns the data inside (pvcreate --dataalignmentoffset, a \
-        LUKS offset) is aligned; an extended partition is a container and is not judged.\n\n\
-        Exit status: 0 the data of everything checked is aligned (filesystem stripe tuning \
-        warnings, ext4 stride/stripe-width and XFS sunit/swidth, do not change it); 1 some \
-        data is misaligned (as `parted -s DEV align-check` uses 1); 2 error: bad input, an \
-        unreadable or empty device, a bad partition table (overlaps, past the end, CRC), or an \
-        MBR whose sector size nothing settles (give --sector-size).",
+        Without TARGET it is a calculator: the grain partitions and LVM data must start on (the \
+        erase block; with RAID 0/4/5/6/10, data disks x lcm(chunk, erase block), so every \
+        member's data stays on its erase blocks), the first aligned start for 512-byte and 4Kn \
+        sectors, and the sfdisk, parted, pvcreate, vgcreate, mkfs.ext4 and mkfs.xfs commands \
+        that produce an aligned layout.\n\n\
+        With TARGET (a block device by any name: /dev/sdb, /dev/disk/by-id/..., /dev/VG/LV, \
+        /dev/mapper/..., /dev/md0, /dev/md0p1; a device name under --root; or a disk image) the \
+        first line is the verdict, then each partition's chain of layers read as their own \
+        tools read them: partition table (the kernel's compared with the disk's), md superblock \
+        (data_offset), LUKS1/LUKS2 (the data offset; LUKS2 from the header whose checksum \
+        holds, the secondary when the primary's does not), LVM2 PV (pe_start; the first value \
+        of a key given twice, as lvm2) and every LV segment, thin pools (chunk size, thin LVs), \
+        filesystem (ext4, XFS, btrfs, vfat, swap). A dm target is followed down through \
+        dm-crypt to the disk; offsets are absolute on the disk. The verdict follows the data: \
+        a partition whose own start is off but whose container realigns the data inside is \
+        aligned; an extended partition is a container and is not judged.\n\n\
+        A fix is printed only when the evidence proves it safe: `sfdisk --move-data` is offered \
+        when moving the partition puts every innermost layer's data on the grain (naming the \
+        layer at fault, e.g. a PV's pe_start) and it fits before the next partition (an \
+        extended partition's boot record included). It is never printed when the kernel's \
+        partition table differs from the disk's, when the sector size is not settled by the \
+        on-disk evidence, for an md member, an MBR logical partition, a mounted partition, a \
+        partition or disk held by device-mapper or md, or a member of an md/dm target. A \
+        conflict (the data is not where the disk's table says; --sector-size or the device's \
+        logical block size against the signatures) is an error, exit 2. The layout commands \
+        (which write a new partition table) are shown only by the calculator, for an empty \
+        disk, or with --layout, with a warning naming what they would destroy.\n\n\
+        TRIM: for a device, whether a discard from the filesystem reaches the SSD through every \
+        layer (each holder's queue discard_max_bytes and discard_granularity, the LUKS2 \
+        allow-discards flag, a thin pool's discards mode, md raid4/5/6), whether anything sends \
+        one (the discard mount option, an enabled fstrim.timer), and one fix per layer that \
+        blocks it; JSON `trim.layers[]`.\n\n\
+        Exit status: 0 the data of everything checked is aligned, or nothing to judge (an empty \
+        table; tuning warnings (ext4 stride/stripe-width, XFS sunit/swidth, a thin pool's \
+        chunk) do not change it); 1 some data is misaligned (as `parted -s DEV align-check` \
+        uses 1); 2 error: bad input, an unreadable or unrecognised device, a bad partition \
+        table (overlaps, past the end, CRC), metadata its own tool refuses, conflicting \
+        evidence, or an MBR whose 512- and 4096-byte readings give different verdicts (give \
+        --sector-size).",
     after_help = "Examples:\n  \
         opskit ssd-align --erase-block 512k                      # calculator\n  \
         opskit ssd-align --erase-block 512k /dev/sdb             # check a disk\n  \
@@ -86,9 +107,16 @@ pub(crate) struct Args {
     ///
     /// Default: settled by the GPT header's location, the device's logical block size, the
     /// signatures at the partition starts under each reading, or which reading fits; when
-    /// none settles it, ssd-align stops and asks for this option.
+    /// none settles it both readings are judged: the verdict is given when they agree
+    /// (without a move), else ssd-align stops and asks for this option. Given against the
+    /// signatures (they sit at the starts only under the other size), it is an error.
     #[arg(long, value_name = "BYTES", value_parser = ["512", "4096"])]
     pub(crate) sector_size: Option<String>,
+
+    /// Also print the commands that lay out the disk from scratch (shown without this only by
+    /// the calculator and for an empty disk: they destroy what is on it)
+    #[arg(long)]
+    pub(crate) layout: bool,
 
     /// Explain why the old `fdisk -H32 -S32` recipe no longer aligns
     #[arg(long)]
@@ -127,11 +155,16 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     .plan()
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let report = judge::judge(input, &plan, raid.map(|r| (r, source)));
+    let target = input.as_ref().map(|i| i.target.clone()).unwrap_or_default();
+    let want = judge::Want {
+        layout: args.layout,
+    };
+    let report = judge::judge(input, &plan, raid.map(|r| (r, source)), want)
+        .map_err(|d| anyhow::anyhow!("{target}: {}", render::readings_differ(d)))?;
     let out = match args.format {
         Format::Json => {
             let mut buf = Vec::new();
-            crate::format::json::write_pretty(&mut buf, &report)?;
+            crate::format::json::write_pretty(&mut buf, &render::json(&report)?)?;
             buf
         }
         Format::Text => crate::ssd_align::render::text(&report, args.legacy_fdisk).into_bytes(),

@@ -14,3 +14,4 @@ mod cli;
 mod docs_flags;
 mod generated;
 mod purity;
+mod ssd_align;

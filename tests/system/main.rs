@@ -22,4 +22,6 @@ mod itop;
 mod ssd_align;
 mod ssd_align_hardening;
 mod ssd_align_layers;
+mod ssd_align_property;
+mod ssd_align_safety;
 mod ssd_align_stack;

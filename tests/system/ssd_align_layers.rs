@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::util::{opskit, require_root, require_tool, run};
 
 /// Run a shell command; its stdout (panics with stderr on failure).
-fn sh(cmd: &str) -> String {
+pub(crate) fn sh(cmd: &str) -> String {
     let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
     assert!(
         out.status.success(),
@@ -23,7 +23,7 @@ fn sh(cmd: &str) -> String {
 
 /// A sparse image of `mib` MiB with an sfdisk script, in 512-byte sectors or (through a
 /// loop device, as root) 4096-byte ones: sfdisk has no --sector-size for a file.
-fn image(dir: &Path, name: &str, mib: u64, sector: u64, script: &str) -> PathBuf {
+pub(crate) fn image(dir: &Path, name: &str, mib: u64, sector: u64, script: &str) -> PathBuf {
     let p = dir.join(name);
     sh(&format!("truncate -s {mib}M {}", p.display()));
     if sector == 512 {
@@ -45,7 +45,7 @@ fn image(dir: &Path, name: &str, mib: u64, sector: u64, script: &str) -> PathBuf
 }
 
 /// Copy `len` bytes of `src` into `img` at byte `at`.
-fn put(img: &Path, at: u64, src: &Path, len: u64) {
+pub(crate) fn put(img: &Path, at: u64, src: &Path, len: u64) {
     sh(&format!(
         "dd if={} of={} bs=4096 seek={at} count={len} iflag=count_bytes oflag=seek_bytes conv=notrunc,sparse status=none",
         src.display(),
@@ -54,7 +54,7 @@ fn put(img: &Path, at: u64, src: &Path, len: u64) {
 }
 
 /// `len` bytes of `img` at `at` as a new file.
-fn extract(img: &Path, at: u64, len: u64, out: &Path) {
+pub(crate) fn extract(img: &Path, at: u64, len: u64, out: &Path) {
     sh(&format!(
         "dd if={} of={} bs=4096 skip={at} count={len} iflag=skip_bytes,count_bytes status=none",
         img.display(),
@@ -62,13 +62,13 @@ fn extract(img: &Path, at: u64, len: u64, out: &Path) {
     ));
 }
 
-fn write_at(img: &Path, at: u64, bytes: &[u8]) {
+pub(crate) fn write_at(img: &Path, at: u64, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(img).unwrap();
     f.write_all_at(bytes, at).unwrap();
 }
 
-fn read_at(img: &Path, at: u64, n: usize) -> Vec<u8> {
+pub(crate) fn read_at(img: &Path, at: u64, n: usize) -> Vec<u8> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::File::open(img).unwrap();
     let mut b = vec![0u8; n];
@@ -77,7 +77,7 @@ fn read_at(img: &Path, at: u64, n: usize) -> Vec<u8> {
 }
 
 /// ssd-align on `img`: (exit, JSON, text, stderr).
-fn check(eb: &str, img: &Path) -> (i32, Value, String, String) {
+pub(crate) fn check(eb: &str, img: &Path) -> (i32, Value, String, String) {
     let (code, out, err) = run(opskit()
         .args(["ssd-align", "--format", "json", "--erase-block", eb])
         .arg(img));
@@ -91,7 +91,7 @@ fn check(eb: &str, img: &Path) -> (i32, Value, String, String) {
 }
 
 /// Run a printed fix as printed (sfdisk keeps its move log in $HOME).
-fn run_fix(fix: &str, home: &Path) {
+pub(crate) fn run_fix(fix: &str, home: &Path) {
     let st = Command::new("sh")
         .arg("-c")
         .arg(fix)
@@ -110,7 +110,7 @@ fn run_fix(fix: &str, home: &Path) {
 // LUKS
 
 /// A LUKS file of 40 MiB made by cryptsetup with `args` (fast, throwaway key).
-fn luks(dir: &Path, name: &str, args: &str) -> PathBuf {
+pub(crate) fn luks(dir: &Path, name: &str, args: &str) -> PathBuf {
     let f = dir.join(name);
     let key = dir.join("key");
     std::fs::write(&key, b"opskit-test-key").unwrap();
@@ -123,7 +123,7 @@ fn luks(dir: &Path, name: &str, args: &str) -> PathBuf {
 }
 
 /// The data offset `cryptsetup luksDump` reports, in bytes.
-fn luks_dump_offset(f: &Path) -> u64 {
+pub(crate) fn luks_dump_offset(f: &Path) -> u64 {
     let d = sh(&format!("cryptsetup luksDump {}", f.display()));
     if let Some(l) = d.lines().find(|l| l.starts_with("Payload offset:")) {
         return l.split_whitespace().last().unwrap().parse::<u64>().unwrap() * 512;
@@ -135,7 +135,7 @@ fn luks_dump_offset(f: &Path) -> u64 {
     l.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-fn luks_uuid(f: &Path) -> String {
+pub(crate) fn luks_uuid(f: &Path) -> String {
     sh(&format!("cryptsetup luksUUID {}", f.display()))
         .trim()
         .to_string()
@@ -193,14 +193,6 @@ fn luks1_and_luks2_data_offsets_aligned_and_4k_off() {
             "{name}: {text}"
         );
         if !aligned {
-            // the partition is aligned, the header's offset is not: no move can fix that
-            assert_eq!(v["partitions"][0]["fix"], Value::Null, "{name}");
-            assert!(
-                v["notes"]
-                    .to_string()
-                    .contains("moving the partition cannot align it"),
-                "{name}: {v}"
-            );
             assert!(
                 v["partitions"][0]["reasons"][0]
                     .as_str()
@@ -208,6 +200,24 @@ fn luks1_and_luks2_data_offsets_aligned_and_4k_off() {
                     .contains(&format!("{label} data starts at {}", mib + off)),
                 "{name}: {v}"
             );
+            // the partition is aligned, the header's offset is not: moving the partition by
+            // the difference puts the data on the grain; applied, cryptsetup still reads the
+            // header and the data sits on the grain
+            let fix = v["partitions"][0]["fix"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {v}"));
+            let uuid = luks_uuid(&l);
+            write_at(&img, mib + off, b"OPSKIT-LUKS");
+            run_fix(fix, d.path());
+            let (code, v, text, err) = check("512k", &img);
+            assert_eq!(code, 0, "{name}: {err}\n{text}");
+            let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+            assert_eq!((start + off) % (512 << 10), 0, "{name}");
+            let moved = d.path().join(format!("{name}.moved"));
+            extract(&img, start, 40 * mib, &moved);
+            assert_eq!(luks_uuid(&moved), uuid, "{name}");
+            assert_eq!(luks_dump_offset(&moved), off, "{name}");
+            assert_eq!(read_at(&img, start + off, 11), b"OPSKIT-LUKS", "{name}");
         }
     }
 }
@@ -341,21 +351,21 @@ fn four_kn_mbr_with_luks_is_read_in_4096_byte_sectors_and_moved_in_them() {
 
 /// A PV made on a loop device over a 48 MiB file, restricted to that device and leaving no
 /// trace on the host (no backups, no udev, no device-mapper).
-struct Pv {
-    file: PathBuf,
-    dev: String,
-    vg: String,
+pub(crate) struct Pv {
+    pub(crate) file: PathBuf,
+    pub(crate) dev: String,
+    pub(crate) vg: String,
 }
 
 impl Pv {
-    fn cfg(&self) -> String {
+    pub(crate) fn cfg(&self) -> String {
         format!(
             "devices {{ filter=[\"a|^{}$|\",\"r|.*|\"] obtain_device_list_from_udev=0 use_devicesfile=0 }} activation {{ udev_sync=0 udev_rules=0 }} backup {{ backup=0 archive=0 }}",
             self.dev
         )
     }
 
-    fn lvm(&self, cmd: &str, args: &str) -> String {
+    pub(crate) fn lvm(&self, cmd: &str, args: &str) -> String {
         sh(&format!(
             "LVM_SUPPRESS_FD_WARNINGS=1 {cmd} --config '{}' {args} 2>&1",
             self.cfg()
@@ -363,7 +373,7 @@ impl Pv {
     }
 
     /// pvcreate `pv_args`, then a VG with 4 MiB extents and LVs of the given extents.
-    fn new(dir: &Path, name: &str, pv_args: &str, lvs: &[u64]) -> Pv {
+    pub(crate) fn new(dir: &Path, name: &str, pv_args: &str, lvs: &[u64]) -> Pv {
         let file = dir.join(format!("{name}.pv"));
         sh(&format!("truncate -s 48M {}", file.display()));
         let dev = sh(&format!("losetup -f --show {}", file.display()))
@@ -388,7 +398,7 @@ impl Pv {
         pv
     }
 
-    fn pe_start(&self) -> u64 {
+    pub(crate) fn pe_start(&self) -> u64 {
         self.lvm(
             "pvs",
             &format!("--noheadings --units b --nosuffix -o pe_start {}", self.dev),
@@ -423,7 +433,7 @@ impl Drop for Pv {
     }
 }
 
-fn lvm_ready() -> bool {
+pub(crate) fn lvm_ready() -> bool {
     require_root("pvcreate on a loop device") && require_tool("pvcreate") && require_tool("sfdisk")
 }
 
@@ -592,7 +602,7 @@ fn sb1_csum(sb: &[u8]) -> u32 {
 }
 
 /// An md v1.2 superblock (at 4 KiB into the member) for a member of `member_sectors`.
-fn md12(
+pub(crate) fn md12(
     level: i32,
     layout: u32,
     chunk_k: u32,
@@ -612,7 +622,7 @@ fn md12(
 }
 
 /// An md v1.x superblock at `super_offset` sectors into the member.
-fn md1(
+pub(crate) fn md1(
     level: i32,
     layout: u32,
     chunk_k: u32,
@@ -661,7 +671,7 @@ fn md1(
     b
 }
 
-fn examine(member: &Path) -> String {
+pub(crate) fn examine(member: &Path) -> String {
     sh(&format!("mdadm --examine {} 2>&1", member.display()))
 }
 

@@ -72,7 +72,7 @@ fn md_raid10_on_three_disks_its_partition_and_its_members_down_to_the_flash() {
         ("/dev/sdc1", false, (2048 + 2200) * 512),
     ] {
         let p = part(&v, m);
-        assert_eq!(p["via"], "md member of md0");
+        assert_eq!(p["via"], serde_json::json!({"holder": "md", "top": "md0"}));
         assert_eq!(p["aligned"], aligned, "{m}: {p}");
         assert_eq!(p["layers"][0]["kind"], "md");
         assert_eq!(p["layers"][0]["start_bytes"].as_u64(), Some(start), "{m}");
@@ -96,6 +96,15 @@ fn md_raid10_on_three_disks_its_partition_and_its_members_down_to_the_flash() {
         text.contains("sdc1 @1MiB -> md data @+1100KiB (MISALIGNED)"),
         "{text}"
     );
+    // the layout commands only when asked for, then with the warning
+    assert!(!text.contains("mklabel"), "{text}");
+    let (_, text, _) = run(opskit().arg("--root").arg(r.path()).args([
+        "ssd-align",
+        "--erase-block",
+        "512k",
+        "--layout",
+        "md0",
+    ]));
     assert!(text.contains("destroy"), "{text}");
 }
 
@@ -106,7 +115,10 @@ fn a_device_mapper_node_is_judged_through_its_member() {
     let (code, v, err) = json(r.path(), "dm-0", "512k");
     assert_eq!(code, 1, "{err}");
     let p = part(&v, "/dev/sdb1");
-    assert_eq!(p["via"], "device-mapper member of dm-0");
+    assert_eq!(
+        p["via"],
+        serde_json::json!({"holder": "device_mapper", "top": "dm-0"})
+    );
     assert_eq!(p["start_bytes"], 63 * 512);
     assert_eq!(p["aligned"], false);
     assert!(

@@ -42,6 +42,11 @@ pub struct XfsInfo {
     pub sunit_blocks: u64,
     /// sb_width in filesystem blocks.
     pub swidth_blocks: u64,
+    /// sb_agblocks: the allocation group size in blocks.
+    pub ag_blocks: u64,
+    /// Made with stripe alignment (XFS_SB_VERSION_DALIGNBIT): only then does the kernel take
+    /// new sunit/swidth at mount.
+    pub dalign: bool,
 }
 
 /// Parse an XFS superblock (sector 0 of the partition).
@@ -57,12 +62,38 @@ pub fn xfs(head: &[u8]) -> Option<XfsInfo> {
         block_size,
         sunit_blocks: be32(head, 184),
         swidth_blocks: be32(head, 188),
+        ag_blocks: be32(head, 84),
+        dalign: super::be16(head, 100) & 0x0100 != 0,
     })
 }
 
 /// True for a btrfs superblock at 64 KiB.
 pub fn btrfs(head: &[u8]) -> bool {
     head.get(0x10040..0x10048) == Some(b"_BHRfS_M".as_slice())
+}
+
+/// True for a FAT12/16/32 boot sector (an EFI system partition's vfat): the 55 AA signature,
+/// a power-of-two sector size 512..4096, and "FAT" in the filesystem type field (offset 54,
+/// or 82 for FAT32).
+pub fn vfat(head: &[u8]) -> bool {
+    let Some(b) = head.get(..512) else {
+        return false;
+    };
+    let bps = le16(b, 11);
+    b[510] == 0x55
+        && b[511] == 0xAA
+        && bps.is_power_of_two()
+        && (512..=4096).contains(&bps)
+        && (&b[54..57] == b"FAT" || &b[82..87] == b"FAT32")
+}
+
+/// True for Linux swap (`SWAPSPACE2` or the old `SWAP-SPACE` at the end of the first page,
+/// for the page sizes mkswap uses: 4, 8, 16 and 64 KiB).
+pub fn swap(head: &[u8]) -> bool {
+    [4096usize, 8192, 16384, 65536].iter().any(|pg| {
+        let m = head.get(pg - 10..*pg);
+        m == Some(b"SWAPSPACE2".as_slice()) || m == Some(b"SWAP-SPACE".as_slice())
+    })
 }
 
 #[cfg(test)]
@@ -84,5 +115,19 @@ mod tests {
         assert_eq!(xfs(&x).unwrap().sunit_blocks, 128);
         h[0x10040..0x10048].copy_from_slice(b"_BHRfS_M");
         assert!(btrfs(&h));
+    }
+
+    #[test]
+    fn a_fat_boot_sector_is_vfat_and_an_mbr_is_not() {
+        let mut b = vec![0u8; 4096];
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        assert!(!vfat(&b), "a bare 55 AA (an MBR) is not vfat");
+        b[11..13].copy_from_slice(&512u16.to_le_bytes());
+        b[82..90].copy_from_slice(b"FAT32   ");
+        assert!(vfat(&b));
+        b[11..13].copy_from_slice(&500u16.to_le_bytes());
+        assert!(!vfat(&b));
+        assert!(!vfat(&b[..100]), "short input is not a panic");
     }
 }

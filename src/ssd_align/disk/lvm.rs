@@ -188,39 +188,60 @@ impl Parser {
                 Some(Tok::Word(w)) => w,
                 t => return bad(format!("LVM metadata: unexpected {t:?}")),
             };
+            // as lvm2's config tree: a key given twice keeps its first value
             match self.next() {
                 Some(Tok::Sym('{')) => {
                     let s = self.section(depth + 1, true)?;
-                    m.insert(key, s);
+                    m.entry(key).or_insert(s);
                 }
                 Some(Tok::Sym('=')) => {
                     let v = self.value()?;
-                    m.insert(key, v);
+                    m.entry(key).or_insert(v);
                 }
                 t => return bad(format!("LVM metadata: after '{key}', unexpected {t:?}")),
             }
         }
     }
+    /// A value: a number, a string, or a list of them. As in lvm2's grammar a list holds
+    /// only numbers and strings, so a list inside a list is an error (and nothing here
+    /// recurses on the input).
     fn value(&mut self) -> Result<Value> {
         match self.next() {
-            Some(Tok::Str(s)) => Ok(Value::Str(s)),
-            Some(Tok::Word(w)) => Ok(w.parse().map(Value::Num).unwrap_or(Value::Str(w))),
             Some(Tok::Sym('[')) => {
                 let mut l = Vec::new();
                 loop {
-                    match self.toks.get(self.i) {
-                        Some(Tok::Sym(']')) => {
-                            self.i += 1;
-                            return Ok(Value::List(l));
+                    match self.next() {
+                        Some(Tok::Sym(']')) => return Ok(Value::List(l)),
+                        Some(Tok::Sym(',')) => {}
+                        Some(Tok::Sym('[')) => {
+                            return bad("LVM metadata: a list inside a list (lvm2 allows only numbers and strings in a list)")
                         }
-                        Some(Tok::Sym(',')) => self.i += 1,
-                        _ => l.push(self.value()?),
+                        t => l.push(Self::scalar(t)?),
                     }
                 }
             }
+            t => Self::scalar(t),
+        }
+    }
+    fn scalar(t: Option<Tok>) -> Result<Value> {
+        match t {
+            Some(Tok::Str(s)) => Ok(Value::Str(s)),
+            Some(Tok::Word(w)) => Ok(w.parse().map(Value::Num).unwrap_or(Value::Str(w))),
             t => bad(format!("LVM metadata: unexpected {t:?} for a value")),
         }
     }
+}
+
+/// `devices/issue_discards` of an lvm.conf (the same syntax as the metadata): `None` when the
+/// file does not set it (lvm2's default is 0).
+pub fn issue_discards(conf: &str) -> Result<Option<bool>> {
+    let v = parse_text(conf)?;
+    Ok(
+        match v.get("devices").and_then(|d| d.get("issue_discards")) {
+            Some(Value::Num(n)) => Some(*n != 0),
+            _ => None,
+        },
+    )
 }
 
 /// Parse LVM text metadata into its top-level section.
@@ -243,6 +264,22 @@ pub struct LvSegment {
     pub extents: u64,
     /// Where it starts, in bytes from the PV's start: pe_start + pv_extent x extent size.
     pub offset: u64,
+    /// An LV without the VISIBLE status (a thin pool's `_tdata`/`_tmeta`, `lvol0_pmspare`):
+    /// it has no /dev/VG/LV node, only /dev/mapper/VG-LV while active.
+    pub hidden: bool,
+}
+
+/// A thin pool of the VG: its chunk size, discards mode and the thin LVs it serves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThinPool {
+    pub name: String,
+    /// The hidden LV holding the pool's data (`pool_tdata`).
+    pub data_lv: String,
+    /// The allocation unit of every thin LV in the pool.
+    pub chunk_bytes: u64,
+    /// `passdown`, `nopassdown` or `ignore` (lvm2's default when absent: passdown).
+    pub discards: String,
+    pub thin_lvs: Vec<String>,
 }
 
 /// This PV as its VG's metadata describes it.
@@ -252,6 +289,8 @@ pub struct Pv {
     pub pe_start: u64,
     pub extent_bytes: u64,
     pub segments: Vec<LvSegment>,
+    /// The VG's thin pools whose data LV has a segment on this PV.
+    pub thin_pools: Vec<ThinPool>,
 }
 
 fn undash(s: &str) -> String {
@@ -290,19 +329,69 @@ pub fn pv_layout(meta: &Value, uuid: &str) -> Result<Option<Pv>> {
             ));
         }
         let mut segs = Vec::new();
+        let mut pools = Vec::new();
         if let Some(lvs) = v.get("logical_volumes") {
             for (lv, l) in lvs.sections() {
                 segments(lv, l, pvname, pe_start, ext, &mut segs)?;
             }
+            pools = thin_pools(lvs, &segs)?;
         }
         return Ok(Some(Pv {
             vg: vg.clone(),
             pe_start,
             extent_bytes: ext,
             segments: segs,
+            thin_pools: pools,
         }));
     }
     Ok(None)
+}
+
+/// The thin pools (`type = "thin-pool"`) whose data LV lies on this PV (`segs`), with their
+/// thin LVs (`type = "thin"`, `thin_pool = NAME`).
+fn thin_pools(lvs: &Value, segs: &[LvSegment]) -> Result<Vec<ThinPool>> {
+    let seg_of = |l: &Value, key: &str| -> Option<String> {
+        l.sections()
+            .into_iter()
+            .find_map(|(_, s)| s.str(key).map(str::to_string))
+    };
+    let mut out = Vec::new();
+    for (name, l) in lvs.sections() {
+        let Some((_, seg)) = l
+            .sections()
+            .into_iter()
+            .find(|(_, s)| s.str("type") == Some("thin-pool"))
+        else {
+            continue;
+        };
+        let Some(data_lv) = seg.str("pool") else {
+            return bad(format!(
+                "LVM thin pool {name}: pool (its data LV) is missing"
+            ));
+        };
+        if !segs.iter().any(|s| s.lv == data_lv) {
+            continue;
+        }
+        let chunk = mul(
+            seg.req("chunk_size", &format!("thin pool {name}"))?,
+            512,
+            "LVM thin pool chunk_size",
+        )?;
+        let thin_lvs = lvs
+            .sections()
+            .into_iter()
+            .filter(|(_, t)| seg_of(t, "thin_pool").as_deref() == Some(name.as_str()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.push(ThinPool {
+            name: name.clone(),
+            data_lv: data_lv.to_string(),
+            chunk_bytes: chunk,
+            discards: seg.str("discards").unwrap_or("passdown").to_string(),
+            thin_lvs,
+        });
+    }
+    Ok(out)
 }
 
 fn segments(
@@ -313,6 +402,8 @@ fn segments(
     ext: u64,
     out: &mut Vec<LvSegment>,
 ) -> Result<()> {
+    // lvm2 writes VISIBLE into the status of every LV with a /dev/VG/LV node
+    let hidden = matches!(l.get("status"), Some(Value::List(st)) if !st.iter().any(|x| *x == Value::Str("VISIBLE".into())));
     for (_, s) in l.sections() {
         let Some(Value::List(stripes)) = s.get("stripes") else {
             continue;
@@ -339,6 +430,7 @@ fn segments(
                 pv_extent: pe,
                 extents: count / stripes_n,
                 offset: off,
+                hidden,
             });
         }
     }
@@ -437,5 +529,49 @@ version = 1
             let _ = parse_text(t);
         }
         assert!(parse_text("x { y = ").is_err());
+    }
+
+    #[test]
+    fn a_key_given_twice_keeps_its_first_value_as_lvm2_does() {
+        let id = "AAAAAABBBBCCCCDDDDEEEEFFFFGGGGGG";
+        let v =
+            parse_text(&META.replacen("pe_start = 2048", "pe_start = 2049\npe_start = 2048", 1))
+                .unwrap();
+        assert_eq!(pv_layout(&v, id).unwrap().unwrap().pe_start, 2049 * 512);
+        let v = parse_text(&META.replacen(
+            "extent_size = 8192",
+            "extent_size = 8192\nextent_size = 8191",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(pv_layout(&v, id).unwrap().unwrap().extent_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("a = {}1{}", "[".repeat(50_000), "]".repeat(50_000));
+        let e = parse_text(&deep).unwrap_err();
+        assert!(e.0.contains("a list inside a list"), "{e}");
+        let deep = format!("{}{}", "a {\n".repeat(50_000), "}\n".repeat(50_000));
+        assert!(parse_text(&deep).unwrap_err().0.contains("nested too deep"));
+        assert_eq!(
+            parse_text("a = [1, \"x\"]").unwrap(),
+            Value::Section(BTreeMap::from([(
+                "a".to_string(),
+                Value::List(vec![Value::Num(1), Value::Str("x".into())])
+            )]))
+        );
+    }
+
+    #[test]
+    fn issue_discards_from_lvm_conf() {
+        let conf =
+            "# lvm.conf\nconfig {\n}\ndevices {\n\tdir = \"/dev\"\n\tissue_discards = 1\n}\n";
+        assert_eq!(issue_discards(conf).unwrap(), Some(true));
+        assert_eq!(issue_discards("devices {\n}\n").unwrap(), None);
+        assert_eq!(
+            issue_discards("devices { issue_discards = 0 }").unwrap(),
+            Some(false)
+        );
     }
 }

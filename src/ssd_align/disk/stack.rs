@@ -20,6 +20,8 @@ pub enum Kind {
     Ext4,
     Xfs,
     Btrfs,
+    Swap,
+    Vfat,
 }
 
 impl Kind {
@@ -33,6 +35,8 @@ impl Kind {
             Kind::Ext4 => "ext4",
             Kind::Xfs => "XFS",
             Kind::Btrfs => "btrfs",
+            Kind::Swap => "swap",
+            Kind::Vfat => "vfat",
         }
     }
     /// True for a container: a header before the data it holds.
@@ -51,6 +55,8 @@ pub enum Detail {
         vg: Option<String>,
         pe_start: u64,
         extent_bytes: Option<u64>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        thin_pools: Vec<lvm::ThinPool>,
     },
     Lv(LvSegment),
     Ext4(Ext4Info),
@@ -195,6 +201,10 @@ fn probe(
         Some((Kind::Xfs, Detail::Xfs(x)))
     } else if fs::btrfs(&head) {
         Some((Kind::Btrfs, Detail::None))
+    } else if fs::swap(&head) {
+        Some((Kind::Swap, Detail::None))
+    } else if fs::vfat(&head) {
+        Some((Kind::Vfat, Detail::None))
     } else {
         None
     };
@@ -232,7 +242,11 @@ fn find_luks(src: &mut dyn Source, head: &[u8], start: u64) -> Result<Option<Luk
         luks::Probe::Done(l) => Ok(Some(l)),
         luks::Probe::NeedsJson { hdr_size } => {
             let hdr = read_exact(src, start, hdr_size as usize, "LUKS2 header")?;
-            luks::parse_luks2(&hdr).map(Some)
+            let second = src.read_at(
+                add(start, hdr_size, "LUKS2 secondary header")?,
+                hdr_size as usize,
+            )?;
+            luks::select_luks2(&hdr, &second, hdr_size).map(Some)
         }
     }
 }
@@ -271,6 +285,10 @@ fn pv(
             vg: layout.as_ref().map(|l| l.vg.clone()),
             pe_start,
             extent_bytes: layout.as_ref().map(|l| l.extent_bytes),
+            thin_pools: layout
+                .as_ref()
+                .map(|l| l.thin_pools.clone())
+                .unwrap_or_default(),
         },
     );
     for s in layout.map(|l| l.segments).unwrap_or_default() {
@@ -408,6 +426,7 @@ mod tests {
                 pv_extent: 0,
                 extents: 1,
                 offset: 0,
+                hidden: false,
             }),
             innermost: false,
         };

@@ -24,6 +24,9 @@ pub enum SectorEvidence {
     Fit,
     /// The table has no partitions: the sector size changes nothing.
     Empty,
+    /// Nothing settles it: both readings fit and the signatures do not tell them apart (the
+    /// table returned is the 512-byte reading; judge both).
+    Unsettled,
 }
 
 impl SectorEvidence {
@@ -37,6 +40,9 @@ impl SectorEvidence {
             }
             SectorEvidence::Fit => "only this reading keeps every partition inside the image",
             SectorEvidence::Empty => "no partitions (the sector size changes nothing)",
+            SectorEvidence::Unsettled => {
+                "nothing settles it; both 512 and 4096 were judged and agree"
+            }
         }
     }
 }
@@ -84,9 +90,44 @@ pub fn read(
     if let Some((ss, ev)) = given {
         let t = mbr::parse(src, ss)?;
         validate(&t, len)?;
+        conflict(src, &t, ss, ev, len)?;
         return Ok(Some((t, ss, ev)));
     }
     settle_mbr(src, len).map(Some)
+}
+
+/// The device's logical block size or `--sector-size` against the signatures: when no data
+/// partition has a signature at its start under the given reading and some do under the
+/// other, the evidence conflicts (a 4Kn image on a 512-byte loop device): an error, never a
+/// verdict or a move that would write over the headers.
+fn conflict(src: &mut dyn Source, t: &Table, ss: u64, ev: SectorEvidence, len: u64) -> Result<()> {
+    let other = if ss == 512 { 4096 } else { 512 };
+    if t.partitions.is_empty() || signatures(src, t) > 0 {
+        return Ok(());
+    }
+    let Ok(alt) = mbr::parse(src, other).and_then(|a| validate(&a, len).map(|()| a)) else {
+        return Ok(());
+    };
+    let found = signatures(src, &alt);
+    if found == 0 {
+        return Ok(());
+    }
+    let (said, instead) = match ev {
+        SectorEvidence::Option => (
+            format!("--sector-size {ss} says {ss}-byte sectors"),
+            format!("give --sector-size {other} (or none)"),
+        ),
+        _ => (
+            format!("the device's logical block size is {ss} bytes"),
+            format!(
+                "attach it with a {other}-byte logical block (losetup --sector-size {other}) or check the image file"
+            ),
+        ),
+    };
+    bad(format!(
+        "{said}, but the signatures sit at the partition starts only under {other}-byte sectors ({found} of {} partitions): the evidence conflicts, so nothing is judged or moved; {instead}",
+        t.partitions.iter().filter(|p| p.role == Role::Data).count()
+    ))
 }
 
 /// Read an image's MBR under both sector sizes and keep the one the evidence supports.
@@ -110,12 +151,8 @@ fn settle_mbr(src: &mut dyn Source, len: u64) -> Result<(Table, u64, SectorEvide
         (Ok(t), Ok(_)) if t.partitions.is_empty() => (0, SectorEvidence::Empty),
         _ if *sa > 0 && *sb == 0 => (0, SectorEvidence::Signatures),
         _ if *sb > 0 && *sa == 0 => (1, SectorEvidence::Signatures),
-        _ => {
-            return bad(format!(
-                "cannot tell whether this MBR counts 512- or 4096-byte sectors (an MBR does not record it; both readings fit the image and {}): give --sector-size 512 or 4096",
-                if *sa == 0 { "neither finds a signature at the partition starts".to_string() } else { format!("both find signatures ({sa} and {sb})") }
-            ))
-        }
+        // both fit and the signatures do not tell them apart: judge both
+        _ => (0, SectorEvidence::Unsettled),
     };
     let (ss, t, _) = readings.swap_remove(pick.0);
     Ok((t?, ss, pick.1))
@@ -156,10 +193,10 @@ mod tests {
 
     #[test]
     fn the_sector_size_is_settled_by_evidence_or_asked_for() {
-        // fits both readings, nothing at either start: ask
+        // fits both readings, nothing at either start: unsettled (both are judged)
         let b = mbr(256, 1000, 8 << 20);
-        let e = read(&mut Bytes(&b), None, None).unwrap_err();
-        assert!(e.0.contains("give --sector-size"), "{e}");
+        let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((ss, ev), (512, SectorEvidence::Unsettled));
         assert_eq!(
             read(&mut Bytes(&b), Some(4096), None).unwrap().unwrap().2,
             SectorEvidence::Option
@@ -172,6 +209,18 @@ mod tests {
         // a device's logical block size settles it
         let (_, ss, ev) = read(&mut Bytes(&b), None, Some(512)).unwrap().unwrap();
         assert_eq!((ss, ev), (512, SectorEvidence::LogicalBlockSize));
+        // ... unless the signatures sit only under the other reading: a conflict, not a verdict
+        for (forced, logical, who) in [
+            (None, Some(512), "logical block size is 512"),
+            (Some(512), None, "--sector-size 512"),
+        ] {
+            let e = read(&mut Bytes(&b4), forced, logical).unwrap_err();
+            assert!(e.0.contains(who) && e.0.contains("conflicts"), "{e}");
+        }
+        assert_eq!(
+            read(&mut Bytes(&b4), Some(4096), None).unwrap().unwrap().2,
+            SectorEvidence::Option
+        );
         // only 512 fits
         let b = mbr(2048, 10000, 8 << 20);
         let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();

@@ -10,6 +10,7 @@ use anyhow::{bail, Context as _};
 
 use crate::common::root::Root;
 use crate::ssd_align::disk::{DiskError, Source};
+use crate::ssd_align::judge::align::MAX_DEVICES;
 
 /// What sysfs says about a block device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub(crate) struct SysfsDevice {
     /// dm: the target's UUID (`CRYPT-LUKS2-...`, `LVM-...`).
     pub(crate) dm_uuid: Option<String>,
     pub(crate) members: Vec<String>,
+    /// What holds the device, and each partition (sysfs `holders/`: dm or md devices using
+    /// it): (partition number, 0 for the device itself, holder names).
+    pub(crate) held: Vec<(u32, Vec<String>)>,
     /// When the target itself is a partition: its parent disk and partition number.
     pub(crate) partition_of: Option<(String, u32)>,
 }
@@ -96,6 +100,19 @@ fn check_extent(dir: &Path, start: u64, size: u64, disk: Option<u64>) -> anyhow:
         );
     }
     Ok(())
+}
+
+/// The names in a sysfs `holders/` directory (sorted; none when absent).
+fn holders(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("holders"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Find `name`'s sysfs directory: `sys/class/block/NAME` or `sys/block/NAME`.
@@ -166,6 +183,10 @@ pub(crate) fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice>
             dir.join("size").display()
         );
     }
+    let own = holders(&dir);
+    if !own.is_empty() {
+        d.held.push((0, own));
+    }
     if d.partition_of.is_none() {
         let mut parts = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -179,6 +200,10 @@ pub(crate) fn read_sysfs(root: &Root, name: &str) -> anyhow::Result<SysfsDevice>
                     let size = num::<u64>(root, &p.join("size"))?.unwrap_or(0);
                     check_extent(&p, start, size, d.size512)?;
                     parts.push((n, start, size));
+                    let h = holders(&p);
+                    if !h.is_empty() {
+                        d.held.push((n, h));
+                    }
                 }
             }
         }
@@ -200,6 +225,12 @@ fn stacked(root: &Root, d: &mut SysfsDevice, dir: &Path) -> anyhow::Result<()> {
     d.md_level = value(&mddir.join("md/level"))?;
     d.md_chunk = num(root, &mddir.join("md/chunk_size"))?;
     d.md_disks = num(root, &mddir.join("md/raid_disks"))?;
+    if let Some(n) = d.md_disks.filter(|n| !(1..=MAX_DEVICES).contains(n)) {
+        bail!(
+            "{}: {n} devices is outside md's 1..={MAX_DEVICES}",
+            mddir.join("md/raid_disks").display()
+        );
+    }
     d.md_metadata = value(&mddir.join("md/metadata_version"))?;
     d.md_layout = num(root, &mddir.join("md/layout"))?;
     d.dm_name = value(&dir.join("dm/name"))?;

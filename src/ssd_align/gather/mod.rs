@@ -9,9 +9,12 @@ use anyhow::{anyhow, bail, Context as _};
 
 use crate::common::escape::clean;
 use crate::common::root::Root;
-use crate::ssd_align::disk::{self as disk, stack, table, Role, Source, Table, TableKind};
-use crate::ssd_align::judge::align::{check_optimal_io, Raid, RaidLevel, Topology};
-use crate::ssd_align::judge::{part_dev, Input, Mover, PartIn, SourceKind};
+use crate::ssd_align::disk::{self as disk, lvm, stack, table, Role, Source, Table, TableKind};
+use crate::ssd_align::judge::align::{Raid, RaidLevel, Topology};
+use crate::ssd_align::judge::findings::Finding;
+use crate::ssd_align::judge::moves::Blocker;
+use crate::ssd_align::judge::trim::{QueueFact, TrimFacts, TrimKind};
+use crate::ssd_align::judge::{part_dev, Holder, Input, Mover, PartIn, SourceKind, Via};
 use block::{Dev, SysfsDevice};
 
 /// Gather everything about `target`.
@@ -22,7 +25,15 @@ pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow:
         None
     };
     if meta.as_ref().is_some_and(|m| m.is_file()) {
-        image(target, sector)
+        let mut i = image(target, sector)?;
+        if i.sector
+            .is_some_and(|s| s.1 == table::SectorEvidence::Unsettled)
+        {
+            let mut alt = image(target, Some(4096))?;
+            alt.sector = Some((4096, table::SectorEvidence::Unsettled));
+            i.alt_4096 = Some(Box::new(alt));
+        }
+        Ok(i)
     } else {
         device(target, meta, sector, root)
     }
@@ -103,9 +114,9 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
             i.sector = Some((ss, ev));
             i.topo.logical = ss;
             i.topo.physical = ss;
-            i.notes.push(format!(
-                "partition devices below are named as after `losetup -fP {what}`"
-            ));
+            i.findings.push(Finding::ImageNames {
+                image: what.clone(),
+            });
         }
         None => {
             let ss = sector.unwrap_or(512);
@@ -116,9 +127,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
             i.table = Some(TableKind::None);
             i.topo.logical = ss;
             i.topo.physical = ss;
-            i.notes.push(
-                "no partition table: what is on the whole image is checked as partition 0".into(),
-            );
+            i.findings.push(Finding::NoTable);
         }
     }
     i.mover = Some(Mover {
@@ -127,6 +136,9 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         sector: i.topo.logical,
         table: i.table,
         image: true,
+        blocked: None,
+        held: Vec::new(),
+        mounted: Vec::new(),
     });
     Ok(i)
 }
@@ -198,16 +210,161 @@ fn device(
         on_disk(&mut i, &d, target, sector)?;
     }
     members(&mut i, &d, root)?;
+    i.trim = trim_facts(&d, &i, root)?;
+    if let Some(m) = i.mover.as_mut() {
+        m.mounted = mounted_parts(&d, root)?;
+    }
     Ok(i)
+}
+
+/// One line of the mount table.
+struct Mount {
+    source: String,
+    target: String,
+    discard: bool,
+}
+
+/// The mount table under `root` (`proc/self/mounts`, else `proc/mounts`); empty when absent.
+fn mount_table(root: &Root) -> anyhow::Result<Vec<Mount>> {
+    let Some(p) = ["proc/self/mounts", "proc/mounts"]
+        .iter()
+        .map(|r| root.path(r))
+        .find(|p| p.exists())
+    else {
+        return Ok(Vec::new());
+    };
+    let text = crate::common::fsread::read_capped_string(&p, 4 << 20)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (src, target, _, opts) = (w.next()?, w.next()?, w.next()?, w.next()?);
+            Some(Mount {
+                source: src.to_string(),
+                target: target.to_string(),
+                discard: opts.split(',').any(|o| o == "discard"),
+            })
+        })
+        .collect())
+}
+
+/// The partitions of disk `d` (by number) with a mounted filesystem, found by the mounted
+/// node's device number (any node name): (number, mount point). Live system only.
+fn mounted_parts(d: &SysfsDevice, root: &Root) -> anyhow::Result<Vec<(u32, String)>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    if !root.is_live() {
+        return Ok(out);
+    }
+    for m in mount_table(root)? {
+        let Ok(meta) = std::fs::metadata(&m.source) else {
+            continue;
+        };
+        if !meta.file_type().is_block_device() {
+            continue;
+        }
+        let Some(name) = block::name_by_devnum(root, meta.rdev()) else {
+            continue;
+        };
+        if let Ok(s) = block::read_sysfs(root, &name) {
+            if let Some((disk, n)) = &s.partition_of {
+                if *disk == d.name {
+                    out.push((*n, clean(&m.target).into_owned()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a holder is, for the TRIM chain.
+fn trim_kind(d: &SysfsDevice) -> TrimKind {
+    match (&d.md_level, d.dm_uuid.as_deref()) {
+        (Some(l), _) => TrimKind::Md {
+            raid456: matches!(l.trim(), "raid4" | "raid5" | "raid6"),
+        },
+        (None, Some(u)) if u.starts_with("CRYPT-") => TrimKind::DmCrypt,
+        (None, Some(u)) if u.starts_with("LVM-") => TrimKind::Lvm,
+        (None, Some(_)) => TrimKind::Dm,
+        (None, None) => TrimKind::Disk,
+    }
+}
+
+/// The most holders followed down (a dm/md stack is a few deep).
+const MAX_HOLDERS: usize = 64;
+
+/// The TRIM facts of a device: its queue and every holder's below it (top first), its mounts
+/// (the target, its partitions, its dm name or LV) and fstrim.timer, under `root`.
+fn trim_facts(d: &SysfsDevice, i: &Input, root: &Root) -> anyhow::Result<TrimFacts> {
+    let mut f = TrimFacts {
+        live: true,
+        ..Default::default()
+    };
+    let mut todo = std::collections::VecDeque::from([d.clone()]);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(x) = todo.pop_front() {
+        // a partition's queue is its disk's
+        let name = x
+            .partition_of
+            .as_ref()
+            .map_or(x.name.clone(), |(p, _)| p.clone());
+        if !seen.insert(name.clone()) || seen.len() > MAX_HOLDERS {
+            continue;
+        }
+        f.queues.push(QueueFact {
+            device: clean(&name).into_owned(),
+            kind: trim_kind(&x),
+            dm_name: x.dm_name.as_deref().map(|n| clean(n).into_owned()),
+            discard_max: x.discard_max,
+            discard_granularity: x.discard_granularity,
+        });
+        for m in &x.members {
+            if let Ok(s) = block::read_sysfs(root, m) {
+                todo.push_back(s);
+            }
+        }
+    }
+    let mut sources: Vec<String> = vec![format!("/dev/{}", d.name)];
+    sources.extend(i.parts.iter().map(|p| p.device.clone()));
+    if let Some(n) = &d.dm_name {
+        sources.push(format!("/dev/mapper/{n}"));
+    }
+    for m in mount_table(root)? {
+        if sources.contains(&m.source) {
+            f.mounts.push((clean(&m.source).into_owned(), m.discard));
+        }
+    }
+    let conf = root.path("etc/lvm/lvm.conf");
+    if conf.is_file() {
+        f.lvm_conf = true;
+        let text = crate::common::fsread::read_capped_string(&conf, 4 << 20)?;
+        f.lvm_issue_discards = lvm::issue_discards(&text)
+            .map_err(|e| anyhow!("{}: {}", conf.display(), clean(&e.0)))?;
+    }
+    let wants = root.path("etc/systemd/system/timers.target.wants/fstrim.timer");
+    f.fstrim_timer = if std::fs::symlink_metadata(&wants).is_ok() {
+        Some(true)
+    } else if [
+        "usr/lib/systemd/system/fstrim.timer",
+        "lib/systemd/system/fstrim.timer",
+    ]
+    .iter()
+    .any(|r| root.path(r).exists())
+    {
+        Some(false)
+    } else {
+        None
+    };
+    Ok(f)
 }
 
 /// The devices under an md or device-mapper target (sysfs `slaves/`), each judged down to
 /// the flash: its start on its own disk, and the layers on it (read from the disk when its
 /// node is here; for a captured tree, the md data offset sysfs records).
 fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
-    let kind = match (&d.md_level, &d.dm_uuid) {
-        (Some(_), _) => "md",
-        (None, Some(_)) => "device-mapper",
+    let holder = match (&d.md_level, &d.dm_uuid) {
+        (Some(_), _) => Holder::Md,
+        (None, Some(_)) => Holder::DeviceMapper,
         _ => return Ok(()),
     };
     let top = clean(match &d.partition_of {
@@ -217,10 +374,11 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
     .into_owned();
     for m in &d.members {
         let Ok(s) = block::read_sysfs(root, m) else {
-            i.notes.push(format!(
-                "{kind} member {} of {top} is not in sysfs here: not judged",
-                clean(m)
-            ));
+            i.findings.push(Finding::MemberNotInSysfs {
+                holder,
+                member: clean(m).into_owned(),
+                top: top.clone(),
+            });
             continue;
         };
         let (number, start, size) = match (&s.partition_of, s.partitions.first()) {
@@ -240,14 +398,25 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
             type_name: None,
             logical: false,
             layers: Vec::new(),
-            via: Some(format!("{kind} member of {top}")),
+            via: Some(Via {
+                holder,
+                top: top.clone(),
+            }),
         };
+        if s.dm_uuid
+            .as_deref()
+            .is_some_and(|u| u.starts_with("CRYPT-"))
+        {
+            if let Some(q) = crypt_member(d, &s, m, root, &top, holder)? {
+                i.parts.push(q);
+                continue;
+            }
+        }
         let disk = s
             .partition_of
             .as_ref()
             .map_or(m.as_str(), |(p, _)| p.as_str());
-        let node = PathBuf::from(format!("/dev/{disk}"));
-        if root.is_live() && node_is_block(&node) {
+        if let Some(node) = node_for(root, disk) {
             let mut dev = Dev::open(&node)?;
             p.layers = cleaned(
                 stack::layers(&mut dev, start_bytes, size_bytes)
@@ -260,14 +429,106 @@ fn members(i: &mut Input, d: &SysfsDevice, root: &Root) -> anyhow::Result<()> {
         } else if let Some(l) = md_layer(d, m, start_bytes)? {
             p.layers.push(l);
         } else {
-            i.notes.push(format!(
-                "{}: its device is not here, so the layers on it were not read: only its start is judged",
-                p.device
-            ));
+            i.findings.push(Finding::MemberLayersNotRead {
+                device: p.device.clone(),
+            });
         }
         i.parts.push(p);
     }
     Ok(())
+}
+
+/// The node of block device `name`: `/dev/NAME` on the live system; under a captured
+/// `--root`, a disk image at ROOT/dev/NAME standing for it (how the dm and md chains are
+/// tested on a kernel without them).
+fn node_for(root: &Root, name: &str) -> Option<PathBuf> {
+    if root.is_live() {
+        let p = PathBuf::from(format!("/dev/{name}"));
+        node_is_block(&p).then_some(p)
+    } else {
+        let p = root.path(format!("dev/{name}"));
+        p.is_file().then_some(p)
+    }
+}
+
+/// A dm-crypt member `m` of the target (an LV on LUKS): followed down to the disk. The LUKS
+/// header is read on the partition under it, the layers above it (PV, this LV's segments,
+/// the filesystem) from the crypt device's own (decrypted) node, and every offset is made
+/// absolute on the disk: LUKS data start + offset inside the crypt device.
+fn crypt_member(
+    d: &SysfsDevice,
+    s: &SysfsDevice,
+    m: &str,
+    root: &Root,
+    top: &str,
+    holder: Holder,
+) -> anyhow::Result<Option<PartIn>> {
+    let [lower] = s.members.as_slice() else {
+        return Ok(None);
+    };
+    let Ok(ls) = block::read_sysfs(root, lower) else {
+        return Ok(None);
+    };
+    let (number, start, size) = match (&ls.partition_of, ls.partitions.first()) {
+        (Some(_), Some(&(n, st, z))) => (n, st, z),
+        _ => (0, 0, ls.size512.unwrap_or(0)),
+    };
+    let disk = ls
+        .partition_of
+        .as_ref()
+        .map_or(lower.as_str(), |(p, _)| p.as_str());
+    let (Some(disk_node), Some(crypt_node)) = (node_for(root, disk), node_for(root, m)) else {
+        return Ok(None);
+    };
+    let start_bytes = disk::mul(start, 512, &format!("{lower} start"))?;
+    let size_bytes = disk::mul(size, 512, &format!("{lower} size"))?;
+    let shown = format!("/dev/{}", clean(lower));
+    let mut dev = Dev::open(&disk_node)?;
+    let under = stack::layers(&mut dev, start_bytes, size_bytes)
+        .map_err(|e| anyhow!("{shown}: {}", clean(&e.0)))?;
+    let Some(luks) = under
+        .first()
+        .filter(|l| matches!(l.kind, stack::Kind::Luks1 | stack::Kind::Luks2))
+        .cloned()
+    else {
+        bail!(
+            "{shown}: the dm-crypt device {} sits on it, but no LUKS header is there (plain dm-crypt is not followed)",
+            clean(m)
+        );
+    };
+    let mut cdev = Dev::open(&crypt_node)?;
+    let clen = cdev.size();
+    let mut inner = stack::layers(&mut cdev, 0, clen)
+        .map_err(|e| anyhow!("/dev/{}: {}", clean(m), clean(&e.0)))?;
+    if let Some((_, lv)) = lvm_target(d) {
+        inner = stack::only_lv(inner, &lv);
+    }
+    let mut layers = vec![stack::Layer {
+        innermost: inner.is_empty(),
+        ..luks.clone()
+    }];
+    for mut l in inner {
+        l.depth += 1;
+        l.at = disk::add(l.at, luks.data_start, "offset on the disk")?;
+        l.data_start = disk::add(l.data_start, luks.data_start, "offset on the disk")?;
+        layers.push(l);
+    }
+    Ok(Some(PartIn {
+        number,
+        device: shown,
+        start_sector: start,
+        sector_bytes: 512,
+        start_bytes,
+        size_bytes,
+        role: Role::Data,
+        type_name: None,
+        logical: false,
+        layers: cleaned(layers),
+        via: Some(Via {
+            holder,
+            top: top.to_string(),
+        }),
+    }))
 }
 
 /// (VG, LV) of a device-mapper LVM target (`dm/uuid` LVM-..., `dm/name` vg-lv).
@@ -284,7 +545,19 @@ fn cleaned(mut layers: Vec<stack::Layer>) -> Vec<stack::Layer> {
     for l in &mut layers {
         match &mut l.detail {
             stack::Detail::Lv(s) => s.lv = clean(&s.lv).into_owned(),
-            stack::Detail::Pv { vg: Some(v), .. } => *v = clean(v).into_owned(),
+            stack::Detail::Pv { vg, thin_pools, .. } => {
+                if let Some(v) = vg {
+                    *v = clean(v).into_owned();
+                }
+                for t in thin_pools {
+                    t.name = clean(&t.name).into_owned();
+                    t.data_lv = clean(&t.data_lv).into_owned();
+                    t.discards = clean(&t.discards).into_owned();
+                    for l in &mut t.thin_lvs {
+                        *l = clean(l).into_owned();
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -341,16 +614,11 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
         members: d.members.iter().map(|m| clean(m).into_owned()).collect(),
         ..Default::default()
     };
-    match d.optimal_io.map(|v| check_optimal_io(v, d.physical)) {
-        Some(Ok(v)) => i.topo.optimal_io = Some(v),
-        Some(Err(why)) => i.notes.push(why),
-        None => {}
-    }
-    let name = clean(&d.name).into_owned();
+    i.optimal_io_raw = d.optimal_io;
     if d.rotational == Some(true) {
-        i.warnings.push(format!(
-            "{name} reports rotational=1: it may not be an SSD (or the controller hides it)"
-        ));
+        i.findings.push(Finding::Rotational {
+            device: clean(&d.name).into_owned(),
+        });
     }
     if let (Some(level), Some(chunk), Some(n)) = (&d.md_level, d.md_chunk, d.md_disks) {
         let parsed = match (RaidLevel::parse(level), d.md_layout) {
@@ -369,18 +637,16 @@ fn topology(d: &SysfsDevice, target: String) -> Input {
                 })
             }
             Ok(_) => {}
-            Err(_) => i.notes.push(format!(
-                "md level '{}' has no stripe geometry",
-                clean(level)
-            )),
+            Err(_) => i.findings.push(Finding::NoStripeGeometry {
+                level: clean(level).into_owned(),
+            }),
         }
     }
     if let Some(dm) = &d.dm_name {
-        i.notes.push(format!(
-            "device-mapper device '{}': members {}",
-            clean(dm),
-            i.members.join(", ")
-        ));
+        i.findings.push(Finding::DmDevice {
+            name: clean(dm).into_owned(),
+            members: i.members.clone(),
+        });
     }
     i
 }
@@ -402,10 +668,14 @@ fn on_disk(
     let logical = if d.logical > 0 { d.logical } else { 512 };
     let t = table::read(&mut dev, sector, Some(logical))
         .map_err(|e| anyhow!("{what}: {}", clean(&e.0)))?;
+    let mut stale = false;
     if let Some((t, ss, ev)) = &t {
         i.table = Some(t.kind);
         i.sector = Some((*ss, *ev));
-        compare_kernel(i, t, &what, d.partition_of.is_none());
+        stale = compare_kernel(i, t, &what, d.partition_of.is_none());
+        if stale {
+            data_where_disk_says(i, t, &mut dev, &what)?;
+        }
         if d.partition_of.is_none() {
             i.parts = table_parts(&mut dev, t, &i.disk_dev, &what)?;
         }
@@ -438,38 +708,84 @@ fn on_disk(
             sector: logical,
             table: i.table,
             image: false,
+            blocked: stale.then_some(Blocker::KernelTableStale),
+            held: d
+                .held
+                .iter()
+                .map(|(n, h)| (*n, h.iter().map(|x| clean(x).into_owned()).collect()))
+                .collect(),
+            mounted: Vec::new(),
         });
     }
     Ok(())
 }
 
+/// When the kernel's table and the disk's disagree, the data must be where the disk's table
+/// says: a partition whose on-disk start holds nothing recognised while the kernel's start
+/// holds a signature means the on-disk table was rewritten under the data. That is a
+/// conflict (an error, exit 2), never a verdict or a move.
+fn data_where_disk_says(i: &Input, t: &Table, dev: &mut Dev, what: &str) -> anyhow::Result<()> {
+    for p in &i.parts {
+        let Some(q) = t.partitions.iter().find(|q| q.number == p.number) else {
+            continue;
+        };
+        let (Ok(start), Ok(size)) = (t.start_bytes(q), t.size_bytes(q)) else {
+            continue;
+        };
+        if start == p.start_bytes || q.role != Role::Data {
+            continue;
+        }
+        let at_disk = stack::layers(dev, start, size).is_ok_and(|l| !l.is_empty());
+        let at_kernel = stack::layers(dev, p.start_bytes, p.size_bytes)
+            .ok()
+            .and_then(|l| l.first().map(|l| l.kind));
+        if let (false, Some(k)) = (at_disk, at_kernel) {
+            bail!(
+                "{what}: partition {} starts at byte {start} in the on-disk table but at byte {} in the kernel's, and the {} is at the kernel's start, nothing at the disk's: the on-disk table was rewritten under the data; nothing is judged or moved. Restore the table that matches the data (its start is byte {}), then run partprobe",
+                p.number,
+                p.start_bytes,
+                k.name(),
+                p.start_bytes
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Warn (as parted does) when the kernel's partitions differ from the on-disk table;
-/// `whole` when the target is the disk (every partition compared both ways).
-fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) {
+/// `whole` when the target is the disk (every partition compared both ways). True when they
+/// differ.
+fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
+    let before = i.findings.len();
     let disk: Vec<(u32, u64)> = t
         .partitions
         .iter()
         .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
         .collect();
-    let stale = format!("the kernel's partition table is stale (run partprobe or partx -u {what}); the on-disk table is checked");
+    let mut found = Vec::new();
     for p in &i.parts {
         match disk.iter().find(|(n, _)| *n == p.number) {
             Some((_, s)) if *s == p.start_bytes => {}
-            Some((_, s)) => i.warnings.push(format!(
-                "{what}: the kernel's partition {} starts at byte {}, the on-disk table says {s}: {stale}",
-                p.number, p.start_bytes
-            )),
-            None => i.warnings.push(format!(
-                "{what}: the kernel knows partition {}, the on-disk table does not: {stale}",
-                p.number
-            )),
+            Some((_, s)) => found.push(Finding::KernelStartDiffers {
+                disk: what.to_string(),
+                number: p.number,
+                kernel_start: p.start_bytes,
+                disk_start: *s,
+            }),
+            None => found.push(Finding::KernelOnly {
+                disk: what.to_string(),
+                number: p.number,
+            }),
         }
     }
     for (n, _) in disk.iter().filter(|_| whole) {
         if !i.parts.iter().any(|p| p.number == *n) {
-            i.warnings.push(format!(
-                "{what}: the on-disk table has partition {n}, the kernel does not: {stale}"
-            ));
+            found.push(Finding::DiskOnly {
+                disk: what.to_string(),
+                number: *n,
+            });
         }
     }
+    i.findings.extend(found);
+    i.findings.len() > before
 }

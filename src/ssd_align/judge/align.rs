@@ -168,7 +168,7 @@ pub(crate) struct Plan {
     pub(crate) sw: u64,
     /// LVM extent size (bytes): 4 MiB rounded up to a multiple of the grain.
     pub(crate) extent: u64,
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<PlanWarning>,
 }
 
 /// Blocks per group of an ext4 filesystem with `block` bytes per block (8 x block size).
@@ -237,30 +237,42 @@ impl Request {
             None => (self.erase_block, 1),
         };
         if stride_bytes % self.fs_block != 0 {
-            warnings.push(format!(
-                "the erase block ({} B) is not a multiple of the filesystem block ({} B): stride rounded down",
-                stride_bytes, self.fs_block
-            ));
+            warnings.push(PlanWarning::StrideRoundedDown {
+                unit_bytes: stride_bytes,
+                fs_block: self.fs_block,
+            });
         }
         let stride = (stride_bytes / self.fs_block).max(1);
         let stripe_width = stride * data_disks;
         let full_stripe = stride_bytes * data_disks;
+        // each member's data must stay on its erase blocks: the array's offset x on data
+        // disk k is at member offset (x / full stripe) x chunk, so x must be a multiple of
+        // data disks x lcm(chunk, erase block) (a mirror does not stripe: the erase block)
         let grain = match &self.raid {
-            Some(_) => {
-                let g = self.erase_block / gcd(self.erase_block, full_stripe);
-                match g.checked_mul(full_stripe).filter(|g| *g <= MAX_GRAIN) {
+            Some(r) if r.level == RaidLevel::Raid1 => self.erase_block,
+            Some(r) => {
+                let per_disk = lcm(r.chunk, self.erase_block);
+                match per_disk
+                    .checked_mul(data_disks)
+                    .map(|g| lcm(g, full_stripe))
+                    .filter(|g| *g <= MAX_GRAIN)
+                {
                     Some(g) => g,
                     None => {
                         return err(format!(
-                            "the least common multiple of the erase block ({} B) and the full stripe ({full_stripe} B) is over 1 TiB",
-                            self.erase_block
+                            "the grain ({data_disks} data disks x lcm of the chunk ({} B) and the erase block ({} B)) is over 1 TiB",
+                            r.chunk, self.erase_block
                         ))
                     }
                 }
             }
             None => self.erase_block,
         };
-        warnings.extend(ext4_warnings(stride, stripe_width, self.fs_block));
+        warnings.extend(
+            ext4_limits(stride, stripe_width, self.fs_block)
+                .into_iter()
+                .map(PlanWarning::Ext4),
+        );
         let extent = (4u64 << 20).div_ceil(grain) * grain;
         Ok(Plan {
             erase_block: self.erase_block,
@@ -277,22 +289,53 @@ impl Request {
     }
 }
 
+/// An ext4 limit mke2fs and the kernel apply to stride / stripe-width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "limit", rename_all = "snake_case")]
+pub(crate) enum Ext4Limit {
+    /// stripe-width is not a multiple of stride.
+    WidthNotMultiple { stride: u64, stripe_width: u64 },
+    /// stride over 65535 (s_raid_stride is 16-bit).
+    StrideTooLarge { stride: u64 },
+    /// stripe-width over the blocks per group: the allocator ignores it.
+    WidthOverGroup {
+        stripe_width: u64,
+        blocks_per_group: u64,
+        block: u64,
+    },
+}
+
+/// A warning of the plan itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+pub(crate) enum PlanWarning {
+    /// The stride unit (erase block or chunk) is not a multiple of the filesystem block.
+    StrideRoundedDown {
+        unit_bytes: u64,
+        fs_block: u64,
+    },
+    Ext4(Ext4Limit),
+}
+
 /// The ext4 limits mke2fs and the kernel apply to stride / stripe-width.
-pub(crate) fn ext4_warnings(stride: u64, stripe_width: u64, block: u64) -> Vec<String> {
+pub(crate) fn ext4_limits(stride: u64, stripe_width: u64, block: u64) -> Vec<Ext4Limit> {
     let mut w = Vec::new();
     if stride > 0 && stripe_width % stride != 0 {
-        w.push(format!(
-            "stripe-width {stripe_width} is not a multiple of stride {stride}"
-        ));
+        w.push(Ext4Limit::WidthNotMultiple {
+            stride,
+            stripe_width,
+        });
     }
     if stride > 65535 {
-        w.push(format!("stride {stride} exceeds 65535, the largest value ext4 stores (s_raid_stride is 16-bit)"));
+        w.push(Ext4Limit::StrideTooLarge { stride });
     }
     let bpg = blocks_per_group(block);
     if stripe_width > bpg {
-        w.push(format!(
-            "stripe-width {stripe_width} exceeds the {bpg} blocks per group of a {block}-byte-block ext4: the allocator ignores it"
-        ));
+        w.push(Ext4Limit::WidthOverGroup {
+            stripe_width,
+            blocks_per_group: bpg,
+            block,
+        });
     }
     w
 }
@@ -305,61 +348,44 @@ impl Plan {
         min.div_ceil(self.grain) * self.grain / sector
     }
 
-    /// The grain in sectors of `sector` bytes (rounded up to whole sectors).
-    fn grain_sectors(&self, sector: u64) -> u64 {
-        lcm(self.grain, sector) / sector
-    }
-
-    /// The commands that lay out a disk `dev` (first partition `part1`) for this plan, for
-    /// `sector`-byte sectors.
-    pub(crate) fn commands(&self, dev: &str, part1: &str, sector: u64) -> Vec<String> {
-        let g = self.grain_sectors(sector);
-        let first = self.first_start(sector);
-        let kib = |b: u64| format!("{}k", b / 1024);
-        let mut c = vec![
-            format!(
-                "printf 'label: gpt\\nsector-size: {sector}\\ngrain: {}\\nfirst-lba: {first}\\nstart={first}, type=linux\\n' | sfdisk {dev}",
-                crate::common::units::format_size(self.grain)
-            ),
-            format!(
-                "parted -s -a optimal {dev} mklabel gpt mkpart primary {}s 100%  # start must be a multiple of {g}s",
-                first
-            ),
-            format!("parted -s {dev} align-check opt 1"),
-            format!("pvcreate --dataalignment {} {part1}", kib(self.grain)),
-            format!("pvs -o +pe_start --units k {part1}  # pe_start must be a multiple of {}", kib(self.grain)),
-            format!("vgcreate -s {} VG {part1}", kib(self.extent)),
-            format!(
-                "mkfs.ext4 -b {} -E stride={},stripe-width={} {part1}",
-                self.fs_block, self.stride, self.stripe_width
-            ),
-            format!("mkfs.xfs -b size={} -d su={},sw={} {part1}", self.fs_block, kib(self.su), self.sw),
-            "systemctl enable --now fstrim.timer  # weekly TRIM; mount without 'discard'".to_string(),
-        ];
-        if self.su % 1024 != 0 {
-            c[7] = format!(
-                "mkfs.xfs -b size={} -d su={},sw={} {part1}",
-                self.fs_block, self.su, self.sw
-            );
+    /// The layout for a disk `disk` (first partition `part1`) of `sector`-byte sectors: what
+    /// render turns into sfdisk, parted, pvcreate, vgcreate and mkfs commands.
+    pub(crate) fn layout(&self, disk: &str, part1: &str, sector: u64) -> Layout {
+        Layout {
+            disk: disk.to_string(),
+            part1: part1.to_string(),
+            sector,
+            grain: self.grain,
+            grain_sectors: lcm(self.grain, sector) / sector,
+            first_start: self.first_start(sector),
+            extent: self.extent,
+            fs_block: self.fs_block,
+            stride: self.stride,
+            stripe_width: self.stripe_width,
+            su: self.su,
+            sw: self.sw,
         }
-        c
     }
 }
 
-/// Why the weekly timer beats the mount option.
-pub(crate) const TRIM_ADVICE: &str = "TRIM: prefer the weekly fstrim.timer (`systemctl enable --now fstrim.timer`) to the \
-`discard` mount option: online discard sends a TRIM with every delete, which stalls I/O on many \
-SSDs and queues, while a batched weekly fstrim gives the drive the same information at a quiet time.";
-
-/// Why `fdisk -H32 -S32` no longer gives aligned partitions.
-pub(crate) const LEGACY_FDISK: &str =
-    "The 2012 recipe `fdisk -H32 -S32` made cylinders of 32 x 32 = 1024 sectors (512 KiB) so \
-that cylinder-aligned partitions landed on erase-block boundaries. Current util-linux fdisk \
-ignores -H/-S unless started in DOS-compatible mode (`-c=dos`), and in that mode it places the \
-first partition at sector 32 and the next at 20513: both misaligned. Modern fdisk, sfdisk and \
-parted align to 1 MiB (2048 sectors) by default, which is a multiple of every power-of-two erase \
-block up to 1 MiB; for other erase blocks (1536 KiB, 3 MiB, 4 MiB...) give the grain explicitly \
-(sfdisk `grain:`, parted start in sectors), as printed above.";
+/// An aligned layout for a disk, as numbers (render writes the commands).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct Layout {
+    pub(crate) disk: String,
+    pub(crate) part1: String,
+    pub(crate) sector: u64,
+    pub(crate) grain: u64,
+    /// The grain in sectors (rounded up to whole sectors).
+    pub(crate) grain_sectors: u64,
+    /// The first aligned start at or after 1 MiB, in sectors.
+    pub(crate) first_start: u64,
+    pub(crate) extent: u64,
+    pub(crate) fs_block: u64,
+    pub(crate) stride: u64,
+    pub(crate) stripe_width: u64,
+    pub(crate) su: u64,
+    pub(crate) sw: u64,
+}
 
 /// The validated device topology an alignment is checked against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -376,24 +402,22 @@ pub(crate) struct Topology {
 
 /// Whether an optimal_io_size is to be believed: `Err(reason)` for 0, the USB bridge value
 /// 33553920, a value not a multiple of the physical sector, or one over 16 MiB.
-pub(crate) fn check_optimal_io(v: u64, physical: u64) -> Result<u64, String> {
+pub(crate) fn check_optimal_io(
+    v: u64,
+    physical: u64,
+) -> Result<u64, crate::ssd_align::judge::findings::OptIoWhy> {
+    use crate::ssd_align::judge::findings::OptIoWhy;
     if v == 0 {
-        return Err("optimal_io_size is 0 (the device does not report one)".into());
+        return Err(OptIoWhy::Zero);
     }
     if v == USB_BRIDGE_BOGUS_OPT_IO {
-        return Err(format!(
-            "optimal_io_size {v} = 0xFFFF x 512 is a USB bridge's placeholder: ignored"
-        ));
+        return Err(OptIoWhy::UsbBridge);
     }
     if physical > 0 && v % physical != 0 {
-        return Err(format!(
-            "optimal_io_size {v} is not a multiple of the physical sector ({physical} B): ignored"
-        ));
+        return Err(OptIoWhy::NotMultiple { physical });
     }
     if v > MAX_BELIEVABLE_OPT_IO {
-        return Err(format!(
-            "optimal_io_size {v} is over 16 MiB: not believable, ignored"
-        ));
+        return Err(OptIoWhy::TooLarge);
     }
     Ok(v)
 }
@@ -427,19 +451,16 @@ pub(crate) struct Check {
     pub(crate) what: Unit,
     pub(crate) unit_bytes: u64,
     pub(crate) aligned: bool,
-    /// e.g. `p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256`.
-    pub(crate) detail: String,
+    /// The start checked, in the table's sectors and in bytes, and its remainder.
+    pub(crate) start_sector: u64,
+    pub(crate) start_bytes: u64,
+    pub(crate) rem: u64,
 }
 
 /// Check a start (`start` bytes, at `start_sector` in the table's own sectors) against each
 /// unit of the plan and topology. The byte offset comes from the caller, which computed it
 /// with checked arithmetic: nothing here multiplies a value read from the disk.
-pub(crate) fn check_start(
-    label: &str,
-    start_sector: u64,
-    start: u64,
-    units: &[(Unit, u64)],
-) -> Vec<Check> {
+pub(crate) fn check_start(start_sector: u64, start: u64, units: &[(Unit, u64)]) -> Vec<Check> {
     units
         .iter()
         .filter(|(_, u)| *u > 0)
@@ -449,9 +470,9 @@ pub(crate) fn check_start(
                 what: *what,
                 unit_bytes: *u,
                 aligned: rem == 0,
-                detail: format!(
-                    "{label} starts at sector {start_sector} = {start} B, {start} mod {u} = {rem}"
-                ),
+                start_sector,
+                start_bytes: start,
+                rem,
             }
         })
         .collect()
@@ -488,13 +509,15 @@ mod tests {
     fn ocz_512k() {
         let p = req(512 << 10).plan().unwrap();
         assert_eq!((p.stride, p.stripe_width), (128, 128));
-        assert_eq!(p.grain_sectors(512), 1024);
-        assert_eq!(p.grain_sectors(4096), 128);
+        assert_eq!(p.layout("/dev/sdb", "/dev/sdb1", 512).grain_sectors, 1024);
+        assert_eq!(p.layout("/dev/sdb", "/dev/sdb1", 4096).grain_sectors, 128);
         assert_eq!(p.first_start(512) % 1024, 0);
         assert_eq!(p.first_start(4096) % 128, 0);
         assert_eq!(p.first_start(512), 2048);
         assert!(p.warnings.is_empty());
-        let cmds = p.commands("/dev/sdb", "/dev/sdb1", 512).join("\n");
+        let cmds =
+            crate::ssd_align::render::layout_commands(&p.layout("/dev/sdb", "/dev/sdb1", 512))
+                .join("\n");
         assert!(
             cmds.contains("mkfs.ext4 -b 4096 -E stride=128,stripe-width=128 /dev/sdb1"),
             "{cmds}"
@@ -543,14 +566,14 @@ mod tests {
 
     #[test]
     fn ext4_limits_warn() {
-        assert!(ext4_warnings(16, 48, 4096).is_empty());
-        assert_eq!(ext4_warnings(16, 50, 4096).len(), 1);
-        assert!(ext4_warnings(70000, 70000, 4096)
+        assert!(ext4_limits(16, 48, 4096).is_empty());
+        assert_eq!(ext4_limits(16, 50, 4096).len(), 1);
+        assert!(
+            ext4_limits(70000, 70000, 4096).contains(&Ext4Limit::StrideTooLarge { stride: 70000 })
+        );
+        assert!(ext4_limits(16384, 49152, 4096)
             .iter()
-            .any(|w| w.contains("65535")));
-        assert!(ext4_warnings(16384, 49152, 4096)
-            .iter()
-            .any(|w| w.contains("blocks per group")));
+            .any(|w| matches!(w, Ext4Limit::WidthOverGroup { .. })));
     }
 
     #[test]
@@ -565,9 +588,10 @@ mod tests {
     #[test]
     fn optimal_io_distrust() {
         assert!(check_optimal_io(0, 512).is_err());
-        assert!(check_optimal_io(33_553_920, 512)
-            .unwrap_err()
-            .contains("USB"));
+        assert_eq!(
+            check_optimal_io(33_553_920, 512),
+            Err(crate::ssd_align::judge::findings::OptIoWhy::UsbBridge)
+        );
         assert!(check_optimal_io(6144, 4096).is_err());
         assert!(check_optimal_io(32 << 20, 512).is_err());
         assert_eq!(check_optimal_io(1 << 20, 4096), Ok(1 << 20));
@@ -576,20 +600,16 @@ mod tests {
     #[test]
     fn start_checks_have_exact_offsets() {
         let c = check_start(
-            "p1",
             63,
             63 * 512,
             &[(Unit::EraseBlock, 524_288), (Unit::PhysicalSector, 4096)],
         );
         assert!(!c[0].aligned);
-        assert_eq!(
-            c[0].detail,
-            "p1 starts at sector 63 = 32256 B, 32256 mod 524288 = 32256"
-        );
+        assert_eq!((c[0].start_bytes, c[0].rem), (32256, 32256));
         assert!(!c[1].aligned);
-        let c = check_start("p2", 2048, 2048 * 512, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start(2048, 2048 * 512, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
-        let c = check_start("p2", 256, 256 * 4096, &[(Unit::EraseBlock, 524_288)]);
+        let c = check_start(256, 256 * 4096, &[(Unit::EraseBlock, 524_288)]);
         assert!(c[0].aligned);
     }
 }

@@ -5,6 +5,9 @@
 //! are tuning, not misalignment. Pure.
 
 pub(crate) mod align;
+pub(crate) mod findings;
+pub(crate) mod moves;
+pub(crate) mod trim;
 
 use serde::Serialize;
 
@@ -13,8 +16,10 @@ use crate::ssd_align::disk::fs::{Ext4Info, XfsInfo};
 use crate::ssd_align::disk::stack::{Detail, Kind, Layer};
 use crate::ssd_align::disk::{Role, TableKind};
 use crate::ssd_align::judge::align::{
-    check_start, ext4_warnings, lcm, Check, Plan, Raid, Topology, Unit, TRIM_ADVICE,
+    check_start, ext4_limits, lcm, Check, Ext4Limit, Layout, Plan, PlanWarning, Raid, Topology,
+    Unit,
 };
+pub(crate) use crate::ssd_align::judge::moves::{MovePlan, Mover};
 
 /// Where the device's facts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,6 +45,41 @@ pub(crate) enum Verdict {
     Calculated,
     Aligned,
     Misaligned,
+    /// A partition table with no partitions and nothing on the whole device: nothing to
+    /// judge (exit 0; the layout section shows how to make an aligned one).
+    Empty,
+}
+
+/// What running the layout commands on the target would destroy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub(crate) enum Destroys {
+    /// The existing partition table (and access to everything on it).
+    Partitions { disk: String },
+    /// A filesystem, PV, swap, LUKS or md signature on the whole device.
+    Signature { disk: String, kind: Kind },
+}
+
+/// An MBR whose sector size nothing settled, judged under both readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct BothReadings {
+    pub(crate) aligned_512: bool,
+    pub(crate) aligned_4096: bool,
+}
+
+/// What holds a member of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Holder {
+    Md,
+    DeviceMapper,
+}
+
+/// A member of an md or device-mapper target (`md0`, `dm-0`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Via {
+    pub(crate) holder: Holder,
+    pub(crate) top: String,
 }
 
 /// One partition as gathered.
@@ -56,20 +96,9 @@ pub(crate) struct PartIn {
     pub(crate) type_name: Option<String>,
     pub(crate) logical: bool,
     pub(crate) layers: Vec<Layer>,
-    /// For a member of the md or device-mapper target (`md member of md0`): judged against
-    /// the erase block alone (the stripe is the array's business), never moved.
-    pub(crate) via: Option<String>,
-}
-
-/// The device or image a move command acts on.
-#[derive(Debug, Clone)]
-pub(crate) struct Mover {
-    pub(crate) dev: String,
-    pub(crate) len: u64,
-    pub(crate) sector: u64,
-    pub(crate) table: Option<TableKind>,
-    /// An image file: sfdisk must be told its sector size (it assumes 512 for a file).
-    pub(crate) image: bool,
+    /// For a member of the md or device-mapper target: judged against the erase block alone
+    /// (the stripe is the array's business), never moved.
+    pub(crate) via: Option<Via>,
 }
 
 /// A layer, judged.
@@ -83,7 +112,7 @@ pub(crate) struct LayerReport {
     pub(crate) offset_bytes: u64,
     pub(crate) aligned: bool,
     pub(crate) innermost: bool,
-    pub(crate) reasons: Vec<String>,
+    pub(crate) reasons: Vec<Misfit>,
     pub(crate) info: Detail,
 }
 
@@ -92,12 +121,59 @@ pub(crate) struct LayerReport {
 pub(crate) struct Tuning {
     pub(crate) kind: Kind,
     pub(crate) ok: bool,
-    pub(crate) detail: String,
-    pub(crate) fix: Option<String>,
+    /// ext4: (stride, stripe-width) in blocks; XFS: (su in bytes, sw).
+    pub(crate) have: (u64, u64),
+    pub(crate) want: (u64, u64),
+    /// ext4 limits the present values break.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) limits: Vec<Ext4Limit>,
+    #[serde(rename = "tune", skip_serializing_if = "Option::is_none")]
+    pub(crate) fix: Option<TuneFix>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ext4: Option<Ext4Info>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) xfs: Option<XfsInfo>,
+}
+
+/// The node a tuning command acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TuneDevice {
+    /// A node here (`/dev/sdb1`, `/dev/VG/LV`, `/dev/md0`).
+    Node(String),
+    /// The md array assembled from this member: never the member itself (a RAID1 leg's
+    /// filesystem is the array's).
+    MdArrayOf(String),
+}
+
+/// The command that tunes a filesystem's stripe settings (or why none can).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "tool", rename_all = "snake_case")]
+pub(crate) enum TuneFix {
+    Tune2fs {
+        device: TuneDevice,
+        stride: u64,
+        stripe_width: u64,
+    },
+    /// No mount option the kernel keeps: recreate with `mkfs.xfs -d su=,sw=` (or leave it:
+    /// stripe settings are a performance hint, not misalignment).
+    XfsRecreate { su: u64, sw: u64, why: XfsRefusal },
+}
+
+/// Why the kernel refuses new XFS stripe settings at mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum XfsRefusal {
+    /// su is not a multiple of the XFS block.
+    BlockSize,
+    /// Made without stripe alignment: "superblock does not support data alignment".
+    NoDalign,
+    /// The allocation group size is not a multiple of the new sunit.
+    AgSize,
+    /// Otherwise accepted, the kernel keeps new values only when the root inode would not
+    /// move ("Cannot change stripe alignment; would require moving root inode"), which it
+    /// does for an existing filesystem: `mount -o sunit=,swidth=` is never offered.
+    RootInode,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +185,7 @@ pub(crate) struct PartReport {
     pub(crate) role: Role,
     pub(crate) logical: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) via: Option<String>,
+    pub(crate) via: Option<Via>,
     pub(crate) start_sector: u64,
     pub(crate) sector_bytes: u64,
     pub(crate) start_bytes: u64,
@@ -117,13 +193,75 @@ pub(crate) struct PartReport {
     /// The data is aligned (the innermost layers', or the partition's start when it holds
     /// nothing recognised).
     pub(crate) aligned: bool,
-    pub(crate) reasons: Vec<String>,
+    pub(crate) reasons: Vec<Misfit>,
     pub(crate) checks: Vec<Check>,
     pub(crate) layers: Vec<LayerReport>,
     pub(crate) contents: Vec<Tuning>,
-    pub(crate) notes: Vec<String>,
-    /// The `sfdisk --move-data` command that aligns the data, when it provably does and fits.
-    pub(crate) fix: Option<String>,
+    pub(crate) notes: Vec<PartNote>,
+    /// Thin pools whose data lies on this partition: tuning, like the filesystem's stripe.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) thin_pools: Vec<ThinReport>,
+    /// What moving the partition would do, or why it is not offered (misaligned data only).
+    #[serde(rename = "move", skip_serializing_if = "Option::is_none")]
+    pub(crate) plan: Option<MovePlan>,
+}
+
+/// A note on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub(crate) enum PartNote {
+    /// An MBR extended partition: a container of logical partitions, not judged as data.
+    Extended,
+    /// Its start is off the grain but the container on it realigns the data: do not move it.
+    RealignedInside { kind: Kind, offset_bytes: u64 },
+}
+
+/// A thin pool on a partition's PV, against the erase block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ThinReport {
+    pub(crate) vg: String,
+    pub(crate) pool: String,
+    /// The pool's hidden data LV as device-mapper names it (`/dev/mapper/VG-pool_tdata`).
+    pub(crate) data_device: String,
+    pub(crate) chunk_bytes: u64,
+    /// The chunk is a multiple of the erase block: thin LVs' chunks stay on erase blocks.
+    pub(crate) chunk_ok: bool,
+    /// The smallest chunk size that is: a multiple of the erase block and of lvm2's 64 KiB.
+    pub(crate) want_chunk_bytes: u64,
+    pub(crate) discards: String,
+    /// The thin LVs (`/dev/VG/thin1`).
+    pub(crate) thin_lvs: Vec<String>,
+}
+
+fn thin_reports(p: &PartIn, plan: &Plan) -> Vec<ThinReport> {
+    let dm = |s: &str| s.replace('-', "--");
+    p.layers
+        .iter()
+        .filter_map(|l| match &l.detail {
+            Detail::Pv {
+                vg: Some(vg),
+                thin_pools,
+                ..
+            } => Some((vg, thin_pools)),
+            _ => None,
+        })
+        .flat_map(|(vg, pools)| {
+            pools.iter().map(move |t| ThinReport {
+                vg: vg.clone(),
+                pool: t.name.clone(),
+                data_device: format!("/dev/mapper/{}-{}", dm(vg), dm(&t.data_lv)),
+                chunk_bytes: t.chunk_bytes,
+                chunk_ok: t.chunk_bytes > 0 && t.chunk_bytes % plan.erase_block == 0,
+                want_chunk_bytes: lcm(plan.erase_block, 64 << 10),
+                discards: t.discards.clone(),
+                thin_lvs: t
+                    .thin_lvs
+                    .iter()
+                    .map(|n| format!("/dev/{vg}/{n}"))
+                    .collect(),
+            })
+        })
+        .collect()
 }
 
 /// Judge every partition.
@@ -138,38 +276,71 @@ fn judge_parts(parts: &[PartIn], plan: &Plan, units: &[(Unit, u64)]) -> Vec<Part
         .collect()
 }
 
-fn rem_reasons(what: &str, at: u64, units: &[(Unit, u64)]) -> Vec<String> {
+/// What starts off a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "subject", rename_all = "snake_case")]
+pub(crate) enum Subject {
+    /// The partition's own start (it holds nothing recognised).
+    Start { sector: u64 },
+    /// A PV's data (pe_start).
+    PvData,
+    /// An LV segment.
+    LvExtent {
+        lv: String,
+        lv_extent: u64,
+        pv_extent: u64,
+    },
+    /// A container's data (md, LUKS).
+    Data { kind: Kind },
+    /// A filesystem or swap.
+    Layer { kind: Kind },
+}
+
+/// One start off one unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Misfit {
+    pub(crate) unit: Unit,
+    pub(crate) unit_bytes: u64,
+    pub(crate) subject: Subject,
+    /// The start, bytes on the disk, and its remainder.
+    pub(crate) at: u64,
+    pub(crate) rem: u64,
+}
+
+fn misfits(subject: &Subject, at: u64, units: &[(Unit, u64)]) -> Vec<Misfit> {
     units
         .iter()
         .filter(|(_, u)| *u > 0 && at % u != 0)
-        .map(|(name, u)| format!("{name}: {what} starts at {at} B, {at} mod {u} = {}", at % u))
+        .map(|(unit, u)| Misfit {
+            unit: *unit,
+            unit_bytes: *u,
+            subject: subject.clone(),
+            at,
+            rem: at % u,
+        })
         .collect()
 }
 
 fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
-    let label = match p.via {
-        Some(_) => p.device.rsplit('/').next().unwrap_or(&p.device).to_string(),
-        None => format!("p{}", p.number),
-    };
-    let checks = check_start(&label, p.start_sector, p.start_bytes, units);
+    let checks = check_start(p.start_sector, p.start_bytes, units);
     let start_ok = checks.iter().all(|c| c.aligned);
     let mut notes = Vec::new();
     let layers: Vec<LayerReport> = p.layers.iter().map(|l| judge_layer(p, l, units)).collect();
     let (aligned, reasons) = if p.role == Role::Extended {
-        notes.push(format!(
-            "{label} is an extended partition: a container of logical partitions, not judged as data"
-        ));
+        notes.push(PartNote::Extended);
         (true, Vec::new())
     } else if layers.is_empty() {
-        let r = checks
-            .iter()
-            .filter(|c| !c.aligned)
-            .map(|c| format!("{}: {}", c.what, c.detail))
-            .collect();
+        let r = misfits(
+            &Subject::Start {
+                sector: p.start_sector,
+            },
+            p.start_bytes,
+            units,
+        );
         (start_ok, r)
     } else {
         let inner: Vec<&LayerReport> = layers.iter().filter(|l| l.innermost).collect();
-        let r: Vec<String> = inner
+        let r: Vec<Misfit> = inner
             .iter()
             .flat_map(|l| l.reasons.iter().cloned())
             .collect();
@@ -177,17 +348,15 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
     };
     if aligned && !start_ok && !layers.is_empty() && p.role == Role::Data {
         let c = &layers[0];
-        notes.push(format!(
-            "{label} starts off the grain ({} B) but its data is realigned inside the {} (data at +{} B): aligned where it matters; do not move it",
-            p.start_bytes,
-            c.kind.name(),
-            c.offset_bytes
-        ));
+        notes.push(PartNote::RealignedInside {
+            kind: c.kind,
+            offset_bytes: c.offset_bytes,
+        });
     }
     let contents = p
         .layers
         .iter()
-        .filter_map(|l| tuning(l, plan, &layer_device(p, l)))
+        .filter_map(|l| tuning(l, plan, &tune_device(p, l)))
         .collect();
     PartReport {
         number: p.number,
@@ -206,7 +375,30 @@ fn judge_part(p: &PartIn, plan: &Plan, units: &[(Unit, u64)]) -> PartReport {
         layers,
         contents,
         notes,
-        fix: None,
+        thin_pools: thin_reports(p, plan),
+        plan: None,
+    }
+}
+
+/// The node a filesystem's tuning command names: never an md member (the filesystem is the
+/// array's), else as [`layer_device`].
+fn tune_device(p: &PartIn, l: &Layer) -> TuneDevice {
+    let under_md = p
+        .layers
+        .iter()
+        .take_while(|x| !std::ptr::eq(*x, l))
+        .any(|x| x.kind == Kind::Md);
+    match (&p.via, under_md) {
+        // a member of the md target: the target is the array
+        (
+            Some(Via {
+                holder: Holder::Md,
+                top,
+            }),
+            _,
+        ) => TuneDevice::Node(format!("/dev/{top}")),
+        (_, true) => TuneDevice::MdArrayOf(p.device.clone()),
+        _ => TuneDevice::Node(layer_device(p, l)),
     }
 }
 
@@ -220,7 +412,16 @@ fn layer_device(p: &PartIn, l: &Layer) -> String {
         }
         if let (Detail::Lv(s), Some(v)) = (&x.detail, &vg) {
             if x.depth < l.depth || std::ptr::eq(x, l) {
-                dev = format!("/dev/{v}/{}", s.lv);
+                dev = if s.hidden {
+                    // no /dev/VG/LV node: device-mapper's name, dashes doubled
+                    format!(
+                        "/dev/mapper/{}-{}",
+                        v.replace('-', "--"),
+                        s.lv.replace('-', "--")
+                    )
+                } else {
+                    format!("/dev/{v}/{}", s.lv)
+                };
             }
         }
         if std::ptr::eq(x, l) {
@@ -232,15 +433,16 @@ fn layer_device(p: &PartIn, l: &Layer) -> String {
 
 fn judge_layer(p: &PartIn, l: &Layer, units: &[(Unit, u64)]) -> LayerReport {
     let what = match (&l.kind, &l.detail) {
-        (Kind::Lv, Detail::Lv(s)) => format!(
-            "LV {} extent {} (PV extent {})",
-            s.lv, s.lv_extent, s.pv_extent
-        ),
-        (Kind::Pv, _) => "PV data (pe_start)".to_string(),
-        (k, _) if k.is_container() => format!("{} data", k.name()),
-        (k, _) => k.name().to_string(),
+        (Kind::Lv, Detail::Lv(s)) => Subject::LvExtent {
+            lv: s.lv.clone(),
+            lv_extent: s.lv_extent,
+            pv_extent: s.pv_extent,
+        },
+        (Kind::Pv, _) => Subject::PvData,
+        (k, _) if k.is_container() => Subject::Data { kind: *k },
+        (k, _) => Subject::Layer { kind: *k },
     };
-    let reasons = rem_reasons(&what, l.data_start, units);
+    let reasons = misfits(&what, l.data_start, units);
     LayerReport {
         kind: l.kind,
         device: layer_device(p, l),
@@ -254,176 +456,65 @@ fn judge_layer(p: &PartIn, l: &Layer, units: &[(Unit, u64)]) -> LayerReport {
     }
 }
 
-fn tuning(l: &Layer, plan: &Plan, dev: &str) -> Option<Tuning> {
+fn tuning(l: &Layer, plan: &Plan, dev: &TuneDevice) -> Option<Tuning> {
     match &l.detail {
         Detail::Ext4(e) => Some(ext4_tuning(e, plan, dev)),
-        Detail::Xfs(x) => Some(xfs_tuning(x, plan, dev)),
+        Detail::Xfs(x) => Some(xfs_tuning(x, plan)),
         _ => None,
     }
 }
 
-fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &str) -> Tuning {
+fn ext4_tuning(e: &Ext4Info, plan: &Plan, dev: &TuneDevice) -> Tuning {
     let want_stride = (plan.su / e.block_size).max(1);
     let want_width = want_stride.saturating_mul(plan.data_disks);
     let ok = e.stride == want_stride && e.stripe_width == want_width;
-    let mut detail = format!(
-        "ext4 ({} B blocks): stride={} stripe-width={}, want stride={want_stride} stripe-width={want_width}",
-        e.block_size, e.stride, e.stripe_width
-    );
-    for w in ext4_warnings(e.stride, e.stripe_width, e.block_size) {
-        detail.push_str("; ");
-        detail.push_str(&w);
-    }
     Tuning {
         kind: Kind::Ext4,
         ok,
-        detail,
-        fix: (!ok)
-            .then(|| format!("tune2fs -E stride={want_stride},stripe_width={want_width} {dev}")),
+        have: (e.stride, e.stripe_width),
+        want: (want_stride, want_width),
+        limits: ext4_limits(e.stride, e.stripe_width, e.block_size),
+        fix: (!ok).then(|| TuneFix::Tune2fs {
+            device: dev.clone(),
+            stride: want_stride,
+            stripe_width: want_width,
+        }),
         ext4: Some(*e),
         xfs: None,
     }
 }
 
-fn xfs_tuning(x: &XfsInfo, plan: &Plan, dev: &str) -> Tuning {
+fn xfs_tuning(x: &XfsInfo, plan: &Plan) -> Tuning {
     // both are 32-bit fields of the superblock: the product fits in 64 bits
     let su = x.sunit_blocks * x.block_size;
     let sw = x.swidth_blocks.checked_div(x.sunit_blocks).unwrap_or(0);
     let ok = su == plan.su && sw == plan.sw;
-    // the kernel takes sunit/swidth in 512-byte units; sunit must be a multiple of the
-    // filesystem block and swidth a multiple of sunit
-    let sunit = plan.su / 512;
-    let fix = if ok {
-        None
-    } else if plan.su % x.block_size != 0 {
-        Some(format!(
-            "# no mount option fits: su {} B is not a multiple of the {} B XFS block; recreate with mkfs.xfs -d su=..,sw=..",
-            plan.su, x.block_size
-        ))
+    // as the kernel's xfs_validate_new_dalign: a multiple of the block, a superblock made
+    // with stripe alignment, and an allocation group size that is a multiple of the new unit
+    let refusal = if plan.su % x.block_size != 0 {
+        Some(XfsRefusal::BlockSize)
+    } else if !x.dalign {
+        Some(XfsRefusal::NoDalign)
+    } else if x.ag_blocks % (plan.su / x.block_size).max(1) != 0 {
+        Some(XfsRefusal::AgSize)
     } else {
-        Some(format!(
-            "mount -o sunit={sunit},swidth={} {dev} /mnt  # in 512-byte units; XFS keeps the new values",
-            sunit.saturating_mul(plan.sw)
-        ))
+        None
     };
+    let fix = (!ok).then(|| TuneFix::XfsRecreate {
+        su: plan.su,
+        sw: plan.sw,
+        why: refusal.unwrap_or(XfsRefusal::RootInode),
+    });
     Tuning {
         kind: Kind::Xfs,
         ok,
-        detail: format!(
-            "XFS: su={su} B sw={sw}, want su={} B sw={}",
-            plan.su, plan.sw
-        ),
+        have: (su, sw),
+        want: (plan.su, plan.sw),
+        limits: Vec::new(),
         fix,
         ext4: None,
         xfs: Some(*x),
     }
-}
-
-/// Add the move command (or a note saying why there is none) to each partition whose data
-/// is misaligned: only when moving the partition provably aligns every innermost layer's
-/// data and the partition fits before the next one.
-fn move_fixes(parts: &mut [PartReport], units: &[(Unit, u64)], m: &Mover, notes: &mut Vec<String>) {
-    // GPT keeps a backup partition array (16 KiB) and header (a sector) at the end
-    let usable_end = match m.table {
-        Some(TableKind::Gpt) => m.len.saturating_sub(16384 + m.sector),
-        _ => m.len,
-    };
-    if m.dev.chars().any(char::is_control) {
-        notes.push("no move command is printed: the device or image name holds control characters; rename it first".into());
-        return;
-    }
-    let starts: Vec<u64> = parts
-        .iter()
-        .filter(|p| p.role == Role::Data)
-        .map(|p| p.start_bytes)
-        .collect();
-    let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
-    for p in parts.iter_mut() {
-        if p.aligned || p.number == 0 || p.role != Role::Data || p.via.is_some() {
-            continue;
-        }
-        match move_plan(p, step, m, &starts, usable_end) {
-            Ok(fix) => p.fix = Some(fix),
-            Err(why) => notes.push(why),
-        }
-    }
-}
-
-fn move_plan(
-    p: &PartReport,
-    step: u64,
-    m: &Mover,
-    starts: &[u64],
-    usable_end: u64,
-) -> Result<String, String> {
-    let n = p.number;
-    if p.layers.iter().any(|l| l.kind == Kind::Md) {
-        return Err(format!("p{n} is an md member: realign it by re-adding it to the array with an aligned data offset, not by moving the partition"));
-    }
-    if p.logical {
-        return Err(format!("p{n} is an MBR logical partition: move it with parted or gparted, not sfdisk --move-data"));
-    }
-    let inner: Vec<&LayerReport> = p.layers.iter().filter(|l| l.innermost).collect();
-    if let Some(l) = inner
-        .iter()
-        .find(|l| l.kind == Kind::Lv && l.offset_bytes % step != 0)
-    {
-        return Err(lv_note(p, l, step));
-    }
-    if let Some(l) = inner.iter().find(|l| l.offset_bytes % step != 0) {
-        return Err(format!(
-            "p{n}: the {} data sits {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate that layer with an aligned offset (after a backup)",
-            l.kind.name(),
-            l.offset_bytes
-        ));
-    }
-    let to = p
-        .start_bytes
-        .div_ceil(step)
-        .checked_mul(step)
-        .ok_or_else(|| format!("p{n}: the aligned start overflows"))?;
-    let limit = starts
-        .iter()
-        .copied()
-        .filter(|s| *s > p.start_bytes)
-        .min()
-        .unwrap_or(usable_end);
-    let end = to
-        .checked_add(p.size_bytes)
-        .ok_or_else(|| format!("p{n}: the moved end overflows"))?;
-    if end > limit || to % m.sector != 0 {
-        return Err(format!(
-            "p{n} cannot move to the next aligned start with its data: it would end at byte {end}, past byte {limit} (the next partition or the end of the disk); shrink its filesystem and the partition first"
-        ));
-    }
-    let holds = match p.layers.first() {
-        Some(l) if l.kind.is_container() => format!(
-            "; p{n} holds {}: moving it moves the header with it",
-            l.kind.name()
-        ),
-        Some(l) => format!("; p{n} holds {}", l.kind.name()),
-        None => String::new(),
-    };
-    // sfdisk reads an image file in 512-byte sectors: a 4Kn image goes through a loop device
-    let dev = shell_quote(&m.dev);
-    let cmd = if m.image && m.sector != 512 {
-        format!(
-            "L=$(losetup -f --show --sector-size {} {dev}) && echo '{},' | sfdisk --move-data \"$L\" -N {n}; losetup -d \"$L\"",
-            m.sector,
-            to / m.sector
-        )
-    } else {
-        format!(
-            "echo '{},' | sfdisk --move-data {dev} -N {n}",
-            to / m.sector
-        )
-    };
-    Ok(format!(
-        "{cmd}  # unmount {} and back it up first: moves p{n} and its data from byte {} to {to} ({}){holds}",
-        p.device,
-        p.start_bytes,
-        format_size(to)
-    ))
 }
 
 /// Everything gathered about a target.
@@ -443,8 +534,15 @@ pub(crate) struct Input {
     pub(crate) mover: Option<Mover>,
     /// The disk's node for the layout commands (`/dev/sdb`, `/dev/loopX` for an image).
     pub(crate) disk_dev: String,
-    pub(crate) notes: Vec<String>,
-    pub(crate) warnings: Vec<String>,
+    /// What gather found besides the layers.
+    pub(crate) findings: Vec<findings::Finding>,
+    /// The device's optimal_io_size as sysfs reports it (believed or not by the judge).
+    pub(crate) optimal_io_raw: Option<u64>,
+    /// An MBR whose sector size nothing settled: the same target read in 4096-byte sectors
+    /// (this one in 512).
+    pub(crate) alt_4096: Option<Box<Input>>,
+    /// The TRIM facts: holders' queues, mounts, fstrim.timer.
+    pub(crate) trim: trim::TrimFacts,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -482,12 +580,22 @@ pub(crate) struct Report {
     pub(crate) first_start_512: u64,
     pub(crate) first_start_4096: u64,
     pub(crate) partitions: Vec<PartReport>,
-    pub(crate) warnings: Vec<String>,
-    pub(crate) notes: Vec<String>,
-    /// Set when the layout commands would replace an existing partition table.
-    pub(crate) commands_destroy: Option<String>,
-    pub(crate) commands: Vec<String>,
-    pub(crate) trim: &'static str,
+    /// The plan's warnings (ext4 limits on stride/stripe-width).
+    pub(crate) plan_warnings: Vec<PlanWarning>,
+    /// Typed findings; render words them into `notes` and `warnings`.
+    pub(crate) findings: Vec<findings::Finding>,
+    /// The MBR's sector size was not settled: the verdict under each reading (given only
+    /// when they agree; moves are then not offered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) both_readings: Option<BothReadings>,
+    /// Set when the layout commands would destroy what is on the target.
+    pub(crate) commands_destroy: Option<Destroys>,
+    /// The aligned layout (render writes its commands): for the calculator, with `--layout`,
+    /// or on an empty disk.
+    pub(crate) layout: Option<Layout>,
+    /// TRIM through the stack of a checked target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) trim: Option<trim::TrimReport>,
     pub(crate) verdict: Verdict,
 }
 
@@ -507,28 +615,77 @@ pub(crate) fn raid_of(opt: Option<Raid>, input: Option<&Input>) -> (Option<Raid>
     }
 }
 
-/// Judge a target (or, without one, only calculate) against `plan`.
-pub(crate) fn judge(input: Option<Input>, plan: &Plan, raid: Option<(Raid, RaidSource)>) -> Report {
-    let mut i = input.unwrap_or_default();
+/// How the report is wanted.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Want {
+    /// Show the layout commands even on a disk that holds something (`--layout`).
+    pub(crate) layout: bool,
+}
+
+/// Two readings of one MBR disagree: which sector size is the operator's to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadingsDiffer(pub(crate) BothReadings);
+
+/// Judge a target (or, without one, only calculate) against `plan`. An MBR whose sector size
+/// nothing settled is judged under both readings: the verdict is given when they agree (with
+/// no move: the moves differ), else the caller must ask for `--sector-size`.
+pub(crate) fn judge(
+    input: Option<Input>,
+    plan: &Plan,
+    raid: Option<(Raid, RaidSource)>,
+    want: Want,
+) -> Result<Report, ReadingsDiffer> {
+    let Some(mut i) = input else {
+        return Ok(judge_one(Input::default(), plan, raid, want));
+    };
+    let Some(alt) = i.alt_4096.take() else {
+        return Ok(judge_one(i, plan, raid, want));
+    };
+    let block = |m: &mut Option<Mover>| {
+        if let Some(m) = m {
+            m.blocked = Some(moves::Blocker::SectorSizeUnsettled);
+        }
+    };
+    let mut alt = *alt;
+    block(&mut i.mover);
+    block(&mut alt.mover);
+    let a = judge_one(i, plan, raid, want);
+    let b = judge_one(alt, plan, raid, want);
+    let both = BothReadings {
+        aligned_512: a.verdict != Verdict::Misaligned,
+        aligned_4096: b.verdict != Verdict::Misaligned,
+    };
+    if a.verdict != b.verdict {
+        return Err(ReadingsDiffer(both));
+    }
+    let mut a = a;
+    a.both_readings = Some(both);
+    Ok(a)
+}
+
+fn judge_one(mut i: Input, plan: &Plan, raid: Option<(Raid, RaidSource)>, want: Want) -> Report {
     let checked = i.source.is_some();
-    let mut warnings = std::mem::take(&mut i.warnings);
-    warnings.extend(plan.warnings.iter().cloned());
+    let mut found = std::mem::take(&mut i.findings);
     if i.topo.alignment_offset == Some(-1) {
-        warnings.push("the device reports alignment_offset -1: its own sectors are misaligned to its physical blocks".into());
+        found.push(findings::Finding::DeviceMisaligned);
+    }
+    if let Some(v) = i.optimal_io_raw {
+        match align::check_optimal_io(v, i.topo.physical) {
+            Ok(v) => i.topo.optimal_io = Some(v),
+            Err(why) => found.push(findings::Finding::OptimalIoIgnored { value: v, why }),
+        }
     }
     let units = crate::ssd_align::judge::align::units(plan, &i.topo);
     let mut parts = judge_parts(&i.parts, plan, &units);
-    let mut notes = std::mem::take(&mut i.notes);
-    for p in &parts {
-        notes.extend(p.notes.iter().cloned());
-    }
     if let Some(m) = &i.mover {
-        move_fixes(&mut parts, &units, m, &mut notes);
+        let step = units.iter().map(|u| u.1).filter(|u| *u > 0).fold(1, lcm);
+        moves::plan_moves(&mut parts, step, m);
     }
     let misaligned =
         i.topo.alignment_offset.is_some_and(|o| o != 0) || parts.iter().any(|p| !p.aligned);
     let verdict = match (checked, misaligned) {
         (false, _) => Verdict::Calculated,
+        (true, _) if parts.is_empty() => Verdict::Empty,
         (true, false) => Verdict::Aligned,
         (true, true) => Verdict::Misaligned,
     };
@@ -538,7 +695,17 @@ pub(crate) fn judge(input: Option<Input>, plan: &Plan, raid: Option<(Raid, RaidS
         i.disk_dev.clone()
     };
     let sector_for_cmds = if i.topo.logical == 4096 { 4096 } else { 512 };
-    let has_parts = parts.iter().any(|p| p.number > 0 && p.via.is_none());
+    let own: Vec<&PartReport> = parts.iter().filter(|p| p.via.is_none()).collect();
+    let destroys = match own.iter().find(|p| p.number == 0) {
+        Some(p) => p.layers.first().map(|l| Destroys::Signature {
+            disk: disk.clone(),
+            kind: l.kind,
+        }),
+        None if !own.is_empty() => Some(Destroys::Partitions { disk: disk.clone() }),
+        None => None,
+    };
+    // an md or dm target's members are another disk's business: the layout is the target's
+    let show_layout = !checked || want.layout || (destroys.is_none() && parts.is_empty());
     Report {
         target: checked.then(|| i.target.clone()),
         source: i.source,
@@ -569,13 +736,12 @@ pub(crate) fn judge(input: Option<Input>, plan: &Plan, raid: Option<(Raid, RaidS
         first_start_512: plan.first_start(512),
         first_start_4096: plan.first_start(4096),
         partitions: parts,
-        warnings,
-        notes,
-        commands_destroy: has_parts.then(|| format!(
-            "{disk} already has partitions: the mklabel/label commands below create a NEW, EMPTY partition table and destroy access to everything on it; use them only on an empty disk or after a full backup"
-        )),
-        commands: plan.commands(&disk, &part_dev(&disk, 1), sector_for_cmds),
-        trim: TRIM_ADVICE,
+        plan_warnings: plan.warnings.clone(),
+        findings: found,
+        both_readings: None,
+        commands_destroy: if show_layout { destroys } else { None },
+        layout: show_layout.then(|| plan.layout(&disk, &part_dev(&disk, 1), sector_for_cmds)),
+        trim: checked.then(|| trim::judge(&i.trim, &i.parts)),
         verdict,
     }
 }
@@ -586,49 +752,13 @@ pub(crate) fn judge(input: Option<Input>, plan: &Plan, raid: Option<(Raid, RaidS
 pub(crate) fn part_dev(disk: &str, n: u32) -> String {
     if n == 0 {
         disk.to_string()
+    } else if disk.starts_with("/dev/disk/by-") {
+        // udev's links to partitions
+        format!("{disk}-part{n}")
     } else if disk.ends_with(|c: char| c.is_ascii_digit()) || disk.ends_with("loopX") {
         format!("{disk}p{n}")
     } else {
         format!("{disk}{n}")
-    }
-}
-
-/// Why an LV segment is off the grain and what realigns it.
-fn lv_note(p: &PartReport, l: &LayerReport, step: u64) -> String {
-    let ext = p.layers.iter().find_map(|x| match x.info {
-        Detail::Pv {
-            extent_bytes: Some(e),
-            ..
-        } => Some(e),
-        _ => None,
-    });
-    let pv_ok = p
-        .layers
-        .iter()
-        .filter(|x| x.kind == Kind::Pv)
-        .all(|x| x.aligned);
-    match ext {
-        Some(e) if pv_ok && e % step != 0 => format!(
-            "p{}: {} starts off the grain because the VG's extent size ({}) is not a multiple of it ({}): moving the partition cannot fix that; move the LV to aligned extents with pvmove, or give a new VG an extent size that is a multiple{}",
-            p.number, l.device, format_size(e), format_size(step),
-            e.div_ceil(step).checked_mul(step).map_or_else(String::new, |m| format!(" (vgcreate -s {}k)", m / 1024))
-        ),
-        _ => format!(
-            "p{}: {} starts {} B into the partition, not a multiple of {step} B: moving the partition cannot align it; recreate the PV with pvcreate --dataalignment (after moving its data off)",
-            p.number, l.device, l.offset_bytes
-        ),
-    }
-}
-
-/// `s` as one shell word: as is when plain, else single-quoted.
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -674,53 +804,76 @@ mod tests {
                 version: 2,
                 data_offset: off,
                 sector_size: 512,
+                allow_discards: Some(false),
             }),
             innermost: true,
         }
+    }
+
+    fn mover(dev: &str, table: TableKind, image: bool) -> Mover {
+        Mover {
+            dev: dev.into(),
+            len: 1 << 30,
+            sector: 512,
+            table: Some(table),
+            image,
+            blocked: None,
+            held: Vec::new(),
+            mounted: Vec::new(),
+        }
+    }
+
+    fn moved(r: PartReport, u: &[(Unit, u64)], m: &Mover) -> MovePlan {
+        let mut rs = vec![r];
+        let step = u.iter().map(|u| u.1).fold(1, lcm);
+        moves::plan_moves(&mut rs, step, m);
+        rs.remove(0).plan.unwrap()
     }
 
     #[test]
     fn the_verdict_follows_the_data() {
         let p = plan(512 << 10);
         let u = [(Unit::EraseBlock, p.grain)];
-        // aligned partition, LUKS2 data 4 KiB off: misaligned, and no move can fix it
+        let m = mover("/dev/sdb", TableKind::Gpt, false);
+        // aligned partition, LUKS2 data 4 KiB off: misaligned; moving the partition by
+        // 512 KiB - 4 KiB puts the data on the grain (the LUKS offset is the culprit)
         let r = judge_part(
             &part(1 << 20, vec![luks(1 << 20, (16 << 20) + 4096)]),
             &p,
             &u,
         );
         assert!(!r.aligned);
-        assert!(
-            r.reasons[0].contains("LUKS2 data starts at"),
+        assert_eq!(
+            r.reasons[0].subject,
+            Subject::Data { kind: Kind::Luks2 },
             "{:?}",
             r.reasons
         );
-        let m = Mover {
-            dev: "/dev/sdb".into(),
-            len: 1 << 30,
-            sector: 512,
-            table: Some(TableKind::Gpt),
-            image: false,
+        let MovePlan::Move(mv) = moved(r, &u, &m) else {
+            panic!("a move aligns it")
         };
-        let mut rs = vec![r];
-        let mut notes = Vec::new();
-        move_fixes(&mut rs, &u, &m, &mut notes);
-        assert_eq!(rs[0].fix, None);
-        assert!(notes[0].contains("cannot align it"), "{notes:?}");
+        assert_eq!(mv.to_bytes, (1 << 20) + (512 << 10) - 4096);
+        assert_eq!((mv.to_bytes + (16 << 20) + 4096) % (512 << 10), 0);
+        assert_eq!(
+            mv.culprit,
+            moves::Culprit::Partition,
+            "LUKS is innermost: its own offset is data, the partition moves"
+        );
         // a partition at 63 sectors whose LUKS offset compensates: aligned, with a note
         let start = 63 * 512;
         let r = judge_part(&part(start, vec![luks(start, (1 << 20) - start)]), &p, &u);
         assert!(r.aligned, "{:?}", r.reasons);
         assert!(
-            r.notes[0].contains("aligned where it matters"),
+            matches!(r.notes[0], PartNote::RealignedInside { .. }),
             "{:?}",
             r.notes
         );
         // a misaligned partition with aligned-relative LUKS: the move says what moves
         let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
-        let mut rs = vec![r];
-        move_fixes(&mut rs, &u, &m, &mut notes);
-        let fix = rs[0].fix.as_deref().unwrap();
+        let MovePlan::Move(mv) = moved(r, &u, &m) else {
+            panic!("a move aligns it")
+        };
+        let fix = crate::ssd_align::render::move_line(&mv);
         assert!(
             fix.starts_with("echo '1024,' | sfdisk --move-data /dev/sdb -N 1"),
             "{fix}"
@@ -730,10 +883,33 @@ mod tests {
             "{fix}"
         );
         assert!(fix.contains("unmount /dev/sdb1 and back it up"), "{fix}");
+        // the same with p1 held by device-mapper: blocked, naming the holder
+        let mut held = m.clone();
+        held.held = vec![(1, vec!["dm-0".into()])];
+        let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
+        assert_eq!(
+            moved(r, &u, &held),
+            MovePlan::Blocked(moves::Blocker::Held {
+                device: "/dev/sdb1".into(),
+                holders: vec!["dm-0".into()]
+            })
+        );
+        // held partition 2 does not block p1
+        held.held = vec![(2, vec!["dm-0".into()])];
+        let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
+        assert!(matches!(moved(r, &u, &held), MovePlan::Move(_)));
+        // the same with a stale kernel table: blocked
+        let mut stale = m.clone();
+        stale.blocked = Some(moves::Blocker::KernelTableStale);
+        let r = judge_part(&part(start, vec![luks(start, 16 << 20)]), &p, &u);
+        assert_eq!(
+            moved(r, &u, &stale),
+            MovePlan::Blocked(moves::Blocker::KernelTableStale)
+        );
     }
 
     #[test]
-    fn an_extended_partition_is_a_container() {
+    fn an_extended_partition_is_a_container_and_limits_a_move() {
         let p = plan(512 << 10);
         let u = [(Unit::EraseBlock, p.grain)];
         let mut e = part(63 * 512, Vec::new());
@@ -741,15 +917,38 @@ mod tests {
         let r = judge_part(&e, &p, &u);
         assert!(r.aligned);
         let mut rs = vec![r];
-        let mut notes = Vec::new();
-        let m = Mover {
-            dev: "x.img".into(),
-            len: 1 << 30,
-            sector: 512,
-            table: Some(TableKind::Dos),
-            image: true,
-        };
-        move_fixes(&mut rs, &u, &m, &mut notes);
-        assert_eq!(rs[0].fix, None);
+        moves::plan_moves(&mut rs, p.grain, &mover("x.img", TableKind::Dos, true));
+        assert_eq!(rs[0].plan, None);
+        // p1 at 63 sectors ending just before the extended partition's boot record: a move
+        // would overlap it (sfdisk refuses), so none is printed
+        let mut p1 = part(63 * 512, Vec::new());
+        p1.size_bytes = (2048 - 63) * 512;
+        let mut ext = part(2048 * 512, Vec::new());
+        ext.number = 2;
+        ext.role = Role::Extended;
+        let mut rs = vec![judge_part(&p1, &p, &u), judge_part(&ext, &p, &u)];
+        moves::plan_moves(&mut rs, p.grain, &mover("x.img", TableKind::Dos, true));
+        assert!(
+            matches!(
+                rs[0].plan,
+                Some(MovePlan::Blocked(moves::Blocker::DoesNotFit {
+                    limit_bytes: 1048576,
+                    empty: true,
+                    ..
+                }))
+            ),
+            "{:?}",
+            rs[0].plan
+        );
+    }
+
+    #[test]
+    fn by_id_links_name_partitions_as_udev_does() {
+        assert_eq!(
+            part_dev("/dev/disk/by-id/ata-X", 1),
+            "/dev/disk/by-id/ata-X-part1"
+        );
+        assert_eq!(part_dev("/dev/nvme0n1", 2), "/dev/nvme0n1p2");
+        assert_eq!(part_dev("/dev/sdb", 2), "/dev/sdb2");
     }
 }
