@@ -361,7 +361,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__ssd__subcmd__align)
-            opts="-h -V --erase-block --fs-block --raid --devices --chunk --sector-size --legacy-fdisk --format --root --help --version"
+            opts="-h -V --erase-block --fs-block --raid --devices --chunk --sector-size --layout --legacy-fdisk --format --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

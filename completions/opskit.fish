@@ -78,6 +78,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l sector-size 
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l format -d 'Output format' -r -f -a "text\t'A report for people'
 json\t'One JSON document for scripts'"
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l layout -d 'Also print the commands that lay out the disk from scratch (shown without this only by the calculator and for an empty disk: they destroy what is on it)'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -l legacy-fdisk -d 'Explain why the old `fdisk -H32 -S32` recipe no longer aligns'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand ssd-align" -s V -l version -d 'Print version'
