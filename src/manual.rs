@@ -484,10 +484,39 @@ const SSD_ALIGN: &[Section] = &[
            innermost layers decide the verdict. Each check says why (p1 starts at sector 63 = \
            32256 B, 32256 mod 524288 = 32256). ext4 stride and XFS sunit/swidth are tuning (TUNE \
            lines with their fix), not misalignment."),
-        P("Fixes are printed, never run: sfdisk --move-data only when moving the partition aligns \
-           every innermost layer and it fits before the next one; a layer misaligned inside its \
-           partition gets its real remedy (recreate with an aligned offset, pvmove). Layout \
-           commands are preceded by a warning when the disk already has partitions."),
+        P("The verdict comes first, then the chain per partition, then TRIM. What is read at each \
+           layer: the partition table on the disk, compared with the kernel's (sysfs); the md \
+           superblock's data offset; the LUKS1/LUKS2 data offset from the header whose checksum \
+           holds (the secondary LUKS2 header when the primary's does not, as cryptsetup); the \
+           LVM PV's pe_start and every LV segment, with lvm2's rule that the first of a \
+           duplicated key wins; thin pools' chunk size, thin LVs and discards mode; ext4, XFS, \
+           btrfs, vfat and swap signatures. A dm node (/dev/VG/LV, /dev/mapper/NAME) is followed \
+           down through dm-crypt to the disk, and every offset is a position on the disk. For md \
+           raid0/4/5/6/10 the grain is data disks x lcm(chunk, erase block)."),
+        P("Fixes are printed, never run, and only when proven safe on the evidence: sfdisk \
+           --move-data only when moving the partition puts every innermost layer on the grain and \
+           it fits before the next partition (or an extended partition's boot record). When a \
+           container's offset is at fault (a PV's pe_start, a LUKS offset), the move compensates \
+           for it and the layer at fault is named. A layer misaligned inside its partition gets \
+           its real remedy (recreate with --dataalignment, pvmove)."),
+        P("Never printed: a move when the kernel's partition table differs from the disk's; when \
+           the MBR's sector size is not settled by the signatures on the disk; for an md member, \
+           an MBR logical partition, a mounted partition or one held by device-mapper or md (the \
+           top device is named instead); a move that would run into the next partition. When the \
+           evidence conflicts (the data is not where the disk's table says; --sector-size or the \
+           device's block size contradicts the signatures) opskit says why and exits 2. Layout \
+           commands only come with --layout, from the calculator or on an empty disk, and then \
+           after a warning naming the signature they would destroy (whole-disk filesystem, PV, \
+           swap, LUKS)."),
+    ]),
+    s("TRIM", &[
+        P("For each layer, whether a discard from the filesystem reaches the SSD: every holder's \
+           queue discard_max_bytes and discard_granularity, the LUKS2 allow-discards flag in the \
+           header, LVM's issue_discards (lvm.conf), a thin pool's discards mode, md raid4/5/6; \
+           then whether anything sends one (the discard mount option or an enabled \
+           fstrim.timer). Each blocking layer gets its one-line fix (cryptsetup refresh \
+           --allow-discards --persistent, lvchange --discards passdown, systemctl enable --now \
+           fstrim.timer); JSON carries it per layer under trim.layers."),
     ]),
     s("SIZES AND GEOMETRY", &[
         P("Sizes are 512k, 1536K, 4M, 4MiB, plain bytes, or 2048s (512-byte sectors): k, M, G and \
@@ -519,9 +548,19 @@ const SSD_ALIGN: &[Section] = &[
         Item("partitions", "[{number, device, type, role, logical, via (an md/dm member), start_sector, \
               sector_bytes, start_bytes, size_bytes, aligned, reasons, checks: [{what, unit_bytes, \
               aligned, detail}], layers: [{kind, device, depth, start_bytes, offset_bytes, aligned, \
-              innermost, reasons, info}], contents (tuning: {kind, ok, detail, fix}), notes, fix}]"),
-        Item("commands, commands_destroy", "the layout commands; those that write a new partition table"),
-        Item("trim, warnings, notes", "TRIM advice and the text notes"),
+              innermost, reasons, info}], contents (tuning: {kind, ok, detail, fix}), misfits, \
+              move, notes, fix}]"),
+        Item("partitions[].move", "the typed plan: {move: {disk, part_device, number, from_bytes, \
+              to_bytes, to_sector, sector_bytes, holds, culprit: {layer, ...}}} or {blocked: \
+              {reason: md_member, logical, lv_extents, layers_disagree, does_not_fit, \
+              kernel_table_stale, sector_size_unsettled, held, mounted, ...}}; fix is the same plan \
+              as words and a command"),
+        Item("commands, commands_destroy, layout, plan_warnings", "the layout commands (with \
+              --layout, from the calculator or on an empty disk); those that write a new partition \
+              table; the warnings naming what they would destroy"),
+        Item("trim", "{reaches_ssd, trimmed, mount_discard, fstrim_timer, layers: [{device, kind, \
+              passes, discard_max_bytes, discard_granularity, fix}]}"),
+        Item("findings, warnings, notes", "conflicts and stale tables found; the text notes"),
         Item("verdict", "aligned, misaligned, or calculated (no target)"),
     ]),
     s("ENVIRONMENT", &[P("ssd-align reads no environment variables.")]),
