@@ -72,7 +72,7 @@ for t in $(cargo +nightly fuzz list); do
   done
   echo "fuzz: $t for ${secs}s ($(ls "$corpus" | wc -l) inputs in the corpus)"
   if ! cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 \
-      -timeout=10 -print_final_stats=0 >"fuzz/$t.log" 2>&1; then
+      -max_len=65536 -timeout=10 -print_final_stats=0 >"fuzz/$t.log" 2>&1; then
     failed+=("$t")
     echo "fuzz: $t FAILED: see fuzz/$t.log and fuzz/artifacts/$t/" >&2
   fi
