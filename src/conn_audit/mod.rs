@@ -23,7 +23,7 @@ use crate::common::munin_state;
 use crate::common::Context;
 use crate::conn_audit::gather::state::{self as conn_state, Loaded};
 use crate::conn_audit::gather::{net, owners};
-use crate::conn_audit::judge::verdict::{report, Meta, Report};
+use crate::conn_audit::judge::verdict::{report, GroupKey, Meta, Report};
 use crate::conn_audit::judge::{
     attach_owners, judge, Memory, Options, PeerFilter, PortFilter, ProcessFilter, Source,
 };
@@ -204,6 +204,7 @@ fn audit(
         opts.idle_ms,
         &names,
         &owners,
+        &judged.queues,
     ))
 }
 
@@ -247,7 +248,7 @@ fn autoconf(ctx: &Context) -> Outcome {
 fn render_report(
     args: &Args,
     r: &Report,
-    prev: Option<&HashMap<String, usize>>,
+    prev: Option<&HashMap<GroupKey, usize>>,
 ) -> anyhow::Result<Vec<u8>> {
     let top = usize::try_from(args.top).unwrap_or(usize::MAX);
     let mut out = Vec::new();
@@ -258,9 +259,9 @@ fn render_report(
     match args.format {
         // pretty for people, compact (much smaller) for pipes and files
         Format::Json if std::io::stdout().is_terminal() => {
-            crate::format::json::write_pretty(&mut out, r)?
+            crate::format::json::write_pretty(&mut out, &render::json(r))?
         }
-        Format::Json => crate::format::json::write_line(&mut out, r)?,
+        Format::Json => crate::format::json::write_line(&mut out, &render::json(r))?,
         Format::Prometheus => prometheus::write(&mut out, &render::prometheus_families(r, top))?,
         _ => {
             let mut s = String::new();
@@ -342,11 +343,14 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         return run_nagios(&args, ctx);
     }
     validate(&args)?;
+    if args.kill && (args.source == SourceArg::Procfs || !ctx.root.is_live()) {
+        bail!("{}", kill::refusal(Source::Procfs, !ctx.root.is_live(), &[]).unwrap_or_default());
+    }
     if args.verb == Some(Verb::Autoconf) {
         return Ok(autoconf(ctx));
     }
     let opts = options(&args)?;
-    let mut prev: Option<HashMap<String, usize>> = None;
+    let mut prev: Option<HashMap<GroupKey, usize>> = None;
     // reverse-DNS answers, kept across --watch reports
     let mut dns = HashMap::new();
     let mut n = 0u64;
@@ -364,6 +368,10 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
                 .context("writing to stdout")?;
         }
         if args.kill {
+            if let Some(why) = kill::refusal(report.source, report.root.is_some(), &report.sockets.0)
+            {
+                bail!("{why}");
+            }
             let confirm = match args.yes {
                 true => kill::Confirm::Assumed,
                 false => kill::Confirm::Ask,
@@ -379,7 +387,7 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             report
                 .groups
                 .iter()
-                .map(|g| (render::group_key(g), g.count))
+                .map(|g| (g.key.clone(), g.count))
                 .collect(),
         );
         std::thread::sleep(every);

@@ -1,65 +1,218 @@
-//! conn-audit's groups and verdicts: stale sockets grouped by peer and process, causes
-//! named before symptoms (the same processes blocked on an outbound peer while their clients
-//! give up), the accept queue of a listener that does not accept, and the ranking by impact
-//! (processes blocked, then sockets, then age). Pure.
+//! conn-audit's groups and verdicts, typed: stale sockets grouped by peer and process, the
+//! evidence each group carries (requests unanswered, data unacknowledged, retransmissions,
+//! SYN retries, keepalive probes unanswered), the causes that evidence proves (a process is
+//! blocked on a peer only when its own requests to it go unanswered, never when the other
+//! end is the same process), the clients waiting on (or gone from) blocked processes, the
+//! accept queue of a listener that does not accept, and the ranking by what an operator must
+//! fix first. Words are the renderer's. Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::conn_audit::judge::{by_reason, Counts, Direction, Owners, Reason, Source, Stale};
+use crate::conn_audit::judge::{by_reason, Counts, Direction, Owners, Reason, Source, Stale, Tally};
 use crate::conn_audit::model::tcp::TcpState;
 
 /// What a group is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Kind {
-    /// Connections of one process to or from one peer.
+    /// Connections of one process to one peer, or from the clients of one listening port.
     Connections,
-    /// Handshakes of one process with one peer that never finish (SYN_SENT, SYN_RECV).
+    /// Handshakes that never finish (SYN_SENT, SYN_RECV).
     Handshakes,
     /// Connections the kernel completed that no process has accepted.
     AcceptQueue,
+}
+
+/// What an operator must fix first: the ranking of every output (table, Nagios, munin,
+/// Prometheus, JSON), in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Class {
+    /// A dead or silent peer: requests to it go unanswered, processes are blocked on it.
+    SilentPeer,
+    /// A local listener that does not accept.
+    AcceptQueue,
+    /// Connects that never complete (the peer drops SYNs).
+    StuckConnect,
+    /// Clients of processes blocked by one of the above.
+    Symptom,
+    /// Everything else.
+    Other,
 }
 
 /// A group's place in the story.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
-    /// Its processes are blocked on this peer, and that is why their clients wait.
+    /// Its processes' requests to this peer go unanswered: they are blocked on it.
     Cause,
-    /// Clients of processes blocked elsewhere (the cause's group).
+    /// Clients of processes blocked on a cause.
     Symptom,
     /// Neither.
     Alone,
 }
 
-/// Stale sockets grouped by remote endpoint and process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct Group {
+/// A group's identity: the same across `--watch` reports, and one label set in Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct GroupKey {
     pub(crate) kind: Kind,
     pub(crate) direction: Direction,
-    /// The peer's address (outbound), the clients' address (inbound), `*` (accept queue).
-    pub(crate) remote: String,
+    /// Outbound: the peer. Inbound and accept queues: `None` (clients are grouped by the
+    /// listening port, whatever their addresses).
+    pub(crate) remote: Option<IpAddr>,
+    /// Outbound: the remote port; inbound: the local (listening) port.
+    pub(crate) port: u16,
+    pub(crate) process: Option<String>,
+}
+
+/// What the sockets of a group prove, counted in sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Evidence {
+    /// Sockets whose last request has no answer (outbound: data sent after the last data
+    /// received; inbound: a request received after the last answer, or unread).
+    pub(crate) unanswered_requests: usize,
+    /// Sockets with data sent and not acknowledged.
+    pub(crate) unacked: usize,
+    /// Sockets retransmitting for --idle.
+    pub(crate) retransmits: usize,
+    /// Sockets in SYN_SENT for --idle (SYNs retransmitted, no answer).
+    pub(crate) syn_retries: usize,
+    /// Sockets whose keepalive probes go unanswered.
+    pub(crate) keepalive_unanswered: usize,
+    /// Sockets with at least one of the above: the peer does not answer them.
+    pub(crate) blocked: usize,
+    /// Idle sockets whose last request was answered (a healthy pool or keep-alive).
+    pub(crate) answered: usize,
+    /// Sockets whose other end is held by the same process (never evidence of a cause).
+    pub(crate) self_loop: usize,
+    /// The age of the oldest blocked socket.
+    pub(crate) oldest_ms: Option<u64>,
+}
+
+impl Evidence {
+    fn add(&mut self, s: &Stale, self_loop: bool) {
+        let e = s.evidence;
+        if self_loop {
+            self.self_loop += 1;
+            return;
+        }
+        self.unanswered_requests += usize::from(e.unanswered);
+        self.unacked += usize::from(e.unacked);
+        self.retransmits += usize::from(e.retransmitting);
+        self.syn_retries += usize::from(e.syn_retries);
+        self.keepalive_unanswered += usize::from(e.keepalive_unanswered);
+        if e.blocks() {
+            self.blocked += 1;
+            self.oldest_ms = self.oldest_ms.max(s.idle_ms);
+        } else if matches!(s.reason, Reason::Idle | Reason::KeepaliveIdle) && s.sock.info.is_some()
+        {
+            self.answered += 1;
+        }
+    }
+
+    /// The peer is gone, not merely slow: retransmissions or keepalive probes unanswered.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.retransmits + self.keepalive_unanswered > 0
+    }
+}
+
+/// The clients of a cause's processes, by what they do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Clients {
+    /// Their connection is open (or half-closed by them: FIN_WAIT2), their request
+    /// unanswered.
+    pub(crate) waiting: usize,
+    /// They closed (the server's socket is in CLOSE_WAIT) with their request unanswered.
+    pub(crate) gave_up: usize,
+}
+
+impl Clients {
+    pub(crate) fn total(&self) -> usize {
+        self.waiting + self.gave_up
+    }
+}
+
+/// A listener's accept queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Queue {
+    /// Connections waiting to be accepted (ss's Recv-Q on the LISTEN socket).
+    pub(crate) queued: u32,
+    /// The listen() backlog (ss's Send-Q).
+    pub(crate) backlog: u32,
+    /// The kernel drops new SYNs: more queued than the backlog.
+    pub(crate) full: bool,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn nonzero<S: serde::Serializer>(t: &Tally, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(t.present().map(|(r, n)| (r.label(), n)))
+}
+
+/// Stale sockets grouped by remote endpoint and process (outbound), or by listening port and
+/// process (inbound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Group {
+    /// 1 = fix first: the order of every output.
+    pub(crate) rank: usize,
+    pub(crate) class: Class,
+    pub(crate) kind: Kind,
+    pub(crate) direction: Direction,
+    /// Outbound: the peer's address. Inbound: the client's address when there is one only.
+    #[serde(serialize_with = "display")]
+    pub(crate) remote: Option<IpAddr>,
+    /// The interface of a link-local remote address (its `%scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scope_id: Option<u32>,
     /// The remote port (outbound groups).
     pub(crate) port: Option<u16>,
     /// The local listening port (inbound and accept-queue groups).
     pub(crate) local_port: Option<u16>,
+    /// Inbound: how many client addresses the group's sockets come from.
+    pub(crate) client_addrs: usize,
     pub(crate) name: Option<String>,
     pub(crate) process: Option<String>,
+    /// The processes (workers), by pid; `processes` is their number, `count` the sockets.
     pub(crate) pids: Vec<u32>,
+    pub(crate) processes: usize,
     pub(crate) count: usize,
     pub(crate) max_idle_s: Option<f64>,
-    pub(crate) reasons: BTreeMap<&'static str, usize>,
+    #[serde(serialize_with = "nonzero")]
+    pub(crate) reasons: Tally,
+    /// The strongest reason present (the declaration order of [`Reason`]).
     pub(crate) reason: Reason,
     pub(crate) role: Role,
-    /// Cause groups: the symptom sockets (their clients).
-    pub(crate) clients: usize,
-    /// Outside `--port`/`--peer`: a cause, shown because reported groups are blocked on it
-    /// (its sockets are not counted); the clients of such groups only count in `clients`.
+    pub(crate) evidence: Evidence,
+    /// Causes: their processes' clients with requests unanswered.
+    pub(crate) clients: Clients,
+    /// Symptoms: the rank of the cause most of their sockets wait on.
+    pub(crate) cause_rank: Option<usize>,
+    /// Symptoms: their sockets, by what the clients do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) symptoms: Option<Clients>,
+    /// Accept-queue groups: the listener's queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) queue: Option<Queue>,
+    /// No owner could be found (run as root to name the process).
+    pub(crate) owner_unknown: bool,
+    /// Outside `--port`/`--peer`: a cause, shown because reported groups wait on it (its
+    /// sockets are not counted).
     pub(crate) outside_filters: bool,
-    pub(crate) verdict: String,
+    #[serde(skip)]
+    pub(crate) key: GroupKey,
+    #[serde(skip)]
+    cause_index: Option<usize>,
 }
 
 /// Whether an endpoint is shown with its reverse-DNS name.
@@ -72,23 +225,37 @@ pub(crate) enum Naming {
 }
 
 impl Group {
-    /// The remote end: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`, for inbound groups
-    /// `192.0.2.7 -> :8080`, for an accept queue `* -> :8080`.
+    /// The address with its `%scope` (link-local).
+    pub(crate) fn addr(&self) -> Option<String> {
+        let ip = self.remote?;
+        Some(match (ip, self.scope_id) {
+            (IpAddr::V6(v6), Some(scope)) => format!("{v6}%{scope}"),
+            _ => ip.to_string(),
+        })
+    }
+
+    /// The remote end: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`; inbound
+    /// `192.0.2.7 -> :8080` (one client address), `40 clients -> :8080`; an accept queue
+    /// `* -> :8080`.
     pub(crate) fn endpoint(&self, naming: Naming) -> String {
         let name = self.name.as_ref().filter(|_| naming == Naming::WithName);
-        match (self.direction, self.port) {
-            (Direction::Outbound, Some(p)) => match (name, self.remote.parse::<IpAddr>()) {
-                (Some(n), _) => format!("{n}:{p} ({})", self.remote),
-                (None, Ok(ip)) => SocketAddr::new(ip, p).to_string(),
-                (None, Err(_)) => format!("{}:{p}", self.remote),
+        match (self.direction, self.port, self.addr()) {
+            (Direction::Outbound, Some(p), Some(a)) => match (name, self.remote) {
+                (Some(n), _) => format!("{n}:{p} ({a})"),
+                (None, Some(IpAddr::V6(_))) => format!("[{a}]:{p}"),
+                (None, _) => format!("{a}:{p}"),
             },
             _ => {
                 let lp = self
                     .local_port
                     .map_or_else(|| "?".into(), |p| p.to_string());
-                match name {
-                    Some(n) => format!("{n} ({}) -> :{lp}", self.remote),
-                    None => format!("{} -> :{lp}", self.remote),
+                match (self.kind, naming, self.addr(), name) {
+                    (Kind::AcceptQueue, _, _, _) | (_, Naming::AddressOnly, _, _) => {
+                        format!("* -> :{lp}")
+                    }
+                    (_, _, Some(a), Some(n)) => format!("{n} ({a}) -> :{lp}"),
+                    (_, _, Some(a), None) => format!("{a} -> :{lp}"),
+                    _ => format!("{} clients -> :{lp}", self.client_addrs),
                 }
             }
         }
@@ -105,10 +272,18 @@ impl Group {
         .to_lowercase()
     }
 
-    /// Impact, for ranking: processes blocked, sockets involved, age.
+    /// Impact, for ranking within a class: processes blocked, sockets involved, age.
     fn impact(&self) -> (usize, usize, u64) {
         let age = self.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-        (self.pids.len(), self.count + self.clients, age)
+        (
+            self.processes,
+            self.count + self.clients.total(),
+            age,
+        )
+    }
+
+    pub(crate) fn age_ms(&self) -> u64 {
+        self.max_idle_s.map_or(0, |s| (s * 1000.0) as u64)
     }
 }
 
@@ -117,480 +292,361 @@ pub(crate) fn fmt_secs(ms: u64) -> String {
     format!("{}", ms as f64 / 1000.0)
 }
 
-/// An age for a verdict: `40 s`, `12 min`, `3 h`, `2 d`.
-fn fmt_age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        7200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86400),
-    }
-}
-
-type Key<'a> = (Kind, Direction, IpAddr, u16, Option<&'a str>);
-
-fn key_of(s: &Stale) -> Key<'_> {
-    let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+fn key_of(s: &Stale) -> GroupKey {
     if s.in_accept_queue() {
-        return (
-            Kind::AcceptQueue,
-            Direction::Inbound,
-            unspecified,
-            s.sock.local.port(),
-            None,
-        );
+        return GroupKey {
+            kind: Kind::AcceptQueue,
+            direction: Direction::Inbound,
+            remote: None,
+            port: s.sock.local.port(),
+            process: None,
+        };
     }
     let kind = match s.reason {
         Reason::Connecting | Reason::HalfOpen => Kind::Handshakes,
         _ => Kind::Connections,
     };
-    let port = match s.direction {
-        Direction::Inbound => s.sock.local.port(),
-        Direction::Outbound => s.sock.remote.port(),
+    let (remote, port) = match s.direction {
+        Direction::Inbound => (None, s.sock.local.port()),
+        Direction::Outbound => (Some(s.sock.remote.ip()), s.sock.remote.port()),
     };
-    (
+    GroupKey {
         kind,
-        s.direction,
-        s.sock.remote.ip(),
+        direction: s.direction,
+        remote,
         port,
-        s.process.as_deref(),
-    )
+        process: s.process.clone(),
+    }
+}
+
+/// What the group learns of each member beyond its own socket.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    /// The other end is held by the same process.
+    self_loop: bool,
+    /// The other end is a local client that half-closed and still waits (FIN_WAIT2).
+    client_waits: bool,
+}
+
+/// Each socket's local peer, when both ends are on this host.
+fn peers(all: &[&Stale]) -> Vec<Peer> {
+    let ends: HashMap<(SocketAddr, SocketAddr), usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((s.sock.local, s.sock.remote), i))
+        .collect();
+    all.iter()
+        .map(|s| match ends.get(&(s.sock.remote, s.sock.local)) {
+            Some(&o) => {
+                let o = all[o];
+                Peer {
+                    self_loop: !s.pids.is_empty() && s.pids.iter().any(|p| o.pids.contains(p)),
+                    client_waits: o.sock.state == TcpState::FinWait2,
+                }
+            }
+            None => Peer::default(),
+        })
+        .collect()
 }
 
 /// One group's members, before its verdict.
-struct Acc<'a> {
-    key: Key<'a>,
-    members: Vec<&'a Stale>,
-    reasons: [usize; Reason::ALL.len()],
-    max_idle: Option<u64>,
+struct Acc {
+    key: GroupKey,
+    members: Vec<usize>,
+    outside: bool,
 }
 
-fn accumulate(stale: &[Stale]) -> Vec<Acc<'_>> {
-    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
-    let mut accs: Vec<Acc<'_>> = Vec::new();
-    for s in stale {
+fn accumulate(all: &[&Stale], inside: usize) -> Vec<Acc> {
+    let mut index: HashMap<(GroupKey, bool), usize> = HashMap::new();
+    let mut accs: Vec<Acc> = Vec::new();
+    for (i, s) in all.iter().enumerate() {
+        let outside = i >= inside;
         let key = key_of(s);
-        let i = *index.entry(key).or_insert_with(|| {
+        let n = *index.entry((key.clone(), outside)).or_insert_with(|| {
             accs.push(Acc {
                 key,
                 members: Vec::new(),
-                reasons: [0; Reason::ALL.len()],
-                max_idle: None,
+                outside,
             });
             accs.len() - 1
         });
-        let a = &mut accs[i];
-        a.members.push(s);
-        a.reasons[s.reason as usize] += 1;
-        a.max_idle = a.max_idle.max(s.idle_ms);
+        accs[n].members.push(i);
     }
     accs
 }
 
-fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Group {
-    let (kind, direction, ip, port, process) = a.key;
-    let mut pids: Vec<u32> = a
-        .members
+/// The listener's queue of an accept-queue group.
+fn queue_of(listener: u64, queues: &[(u64, u32, u32)]) -> Option<Queue> {
+    let (_, queued, backlog) = queues.iter().find(|q| q.0 == listener)?;
+    Some(Queue {
+        queued: *queued,
+        backlog: *backlog,
+        full: queued > backlog,
+    })
+}
+
+struct Ctx<'a> {
+    all: &'a [&'a Stale],
+    peers: &'a [Peer],
+    names: &'a BTreeMap<IpAddr, String>,
+    owners: &'a Owners,
+    queues: &'a [(u64, u32, u32)],
+}
+
+fn group_of(a: &Acc, cx: &Ctx<'_>) -> Group {
+    let members: Vec<&Stale> = a.members.iter().map(|i| cx.all[*i]).collect();
+    let mut pids: Vec<u32> = members
         .iter()
         .flat_map(|s| s.pids.iter().copied())
         .collect();
-    let mut process = process.map(str::to_string);
-    if a.members.iter().all(|s| s.before_accept()) {
+    let mut process = a.key.process.clone();
+    let before_accept = members.iter().all(|s| s.before_accept());
+    let listener = members.iter().find_map(|s| s.listener).unwrap_or(0);
+    if before_accept {
         // nobody owns a queued connection or a handshake: the listener's process does
-        let listener = a.members.iter().find_map(|s| s.listener).unwrap_or(0);
-        (pids, process) = owners.of(listener);
+        (pids, process) = cx.owners.of(listener);
     }
     pids.sort_unstable();
     pids.dedup();
-    // the most common reason; ties go to the more severe one
-    let reason = Reason::ALL
-        .iter()
-        .copied()
-        .max_by_key(|r| (a.reasons[*r as usize], std::cmp::Reverse(*r)))
-        .unwrap_or(Reason::Idle);
-    let (port, local_port) = match (kind, direction) {
-        (Kind::AcceptQueue, _) | (_, Direction::Inbound) => (None, Some(port)),
-        (_, Direction::Outbound) => (Some(port), None),
+    let reasons = Tally::of(members.iter().copied());
+    let reason = reasons.present().map(|(r, _)| r).next().unwrap_or(Reason::Idle);
+    let mut evidence = Evidence::default();
+    let mut addrs: HashSet<IpAddr> = HashSet::new();
+    for i in &a.members {
+        evidence.add(cx.all[*i], cx.peers[*i].self_loop);
+        addrs.insert(cx.all[*i].sock.remote.ip());
+    }
+    let first = members[0].sock.remote;
+    let (remote, scope_id) = match (a.key.kind, a.key.direction) {
+        (Kind::AcceptQueue, _) => (None, None),
+        (_, Direction::Inbound) if addrs.len() > 1 => (None, None),
+        _ => (
+            Some(first.ip()),
+            match first {
+                SocketAddr::V6(v6) if v6.scope_id() != 0 => Some(v6.scope_id()),
+                _ => None,
+            },
+        ),
+    };
+    let (port, local_port) = match (a.key.kind, a.key.direction) {
+        (Kind::AcceptQueue, _) | (_, Direction::Inbound) => (None, Some(a.key.port)),
+        (_, Direction::Outbound) => (Some(a.key.port), None),
+    };
+    let kind = a.key.kind;
+    let class = match (kind, a.key.direction) {
+        (Kind::AcceptQueue, _) => Class::AcceptQueue,
+        (Kind::Handshakes, Direction::Outbound) if evidence.blocked > 0 => Class::StuckConnect,
+        (Kind::Connections, Direction::Outbound) if evidence.blocked > 0 => Class::SilentPeer,
+        _ => Class::Other,
+    };
+    let role = match class {
+        Class::SilentPeer | Class::StuckConnect => Role::Cause,
+        _ => Role::Alone,
     };
     Group {
+        rank: 0,
+        class,
         kind,
-        direction,
-        remote: if kind == Kind::AcceptQueue {
-            "*".into()
-        } else {
-            ip.to_string()
-        },
+        direction: a.key.direction,
+        remote,
+        scope_id,
         port,
         local_port,
-        name: names.get(&ip).cloned(),
+        client_addrs: if a.key.direction == Direction::Inbound && kind != Kind::AcceptQueue {
+            addrs.len()
+        } else {
+            0
+        },
+        name: remote.and_then(|ip| cx.names.get(&ip).cloned()),
+        owner_unknown: process.is_none() && pids.is_empty(),
+        processes: pids.len(),
         process,
         pids,
-        count: a.members.len(),
-        max_idle_s: a.max_idle.map(|m| m as f64 / 1000.0),
-        reasons: Reason::ALL
+        count: members.len(),
+        max_idle_s: members
             .iter()
-            .filter(|r| a.reasons[**r as usize] > 0)
-            .map(|r| (r.label(), a.reasons[*r as usize]))
-            .collect(),
+            .filter_map(|s| s.idle_ms)
+            .max()
+            .map(|m| m as f64 / 1000.0),
+        reasons,
         reason,
-        role: Role::Alone,
-        clients: 0,
-        outside_filters: false,
-        verdict: String::new(),
+        role,
+        evidence,
+        clients: Clients::default(),
+        cause_rank: None,
+        symptoms: None,
+        queue: (kind == Kind::AcceptQueue)
+            .then(|| queue_of(listener, cx.queues))
+            .flatten(),
+        outside_filters: a.outside,
+        key: a.key.clone(),
+        cause_index: None,
     }
 }
 
-/// An outbound group that can block its processes: idle, unanswered or stuck in connect.
-fn can_block(g: &Group) -> bool {
-    g.kind != Kind::AcceptQueue
-        && g.direction == Direction::Outbound
-        && !g.pids.is_empty()
+/// A client of a blocked process: an inbound connection whose request has no answer.
+fn waits(s: &Stale) -> bool {
+    s.direction == Direction::Inbound
+        && !s.before_accept()
+        && s.evidence.unanswered
         && matches!(
-            g.reason,
-            Reason::Idle
-                | Reason::KeepaliveIdle
-                | Reason::Connecting
-                | Reason::Retransmitting
-                | Reason::KeepaliveProbing
-                | Reason::ZeroWindow
-        )
-}
-
-/// An inbound group of clients waiting on (or given up on) their server. Outside the filters
-/// too: a group's verdict does not depend on which filter selected it (`--port 5432` names
-/// the database connection the cause of the web clients on :80, as an unfiltered run does).
-fn is_waiting_client(g: &Group) -> bool {
-    g.kind == Kind::Connections
-        && g.direction == Direction::Inbound
-        && matches!(
-            g.reason,
+            s.reason,
             Reason::CloseWait | Reason::Idle | Reason::Unread | Reason::KeepaliveIdle
         )
 }
 
-/// Link symptoms to causes by process: each waiting inbound group goes to the blocking
-/// outbound group sharing most of its pids. Returns, per group, its cause's index.
-fn correlate(groups: &mut [Group]) -> Vec<Option<usize>> {
-    let mut cause_of = vec![None; groups.len()];
-    let causes: Vec<(usize, HashSet<u32>)> = groups
+/// Link the clients of blocked processes to what blocks them, socket by socket: each client
+/// socket goes to the cause holding its process (the highest-ranked when several do).
+fn correlate(groups: &mut [Group], accs: &[Acc], cx: &Ctx<'_>) {
+    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        if g.role == Role::Cause {
+            for p in &g.pids {
+                by_pid.entry(*p).or_default().push(i);
+            }
+        }
+    }
+    if by_pid.is_empty() {
+        return;
+    }
+    let keys: Vec<_> = groups
         .iter()
-        .enumerate()
-        .filter(|(_, g)| can_block(g))
-        .map(|(i, g)| (i, g.pids.iter().copied().collect()))
+        .map(|g| (g.class, std::cmp::Reverse(g.impact())))
         .collect();
-    for (i, g) in groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| is_waiting_client(g))
-    {
-        let best = causes
-            .iter()
-            .map(|(c, pids)| (g.pids.iter().filter(|p| pids.contains(p)).count(), *c))
-            .filter(|(shared, _)| *shared > 0)
-            .max();
-        cause_of[i] = best.map(|(_, c)| c);
-    }
-    for (i, c) in cause_of.iter().enumerate() {
-        if let Some(c) = *c {
-            groups[i].role = Role::Symptom;
-            groups[c].role = Role::Cause;
-            groups[c].clients += groups[i].count;
+    let order = |i: &usize| keys[*i];
+    for (gi, a) in accs.iter().enumerate() {
+        if groups[gi].direction != Direction::Inbound || groups[gi].kind != Kind::Connections {
+            continue;
         }
-    }
-    cause_of
-}
-
-/// `3 python3 sockets`, `100 apache2 workers`, `2 sockets of an unknown process`.
-fn who(g: &Group) -> String {
-    let n = g.count;
-    let unit = match (&g.process, g.pids.len() > 1, n == 1) {
-        (Some(_), true, true) => "worker",
-        (Some(_), true, false) => "workers",
-        (_, _, true) => "socket",
-        (_, _, false) => "sockets",
-    };
-    match &g.process {
-        Some(p) => format!("{n} {p} {unit}"),
-        None => format!("{n} {unit} of an unknown process"),
-    }
-}
-
-/// What a reason usually means, for the one-line verdict.
-fn explain(r: Reason, d: Direction) -> &'static str {
-    match (r, d) {
-        (Reason::Idle, Direction::Outbound) => "the client has no read timeout",
-        (Reason::Idle, Direction::Inbound) => {
-            "the peer went quiet and the server has no idle timeout"
-        }
-        (Reason::Connecting, _) => "the peer drops SYNs; the client has no connect timeout",
-        (Reason::HalfOpen, _) => {
-            "the client never completed the handshake (SYN flood, or its ACKs are lost)"
-        }
-        (Reason::KeepaliveIdle, _) => "kept open by keepalive; the application never closes it",
-        (Reason::KeepaliveProbing, _) => "the peer is gone: keepalive probes go unanswered",
-        (Reason::Retransmitting, _) => "data is not acknowledged: packet loss or a dead peer",
-        (Reason::ZeroWindow, _) => "the peer stopped reading (zero window)",
-        (Reason::Unread, _) => "the local program does not read its receive queue",
-        (Reason::CloseWait, _) => {
-            "the peer closed; the local program never called close() (fd leak)"
-        }
-    }
-}
-
-/// What blocks a cause's processes, short.
-fn blocked_by(r: Reason) -> &'static str {
-    match r {
-        Reason::Connecting => "stuck in connect - the peer drops SYNs, no connect timeout",
-        Reason::Retransmitting => "no ACK - packet loss or a dead peer",
-        Reason::KeepaliveProbing => "the peer is gone (keepalive unanswered)",
-        Reason::ZeroWindow => "the peer stopped reading",
-        _ => "no read timeout",
-    }
-}
-
-fn what(g: &Group, idle_ms: u64) -> String {
-    let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-    match g.reason {
-        Reason::Idle | Reason::KeepaliveIdle => format!("idle > {} s", fmt_secs(idle_ms)),
-        // the kernel gives no age: a lower bound (state file, SYN retransmission schedule)
-        Reason::Connecting | Reason::HalfOpen => {
-            format!("connecting for at least {}", fmt_age(age))
-        }
-        r => r.label().to_string(),
-    }
-}
-
-fn peer(g: &Group) -> String {
-    match g.direction {
-        Direction::Outbound => g.endpoint(Naming::WithName),
-        Direction::Inbound => match &g.name {
-            Some(n) => format!("{n} ({})", g.remote),
-            None => g.remote.clone(),
-        },
-    }
-}
-
-/// The clients of a cause, by what they are doing: `gave up (CLOSE_WAIT)`, `are waiting`.
-fn clients_phrase(symptoms: &[&Group]) -> String {
-    let gave_up: usize = symptoms
-        .iter()
-        .map(|g| g.reasons.get("close-wait").copied().unwrap_or(0))
-        .sum();
-    let total: usize = symptoms.iter().map(|g| g.count).sum();
-    let clients = if total == 1 { "client" } else { "clients" };
-    match (gave_up, total - gave_up) {
-        (0, 1) => "their 1 client is waiting".to_string(),
-        (0, w) => format!("their {w} {clients} are waiting"),
-        (g, 0) => format!("their {g} {clients} gave up (CLOSE_WAIT)"),
-        (g, w) => {
-            format!("of their {total} {clients}, {g} gave up (CLOSE_WAIT) and {w} are waiting")
-        }
-    }
-}
-
-fn cause_verdict(g: &Group, symptoms: &[&Group]) -> String {
-    let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-    let p = g.pids.len();
-    let procs = match (&g.process, p) {
-        (Some(name), 1) => format!("1 {name} process"),
-        (Some(name), _) => format!("{p} {name} workers"),
-        (None, _) => format!("{p} processes"),
-    };
-    let at_least = match g.reason {
-        Reason::Connecting | Reason::HalfOpen => "at least ",
-        _ => "",
-    };
-    format!(
-        "{procs} blocked on {} for {at_least}{} - {}; {}",
-        g.endpoint(Naming::WithName),
-        fmt_age(age),
-        blocked_by(g.reason),
-        clients_phrase(symptoms)
-    )
-}
-
-/// `4242/slowsrv`: the listener's owner.
-fn listener(g: &Group) -> String {
-    match (g.pids.first(), &g.process) {
-        (Some(pid), Some(name)) => format!("{pid}/{name}"),
-        (Some(pid), None) => pid.to_string(),
-        _ => "owner unknown".into(),
-    }
-}
-
-fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
-    let lp = g.local_port.unwrap_or(0);
-    match (g.kind, g.direction) {
-        (Kind::AcceptQueue, _) => {
-            return format!(
-                "{} connections waiting to be accepted on :{lp} (listener {}): the server is not accepting",
-                g.count,
-                listener(g)
-            )
-        }
-        (Kind::Handshakes, Direction::Inbound) => {
-            let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-            return format!(
-                "{} half-open connections from {} on :{lp} (listener {}) for at least {} - {}",
-                g.count,
-                peer(g),
-                listener(g),
-                fmt_age(age),
-                explain(g.reason, g.direction)
-            );
-        }
-        _ => {}
-    }
-    // a group of several reasons is worded by its parts: never "2 sockets close-wait" of
-    // a group with 1 close-wait and 1 idle
-    let parts = reasons_of(g);
-    let idle_family = |r: &Reason| matches!(r, Reason::Idle | Reason::KeepaliveIdle);
-    let (what, why) = match parts.as_slice() {
-        // all of them idle, some with keepalive: "3 sockets idle > 1 s (1 with keepalive)"
-        ps if ps.len() > 1 && ps.iter().all(|(r, _)| idle_family(r)) => {
-            let k = g.reasons.get(Reason::KeepaliveIdle.label()).unwrap_or(&0);
-            (
-                format!("{} ({k} with keepalive)", what_of(g, Reason::Idle, idle_ms)),
-                explain(g.reason, g.direction).to_string(),
-            )
-        }
-        [(r, _)] => (
-            what_of(g, *r, idle_ms),
-            explain(*r, g.direction).to_string(),
-        ),
-        _ => (
-            format!(
-                "({})",
-                parts
-                    .iter()
-                    .map(|(r, n)| format!("{n} {}", what_of(g, *r, idle_ms)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            parts
+        let mut tally: HashMap<usize, Clients> = HashMap::new();
+        for m in &a.members {
+            let s = cx.all[*m];
+            if !waits(s) {
+                continue;
+            }
+            let Some(c) = s
+                .pids
                 .iter()
-                .map(|(r, _)| format!("{}: {}", r.label(), explain(*r, g.direction)))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
-    let head = match g.direction {
-        Direction::Outbound => format!("{} {what} on {}", who(g), peer(g)),
-        Direction::Inbound => format!(
-            "{} {what} from {} on local port {}",
-            who(g),
-            peer(g),
-            g.local_port.unwrap_or(0)
-        ),
-    };
-    match cause {
-        Some(c) => format!(
-            "{head} - the client gave up waiting: the process is blocked on {} (the cause)",
-            c.endpoint(Naming::WithName)
-        ),
-        None => format!("{head} - {why}"),
+                .filter_map(|p| by_pid.get(p))
+                .flatten()
+                .copied()
+                .min_by_key(order)
+            else {
+                continue;
+            };
+            let gave_up = s.sock.state == TcpState::CloseWait && !cx.peers[*m].client_waits;
+            let t = tally.entry(c).or_default();
+            if gave_up {
+                t.gave_up += 1;
+            } else {
+                t.waiting += 1;
+            }
+        }
+        let mut all = Clients::default();
+        let mut best: Option<(usize, usize)> = None;
+        for (c, t) in &tally {
+            groups[*c].clients.waiting += t.waiting;
+            groups[*c].clients.gave_up += t.gave_up;
+            all.waiting += t.waiting;
+            all.gave_up += t.gave_up;
+            if best.is_none_or(|(n, b)| t.total() > n || (t.total() == n && *c < b)) {
+                best = Some((t.total(), *c));
+            }
+        }
+        if let Some((_, c)) = best {
+            let g = &mut groups[gi];
+            g.role = Role::Symptom;
+            g.class = Class::Symptom;
+            g.cause_index = Some(c);
+            g.symptoms = Some(all);
+        }
     }
 }
 
-/// A group's reasons with their counts, most common first (ties: the more severe).
-fn reasons_of(g: &Group) -> Vec<(Reason, usize)> {
-    let mut v: Vec<(Reason, usize)> = Reason::ALL
-        .iter()
-        .filter_map(|r| Some((*r, *g.reasons.get(r.label())?)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    v.sort_by_key(|(r, n)| (std::cmp::Reverse(*n), *r));
-    if v.is_empty() {
-        v.push((g.reason, g.count));
-    }
-    v
-}
-
-/// What one reason of a group says (`idle > 1 s`, `close-wait`).
-fn what_of(g: &Group, r: Reason, idle_ms: u64) -> String {
-    let mut one = g.clone();
-    one.reason = r;
-    what(&one, idle_ms)
-}
-
-/// Group stale sockets and write their verdicts, causes first, then by impact. `context`
-/// holds the stale sockets outside the filters: an outbound group of them is reported only
-/// as the cause of reported groups; an inbound one only makes a reported group their cause
-/// (and counts in its `clients`), never reported itself.
+/// Group stale sockets, find causes by their evidence, link the clients of blocked
+/// processes to them, and rank. `context` holds the stale sockets outside the filters: an
+/// outbound group of them is reported only as the cause of reported groups; an inbound one
+/// only counts in a reported cause's `clients`.
 pub(crate) fn group(
     stale: &[Stale],
     context: &[Stale],
-    idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
+    queues: &[(u64, u32, u32)],
 ) -> Vec<Group> {
-    let mut groups: Vec<Group> = accumulate(stale)
-        .into_iter()
-        .map(|a| group_of(a, names, owners))
-        .collect();
-    groups.extend(accumulate(context).into_iter().map(|a| Group {
-        outside_filters: true,
-        ..group_of(a, names, owners)
-    }));
-    let cause_of = correlate(&mut groups);
-    let verdicts: Vec<String> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| match g.role {
-            Role::Cause => {
-                let symptoms: Vec<&Group> = (0..groups.len())
-                    .filter(|j| cause_of[*j] == Some(i))
-                    .map(|j| &groups[j])
-                    .collect();
-                cause_verdict(g, &symptoms)
-            }
-            _ => verdict(g, idle_ms, cause_of[i].map(|c| &groups[c])),
-        })
-        .collect();
-    for (g, v) in groups.iter_mut().zip(verdicts) {
-        g.verdict = v;
-    }
+    let all: Vec<&Stale> = stale.iter().chain(context).collect();
+    let peers = peers(&all);
+    let cx = Ctx {
+        all: &all,
+        peers: &peers,
+        names,
+        owners,
+        queues,
+    };
+    let accs = accumulate(&all, stale.len());
+    let mut groups: Vec<Group> = accs.iter().map(|a| group_of(a, &cx)).collect();
+    correlate(&mut groups, &accs, &cx);
     // outside the filters: only the causes of groups inside them
     let mut shown: Vec<bool> = groups.iter().map(|g| !g.outside_filters).collect();
-    for (i, c) in cause_of.iter().enumerate() {
-        if let (Some(c), false) = (*c, groups[i].outside_filters) {
+    for g in &groups {
+        if let (Some(c), false) = (g.cause_index, g.outside_filters) {
             shown[c] = true;
         }
     }
-    let mut shown = shown.into_iter();
-    groups.retain(|_| shown.next().unwrap_or(false));
-    rank(&mut groups);
-    groups
+    // rank every group, then keep the shown ones: a symptom names its cause's rank
+    let mut order: Vec<usize> = (0..groups.len()).filter(|i| shown[*i]).collect();
+    order.sort_by(|a, b| rank_order(&groups[*a], &groups[*b]));
+    let mut rank_of = vec![0usize; groups.len()];
+    for (r, i) in order.iter().enumerate() {
+        rank_of[*i] = r + 1;
+    }
+    for g in &mut groups {
+        g.cause_rank = g.cause_index.map(|c| rank_of[c]);
+    }
+    let mut out: Vec<Group> = Vec::with_capacity(order.len());
+    let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+    for i in order {
+        if let Some(mut g) = slots[i].take() {
+            g.rank = rank_of[i];
+            out.push(g);
+        }
+    }
+    out
 }
 
-/// Causes first, then by impact: processes blocked, sockets, age; then a stable order.
-fn rank(groups: &mut [Group]) {
-    groups.sort_by(|a, b| {
-        (b.role == Role::Cause)
-            .cmp(&(a.role == Role::Cause))
-            .then(b.impact().cmp(&a.impact()))
-            .then_with(|| a.kind.cmp(&b.kind))
-            .then_with(|| a.direction.cmp(&b.direction))
-            .then_with(|| a.remote.cmp(&b.remote))
-            .then_with(|| a.port.cmp(&b.port).then(a.local_port.cmp(&b.local_port)))
-            .then_with(|| a.process.cmp(&b.process))
-    });
+/// What to fix first: the class, then impact (processes, sockets, age), then a stable order.
+fn rank_order(a: &Group, b: &Group) -> std::cmp::Ordering {
+    a.class
+        .cmp(&b.class)
+        .then(b.impact().cmp(&a.impact()))
+        .then_with(|| a.key.cmp(&b.key))
+        .then_with(|| a.outside_filters.cmp(&b.outside_filters))
 }
 
-/// Stale sockets per process (owner name), largest first.
+/// Stale sockets per process (owner name), largest first. Sockets no process holds yet (an
+/// accept queue, a handshake) count for their listener's process, as in their group.
 #[derive(Debug, Serialize, PartialEq)]
 pub(crate) struct ByProcess {
     pub(crate) process: Option<String>,
     pub(crate) pids: Vec<u32>,
+    /// Stale sockets.
     pub(crate) count: usize,
 }
 
-fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
-    let mut procs: BTreeMap<Option<&str>, (HashSet<u32>, usize)> = BTreeMap::new();
+/// A stale socket's owner: its own, or its listener's before it is accepted.
+fn owner_of<'a>(s: &'a Stale, owners: &'a Owners) -> (Vec<u32>, Option<String>) {
+    if s.before_accept() && s.pids.is_empty() {
+        return owners.of(s.listener.unwrap_or(0));
+    }
+    (s.pids.clone(), s.process.clone())
+}
+
+fn by_process(stale: &[Stale], owners: &Owners) -> Vec<ByProcess> {
+    let mut procs: BTreeMap<Option<String>, (HashSet<u32>, usize)> = BTreeMap::new();
     for s in stale {
-        let e = procs.entry(s.process.as_deref()).or_default();
-        e.0.extend(s.pids.iter().copied());
+        let (pids, process) = owner_of(s, owners);
+        let e = procs.entry(process).or_default();
+        e.0.extend(pids);
         e.1 += 1;
     }
     let mut v: Vec<ByProcess> = procs
@@ -599,7 +655,7 @@ fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
             let mut pids: Vec<u32> = pids.into_iter().collect();
             pids.sort_unstable();
             ByProcess {
-                process: process.map(str::to_string),
+                process,
                 pids,
                 count,
             }
@@ -608,7 +664,6 @@ fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
     v.sort_by_key(|p| std::cmp::Reverse(p.count));
     v
 }
-
 /// The stale sockets, serialized straight from the audit's records: no per-socket strings
 /// are built (a busy server can have tens of thousands).
 #[derive(Debug, Default)]
@@ -635,6 +690,9 @@ struct SockOut<'a> {
     process: Option<&'a str>,
     reason: Reason,
     severity: u8,
+    /// The socket's request has no answer (see [`Evidence`]).
+    unanswered: bool,
+    unacked: bool,
     inode: u64,
     cookie: u64,
     send_q: u32,
@@ -655,6 +713,8 @@ impl Serialize for Sockets {
             process: s.process.as_deref(),
             reason: s.reason,
             severity: s.reason.severity(),
+            unanswered: s.evidence.unanswered,
+            unacked: s.evidence.unacked,
             inode: s.sock.inode,
             cookie: s.sock.cookie,
             send_q: s.sock.send_q,
@@ -678,8 +738,12 @@ pub(crate) struct Report {
     #[serde(flatten)]
     pub(crate) counts: Counts,
     pub(crate) stale: usize,
+    /// Stale sockets no owner was found for (sockets not accepted yet count for their
+    /// listener's process, as in their group and in `by_process`).
     pub(crate) unowned: usize,
-    pub(crate) by_reason: BTreeMap<&'static str, usize>,
+    pub(crate) by_reason: Tally,
+    /// Serialized with their words by `render::json`.
+    #[serde(skip)]
     pub(crate) groups: Vec<Group>,
     pub(crate) by_process: Vec<ByProcess>,
     pub(crate) warnings: Vec<String>,
@@ -718,11 +782,15 @@ pub(crate) fn report(
     idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
+    queues: &[(u64, u32, u32)],
 ) -> Report {
     let mut warnings = meta.warnings;
     let unowned = stale
         .iter()
-        .filter(|s| s.pids.is_empty() && !s.before_accept())
+        .filter(|s| {
+            let (pids, process) = owner_of(s, owners);
+            pids.is_empty() && process.is_none()
+        })
         .count();
     if unowned > 0 && owners.denied > 0 {
         warnings.push(format!(
@@ -750,29 +818,31 @@ pub(crate) fn report(
         stale: stale.len(),
         unowned,
         by_reason: by_reason(&stale),
-        groups: group(&stale, context, idle_ms, names, owners),
-        by_process: by_process(&stale),
+        groups: group(&stale, context, names, owners, queues),
+        by_process: by_process(&stale, owners),
         warnings,
         sockets: Sockets(stale),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::conn_audit::judge::Direction::{Inbound, Outbound};
+    use crate::conn_audit::judge::SockEvidence;
     use crate::conn_audit::model::tcp::{Sock, TcpInfo, Timer};
 
+    /// A stale socket owned by `pid`; `unanswered` marks its request without an answer.
     #[allow(clippy::too_many_arguments)] // a test fixture: every field spelled out
-    fn stale(
+    pub(crate) fn stale(
         local: &str,
         remote: &str,
         state: TcpState,
         reason: Reason,
         dir: Direction,
-        pid: u32,
-        name: &str,
+        pid: Option<(u32, &str)>,
         idle: u64,
+        unanswered: bool,
     ) -> Stale {
         Stale {
             sock: Sock {
@@ -784,7 +854,7 @@ mod tests {
                 timer: Timer::None,
                 retrans: 0,
                 uid: 0,
-                inode: u64::from(pid) * 1000 + u64::from(remote.len() as u32),
+                inode: 1,
                 info: Some(TcpInfo::default()),
                 cookie: 1,
             },
@@ -792,298 +862,254 @@ mod tests {
             direction: dir,
             idle_ms: Some(idle),
             listener: None,
-            pids: vec![pid],
-            process: Some(name.into()),
+            pids: pid.map(|p| vec![p.0]).unwrap_or_default(),
+            process: pid.map(|p| p.1.to_string()),
+            evidence: SockEvidence {
+                unanswered,
+                syn_retries: reason == Reason::Connecting,
+                retransmitting: reason == Reason::Retransmitting,
+                ..SockEvidence::default()
+            },
         }
     }
 
-    #[test]
-    fn outbound_groups_and_verdicts() {
-        let v: Vec<Stale> = (0..3)
-            .map(|i| {
-                stale(
-                    &format!("[2001:db8::1]:{}", 40000 + i),
-                    "[2001:db8::100]:80",
-                    TcpState::Established,
-                    Reason::Idle,
-                    Outbound,
-                    11 + i,
-                    "apache2",
-                    70_000 + u64::from(i),
-                )
-            })
-            .collect();
-        let mut names = BTreeMap::new();
-        names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, &[], 60_000, &names, &Owners::default());
-        assert_eq!(g.len(), 1);
-        assert_eq!((g[0].count, g[0].pids.clone()), (3, vec![11, 12, 13]));
-        assert_eq!(g[0].verdict, "3 apache2 workers idle > 60 s on crl.example:80 (2001:db8::100) - the client has no read timeout");
-        assert_eq!(g[0].max_idle_s, Some(70.002));
-        assert_eq!(
-            (g[0].port, g[0].local_port, g[0].role),
-            (Some(80), None, Role::Alone)
-        );
-        assert_eq!(g[0].endpoint(Naming::AddressOnly), "[2001:db8::100]:80");
-        // --idle 500ms
-        assert!(group(&v, &[], 500, &names, &Owners::default())[0]
-            .verdict
-            .contains("idle > 0.5 s"));
+    fn grp(v: &[Stale]) -> Vec<Group> {
+        group(v, &[], &BTreeMap::new(), &Owners::default(), &[])
     }
 
-    /// F6 (#11): a group of 1 close-wait and 1 idle socket is never "2 sockets close-wait".
-    #[test]
-    fn a_mixed_group_is_worded_by_its_parts() {
-        let v = vec![
-            stale(
-                "127.0.0.1:50001",
-                "127.0.0.1:40899",
-                TcpState::CloseWait,
-                Reason::CloseWait,
-                Outbound,
-                7,
-                "python3",
-                5_000,
-            ),
-            stale(
-                "127.0.0.1:50002",
-                "127.0.0.1:40899",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                7,
-                "python3",
-                5_000,
-            ),
-        ];
-        let g = group(&v, &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(g.len(), 1);
-        assert_eq!(
-            g[0].verdict,
-            "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:40899 - close-wait: \
-             the peer closed; the local program never called close() (fd leak); \
-             idle: the client has no read timeout"
-        );
-        // one reason: worded as before
-        let g = group(&v[..1], &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert!(g[0]
-            .verdict
-            .starts_with("1 python3 socket close-wait on 127.0.0.1:40899 - "));
-        // idle, one of them with keepalive: all idle, the keepalive ones counted
-        let mut ka = v.clone();
-        ka[0].reason = Reason::KeepaliveIdle;
-        ka[0].sock.state = TcpState::Established;
-        let g = group(&ka, &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(
-            g[0].verdict,
-            "2 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:40899 - \
-             the client has no read timeout"
-        );
-    }
-
-    /// #11: the incident. 100 apache2 workers hang on the CRL server; their clients gave up.
-    /// The cause leads, whatever the symptom's count or age.
-    #[test]
-    fn the_cause_leads_its_symptoms() {
+    /// The incident: `n` workers each blocked on the upstream (request unanswered) and
+    /// serving one client that gave up (its request unanswered, CLOSE_WAIT).
+    fn incident(n: u32, owned: bool) -> Vec<Stale> {
         let mut v = Vec::new();
-        for pid in 0..100u32 {
+        for i in 0..n {
+            let pid = owned.then_some((1000 + i, "apache2"));
             v.push(stale(
-                &format!("[2001:db8::1]:{}", 40000 + pid),
-                "[2001:db8::100]:80",
+                &format!("10.0.0.1:{}", 40000 + i),
+                "10.0.0.100:80",
                 TcpState::Established,
                 Reason::Idle,
                 Outbound,
-                1000 + pid,
-                "apache2",
-                40_000,
+                pid,
+                68_000,
+                true,
             ));
             v.push(stale(
-                "[2001:db8::1]:80",
-                &format!("[2001:db8::7]:{}", 50000 + pid),
+                "10.0.0.1:443",
+                &format!("10.0.0.{}:{}", 7 + i % 40, 50000 + i),
                 TcpState::CloseWait,
                 Reason::CloseWait,
                 Inbound,
-                1000 + pid,
-                "apache2",
+                pid,
                 90_000,
+                true,
             ));
         }
-        // an unrelated, older idle client elsewhere
-        v.push(stale(
-            "10.0.0.1:1234",
-            "10.0.0.9:5432",
-            TcpState::Established,
-            Reason::Idle,
-            Outbound,
-            7,
-            "psql",
-            900_000,
-        ));
-        let mut names = BTreeMap::new();
-        names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, &[], 30_000, &names, &Owners::default());
-        assert_eq!(g.len(), 3);
-        assert_eq!(g[0].role, Role::Cause);
-        assert_eq!(
-            g[0].verdict,
-            "100 apache2 workers blocked on crl.example:80 (2001:db8::100) for 40 s - no read timeout; their 100 clients gave up (CLOSE_WAIT)"
-        );
-        assert_eq!(g[1].role, Role::Symptom);
-        assert!(g[1].verdict.contains("close-wait from 2001:db8::7 on local port 80 - the client gave up waiting: the process is blocked on crl.example:80"), "{}", g[1].verdict);
-        assert!(!g[1].verdict.contains("fd leak"));
-        assert_eq!(
-            (g[2].role, g[2].process.as_deref()),
-            (Role::Alone, Some("psql"))
-        );
+        v
     }
 
-    /// `--port 80` selects the workers' clients; the upstream they are blocked on is outside
-    /// the filter, and still named as the cause (not counted).
+    /// #1, #3: blocked only with evidence; the clients that closed gave up, the others wait.
     #[test]
-    fn a_cause_outside_the_filters_still_leads() {
-        let mut symptoms = Vec::new();
-        let mut context = Vec::new();
-        for pid in 0..3u32 {
-            context.push(stale(
-                &format!("10.0.0.1:{}", 40000 + pid),
-                "10.0.0.100:8443",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                100 + pid,
-                "php-fpm",
-                50_000,
-            ));
-            symptoms.push(stale(
-                "10.0.0.1:80",
-                &format!("10.0.0.7:{}", 50000 + pid),
-                TcpState::CloseWait,
-                Reason::CloseWait,
-                Inbound,
-                100 + pid,
-                "php-fpm",
-                90_000,
-            ));
-        }
-        // context a reported group does not wait on is dropped
-        context.push(stale(
-            "10.0.0.1:1",
-            "10.0.0.200:5432",
-            TcpState::Established,
-            Reason::Idle,
-            Outbound,
-            999,
-            "psql",
-            900_000,
-        ));
-        let g = group(
-            &symptoms,
-            &context,
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
-        );
+    fn the_cause_carries_its_evidence_and_its_clients() {
+        let mut v = incident(4, true);
+        v[1].sock.state = TcpState::Established;
+        v[1].reason = Reason::Idle;
+        let g = grp(&v);
         assert_eq!(g.len(), 2, "{g:#?}");
-        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, true));
-        assert!(
-            g[0].verdict
-                .starts_with("3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s"),
-            "{}",
-            g[0].verdict
-        );
-        assert_eq!((g[1].role, g[1].outside_filters), (Role::Symptom, false));
+        let c = &g[0];
+        assert_eq!((c.rank, c.class, c.role), (1, Class::SilentPeer, Role::Cause));
+        assert_eq!(c.evidence.unanswered_requests, 4);
+        assert_eq!(c.evidence.blocked, 4);
+        assert_eq!(c.evidence.oldest_ms, Some(68_000));
+        assert_eq!(c.clients, Clients { waiting: 1, gave_up: 3 });
+        assert_eq!((c.processes, c.count), (4, 4));
+        let s = &g[1];
+        assert_eq!((s.role, s.class, s.cause_rank), (Role::Symptom, Class::Symptom, Some(1)));
+        assert_eq!(s.symptoms, Some(Clients { waiting: 1, gave_up: 3 }));
+        // 4 client addresses: one group on the listening port
+        assert_eq!((s.remote, s.client_addrs, s.local_port), (None, 4, Some(443)));
     }
 
-    /// A worker blocked on `port` (outbound, idle) and its client gave up on `front`.
-    fn incident(pid: u32, up: u16, front: u16, name: &str) -> (Stale, Stale) {
-        let cause = stale(
-            &format!("10.0.0.1:{}", 40000 + pid),
-            &format!("10.0.0.100:{up}"),
+    /// #1: a healthy pooler: idle server connections whose last query was answered, and
+    /// persistent clients whose last request was answered: no cause, no symptom.
+    #[test]
+    fn a_healthy_pooler_is_no_cause() {
+        let mut v = incident(5, true);
+        for s in &mut v {
+            s.evidence = SockEvidence::default();
+            s.sock.state = TcpState::Established;
+            s.reason = Reason::Idle;
+        }
+        let g = grp(&v);
+        assert!(g.iter().all(|g| g.role == Role::Alone && g.class == Class::Other), "{g:#?}");
+        assert_eq!(g.iter().map(|g| g.clients.total()).sum::<usize>(), 0);
+        assert!(g.iter().any(|g| g.direction == Outbound));
+    }
+
+    /// #2: one process holding both ends of a loopback connection is never blocked on
+    /// itself, whatever the evidence.
+    #[test]
+    fn a_self_loop_is_never_a_cause() {
+        let a = stale(
+            "127.0.0.1:40000",
+            "127.0.0.1:9000",
             TcpState::Established,
             Reason::Idle,
             Outbound,
-            pid,
-            name,
-            50_000,
+            Some((7, "loop")),
+            70_000,
+            true,
         );
-        let symptom = stale(
-            &format!("10.0.0.1:{front}"),
-            &format!("10.0.0.7:{}", 50000 + pid),
-            TcpState::CloseWait,
-            Reason::CloseWait,
+        let b = stale(
+            "127.0.0.1:9000",
+            "127.0.0.1:40000",
+            TcpState::Established,
+            Reason::Idle,
             Inbound,
-            pid,
-            name,
-            90_000,
+            Some((7, "loop")),
+            70_000,
+            true,
         );
-        (cause, symptom)
+        let g = grp(&[a.clone(), b.clone()]);
+        assert!(g.iter().all(|g| g.role == Role::Alone), "{g:#?}");
+        assert_eq!(g.iter().find(|g| g.direction == Outbound).unwrap().evidence.self_loop, 1);
+        // another process at the other end: its request unanswered, a cause
+        let mut b2 = b;
+        b2.pids = vec![8];
+        b2.process = Some("srv".into());
+        let g = grp(&[a, b2]);
+        assert_eq!(g[0].role, Role::Cause, "{g:#?}");
     }
 
-    /// `--dport 8443` selects the workers' upstream sockets; their clients on :80 are outside
-    /// the filter: the group is the cause all the same (the verdict an unfiltered run gives),
-    /// the clients are not reported. An outside cause of outside clients is not reported.
+    /// #4: idle and connecting workers on one upstream are two groups (two identities); each
+    /// worker's client is credited to its own worker's group.
     #[test]
-    fn clients_outside_the_filters_still_make_a_cause() {
-        let (mut inside, mut context) = (Vec::new(), Vec::new());
-        for pid in 100..103 {
-            let (c, s) = incident(pid, 8443, 80, "php-fpm");
-            inside.push(c);
-            context.push(s);
-            let (c, s) = incident(pid + 100, 5432, 81, "nginx");
-            context.extend([c, s]);
+    fn idle_and_connecting_workers_on_one_upstream_stay_apart() {
+        let mut v = incident(3, true);
+        for i in 0..2u32 {
+            let pid = Some((2000 + i, "apache2"));
+            v.push(stale(
+                &format!("10.0.0.1:{}", 41000 + i),
+                "10.0.0.100:80",
+                TcpState::SynSent,
+                Reason::Connecting,
+                Outbound,
+                pid,
+                65_000,
+                false,
+            ));
+            v.push(stale(
+                "10.0.0.1:443",
+                &format!("10.0.0.99:{}", 51000 + i),
+                TcpState::Established,
+                Reason::Idle,
+                Inbound,
+                pid,
+                65_000,
+                true,
+            ));
         }
-        let g = group(
-            &inside,
-            &context,
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
-        );
-        assert_eq!(g.len(), 1, "{g:#?}");
-        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, false));
-        assert_eq!(g[0].clients, 3);
-        assert_eq!(
-            g[0].verdict,
-            "3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s - no read timeout; their 3 clients gave up (CLOSE_WAIT)"
-        );
+        let g = grp(&v);
+        let keys: HashSet<&GroupKey> = g.iter().map(|g| &g.key).collect();
+        assert_eq!(keys.len(), g.len(), "{g:#?}");
+        let idle = g.iter().find(|g| g.class == Class::SilentPeer).unwrap();
+        let conn = g.iter().find(|g| g.class == Class::StuckConnect).unwrap();
+        assert_eq!(idle.clients, Clients { waiting: 0, gave_up: 3 });
+        assert_eq!(conn.clients, Clients { waiting: 2, gave_up: 0 });
+        assert_eq!((idle.rank, conn.rank), (1, 2));
     }
 
-    /// Nagios' "(+k more groups)": two causes outside `--port` lead; only the two symptom
-    /// groups inside the filters are "more".
+    /// #5: without owners (an unprivileged run) the same cause, grouped by peer.
     #[test]
-    fn more_groups_counts_only_groups_inside_the_filters() {
-        let (mut inside, mut context) = (Vec::new(), Vec::new());
-        for pid in 100..103 {
-            for (p, up, front, name) in [(pid, 8443, 80, "php-fpm"), (pid + 100, 9000, 81, "nginx")]
-            {
-                let (c, s) = incident(p, up, front, name);
-                context.push(c);
-                inside.push(s);
-            }
-        }
-        let meta = Meta {
-            source: Source::Netlink,
-            root: None,
-            netns: None,
-            scanned_states: vec![],
-            warnings: vec![],
+    fn without_owners_the_cause_is_the_same() {
+        let root = grp(&incident(4, true));
+        let nobody = grp(&incident(4, false));
+        let lead = |g: &[Group]| {
+            (
+                g[0].class,
+                g[0].remote,
+                g[0].port,
+                g[0].evidence.unanswered_requests,
+                g[0].role,
+            )
         };
-        let r = report(
-            meta,
-            inside,
-            &context,
-            Counts::default(),
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
-        );
-        let outside: Vec<bool> = r.groups.iter().map(|g| g.outside_filters).collect();
-        assert_eq!(outside, [true, true, false, false], "{:#?}", r.groups);
-        assert_eq!(r.more_groups(), 2);
+        assert_eq!(lead(&root), lead(&nobody));
+        assert!(nobody[0].owner_unknown);
+        assert_eq!(nobody[0].processes, 0);
     }
 
+    /// #6, ranking: a silent peer, then a full accept queue, then a stuck connect, then the
+    /// rest, whatever their sizes.
     #[test]
-    fn the_accept_queue_names_the_listener() {
+    fn ranking_is_by_what_to_fix_first() {
+        let mut v = Vec::new();
+        for i in 0..9u32 {
+            v.push(stale(
+                &format!("127.0.0.1:{}", 30000 + i),
+                "127.0.0.1:8080",
+                TcpState::SynSent,
+                Reason::Connecting,
+                Outbound,
+                Some((10 + i, "dialer")),
+                70_000,
+                false,
+            ));
+        }
+        for i in 0..3u32 {
+            let mut s = stale(
+                "127.0.0.1:8080",
+                &format!("127.0.0.1:{}", 50000 + i),
+                TcpState::Established,
+                Reason::Unread,
+                Inbound,
+                None,
+                70_000,
+                true,
+            );
+            s.sock.inode = 0;
+            s.listener = Some(77);
+            v.push(s);
+        }
+        for i in 0..20u32 {
+            v.push(stale(
+                &format!("10.0.0.1:{}", 20000 + i),
+                "10.0.0.9:5432",
+                TcpState::Established,
+                Reason::Idle,
+                Outbound,
+                Some((100 + i, "idler")),
+                900_000,
+                false,
+            ));
+        }
+        v.push(stale(
+            "10.0.0.1:1",
+            "10.0.0.50:80",
+            TcpState::Established,
+            Reason::Retransmitting,
+            Outbound,
+            Some((5, "one")),
+            61_000,
+            false,
+        ));
+        let mut owners = Owners::default();
+        owners.by_inode.insert(77, vec![4242]);
+        owners.comm.insert(4242, "slowsrv".into());
+        let g = group(&v, &[], &BTreeMap::new(), &owners, &[(77, 3, 2)]);
+        let classes: Vec<Class> = g.iter().map(|g| g.class).collect();
+        assert_eq!(
+            classes,
+            [Class::SilentPeer, Class::AcceptQueue, Class::StuckConnect, Class::Other]
+        );
+        assert_eq!(g[1].queue, Some(Queue { queued: 3, backlog: 2, full: true }));
+        assert_eq!(g[1].process.as_deref(), Some("slowsrv"));
+        assert!(g[0].evidence.peer_gone());
+        assert_eq!(g.iter().map(|g| g.rank).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    }
+
+    /// #6: the accept queue's sockets count for the listener's process everywhere: in their
+    /// group, in `by_process`, and never as unowned.
+    #[test]
+    fn queued_sockets_are_counted_the_same_everywhere() {
         let mut v = Vec::new();
         for i in 0..3u32 {
             let mut s = stale(
@@ -1092,65 +1118,83 @@ mod tests {
                 TcpState::Established,
                 Reason::Unread,
                 Inbound,
-                0,
-                "x",
+                None,
                 5_000,
+                true,
             );
             s.sock.inode = 0;
-            s.pids.clear();
-            s.process = None;
             s.listener = Some(77);
             v.push(s);
         }
+        let meta = || Meta {
+            source: Source::Netlink,
+            root: None,
+            netns: None,
+            scanned_states: vec![],
+            warnings: vec![],
+        };
         let mut owners = Owners::default();
         owners.by_inode.insert(77, vec![4242]);
         owners.comm.insert(4242, "slowsrv".into());
-        let g = group(&v, &[], 1_000, &BTreeMap::new(), &owners);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g[0].kind, Kind::AcceptQueue);
-        assert_eq!(g[0].verdict, "3 connections waiting to be accepted on :8080 (listener 4242/slowsrv): the server is not accepting");
-        assert_eq!(g[0].endpoint(Naming::WithName), "* -> :8080");
+        let r = report(meta(), v.clone(), &[], Counts::default(), 1_000, &BTreeMap::new(), &owners, &[]);
+        assert_eq!(r.unowned, 0);
+        assert_eq!(r.by_process.len(), 1);
+        assert_eq!((r.by_process[0].process.as_deref(), r.by_process[0].count), (Some("slowsrv"), 3));
+        // unprivileged: the listener's owner is unknown too: 3 unowned in both places
+        let r = report(meta(), v, &[], Counts::default(), 1_000, &BTreeMap::new(), &Owners::default(), &[]);
+        assert_eq!(r.unowned, 3);
+        assert_eq!((r.by_process[0].process.as_deref(), r.by_process[0].count), (None, 3));
     }
 
+    /// #9: a retransmitting peer leads the group's reason over its idle sockets.
     #[test]
-    fn ranking_is_by_processes_then_sockets_then_age() {
-        let mut v = Vec::new();
-        // one process, 5 sockets, very old
-        for i in 0..5 {
-            v.push(stale(
-                &format!("10.0.0.1:{}", 1000 + i),
-                "10.0.0.9:1",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                1,
-                "a",
-                9_000_000,
-            ));
+    fn retransmitting_leads_over_idle() {
+        let mut v: Vec<Stale> = (0..5)
+            .map(|i| {
+                stale(
+                    &format!("10.0.0.1:{}", 1000 + i),
+                    "10.0.0.9:5432",
+                    TcpState::Established,
+                    Reason::Idle,
+                    Outbound,
+                    Some((7, "app")),
+                    70_000,
+                    false,
+                )
+            })
+            .collect();
+        for s in v.iter_mut().take(3) {
+            s.reason = Reason::Retransmitting;
+            s.evidence.retransmitting = true;
         }
-        // three processes, one socket each, younger
-        for p in 0..3 {
-            v.push(stale(
-                &format!("10.0.0.1:{}", 2000 + p),
-                "10.0.0.9:2",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                10 + p,
-                "b",
-                70_000,
-            ));
+        let g = grp(&v);
+        assert_eq!((g[0].reason, g[0].role), (Reason::Retransmitting, Role::Cause));
+        assert!(g[0].evidence.peer_gone());
+    }
+
+    /// A link-local peer keeps its scope.
+    #[test]
+    fn link_local_keeps_its_scope() {
+        let mut s = stale(
+            "[fe80::1]:40000",
+            "[fe80::2]:80",
+            TcpState::Established,
+            Reason::Idle,
+            Outbound,
+            Some((7, "app")),
+            70_000,
+            false,
+        );
+        if let SocketAddr::V6(v6) = &mut s.sock.remote {
+            v6.set_scope_id(3);
         }
-        let g = group(&v, &[], 60_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(g[0].process.as_deref(), Some("b"));
-        assert_eq!(g[1].process.as_deref(), Some("a"));
+        let g = grp(&[s]);
+        assert_eq!(g[0].endpoint(Naming::WithName), "[fe80::2%3]:80");
     }
 
     #[test]
     fn formats() {
         assert_eq!(fmt_secs(500), "0.5");
         assert_eq!(fmt_secs(60_000), "60");
-        assert_eq!(fmt_age(40_000), "40 s");
-        assert_eq!(fmt_age(720_000), "12 min");
     }
 }
