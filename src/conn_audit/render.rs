@@ -92,7 +92,7 @@ fn holders(g: &Group) -> String {
 const OWNER_UNKNOWN: &str = "owner unknown: run as root to name the process";
 
 /// A cause's evidence in words, the strongest first: `3 retransmitting (no ACK), 30 requests
-/// unanswered, oldest 68 s`.
+/// unanswered` (the age of the oldest is the verdict's).
 fn evidence_words(e: &Evidence) -> String {
     let mut parts = Vec::new();
     if e.retransmits > 0 {
@@ -102,16 +102,13 @@ fn evidence_words(e: &Evidence) -> String {
         parts.push(format!("{} keepalive probes unanswered", e.keepalive_unanswered));
     }
     if e.syn_retries > 0 {
-        parts.push(format!("{} SYNs unanswered", e.syn_retries));
+        parts.push(plural(e.syn_retries, "connect unanswered", "connects unanswered"));
     }
     if e.unanswered_requests > 0 {
         parts.push(plural(e.unanswered_requests, "request unanswered", "requests unanswered"));
     }
     if e.unacked > 0 && e.retransmits == 0 {
         parts.push(format!("{} with data unacknowledged", e.unacked));
-    }
-    if let Some(ms) = e.oldest_ms {
-        parts.push(format!("oldest {}", fmt_age_words(ms)));
     }
     parts.join(", ")
 }
@@ -171,9 +168,10 @@ fn explain(r: Reason, d: Direction, e: &Evidence) -> &'static str {
         (Reason::Idle | Reason::KeepaliveIdle, Direction::Inbound) if e.unanswered_requests > 0 => {
             "their requests are unanswered: the server does not answer"
         }
-        (Reason::Idle, Direction::Inbound) => {
+        (Reason::Idle, Direction::Inbound) if e.answered > 0 => {
             "idle clients, every request answered (keep-alive or a pool)"
         }
+        (Reason::Idle, Direction::Inbound) => "no data either way",
         (Reason::Connecting, _) => "the peer drops SYNs; the client has no connect timeout",
         (Reason::HalfOpen, _) => {
             "the client never completed the handshake (SYN flood, or its ACKs are lost)"

@@ -42,7 +42,8 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
                 | StateFlags::CLOSE_WAIT
                 | StateFlags::LISTEN
                 | StateFlags::SYN_SENT
-                | StateFlags::SYN_RECV,
+                | StateFlags::SYN_RECV
+                | StateFlags::FIN_WAIT2,
             socket_id: if family == AF_INET {
                 SocketId::new_v4()
             } else {
@@ -71,11 +72,12 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
 }
 
 /// The TCP states the netlink dump asks for (see [`dump_netlink`]).
-pub(crate) const NETLINK_STATES: [&str; 5] = [
+pub(crate) const NETLINK_STATES: [&str; 6] = [
     "ESTABLISHED",
     "CLOSE_WAIT",
     "SYN_SENT",
     "SYN_RECV",
+    "FIN_WAIT2",
     "LISTEN",
 ];
 

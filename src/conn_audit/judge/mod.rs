@@ -438,6 +438,8 @@ pub(crate) struct SockEvidence {
     pub(crate) syn_retries: bool,
     /// Keepalive probes sent and not answered.
     pub(crate) keepalive_unanswered: bool,
+    /// Requests were made and answered, none is pending (not evidence of anything wrong).
+    pub(crate) answered: bool,
 }
 
 impl SockEvidence {
@@ -456,19 +458,38 @@ fn evidence_of(s: &Sock, reason: Reason, dir: Direction) -> SockEvidence {
     let i = s.info.as_ref();
     let sent = i.and_then(|i| i.last_data_sent_ms);
     let recv = i.and_then(|i| i.last_data_recv_ms);
+    let segs_in = i.and_then(|i| i.data_segs_in);
+    let segs_out = i.and_then(|i| i.data_segs_out);
+    // equal to the millisecond (a request sent as soon as connected, or a loopback answer
+    // within the millisecond): the data segment counts tell whether an answer ever came
+    let never = |asked: Option<u32>, answered: Option<u32>| {
+        asked.is_some_and(|n| n > 0) && answered == Some(0)
+    };
+    let (mine, theirs) = match dir {
+        Direction::Outbound => (segs_out, segs_in),
+        Direction::Inbound => (segs_in, segs_out),
+    };
     let unanswered = match (dir, sent, recv) {
         // more recent send than receive: the last request has no answer yet
-        (Direction::Outbound, Some(sent), Some(recv)) => sent < recv,
-        (Direction::Inbound, Some(sent), Some(recv)) => recv < sent || s.recv_q > 0,
+        (Direction::Outbound, Some(sent), Some(recv)) => {
+            sent < recv || (sent == recv && never(mine, theirs))
+        }
+        (Direction::Inbound, Some(sent), Some(recv)) => {
+            recv < sent || (sent == recv && never(mine, theirs)) || s.recv_q > 0
+        }
         (Direction::Inbound, _, _) => s.recv_q > 0,
         _ => false,
     };
+    // a request was made and answered: data both ways, and none pending
+    let exchanged = mine.is_some_and(|n| n > 0) && theirs.is_some_and(|n| n > 0);
     let unacked = match i.and_then(|i| i.unacked) {
         Some(n) => n > 0,
         None => s.state == TcpState::Established && s.send_q > 0,
     };
+    let handshake = s.state.is_syn_recv() || s.state == TcpState::SynSent;
     SockEvidence {
-        unanswered: unanswered && !s.state.is_syn_recv() && s.state != TcpState::SynSent,
+        answered: exchanged && !unanswered && !handshake,
+        unanswered: unanswered && !handshake,
         unacked: unacked && s.state == TcpState::Established,
         retransmitting: reason == Reason::Retransmitting,
         syn_retries: reason == Reason::Connecting,

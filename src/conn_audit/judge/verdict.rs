@@ -84,7 +84,7 @@ pub(crate) struct Evidence {
     pub(crate) keepalive_unanswered: usize,
     /// Sockets with at least one of the above: the peer does not answer them.
     pub(crate) blocked: usize,
-    /// Idle sockets whose last request was answered (a healthy pool or keep-alive).
+    /// Sockets whose requests were all answered (a healthy pool or keep-alive).
     pub(crate) answered: usize,
     /// Sockets whose other end is held by the same process (never evidence of a cause).
     pub(crate) self_loop: usize,
@@ -107,8 +107,7 @@ impl Evidence {
         if e.blocks() {
             self.blocked += 1;
             self.oldest_ms = self.oldest_ms.max(s.idle_ms);
-        } else if matches!(s.reason, Reason::Idle | Reason::KeepaliveIdle) && s.sock.info.is_some()
-        {
+        } else if e.answered {
             self.answered += 1;
         }
     }

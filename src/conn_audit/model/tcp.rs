@@ -108,6 +108,10 @@ pub struct TcpInfo {
     pub total_retrans: Option<u32>,
     /// The peer's advertised window (kernel 6.2+; `None` on older kernels).
     pub snd_wnd: Option<u32>,
+    /// Segments carrying data received and sent (kernel 4.6+): whether a request was ever
+    /// sent, and ever answered, when the idle times are equal to the millisecond.
+    pub data_segs_in: Option<u32>,
+    pub data_segs_out: Option<u32>,
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
@@ -132,6 +136,8 @@ impl TcpInfo {
             rtt_us: u32_at(b, 68),
             total_retrans: u32_at(b, 100),
             snd_wnd: u32_at(b, 228),
+            data_segs_in: u32_at(b, 152),
+            data_segs_out: u32_at(b, 156),
         })
     }
 }
