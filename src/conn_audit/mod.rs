@@ -344,7 +344,10 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     validate(&args)?;
     if args.kill && (args.source == SourceArg::Procfs || !ctx.root.is_live()) {
-        bail!("{}", kill::refusal(Source::Procfs, !ctx.root.is_live(), &[]).unwrap_or_default());
+        bail!(
+            "{}",
+            kill::refusal(Source::Procfs, !ctx.root.is_live(), &[]).unwrap_or_default()
+        );
     }
     if args.verb == Some(Verb::Autoconf) {
         return Ok(autoconf(ctx));
@@ -368,7 +371,8 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
                 .context("writing to stdout")?;
         }
         if args.kill {
-            if let Some(why) = kill::refusal(report.source, report.root.is_some(), &report.sockets.0)
+            if let Some(why) =
+                kill::refusal(report.source, report.root.is_some(), &report.sockets.0)
             {
                 bail!("{why}");
             }

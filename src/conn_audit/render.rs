@@ -80,11 +80,17 @@ fn holders(g: &Group) -> String {
     let socks = plural(g.count, "socket", "sockets");
     match (&g.process, g.processes) {
         (Some(name), p) if p > 0 => {
-            format!("{} ({socks})", plural(p, &format!("{name} process"), &format!("{name} processes")))
+            format!(
+                "{} ({socks})",
+                plural(p, &format!("{name} process"), &format!("{name} processes"))
+            )
         }
         (Some(name), _) => format!("{socks} of {name}"),
         (None, 0) => format!("{socks} ({OWNER_UNKNOWN})"),
-        (None, p) => format!("{socks} of {} (name unknown)", plural(p, "process", "processes")),
+        (None, p) => format!(
+            "{socks} of {} (name unknown)",
+            plural(p, "process", "processes")
+        ),
     }
 }
 
@@ -99,13 +105,24 @@ fn evidence_words(e: &Evidence) -> String {
         parts.push(format!("{} retransmitting (no ACK)", e.retransmits));
     }
     if e.keepalive_unanswered > 0 {
-        parts.push(format!("{} keepalive probes unanswered", e.keepalive_unanswered));
+        parts.push(format!(
+            "{} keepalive probes unanswered",
+            e.keepalive_unanswered
+        ));
     }
     if e.syn_retries > 0 {
-        parts.push(plural(e.syn_retries, "connect unanswered", "connects unanswered"));
+        parts.push(plural(
+            e.syn_retries,
+            "connect unanswered",
+            "connects unanswered",
+        ));
     }
     if e.unanswered_requests > 0 {
-        parts.push(plural(e.unanswered_requests, "request unanswered", "requests unanswered"));
+        parts.push(plural(
+            e.unanswered_requests,
+            "request unanswered",
+            "requests unanswered",
+        ));
     }
     if e.unacked > 0 && e.retransmits == 0 {
         parts.push(format!("{} with data unacknowledged", e.unacked));
@@ -131,7 +148,10 @@ fn clients_phrase(c: &Clients) -> Option<String> {
 fn cause_words(g: &Group) -> String {
     let (what, why) = match g.class {
         Class::StuckConnect => (
-            format!("stuck in connect to {} for at least", g.endpoint(Naming::WithName)),
+            format!(
+                "stuck in connect to {} for at least",
+                g.endpoint(Naming::WithName)
+            ),
             "the peer drops SYNs, no connect timeout",
         ),
         _ if g.evidence.peer_gone() => (
@@ -307,11 +327,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
     };
     let head = match g.direction {
         Direction::Outbound => format!("{} {what} on {}", holders(g), peer(g)),
-        Direction::Inbound => format!(
-            "{} {what} from {} on local port {lp}",
-            holders(g),
-            peer(g)
-        ),
+        Direction::Inbound => format!("{} {what} from {} on local port {lp}", holders(g), peer(g)),
     };
     format!("{head} - {why}")
 }
@@ -696,10 +712,12 @@ fn group_labels(g: &Group) -> [(&'static str, String); 5] {
     [
         (
             "remote",
-            k.remote.map_or_else(|| "*".to_string(), |ip| ip.to_string()),
+            k.remote
+                .map_or_else(|| "*".to_string(), |ip| ip.to_string()),
         ),
         ("port", k.port.to_string()),
-        ("process", k.process.clone().unwrap_or_default()),
+        // the key's process, or for an accept queue its listener's (one per port)
+        ("process", g.process.clone().unwrap_or_default()),
         (
             "direction",
             match k.direction {

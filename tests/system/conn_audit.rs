@@ -70,7 +70,7 @@ fn outbound_group<'a>(v: &'a Value, remote: &str, port: u16) -> &'a Value {
 
 /// Assert that a group's verdict contains `needle`.
 fn assert_verdict_has(g: &Value, needle: &str) {
-    let verdict = g["verdict"].as_str().unwrap_or_default();
+    let verdict = g["message"].as_str().unwrap_or_default();
     assert!(verdict.contains(needle), "{needle:?} not in {g}");
 }
 
@@ -184,7 +184,7 @@ fn live_loopback_shapes_are_labelled() {
     assert_eq!(g["count"], 3);
     assert_eq!(g["pids"], serde_json::json!([client]));
     assert_eq!(
-        g["verdict"],
+        g["message"],
         format!(
             "3 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:{p} - the client has \
              no read timeout"

@@ -223,7 +223,7 @@ fn the_accept_queue_and_a_client_stuck_in_connect() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| g["verdict"].as_str().unwrap())
+        .map(|g| g["message"].as_str().unwrap())
         .collect();
     let slowsrv = inc.pid("slowsrv");
     assert!(
@@ -736,7 +736,7 @@ kill $PYPID
     assert_eq!(second["by_reason"]["half-open"], 2, "{second}");
     assert_eq!(second["unowned"], 0, "{second}");
     let (port, pid) = (read("port"), read("pid"));
-    let v = second["groups"][0]["verdict"].as_str().unwrap();
+    let v = second["groups"][0]["message"].as_str().unwrap();
     assert!(
         v.starts_with(&format!(
             "2 half-open connections from 10.9.9.9 on :{port} (listener {}/python3) for ",

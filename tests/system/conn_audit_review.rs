@@ -68,7 +68,7 @@ fn connecting(v: &Value) -> (f64, String) {
         .unwrap_or_else(|| panic!("no connecting group: {v}"));
     (
         g["max_idle_s"].as_f64().unwrap(),
-        g["verdict"].as_str().unwrap().to_string(),
+        g["message"].as_str().unwrap().to_string(),
     )
 }
 
@@ -160,7 +160,7 @@ fn counts_add_up_in_a_mixed_group() {
         .find(|g| g["reasons"].as_object().unwrap().len() > 1)
         .unwrap_or_else(|| panic!("no mixed group: {v}"));
     assert_eq!(
-        mixed["verdict"].as_str().unwrap(),
+        mixed["message"].as_str().unwrap(),
         format!(
             "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:{p} - close-wait: the \
              peer closed; the local program never called close() (fd leak); idle: the client \
@@ -205,7 +205,7 @@ fn counts_add_up_in_a_mixed_group() {
     assert_eq!(breakdown(&nagios), json, "{nagios}");
     // the headline is the mixed group's verdict, whose parts add up to its count
     assert!(
-        nagios.contains(mixed["verdict"].as_str().unwrap()),
+        nagios.contains(mixed["message"].as_str().unwrap()),
         "{nagios}"
     );
     let text = audit(&[]);

@@ -15,6 +15,7 @@ mod bindstats_prom;
 mod conn_audit;
 mod conn_audit_causes;
 mod conn_audit_review;
+mod conn_audit_twins;
 mod install;
 mod itop;
 mod ssd_align;

@@ -983,7 +983,11 @@ mod tests {
         r.inode = 0;
         for (n, age) in [(1, 1_000), (2, 3_000), (3, 7_000), (4, 15_000), (5, 31_000)] {
             r.retrans = n;
-            assert_eq!(judge_sock(&r, 60_000, now, None).lasted_ms, Some(age), "{n}");
+            assert_eq!(
+                judge_sock(&r, 60_000, now, None).lasted_ms,
+                Some(age),
+                "{n}"
+            );
         }
         // remembered from a run 40 s ago, with 5 retransmissions seen: 71 s > --idle 60 s
         r.retrans = 5;
@@ -1020,7 +1024,13 @@ mod tests {
     #[test]
     fn a_process_half_closed_in_fin_wait2_is_waiting() {
         let now = 1 << 40;
-        let s = sock(TcpState::FinWait2, Timer::None, 0, 0, Some(info(70_000, 70_000)));
+        let s = sock(
+            TcpState::FinWait2,
+            Timer::None,
+            0,
+            0,
+            Some(info(70_000, 70_000)),
+        );
         assert_eq!(reason(&s, 60_000), Some(Reason::HalfClosed));
         let mut orphan = s.clone();
         orphan.inode = 0;

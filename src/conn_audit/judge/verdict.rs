@@ -11,7 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::conn_audit::judge::{by_reason, Counts, Direction, Owners, Reason, Source, Stale, Tally};
+use crate::conn_audit::judge::{
+    by_reason, Counts, Direction, Owners, Reason, Source, Stale, Tally,
+};
 use crate::conn_audit::model::tcp::TcpState;
 
 /// What a group is.
@@ -274,11 +276,7 @@ impl Group {
     /// Impact, for ranking within a class: processes blocked, sockets involved, age.
     fn impact(&self) -> (usize, usize, u64) {
         let age = self.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-        (
-            self.processes,
-            self.count + self.clients.total(),
-            age,
-        )
+        (self.processes, self.count + self.clients.total(), age)
     }
 
     pub(crate) fn age_ms(&self) -> u64 {
@@ -408,7 +406,11 @@ fn group_of(a: &Acc, cx: &Ctx<'_>) -> Group {
     pids.sort_unstable();
     pids.dedup();
     let reasons = Tally::of(members.iter().copied());
-    let reason = reasons.present().map(|(r, _)| r).next().unwrap_or(Reason::Idle);
+    let reason = reasons
+        .present()
+        .map(|(r, _)| r)
+        .next()
+        .unwrap_or(Reason::Idle);
     let mut evidence = Evidence::default();
     let mut addrs: HashSet<IpAddr> = HashSet::new();
     for i in &a.members {
@@ -915,17 +917,38 @@ pub(crate) mod tests {
         let g = grp(&v);
         assert_eq!(g.len(), 2, "{g:#?}");
         let c = &g[0];
-        assert_eq!((c.rank, c.class, c.role), (1, Class::SilentPeer, Role::Cause));
+        assert_eq!(
+            (c.rank, c.class, c.role),
+            (1, Class::SilentPeer, Role::Cause)
+        );
         assert_eq!(c.evidence.unanswered_requests, 4);
         assert_eq!(c.evidence.blocked, 4);
         assert_eq!(c.evidence.oldest_ms, Some(68_000));
-        assert_eq!(c.clients, Clients { waiting: 1, gave_up: 3 });
+        assert_eq!(
+            c.clients,
+            Clients {
+                waiting: 1,
+                gave_up: 3
+            }
+        );
         assert_eq!((c.processes, c.count), (4, 4));
         let s = &g[1];
-        assert_eq!((s.role, s.class, s.cause_rank), (Role::Symptom, Class::Symptom, Some(1)));
-        assert_eq!(s.symptoms, Some(Clients { waiting: 1, gave_up: 3 }));
+        assert_eq!(
+            (s.role, s.class, s.cause_rank),
+            (Role::Symptom, Class::Symptom, Some(1))
+        );
+        assert_eq!(
+            s.symptoms,
+            Some(Clients {
+                waiting: 1,
+                gave_up: 3
+            })
+        );
         // 4 client addresses: one group on the listening port
-        assert_eq!((s.remote, s.client_addrs, s.local_port), (None, 4, Some(443)));
+        assert_eq!(
+            (s.remote, s.client_addrs, s.local_port),
+            (None, 4, Some(443))
+        );
     }
 
     /// #1: a healthy pooler: idle server connections whose last query was answered, and
@@ -939,7 +962,11 @@ pub(crate) mod tests {
             s.reason = Reason::Idle;
         }
         let g = grp(&v);
-        assert!(g.iter().all(|g| g.role == Role::Alone && g.class == Class::Other), "{g:#?}");
+        assert!(
+            g.iter()
+                .all(|g| g.role == Role::Alone && g.class == Class::Other),
+            "{g:#?}"
+        );
         assert_eq!(g.iter().map(|g| g.clients.total()).sum::<usize>(), 0);
         assert!(g.iter().any(|g| g.direction == Outbound));
     }
@@ -970,7 +997,14 @@ pub(crate) mod tests {
         );
         let g = grp(&[a.clone(), b.clone()]);
         assert!(g.iter().all(|g| g.role == Role::Alone), "{g:#?}");
-        assert_eq!(g.iter().find(|g| g.direction == Outbound).unwrap().evidence.self_loop, 1);
+        assert_eq!(
+            g.iter()
+                .find(|g| g.direction == Outbound)
+                .unwrap()
+                .evidence
+                .self_loop,
+            1
+        );
         // another process at the other end: its request unanswered, a cause
         let mut b2 = b;
         b2.pids = vec![8];
@@ -1012,8 +1046,20 @@ pub(crate) mod tests {
         assert_eq!(keys.len(), g.len(), "{g:#?}");
         let idle = g.iter().find(|g| g.class == Class::SilentPeer).unwrap();
         let conn = g.iter().find(|g| g.class == Class::StuckConnect).unwrap();
-        assert_eq!(idle.clients, Clients { waiting: 0, gave_up: 3 });
-        assert_eq!(conn.clients, Clients { waiting: 2, gave_up: 0 });
+        assert_eq!(
+            idle.clients,
+            Clients {
+                waiting: 0,
+                gave_up: 3
+            }
+        );
+        assert_eq!(
+            conn.clients,
+            Clients {
+                waiting: 2,
+                gave_up: 0
+            }
+        );
         assert_eq!((idle.rank, conn.rank), (1, 2));
     }
 
@@ -1097,9 +1143,21 @@ pub(crate) mod tests {
         let classes: Vec<Class> = g.iter().map(|g| g.class).collect();
         assert_eq!(
             classes,
-            [Class::SilentPeer, Class::AcceptQueue, Class::StuckConnect, Class::Other]
+            [
+                Class::SilentPeer,
+                Class::AcceptQueue,
+                Class::StuckConnect,
+                Class::Other
+            ]
         );
-        assert_eq!(g[1].queue, Some(Queue { queued: 3, backlog: 2, full: true }));
+        assert_eq!(
+            g[1].queue,
+            Some(Queue {
+                queued: 3,
+                backlog: 2,
+                full: true
+            })
+        );
         assert_eq!(g[1].process.as_deref(), Some("slowsrv"));
         assert!(g[0].evidence.peer_gone());
         assert_eq!(g.iter().map(|g| g.rank).collect::<Vec<_>>(), [1, 2, 3, 4]);
@@ -1135,14 +1193,38 @@ pub(crate) mod tests {
         let mut owners = Owners::default();
         owners.by_inode.insert(77, vec![4242]);
         owners.comm.insert(4242, "slowsrv".into());
-        let r = report(meta(), v.clone(), &[], Counts::default(), 1_000, &BTreeMap::new(), &owners, &[]);
+        let r = report(
+            meta(),
+            v.clone(),
+            &[],
+            Counts::default(),
+            1_000,
+            &BTreeMap::new(),
+            &owners,
+            &[],
+        );
         assert_eq!(r.unowned, 0);
         assert_eq!(r.by_process.len(), 1);
-        assert_eq!((r.by_process[0].process.as_deref(), r.by_process[0].count), (Some("slowsrv"), 3));
+        assert_eq!(
+            (r.by_process[0].process.as_deref(), r.by_process[0].count),
+            (Some("slowsrv"), 3)
+        );
         // unprivileged: the listener's owner is unknown too: 3 unowned in both places
-        let r = report(meta(), v, &[], Counts::default(), 1_000, &BTreeMap::new(), &Owners::default(), &[]);
+        let r = report(
+            meta(),
+            v,
+            &[],
+            Counts::default(),
+            1_000,
+            &BTreeMap::new(),
+            &Owners::default(),
+            &[],
+        );
         assert_eq!(r.unowned, 3);
-        assert_eq!((r.by_process[0].process.as_deref(), r.by_process[0].count), (None, 3));
+        assert_eq!(
+            (r.by_process[0].process.as_deref(), r.by_process[0].count),
+            (None, 3)
+        );
     }
 
     /// #9: a retransmitting peer leads the group's reason over its idle sockets.
@@ -1167,7 +1249,10 @@ pub(crate) mod tests {
             s.evidence.retransmitting = true;
         }
         let g = grp(&v);
-        assert_eq!((g[0].reason, g[0].role), (Reason::Retransmitting, Role::Cause));
+        assert_eq!(
+            (g[0].reason, g[0].role),
+            (Reason::Retransmitting, Role::Cause)
+        );
         assert!(g[0].evidence.peer_gone());
     }
 

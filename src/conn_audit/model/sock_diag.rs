@@ -109,9 +109,9 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
     let id = &h.socket_id;
     // a link-local address means nothing without its interface: keep it as the `%scope`
     let addr = |ip: std::net::IpAddr, port: u16| match ip {
-        std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => SocketAddr::V6(
-            std::net::SocketAddrV6::new(v6, port, 0, id.interface_id),
-        ),
+        std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, id.interface_id))
+        }
         ip => SocketAddr::new(ip, port),
     };
     Some(Sock {
