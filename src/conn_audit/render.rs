@@ -94,6 +94,24 @@ fn holders(g: &Group) -> String {
     }
 }
 
+/// Whose sockets a group holds, sockets first: `2 sockets of 1 python3 process`,
+/// `3 sockets of 2 apache2 processes`, `12 sockets (owner unknown: ...)`.
+fn sockets_of(g: &Group) -> String {
+    let socks = plural(g.count, "socket", "sockets");
+    match (&g.process, g.processes) {
+        (Some(name), p) if p > 0 => format!(
+            "{socks} of {}",
+            plural(p, &format!("{name} process"), &format!("{name} processes"))
+        ),
+        (Some(name), _) => format!("{socks} of {name}"),
+        (None, 0) => format!("{socks} ({OWNER_UNKNOWN})"),
+        (None, p) => format!(
+            "{socks} of {} (name unknown)",
+            plural(p, "process", "processes")
+        ),
+    }
+}
+
 /// What an unprivileged run says instead of a process name.
 const OWNER_UNKNOWN: &str = "owner unknown: run as root to name the process";
 
@@ -283,7 +301,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
         };
         let mut v = format!(
             "{} from {} on local port {lp}: {what}, their requests unanswered - the process is blocked on {} (the cause)",
-            holders(g),
+            sockets_of(g),
             peer(g),
             c.endpoint(Naming::WithName)
         );
@@ -326,8 +344,12 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
         ),
     };
     let head = match g.direction {
-        Direction::Outbound => format!("{} {what} on {}", holders(g), peer(g)),
-        Direction::Inbound => format!("{} {what} from {} on local port {lp}", holders(g), peer(g)),
+        Direction::Outbound => format!("{} {what} on {}", sockets_of(g), peer(g)),
+        Direction::Inbound => format!(
+            "{} {what} from {} on local port {lp}",
+            sockets_of(g),
+            peer(g)
+        ),
     };
     format!("{head} - {why}")
 }

@@ -104,7 +104,8 @@ fn syn_sent_age_is_never_more_than_the_real_age() {
     let v = audit_json(std::path::Path::new("/dev/null"), "2s", &stuck.port);
     let (age, verdict) = connecting(&v);
     assert_lower_bound(age, &stuck, &v);
-    assert!(verdict.contains(" connecting for at least "), "{verdict}");
+    assert!(verdict.contains(" stuck in connect to "), "{verdict}");
+    assert!(verdict.contains(" for at least "), "{verdict}");
     let v = audit_json(&st, "2s", &stuck.port);
     let (age, _) = connecting(&v);
     assert_lower_bound(age, &stuck, &v);
@@ -162,9 +163,9 @@ fn counts_add_up_in_a_mixed_group() {
     assert_eq!(
         mixed["message"].as_str().unwrap(),
         format!(
-            "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:{p} - close-wait: the \
-             peer closed; the local program never called close() (fd leak); idle: the client \
-             has no read timeout"
+            "2 sockets of 1 python3 process (1 close-wait, 1 idle > 1 s) on 127.0.0.1:{p} - \
+             close-wait: the peer closed; the local program never called close() (fd leak); \
+             idle: both ends are held by the same process"
         ),
         "{v}"
     );
