@@ -195,13 +195,13 @@ fn audit(
             Source::Procfs => vec!["all"],
         },
         warnings,
+        idle_ms: opts.idle_ms,
     };
     Ok(report(
         meta,
         judged.stale,
         &judged.context,
         judged.counts,
-        opts.idle_ms,
         &names,
         &owners,
         &judged.queues,
@@ -257,11 +257,18 @@ fn render_report(
         return Ok(out);
     }
     match args.format {
-        // pretty for people, compact (much smaller) for pipes and files
-        Format::Json if std::io::stdout().is_terminal() => {
-            crate::format::json::write_pretty(&mut out, &render::json(r))?
+        // streamed, not buffered: every stale socket is listed (430k of them in a capture)
+        Format::Json => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            // pretty for people, compact (much smaller) for pipes and files
+            if std::io::stdout().is_terminal() {
+                crate::format::json::write_pretty(&mut w, &render::json(r))?
+            } else {
+                crate::format::json::write_line(&mut w, &render::json(r))?
+            }
+            w.flush().context("writing to stdout")?;
         }
-        Format::Json => crate::format::json::write_line(&mut out, &render::json(r))?,
         Format::Prometheus => prometheus::write(&mut out, &render::prometheus_families(r, top))?,
         _ => {
             let mut s = String::new();

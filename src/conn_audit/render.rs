@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::conn_audit::judge::verdict::{
-    fmt_secs, Class, Clients, Evidence, Group, GroupKey, Kind as GroupKind, Naming, Report, Role,
+    fmt_secs, Beyond, Class, Clients, Evidence, Group, GroupKey, Kind as GroupKind, Naming, Report,
+    Role,
 };
 use crate::conn_audit::judge::{Direction, Reason, Source, Tally};
 use crate::format::munin::{self, Draw, Field, FieldType, Graph};
@@ -23,9 +24,23 @@ struct Rest {
     sockets: usize,
 }
 
-fn rest_of<'a>(rest: impl Iterator<Item = &'a Group>) -> Option<Rest> {
-    let (groups, sockets) = rest.fold((0, 0), |(g, s), x| (g + 1, s + x.count));
+fn rest_of<'a>(rest: impl Iterator<Item = &'a Group>, beyond: Beyond) -> Option<Rest> {
+    let (groups, sockets) = rest.fold((beyond.groups, beyond.sockets), |(g, s), x| {
+        (g + 1, s + x.count)
+    });
     (groups > 0).then_some(Rest { groups, sockets })
+}
+
+/// `rest` and the groups beyond the report's bound, summed.
+fn with_beyond(rest: Option<Rest>, beyond: Beyond) -> Option<Rest> {
+    let (g, s) = rest.map_or((0, 0), |r| (r.groups, r.sockets));
+    rest_of(
+        std::iter::empty(),
+        Beyond {
+            groups: g + beyond.groups,
+            sockets: s + beyond.sockets,
+        },
+    )
 }
 
 /// The `top` largest of `items` by count (0 = all), in their order, and the rest summed.
@@ -76,7 +91,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// Who holds a group's sockets, counting processes by pid and sockets by socket:
 /// `4 apache2 processes (4 sockets)`, `1 nginx process (30 sockets)`, `12 sockets (owner
 /// unknown: run as root to name the process)`.
-fn holders(g: &Group) -> String {
+fn holders(g: &Group, r: &Report) -> String {
     let socks = plural(g.count, "socket", "sockets");
     match (&g.process, g.processes) {
         (Some(name), p) if p > 0 => {
@@ -86,7 +101,7 @@ fn holders(g: &Group) -> String {
             )
         }
         (Some(name), _) => format!("{socks} of {name}"),
-        (None, 0) => format!("{socks} ({OWNER_UNKNOWN})"),
+        (None, 0) => format!("{socks} ({})", owner_unknown(r)),
         (None, p) => format!(
             "{socks} of {} (name unknown)",
             plural(p, "process", "processes")
@@ -96,7 +111,7 @@ fn holders(g: &Group) -> String {
 
 /// Whose sockets a group holds, sockets first: `2 sockets of 1 python3 process`,
 /// `3 sockets of 2 apache2 processes`, `12 sockets (owner unknown: ...)`.
-fn sockets_of(g: &Group) -> String {
+fn sockets_of(g: &Group, r: &Report) -> String {
     let socks = plural(g.count, "socket", "sockets");
     match (&g.process, g.processes) {
         (Some(name), p) if p > 0 => format!(
@@ -104,7 +119,7 @@ fn sockets_of(g: &Group) -> String {
             plural(p, &format!("{name} process"), &format!("{name} processes"))
         ),
         (Some(name), _) => format!("{socks} of {name}"),
-        (None, 0) => format!("{socks} ({OWNER_UNKNOWN})"),
+        (None, 0) => format!("{socks} ({})", owner_unknown(r)),
         (None, p) => format!(
             "{socks} of {} (name unknown)",
             plural(p, "process", "processes")
@@ -112,8 +127,13 @@ fn sockets_of(g: &Group) -> String {
     }
 }
 
-/// What an unprivileged run says instead of a process name.
-const OWNER_UNKNOWN: &str = "owner unknown: run as root to name the process";
+/// What a run says instead of a process name it could not find.
+fn owner_unknown(r: &Report) -> &'static str {
+    match r.root {
+        Some(_) => "owner unknown: not in the capture",
+        None => "owner unknown: run as root to name the process",
+    }
+}
 
 /// A cause's evidence in words, the strongest first: `3 retransmitting (no ACK), 30 requests
 /// unanswered` (the age of the oldest is the verdict's).
@@ -163,7 +183,7 @@ fn clients_phrase(c: &Clients) -> Option<String> {
     })
 }
 
-fn cause_words(g: &Group) -> String {
+fn cause_words(g: &Group, r: &Report) -> String {
     let (what, why) = match g.class {
         Class::StuckConnect => (
             format!(
@@ -183,7 +203,7 @@ fn cause_words(g: &Group) -> String {
     };
     let mut v = format!(
         "{} {what} {} - {why}: {}",
-        holders(g),
+        holders(g, r),
         fmt_age_words(g.evidence.oldest_ms.unwrap_or(g.age_ms())),
         evidence_words(&g.evidence)
     );
@@ -252,11 +272,11 @@ fn peer(g: &Group) -> String {
 }
 
 /// `4242/slowsrv`: the listener's owner.
-fn listener(g: &Group) -> String {
+fn listener(g: &Group, r: &Report) -> String {
     match (g.pids.first(), &g.process) {
         (Some(pid), Some(name)) => format!("{pid}/{name}"),
         (Some(pid), None) => pid.to_string(),
-        _ => OWNER_UNKNOWN.into(),
+        _ => owner_unknown(r).into(),
     }
 }
 
@@ -265,7 +285,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
     let idle_ms = (r.idle_threshold_s * 1000.0) as u64;
     let lp = g.local_port.unwrap_or(0);
     match (g.role, g.kind, g.direction) {
-        (Role::Cause, _, _) => return cause_words(g),
+        (Role::Cause, _, _) => return cause_words(g, r),
         (_, GroupKind::AcceptQueue, _) => {
             let q = match g.queue {
                 Some(q) if q.full => format!(
@@ -278,7 +298,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
             return format!(
                 "{} waiting to be accepted on :{lp} (listener {}){q} - the server is not accepting",
                 plural(g.count, "connection", "connections"),
-                listener(g)
+                listener(g, r)
             );
         }
         (_, GroupKind::Handshakes, Direction::Inbound) => {
@@ -286,7 +306,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
                 "{} from {} on :{lp} (listener {}) for at least {} - {}",
                 plural(g.count, "half-open connection", "half-open connections"),
                 peer(g),
-                listener(g),
+                listener(g, r),
                 fmt_age_words(g.age_ms()),
                 explain(g.reason, g.direction, &g.evidence)
             );
@@ -301,7 +321,7 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
         };
         let mut v = format!(
             "{} from {} on local port {lp}: {what}, their requests unanswered - the process is blocked on {} (the cause)",
-            sockets_of(g),
+            sockets_of(g, r),
             peer(g),
             c.endpoint(Naming::WithName)
         );
@@ -344,10 +364,10 @@ pub(crate) fn verdict(g: &Group, r: &Report) -> String {
         ),
     };
     let head = match g.direction {
-        Direction::Outbound => format!("{} {what} on {}", sockets_of(g), peer(g)),
+        Direction::Outbound => format!("{} {what} on {}", sockets_of(g, r), peer(g)),
         Direction::Inbound => format!(
             "{} {what} from {} on local port {lp}",
-            sockets_of(g),
+            sockets_of(g, r),
             peer(g)
         ),
     };
@@ -501,7 +521,10 @@ pub(crate) fn write_table(
     } else {
         top.min(r.groups.len())
     };
-    let (groups, rest) = (&r.groups[..shown], rest_of(r.groups[shown..].iter()));
+    let (groups, rest) = (
+        &r.groups[..shown],
+        rest_of(r.groups[shown..].iter(), r.beyond),
+    );
     let _ = writeln!(out, "\nverdicts:");
     for g in groups {
         let _ = writeln!(out, "  {}", verdict(g, r));
@@ -651,6 +674,7 @@ fn reason_graph(by_reason: &Tally, connections: usize) -> Graph {
 fn groups_graph(r: &Report, top: usize) -> Graph {
     let all = munin_groups(r);
     let (groups, rest) = largest(&all, top, |g| g.2);
+    let rest = with_beyond(rest, r.beyond);
     let mut namer = munin::FieldNamer::new();
     let gauge = |name: &str, label: &str, v: usize| {
         let mut f = Field::new(name, label, FieldType::Gauge, Some(v as f64));
@@ -780,6 +804,7 @@ fn group_families(r: &Report, top: usize) -> [Family; 3] {
     );
     let inside: Vec<&Group> = r.groups.iter().filter(|g| !g.outside_filters).collect();
     let (groups, rest) = largest(&inside, top, |g| g.count);
+    let rest = with_beyond(rest, r.beyond);
     for g in groups {
         let owned = group_labels(g);
         let labels: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -10,5 +10,6 @@
 mod util;
 
 mod cli;
+mod conn_audit;
 mod generated;
 mod purity;

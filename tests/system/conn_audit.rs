@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use opskit::api::tcp::TcpState;
 
-use crate::util::{
-    fixtures, munin_fields, opskit, require_root, require_tool, run, shared_fixtures,
-};
+use crate::util::{munin_fields, opskit, require_root, require_tool, run, shared_fixtures};
 
 /// tests/helpers/conn_scenarios.py running; killed on drop.
 struct Scenarios {
@@ -562,109 +560,6 @@ fn proc_net_tcp_captures() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-}
-
-#[test]
-fn own_capture_of_hung_clients() {
-    // fixtures/conn/hung-clients: /proc/net/tcp{,6} captured here while
-    // tests/helpers/conn_scenarios.py held its connections (see fixtures/README.md)
-    let root = fixtures().join("conn/hung-clients");
-    let (code, out, err) = run(opskit().arg("--root").arg(&root).args([
-        "conn-audit",
-        "--format",
-        "json",
-        "--state",
-        "/dev/null/none",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["source"], "procfs");
-    // without tcp_info only the state shapes show: the CLOSE_WAIT; the zero window's
-    // persist timer is there, but not how long it has run, so it is not judged (#11)
-    assert_eq!(v["by_reason"]["close-wait"], 1, "{v}");
-    assert_eq!(v["by_reason"]["zero-window"], 0, "{v}");
-    // procfs has no idle times to remember: the state file is not touched at all
-    assert_eq!(v["warnings"], serde_json::json!([]), "{v}");
-}
-
-/// munin from a fixed capture: the values pinned byte for byte (the RRD names a site's
-/// history lives in), every field a GAUGE; a failed audit is every reason `U` and exit 0,
-/// its cause on stderr, with or without dirtyconfig.
-#[test]
-fn munin_of_a_capture_and_of_a_failed_audit() {
-    let root = fixtures().join("conn/hung-clients");
-    let munin = |root: &Path, verb: &[&str], dirty: &str| {
-        run(opskit()
-            .arg("--root")
-            .arg(root)
-            .args(["conn-audit", "--format", "munin", "--state", "/dev/null"])
-            .args(verb)
-            .env("MUNIN_CAP_DIRTYCONFIG", dirty))
-    };
-    let (code, fetch, err) = munin(&root, &[], "0");
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        fetch,
-        "multigraph conn_audit\nclose_wait.value 1\nconnecting.value 0\nhalf_closed.value 0\n\
-         half_open.value 0\n\
-         idle.value 0\nkeepalive_idle.value 0\nkeepalive_probing.value 0\n\
-         retransmitting.value 0\nunread.value 0\nzero_window.value 0\n\
-         connections.value 13\nmultigraph conn_audit.groups\n\
-         g_outbound_127_0_0_1_44405.value 1\n"
-    );
-    let (code, config, _) = munin(&root, &["config"], "0");
-    assert_eq!(code, 0);
-    assert_eq!(
-        munin_fields(&config, ".label "),
-        munin_fields(&fetch, ".value ")
-    );
-    assert_eq!(
-        munin_fields(&config, ".type GAUGE"),
-        munin_fields(&fetch, ".value ")
-    );
-    for line in [
-        "close_wait.label close-wait",
-        "close_wait.draw AREASTACK",
-        "connections.draw LINE1",
-        "g_outbound_127_0_0_1_44405.label to 127.0.0.1:44405",
-        "g_outbound_127_0_0_1_44405.min 0",
-    ] {
-        assert!(config.lines().any(|l| l == line), "{line}: {config}");
-    }
-    let (_, dirty, _) = munin(&root, &["config"], "1");
-    assert_eq!(dirty, format!("{config}{fetch}"));
-
-    // /proc/net/tcp6 holding a UDP table: the audit fails
-    let bad = tempfile::tempdir().unwrap();
-    let net = bad.path().join("proc/net");
-    std::fs::create_dir_all(&net).unwrap();
-    std::fs::copy(root.join("proc/net/tcp"), net.join("tcp")).unwrap();
-    std::fs::write(
-        net.join("tcp6"),
-        "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n",
-    )
-    .unwrap();
-    let (code, fetch, err) = munin(bad.path(), &[], "0");
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains("proc/net/tcp6") && err.contains("UDP"),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1, "{err}");
-    let values: Vec<&str> = fetch.lines().filter(|l| l.contains(".value ")).collect();
-    assert_eq!(values.len(), 11, "{fetch}");
-    assert!(values.iter().all(|l| l.ends_with(".value U")), "{fetch}");
-    let (code, config, _) = munin(bad.path(), &["config"], "1");
-    assert_eq!(code, 0);
-    assert!(config.contains("close_wait.label close-wait"), "{config}");
-    assert!(config.ends_with("connections.value U\n"), "{config}");
-    // other formats still fail with one line
-    let (code, out, _) =
-        run(opskit()
-            .arg("--root")
-            .arg(bad.path())
-            .args(["conn-audit", "--format", "prometheus"]));
-    assert_eq!((code, out.as_str()), (2, ""));
 }
 
 #[test]

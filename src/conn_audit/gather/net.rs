@@ -16,9 +16,10 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
 
+use crate::common::fsread;
 use crate::common::root::Root;
 use crate::conn_audit::model::sock_diag::{parse_dump, Chunk};
-use crate::conn_audit::model::tcp::{parse_proc_net_tcp, Sock};
+use crate::conn_audit::model::tcp::{check_proc_net_header, parse_proc_net_line, Sock};
 
 fn nl_socket() -> anyhow::Result<Socket> {
     let mut s = Socket::new(NETLINK_SOCK_DIAG).context("opening a NETLINK_SOCK_DIAG socket")?;
@@ -93,19 +94,45 @@ pub(crate) fn dump_netlink() -> anyhow::Result<Vec<Sock>> {
     Ok(out)
 }
 
-/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root.
+/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root, streamed line
+/// by line (a 64 MiB table is never held whole: only its sockets are).
 pub(crate) fn read_procfs(root: &Root) -> anyhow::Result<Vec<Sock>> {
+    use std::io::BufRead as _;
     let mut out = Vec::new();
     for rel in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Some(text) = root.read_optional(rel)? else {
-            if rel.ends_with("tcp") {
-                bail!("{}: not found", root.path(rel).display());
+        let path = root.path(rel);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if rel.ends_with("tcp") {
+                    bail!("{}: not found", path.display());
+                }
+                continue;
             }
-            continue;
-        };
-        let v = parse_proc_net_tcp(&text)
-            .with_context(|| format!("parsing {}", root.path(rel).display()))?;
-        out.extend(v);
+            _ => {}
+        }
+        let file = fsread::open_capped(&path, fsread::DEFAULT_MAX)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let mut n = 0usize;
+        loop {
+            line.clear();
+            let got = r
+                .read_line(&mut line)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if got == 0 {
+                break;
+            }
+            n += 1;
+            let parsed = if n == 1 {
+                check_proc_net_header(&line).map(|()| None)
+            } else {
+                parse_proc_net_line(n, line.trim_end_matches('\n'))
+            };
+            out.extend(parsed.with_context(|| format!("parsing {}", path.display()))?);
+        }
+        if n == 0 {
+            bail!("parsing {}: line 1: empty file", path.display());
+        }
     }
     Ok(out)
 }

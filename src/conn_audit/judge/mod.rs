@@ -375,7 +375,7 @@ fn syn_schedule_ms(retransmits: u32, backoff: Option<u32>) -> u64 {
 /// time since the start the state file remembers (itself stored as a lower bound at first
 /// sight), or, at first sight, what the SYN retransmission schedule proves.
 fn judge_handshake(s: &Sock, t: u64, now: u64, seen: Option<u64>) -> Verdict {
-    let (retrans, backoff) = match s.info {
+    let (retrans, backoff) = match s.info.as_deref() {
         Some(i) => (u32::from(i.retransmits), Some(u32::from(i.backoff))),
         // a request socket (SYN_RECV) has no tcp_info; every SYN-ACK timeout doubles
         // (reqsk_timer_handler: 1, 2, 4, 8 s: ages 1, 3, 7, 15 s after 1..4 retransmissions)
@@ -617,7 +617,15 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             .collect(),
         ..Judged::default()
     };
-    for s in socks {
+    // taken from the end, the table shrinking as the stale list grows: a 430k-socket
+    // capture is never held twice (the order is restored by `attach_owners`' sort)
+    let mut judged_since_shrink = 0usize;
+    while let Some(s) = socks.pop() {
+        judged_since_shrink += 1;
+        if judged_since_shrink >= 1 << 15 {
+            judged_since_shrink = 0;
+            socks.shrink_to_fit();
+        }
         // the states judged (all netlink asks for but LISTEN; procfs has every state, and a
         // TIME_WAIT or FIN_WAIT socket is not a connection anyone waits on)
         if !judged_state(&s) {
@@ -765,6 +773,7 @@ mod tests {
         rq: u32,
         info: Option<TcpInfo>,
     ) -> Sock {
+        let info = info.map(Box::new);
         Sock {
             local: "127.0.0.1:40000".parse().unwrap(),
             remote: "127.0.0.1:80".parse().unwrap(),
@@ -907,10 +916,10 @@ mod tests {
             }),
         );
         let mut answered = probing.clone();
-        answered.info = Some(TcpInfo {
+        answered.info = Some(Box::new(TcpInfo {
             last_ack_recv_ms: Some(2_000),
-            ..probing.info.unwrap()
-        });
+            ..**probing.info.as_ref().unwrap()
+        }));
         assert_eq!(reason(&probing, t), Some(Reason::KeepaliveProbing));
         assert_eq!(reason(&answered, t), None);
         // a zero window that lasted: no new data sent for --idle
@@ -964,11 +973,11 @@ mod tests {
         assert!(syn_schedule_ms(255, Some(255)) < u64::MAX);
         let now = 1_000_000_000;
         let mut s = sock(SynSent, Timer::Retransmit, 0, 0, None);
-        s.info = Some(TcpInfo {
+        s.info = Some(Box::new(TcpInfo {
             retransmits: 6,
             backoff: 2,
             ..TcpInfo::default()
-        });
+        }));
         s.retrans = 6;
         let v = judge_sock(&s, 2_000, now, None);
         assert_eq!(v.lasted_ms, Some(7_000));

@@ -289,30 +289,39 @@ pub(crate) fn fmt_secs(ms: u64) -> String {
     format!("{}", ms as f64 / 1000.0)
 }
 
-fn key_of(s: &Stale) -> GroupKey {
+/// A socket's group key, without its process.
+fn key_of_parts(s: &Stale) -> (Kind, Direction, Option<IpAddr>, u16) {
     if s.in_accept_queue() {
-        return GroupKey {
-            kind: Kind::AcceptQueue,
-            direction: Direction::Inbound,
-            remote: None,
-            port: s.sock.local.port(),
-            process: None,
-        };
+        return (
+            Kind::AcceptQueue,
+            Direction::Inbound,
+            None,
+            s.sock.local.port(),
+        );
     }
     let kind = match s.reason {
         Reason::Connecting | Reason::HalfOpen => Kind::Handshakes,
         _ => Kind::Connections,
     };
-    let (remote, port) = match s.direction {
-        Direction::Inbound => (None, s.sock.local.port()),
-        Direction::Outbound => (Some(s.sock.remote.ip()), s.sock.remote.port()),
-    };
+    match s.direction {
+        Direction::Inbound => (kind, s.direction, None, s.sock.local.port()),
+        Direction::Outbound => (
+            kind,
+            s.direction,
+            Some(s.sock.remote.ip()),
+            s.sock.remote.port(),
+        ),
+    }
+}
+
+fn key_of(s: &Stale) -> GroupKey {
+    let (kind, direction, remote, port) = key_of_parts(s);
     GroupKey {
         kind,
-        direction: s.direction,
+        direction,
         remote,
         port,
-        process: s.process.clone(),
+        process: s.process.clone().filter(|_| kind != Kind::AcceptQueue),
     }
 }
 
@@ -325,51 +334,94 @@ struct Peer {
     client_waits: bool,
 }
 
-/// Each socket's local peer, when both ends are on this host.
-fn peers(all: &[&Stale]) -> Vec<Peer> {
-    let ends: HashMap<(SocketAddr, SocketAddr), usize> = all
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ((s.sock.local, s.sock.remote), i))
-        .collect();
-    all.iter()
-        .map(|s| match ends.get(&(s.sock.remote, s.sock.local)) {
-            Some(&o) => {
-                let o = all[o];
-                Peer {
-                    self_loop: !s.pids.is_empty() && s.pids.iter().any(|p| o.pids.contains(p)),
-                    client_waits: o.sock.state == TcpState::FinWait2,
-                }
-            }
-            None => Peer::default(),
-        })
-        .collect()
+/// Whether a socket's local peer matters: an outbound one that could be a cause (the self
+/// loop rule), an inbound CLOSE_WAIT with its request unanswered (a half-closed client).
+fn wants_peer(s: &Stale) -> bool {
+    match s.direction {
+        Direction::Outbound => {
+            s.evidence.blocks() || matches!(s.reason, Reason::Idle | Reason::KeepaliveIdle)
+        }
+        Direction::Inbound => s.sock.state == TcpState::CloseWait && s.evidence.unanswered,
+    }
 }
 
-/// One group's members, before its verdict.
-struct Acc {
+/// Each socket's local peer, when both ends are on this host (looked up for the sockets
+/// whose peer matters only: the index is as small as they are).
+fn peers(all: &[&Stale]) -> Vec<Peer> {
+    let mut out = vec![Peer::default(); all.len()];
+    let wanted: HashMap<(SocketAddr, SocketAddr), u32> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| wants_peer(s))
+        .map(|(i, s)| ((s.sock.remote, s.sock.local), i as u32))
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    for o in all {
+        if let Some(&i) = wanted.get(&(o.sock.local, o.sock.remote)) {
+            let s = all[i as usize];
+            out[i as usize] = Peer {
+                self_loop: !s.pids.is_empty() && s.pids.iter().any(|p| o.pids.contains(p)),
+                client_waits: o.sock.state == TcpState::FinWait2,
+            };
+        }
+    }
+    out
+}
+
+/// One group's members (indices into the sockets), before its verdict.
+struct Acc<'a> {
     key: GroupKey,
-    members: Vec<usize>,
+    members: &'a [u32],
     outside: bool,
 }
 
-fn accumulate(all: &[&Stale], inside: usize) -> Vec<Acc> {
-    let mut index: HashMap<(GroupKey, bool), usize> = HashMap::new();
-    let mut accs: Vec<Acc> = Vec::new();
-    for (i, s) in all.iter().enumerate() {
-        let outside = i >= inside;
-        let key = key_of(s);
-        let n = *index.entry((key.clone(), outside)).or_insert_with(|| {
-            accs.push(Acc {
-                key,
-                members: Vec::new(),
-                outside,
-            });
-            accs.len() - 1
-        });
-        accs[n].members.push(i);
+/// A socket's group key, borrowed (for sorting without allocating).
+type KeyRef<'a> = (Kind, Direction, Option<IpAddr>, u16, Option<&'a str>);
+
+fn key_ref(s: &Stale) -> KeyRef<'_> {
+    let k = key_of_parts(s);
+    (
+        k.0,
+        k.1,
+        k.2,
+        k.3,
+        s.process.as_deref().filter(|_| !s.in_accept_queue()),
+    )
+}
+
+/// The sockets sorted by group (inside the filters first): each run of equal keys is a
+/// group. Sorting an index keeps memory at 4 bytes a socket, whatever the number of groups.
+fn sorted(all: &[&Stale], inside: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..all.len() as u32).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (*a as usize, *b as usize);
+        (a >= inside, key_ref(all[a])).cmp(&(b >= inside, key_ref(all[b])))
+    });
+    order
+}
+
+/// The runs of equal keys in `order`.
+fn runs<'a>(all: &[&Stale], order: &'a [u32], inside: usize) -> impl Iterator<Item = Acc<'a>> + 'a {
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        let boundary = i == order.len() || {
+            let (a, b) = (order[i - 1] as usize, order[i] as usize);
+            (a >= inside, key_ref(all[a])) != (b >= inside, key_ref(all[b]))
+        };
+        if boundary {
+            let first = order[start] as usize;
+            bounds.push((start, i, key_of(all[first]), first >= inside));
+            start = i;
+        }
     }
-    accs
+    bounds.into_iter().map(move |(a, b, key, outside)| Acc {
+        key,
+        members: &order[a..b],
+        outside,
+    })
 }
 
 /// The listener's queue of an accept-queue group.
@@ -390,8 +442,8 @@ struct Ctx<'a> {
     queues: &'a [(u64, u32, u32)],
 }
 
-fn group_of(a: &Acc, cx: &Ctx<'_>) -> Group {
-    let members: Vec<&Stale> = a.members.iter().map(|i| cx.all[*i]).collect();
+fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
+    let members: Vec<&Stale> = a.members.iter().map(|i| cx.all[*i as usize]).collect();
     let mut pids: Vec<u32> = members
         .iter()
         .flat_map(|s| s.pids.iter().copied())
@@ -413,9 +465,10 @@ fn group_of(a: &Acc, cx: &Ctx<'_>) -> Group {
         .unwrap_or(Reason::Idle);
     let mut evidence = Evidence::default();
     let mut addrs: HashSet<IpAddr> = HashSet::new();
-    for i in &a.members {
-        evidence.add(cx.all[*i], cx.peers[*i].self_loop);
-        addrs.insert(cx.all[*i].sock.remote.ip());
+    for i in a.members {
+        let i = *i as usize;
+        evidence.add(cx.all[i], cx.peers[i].self_loop);
+        addrs.insert(cx.all[i].sock.remote.ip());
     }
     let first = members[0].sock.remote;
     let (remote, scope_id) = match (a.key.kind, a.key.direction) {
@@ -496,85 +549,93 @@ fn waits(s: &Stale) -> bool {
         )
 }
 
-/// Link the clients of blocked processes to what blocks them, socket by socket: each client
-/// socket goes to the cause holding its process (the highest-ranked when several do).
-fn correlate(groups: &mut [Group], accs: &[Acc], cx: &Ctx<'_>) {
-    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, g) in groups.iter().enumerate() {
-        if g.role == Role::Cause {
-            for p in &g.pids {
-                by_pid.entry(*p).or_default().push(i);
-            }
-        }
-    }
-    if by_pid.is_empty() {
+/// The most groups a report holds: beyond them (ranked), only their number and sockets are
+/// kept, whatever the input (a 430k-line capture of distinct peers stays small). The table,
+/// munin and Prometheus show `--top` of them; JSON shows them all.
+pub(crate) const MAX_GROUPS: usize = 10_000;
+
+/// The groups beyond [`MAX_GROUPS`]: how many, and their sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Beyond {
+    pub(crate) groups: usize,
+    pub(crate) sockets: usize,
+}
+
+/// Link one inbound group's waiting clients to the causes holding their processes, socket
+/// by socket (the highest-ranked cause when several hold a process).
+fn correlate(
+    g: &mut Group,
+    a: &Acc<'_>,
+    causes: &mut [Group],
+    by_pid: &HashMap<u32, Vec<usize>>,
+    cx: &Ctx<'_>,
+) {
+    if g.direction != Direction::Inbound || g.kind != Kind::Connections || by_pid.is_empty() {
         return;
     }
-    let keys: Vec<_> = groups
-        .iter()
-        .map(|g| (g.class, std::cmp::Reverse(g.impact())))
-        .collect();
-    let order = |i: &usize| keys[*i];
-    for (gi, a) in accs.iter().enumerate() {
-        if groups[gi].direction != Direction::Inbound || groups[gi].kind != Kind::Connections {
+    let mut tally: HashMap<usize, Clients> = HashMap::new();
+    for m in a.members {
+        let s = cx.all[*m as usize];
+        if !waits(s) {
             continue;
         }
-        let mut tally: HashMap<usize, Clients> = HashMap::new();
-        for m in &a.members {
-            let s = cx.all[*m];
-            if !waits(s) {
-                continue;
-            }
-            let Some(c) = s
-                .pids
-                .iter()
-                .filter_map(|p| by_pid.get(p))
-                .flatten()
-                .copied()
-                .min_by_key(order)
-            else {
-                continue;
-            };
-            let gave_up = s.sock.state == TcpState::CloseWait && !cx.peers[*m].client_waits;
-            let t = tally.entry(c).or_default();
-            if gave_up {
-                t.gave_up += 1;
-            } else {
-                t.waiting += 1;
-            }
+        let Some(c) = s
+            .pids
+            .iter()
+            .filter_map(|p| by_pid.get(p))
+            .flatten()
+            .copied()
+            .min_by_key(|c| (causes[*c].class, std::cmp::Reverse(causes[*c].impact()), *c))
+        else {
+            continue;
+        };
+        let gave_up = s.sock.state == TcpState::CloseWait && !cx.peers[*m as usize].client_waits;
+        let t = tally.entry(c).or_default();
+        if gave_up {
+            t.gave_up += 1;
+        } else {
+            t.waiting += 1;
         }
-        let mut all = Clients::default();
-        let mut best: Option<(usize, usize)> = None;
-        for (c, t) in &tally {
-            groups[*c].clients.waiting += t.waiting;
-            groups[*c].clients.gave_up += t.gave_up;
-            all.waiting += t.waiting;
-            all.gave_up += t.gave_up;
-            if best.is_none_or(|(n, b)| t.total() > n || (t.total() == n && *c < b)) {
-                best = Some((t.total(), *c));
-            }
+    }
+    let mut all = Clients::default();
+    let mut best: Option<(usize, usize)> = None;
+    for (c, t) in &tally {
+        causes[*c].clients.waiting += t.waiting;
+        causes[*c].clients.gave_up += t.gave_up;
+        all.waiting += t.waiting;
+        all.gave_up += t.gave_up;
+        if best.is_none_or(|(n, b)| t.total() > n || (t.total() == n && *c < b)) {
+            best = Some((t.total(), *c));
         }
-        if let Some((_, c)) = best {
-            let g = &mut groups[gi];
-            g.role = Role::Symptom;
-            g.class = Class::Symptom;
-            g.cause_index = Some(c);
-            g.symptoms = Some(all);
-        }
+    }
+    if let Some((_, c)) = best {
+        g.role = Role::Symptom;
+        g.class = Class::Symptom;
+        g.cause_index = Some(c);
+        g.symptoms = Some(all);
+    }
+}
+
+/// Keep the best `MAX_GROUPS` of `kept` (rank order), counting the rest in `beyond`.
+fn trim(kept: &mut Vec<Group>, beyond: &mut Beyond) {
+    kept.sort_by(rank_order);
+    for g in kept.drain(MAX_GROUPS.min(kept.len())..) {
+        beyond.groups += 1;
+        beyond.sockets += g.count;
     }
 }
 
 /// Group stale sockets, find causes by their evidence, link the clients of blocked
-/// processes to them, and rank. `context` holds the stale sockets outside the filters: an
-/// outbound group of them is reported only as the cause of reported groups; an inbound one
-/// only counts in a reported cause's `clients`.
+/// processes to them, and rank, keeping at most [`MAX_GROUPS`] groups. `context` holds the
+/// stale sockets outside the filters: an outbound group of them is reported only as the
+/// cause of reported groups; an inbound one only counts in a reported cause's `clients`.
 pub(crate) fn group(
     stale: &[Stale],
     context: &[Stale],
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
     queues: &[(u64, u32, u32)],
-) -> Vec<Group> {
+) -> (Vec<Group>, Beyond) {
     let all: Vec<&Stale> = stale.iter().chain(context).collect();
     let peers = peers(&all);
     let cx = Ctx {
@@ -584,35 +645,81 @@ pub(crate) fn group(
         owners,
         queues,
     };
-    let accs = accumulate(&all, stale.len());
-    let mut groups: Vec<Group> = accs.iter().map(|a| group_of(a, &cx)).collect();
-    correlate(&mut groups, &accs, &cx);
-    // outside the filters: only the causes of groups inside them
-    let mut shown: Vec<bool> = groups.iter().map(|g| !g.outside_filters).collect();
-    for g in &groups {
-        if let (Some(c), false) = (g.cause_index, g.outside_filters) {
-            shown[c] = true;
+    let order = sorted(&all, stale.len());
+    // first the causes (outbound groups with evidence), whose processes' clients the
+    // inbound groups are linked to
+    let mut causes: Vec<Group> = Vec::new();
+    let mut cause_runs: HashSet<usize> = HashSet::new();
+    for (r, a) in runs(&all, &order, stale.len()).enumerate() {
+        if a.key.direction == Direction::Outbound && a.key.kind != Kind::AcceptQueue {
+            let g = group_of(&a, &cx);
+            if g.role == Role::Cause {
+                causes.push(g);
+                cause_runs.insert(r);
+            }
         }
     }
-    // rank every group, then keep the shown ones: a symptom names its cause's rank
-    let mut order: Vec<usize> = (0..groups.len()).filter(|i| shown[*i]).collect();
-    order.sort_by(|a, b| rank_order(&groups[*a], &groups[*b]));
-    let mut rank_of = vec![0usize; groups.len()];
+    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, g) in causes.iter().enumerate() {
+        for p in &g.pids {
+            by_pid.entry(*p).or_default().push(i);
+        }
+    }
+    // then every other group, kept within bounds; a cause outside the filters is shown only
+    // when a reported group waits on it
+    let mut kept: Vec<Group> = Vec::new();
+    let mut beyond = Beyond::default();
+    let mut cause_shown = vec![false; causes.len()];
+    for (r, a) in runs(&all, &order, stale.len()).enumerate() {
+        if cause_runs.contains(&r) || (a.outside && a.key.direction == Direction::Outbound) {
+            continue;
+        }
+        let mut g = group_of(&a, &cx);
+        correlate(&mut g, &a, &mut causes, &by_pid, &cx);
+        if a.outside {
+            continue; // inbound context: counted in its causes' clients only
+        }
+        if let Some(c) = g.cause_index {
+            cause_shown[c] = true;
+        }
+        kept.push(g);
+        if kept.len() >= 2 * MAX_GROUPS {
+            trim(&mut kept, &mut beyond);
+        }
+    }
+    // the causes join the others (a symptom's `cause_index` is its cause's place among
+    // them); a cause outside the filters is shown only when a reported group waits on it
+    let base = kept.len();
+    kept.extend(causes);
+    let mut order: Vec<usize> = (0..kept.len())
+        .filter(|i| *i < base || !kept[*i].outside_filters || cause_shown[*i - base])
+        .collect();
+    order.sort_by(|a, b| rank_order(&kept[*a], &kept[*b]));
+    let mut rank = vec![0usize; kept.len()];
     for (r, i) in order.iter().enumerate() {
-        rank_of[*i] = r + 1;
+        rank[*i] = r + 1;
     }
-    for g in &mut groups {
-        g.cause_rank = g.cause_index.map(|c| rank_of[c]);
+    for g in &mut kept {
+        g.cause_rank = match g.role {
+            Role::Symptom => g.cause_index.map(|c| rank[base + c]),
+            _ => None,
+        };
+        g.cause_index = None;
     }
-    let mut out: Vec<Group> = Vec::with_capacity(order.len());
-    let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Group>> = kept.into_iter().map(Some).collect();
+    let mut out: Vec<Group> = Vec::with_capacity(order.len().min(MAX_GROUPS));
     for i in order {
         if let Some(mut g) = slots[i].take() {
-            g.rank = rank_of[i];
-            out.push(g);
+            g.rank = rank[i];
+            if out.len() < MAX_GROUPS {
+                out.push(g);
+            } else {
+                beyond.groups += 1;
+                beyond.sockets += g.count;
+            }
         }
     }
-    out
+    (out, beyond)
 }
 
 /// What to fix first: the class, then impact (processes, sockets, age), then a stable order.
@@ -746,6 +853,8 @@ pub(crate) struct Report {
     /// Serialized with their words by `render::json`.
     #[serde(skip)]
     pub(crate) groups: Vec<Group>,
+    /// The groups beyond the [`MAX_GROUPS`] best ranked, summed.
+    pub(crate) beyond: Beyond,
     pub(crate) by_process: Vec<ByProcess>,
     pub(crate) warnings: Vec<String>,
     pub(crate) sockets: Sockets,
@@ -771,6 +880,8 @@ pub(crate) struct Meta {
     pub(crate) netns: Option<String>,
     pub(crate) scanned_states: Vec<&'static str>,
     pub(crate) warnings: Vec<String>,
+    /// `--idle` in ms.
+    pub(crate) idle_ms: u64,
 }
 
 /// The report from judged sockets whose owners are attached (see
@@ -780,11 +891,11 @@ pub(crate) fn report(
     stale: Vec<Stale>,
     context: &[Stale],
     counts: Counts,
-    idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
     queues: &[(u64, u32, u32)],
 ) -> Report {
+    let idle_ms = meta.idle_ms;
     let mut warnings = meta.warnings;
     let unowned = stale
         .iter()
@@ -808,6 +919,7 @@ pub(crate) fn report(
         ],
         Source::Netlink => Vec::new(),
     };
+    let (groups, beyond) = group(&stale, context, names, owners, queues);
     Report {
         source: meta.source,
         root: meta.root,
@@ -819,7 +931,8 @@ pub(crate) fn report(
         stale: stale.len(),
         unowned,
         by_reason: by_reason(&stale),
-        groups: group(&stale, context, names, owners, queues),
+        groups,
+        beyond,
         by_process: by_process(&stale, owners),
         warnings,
         sockets: Sockets(stale),
@@ -831,7 +944,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::conn_audit::judge::Direction::{Inbound, Outbound};
     use crate::conn_audit::judge::SockEvidence;
-    use crate::conn_audit::model::tcp::{Sock, TcpInfo, Timer};
+    use crate::conn_audit::model::tcp::{Sock, Timer};
 
     /// A stale socket owned by `pid`; `unanswered` marks its request without an answer.
     #[allow(clippy::too_many_arguments)] // a test fixture: every field spelled out
@@ -856,7 +969,7 @@ pub(crate) mod tests {
                 retrans: 0,
                 uid: 0,
                 inode: 1,
-                info: Some(TcpInfo::default()),
+                info: Some(Box::default()),
                 cookie: 1,
             },
             reason,
@@ -875,7 +988,7 @@ pub(crate) mod tests {
     }
 
     fn grp(v: &[Stale]) -> Vec<Group> {
-        group(v, &[], &BTreeMap::new(), &Owners::default(), &[])
+        group(v, &[], &BTreeMap::new(), &Owners::default(), &[]).0
     }
 
     /// The incident: `n` workers each blocked on the upstream (request unanswered) and
@@ -1139,7 +1252,7 @@ pub(crate) mod tests {
         let mut owners = Owners::default();
         owners.by_inode.insert(77, vec![4242]);
         owners.comm.insert(4242, "slowsrv".into());
-        let g = group(&v, &[], &BTreeMap::new(), &owners, &[(77, 3, 2)]);
+        let g = group(&v, &[], &BTreeMap::new(), &owners, &[(77, 3, 2)]).0;
         let classes: Vec<Class> = g.iter().map(|g| g.class).collect();
         assert_eq!(
             classes,
@@ -1189,6 +1302,7 @@ pub(crate) mod tests {
             netns: None,
             scanned_states: vec![],
             warnings: vec![],
+            idle_ms: 1_000,
         };
         let mut owners = Owners::default();
         owners.by_inode.insert(77, vec![4242]);
@@ -1198,7 +1312,6 @@ pub(crate) mod tests {
             v.clone(),
             &[],
             Counts::default(),
-            1_000,
             &BTreeMap::new(),
             &owners,
             &[],
@@ -1215,7 +1328,6 @@ pub(crate) mod tests {
             v,
             &[],
             Counts::default(),
-            1_000,
             &BTreeMap::new(),
             &Owners::default(),
             &[],

@@ -99,7 +99,7 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
     let h = &r.header;
     let state = TcpState::from_code(h.state)?;
     let info = r.nlas.iter().find_map(|n| match n {
-        Nla::TcpInfo(bytes) => TcpInfo::parse(bytes),
+        Nla::TcpInfo(bytes) => TcpInfo::parse(bytes).map(Box::new),
         _ => None,
     });
     let retrans = match &h.timer {
