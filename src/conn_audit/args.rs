@@ -135,6 +135,17 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME|PID")]
     pub(crate) process: Option<String>,
 
+    /// Audit another network namespace: a name from `ip netns list`, or the PID of a process
+    /// living in it (as root: a thread enters it with setns). JSON names each socket's
+    /// namespace
+    #[arg(long, value_name = "NAME|PID", conflicts_with = "all_netns")]
+    pub(crate) netns: Option<String>,
+
+    /// Audit every network namespace of the host (the named ones and those of every
+    /// process; as root); groups, sockets and JSON name their namespace
+    #[arg(long)]
+    pub(crate) all_netns: bool,
+
     /// Show reverse-DNS names of peers (2 s timeout, cached per run)
     #[arg(long)]
     pub(crate) resolve: bool,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::conn_audit::judge::verdict::{
     fmt_secs, Beyond, Class, Clients, Evidence, Group, GroupKey, Kind as GroupKind, Naming, Report,
-    Role,
+    Role, SocketsOut,
 };
 use crate::conn_audit::judge::{Direction, Reason, Source, Tally};
 use crate::format::munin::{self, Draw, Field, FieldType, Graph};
@@ -280,8 +280,17 @@ fn listener(g: &Group, r: &Report) -> String {
     }
 }
 
-/// One group's verdict, for people (the table, the Nagios line, JSON's `message`).
+/// One group's verdict, for people (the table, the Nagios line, JSON's `message`); with
+/// several namespaces audited, the group's is named.
 pub(crate) fn verdict(g: &Group, r: &Report) -> String {
+    let v = verdict_words(g, r);
+    match r.namespaces.get(g.netns as usize) {
+        Some(ns) if r.namespaces.len() > 1 => format!("{v} [in {ns}]"),
+        _ => v,
+    }
+}
+
+fn verdict_words(g: &Group, r: &Report) -> String {
     let idle_ms = (r.idle_threshold_s * 1000.0) as u64;
     let lp = g.local_port.unwrap_or(0);
     match (g.role, g.kind, g.direction) {
@@ -381,6 +390,12 @@ fn header(out: &mut String, r: &Report) {
             out,
             "conn-audit: source {} under {root} (a capture, not this system)",
             r.source.name()
+        ),
+        None if r.namespaces.len() > 1 || r.namespaces.first() != r.netns.as_ref() => writeln!(
+            out,
+            "conn-audit: source {}, network namespaces {}",
+            r.source.name(),
+            r.namespaces.join(", ")
         ),
         None => writeln!(
             out,
@@ -572,6 +587,12 @@ pub(crate) fn nagios_check<'a>(
             " (source {}: no idle times, only CLOSE_WAIT and timer shapes are judged)",
             r.source.name()
         );
+    }
+    if r.groups.is_empty() {
+        // nothing found: say what may have hidden it (a process in another namespace)
+        for w in &r.warnings {
+            let _ = write!(text, "; warning: {w}");
+        }
     }
     if let Some(g) = r.groups.first() {
         let _ = write!(text, "; {}", verdict(g, r));
@@ -826,6 +847,8 @@ fn group_families(r: &Report, top: usize) -> [Family; 3] {
 struct GroupOut<'a> {
     #[serde(flatten)]
     group: &'a Group,
+    /// The group's network namespace.
+    netns: &'a str,
     message: String,
 }
 
@@ -835,6 +858,7 @@ pub(crate) struct JsonReport<'a> {
     groups: Vec<GroupOut<'a>>,
     #[serde(flatten)]
     report: &'a Report,
+    sockets: SocketsOut<'a>,
 }
 
 /// The report's JSON form (see [`JsonReport`]).
@@ -845,9 +869,17 @@ pub(crate) fn json(r: &Report) -> JsonReport<'_> {
             .iter()
             .map(|g| GroupOut {
                 group: g,
+                netns: r
+                    .namespaces
+                    .get(g.netns as usize)
+                    .map_or("", String::as_str),
                 message: verdict(g, r),
             })
             .collect(),
         report: r,
+        sockets: SocketsOut {
+            list: &r.sockets.0,
+            namespaces: &r.namespaces,
+        },
     }
 }

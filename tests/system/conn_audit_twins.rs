@@ -474,3 +474,118 @@ fn kill_refuses_sockets_without_a_cookie() {
     ]));
     assert_eq!(ss.lines().count(), 4, "{ss}");
 }
+
+/// A private network namespace, deleted on drop.
+struct Ns(String);
+
+impl Ns {
+    fn add(name: &str) -> Option<Ns> {
+        if !require_root("ip netns add") || !require_tool("ip") {
+            return None;
+        }
+        let name = format!("{name}{}", std::process::id());
+        let (code, _, err) = run(Command::new("ip").args(["netns", "add", &name]));
+        assert_eq!(code, 0, "{err}");
+        let ns = Ns(name);
+        let (code, _, err) = run(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+        assert_eq!(code, 0, "{err}");
+        Some(ns)
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// #8 (#10 of the issue): the incident in another network namespace. `--netns NAME` and
+/// `--netns PID` audit it, `--all-netns` too with each socket and group naming its
+/// namespace; `--process apache2` run here says where apache2 lives instead of a bare OK.
+#[test]
+fn other_namespaces_are_audited_or_named() {
+    let Some(ns) = Ns::add("ca") else { return };
+    if !require_tool("python3") {
+        return;
+    }
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3"])
+        .arg(crate::util::repo().join("tests/helpers/conn_incident.py"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let inc = Helper {
+        child,
+        info: serde_json::from_str(&line).unwrap(),
+    };
+    let up = inc.port("upstream");
+    let worker = inc.info["pids"]["workers"][0].as_u64().unwrap().to_string();
+    let is_cause = |v: &Value| {
+        groups(v).first().is_some_and(|g| {
+            g["role"] == "cause" && g["port"] == up && g["process"] == "apache2" && g["count"] == 4
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = json(&["--idle", "2s", "--netns", &ns.0]);
+        if is_cause(&v) {
+            let want = format!("({})", ns.0);
+            assert!(
+                groups(&v)[0]["netns"].as_str().unwrap().ends_with(&want),
+                "{v}"
+            );
+            assert!(
+                v["sockets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s["netns"] == groups(&v)[0]["netns"]),
+                "{v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // by a process living there
+    assert!(is_cause(&json(&["--idle", "2s", "--netns", &worker])));
+    // every namespace: this one's and the incident's, each socket naming its own
+    let v = json(&["--idle", "2s", "--all-netns", "--dport", &up.to_string()]);
+    assert!(v["namespaces"].as_array().unwrap().len() >= 2, "{v}");
+    assert!(is_cause(&v), "{v:#}");
+    assert!(
+        groups(&v)[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[in net:["),
+        "{v}"
+    );
+    // --process apache2 here: not a bare "no stale connections"
+    let (code, out, _) = run(opskit().args([
+        "conn-audit",
+        "--idle",
+        "2s",
+        "--state",
+        "/dev/null",
+        "--process",
+        "apache2",
+        "--format",
+        "nagios",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: apache2 (pid ")
+            && out.contains("which was not audited: use --netns"),
+        "{out}"
+    );
+    // the namespace is entered by a thread, never by the process: a wrong name is an error
+    let (code, _, err) = run(opskit().args(["conn-audit", "--netns", "no-such-ns-here"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--netns 'no-such-ns-here'"), "{err}");
+}

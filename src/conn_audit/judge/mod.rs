@@ -252,6 +252,8 @@ pub(crate) struct Stale {
     pub(crate) process: Option<String>,
     /// What the socket proves about its peer.
     pub(crate) evidence: SockEvidence,
+    /// The network namespace it lives in (an index into the report's `namespaces`).
+    pub(crate) netns: u32,
 }
 
 impl Stale {
@@ -285,6 +287,19 @@ pub(crate) struct Counts {
     pub(crate) fin_wait2: usize,
 }
 
+impl Counts {
+    /// Another namespace's counts added.
+    pub(crate) fn add(&mut self, o: &Counts) {
+        self.scanned += o.scanned;
+        self.connections += o.connections;
+        self.established += o.established;
+        self.close_wait += o.close_wait;
+        self.syn_sent += o.syn_sent;
+        self.syn_recv += o.syn_recv;
+        self.fin_wait2 += o.fin_wait2;
+    }
+}
+
 /// The first pass: every socket judged, before owners are known.
 #[derive(Debug, Default)]
 pub(crate) struct Judged {
@@ -300,6 +315,40 @@ pub(crate) struct Judged {
     pub(crate) listener_inodes: HashSet<u64>,
     /// Each listener's accept queue: (inode, connections queued, backlog).
     pub(crate) queues: Vec<(u64, u32, u32)>,
+    /// With `--process`: every connection kept by the other filters (inode, state), to be
+    /// counted once its owner is known.
+    pub(crate) kept: Vec<(u64, TcpState)>,
+}
+
+impl Judged {
+    /// Another namespace's judgement added (`--all-netns`).
+    pub(crate) fn merge(&mut self, o: Judged) {
+        self.stale.extend(o.stale);
+        self.context.extend(o.context);
+        self.counts.add(&o.counts);
+        self.listener_inodes.extend(o.listener_inodes);
+        self.queues.extend(o.queues);
+        self.kept.extend(o.kept);
+    }
+
+    /// The counts of `--process`'s connections only (the others are not its).
+    pub(crate) fn counts_of_process(&self, owners: &Owners, p: &ProcessFilter) -> Counts {
+        let mut c = Counts {
+            scanned: self.counts.scanned,
+            ..Counts::default()
+        };
+        for (inode, state) in &self.kept {
+            let (pids, name) = owners.of(*inode);
+            let mine = match p {
+                ProcessFilter::Pid(pid) => pids.contains(pid),
+                ProcessFilter::Name(n) => name.as_deref() == Some(n),
+            };
+            if mine {
+                count(&mut c, *state);
+            }
+        }
+        c
+    }
 }
 
 /// Idle time from tcp_info: since the last data in either direction.
@@ -653,11 +702,15 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
                     listener: None,
                     pids: Vec::new(),
                     process: None,
+                    netns: 0,
                 });
             }
             continue;
         }
         count(&mut j.counts, s.state);
+        if opts.process.is_some() {
+            j.kept.push((s.inode, s.state));
+        }
         let v = judge_sock(&s, opts.idle_ms, now, old.get(&key).copied());
         if let Some(since) = v.since_ms {
             j.memory.insert(key, since);
@@ -677,6 +730,7 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             listener,
             pids: Vec::new(),
             process: None,
+            netns: 0,
         });
     }
     j

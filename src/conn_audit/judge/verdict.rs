@@ -60,6 +60,8 @@ pub(crate) enum Role {
 /// A group's identity: the same across `--watch` reports, and one label set in Prometheus.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct GroupKey {
+    /// The network namespace (an index into the report's `namespaces`).
+    pub(crate) netns: u32,
     pub(crate) kind: Kind,
     pub(crate) direction: Direction,
     /// Outbound: the peer. Inbound and accept queues: `None` (clients are grouped by the
@@ -167,6 +169,9 @@ fn nonzero<S: serde::Serializer>(t: &Tally, s: S) -> Result<S::Ok, S::Error> {
 pub(crate) struct Group {
     /// 1 = fix first: the order of every output.
     pub(crate) rank: usize,
+    /// The network namespace (an index into the report's `namespaces`; JSON gives its name).
+    #[serde(skip)]
+    pub(crate) netns: u32,
     pub(crate) class: Class,
     pub(crate) kind: Kind,
     pub(crate) direction: Direction,
@@ -317,6 +322,7 @@ fn key_of_parts(s: &Stale) -> (Kind, Direction, Option<IpAddr>, u16) {
 fn key_of(s: &Stale) -> GroupKey {
     let (kind, direction, remote, port) = key_of_parts(s);
     GroupKey {
+        netns: s.netns,
         kind,
         direction,
         remote,
@@ -499,6 +505,7 @@ fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
     };
     Group {
         rank: 0,
+        netns: a.key.netns,
         class,
         kind,
         direction: a.key.direction,
@@ -788,6 +795,7 @@ impl Serialize for Addr {
 
 #[derive(Serialize)]
 struct SockOut<'a> {
+    netns: &'a str,
     local: Addr,
     remote: Addr,
     state: TcpState,
@@ -808,9 +816,17 @@ struct SockOut<'a> {
     timer: crate::conn_audit::model::tcp::Timer,
 }
 
-impl Serialize for Sockets {
+/// The stale sockets with the names of their namespaces, as JSON lists them.
+pub(crate) struct SocketsOut<'a> {
+    pub(crate) list: &'a [Stale],
+    pub(crate) namespaces: &'a [String],
+}
+
+impl Serialize for SocketsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_seq(self.0.iter().map(|s| SockOut {
+        let ns = |i: u32| self.namespaces.get(i as usize).map_or("", String::as_str);
+        ser.collect_seq(self.list.iter().map(|s| SockOut {
+            netns: ns(s.netns),
             local: Addr(s.sock.local),
             remote: Addr(s.sock.remote),
             state: s.sock.state,
@@ -838,7 +854,11 @@ pub(crate) struct Report {
     pub(crate) source: Source,
     /// The `--root` a capture was read from (`None`: the live system).
     pub(crate) root: Option<String>,
+    /// This process's own namespace (`net:[4026531840]`).
     pub(crate) netns: Option<String>,
+    /// The namespaces audited (`--netns`, `--all-netns`): each socket and group names its
+    /// own; one entry, this process's own, otherwise.
+    pub(crate) namespaces: Vec<String>,
     pub(crate) missing_fields: Vec<&'static str>,
     pub(crate) idle_threshold_s: f64,
     /// The states read: the netlink dump asks the kernel for these only; procfs has all.
@@ -857,6 +877,8 @@ pub(crate) struct Report {
     pub(crate) beyond: Beyond,
     pub(crate) by_process: Vec<ByProcess>,
     pub(crate) warnings: Vec<String>,
+    /// Serialized with their namespaces by `render::json`.
+    #[serde(skip)]
     pub(crate) sockets: Sockets,
 }
 
@@ -878,6 +900,7 @@ pub(crate) struct Meta {
     pub(crate) source: Source,
     pub(crate) root: Option<String>,
     pub(crate) netns: Option<String>,
+    pub(crate) namespaces: Vec<String>,
     pub(crate) scanned_states: Vec<&'static str>,
     pub(crate) warnings: Vec<String>,
     /// `--idle` in ms.
@@ -924,6 +947,7 @@ pub(crate) fn report(
         source: meta.source,
         root: meta.root,
         netns: meta.netns,
+        namespaces: meta.namespaces,
         missing_fields,
         idle_threshold_s: idle_ms as f64 / 1000.0,
         scanned_states: meta.scanned_states,
@@ -972,6 +996,7 @@ pub(crate) mod tests {
                 info: Some(Box::default()),
                 cookie: 1,
             },
+            netns: 0,
             reason,
             direction: dir,
             idle_ms: Some(idle),
@@ -1300,6 +1325,7 @@ pub(crate) mod tests {
             source: Source::Netlink,
             root: None,
             netns: None,
+            namespaces: vec![],
             scanned_states: vec![],
             warnings: vec![],
             idle_ms: 1_000,
