@@ -589,3 +589,88 @@ fn other_namespaces_are_audited_or_named() {
     assert_eq!(code, 2);
     assert!(err.contains("--netns 'no-such-ns-here'"), "{err}");
 }
+
+/// #7: a handshake the client never completes (SYN_RECV, from a TUN device in a private
+/// namespace) is reported at the default --idle 60s without any state file: its age comes
+/// from the SYN-ACK backoff (1, 3, 7, 15, 31, 63 s) and the time left to the next one.
+/// (tcp_synack_retries 6 in the namespace keeps the request past 63 s.)
+#[test]
+fn syn_recv_is_reported_at_the_default_idle() {
+    if !require_root("unshare -n and a TUN device")
+        || !require_tool("unshare")
+        || !require_tool("ip")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+sysctl -qw net.ipv4.tcp_synack_retries=6
+python3 - <<'PY' &
+import fcntl, os, socket, struct, subprocess, time
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454ca, 0x0001, 0x1000
+tun = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", b"t0", IFF_TUN | IFF_NO_PI))
+subprocess.run("ip link set t0 up && ip addr add 10.9.9.1/24 dev t0", shell=True, check=True)
+srv = socket.socket(); srv.bind(("10.9.9.1", 0)); srv.listen(8)
+port = srv.getsockname()[1]
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+src, dst = socket.inet_aton("10.9.9.9"), socket.inet_aton("10.9.9.1")
+for sport in (40001, 40002):
+    tcp = struct.pack("!HHIIBBHHH", sport, port, 1000, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    os.write(tun, ip + tcp)
+open("{d}/port", "w").write(str(port))
+time.sleep(90)
+PY
+PYPID=$!
+while [ ! -s {d}/port ]; do sleep 0.05; done
+sleep 0.3
+{bin} conn-audit --format json --state /dev/null > {d}/first.json
+# poll: the requests reach 60 s once, then every run sees them (until 127 s)
+i=0
+while [ $i -lt 80 ]; do
+  {bin} conn-audit --format json --state /dev/null > {d}/later.json
+  grep -q '"half-open":2' {d}/later.json && break
+  sleep 1; i=$((i+1))
+done
+ss -tanoH state syn-recv > {d}/ss.txt
+kill $PYPID
+"#,
+        d = tmp.path().display(),
+        bin = crate::util::bin().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::util::skip(format_args!(
+            "private namespace with a TUN device failed here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let first: Value = serde_json::from_str(&read("first.json")).unwrap();
+    assert_eq!(
+        (first["syn_recv"].as_u64(), first["stale"].as_u64()),
+        (Some(2), Some(0)),
+        "{first}"
+    );
+    let later: Value = serde_json::from_str(&read("later.json")).unwrap();
+    assert_eq!(later["by_reason"]["half-open"], 2, "{later}");
+    let g = &groups(&later)[0];
+    let age = g["max_idle_s"].as_f64().unwrap();
+    // the requests exist at most ~62 s when first reported; never an age they cannot have
+    assert!((60.0..=64.0).contains(&age), "{g}");
+    // ss agrees they are in SYN_RECV with the retransmit timer running
+    assert_eq!(read("ss.txt").lines().count(), 2, "{}", read("ss.txt"));
+}

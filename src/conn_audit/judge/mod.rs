@@ -431,9 +431,18 @@ fn judge_handshake(s: &Sock, t: u64, now: u64, seen: Option<u64>) -> Verdict {
         None if s.state.is_syn_recv() => (s.retrans, Some(s.retrans)),
         None => (s.retrans, None),
     };
-    let age = match seen.filter(|since| *since <= now) {
-        Some(since) => now - since,
-        None => syn_schedule_ms(retrans, backoff),
+    let age = match (
+        seen.filter(|since| *since <= now),
+        s.state.is_syn_recv(),
+        s.expires_ms,
+    ) {
+        (Some(since), _, _) => now - since,
+        // a request socket's timer fires at 1, 3, 7, 15, 31, 63 s: the time left to the
+        // next one gives its exact age
+        (None, true, Some(left)) => syn_schedule_ms(retrans + 1, Some(retrans + 1))
+            .checked_sub(u64::from(left))
+            .unwrap_or_else(|| syn_schedule_ms(retrans, backoff)),
+        (None, _, _) => syn_schedule_ms(retrans, backoff),
     };
     let reason = match s.state {
         TcpState::SynSent => Reason::Connecting,
@@ -838,6 +847,7 @@ mod tests {
             retrans: 0,
             uid: 0,
             inode: 1,
+            expires_ms: None,
             info,
             cookie: 7,
         }
@@ -1052,6 +1062,15 @@ mod tests {
                 "{n}"
             );
         }
+        // the time left to the next SYN-ACK gives the exact age: 5 sent, the 6th (or the
+        // drop) at 63 s, 2 s from now: 61 s old, stale at the default --idle
+        r.expires_ms = Some(2_000);
+        let v = judge_sock(&r, 60_000, now, None);
+        assert_eq!(
+            (v.reason, v.lasted_ms),
+            (Some(Reason::HalfOpen), Some(61_000))
+        );
+        r.expires_ms = None;
         // remembered from a run 40 s ago, with 5 retransmissions seen: 71 s > --idle 60 s
         r.retrans = 5;
         let v = judge_sock(&r, 60_000, now, Some(now - 71_000));

@@ -993,6 +993,7 @@ pub(crate) mod tests {
                 retrans: 0,
                 uid: 0,
                 inode: 1,
+                expires_ms: None,
                 info: Some(Box::default()),
                 cookie: 1,
             },

@@ -102,9 +102,12 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
         Nla::TcpInfo(bytes) => TcpInfo::parse(bytes).map(Box::new),
         _ => None,
     });
-    let retrans = match &h.timer {
-        Some(NlTimer::Retransmit(_, n)) => u32::from(*n),
-        _ => 0,
+    let (retrans, expires_ms) = match &h.timer {
+        Some(NlTimer::Retransmit(d, n)) => (
+            u32::from(*n),
+            Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        ),
+        _ => (0, None),
     };
     let id = &h.socket_id;
     // a link-local address means nothing without its interface: keep it as the `%scope`
@@ -124,6 +127,7 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
         retrans,
         uid: h.uid,
         inode: u64::from(h.inode),
+        expires_ms,
         info,
         cookie: u64::from_ne_bytes(id.cookie),
     })

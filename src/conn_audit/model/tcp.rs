@@ -155,6 +155,9 @@ pub struct Sock {
     pub retrans: u32,
     pub uid: u32,
     pub inode: u64,
+    /// When the retransmission timer fires next, in ms (`tm->when`, inet_diag's expires):
+    /// with the retransmission count, a handshake's exact age.
+    pub expires_ms: Option<u32>,
     /// Boxed: procfs sockets have none, and a 430k-line capture must stay small.
     pub info: Option<Box<TcpInfo>>,
     /// The inet_diag socket id cookie: with the inode, the socket's stable identity (the
@@ -269,8 +272,11 @@ pub fn parse_proc_net_line(lineno: usize, line: &str) -> Result<Option<Sock>, Pr
     let (tx, rx) = q.split_once(':').ok_or_else(|| err("bad queues"))?;
     let send_q = u32::from_str_radix(tx, 16).map_err(|_| err("bad tx_queue"))?;
     let recv_q = u32::from_str_radix(rx, 16).map_err(|_| err("bad rx_queue"))?;
-    let (tr, _when) = tm.split_once(':').ok_or_else(|| err("bad timer"))?;
+    let (tr, when) = tm.split_once(':').ok_or_else(|| err("bad timer"))?;
     let timer = Timer::from_code(u8::from_str_radix(tr, 16).map_err(|_| err("bad timer"))?);
+    // clock ticks (USER_HZ, 100 a second) until the timer fires
+    let when = u32::from_str_radix(when, 16).map_err(|_| err("bad tm->when"))?;
+    let expires_ms = (timer == Timer::Retransmit).then(|| when.saturating_mul(10));
     let retrans = u32::from_str_radix(rt, 16).map_err(|_| err("bad retrnsmt"))?;
     let uid = uid.parse().map_err(|_| err("bad uid"))?;
     let inode = inode.parse().map_err(|_| err("bad inode"))?;
@@ -284,6 +290,7 @@ pub fn parse_proc_net_line(lineno: usize, line: &str) -> Result<Option<Sock>, Pr
         retrans,
         uid,
         inode,
+        expires_ms,
         info: None,
         cookie: 0,
     }))
