@@ -674,3 +674,106 @@ kill $PYPID
     // ss agrees they are in SYN_RECV with the retransmit timer running
     assert_eq!(read("ss.txt").lines().count(), 2, "{}", read("ss.txt"));
 }
+
+/// #8, #9: a database vanishes (nftables drops everything to it, in a private namespace).
+/// Of the app's 8 connections, 3 were sending (retransmitting now) and 5 idle, 2 of them with
+/// SO_KEEPALIVE at the kernel's defaults (no probe sent yet): the group is a cause led by
+/// the retransmissions ("the peer is gone"), never "no read timeout", and the keepalive
+/// ones are "idle", not "keepalive-idle" (nothing proved the peer alive).
+#[test]
+fn a_vanished_database_leads_with_its_retransmissions() {
+    if !require_root("unshare -n and nft") || !require_tool("unshare") || !require_tool("nft") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+python3 - <<'PY' &
+import ctypes, os, socket, time
+libc = ctypes.CDLL(None)
+srv = socket.socket(); srv.bind(("127.0.0.2", 0)); srv.listen(8); port = srv.getsockname()[1]
+if os.fork() == 0:
+    # the database: another process, answering one query a connection
+    libc.prctl(1, 9, 0, 0, 0); libc.prctl(15, b"db", 0, 0, 0)
+    held = []
+    for i in range(8):
+        a, _ = srv.accept(); a.recv(100); a.sendall(b"1"); held.append(a)
+    time.sleep(90)
+    os._exit(0)
+srv.close()
+libc.prctl(15, b"app", 0, 0, 0)
+conns = []
+for i in range(8):
+    c = socket.socket()
+    if i >= 6:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    c.connect(("127.0.0.2", port))
+    c.sendall(b"SELECT 1"); c.recv(100)
+    conns.append((c, None))
+open("{d}/port", "w").write(str(port))
+time.sleep(0.5)
+# the database is gone: whatever is sent now is never acknowledged
+while not open("{d}/dropped").read():
+    time.sleep(0.05)
+for c, _ in conns[:3]:
+    c.sendall(b"SELECT 2")
+time.sleep(60)
+PY
+PYPID=$!
+while [ ! -s {d}/port ]; do sleep 0.05; done
+: > {d}/dropped
+nft add table inet ca
+nft add chain inet ca out '{{ type filter hook output priority 0; }}'
+nft add rule inet ca out ip daddr 127.0.0.2 drop
+echo 1 > {d}/dropped
+sleep 4.5
+{bin} conn-audit --idle 2s --format json --state /dev/null --dport $(cat {d}/port) > {d}/out.json
+ss -tnoiH dst 127.0.0.2 > {d}/ss.txt
+kill $PYPID
+"#,
+        d = tmp.path().display(),
+        bin = crate::util::bin().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        crate::util::skip(format_args!(
+            "private namespace with nftables failed here: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let read = |f: &str| std::fs::read_to_string(tmp.path().join(f)).unwrap();
+    let v: Value = serde_json::from_str(&read("out.json")).unwrap();
+    let ss = read("ss.txt");
+    let g = &groups(&v)[0];
+    assert_eq!(
+        (g["role"].as_str(), g["class"].as_str()),
+        (Some("cause"), Some("silent-peer")),
+        "{v:#}"
+    );
+    assert_eq!(g["reason"], "retransmitting", "{g}");
+    assert_eq!(g["evidence"]["retransmits"], 3, "{g}");
+    // the idle ones outnumber the retransmitting ones: the stronger evidence leads anyway
+    assert_eq!(g["reasons"]["idle"], 5, "{g}");
+    let m = g["message"].as_str().unwrap();
+    assert!(
+        m.contains(" - the peer is gone: 3 retransmitting (no ACK)"),
+        "{m}"
+    );
+    assert!(!m.contains("no read timeout"), "{m}");
+    // keepalive armed at the defaults, no probe yet: ss shows the timer, nobody is credited
+    assert_eq!(v["by_reason"]["keepalive-idle"], 0, "{v}");
+    assert_eq!(ss.matches("timer:(keepalive,").count(), 2, "{ss}");
+    let ka: Vec<&Value> = v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["timer"] == "keepalive")
+        .collect();
+    assert_eq!(ka.len(), 2, "{v}");
+    assert!(ka.iter().all(|s| s["reason"] == "idle"), "{v}");
+}
