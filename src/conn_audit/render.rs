@@ -239,6 +239,9 @@ fn explain(r: Reason, d: Direction, e: &Evidence) -> &'static str {
         (Reason::Retransmitting, _) => "data is not acknowledged: packet loss or a dead peer",
         (Reason::ZeroWindow, _) => "the peer stopped reading (zero window)",
         (Reason::Unread, _) => "the local program does not read its receive queue",
+        (Reason::CloseWait, Direction::Inbound) if e.half_closed_clients > 0 => {
+            "the clients half-closed and still wait for the answer (FIN_WAIT2)"
+        }
         (Reason::CloseWait, Direction::Inbound) if e.unanswered_requests > 0 => {
             "the clients gave up waiting for an answer"
         }

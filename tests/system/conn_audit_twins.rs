@@ -777,3 +777,39 @@ kill $PYPID
     assert_eq!(ka.len(), 2, "{v}");
     assert!(ka.iter().all(|s| s["reason"] == "idle"), "{v}");
 }
+
+/// #11: a client that half-closed after its request (FIN_WAIT2) still waits: its server's
+/// CLOSE_WAIT is worded as such, never an fd leak, and the client is blocked on the server
+/// (its request unanswered).
+#[test]
+fn a_half_closed_client_is_waiting_not_an_fd_leak() {
+    let Some(hc) = Helper::start("conn_halfclose.py", &[]) else {
+        return;
+    };
+    let port = hc.info["port"].as_u64().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        let v = json(&["--idle", "2s", "--port", &port]);
+        if groups(&v).len() == 2 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "{v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(v["fin_wait2"], 1, "{v}");
+    let cli = &groups(&v)[0];
+    assert_eq!(
+        (cli["process"].as_str(), cli["role"].as_str()),
+        (Some("hccli"), Some("cause")),
+        "{v:#}"
+    );
+    assert_eq!(cli["reasons"]["half-closed"], 1, "{cli}");
+    let srv = &groups(&v)[1];
+    assert_eq!(srv["evidence"]["half_closed_clients"], 1, "{srv}");
+    let m = srv["message"].as_str().unwrap();
+    assert!(
+        m.ends_with("the clients half-closed and still wait for the answer (FIN_WAIT2)"),
+        "{m}"
+    );
+    assert!(!m.contains("fd leak") && !m.contains("gave up"), "{m}");
+}

@@ -92,14 +92,20 @@ pub(crate) struct Evidence {
     pub(crate) answered: usize,
     /// Sockets whose other end is held by the same process (never evidence of a cause).
     pub(crate) self_loop: usize,
+    /// Inbound CLOSE_WAIT sockets whose local client half-closed (FIN_WAIT2) and still
+    /// waits for the answer: not gone, not an fd leak.
+    pub(crate) half_closed_clients: usize,
     /// The age of the oldest blocked socket.
     pub(crate) oldest_ms: Option<u64>,
 }
 
 impl Evidence {
-    fn add(&mut self, s: &Stale, self_loop: bool) {
+    fn add(&mut self, s: &Stale, peer: Peer) {
         let e = s.evidence;
-        if self_loop {
+        if peer.client_waits && s.direction == Direction::Inbound {
+            self.half_closed_clients += 1;
+        }
+        if peer.self_loop {
             self.self_loop += 1;
             return;
         }
@@ -473,7 +479,7 @@ fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
     let mut addrs: HashSet<IpAddr> = HashSet::new();
     for i in a.members {
         let i = *i as usize;
-        evidence.add(cx.all[i], cx.peers[i].self_loop);
+        evidence.add(cx.all[i], cx.peers[i]);
         addrs.insert(cx.all[i].sock.remote.ip());
     }
     let first = members[0].sock.remote;
