@@ -172,6 +172,12 @@ fn the_cause_leads_and_three_tools_count_the_same() {
 
     // ss and lsof see the same sockets: 4 CLOSE_WAIT on the front port, 4 to the upstream
     let v = json(&st, &["--process", "apache2"]);
+    // #11: --process filters the connection counts too (the workers' 8, not the host's)
+    assert_eq!(
+        (v["connections"].as_u64(), v["established"].as_u64(), v["close_wait"].as_u64()),
+        (Some(8), Some(4), Some(4)),
+        "{v}"
+    );
     let ours = |reason: &str| {
         v["sockets"]
             .as_array()
