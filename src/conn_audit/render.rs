@@ -1009,6 +1009,14 @@ apache2     10  1000,1001,1002,1003,1004
         assert!(text.contains("opskit_conn_audit_group_rank{remote=\"10.0.0.100\",port=\"80\",process=\"apache2\",direction=\"outbound\",kind=\"handshakes\"} 2\n"), "{text}");
     }
 
+    /// #11: a cut PID list says how many it left out.
+    #[test]
+    fn cut_pid_lists_say_plus_n() {
+        let pids: Vec<u32> = (100..115).collect();
+        assert_eq!(pid_list(&pids, 12), "100,101,102,103,104,105,106,107,108,109,110,111,+3");
+        assert_eq!(pid_list(&pids[..3], 12), "100,101,102");
+    }
+
     /// #4: `--watch` growth per stable group key: the same report twice grows by +0 in every
     /// group (the idle and connecting groups on one upstream were +81/+71 when they shared a
     /// key).

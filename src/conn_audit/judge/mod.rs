@@ -680,7 +680,7 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
     let mut judged_since_shrink = 0usize;
     while let Some(s) = socks.pop() {
         judged_since_shrink += 1;
-        if judged_since_shrink >= 1 << 15 {
+        if judged_since_shrink >= 1 << 12 {
             judged_since_shrink = 0;
             socks.shrink_to_fit();
         }
@@ -702,8 +702,11 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             // the clients waiting on them
             let v = judge_sock(&s, opts.idle_ms, now, remembered);
             if let Some(reason) = v.reason {
+                let evidence = evidence_of(&s, reason, direction);
+                let mut s = s;
+                s.info = None;
                 j.context.push(Stale {
-                    evidence: evidence_of(&s, reason, direction),
+                    evidence,
                     sock: s,
                     reason,
                     direction,
@@ -730,8 +733,12 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             Direction::Outbound => None,
         };
         j.listener_inodes.extend(listener);
+        let evidence = evidence_of(&s, reason, direction);
+        // tcp_info has said all it had to (the verdict and the evidence): not kept
+        let mut s = s;
+        s.info = None;
         j.stale.push(Stale {
-            evidence: evidence_of(&s, reason, direction),
+            evidence,
             sock: s,
             reason,
             direction,
