@@ -7,6 +7,7 @@
 //! `cargo bench --bench conn_audit` (as root, so that every owner is readable).
 #![allow(clippy::unwrap_used)]
 
+#[allow(dead_code)] // the shared helpers this bench does not use (it needs CPU time)
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -949,7 +949,15 @@ mod tests {
             syn_sent: 2,
             ..Counts::default()
         };
-        report(meta, v, &[], counts, &BTreeMap::new(), &Owners::default(), &[])
+        report(
+            meta,
+            v,
+            &[],
+            counts,
+            &BTreeMap::new(),
+            &Owners::default(),
+            &[],
+        )
     }
 
     /// The table, whole: causes with their evidence first, workers by pid, clients by what
@@ -992,7 +1000,10 @@ apache2     10  1000,1001,1002,1003,1004
         let mut seen = HashSet::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (series, _) = line.rsplit_once(' ').unwrap();
-            assert!(seen.insert(series.to_string()), "duplicate {series}:\n{text}");
+            assert!(
+                seen.insert(series.to_string()),
+                "duplicate {series}:\n{text}"
+            );
         }
         let stale: Vec<&str> = text
             .lines()
@@ -1013,7 +1024,10 @@ apache2     10  1000,1001,1002,1003,1004
     #[test]
     fn cut_pid_lists_say_plus_n() {
         let pids: Vec<u32> = (100..115).collect();
-        assert_eq!(pid_list(&pids, 12), "100,101,102,103,104,105,106,107,108,109,110,111,+3");
+        assert_eq!(
+            pid_list(&pids, 12),
+            "100,101,102,103,104,105,106,107,108,109,110,111,+3"
+        );
         assert_eq!(pid_list(&pids[..3], 12), "100,101,102");
     }
 
@@ -1035,6 +1049,10 @@ apache2     10  1000,1001,1002,1003,1004
             .take_while(|l| !l.is_empty())
             .collect();
         assert_eq!(rows.len(), 3, "{out}");
-        assert!(rows.iter().all(|l| l.split_whitespace().nth(1) == Some("+0")), "{out}");
+        assert!(
+            rows.iter()
+                .all(|l| l.split_whitespace().nth(1) == Some("+0")),
+            "{out}"
+        );
     }
 }

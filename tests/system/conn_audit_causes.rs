@@ -174,7 +174,11 @@ fn the_cause_leads_and_three_tools_count_the_same() {
     let v = json(&st, &["--process", "apache2"]);
     // #11: --process filters the connection counts too (the workers' 8, not the host's)
     assert_eq!(
-        (v["connections"].as_u64(), v["established"].as_u64(), v["close_wait"].as_u64()),
+        (
+            v["connections"].as_u64(),
+            v["established"].as_u64(),
+            v["close_wait"].as_u64()
+        ),
         (Some(8), Some(4), Some(4)),
         "{v}"
     );

@@ -173,7 +173,7 @@ fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u6
         }
         if let std::collections::hash_map::Entry::Vacant(e) = o.comm.entry(pid) {
             if let Some(name) = comm(&procs[i].dir.join("comm")) {
-                e.insert(name);
+                e.insert(name.into());
             }
         }
     }

@@ -8,6 +8,7 @@ pub(crate) mod verdict;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -249,7 +250,8 @@ pub(crate) struct Stale {
     /// The listening port (inbound), for grouping.
     pub(crate) listener: Option<u64>,
     pub(crate) pids: Vec<u32>,
-    pub(crate) process: Option<String>,
+    /// Shared by every socket of the process (tens of thousands for a proxy).
+    pub(crate) process: Option<Arc<str>>,
     /// What the socket proves about its peer.
     pub(crate) evidence: SockEvidence,
     /// The network namespace it lives in (an index into the report's `namespaces`).
@@ -757,14 +759,14 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
 pub(crate) struct Owners {
     pub(crate) by_inode: HashMap<u64, Vec<u32>>,
     /// Process names, already escaped for display.
-    pub(crate) comm: HashMap<u32, String>,
+    pub(crate) comm: HashMap<u32, Arc<str>>,
     /// Processes whose fds could not be read (permission).
     pub(crate) denied: usize,
 }
 
 impl Owners {
     /// The pids and process name of a socket inode.
-    pub(crate) fn of(&self, inode: u64) -> (Vec<u32>, Option<String>) {
+    pub(crate) fn of(&self, inode: u64) -> (Vec<u32>, Option<Arc<str>>) {
         let pids = self.by_inode.get(&inode).cloned().unwrap_or_default();
         let name = pids.iter().find_map(|p| self.comm.get(p).cloned());
         (pids, name)

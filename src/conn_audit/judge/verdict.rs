@@ -333,7 +333,11 @@ fn key_of(s: &Stale) -> GroupKey {
         direction,
         remote,
         port,
-        process: s.process.clone().filter(|_| kind != Kind::AcceptQueue),
+        process: s
+            .process
+            .as_deref()
+            .map(str::to_string)
+            .filter(|_| kind != Kind::AcceptQueue),
     }
 }
 
@@ -465,7 +469,8 @@ fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
     let listener = members.iter().find_map(|s| s.listener).unwrap_or(0);
     if before_accept {
         // nobody owns a queued connection or a handshake: the listener's process does
-        (pids, process) = cx.owners.of(listener);
+        let (p, name) = cx.owners.of(listener);
+        (pids, process) = (p, name.as_deref().map(str::to_string));
     }
     pids.sort_unstable();
     pids.dedup();
@@ -757,9 +762,10 @@ pub(crate) struct ByProcess {
 /// A stale socket's owner: its own, or its listener's before it is accepted.
 fn owner_of<'a>(s: &'a Stale, owners: &'a Owners) -> (Vec<u32>, Option<String>) {
     if s.before_accept() && s.pids.is_empty() {
-        return owners.of(s.listener.unwrap_or(0));
+        let (pids, name) = owners.of(s.listener.unwrap_or(0));
+        return (pids, name.as_deref().map(str::to_string));
     }
-    (s.pids.clone(), s.process.clone())
+    (s.pids.clone(), s.process.as_deref().map(str::to_string))
 }
 
 fn by_process(stale: &[Stale], owners: &Owners) -> Vec<ByProcess> {
@@ -1009,7 +1015,7 @@ pub(crate) mod tests {
             idle_ms: Some(idle),
             listener: None,
             pids: pid.map(|p| vec![p.0]).unwrap_or_default(),
-            process: pid.map(|p| p.1.to_string()),
+            process: pid.map(|p| p.1.into()),
             evidence: SockEvidence {
                 unanswered,
                 syn_retries: reason == Reason::Connecting,
