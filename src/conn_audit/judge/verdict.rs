@@ -882,14 +882,14 @@ pub(crate) struct Report {
     /// listener's process, as in their group and in `by_process`).
     pub(crate) unowned: usize,
     pub(crate) by_reason: Tally,
-    /// Serialized with their words by `render::json`.
+    /// Serialized with their words by the renderer's `json`.
     #[serde(skip)]
     pub(crate) groups: Vec<Group>,
     /// The groups beyond the [`MAX_GROUPS`] best ranked, summed.
     pub(crate) beyond: Beyond,
     pub(crate) by_process: Vec<ByProcess>,
     pub(crate) warnings: Vec<String>,
-    /// Serialized with their namespaces by `render::json`.
+    /// Serialized with their namespaces by the renderer's `json`.
     #[serde(skip)]
     pub(crate) sockets: Sockets,
 }
