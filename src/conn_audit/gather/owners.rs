@@ -112,9 +112,7 @@ pub(crate) fn find_owners_in(root: &Root, table: FdTable, wanted: &HashSet<u64>)
         resolve(&late, &missing, &mut o);
         o.denied += late.denied.len();
     }
-    for v in o.by_inode.values_mut() {
-        v.sort_unstable();
-    }
+    // `Pids::add` keeps each list sorted
     o
 }
 
@@ -167,10 +165,7 @@ fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u6
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for (inode, pid, i) in found.into_iter().flatten() {
-        let pids = o.by_inode.entry(inode).or_default();
-        if !pids.contains(&pid) {
-            pids.push(pid);
-        }
+        o.by_inode.entry(inode).or_default().add(pid);
         if let std::collections::hash_map::Entry::Vacant(e) = o.comm.entry(pid) {
             if let Some(name) = comm(&procs[i].dir.join("comm")) {
                 e.insert(name.into());

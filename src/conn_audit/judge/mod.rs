@@ -239,6 +239,50 @@ impl SockKey {
 /// or when a socket in a handshake state was first seen.
 pub(crate) type Memory = HashMap<SockKey, u64>;
 
+/// The pids holding a socket: almost always one, kept without an allocation (a proxy can
+/// hold tens of thousands of sockets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Pids {
+    #[default]
+    None,
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl std::ops::Deref for Pids {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Pids::None => &[],
+            Pids::One(p) => std::slice::from_ref(p),
+            Pids::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<u32>> for Pids {
+    fn from(v: Vec<u32>) -> Pids {
+        match v.as_slice() {
+            [] => Pids::None,
+            [p] => Pids::One(*p),
+            _ => Pids::Many(v.into_boxed_slice()),
+        }
+    }
+}
+
+impl Pids {
+    /// Add a pid (kept sorted, once).
+    pub(crate) fn add(&mut self, pid: u32) {
+        if self.contains(&pid) {
+            return;
+        }
+        let mut v = self.to_vec();
+        v.push(pid);
+        v.sort_unstable();
+        *self = v.into();
+    }
+}
+
 /// A stale socket with what is known of its owner.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Stale {
@@ -249,7 +293,7 @@ pub(crate) struct Stale {
     pub(crate) idle_ms: Option<u64>,
     /// The listening port (inbound), for grouping.
     pub(crate) listener: Option<u64>,
-    pub(crate) pids: Vec<u32>,
+    pub(crate) pids: Pids,
     /// Shared by every socket of the process (tens of thousands for a proxy).
     pub(crate) process: Option<Arc<str>>,
     /// What the socket proves about its peer.
@@ -714,7 +758,7 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
                     direction,
                     idle_ms: v.lasted_ms,
                     listener: None,
-                    pids: Vec::new(),
+                    pids: Pids::None,
                     process: None,
                     netns: 0,
                 });
@@ -746,7 +790,7 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             direction,
             idle_ms: v.lasted_ms,
             listener,
-            pids: Vec::new(),
+            pids: Pids::None,
             process: None,
             netns: 0,
         });
@@ -757,7 +801,7 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
 /// The owners of socket inodes, as `sys` found them in /proc/PID/fd.
 #[derive(Debug, Default)]
 pub(crate) struct Owners {
-    pub(crate) by_inode: HashMap<u64, Vec<u32>>,
+    pub(crate) by_inode: HashMap<u64, Pids>,
     /// Process names, already escaped for display.
     pub(crate) comm: HashMap<u32, Arc<str>>,
     /// Processes whose fds could not be read (permission).
@@ -766,7 +810,7 @@ pub(crate) struct Owners {
 
 impl Owners {
     /// The pids and process name of a socket inode.
-    pub(crate) fn of(&self, inode: u64) -> (Vec<u32>, Option<Arc<str>>) {
+    pub(crate) fn of(&self, inode: u64) -> (Pids, Option<Arc<str>>) {
         let pids = self.by_inode.get(&inode).cloned().unwrap_or_default();
         let name = pids.iter().find_map(|p| self.comm.get(p).cloned());
         (pids, name)
@@ -1309,6 +1353,18 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(j.counts, want);
+    }
+
+    #[test]
+    fn pids_stay_sorted_and_unique() {
+        let mut p = Pids::default();
+        assert!(p.is_empty());
+        p.add(7);
+        assert_eq!(p, Pids::One(7));
+        p.add(3);
+        p.add(7);
+        assert_eq!(&p[..], &[3, 7]);
+        assert_eq!(Pids::from(vec![]), Pids::None);
     }
 
     #[test]

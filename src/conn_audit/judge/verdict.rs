@@ -470,7 +470,7 @@ fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
     if before_accept {
         // nobody owns a queued connection or a handshake: the listener's process does
         let (p, name) = cx.owners.of(listener);
-        (pids, process) = (p, name.as_deref().map(str::to_string));
+        (pids, process) = (p.to_vec(), name.as_deref().map(str::to_string));
     }
     pids.sort_unstable();
     pids.dedup();
@@ -763,9 +763,9 @@ pub(crate) struct ByProcess {
 fn owner_of<'a>(s: &'a Stale, owners: &'a Owners) -> (Vec<u32>, Option<String>) {
     if s.before_accept() && s.pids.is_empty() {
         let (pids, name) = owners.of(s.listener.unwrap_or(0));
-        return (pids, name.as_deref().map(str::to_string));
+        return (pids.to_vec(), name.as_deref().map(str::to_string));
     }
-    (s.pids.clone(), s.process.as_deref().map(str::to_string))
+    (s.pids.to_vec(), s.process.as_deref().map(str::to_string))
 }
 
 fn by_process(stale: &[Stale], owners: &Owners) -> Vec<ByProcess> {
@@ -1014,7 +1014,7 @@ pub(crate) mod tests {
             direction: dir,
             idle_ms: Some(idle),
             listener: None,
-            pids: pid.map(|p| vec![p.0]).unwrap_or_default(),
+            pids: pid.map(|p| vec![p.0]).unwrap_or_default().into(),
             process: pid.map(|p| p.1.into()),
             evidence: SockEvidence {
                 unanswered,
@@ -1158,7 +1158,7 @@ pub(crate) mod tests {
         );
         // another process at the other end: its request unanswered, a cause
         let mut b2 = b;
-        b2.pids = vec![8];
+        b2.pids = vec![8].into();
         b2.process = Some("srv".into());
         let g = grp(&[a, b2]);
         assert_eq!(g[0].role, Role::Cause, "{g:#?}");
@@ -1288,7 +1288,7 @@ pub(crate) mod tests {
             false,
         ));
         let mut owners = Owners::default();
-        owners.by_inode.insert(77, vec![4242]);
+        owners.by_inode.insert(77, vec![4242].into());
         owners.comm.insert(4242, "slowsrv".into());
         let g = group(&v, &[], &BTreeMap::new(), &owners, &[(77, 3, 2)]).0;
         let classes: Vec<Class> = g.iter().map(|g| g.class).collect();
@@ -1344,7 +1344,7 @@ pub(crate) mod tests {
             idle_ms: 1_000,
         };
         let mut owners = Owners::default();
-        owners.by_inode.insert(77, vec![4242]);
+        owners.by_inode.insert(77, vec![4242].into());
         owners.comm.insert(4242, "slowsrv".into());
         let r = report(
             meta(),
