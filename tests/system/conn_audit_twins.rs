@@ -331,6 +331,44 @@ fn the_incident_as_root_and_as_nobody_gives_the_same_cause() {
         "{out}"
     );
     assert!(!out.contains("fd leak"), "{out}");
+    // the packaged NRPE check filters on the service port: the clients are linked to the
+    // upstream their requests were forwarded to (the same user, within a second), so the
+    // unprivileged headline is the cause, as root's is
+    let front = inc.port("front").to_string();
+    let nrpe = |cmd: &mut Command| {
+        let (_, out, _) = run(cmd
+            .args([
+                "conn-audit",
+                "--state",
+                "/dev/null",
+                "--format",
+                "nagios",
+                "--idle",
+                "2s",
+                "--port",
+                &front,
+            ])
+            .env("LC_ALL", "C"));
+        out
+    };
+    let out = nrpe(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(bin()),
+    );
+    assert!(
+        out.contains(&format!(
+            "; 4 sockets (owner unknown: run as root to name the process) blocked on 127.0.0.1:{up} for "
+        )) && out.contains("their 4 clients gave up (CLOSE_WAIT)"),
+        "{out}"
+    );
+    let out = nrpe(&mut opskit());
+    assert!(
+        out.contains(&format!(
+            "; 4 apache2 processes (4 sockets) blocked on 127.0.0.1:{up} for "
+        )),
+        "{out}"
+    );
     // root's line names the workers, counted by pid
     let (_, out, _) = run(opskit()
         .args(["conn-audit", "--state", "/dev/null", "--format", "nagios"])

@@ -300,6 +300,11 @@ pub(crate) struct Stale {
     pub(crate) evidence: SockEvidence,
     /// The network namespace it lives in (an index into the report's `namespaces`).
     pub(crate) netns: u32,
+    /// tcp_info's times since data was last sent and received (kept when tcp_info itself
+    /// is dropped): without owners, they link a request that arrived to the one the same
+    /// user's process sent upstream right after.
+    pub(crate) sent_ago_ms: Option<u32>,
+    pub(crate) recv_ago_ms: Option<u32>,
 }
 
 impl Stale {
@@ -699,6 +704,15 @@ fn count(c: &mut Counts, state: TcpState) {
     }
 }
 
+/// tcp_info's times since data was last sent and received.
+fn times(s: &Sock) -> (Option<u32>, Option<u32>) {
+    let i = s.info.as_deref();
+    (
+        i.and_then(|i| i.last_data_sent_ms),
+        i.and_then(|i| i.last_data_recv_ms),
+    )
+}
+
 /// Judge every socket: canonical addresses, direction from the listening table, the port and
 /// peer filters, the verdicts, and the memory to keep (entries of sockets outside the filters
 /// stay, for another check sharing the file).
@@ -749,10 +763,13 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             let v = judge_sock(&s, opts.idle_ms, now, remembered);
             if let Some(reason) = v.reason {
                 let evidence = evidence_of(&s, reason, direction);
+                let (sent_ago_ms, recv_ago_ms) = times(&s);
                 let mut s = s;
                 s.info = None;
                 j.context.push(Stale {
                     evidence,
+                    sent_ago_ms,
+                    recv_ago_ms,
                     sock: s,
                     reason,
                     direction,
@@ -780,11 +797,14 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
         };
         j.listener_inodes.extend(listener);
         let evidence = evidence_of(&s, reason, direction);
+        let (sent_ago_ms, recv_ago_ms) = times(&s);
         // tcp_info has said all it had to (the verdict and the evidence): not kept
         let mut s = s;
         s.info = None;
         j.stale.push(Stale {
             evidence,
+            sent_ago_ms,
+            recv_ago_ms,
             sock: s,
             reason,
             direction,

@@ -581,14 +581,11 @@ pub(crate) struct Beyond {
 
 /// Link one inbound group's waiting clients to the causes holding their processes, socket
 /// by socket (the highest-ranked cause when several hold a process).
-fn correlate(
-    g: &mut Group,
-    a: &Acc<'_>,
-    causes: &mut [Group],
-    by_pid: &HashMap<u32, Vec<usize>>,
-    cx: &Ctx<'_>,
-) {
-    if g.direction != Direction::Inbound || g.kind != Kind::Connections || by_pid.is_empty() {
+fn correlate(g: &mut Group, a: &Acc<'_>, causes: &mut [Group], links: &Links, cx: &Ctx<'_>) {
+    if g.direction != Direction::Inbound
+        || g.kind != Kind::Connections
+        || (links.by_pid.is_empty() && links.by_uid.is_empty())
+    {
         return;
     }
     let mut tally: HashMap<usize, Clients> = HashMap::new();
@@ -597,14 +594,17 @@ fn correlate(
         if !waits(s) {
             continue;
         }
-        let Some(c) = s
-            .pids
-            .iter()
-            .filter_map(|p| by_pid.get(p))
-            .flatten()
-            .copied()
-            .min_by_key(|c| (causes[*c].class, std::cmp::Reverse(causes[*c].impact()), *c))
-        else {
+        let found = match s.pids.is_empty() {
+            false => s
+                .pids
+                .iter()
+                .filter_map(|p| links.by_pid.get(p))
+                .flatten()
+                .copied()
+                .min_by_key(|c| (causes[*c].class, std::cmp::Reverse(causes[*c].impact()), *c)),
+            true => links.unowned(s),
+        };
+        let Some(c) = found else {
             continue;
         };
         let gave_up = s.sock.state == TcpState::CloseWait && !cx.peers[*m as usize].client_waits;
@@ -631,6 +631,44 @@ fn correlate(
         g.class = Class::Symptom;
         g.cause_index = Some(c);
         g.symptoms = Some(all);
+    }
+}
+
+/// How clients are linked to causes: by the processes they share, or, when no owner is
+/// known (an unprivileged run), by the same user's request forwarded: a cause's socket that
+/// sent its unanswered request within [`FORWARD_MS`] after the client's request arrived.
+#[derive(Default)]
+struct Links {
+    by_pid: HashMap<u32, Vec<usize>>,
+    /// uid -> (ms since the cause's socket last sent, the cause, the socket's own local
+    /// address), sorted.
+    by_uid: HashMap<u32, Vec<(u32, usize, SocketAddr)>>,
+    /// The (local, remote) of every ownerless cause's blocked socket: their far ends on
+    /// this host are the upstream's, never clients of the blocked process.
+    ends: HashSet<(SocketAddr, SocketAddr)>,
+}
+
+/// How soon after a client's request the process must have sent its own upstream.
+const FORWARD_MS: u32 = 1_000;
+
+impl Links {
+    /// The cause an ownerless client waits on: a blocked socket of an ownerless cause, of
+    /// the same user, whose request left at most FORWARD_MS after the client's arrived.
+    fn unowned(&self, s: &Stale) -> Option<usize> {
+        let arrived = s.recv_ago_ms?;
+        if self.ends.contains(&(s.sock.remote, s.sock.local)) {
+            return None;
+        }
+        let sent = self.by_uid.get(&s.sock.uid)?;
+        let lo = arrived.saturating_sub(FORWARD_MS);
+        let from = sent.partition_point(|(ago, _, _)| *ago < lo);
+        sent[from..]
+            .iter()
+            .take_while(|(ago, _, _)| *ago <= arrived)
+            // the other end of the cause's own socket (its peer on this host) is no client
+            .filter(|(_, _, local)| *local != s.sock.remote)
+            .map(|(_, c, _)| *c)
+            .min()
     }
 }
 
@@ -668,20 +706,35 @@ pub(crate) fn group(
     // inbound groups are linked to
     let mut causes: Vec<Group> = Vec::new();
     let mut cause_runs: HashSet<usize> = HashSet::new();
+    let mut links = Links::default();
     for (r, a) in runs(&all, &order, stale.len()).enumerate() {
         if a.key.direction == Direction::Outbound && a.key.kind != Kind::AcceptQueue {
             let g = group_of(&a, &cx);
             if g.role == Role::Cause {
+                let c = causes.len();
+                for p in g.pids.iter() {
+                    links.by_pid.entry(*p).or_default().push(c);
+                }
+                if g.owner_unknown {
+                    for m in a.members {
+                        let s = cx.all[*m as usize];
+                        if let (true, Some(ago)) = (s.evidence.unanswered, s.sent_ago_ms) {
+                            links.by_uid.entry(s.sock.uid).or_default().push((
+                                ago,
+                                c,
+                                s.sock.local,
+                            ));
+                            links.ends.insert((s.sock.local, s.sock.remote));
+                        }
+                    }
+                }
                 causes.push(g);
                 cause_runs.insert(r);
             }
         }
     }
-    let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, g) in causes.iter().enumerate() {
-        for p in &g.pids {
-            by_pid.entry(*p).or_default().push(i);
-        }
+    for v in links.by_uid.values_mut() {
+        v.sort_unstable();
     }
     // then every other group, kept within bounds; a cause outside the filters is shown only
     // when a reported group waits on it
@@ -693,7 +746,7 @@ pub(crate) fn group(
             continue;
         }
         let mut g = group_of(&a, &cx);
-        correlate(&mut g, &a, &mut causes, &by_pid, &cx);
+        correlate(&mut g, &a, &mut causes, &links, &cx);
         if a.outside {
             continue; // inbound context: counted in its causes' clients only
         }
@@ -1010,6 +1063,8 @@ pub(crate) mod tests {
                 cookie: 1,
             },
             netns: 0,
+            sent_ago_ms: None,
+            recv_ago_ms: None,
             reason,
             direction: dir,
             idle_ms: Some(idle),
@@ -1231,6 +1286,43 @@ pub(crate) mod tests {
         assert_eq!(lead(&root), lead(&nobody));
         assert!(nobody[0].owner_unknown);
         assert_eq!(nobody[0].processes, 0);
+    }
+
+    /// #5: without owners, a client is linked to the cause its request was forwarded to:
+    /// the same user's blocked socket sent its request within a second after the client's
+    /// arrived. Not when it was sent long after, nor by another user.
+    #[test]
+    fn without_owners_clients_link_by_the_forwarded_request() {
+        let timed = |arrived: u32, uid: u32| {
+            let mut v = incident(4, false);
+            for s in &mut v {
+                match s.direction {
+                    Outbound => s.sent_ago_ms = Some(68_000),
+                    Inbound => {
+                        s.recv_ago_ms = Some(arrived);
+                        s.sock.uid = uid;
+                    }
+                }
+            }
+            grp(&v)
+        };
+        let g = timed(68_004, 0);
+        assert_eq!(g[0].role, Role::Cause, "{g:#?}");
+        assert_eq!(
+            g[0].clients,
+            Clients {
+                waiting: 0,
+                gave_up: 4
+            }
+        );
+        assert_eq!((g[1].role, g[1].cause_rank), (Role::Symptom, Some(1)));
+        // the request arrived 12 s before the upstream one left: not what it waits on
+        let g = timed(80_000, 0);
+        assert_eq!(g[0].clients.total(), 0, "{g:#?}");
+        assert_eq!(g[1].role, Role::Alone);
+        // another user's process
+        let g = timed(68_004, 33);
+        assert_eq!(g[0].clients.total(), 0, "{g:#?}");
     }
 
     /// #6, ranking: a silent peer, then a full accept queue, then a stuck connect, then the
