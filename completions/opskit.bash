@@ -137,7 +137,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__conn__subcmd__audit)
-            opts="-n -h -V --idle --port --sport --dport --peer --process --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
+            opts="-n -h -V --idle --port --sport --dport --peer --process --netns --all-netns --resolve --format --warning --critical --source --state --watch --iterations --top --kill --yes --root --help --version config autoconf"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,6 +164,10 @@ _opskit() {
                     return 0
                     ;;
                 --process)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

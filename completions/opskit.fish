@@ -88,6 +88,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l sport -d 'O
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l dport -d 'Only connections with this remote port, whatever the direction (as ss\'s dport)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l peer -d 'Only connections to this peer: an address, a CIDR block or a host name (resolved within 2 s)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l process -d 'Only connections owned by this process name or PID' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l netns -d 'Audit another network namespace: a name from `ip netns list`, or the PID of a process living in it (as root: a thread enters it with setns). JSON names each socket\'s namespace' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l format -d 'Output format' -r -f -a "table\t'Verdicts, groups and totals for people'
 json\t'One JSON document'
 nagios\t'A Nagios/Icinga check: one status line, perfdata, exit 0/1/2/3'
@@ -101,10 +102,11 @@ procfs\t'/proc/net/tcp and tcp6 (no idle times)'"
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l state -d 'State file remembering when each stale or connecting socket was first seen, per network namespace (the kernel\'s idle counters wrap after 49.7 days; handshakes have no age); /dev/null turns it off [default: $XDG_STATE_HOME/opskit/conn-audit.json]' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l watch -d 'Refresh every INTERVAL (default 5s, at most 1d) and show how each group grows' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s n -l iterations -d 'With --watch: stop after N reports' -r
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l top -d 'Groups to show in the table, and to export to munin and Prometheus (the N largest, the rest summed as one "other" entry); 0 = all. JSON always lists every group' -r
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l top -d 'Groups to show in the table, and to export to munin and Prometheus (the N largest, the rest summed as one "other" entry); 0 = all. JSON lists every group (up to 10,000, the rest summed in `beyond`)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l all-netns -d 'Audit every network namespace of the host (the named ones and those of every process; as root); groups, sockets and JSON name their namespace'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l resolve -d 'Show reverse-DNS names of peers (2 s timeout, cached per run)'
-complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed, and only those (matched by socket cookie), with SOCK_DESTROY (as `ss -K`), after printing them'
+complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l kill -d 'Close the stale sockets listed, and only those (matched by socket cookie), with SOCK_DESTROY (as `ss -K`), after printing them; "already gone" is counted apart from "closed". Refused for sockets without a cookie (--source procfs, the procfs fallback) and for --root captures (another machine\'s sockets)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -l yes -d 'With --kill: do not ask (required when stdin is not a terminal)'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand conn-audit" -s V -l version -d 'Print version'

@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # stop what those packages just started (only those: a daemon that was already installed
   # here is left alone)
   for pair in bind9:named bind9:bind9 munin-node:munin-node prometheus:prometheus \
-      prometheus-bind-exporter:prometheus-bind-exporter; do
+      prometheus-bind-exporter:prometheus-bind-exporter nginx-light:nginx; do
     pkg=${pair%%:*} svc=${pair#*:}
     [[ " ${missing[*]} " == *" $pkg "* ]] || continue
     if [ -d /run/systemd/system ]; then

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write as _};
 use anyhow::bail;
 
 use crate::conn_audit::gather::net::{self, Destroyed};
-use crate::conn_audit::judge::Stale;
+use crate::conn_audit::judge::{Source, Stale};
 use crate::exit::Outcome;
 
 /// Whether to ask before closing.
@@ -46,6 +46,28 @@ fn confirmed(confirm: Confirm) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// Why `--kill` refuses before asking anything.
+pub(crate) fn refusal(source: Source, capture: bool, listed: &[Stale]) -> Option<String> {
+    if capture {
+        return Some(
+            "--kill refuses to close sockets read from a --root capture: they belong to another \
+             machine, and SOCK_DESTROY would be sent to this one"
+                .into(),
+        );
+    }
+    if source != Source::Netlink {
+        return Some(
+            "--kill needs each socket's cookie, which only netlink gives: these sockets were read \
+             from /proc/net/tcp (--source procfs, or netlink was unavailable); nothing closed"
+                .into(),
+        );
+    }
+    let no_cookie = listed.iter().filter(|s| s.sock.cookie == 0).count();
+    (no_cookie > 0).then(|| {
+        format!("--kill: {no_cookie} of the listed sockets have no cookie; nothing closed")
+    })
+}
+
 pub(crate) fn kill(listed: &[Stale], confirm: Confirm) -> anyhow::Result<Outcome> {
     if listed.is_empty() {
         println!("nothing to kill");
@@ -62,12 +84,18 @@ pub(crate) fn kill(listed: &[Stale], confirm: Confirm) -> anyhow::Result<Outcome
         println!("nothing closed");
         return Ok(Outcome::Success);
     }
-    let mut failed = 0;
+    let (mut closed, mut gone, mut failed) = (0, 0, 0);
     for s in listed {
         match net::destroy(&s.sock) {
-            Ok(Destroyed::Closed) => println!("closed {}", line(s)),
+            Ok(Destroyed::Closed) => {
+                closed += 1;
+                println!("closed {}", line(s));
+            }
             // both ends of a local connection listed: closing one resets the other
-            Ok(Destroyed::AlreadyGone) => println!("closed {} (already gone)", line(s)),
+            Ok(Destroyed::AlreadyGone) => {
+                gone += 1;
+                println!("already gone {}", line(s));
+            }
             Err(e) => {
                 let msg = crate::exit::one_line(&e);
                 if msg.contains("CONFIG_INET_DIAG_DESTROY") {
@@ -79,8 +107,7 @@ pub(crate) fn kill(listed: &[Stale], confirm: Confirm) -> anyhow::Result<Outcome
         }
     }
     println!(
-        "closed {} of {} sockets",
-        listed.len() - failed,
+        "closed {closed} of {} sockets; {gone} already gone; {failed} failed",
         listed.len()
     );
     Ok(if failed > 0 {

@@ -23,9 +23,9 @@ use crate::common::munin_state;
 use crate::common::Context;
 use crate::conn_audit::gather::state::{self as conn_state, Loaded};
 use crate::conn_audit::gather::{net, owners};
-use crate::conn_audit::judge::verdict::{report, Meta, Report};
+use crate::conn_audit::judge::verdict::{report, GroupKey, Meta, Report};
 use crate::conn_audit::judge::{
-    attach_owners, judge, Memory, Options, PeerFilter, PortFilter, ProcessFilter, Source,
+    attach_owners, judge, Judged, Memory, Options, PeerFilter, PortFilter, ProcessFilter, Source,
 };
 use crate::conn_audit::model::tcp::{Cidr, Sock};
 use crate::exit::Outcome;
@@ -128,6 +128,57 @@ fn names(
         .collect()
 }
 
+/// Sockets per namespace, with the namespace's label and inode (the state file's key).
+type PerNamespace = Vec<((String, Option<u64>), Vec<Sock>)>;
+
+/// The sockets of the namespaces chosen by `--netns` or `--all-netns` (netlink only). With
+/// --all-netns, a namespace that vanished meanwhile is a warning, not a failure.
+fn dump_namespaces(
+    nss: &[net::Netns],
+    all: bool,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(PerNamespace, Source)> {
+    let mut out = Vec::new();
+    for ns in nss {
+        match net::dump_netlink_in(ns) {
+            Ok(socks) => out.push(((ns.label.clone(), Some(ns.inode)), socks)),
+            Err(e) if all => warnings.push(format!(
+                "network namespace {} not audited: {}",
+                ns.label,
+                crate::exit::one_line(&e)
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, Source::Netlink))
+}
+
+/// `--process NAME|PID` living in a network namespace that was not audited: say where, and
+/// how to audit it (its sockets are not in this namespace's dump).
+fn elsewhere(p: &ProcessFilter, own: Option<u64>, chosen: Option<&[net::Netns]>) -> Option<String> {
+    let name = match p {
+        ProcessFilter::Pid(pid) => pid.to_string(),
+        ProcessFilter::Name(n) => n.clone(),
+    };
+    let audited: HashSet<u64> = match chosen {
+        Some(nss) => nss.iter().map(|n| n.inode).collect(),
+        None => own.into_iter().collect(),
+    };
+    let away: Vec<(u32, u64)> = net::process_netns(&name)
+        .into_iter()
+        .filter(|(_, ns)| !audited.contains(ns))
+        .collect();
+    let (pid, ns) = *away.first()?;
+    let more = match away.len() {
+        1 => String::new(),
+        n => format!(" (and {} more of its processes)", n - 1),
+    };
+    Some(format!(
+        "{} (pid {pid}){more} lives in network namespace net:[{ns}], which was not audited: use --netns {pid} or --all-netns (as root)",
+        crate::common::escape::clean(&name)
+    ))
+}
+
 /// One audit: gather, judge, remember, find owners, group.
 fn audit(
     args: &Args,
@@ -136,43 +187,77 @@ fn audit(
     dns: &mut HashMap<IpAddr, Option<String>>,
 ) -> anyhow::Result<Report> {
     let mut warnings = Vec::new();
+    if (args.netns.is_some() || args.all_netns)
+        && (!ctx.root.is_live() || args.source == SourceArg::Procfs)
+    {
+        bail!("--netns and --all-netns enter live namespaces over netlink: not with --root or --source procfs");
+    }
+    // other namespaces (--netns, --all-netns): one thread enters each
+    let chosen = match (&args.netns, args.all_netns) {
+        (Some(n), _) => Some(vec![net::netns_named(n)?]),
+        (None, true) => Some(net::all_netns()),
+        (None, false) => None,
+    };
     // listing every process's fds (the cheap half of the owner walk) runs beside the dump
     // when there is a core to spare
     let spare_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let (dumped, prelisted) = std::thread::scope(|sc| {
         let lister = spare_core.then(|| sc.spawn(|| owners::list_fds(&ctx.root)));
-        let dumped = read_sockets(args, ctx, &mut warnings);
+        let dumped = match &chosen {
+            Some(nss) => dump_namespaces(nss, args.all_netns, &mut warnings),
+            None => read_sockets(args, ctx, &mut warnings).map(|(socks, source)| {
+                let own = ctx
+                    .root
+                    .is_live()
+                    .then(|| net::netns_id(&ctx.root))
+                    .flatten();
+                let ns = own.map(|(label, inode)| (label, Some(inode)));
+                (vec![(ns.unwrap_or(("?".into(), None)), socks)], source)
+            }),
+        };
         (dumped, lister.and_then(|h| h.join().ok()))
     });
-    let (socks, source) = dumped?;
-    let netns = ctx
+    let (per_ns, source) = dumped?;
+    let own = ctx
         .root
         .is_live()
         .then(|| net::netns_id(&ctx.root))
         .flatten();
-    let state = match source {
-        Source::Netlink => load_state(args, netns.as_ref().map(|n| n.1), &mut warnings),
-        Source::Procfs => None,
-    };
-    let empty = Memory::new();
-    let mut judged = judge(
-        socks,
-        opts,
-        now_ms(),
-        state.as_ref().map_or(&empty, |s| &s.1),
-    );
-    if let Some((file, _)) = &state {
-        if let Err(e) = file.save(&judged.memory) {
-            warnings.push(format!("state file not written: {e:#}"));
+    let mut judged = Judged::default();
+    let mut namespaces = Vec::new();
+    for (i, ((label, inode), socks)) in per_ns.into_iter().enumerate() {
+        namespaces.push(label);
+        let state = match (source, inode) {
+            (Source::Netlink, Some(ino)) => load_state(args, Some(ino), &mut warnings),
+            _ => None,
+        };
+        let empty = Memory::new();
+        let mut one = judge(
+            socks,
+            opts,
+            now_ms(),
+            state.as_ref().map_or(&empty, |s| &s.1),
+        );
+        if let Some((file, _)) = &state {
+            if let Err(e) = file.save(&one.memory) {
+                warnings.push(format!("state file not written: {e:#}"));
+            }
         }
+        let n = u32::try_from(i).unwrap_or(u32::MAX);
+        for s in one.stale.iter_mut().chain(one.context.iter_mut()) {
+            s.netns = n;
+        }
+        judged.merge(one);
     }
-    // owners, only as far as needed: the stale sockets and their listeners
+    // owners, only as far as needed: the stale sockets and their listeners (and with
+    // --process every connection, to count only that process's)
     let wanted: HashSet<u64> = judged
         .stale
         .iter()
         .chain(&judged.context)
         .map(|s| s.sock.inode)
         .chain(judged.listener_inodes.iter().copied())
+        .chain(judged.kept.iter().map(|k| k.0))
         .filter(|i| *i != 0)
         .collect();
     let owners = match prelisted {
@@ -181,6 +266,12 @@ fn audit(
     };
     attach_owners(&mut judged.stale, &owners, opts.process.as_ref());
     attach_owners(&mut judged.context, &owners, None);
+    if let Some(p) = &opts.process {
+        judged.counts = judged.counts_of_process(&owners, p);
+        if let Some(w) = elsewhere(p, own.as_ref().map(|o| o.1), chosen.as_deref()) {
+            warnings.push(w);
+        }
+    }
     let names = if args.resolve {
         names(&judged.stale, dns)
     } else {
@@ -189,21 +280,23 @@ fn audit(
     let meta = Meta {
         source,
         root: (!ctx.root.is_live()).then(|| ctx.root.base().display().to_string()),
-        netns: netns.map(|n| n.0),
+        netns: own.map(|n| n.0),
+        namespaces,
         scanned_states: match source {
             Source::Netlink => net::NETLINK_STATES.to_vec(),
             Source::Procfs => vec!["all"],
         },
         warnings,
+        idle_ms: opts.idle_ms,
     };
     Ok(report(
         meta,
         judged.stale,
         &judged.context,
         judged.counts,
-        opts.idle_ms,
         &names,
         &owners,
+        &judged.queues,
     ))
 }
 
@@ -247,7 +340,7 @@ fn autoconf(ctx: &Context) -> Outcome {
 fn render_report(
     args: &Args,
     r: &Report,
-    prev: Option<&HashMap<String, usize>>,
+    prev: Option<&HashMap<GroupKey, usize>>,
 ) -> anyhow::Result<Vec<u8>> {
     let top = usize::try_from(args.top).unwrap_or(usize::MAX);
     let mut out = Vec::new();
@@ -256,11 +349,18 @@ fn render_report(
         return Ok(out);
     }
     match args.format {
-        // pretty for people, compact (much smaller) for pipes and files
-        Format::Json if std::io::stdout().is_terminal() => {
-            crate::format::json::write_pretty(&mut out, r)?
+        // streamed, not buffered: every stale socket is listed (430k of them in a capture)
+        Format::Json => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            // pretty for people, compact (much smaller) for pipes and files
+            if std::io::stdout().is_terminal() {
+                crate::format::json::write_pretty(&mut w, &render::json(r))?
+            } else {
+                crate::format::json::write_line(&mut w, &render::json(r))?
+            }
+            w.flush().context("writing to stdout")?;
         }
-        Format::Json => crate::format::json::write_line(&mut out, r)?,
         Format::Prometheus => prometheus::write(&mut out, &render::prometheus_families(r, top))?,
         _ => {
             let mut s = String::new();
@@ -342,11 +442,17 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         return run_nagios(&args, ctx);
     }
     validate(&args)?;
+    if args.kill && (args.source == SourceArg::Procfs || !ctx.root.is_live()) {
+        bail!(
+            "{}",
+            kill::refusal(Source::Procfs, !ctx.root.is_live(), &[]).unwrap_or_default()
+        );
+    }
     if args.verb == Some(Verb::Autoconf) {
         return Ok(autoconf(ctx));
     }
     let opts = options(&args)?;
-    let mut prev: Option<HashMap<String, usize>> = None;
+    let mut prev: Option<HashMap<GroupKey, usize>> = None;
     // reverse-DNS answers, kept across --watch reports
     let mut dns = HashMap::new();
     let mut n = 0u64;
@@ -364,6 +470,11 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
                 .context("writing to stdout")?;
         }
         if args.kill {
+            if let Some(why) =
+                kill::refusal(report.source, report.root.is_some(), &report.sockets.0)
+            {
+                bail!("{why}");
+            }
             let confirm = match args.yes {
                 true => kill::Confirm::Assumed,
                 false => kill::Confirm::Ask,
@@ -379,7 +490,7 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             report
                 .groups
                 .iter()
-                .map(|g| (render::group_key(g), g.count))
+                .map(|g| (g.key.clone(), g.count))
                 .collect(),
         );
         std::thread::sleep(every);

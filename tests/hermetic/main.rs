@@ -11,6 +11,7 @@ mod util;
 
 mod bindstats;
 mod cli;
+mod conn_audit;
 mod docs_flags;
 mod generated;
 mod purity;

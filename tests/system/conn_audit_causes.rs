@@ -84,10 +84,14 @@ fn the_cause_leads_and_three_tools_count_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let st = tmp.path().join("st");
     let (up, front) = (inc.port("upstream"), inc.port("front"));
-    // "4 apache2 workers blocked on 127.0.0.1:UP for N s - no read timeout; their ..."
+    // "4 apache2 processes (4 sockets) blocked on 127.0.0.1:UP for N s - ...: evidence;
+    // their clients ..."
     let is_cause = |v: &str| {
-        v.starts_with(&format!("4 apache2 workers blocked on 127.0.0.1:{up} for "))
-            && v.ends_with(" s - no read timeout; their 4 clients gave up (CLOSE_WAIT)")
+        v.starts_with(&format!(
+            "4 apache2 processes (4 sockets) blocked on 127.0.0.1:{up} for "
+        )) && v.ends_with(
+            " s - the peer does not answer, no read timeout: 4 requests unanswered; their 4 clients gave up (CLOSE_WAIT)",
+        )
     };
     // the workers' sockets, whatever else runs here
     let (code, out, err) = audit(&st, &["--process", "apache2"]);
@@ -102,7 +106,7 @@ fn the_cause_leads_and_three_tools_count_the_same() {
     assert!(is_cause(verdicts[0].trim()), "{out}");
     assert!(
         verdicts[1].contains(&format!(
-            "4 apache2 workers close-wait from 127.0.0.1 on local port {front} - the client gave up waiting: the process is blocked on 127.0.0.1:{up} (the cause)"
+            "4 sockets of 4 apache2 processes from 127.0.0.1 on local port {front}: 4 clients gave up (CLOSE_WAIT), their requests unanswered - the process is blocked on 127.0.0.1:{up} (the cause)"
         )),
         "{out}"
     );
@@ -168,6 +172,16 @@ fn the_cause_leads_and_three_tools_count_the_same() {
 
     // ss and lsof see the same sockets: 4 CLOSE_WAIT on the front port, 4 to the upstream
     let v = json(&st, &["--process", "apache2"]);
+    // #11: --process filters the connection counts too (the workers' 8, not the host's)
+    assert_eq!(
+        (
+            v["connections"].as_u64(),
+            v["established"].as_u64(),
+            v["close_wait"].as_u64()
+        ),
+        (Some(8), Some(4), Some(4)),
+        "{v}"
+    );
     let ours = |reason: &str| {
         v["sockets"]
             .as_array()
@@ -223,24 +237,42 @@ fn the_accept_queue_and_a_client_stuck_in_connect() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| g["verdict"].as_str().unwrap())
+        .map(|g| g["message"].as_str().unwrap())
         .collect();
     let slowsrv = inc.pid("slowsrv");
-    assert!(
-        verdicts.iter().any(|v| *v
-            == format!(
-                "2 connections waiting to be accepted on :{q} (listener {slowsrv}/slowsrv): the server is not accepting"
-            )),
+    // #6: the full local accept queue leads (its SYNs are dropped: the dialer's connect is
+    // its symptom), then the stuck connect
+    assert_eq!(
+        verdicts[0],
+        format!(
+            "2 connections waiting to be accepted on :{q} (listener {slowsrv}/slowsrv), queue full (2 queued, backlog 1): new SYNs are dropped - the server is not accepting"
+        ),
         "{verdicts:#?}"
     );
     assert!(
-        verdicts.iter().any(
-            |v| v.starts_with("1 stuckcli socket connecting for at least ")
-                && v.ends_with(&format!(
-                    " on 127.0.0.1:{q} - the peer drops SYNs; the client has no connect timeout"
-                ))
-        ),
+        verdicts[1].starts_with(&format!(
+            "1 stuckcli process (1 socket) stuck in connect to 127.0.0.1:{q} for at least "
+        )) && verdicts[1]
+            .ends_with(" s - the peer drops SYNs, no connect timeout: 1 connect unanswered"),
         "{verdicts:#?}"
+    );
+    let classes: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes[..2], ["accept-queue", "stuck-connect"], "{v}");
+    // the queued sockets count for the listener's process in the summary, the groups and
+    // by_process alike (they were 0 unowned but 3 "unknown" before)
+    assert_eq!(v["unowned"], 0, "{v}");
+    assert!(
+        v["by_process"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["process"] == "slowsrv" && p["count"] == 2),
+        "{v}"
     );
     // ss sees the same: one SYN_SENT to the port, two queued on the server side
     assert_eq!(ss("syn-sent", &["dport", "=", &format!(":{q}")]).len(), 1);
@@ -293,11 +325,15 @@ fn direction_from_the_listening_table_and_kill_spares_the_unrelated() {
         return;
     }
     assert_eq!(code, 0, "{out} {err}");
+    // issue 22 #1: closing one end of a local connection resets the other: that one is
+    // "already gone", counted apart from what this run closed
     assert!(
-        out.contains("about to close 2 sockets") && out.contains("closed 2 of 2"),
+        out.contains("about to close 2 sockets")
+            && out.contains("closed 1 of 2 sockets; 1 already gone; 0 failed"),
         "{out}"
     );
-    assert_eq!(out.matches("\nclosed 127.0.0.").count(), 2, "{out}");
+    assert_eq!(out.matches("\nclosed 127.0.0.").count(), 1, "{out}");
+    assert_eq!(out.matches("\nalready gone 127.0.0.").count(), 1, "{out}");
     std::thread::sleep(Duration::from_millis(200));
     let alive = ss("established", &["sport", "=", &format!(":{p}")]);
     assert_eq!(alive.len(), 1, "{alive:?}");
@@ -736,7 +772,7 @@ kill $PYPID
     assert_eq!(second["by_reason"]["half-open"], 2, "{second}");
     assert_eq!(second["unowned"], 0, "{second}");
     let (port, pid) = (read("port"), read("pid"));
-    let v = second["groups"][0]["verdict"].as_str().unwrap();
+    let v = second["groups"][0]["message"].as_str().unwrap();
     assert!(
         v.starts_with(&format!(
             "2 half-open connections from 10.9.9.9 on :{port} (listener {}/python3) for ",

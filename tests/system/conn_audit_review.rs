@@ -68,7 +68,7 @@ fn connecting(v: &Value) -> (f64, String) {
         .unwrap_or_else(|| panic!("no connecting group: {v}"));
     (
         g["max_idle_s"].as_f64().unwrap(),
-        g["verdict"].as_str().unwrap().to_string(),
+        g["message"].as_str().unwrap().to_string(),
     )
 }
 
@@ -104,7 +104,8 @@ fn syn_sent_age_is_never_more_than_the_real_age() {
     let v = audit_json(std::path::Path::new("/dev/null"), "2s", &stuck.port);
     let (age, verdict) = connecting(&v);
     assert_lower_bound(age, &stuck, &v);
-    assert!(verdict.contains(" connecting for at least "), "{verdict}");
+    assert!(verdict.contains(" stuck in connect to "), "{verdict}");
+    assert!(verdict.contains(" for at least "), "{verdict}");
     let v = audit_json(&st, "2s", &stuck.port);
     let (age, _) = connecting(&v);
     assert_lower_bound(age, &stuck, &v);
@@ -160,11 +161,11 @@ fn counts_add_up_in_a_mixed_group() {
         .find(|g| g["reasons"].as_object().unwrap().len() > 1)
         .unwrap_or_else(|| panic!("no mixed group: {v}"));
     assert_eq!(
-        mixed["verdict"].as_str().unwrap(),
+        mixed["message"].as_str().unwrap(),
         format!(
-            "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:{p} - close-wait: the \
-             peer closed; the local program never called close() (fd leak); idle: the client \
-             has no read timeout"
+            "2 sockets of 1 python3 process (1 close-wait, 1 idle > 1 s) on 127.0.0.1:{p} - \
+             close-wait: the peer closed; the local program never called close() (fd leak); \
+             idle: both ends are held by the same process"
         ),
         "{v}"
     );
@@ -205,7 +206,7 @@ fn counts_add_up_in_a_mixed_group() {
     assert_eq!(breakdown(&nagios), json, "{nagios}");
     // the headline is the mixed group's verdict, whose parts add up to its count
     assert!(
-        nagios.contains(mixed["verdict"].as_str().unwrap()),
+        nagios.contains(mixed["message"].as_str().unwrap()),
         "{nagios}"
     );
     let text = audit(&[]);

@@ -16,6 +16,7 @@ mod bindstats_prom;
 mod conn_audit;
 mod conn_audit_causes;
 mod conn_audit_review;
+mod conn_audit_twins;
 mod docs_commands;
 mod install;
 mod itop;

@@ -16,9 +16,10 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::{SockDiagDestroy, SockDiagMessage};
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
 
+use crate::common::fsread;
 use crate::common::root::Root;
 use crate::conn_audit::model::sock_diag::{parse_dump, Chunk};
-use crate::conn_audit::model::tcp::{parse_proc_net_tcp, Sock};
+use crate::conn_audit::model::tcp::{check_proc_net_header, parse_proc_net_line, Sock};
 
 fn nl_socket() -> anyhow::Result<Socket> {
     let mut s = Socket::new(NETLINK_SOCK_DIAG).context("opening a NETLINK_SOCK_DIAG socket")?;
@@ -42,7 +43,8 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
                 | StateFlags::CLOSE_WAIT
                 | StateFlags::LISTEN
                 | StateFlags::SYN_SENT
-                | StateFlags::SYN_RECV,
+                | StateFlags::SYN_RECV
+                | StateFlags::FIN_WAIT2,
             socket_id: if family == AF_INET {
                 SocketId::new_v4()
             } else {
@@ -71,11 +73,12 @@ fn dump_family(sock: &mut Socket, family: u8, out: &mut Vec<Sock>) -> anyhow::Re
 }
 
 /// The TCP states the netlink dump asks for (see [`dump_netlink`]).
-pub(crate) const NETLINK_STATES: [&str; 5] = [
+pub(crate) const NETLINK_STATES: [&str; 6] = [
     "ESTABLISHED",
     "CLOSE_WAIT",
     "SYN_SENT",
     "SYN_RECV",
+    "FIN_WAIT2",
     "LISTEN",
 ];
 
@@ -91,19 +94,45 @@ pub(crate) fn dump_netlink() -> anyhow::Result<Vec<Sock>> {
     Ok(out)
 }
 
-/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root.
+/// All TCP sockets from `/proc/net/tcp` and `/proc/net/tcp6` under the root, streamed line
+/// by line (a 64 MiB table is never held whole: only its sockets are).
 pub(crate) fn read_procfs(root: &Root) -> anyhow::Result<Vec<Sock>> {
+    use std::io::BufRead as _;
     let mut out = Vec::new();
     for rel in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Some(text) = root.read_optional(rel)? else {
-            if rel.ends_with("tcp") {
-                bail!("{}: not found", root.path(rel).display());
+        let path = root.path(rel);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if rel.ends_with("tcp") {
+                    bail!("{}: not found", path.display());
+                }
+                continue;
             }
-            continue;
-        };
-        let v = parse_proc_net_tcp(&text)
-            .with_context(|| format!("parsing {}", root.path(rel).display()))?;
-        out.extend(v);
+            _ => {}
+        }
+        let file = fsread::open_capped(&path, fsread::DEFAULT_MAX)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let mut n = 0usize;
+        loop {
+            line.clear();
+            let got = r
+                .read_line(&mut line)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if got == 0 {
+                break;
+            }
+            n += 1;
+            let parsed = if n == 1 {
+                check_proc_net_header(&line).map(|()| None)
+            } else {
+                parse_proc_net_line(n, line.trim_end_matches('\n'))
+            };
+            out.extend(parsed.with_context(|| format!("parsing {}", path.display()))?);
+        }
+        if n == 0 {
+            bail!("parsing {}: line 1: empty file", path.display());
+        }
     }
     Ok(out)
 }
@@ -301,4 +330,135 @@ pub(crate) fn netns_id(root: &Root) -> Option<(String, u64)> {
     let link = std::fs::read_link(&p).ok()?.display().to_string();
     let ino = std::fs::metadata(&p).ok()?.ino();
     Some((link, ino))
+}
+
+/// A network namespace to audit: how it is named to people, the file that enters it, and
+/// its inode (the state file's key).
+#[derive(Debug, Clone)]
+pub(crate) struct Netns {
+    /// `net:[4026532281]`, with ` (NAME)` for a named one or ` (pid PID)`.
+    pub(crate) label: String,
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) inode: u64,
+}
+
+fn ns_inode(p: &std::path::Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(std::fs::metadata(p)
+        .with_context(|| format!("{}: not a network namespace", p.display()))?
+        .ino())
+}
+
+/// The namespace `--netns NAME|PID` names: `/run/netns/NAME` (as `ip netns` makes them) or
+/// `/proc/PID/ns/net`.
+pub(crate) fn netns_named(arg: &str) -> anyhow::Result<Netns> {
+    let (path, how) = match arg.parse::<u32>() {
+        Ok(pid) => (
+            std::path::PathBuf::from(format!("/proc/{pid}/ns/net")),
+            format!("pid {pid}"),
+        ),
+        Err(_) if arg.contains('/') || arg.starts_with('.') => {
+            bail!("--netns '{arg}': expected a name from `ip netns list` or a PID")
+        }
+        Err(_) => (
+            std::path::PathBuf::from("/run/netns").join(arg),
+            arg.to_string(),
+        ),
+    };
+    let inode = ns_inode(&path).with_context(|| format!("--netns '{arg}'"))?;
+    Ok(Netns {
+        label: format!("net:[{inode}] ({how})"),
+        path,
+        inode,
+    })
+}
+
+/// Every network namespace of the host: the named ones (`/run/netns`), then those only a
+/// process holds (`/proc/PID/ns/net`), each once; this process's own first.
+pub(crate) fn all_netns() -> Vec<Netns> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |path: std::path::PathBuf, how: String| {
+        if let Ok(inode) = ns_inode(&path) {
+            if seen.insert(inode) {
+                out.push(Netns {
+                    label: format!("net:[{inode}] ({how})"),
+                    path,
+                    inode,
+                });
+            }
+        }
+    };
+    add("/proc/self/ns/net".into(), "this process's own".into());
+    let mut named: Vec<_> = std::fs::read_dir("/run/netns")
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    named.sort();
+    for n in named {
+        add(
+            std::path::Path::new("/run/netns").join(&n),
+            n.to_string_lossy().into_owned(),
+        );
+    }
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids {
+        add(format!("/proc/{pid}/ns/net").into(), format!("pid {pid}"));
+    }
+    out
+}
+
+/// The TCP sockets of another network namespace: a thread enters it (setns, which needs
+/// CAP_SYS_ADMIN) and dumps them over netlink there; the process stays where it is.
+#[allow(unsafe_code)]
+pub(crate) fn dump_netlink_in(ns: &Netns) -> anyhow::Result<Vec<Sock>> {
+    use std::os::fd::AsRawFd as _;
+    let f =
+        std::fs::File::open(&ns.path).with_context(|| format!("opening {}", ns.path.display()))?;
+    let label = ns.label.clone();
+    std::thread::spawn(move || {
+        // SAFETY: `f` is an open namespace file; setns changes this thread only.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            bail!("entering network namespace {label}: {e} (--netns and --all-netns need root)");
+        }
+        dump_netlink().with_context(|| format!("in network namespace {label}"))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the namespace thread panicked"))?
+}
+
+/// The processes named `name` (or with pid `name`) and the network namespace each lives in:
+/// where `--process` finds its sockets.
+pub(crate) fn process_netns(name: &str) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let matches = name.parse::<u32>().map_or_else(
+            |_| {
+                crate::common::fsread::read_capped(&e.path().join("comm"), 4096)
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).trim_end() == name)
+            },
+            |p| p == pid,
+        );
+        if matches {
+            if let Ok(inode) = ns_inode(&e.path().join("ns/net")) {
+                out.push((pid, inode));
+            }
+        }
+    }
+    out.sort_unstable();
+    out
 }

@@ -22,7 +22,8 @@ struct ProcFds {
     pid: u32,
     dir: std::path::PathBuf,
     dirfd: std::fs::File,
-    fds: Vec<std::ffi::OsString>,
+    /// The fd numbers (4 bytes each: a proxy can hold tens of thousands).
+    fds: Vec<u32>,
 }
 
 /// The fd directories of every process (under the root), listed: the cheap half of the
@@ -59,7 +60,10 @@ fn list_procs(root: &Root, skip: &HashSet<u32>) -> FdTable {
         let Ok(fds) = std::fs::read_dir(&fd_dir) else {
             continue;
         };
-        let fds: Vec<_> = fds.flatten().map(|f| f.file_name()).collect();
+        let fds: Vec<u32> = fds
+            .flatten()
+            .filter_map(|f| f.file_name().to_str()?.parse().ok())
+            .collect();
         t.procs.push(ProcFds {
             pid,
             dir: e.path(),
@@ -108,9 +112,7 @@ pub(crate) fn find_owners_in(root: &Root, table: FdTable, wanted: &HashSet<u64>)
         resolve(&late, &missing, &mut o);
         o.denied += late.denied.len();
     }
-    for v in o.by_inode.values_mut() {
-        v.sort_unstable();
-    }
+    // `Pids::add` keeps each list sorted
     o
 }
 
@@ -119,10 +121,10 @@ fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u6
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     let procs = &table.procs;
-    let work: Vec<(usize, usize)> = procs
+    let work: Vec<(u32, u32)> = procs
         .iter()
         .enumerate()
-        .flat_map(|(i, p)| (0..p.fds.len()).map(move |j| (i, j)))
+        .flat_map(|(i, p)| (0..p.fds.len()).map(move |j| (i as u32, j as u32)))
         .collect();
     let missing = Mutex::new(wanted.clone());
     let done = AtomicBool::new(false);
@@ -142,12 +144,12 @@ fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u6
                         if k % 512 == 0 && done.load(Ordering::Relaxed) {
                             break;
                         }
-                        let p = &procs[i];
-                        let Some(inode) = socket_inode(&p.dirfd, &p.fds[j]) else {
+                        let p = &procs[i as usize];
+                        let Some(inode) = socket_inode(&p.dirfd, p.fds[j as usize]) else {
                             continue;
                         };
                         if wanted.contains(&inode) {
-                            out.push((inode, p.pid, i));
+                            out.push((inode, p.pid, i as usize));
                             if let Ok(mut m) = missing.lock() {
                                 m.remove(&inode);
                                 if m.is_empty() {
@@ -163,32 +165,25 @@ fn resolve(table: &FdTable, wanted: &HashSet<u64>, o: &mut Owners) -> HashSet<u6
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for (inode, pid, i) in found.into_iter().flatten() {
-        let pids = o.by_inode.entry(inode).or_default();
-        if !pids.contains(&pid) {
-            pids.push(pid);
-        }
+        o.by_inode.entry(inode).or_default().add(pid);
         if let std::collections::hash_map::Entry::Vacant(e) = o.comm.entry(pid) {
             if let Some(name) = comm(&procs[i].dir.join("comm")) {
-                e.insert(name);
+                e.insert(name.into());
             }
         }
     }
     missing.into_inner().unwrap_or_default()
 }
 
-/// The inode of the socket an fd (a name in an open /proc/PID/fd directory) points to,
+/// The inode of the socket an fd (a number in an open /proc/PID/fd directory) points to,
 /// from its link text `socket:[12345]`; `None` for other files and vanished fds.
 #[allow(unsafe_code)]
-fn socket_inode(dir: &std::fs::File, fd: &std::ffi::OsStr) -> Option<u64> {
+fn socket_inode(dir: &std::fs::File, fd: u32) -> Option<u64> {
+    use std::io::Write as _;
     use std::os::fd::AsRawFd as _;
-    use std::os::unix::ffi::OsStrExt as _;
-    // fd names are decimal numbers: a small NUL-terminated copy on the stack
-    let name = fd.as_bytes();
-    let mut cname = [0u8; 24];
-    if name.len() >= cname.len() {
-        return None;
-    }
-    cname[..name.len()].copy_from_slice(name);
+    // the fd's name, decimal, NUL-terminated, on the stack
+    let mut cname = [0u8; 16];
+    let _ = write!(&mut cname[..15], "{fd}");
     // "socket:[" + 20 digits + "]" fits; anything longer is not a socket
     let mut buf = [0u8; 40];
     // SAFETY: `cname` is NUL-terminated, `buf` is writable for its length, and readlinkat

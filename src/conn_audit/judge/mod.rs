@@ -6,8 +6,9 @@
 
 pub(crate) mod verdict;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -45,13 +46,17 @@ pub(crate) enum Reason {
     ZeroWindow,
     Unread,
     CloseWait,
+    /// FIN_WAIT2 held by a process: it shut down its sending half and waits for the answer.
+    HalfClosed,
     Idle,
+    /// Idle, and keepalive probes were sent and answered (the peer is alive).
     KeepaliveIdle,
 }
 
 impl Reason {
     /// Every reason, most severe first: `r as usize` indexes it.
-    pub(crate) const ALL: [Reason; 9] = [
+    pub(crate) const COUNT: usize = 10;
+    pub(crate) const ALL: [Reason; Reason::COUNT] = [
         Reason::Connecting,
         Reason::HalfOpen,
         Reason::Retransmitting,
@@ -59,6 +64,7 @@ impl Reason {
         Reason::ZeroWindow,
         Reason::Unread,
         Reason::CloseWait,
+        Reason::HalfClosed,
         Reason::Idle,
         Reason::KeepaliveIdle,
     ];
@@ -74,6 +80,7 @@ impl Reason {
             Reason::ZeroWindow => "zero-window",
             Reason::Unread => "unread",
             Reason::CloseWait => "close-wait",
+            Reason::HalfClosed => "half-closed",
         }
     }
 
@@ -232,6 +239,50 @@ impl SockKey {
 /// or when a socket in a handshake state was first seen.
 pub(crate) type Memory = HashMap<SockKey, u64>;
 
+/// The pids holding a socket: almost always one, kept without an allocation (a proxy can
+/// hold tens of thousands of sockets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Pids {
+    #[default]
+    None,
+    One(u32),
+    Many(Box<[u32]>),
+}
+
+impl std::ops::Deref for Pids {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Pids::None => &[],
+            Pids::One(p) => std::slice::from_ref(p),
+            Pids::Many(v) => v,
+        }
+    }
+}
+
+impl From<Vec<u32>> for Pids {
+    fn from(v: Vec<u32>) -> Pids {
+        match v.as_slice() {
+            [] => Pids::None,
+            [p] => Pids::One(*p),
+            _ => Pids::Many(v.into_boxed_slice()),
+        }
+    }
+}
+
+impl Pids {
+    /// Add a pid (kept sorted, once).
+    pub(crate) fn add(&mut self, pid: u32) {
+        if self.contains(&pid) {
+            return;
+        }
+        let mut v = self.to_vec();
+        v.push(pid);
+        v.sort_unstable();
+        *self = v.into();
+    }
+}
+
 /// A stale socket with what is known of its owner.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Stale {
@@ -242,8 +293,18 @@ pub(crate) struct Stale {
     pub(crate) idle_ms: Option<u64>,
     /// The listening port (inbound), for grouping.
     pub(crate) listener: Option<u64>,
-    pub(crate) pids: Vec<u32>,
-    pub(crate) process: Option<String>,
+    pub(crate) pids: Pids,
+    /// Shared by every socket of the process (tens of thousands for a proxy).
+    pub(crate) process: Option<Arc<str>>,
+    /// What the socket proves about its peer.
+    pub(crate) evidence: SockEvidence,
+    /// The network namespace it lives in (an index into the report's `namespaces`).
+    pub(crate) netns: u32,
+    /// tcp_info's times since data was last sent and received (kept when tcp_info itself
+    /// is dropped): without owners, they link a request that arrived to the one the same
+    /// user's process sent upstream right after.
+    pub(crate) sent_ago_ms: Option<u32>,
+    pub(crate) recv_ago_ms: Option<u32>,
 }
 
 impl Stale {
@@ -272,6 +333,22 @@ pub(crate) struct Counts {
     pub(crate) close_wait: usize,
     pub(crate) syn_sent: usize,
     pub(crate) syn_recv: usize,
+    /// FIN_WAIT2: half-closed by this side (netlink dumps only those a process holds
+    /// besides orphans; procfs has every one).
+    pub(crate) fin_wait2: usize,
+}
+
+impl Counts {
+    /// Another namespace's counts added.
+    pub(crate) fn add(&mut self, o: &Counts) {
+        self.scanned += o.scanned;
+        self.connections += o.connections;
+        self.established += o.established;
+        self.close_wait += o.close_wait;
+        self.syn_sent += o.syn_sent;
+        self.syn_recv += o.syn_recv;
+        self.fin_wait2 += o.fin_wait2;
+    }
 }
 
 /// The first pass: every socket judged, before owners are known.
@@ -287,6 +364,42 @@ pub(crate) struct Judged {
     pub(crate) memory: Memory,
     /// The listeners' inodes by port (for the accept-queue verdict's owner).
     pub(crate) listener_inodes: HashSet<u64>,
+    /// Each listener's accept queue: (inode, connections queued, backlog).
+    pub(crate) queues: Vec<(u64, u32, u32)>,
+    /// With `--process`: every connection kept by the other filters (inode, state), to be
+    /// counted once its owner is known.
+    pub(crate) kept: Vec<(u64, TcpState)>,
+}
+
+impl Judged {
+    /// Another namespace's judgement added (`--all-netns`).
+    pub(crate) fn merge(&mut self, o: Judged) {
+        self.stale.extend(o.stale);
+        self.context.extend(o.context);
+        self.counts.add(&o.counts);
+        self.listener_inodes.extend(o.listener_inodes);
+        self.queues.extend(o.queues);
+        self.kept.extend(o.kept);
+    }
+
+    /// The counts of `--process`'s connections only (the others are not its).
+    pub(crate) fn counts_of_process(&self, owners: &Owners, p: &ProcessFilter) -> Counts {
+        let mut c = Counts {
+            scanned: self.counts.scanned,
+            ..Counts::default()
+        };
+        for (inode, state) in &self.kept {
+            let (pids, name) = owners.of(*inode);
+            let mine = match p {
+                ProcessFilter::Pid(pid) => pids.contains(pid),
+                ProcessFilter::Name(n) => name.as_deref() == Some(n),
+            };
+            if mine {
+                count(&mut c, *state);
+            }
+        }
+        c
+    }
 }
 
 /// Idle time from tcp_info: since the last data in either direction.
@@ -362,13 +475,25 @@ fn syn_schedule_ms(retransmits: u32, backoff: Option<u32>) -> u64 {
 /// time since the start the state file remembers (itself stored as a lower bound at first
 /// sight), or, at first sight, what the SYN retransmission schedule proves.
 fn judge_handshake(s: &Sock, t: u64, now: u64, seen: Option<u64>) -> Verdict {
-    let (retrans, backoff) = match s.info {
+    let (retrans, backoff) = match s.info.as_deref() {
         Some(i) => (u32::from(i.retransmits), Some(u32::from(i.backoff))),
+        // a request socket (SYN_RECV) has no tcp_info; every SYN-ACK timeout doubles
+        // (reqsk_timer_handler: 1, 2, 4, 8 s: ages 1, 3, 7, 15 s after 1..4 retransmissions)
+        None if s.state.is_syn_recv() => (s.retrans, Some(s.retrans)),
         None => (s.retrans, None),
     };
-    let age = match seen.filter(|since| *since <= now) {
-        Some(since) => now - since,
-        None => syn_schedule_ms(retrans, backoff),
+    let age = match (
+        seen.filter(|since| *since <= now),
+        s.state.is_syn_recv(),
+        s.expires_ms,
+    ) {
+        (Some(since), _, _) => now - since,
+        // a request socket's timer fires at 1, 3, 7, 15, 31, 63 s: the time left to the
+        // next one gives its exact age
+        (None, true, Some(left)) => syn_schedule_ms(retrans + 1, Some(retrans + 1))
+            .checked_sub(u64::from(left))
+            .unwrap_or_else(|| syn_schedule_ms(retrans, backoff)),
+        (None, _, _) => syn_schedule_ms(retrans, backoff),
     };
     let reason = match s.state {
         TcpState::SynSent => Reason::Connecting,
@@ -387,6 +512,97 @@ fn stalled_ms(s: &Sock) -> u64 {
     match s.info.as_ref().and_then(|i| i.last_ack_recv_ms) {
         Some(ms) => u64::from(ms),
         None => backoff_ms(RTO_MIN_MS, s.retrans),
+    }
+}
+
+/// A keepalive probe was sent and answered: an ACK came in well after the last data either
+/// way (a probe carries no data; its answer is a bare ACK), and no probe is outstanding. An
+/// armed keepalive timer alone proves nothing: at the kernel's defaults the first probe
+/// leaves after two hours (`timer:(keepalive,119min,0)`).
+fn keepalive_answered(s: &Sock) -> bool {
+    let Some(i) = s.info.as_ref() else {
+        return false;
+    };
+    let (Some(ack), Some(sent), Some(recv)) =
+        (i.last_ack_recv_ms, i.last_data_sent_ms, i.last_data_recv_ms)
+    else {
+        return false;
+    };
+    // the ACK of the last data arrives one RTT after it; a probe's answer comes a keepalive
+    // interval (at least 1 s) later
+    i.probes == 0 && u64::from(ack) + 1_000 <= u64::from(sent.min(recv))
+}
+
+/// What a stale socket proves about its peer: the facts a cause needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SockEvidence {
+    /// A request without an answer: outbound, data sent after the last data received;
+    /// inbound, a request received after the last answer sent, or left unread.
+    pub(crate) unanswered: bool,
+    /// Data sent and not acknowledged.
+    pub(crate) unacked: bool,
+    /// Retransmitting (no ACK for --idle).
+    pub(crate) retransmitting: bool,
+    /// SYN_SENT for --idle: SYNs retransmitted, no SYN-ACK.
+    pub(crate) syn_retries: bool,
+    /// Keepalive probes sent and not answered.
+    pub(crate) keepalive_unanswered: bool,
+    /// Requests were made and answered, none is pending (not evidence of anything wrong).
+    pub(crate) answered: bool,
+}
+
+impl SockEvidence {
+    /// The peer does not answer this socket's requests.
+    pub(crate) fn blocks(&self) -> bool {
+        self.unanswered
+            || self.unacked
+            || self.retransmitting
+            || self.syn_retries
+            || self.keepalive_unanswered
+    }
+}
+
+/// The evidence of one stale socket, from tcp_info (procfs: the queues only).
+fn evidence_of(s: &Sock, reason: Reason, dir: Direction) -> SockEvidence {
+    let i = s.info.as_ref();
+    let sent = i.and_then(|i| i.last_data_sent_ms);
+    let recv = i.and_then(|i| i.last_data_recv_ms);
+    let segs_in = i.and_then(|i| i.data_segs_in);
+    let segs_out = i.and_then(|i| i.data_segs_out);
+    // equal to the millisecond (a request sent as soon as connected, or a loopback answer
+    // within the millisecond): the data segment counts tell whether an answer ever came
+    let never = |asked: Option<u32>, answered: Option<u32>| {
+        asked.is_some_and(|n| n > 0) && answered == Some(0)
+    };
+    let (mine, theirs) = match dir {
+        Direction::Outbound => (segs_out, segs_in),
+        Direction::Inbound => (segs_in, segs_out),
+    };
+    let unanswered = match (dir, sent, recv) {
+        // more recent send than receive: the last request has no answer yet
+        (Direction::Outbound, Some(sent), Some(recv)) => {
+            sent < recv || (sent == recv && never(mine, theirs))
+        }
+        (Direction::Inbound, Some(sent), Some(recv)) => {
+            recv < sent || (sent == recv && never(mine, theirs)) || s.recv_q > 0
+        }
+        (Direction::Inbound, _, _) => s.recv_q > 0,
+        _ => false,
+    };
+    // a request was made and answered: data both ways, and none pending
+    let exchanged = mine.is_some_and(|n| n > 0) && theirs.is_some_and(|n| n > 0);
+    let unacked = match i.and_then(|i| i.unacked) {
+        Some(n) => n > 0,
+        None => s.state == TcpState::Established && s.send_q > 0,
+    };
+    let handshake = s.state.is_syn_recv() || s.state == TcpState::SynSent;
+    SockEvidence {
+        answered: exchanged && !unanswered && !handshake,
+        unanswered: unanswered && !handshake,
+        unacked: unacked && s.state == TcpState::Established,
+        retransmitting: reason == Reason::Retransmitting,
+        syn_retries: reason == Reason::Connecting,
+        keepalive_unanswered: reason == Reason::KeepaliveProbing,
     }
 }
 
@@ -422,7 +638,7 @@ fn judge_established(s: &Sock, t: u64, idle: Option<u64>) -> (Option<Reason>, Op
             None => (None, None),
         };
     }
-    let reason = if s.timer == Timer::Keepalive {
+    let reason = if s.timer == Timer::Keepalive && keepalive_answered(s) {
         Reason::KeepaliveIdle
     } else {
         Reason::Idle
@@ -446,6 +662,12 @@ fn judge_sock(s: &Sock, t: u64, now: u64, remembered: Option<u64>) -> Verdict {
             None => (Some(Reason::CloseWait), None),
         },
         TcpState::Established => judge_established(s, t, idle.map(|i| i.0)),
+        // a process that shut down its sending half (still holds the socket: an inode) and
+        // waits for the answer; orphans (inode 0) are the kernel's, closed by tcp_fin_timeout
+        TcpState::FinWait2 if s.inode != 0 => match idle {
+            Some((ms, _)) => ((ms >= t).then_some(Reason::HalfClosed), Some(ms)),
+            None => (None, None),
+        },
         _ => (None, None),
     };
     Verdict {
@@ -455,14 +677,18 @@ fn judge_sock(s: &Sock, t: u64, now: u64, remembered: Option<u64>) -> Verdict {
     }
 }
 
-fn judged_state(s: TcpState) -> bool {
+fn judged_state(sock: &Sock) -> bool {
+    if sock.state == TcpState::FinWait2 && sock.inode == 0 {
+        return false; // an orphan: no process waits on it
+    }
     matches!(
-        s,
+        sock.state,
         TcpState::Established
             | TcpState::CloseWait
             | TcpState::SynSent
             | TcpState::SynRecv
             | TcpState::NewSynRecv
+            | TcpState::FinWait2
     )
 }
 
@@ -472,9 +698,19 @@ fn count(c: &mut Counts, state: TcpState) {
         TcpState::Established => c.established += 1,
         TcpState::CloseWait => c.close_wait += 1,
         TcpState::SynSent => c.syn_sent += 1,
+        TcpState::FinWait2 => c.fin_wait2 += 1,
         s if s.is_syn_recv() => c.syn_recv += 1,
         _ => {}
     }
+}
+
+/// tcp_info's times since data was last sent and received.
+fn times(s: &Sock) -> (Option<u32>, Option<u32>) {
+    let i = s.info.as_deref();
+    (
+        i.and_then(|i| i.last_data_sent_ms),
+        i.and_then(|i| i.last_data_recv_ms),
+    )
 }
 
 /// Judge every socket: canonical addresses, direction from the listening table, the port and
@@ -491,12 +727,26 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             scanned: socks.len(),
             ..Counts::default()
         },
+        // a LISTEN socket's queues are its accept queue and backlog (ss's Recv-Q, Send-Q)
+        queues: socks
+            .iter()
+            .filter(|s| s.state == TcpState::Listen)
+            .map(|s| (s.inode, s.recv_q, s.send_q))
+            .collect(),
         ..Judged::default()
     };
-    for s in socks {
+    // taken from the end, the table shrinking as the stale list grows: a 430k-socket
+    // capture is never held twice (the order is restored by `attach_owners`' sort)
+    let mut judged_since_shrink = 0usize;
+    while let Some(s) = socks.pop() {
+        judged_since_shrink += 1;
+        if judged_since_shrink >= 1 << 12 {
+            judged_since_shrink = 0;
+            socks.shrink_to_fit();
+        }
         // the states judged (all netlink asks for but LISTEN; procfs has every state, and a
         // TIME_WAIT or FIN_WAIT socket is not a connection anyone waits on)
-        if !judged_state(s.state) {
+        if !judged_state(&s) {
             continue;
         }
         let key = SockKey::of(&s);
@@ -512,19 +762,30 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             // the clients waiting on them
             let v = judge_sock(&s, opts.idle_ms, now, remembered);
             if let Some(reason) = v.reason {
+                let evidence = evidence_of(&s, reason, direction);
+                let (sent_ago_ms, recv_ago_ms) = times(&s);
+                let mut s = s;
+                s.info = None;
                 j.context.push(Stale {
+                    evidence,
+                    sent_ago_ms,
+                    recv_ago_ms,
                     sock: s,
                     reason,
                     direction,
                     idle_ms: v.lasted_ms,
                     listener: None,
-                    pids: Vec::new(),
+                    pids: Pids::None,
                     process: None,
+                    netns: 0,
                 });
             }
             continue;
         }
         count(&mut j.counts, s.state);
+        if opts.process.is_some() {
+            j.kept.push((s.inode, s.state));
+        }
         let v = judge_sock(&s, opts.idle_ms, now, old.get(&key).copied());
         if let Some(since) = v.since_ms {
             j.memory.insert(key, since);
@@ -535,14 +796,23 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
             Direction::Outbound => None,
         };
         j.listener_inodes.extend(listener);
+        let evidence = evidence_of(&s, reason, direction);
+        let (sent_ago_ms, recv_ago_ms) = times(&s);
+        // tcp_info has said all it had to (the verdict and the evidence): not kept
+        let mut s = s;
+        s.info = None;
         j.stale.push(Stale {
+            evidence,
+            sent_ago_ms,
+            recv_ago_ms,
             sock: s,
             reason,
             direction,
             idle_ms: v.lasted_ms,
             listener,
-            pids: Vec::new(),
+            pids: Pids::None,
             process: None,
+            netns: 0,
         });
     }
     j
@@ -551,16 +821,16 @@ pub(crate) fn judge(mut socks: Vec<Sock>, opts: &Options, now: u64, old: &Memory
 /// The owners of socket inodes, as `sys` found them in /proc/PID/fd.
 #[derive(Debug, Default)]
 pub(crate) struct Owners {
-    pub(crate) by_inode: HashMap<u64, Vec<u32>>,
+    pub(crate) by_inode: HashMap<u64, Pids>,
     /// Process names, already escaped for display.
-    pub(crate) comm: HashMap<u32, String>,
+    pub(crate) comm: HashMap<u32, Arc<str>>,
     /// Processes whose fds could not be read (permission).
     pub(crate) denied: usize,
 }
 
 impl Owners {
     /// The pids and process name of a socket inode.
-    pub(crate) fn of(&self, inode: u64) -> (Vec<u32>, Option<String>) {
+    pub(crate) fn of(&self, inode: u64) -> (Pids, Option<Arc<str>>) {
         let pids = self.by_inode.get(&inode).cloned().unwrap_or_default();
         let name = pids.iter().find_map(|p| self.comm.get(p).cloned());
         (pids, name)
@@ -589,16 +859,42 @@ pub(crate) fn attach_owners(
     });
 }
 
-/// Stale sockets per reason label, every reason listed (zeros too: stable series).
-pub(crate) fn by_reason(stale: &[Stale]) -> BTreeMap<&'static str, usize> {
-    let mut n = [0usize; Reason::ALL.len()];
-    for s in stale {
-        n[s.reason as usize] += 1;
+/// Sockets per reason, indexed by `Reason as usize`; serialized as `{label: count}`, every
+/// reason listed (zeros too: stable series).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally(pub(crate) [usize; Reason::COUNT]);
+
+impl Tally {
+    pub(crate) fn of<'a>(stale: impl IntoIterator<Item = &'a Stale>) -> Tally {
+        let mut t = Tally::default();
+        for s in stale {
+            t.0[s.reason as usize] += 1;
+        }
+        t
     }
-    Reason::ALL
-        .iter()
-        .map(|r| (r.label(), n[*r as usize]))
-        .collect()
+
+    pub(crate) fn get(&self, r: Reason) -> usize {
+        self.0[r as usize]
+    }
+
+    /// The reasons with a count, most severe first.
+    pub(crate) fn present(&self) -> impl Iterator<Item = (Reason, usize)> + '_ {
+        Reason::ALL
+            .iter()
+            .map(|r| (*r, self.get(*r)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+impl Serialize for Tally {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_map(Reason::ALL.iter().map(|r| (r.label(), self.get(*r))))
+    }
+}
+
+/// Stale sockets per reason, every reason listed.
+pub(crate) fn by_reason(stale: &[Stale]) -> Tally {
+    Tally::of(stale)
 }
 
 #[cfg(test)]
@@ -613,6 +909,7 @@ mod tests {
         rq: u32,
         info: Option<TcpInfo>,
     ) -> Sock {
+        let info = info.map(Box::new);
         Sock {
             local: "127.0.0.1:40000".parse().unwrap(),
             remote: "127.0.0.1:80".parse().unwrap(),
@@ -623,6 +920,7 @@ mod tests {
             retrans: 0,
             uid: 0,
             inode: 1,
+            expires_ms: None,
             info,
             cookie: 7,
         }
@@ -653,9 +951,23 @@ mod tests {
             reason(&s(Timer::None, 0, 0, Some(idle)), t),
             Some(Reason::Idle)
         );
+        // #8: an armed keepalive timer proves nothing (kernel defaults: the first probe after
+        // 2 h): idle; credited only when a probe was answered (an ACK after the last data)
         assert_eq!(
             reason(&s(Timer::Keepalive, 0, 0, Some(idle)), t),
+            Some(Reason::Idle)
+        );
+        let answered = TcpInfo {
+            last_ack_recv_ms: Some(2_000),
+            ..idle
+        };
+        assert_eq!(
+            reason(&s(Timer::Keepalive, 0, 0, Some(answered)), t),
             Some(Reason::KeepaliveIdle)
+        );
+        assert_eq!(
+            reason(&s(Timer::None, 0, 0, Some(answered)), t),
+            Some(Reason::Idle)
         );
         let probing = TcpInfo { probes: 2, ..idle };
         assert_eq!(
@@ -741,10 +1053,10 @@ mod tests {
             }),
         );
         let mut answered = probing.clone();
-        answered.info = Some(TcpInfo {
+        answered.info = Some(Box::new(TcpInfo {
             last_ack_recv_ms: Some(2_000),
-            ..probing.info.unwrap()
-        });
+            ..**probing.info.as_ref().unwrap()
+        }));
         assert_eq!(reason(&probing, t), Some(Reason::KeepaliveProbing));
         assert_eq!(reason(&answered, t), None);
         // a zero window that lasted: no new data sent for --idle
@@ -798,14 +1110,87 @@ mod tests {
         assert!(syn_schedule_ms(255, Some(255)) < u64::MAX);
         let now = 1_000_000_000;
         let mut s = sock(SynSent, Timer::Retransmit, 0, 0, None);
-        s.info = Some(TcpInfo {
+        s.info = Some(Box::new(TcpInfo {
             retransmits: 6,
             backoff: 2,
             ..TcpInfo::default()
-        });
+        }));
         s.retrans = 6;
         let v = judge_sock(&s, 2_000, now, None);
         assert_eq!(v.lasted_ms, Some(7_000));
+    }
+
+    /// #7: SYN-ACK retransmissions back off exponentially: after 1, 2, 3, 4, 5 of them the
+    /// request is at least 1, 3, 7, 15, 31 s old (it was judged 1 s a retransmission).
+    #[test]
+    fn syn_recv_ages_follow_the_synack_backoff() {
+        let now = 1_000_000_000;
+        let mut r = sock(TcpState::NewSynRecv, Timer::Retransmit, 0, 0, None);
+        r.inode = 0;
+        for (n, age) in [(1, 1_000), (2, 3_000), (3, 7_000), (4, 15_000), (5, 31_000)] {
+            r.retrans = n;
+            assert_eq!(
+                judge_sock(&r, 60_000, now, None).lasted_ms,
+                Some(age),
+                "{n}"
+            );
+        }
+        // the time left to the next SYN-ACK gives the exact age: 5 sent, the 6th (or the
+        // drop) at 63 s, 2 s from now: 61 s old, stale at the default --idle
+        r.expires_ms = Some(2_000);
+        let v = judge_sock(&r, 60_000, now, None);
+        assert_eq!(
+            (v.reason, v.lasted_ms),
+            (Some(Reason::HalfOpen), Some(61_000))
+        );
+        r.expires_ms = None;
+        // remembered from a run 40 s ago, with 5 retransmissions seen: 71 s > --idle 60 s
+        r.retrans = 5;
+        let v = judge_sock(&r, 60_000, now, Some(now - 71_000));
+        assert_eq!(v.reason, Some(Reason::HalfOpen));
+        // SYN_SENT in a procfs capture keeps the least bound (linear timeouts, kernel 6.5+)
+        let mut s = sock(SynSent, Timer::Retransmit, 0, 0, None);
+        s.retrans = 4;
+        assert_eq!(judge_sock(&s, 60_000, now, None).lasted_ms, Some(4_000));
+    }
+
+    /// The evidence a cause needs, per socket.
+    #[test]
+    fn evidence_of_unanswered_requests() {
+        let t = 60_000;
+        let mk = |sent, recv, unacked, dir| {
+            let mut i = info(sent, recv);
+            i.unacked = Some(unacked);
+            let s = sock(Established, Timer::None, 0, 0, Some(i));
+            evidence_of(&s, Reason::Idle, dir)
+        };
+        // outbound: request sent 68 s ago, nothing received since (answered 90 s ago)
+        assert!(mk(68_000, 90_000, 0, Direction::Outbound).unanswered);
+        // a pooled server connection: query sent, result received after: answered
+        assert!(!mk(90_000, 89_990, 0, Direction::Outbound).blocks());
+        assert!(!mk(90_000, 90_000, 0, Direction::Outbound).blocks());
+        assert!(mk(90_000, 90_000, 1, Direction::Outbound).unacked);
+        // inbound: a request received after the last answer sent
+        assert!(mk(90_000, 68_000, 0, Direction::Inbound).unanswered);
+        assert!(!mk(68_000, 90_000, 0, Direction::Inbound).blocks());
+        let _ = t;
+    }
+
+    #[test]
+    fn a_process_half_closed_in_fin_wait2_is_waiting() {
+        let now = 1 << 40;
+        let s = sock(
+            TcpState::FinWait2,
+            Timer::None,
+            0,
+            0,
+            Some(info(70_000, 70_000)),
+        );
+        assert_eq!(reason(&s, 60_000), Some(Reason::HalfClosed));
+        let mut orphan = s.clone();
+        orphan.inode = 0;
+        let j = judge(vec![orphan], &Options::default(), now, &Memory::new());
+        assert_eq!((j.counts.connections, j.stale.len()), (0, 0));
     }
 
     #[test]
@@ -971,7 +1356,11 @@ mod tests {
     fn only_judged_states_are_connections() {
         let socks = vec![
             sock(TcpState::TimeWait, Timer::TimeWait, 0, 0, None),
-            sock(TcpState::FinWait2, Timer::None, 0, 0, None),
+            {
+                let mut orphan = sock(TcpState::FinWait2, Timer::None, 0, 0, None);
+                orphan.inode = 0;
+                orphan
+            },
             sock(CloseWait, Timer::None, 0, 0, None),
             sock(SynSent, Timer::Retransmit, 0, 0, None),
         ];
@@ -987,6 +1376,18 @@ mod tests {
     }
 
     #[test]
+    fn pids_stay_sorted_and_unique() {
+        let mut p = Pids::default();
+        assert!(p.is_empty());
+        p.add(7);
+        assert_eq!(p, Pids::One(7));
+        p.add(3);
+        p.add(7);
+        assert_eq!(&p[..], &[3, 7]);
+        assert_eq!(Pids::from(vec![]), Pids::None);
+    }
+
+    #[test]
     fn by_reason_lists_every_reason_in_the_severity_order() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{r:?}");
@@ -994,6 +1395,6 @@ mod tests {
         let mut all = Reason::ALL.to_vec();
         all.sort();
         assert_eq!(all, Reason::ALL);
-        assert_eq!(by_reason(&[]).len(), Reason::ALL.len());
+        assert_eq!(by_reason(&[]), Tally::default());
     }
 }

@@ -1,65 +1,230 @@
-//! conn-audit's groups and verdicts: stale sockets grouped by peer and process, causes
-//! named before symptoms (the same processes blocked on an outbound peer while their clients
-//! give up), the accept queue of a listener that does not accept, and the ranking by impact
-//! (processes blocked, then sockets, then age). Pure.
+//! conn-audit's groups and verdicts, typed: stale sockets grouped by peer and process, the
+//! evidence each group carries (requests unanswered, data unacknowledged, retransmissions,
+//! SYN retries, keepalive probes unanswered), the causes that evidence proves (a process is
+//! blocked on a peer only when its own requests to it go unanswered, never when the other
+//! end is the same process), the clients waiting on (or gone from) blocked processes, the
+//! accept queue of a listener that does not accept, and the ranking by what an operator must
+//! fix first. Words are the renderer's. Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use crate::conn_audit::judge::{by_reason, Counts, Direction, Owners, Reason, Source, Stale};
+use crate::conn_audit::judge::{
+    by_reason, Counts, Direction, Owners, Reason, Source, Stale, Tally,
+};
 use crate::conn_audit::model::tcp::TcpState;
 
 /// What a group is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Kind {
-    /// Connections of one process to or from one peer.
+    /// Connections of one process to one peer, or from the clients of one listening port.
     Connections,
-    /// Handshakes of one process with one peer that never finish (SYN_SENT, SYN_RECV).
+    /// Handshakes that never finish (SYN_SENT, SYN_RECV).
     Handshakes,
     /// Connections the kernel completed that no process has accepted.
     AcceptQueue,
+}
+
+/// What an operator must fix first: the ranking of every output (table, Nagios, munin,
+/// Prometheus, JSON), in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Class {
+    /// A dead or silent peer: requests to it go unanswered, processes are blocked on it.
+    SilentPeer,
+    /// A local listener that does not accept.
+    AcceptQueue,
+    /// Connects that never complete (the peer drops SYNs).
+    StuckConnect,
+    /// Clients of processes blocked by one of the above.
+    Symptom,
+    /// Everything else.
+    Other,
 }
 
 /// A group's place in the story.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
-    /// Its processes are blocked on this peer, and that is why their clients wait.
+    /// Its processes' requests to this peer go unanswered: they are blocked on it.
     Cause,
-    /// Clients of processes blocked elsewhere (the cause's group).
+    /// Clients of processes blocked on a cause.
     Symptom,
     /// Neither.
     Alone,
 }
 
-/// Stale sockets grouped by remote endpoint and process.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct Group {
+/// A group's identity: the same across `--watch` reports, and one label set in Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct GroupKey {
+    /// The network namespace (an index into the report's `namespaces`).
+    pub(crate) netns: u32,
     pub(crate) kind: Kind,
     pub(crate) direction: Direction,
-    /// The peer's address (outbound), the clients' address (inbound), `*` (accept queue).
-    pub(crate) remote: String,
+    /// Outbound: the peer. Inbound and accept queues: `None` (clients are grouped by the
+    /// listening port, whatever their addresses).
+    pub(crate) remote: Option<IpAddr>,
+    /// Outbound: the remote port; inbound: the local (listening) port.
+    pub(crate) port: u16,
+    pub(crate) process: Option<String>,
+}
+
+/// What the sockets of a group prove, counted in sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Evidence {
+    /// Sockets whose last request has no answer (outbound: data sent after the last data
+    /// received; inbound: a request received after the last answer, or unread).
+    pub(crate) unanswered_requests: usize,
+    /// Sockets with data sent and not acknowledged.
+    pub(crate) unacked: usize,
+    /// Sockets retransmitting for --idle.
+    pub(crate) retransmits: usize,
+    /// Sockets in SYN_SENT for --idle (SYNs retransmitted, no answer).
+    pub(crate) syn_retries: usize,
+    /// Sockets whose keepalive probes go unanswered.
+    pub(crate) keepalive_unanswered: usize,
+    /// Sockets with at least one of the above: the peer does not answer them.
+    pub(crate) blocked: usize,
+    /// Sockets whose requests were all answered (a healthy pool or keep-alive).
+    pub(crate) answered: usize,
+    /// Sockets whose other end is held by the same process (never evidence of a cause).
+    pub(crate) self_loop: usize,
+    /// Inbound CLOSE_WAIT sockets whose local client half-closed (FIN_WAIT2) and still
+    /// waits for the answer: not gone, not an fd leak.
+    pub(crate) half_closed_clients: usize,
+    /// The age of the oldest blocked socket.
+    pub(crate) oldest_ms: Option<u64>,
+}
+
+impl Evidence {
+    fn add(&mut self, s: &Stale, peer: Peer) {
+        let e = s.evidence;
+        if peer.client_waits && s.direction == Direction::Inbound {
+            self.half_closed_clients += 1;
+        }
+        if peer.self_loop {
+            self.self_loop += 1;
+            return;
+        }
+        self.unanswered_requests += usize::from(e.unanswered);
+        self.unacked += usize::from(e.unacked);
+        self.retransmits += usize::from(e.retransmitting);
+        self.syn_retries += usize::from(e.syn_retries);
+        self.keepalive_unanswered += usize::from(e.keepalive_unanswered);
+        if e.blocks() {
+            self.blocked += 1;
+            self.oldest_ms = self.oldest_ms.max(s.idle_ms);
+        } else if e.answered {
+            self.answered += 1;
+        }
+    }
+
+    /// The peer is gone, not merely slow: retransmissions or keepalive probes unanswered.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.retransmits + self.keepalive_unanswered > 0
+    }
+}
+
+/// The clients of a cause's processes, by what they do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Clients {
+    /// Their connection is open (or half-closed by them: FIN_WAIT2), their request
+    /// unanswered.
+    pub(crate) waiting: usize,
+    /// They closed (the server's socket is in CLOSE_WAIT) with their request unanswered.
+    pub(crate) gave_up: usize,
+}
+
+impl Clients {
+    pub(crate) fn total(&self) -> usize {
+        self.waiting + self.gave_up
+    }
+}
+
+/// A listener's accept queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Queue {
+    /// Connections waiting to be accepted (ss's Recv-Q on the LISTEN socket).
+    pub(crate) queued: u32,
+    /// The listen() backlog (ss's Send-Q).
+    pub(crate) backlog: u32,
+    /// The kernel drops new SYNs: more queued than the backlog.
+    pub(crate) full: bool,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn nonzero<S: serde::Serializer>(t: &Tally, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(t.present().map(|(r, n)| (r.label(), n)))
+}
+
+/// Stale sockets grouped by remote endpoint and process (outbound), or by listening port and
+/// process (inbound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Group {
+    /// 1 = fix first: the order of every output.
+    pub(crate) rank: usize,
+    /// The network namespace (an index into the report's `namespaces`; JSON gives its name).
+    #[serde(skip)]
+    pub(crate) netns: u32,
+    pub(crate) class: Class,
+    pub(crate) kind: Kind,
+    pub(crate) direction: Direction,
+    /// Outbound: the peer's address. Inbound: the client's address when there is one only.
+    #[serde(serialize_with = "display")]
+    pub(crate) remote: Option<IpAddr>,
+    /// The interface of a link-local remote address (its `%scope`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scope_id: Option<u32>,
     /// The remote port (outbound groups).
     pub(crate) port: Option<u16>,
     /// The local listening port (inbound and accept-queue groups).
     pub(crate) local_port: Option<u16>,
+    /// Inbound: how many client addresses the group's sockets come from.
+    pub(crate) client_addrs: usize,
     pub(crate) name: Option<String>,
     pub(crate) process: Option<String>,
+    /// The processes (workers), by pid; `processes` is their number, `count` the sockets.
     pub(crate) pids: Vec<u32>,
+    pub(crate) processes: usize,
     pub(crate) count: usize,
     pub(crate) max_idle_s: Option<f64>,
-    pub(crate) reasons: BTreeMap<&'static str, usize>,
+    #[serde(serialize_with = "nonzero")]
+    pub(crate) reasons: Tally,
+    /// The strongest reason present (the declaration order of [`Reason`]).
     pub(crate) reason: Reason,
     pub(crate) role: Role,
-    /// Cause groups: the symptom sockets (their clients).
-    pub(crate) clients: usize,
-    /// Outside `--port`/`--peer`: a cause, shown because reported groups are blocked on it
-    /// (its sockets are not counted); the clients of such groups only count in `clients`.
+    pub(crate) evidence: Evidence,
+    /// Causes: their processes' clients with requests unanswered.
+    pub(crate) clients: Clients,
+    /// Symptoms: the rank of the cause most of their sockets wait on.
+    pub(crate) cause_rank: Option<usize>,
+    /// Symptoms: their sockets, by what the clients do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) symptoms: Option<Clients>,
+    /// Accept-queue groups: the listener's queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) queue: Option<Queue>,
+    /// No owner could be found (run as root to name the process).
+    pub(crate) owner_unknown: bool,
+    /// Outside `--port`/`--peer`: a cause, shown because reported groups wait on it (its
+    /// sockets are not counted).
     pub(crate) outside_filters: bool,
-    pub(crate) verdict: String,
+    #[serde(skip)]
+    pub(crate) key: GroupKey,
+    #[serde(skip)]
+    cause_index: Option<usize>,
 }
 
 /// Whether an endpoint is shown with its reverse-DNS name.
@@ -72,23 +237,37 @@ pub(crate) enum Naming {
 }
 
 impl Group {
-    /// The remote end: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`, for inbound groups
-    /// `192.0.2.7 -> :8080`, for an accept queue `* -> :8080`.
+    /// The address with its `%scope` (link-local).
+    pub(crate) fn addr(&self) -> Option<String> {
+        let ip = self.remote?;
+        Some(match (ip, self.scope_id) {
+            (IpAddr::V6(v6), Some(scope)) => format!("{v6}%{scope}"),
+            _ => ip.to_string(),
+        })
+    }
+
+    /// The remote end: `crl.example:80 (2001:db8::100)`, `192.0.2.7:443`; inbound
+    /// `192.0.2.7 -> :8080` (one client address), `40 clients -> :8080`; an accept queue
+    /// `* -> :8080`.
     pub(crate) fn endpoint(&self, naming: Naming) -> String {
         let name = self.name.as_ref().filter(|_| naming == Naming::WithName);
-        match (self.direction, self.port) {
-            (Direction::Outbound, Some(p)) => match (name, self.remote.parse::<IpAddr>()) {
-                (Some(n), _) => format!("{n}:{p} ({})", self.remote),
-                (None, Ok(ip)) => SocketAddr::new(ip, p).to_string(),
-                (None, Err(_)) => format!("{}:{p}", self.remote),
+        match (self.direction, self.port, self.addr()) {
+            (Direction::Outbound, Some(p), Some(a)) => match (name, self.remote) {
+                (Some(n), _) => format!("{n}:{p} ({a})"),
+                (None, Some(IpAddr::V6(_))) => format!("[{a}]:{p}"),
+                (None, _) => format!("{a}:{p}"),
             },
             _ => {
                 let lp = self
                     .local_port
                     .map_or_else(|| "?".into(), |p| p.to_string());
-                match name {
-                    Some(n) => format!("{n} ({}) -> :{lp}", self.remote),
-                    None => format!("{} -> :{lp}", self.remote),
+                match (self.kind, naming, self.addr(), name) {
+                    (Kind::AcceptQueue, _, _, _) | (_, Naming::AddressOnly, _, _) => {
+                        format!("* -> :{lp}")
+                    }
+                    (_, _, Some(a), Some(n)) => format!("{n} ({a}) -> :{lp}"),
+                    (_, _, Some(a), None) => format!("{a} -> :{lp}"),
+                    _ => format!("{} clients -> :{lp}", self.client_addrs),
                 }
             }
         }
@@ -105,10 +284,14 @@ impl Group {
         .to_lowercase()
     }
 
-    /// Impact, for ranking: processes blocked, sockets involved, age.
+    /// Impact, for ranking within a class: processes blocked, sockets involved, age.
     fn impact(&self) -> (usize, usize, u64) {
         let age = self.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-        (self.pids.len(), self.count + self.clients, age)
+        (self.processes, self.count + self.clients.total(), age)
+    }
+
+    pub(crate) fn age_ms(&self) -> u64 {
+        self.max_idle_s.map_or(0, |s| (s * 1000.0) as u64)
     }
 }
 
@@ -117,480 +300,533 @@ pub(crate) fn fmt_secs(ms: u64) -> String {
     format!("{}", ms as f64 / 1000.0)
 }
 
-/// An age for a verdict: `40 s`, `12 min`, `3 h`, `2 d`.
-fn fmt_age(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        7200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86400),
-    }
-}
-
-type Key<'a> = (Kind, Direction, IpAddr, u16, Option<&'a str>);
-
-fn key_of(s: &Stale) -> Key<'_> {
-    let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+/// A socket's group key, without its process.
+fn key_of_parts(s: &Stale) -> (Kind, Direction, Option<IpAddr>, u16) {
     if s.in_accept_queue() {
         return (
             Kind::AcceptQueue,
             Direction::Inbound,
-            unspecified,
-            s.sock.local.port(),
             None,
+            s.sock.local.port(),
         );
     }
     let kind = match s.reason {
         Reason::Connecting | Reason::HalfOpen => Kind::Handshakes,
         _ => Kind::Connections,
     };
-    let port = match s.direction {
-        Direction::Inbound => s.sock.local.port(),
-        Direction::Outbound => s.sock.remote.port(),
-    };
-    (
+    match s.direction {
+        Direction::Inbound => (kind, s.direction, None, s.sock.local.port()),
+        Direction::Outbound => (
+            kind,
+            s.direction,
+            Some(s.sock.remote.ip()),
+            s.sock.remote.port(),
+        ),
+    }
+}
+
+fn key_of(s: &Stale) -> GroupKey {
+    let (kind, direction, remote, port) = key_of_parts(s);
+    GroupKey {
+        netns: s.netns,
         kind,
-        s.direction,
-        s.sock.remote.ip(),
+        direction,
+        remote,
         port,
-        s.process.as_deref(),
+        process: s
+            .process
+            .as_deref()
+            .map(str::to_string)
+            .filter(|_| kind != Kind::AcceptQueue),
+    }
+}
+
+/// What the group learns of each member beyond its own socket.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    /// The other end is held by the same process.
+    self_loop: bool,
+    /// The other end is a local client that half-closed and still waits (FIN_WAIT2).
+    client_waits: bool,
+}
+
+/// Whether a socket's local peer matters: an outbound one that could be a cause (the self
+/// loop rule), an inbound CLOSE_WAIT with its request unanswered (a half-closed client).
+fn wants_peer(s: &Stale) -> bool {
+    match s.direction {
+        Direction::Outbound => {
+            s.evidence.blocks() || matches!(s.reason, Reason::Idle | Reason::KeepaliveIdle)
+        }
+        Direction::Inbound => s.sock.state == TcpState::CloseWait && s.evidence.unanswered,
+    }
+}
+
+/// Each socket's local peer, when both ends are on this host (looked up for the sockets
+/// whose peer matters only: the index is as small as they are).
+fn peers(all: &[&Stale]) -> Vec<Peer> {
+    let mut out = vec![Peer::default(); all.len()];
+    let wanted: HashMap<(SocketAddr, SocketAddr), u32> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| wants_peer(s))
+        .map(|(i, s)| ((s.sock.remote, s.sock.local), i as u32))
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    for o in all {
+        if let Some(&i) = wanted.get(&(o.sock.local, o.sock.remote)) {
+            let s = all[i as usize];
+            out[i as usize] = Peer {
+                self_loop: !s.pids.is_empty() && s.pids.iter().any(|p| o.pids.contains(p)),
+                client_waits: o.sock.state == TcpState::FinWait2,
+            };
+        }
+    }
+    out
+}
+
+/// One group's members (indices into the sockets), before its verdict.
+struct Acc<'a> {
+    key: GroupKey,
+    members: &'a [u32],
+    outside: bool,
+}
+
+/// A socket's group key, borrowed (for sorting without allocating).
+type KeyRef<'a> = (Kind, Direction, Option<IpAddr>, u16, Option<&'a str>);
+
+fn key_ref(s: &Stale) -> KeyRef<'_> {
+    let k = key_of_parts(s);
+    (
+        k.0,
+        k.1,
+        k.2,
+        k.3,
+        s.process.as_deref().filter(|_| !s.in_accept_queue()),
     )
 }
 
-/// One group's members, before its verdict.
-struct Acc<'a> {
-    key: Key<'a>,
-    members: Vec<&'a Stale>,
-    reasons: [usize; Reason::ALL.len()],
-    max_idle: Option<u64>,
+/// The sockets sorted by group (inside the filters first): each run of equal keys is a
+/// group. Sorting an index keeps memory at 4 bytes a socket, whatever the number of groups.
+fn sorted(all: &[&Stale], inside: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..all.len() as u32).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (*a as usize, *b as usize);
+        (a >= inside, key_ref(all[a])).cmp(&(b >= inside, key_ref(all[b])))
+    });
+    order
 }
 
-fn accumulate(stale: &[Stale]) -> Vec<Acc<'_>> {
-    let mut index: HashMap<Key<'_>, usize> = HashMap::new();
-    let mut accs: Vec<Acc<'_>> = Vec::new();
-    for s in stale {
-        let key = key_of(s);
-        let i = *index.entry(key).or_insert_with(|| {
-            accs.push(Acc {
-                key,
-                members: Vec::new(),
-                reasons: [0; Reason::ALL.len()],
-                max_idle: None,
-            });
-            accs.len() - 1
-        });
-        let a = &mut accs[i];
-        a.members.push(s);
-        a.reasons[s.reason as usize] += 1;
-        a.max_idle = a.max_idle.max(s.idle_ms);
+/// The runs of equal keys in `order`.
+fn runs<'a>(all: &[&Stale], order: &'a [u32], inside: usize) -> impl Iterator<Item = Acc<'a>> + 'a {
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    for i in 1..=order.len() {
+        let boundary = i == order.len() || {
+            let (a, b) = (order[i - 1] as usize, order[i] as usize);
+            (a >= inside, key_ref(all[a])) != (b >= inside, key_ref(all[b]))
+        };
+        if boundary {
+            let first = order[start] as usize;
+            bounds.push((start, i, key_of(all[first]), first >= inside));
+            start = i;
+        }
     }
-    accs
+    bounds.into_iter().map(move |(a, b, key, outside)| Acc {
+        key,
+        members: &order[a..b],
+        outside,
+    })
 }
 
-fn group_of(a: Acc<'_>, names: &BTreeMap<IpAddr, String>, owners: &Owners) -> Group {
-    let (kind, direction, ip, port, process) = a.key;
-    let mut pids: Vec<u32> = a
-        .members
+/// The listener's queue of an accept-queue group.
+fn queue_of(listener: u64, queues: &[(u64, u32, u32)]) -> Option<Queue> {
+    let (_, queued, backlog) = queues.iter().find(|q| q.0 == listener)?;
+    Some(Queue {
+        queued: *queued,
+        backlog: *backlog,
+        full: queued > backlog,
+    })
+}
+
+struct Ctx<'a> {
+    all: &'a [&'a Stale],
+    peers: &'a [Peer],
+    names: &'a BTreeMap<IpAddr, String>,
+    owners: &'a Owners,
+    queues: &'a [(u64, u32, u32)],
+}
+
+fn group_of(a: &Acc<'_>, cx: &Ctx<'_>) -> Group {
+    let members: Vec<&Stale> = a.members.iter().map(|i| cx.all[*i as usize]).collect();
+    let mut pids: Vec<u32> = members
         .iter()
         .flat_map(|s| s.pids.iter().copied())
         .collect();
-    let mut process = process.map(str::to_string);
-    if a.members.iter().all(|s| s.before_accept()) {
+    let mut process = a.key.process.clone();
+    let before_accept = members.iter().all(|s| s.before_accept());
+    let listener = members.iter().find_map(|s| s.listener).unwrap_or(0);
+    if before_accept {
         // nobody owns a queued connection or a handshake: the listener's process does
-        let listener = a.members.iter().find_map(|s| s.listener).unwrap_or(0);
-        (pids, process) = owners.of(listener);
+        let (p, name) = cx.owners.of(listener);
+        (pids, process) = (p.to_vec(), name.as_deref().map(str::to_string));
     }
     pids.sort_unstable();
     pids.dedup();
-    // the most common reason; ties go to the more severe one
-    let reason = Reason::ALL
-        .iter()
-        .copied()
-        .max_by_key(|r| (a.reasons[*r as usize], std::cmp::Reverse(*r)))
+    let reasons = Tally::of(members.iter().copied());
+    let reason = reasons
+        .present()
+        .map(|(r, _)| r)
+        .next()
         .unwrap_or(Reason::Idle);
-    let (port, local_port) = match (kind, direction) {
-        (Kind::AcceptQueue, _) | (_, Direction::Inbound) => (None, Some(port)),
-        (_, Direction::Outbound) => (Some(port), None),
+    let mut evidence = Evidence::default();
+    let mut addrs: HashSet<IpAddr> = HashSet::new();
+    for i in a.members {
+        let i = *i as usize;
+        evidence.add(cx.all[i], cx.peers[i]);
+        addrs.insert(cx.all[i].sock.remote.ip());
+    }
+    let first = members[0].sock.remote;
+    let (remote, scope_id) = match (a.key.kind, a.key.direction) {
+        (Kind::AcceptQueue, _) => (None, None),
+        (_, Direction::Inbound) if addrs.len() > 1 => (None, None),
+        _ => (
+            Some(first.ip()),
+            match first {
+                SocketAddr::V6(v6) if v6.scope_id() != 0 => Some(v6.scope_id()),
+                _ => None,
+            },
+        ),
+    };
+    let (port, local_port) = match (a.key.kind, a.key.direction) {
+        (Kind::AcceptQueue, _) | (_, Direction::Inbound) => (None, Some(a.key.port)),
+        (_, Direction::Outbound) => (Some(a.key.port), None),
+    };
+    let kind = a.key.kind;
+    let class = match (kind, a.key.direction) {
+        (Kind::AcceptQueue, _) => Class::AcceptQueue,
+        (Kind::Handshakes, Direction::Outbound) if evidence.blocked > 0 => Class::StuckConnect,
+        (Kind::Connections, Direction::Outbound) if evidence.blocked > 0 => Class::SilentPeer,
+        _ => Class::Other,
+    };
+    let role = match class {
+        Class::SilentPeer | Class::StuckConnect => Role::Cause,
+        _ => Role::Alone,
     };
     Group {
+        rank: 0,
+        netns: a.key.netns,
+        class,
         kind,
-        direction,
-        remote: if kind == Kind::AcceptQueue {
-            "*".into()
-        } else {
-            ip.to_string()
-        },
+        direction: a.key.direction,
+        remote,
+        scope_id,
         port,
         local_port,
-        name: names.get(&ip).cloned(),
+        client_addrs: if a.key.direction == Direction::Inbound && kind != Kind::AcceptQueue {
+            addrs.len()
+        } else {
+            0
+        },
+        name: remote.and_then(|ip| cx.names.get(&ip).cloned()),
+        owner_unknown: process.is_none() && pids.is_empty(),
+        processes: pids.len(),
         process,
         pids,
-        count: a.members.len(),
-        max_idle_s: a.max_idle.map(|m| m as f64 / 1000.0),
-        reasons: Reason::ALL
+        count: members.len(),
+        max_idle_s: members
             .iter()
-            .filter(|r| a.reasons[**r as usize] > 0)
-            .map(|r| (r.label(), a.reasons[*r as usize]))
-            .collect(),
+            .filter_map(|s| s.idle_ms)
+            .max()
+            .map(|m| m as f64 / 1000.0),
+        reasons,
         reason,
-        role: Role::Alone,
-        clients: 0,
-        outside_filters: false,
-        verdict: String::new(),
+        role,
+        evidence,
+        clients: Clients::default(),
+        cause_rank: None,
+        symptoms: None,
+        queue: (kind == Kind::AcceptQueue)
+            .then(|| queue_of(listener, cx.queues))
+            .flatten(),
+        outside_filters: a.outside,
+        key: a.key.clone(),
+        cause_index: None,
     }
 }
 
-/// An outbound group that can block its processes: idle, unanswered or stuck in connect.
-fn can_block(g: &Group) -> bool {
-    g.kind != Kind::AcceptQueue
-        && g.direction == Direction::Outbound
-        && !g.pids.is_empty()
+/// A client of a blocked process: an inbound connection whose request has no answer.
+fn waits(s: &Stale) -> bool {
+    s.direction == Direction::Inbound
+        && !s.before_accept()
+        && s.evidence.unanswered
         && matches!(
-            g.reason,
-            Reason::Idle
-                | Reason::KeepaliveIdle
-                | Reason::Connecting
-                | Reason::Retransmitting
-                | Reason::KeepaliveProbing
-                | Reason::ZeroWindow
-        )
-}
-
-/// An inbound group of clients waiting on (or given up on) their server. Outside the filters
-/// too: a group's verdict does not depend on which filter selected it (`--port 5432` names
-/// the database connection the cause of the web clients on :80, as an unfiltered run does).
-fn is_waiting_client(g: &Group) -> bool {
-    g.kind == Kind::Connections
-        && g.direction == Direction::Inbound
-        && matches!(
-            g.reason,
+            s.reason,
             Reason::CloseWait | Reason::Idle | Reason::Unread | Reason::KeepaliveIdle
         )
 }
 
-/// Link symptoms to causes by process: each waiting inbound group goes to the blocking
-/// outbound group sharing most of its pids. Returns, per group, its cause's index.
-fn correlate(groups: &mut [Group]) -> Vec<Option<usize>> {
-    let mut cause_of = vec![None; groups.len()];
-    let causes: Vec<(usize, HashSet<u32>)> = groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| can_block(g))
-        .map(|(i, g)| (i, g.pids.iter().copied().collect()))
-        .collect();
-    for (i, g) in groups
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| is_waiting_client(g))
+/// The most groups a report holds: beyond them (ranked), only their number and sockets are
+/// kept, whatever the input (a 430k-line capture of distinct peers stays small). The table,
+/// munin and Prometheus show `--top` of them; JSON shows them all.
+pub(crate) const MAX_GROUPS: usize = 10_000;
+
+/// The groups beyond [`MAX_GROUPS`]: how many, and their sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Beyond {
+    pub(crate) groups: usize,
+    pub(crate) sockets: usize,
+}
+
+/// Link one inbound group's waiting clients to the causes holding their processes, socket
+/// by socket (the highest-ranked cause when several hold a process).
+fn correlate(g: &mut Group, a: &Acc<'_>, causes: &mut [Group], links: &Links, cx: &Ctx<'_>) {
+    if g.direction != Direction::Inbound
+        || g.kind != Kind::Connections
+        || (links.by_pid.is_empty() && links.by_uid.is_empty())
     {
-        let best = causes
-            .iter()
-            .map(|(c, pids)| (g.pids.iter().filter(|p| pids.contains(p)).count(), *c))
-            .filter(|(shared, _)| *shared > 0)
-            .max();
-        cause_of[i] = best.map(|(_, c)| c);
+        return;
     }
-    for (i, c) in cause_of.iter().enumerate() {
-        if let Some(c) = *c {
-            groups[i].role = Role::Symptom;
-            groups[c].role = Role::Cause;
-            groups[c].clients += groups[i].count;
+    let mut tally: HashMap<usize, Clients> = HashMap::new();
+    for m in a.members {
+        let s = cx.all[*m as usize];
+        if !waits(s) {
+            continue;
         }
-    }
-    cause_of
-}
-
-/// `3 python3 sockets`, `100 apache2 workers`, `2 sockets of an unknown process`.
-fn who(g: &Group) -> String {
-    let n = g.count;
-    let unit = match (&g.process, g.pids.len() > 1, n == 1) {
-        (Some(_), true, true) => "worker",
-        (Some(_), true, false) => "workers",
-        (_, _, true) => "socket",
-        (_, _, false) => "sockets",
-    };
-    match &g.process {
-        Some(p) => format!("{n} {p} {unit}"),
-        None => format!("{n} {unit} of an unknown process"),
-    }
-}
-
-/// What a reason usually means, for the one-line verdict.
-fn explain(r: Reason, d: Direction) -> &'static str {
-    match (r, d) {
-        (Reason::Idle, Direction::Outbound) => "the client has no read timeout",
-        (Reason::Idle, Direction::Inbound) => {
-            "the peer went quiet and the server has no idle timeout"
-        }
-        (Reason::Connecting, _) => "the peer drops SYNs; the client has no connect timeout",
-        (Reason::HalfOpen, _) => {
-            "the client never completed the handshake (SYN flood, or its ACKs are lost)"
-        }
-        (Reason::KeepaliveIdle, _) => "kept open by keepalive; the application never closes it",
-        (Reason::KeepaliveProbing, _) => "the peer is gone: keepalive probes go unanswered",
-        (Reason::Retransmitting, _) => "data is not acknowledged: packet loss or a dead peer",
-        (Reason::ZeroWindow, _) => "the peer stopped reading (zero window)",
-        (Reason::Unread, _) => "the local program does not read its receive queue",
-        (Reason::CloseWait, _) => {
-            "the peer closed; the local program never called close() (fd leak)"
-        }
-    }
-}
-
-/// What blocks a cause's processes, short.
-fn blocked_by(r: Reason) -> &'static str {
-    match r {
-        Reason::Connecting => "stuck in connect - the peer drops SYNs, no connect timeout",
-        Reason::Retransmitting => "no ACK - packet loss or a dead peer",
-        Reason::KeepaliveProbing => "the peer is gone (keepalive unanswered)",
-        Reason::ZeroWindow => "the peer stopped reading",
-        _ => "no read timeout",
-    }
-}
-
-fn what(g: &Group, idle_ms: u64) -> String {
-    let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-    match g.reason {
-        Reason::Idle | Reason::KeepaliveIdle => format!("idle > {} s", fmt_secs(idle_ms)),
-        // the kernel gives no age: a lower bound (state file, SYN retransmission schedule)
-        Reason::Connecting | Reason::HalfOpen => {
-            format!("connecting for at least {}", fmt_age(age))
-        }
-        r => r.label().to_string(),
-    }
-}
-
-fn peer(g: &Group) -> String {
-    match g.direction {
-        Direction::Outbound => g.endpoint(Naming::WithName),
-        Direction::Inbound => match &g.name {
-            Some(n) => format!("{n} ({})", g.remote),
-            None => g.remote.clone(),
-        },
-    }
-}
-
-/// The clients of a cause, by what they are doing: `gave up (CLOSE_WAIT)`, `are waiting`.
-fn clients_phrase(symptoms: &[&Group]) -> String {
-    let gave_up: usize = symptoms
-        .iter()
-        .map(|g| g.reasons.get("close-wait").copied().unwrap_or(0))
-        .sum();
-    let total: usize = symptoms.iter().map(|g| g.count).sum();
-    let clients = if total == 1 { "client" } else { "clients" };
-    match (gave_up, total - gave_up) {
-        (0, 1) => "their 1 client is waiting".to_string(),
-        (0, w) => format!("their {w} {clients} are waiting"),
-        (g, 0) => format!("their {g} {clients} gave up (CLOSE_WAIT)"),
-        (g, w) => {
-            format!("of their {total} {clients}, {g} gave up (CLOSE_WAIT) and {w} are waiting")
-        }
-    }
-}
-
-fn cause_verdict(g: &Group, symptoms: &[&Group]) -> String {
-    let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-    let p = g.pids.len();
-    let procs = match (&g.process, p) {
-        (Some(name), 1) => format!("1 {name} process"),
-        (Some(name), _) => format!("{p} {name} workers"),
-        (None, _) => format!("{p} processes"),
-    };
-    let at_least = match g.reason {
-        Reason::Connecting | Reason::HalfOpen => "at least ",
-        _ => "",
-    };
-    format!(
-        "{procs} blocked on {} for {at_least}{} - {}; {}",
-        g.endpoint(Naming::WithName),
-        fmt_age(age),
-        blocked_by(g.reason),
-        clients_phrase(symptoms)
-    )
-}
-
-/// `4242/slowsrv`: the listener's owner.
-fn listener(g: &Group) -> String {
-    match (g.pids.first(), &g.process) {
-        (Some(pid), Some(name)) => format!("{pid}/{name}"),
-        (Some(pid), None) => pid.to_string(),
-        _ => "owner unknown".into(),
-    }
-}
-
-fn verdict(g: &Group, idle_ms: u64, cause: Option<&Group>) -> String {
-    let lp = g.local_port.unwrap_or(0);
-    match (g.kind, g.direction) {
-        (Kind::AcceptQueue, _) => {
-            return format!(
-                "{} connections waiting to be accepted on :{lp} (listener {}): the server is not accepting",
-                g.count,
-                listener(g)
-            )
-        }
-        (Kind::Handshakes, Direction::Inbound) => {
-            let age = g.max_idle_s.map_or(0, |s| (s * 1000.0) as u64);
-            return format!(
-                "{} half-open connections from {} on :{lp} (listener {}) for at least {} - {}",
-                g.count,
-                peer(g),
-                listener(g),
-                fmt_age(age),
-                explain(g.reason, g.direction)
-            );
-        }
-        _ => {}
-    }
-    // a group of several reasons is worded by its parts: never "2 sockets close-wait" of
-    // a group with 1 close-wait and 1 idle
-    let parts = reasons_of(g);
-    let idle_family = |r: &Reason| matches!(r, Reason::Idle | Reason::KeepaliveIdle);
-    let (what, why) = match parts.as_slice() {
-        // all of them idle, some with keepalive: "3 sockets idle > 1 s (1 with keepalive)"
-        ps if ps.len() > 1 && ps.iter().all(|(r, _)| idle_family(r)) => {
-            let k = g.reasons.get(Reason::KeepaliveIdle.label()).unwrap_or(&0);
-            (
-                format!("{} ({k} with keepalive)", what_of(g, Reason::Idle, idle_ms)),
-                explain(g.reason, g.direction).to_string(),
-            )
-        }
-        [(r, _)] => (
-            what_of(g, *r, idle_ms),
-            explain(*r, g.direction).to_string(),
-        ),
-        _ => (
-            format!(
-                "({})",
-                parts
-                    .iter()
-                    .map(|(r, n)| format!("{n} {}", what_of(g, *r, idle_ms)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            parts
+        let found = match s.pids.is_empty() {
+            false => s
+                .pids
                 .iter()
-                .map(|(r, _)| format!("{}: {}", r.label(), explain(*r, g.direction)))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
-    let head = match g.direction {
-        Direction::Outbound => format!("{} {what} on {}", who(g), peer(g)),
-        Direction::Inbound => format!(
-            "{} {what} from {} on local port {}",
-            who(g),
-            peer(g),
-            g.local_port.unwrap_or(0)
-        ),
-    };
-    match cause {
-        Some(c) => format!(
-            "{head} - the client gave up waiting: the process is blocked on {} (the cause)",
-            c.endpoint(Naming::WithName)
-        ),
-        None => format!("{head} - {why}"),
+                .filter_map(|p| links.by_pid.get(p))
+                .flatten()
+                .copied()
+                .min_by_key(|c| (causes[*c].class, std::cmp::Reverse(causes[*c].impact()), *c)),
+            true => links.unowned(s),
+        };
+        let Some(c) = found else {
+            continue;
+        };
+        let gave_up = s.sock.state == TcpState::CloseWait && !cx.peers[*m as usize].client_waits;
+        let t = tally.entry(c).or_default();
+        if gave_up {
+            t.gave_up += 1;
+        } else {
+            t.waiting += 1;
+        }
+    }
+    let mut all = Clients::default();
+    let mut best: Option<(usize, usize)> = None;
+    for (c, t) in &tally {
+        causes[*c].clients.waiting += t.waiting;
+        causes[*c].clients.gave_up += t.gave_up;
+        all.waiting += t.waiting;
+        all.gave_up += t.gave_up;
+        if best.is_none_or(|(n, b)| t.total() > n || (t.total() == n && *c < b)) {
+            best = Some((t.total(), *c));
+        }
+    }
+    if let Some((_, c)) = best {
+        g.role = Role::Symptom;
+        g.class = Class::Symptom;
+        g.cause_index = Some(c);
+        g.symptoms = Some(all);
     }
 }
 
-/// A group's reasons with their counts, most common first (ties: the more severe).
-fn reasons_of(g: &Group) -> Vec<(Reason, usize)> {
-    let mut v: Vec<(Reason, usize)> = Reason::ALL
-        .iter()
-        .filter_map(|r| Some((*r, *g.reasons.get(r.label())?)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    v.sort_by_key(|(r, n)| (std::cmp::Reverse(*n), *r));
-    if v.is_empty() {
-        v.push((g.reason, g.count));
+/// How clients are linked to causes: by the processes they share, or, when no owner is
+/// known (an unprivileged run), by the same user's request forwarded: a cause's socket that
+/// sent its unanswered request within [`FORWARD_MS`] after the client's request arrived.
+#[derive(Default)]
+struct Links {
+    by_pid: HashMap<u32, Vec<usize>>,
+    /// uid -> (ms since the cause's socket last sent, the cause, the socket's own local
+    /// address), sorted.
+    by_uid: HashMap<u32, Vec<(u32, usize, SocketAddr)>>,
+    /// The (local, remote) of every ownerless cause's blocked socket: their far ends on
+    /// this host are the upstream's, never clients of the blocked process.
+    ends: HashSet<(SocketAddr, SocketAddr)>,
+}
+
+/// How soon after a client's request the process must have sent its own upstream.
+const FORWARD_MS: u32 = 1_000;
+
+impl Links {
+    /// The cause an ownerless client waits on: a blocked socket of an ownerless cause, of
+    /// the same user, whose request left at most FORWARD_MS after the client's arrived.
+    fn unowned(&self, s: &Stale) -> Option<usize> {
+        let arrived = s.recv_ago_ms?;
+        if self.ends.contains(&(s.sock.remote, s.sock.local)) {
+            return None;
+        }
+        let sent = self.by_uid.get(&s.sock.uid)?;
+        let lo = arrived.saturating_sub(FORWARD_MS);
+        let from = sent.partition_point(|(ago, _, _)| *ago < lo);
+        sent[from..]
+            .iter()
+            .take_while(|(ago, _, _)| *ago <= arrived)
+            // the other end of the cause's own socket (its peer on this host) is no client
+            .filter(|(_, _, local)| *local != s.sock.remote)
+            .map(|(_, c, _)| *c)
+            .min()
     }
-    v
 }
 
-/// What one reason of a group says (`idle > 1 s`, `close-wait`).
-fn what_of(g: &Group, r: Reason, idle_ms: u64) -> String {
-    let mut one = g.clone();
-    one.reason = r;
-    what(&one, idle_ms)
+/// Keep the best `MAX_GROUPS` of `kept` (rank order), counting the rest in `beyond`.
+fn trim(kept: &mut Vec<Group>, beyond: &mut Beyond) {
+    kept.sort_by(rank_order);
+    for g in kept.drain(MAX_GROUPS.min(kept.len())..) {
+        beyond.groups += 1;
+        beyond.sockets += g.count;
+    }
 }
 
-/// Group stale sockets and write their verdicts, causes first, then by impact. `context`
-/// holds the stale sockets outside the filters: an outbound group of them is reported only
-/// as the cause of reported groups; an inbound one only makes a reported group their cause
-/// (and counts in its `clients`), never reported itself.
+/// Group stale sockets, find causes by their evidence, link the clients of blocked
+/// processes to them, and rank, keeping at most [`MAX_GROUPS`] groups. `context` holds the
+/// stale sockets outside the filters: an outbound group of them is reported only as the
+/// cause of reported groups; an inbound one only counts in a reported cause's `clients`.
 pub(crate) fn group(
     stale: &[Stale],
     context: &[Stale],
-    idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
-) -> Vec<Group> {
-    let mut groups: Vec<Group> = accumulate(stale)
-        .into_iter()
-        .map(|a| group_of(a, names, owners))
-        .collect();
-    groups.extend(accumulate(context).into_iter().map(|a| Group {
-        outside_filters: true,
-        ..group_of(a, names, owners)
-    }));
-    let cause_of = correlate(&mut groups);
-    let verdicts: Vec<String> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| match g.role {
-            Role::Cause => {
-                let symptoms: Vec<&Group> = (0..groups.len())
-                    .filter(|j| cause_of[*j] == Some(i))
-                    .map(|j| &groups[j])
-                    .collect();
-                cause_verdict(g, &symptoms)
+    queues: &[(u64, u32, u32)],
+) -> (Vec<Group>, Beyond) {
+    let all: Vec<&Stale> = stale.iter().chain(context).collect();
+    let peers = peers(&all);
+    let cx = Ctx {
+        all: &all,
+        peers: &peers,
+        names,
+        owners,
+        queues,
+    };
+    let order = sorted(&all, stale.len());
+    // first the causes (outbound groups with evidence), whose processes' clients the
+    // inbound groups are linked to
+    let mut causes: Vec<Group> = Vec::new();
+    let mut cause_runs: HashSet<usize> = HashSet::new();
+    let mut links = Links::default();
+    for (r, a) in runs(&all, &order, stale.len()).enumerate() {
+        if a.key.direction == Direction::Outbound && a.key.kind != Kind::AcceptQueue {
+            let g = group_of(&a, &cx);
+            if g.role == Role::Cause {
+                let c = causes.len();
+                for p in g.pids.iter() {
+                    links.by_pid.entry(*p).or_default().push(c);
+                }
+                if g.owner_unknown {
+                    for m in a.members {
+                        let s = cx.all[*m as usize];
+                        if let (true, Some(ago)) = (s.evidence.unanswered, s.sent_ago_ms) {
+                            links.by_uid.entry(s.sock.uid).or_default().push((
+                                ago,
+                                c,
+                                s.sock.local,
+                            ));
+                            links.ends.insert((s.sock.local, s.sock.remote));
+                        }
+                    }
+                }
+                causes.push(g);
+                cause_runs.insert(r);
             }
-            _ => verdict(g, idle_ms, cause_of[i].map(|c| &groups[c])),
-        })
-        .collect();
-    for (g, v) in groups.iter_mut().zip(verdicts) {
-        g.verdict = v;
-    }
-    // outside the filters: only the causes of groups inside them
-    let mut shown: Vec<bool> = groups.iter().map(|g| !g.outside_filters).collect();
-    for (i, c) in cause_of.iter().enumerate() {
-        if let (Some(c), false) = (*c, groups[i].outside_filters) {
-            shown[c] = true;
         }
     }
-    let mut shown = shown.into_iter();
-    groups.retain(|_| shown.next().unwrap_or(false));
-    rank(&mut groups);
-    groups
+    for v in links.by_uid.values_mut() {
+        v.sort_unstable();
+    }
+    // then every other group, kept within bounds; a cause outside the filters is shown only
+    // when a reported group waits on it
+    let mut kept: Vec<Group> = Vec::new();
+    let mut beyond = Beyond::default();
+    let mut cause_shown = vec![false; causes.len()];
+    for (r, a) in runs(&all, &order, stale.len()).enumerate() {
+        if cause_runs.contains(&r) || (a.outside && a.key.direction == Direction::Outbound) {
+            continue;
+        }
+        let mut g = group_of(&a, &cx);
+        correlate(&mut g, &a, &mut causes, &links, &cx);
+        if a.outside {
+            continue; // inbound context: counted in its causes' clients only
+        }
+        if let Some(c) = g.cause_index {
+            cause_shown[c] = true;
+        }
+        kept.push(g);
+        if kept.len() >= 2 * MAX_GROUPS {
+            trim(&mut kept, &mut beyond);
+        }
+    }
+    // the causes join the others (a symptom's `cause_index` is its cause's place among
+    // them); a cause outside the filters is shown only when a reported group waits on it
+    let base = kept.len();
+    kept.extend(causes);
+    let mut order: Vec<usize> = (0..kept.len())
+        .filter(|i| *i < base || !kept[*i].outside_filters || cause_shown[*i - base])
+        .collect();
+    order.sort_by(|a, b| rank_order(&kept[*a], &kept[*b]));
+    let mut rank = vec![0usize; kept.len()];
+    for (r, i) in order.iter().enumerate() {
+        rank[*i] = r + 1;
+    }
+    for g in &mut kept {
+        g.cause_rank = match g.role {
+            Role::Symptom => g.cause_index.map(|c| rank[base + c]),
+            _ => None,
+        };
+        g.cause_index = None;
+    }
+    let mut slots: Vec<Option<Group>> = kept.into_iter().map(Some).collect();
+    let mut out: Vec<Group> = Vec::with_capacity(order.len().min(MAX_GROUPS));
+    for i in order {
+        if let Some(mut g) = slots[i].take() {
+            g.rank = rank[i];
+            if out.len() < MAX_GROUPS {
+                out.push(g);
+            } else {
+                beyond.groups += 1;
+                beyond.sockets += g.count;
+            }
+        }
+    }
+    (out, beyond)
 }
 
-/// Causes first, then by impact: processes blocked, sockets, age; then a stable order.
-fn rank(groups: &mut [Group]) {
-    groups.sort_by(|a, b| {
-        (b.role == Role::Cause)
-            .cmp(&(a.role == Role::Cause))
-            .then(b.impact().cmp(&a.impact()))
-            .then_with(|| a.kind.cmp(&b.kind))
-            .then_with(|| a.direction.cmp(&b.direction))
-            .then_with(|| a.remote.cmp(&b.remote))
-            .then_with(|| a.port.cmp(&b.port).then(a.local_port.cmp(&b.local_port)))
-            .then_with(|| a.process.cmp(&b.process))
-    });
+/// What to fix first: the class, then impact (processes, sockets, age), then a stable order.
+fn rank_order(a: &Group, b: &Group) -> std::cmp::Ordering {
+    a.class
+        .cmp(&b.class)
+        .then(b.impact().cmp(&a.impact()))
+        .then_with(|| a.key.cmp(&b.key))
+        .then_with(|| a.outside_filters.cmp(&b.outside_filters))
 }
 
-/// Stale sockets per process (owner name), largest first.
+/// Stale sockets per process (owner name), largest first. Sockets no process holds yet (an
+/// accept queue, a handshake) count for their listener's process, as in their group.
 #[derive(Debug, Serialize, PartialEq)]
 pub(crate) struct ByProcess {
     pub(crate) process: Option<String>,
     pub(crate) pids: Vec<u32>,
+    /// Stale sockets.
     pub(crate) count: usize,
 }
 
-fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
-    let mut procs: BTreeMap<Option<&str>, (HashSet<u32>, usize)> = BTreeMap::new();
+/// A stale socket's owner: its own, or its listener's before it is accepted.
+fn owner_of<'a>(s: &'a Stale, owners: &'a Owners) -> (Vec<u32>, Option<String>) {
+    if s.before_accept() && s.pids.is_empty() {
+        let (pids, name) = owners.of(s.listener.unwrap_or(0));
+        return (pids.to_vec(), name.as_deref().map(str::to_string));
+    }
+    (s.pids.to_vec(), s.process.as_deref().map(str::to_string))
+}
+
+fn by_process(stale: &[Stale], owners: &Owners) -> Vec<ByProcess> {
+    let mut procs: BTreeMap<Option<String>, (HashSet<u32>, usize)> = BTreeMap::new();
     for s in stale {
-        let e = procs.entry(s.process.as_deref()).or_default();
-        e.0.extend(s.pids.iter().copied());
+        let (pids, process) = owner_of(s, owners);
+        let e = procs.entry(process).or_default();
+        e.0.extend(pids);
         e.1 += 1;
     }
     let mut v: Vec<ByProcess> = procs
@@ -599,7 +835,7 @@ fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
             let mut pids: Vec<u32> = pids.into_iter().collect();
             pids.sort_unstable();
             ByProcess {
-                process: process.map(str::to_string),
+                process,
                 pids,
                 count,
             }
@@ -608,7 +844,6 @@ fn by_process(stale: &[Stale]) -> Vec<ByProcess> {
     v.sort_by_key(|p| std::cmp::Reverse(p.count));
     v
 }
-
 /// The stale sockets, serialized straight from the audit's records: no per-socket strings
 /// are built (a busy server can have tens of thousands).
 #[derive(Debug, Default)]
@@ -625,6 +860,7 @@ impl Serialize for Addr {
 
 #[derive(Serialize)]
 struct SockOut<'a> {
+    netns: &'a str,
     local: Addr,
     remote: Addr,
     state: TcpState,
@@ -635,6 +871,9 @@ struct SockOut<'a> {
     process: Option<&'a str>,
     reason: Reason,
     severity: u8,
+    /// The socket's request has no answer (see [`Evidence`]).
+    unanswered: bool,
+    unacked: bool,
     inode: u64,
     cookie: u64,
     send_q: u32,
@@ -642,9 +881,17 @@ struct SockOut<'a> {
     timer: crate::conn_audit::model::tcp::Timer,
 }
 
-impl Serialize for Sockets {
+/// The stale sockets with the names of their namespaces, as JSON lists them.
+pub(crate) struct SocketsOut<'a> {
+    pub(crate) list: &'a [Stale],
+    pub(crate) namespaces: &'a [String],
+}
+
+impl Serialize for SocketsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_seq(self.0.iter().map(|s| SockOut {
+        let ns = |i: u32| self.namespaces.get(i as usize).map_or("", String::as_str);
+        ser.collect_seq(self.list.iter().map(|s| SockOut {
+            netns: ns(s.netns),
             local: Addr(s.sock.local),
             remote: Addr(s.sock.remote),
             state: s.sock.state,
@@ -655,6 +902,8 @@ impl Serialize for Sockets {
             process: s.process.as_deref(),
             reason: s.reason,
             severity: s.reason.severity(),
+            unanswered: s.evidence.unanswered,
+            unacked: s.evidence.unacked,
             inode: s.sock.inode,
             cookie: s.sock.cookie,
             send_q: s.sock.send_q,
@@ -670,7 +919,11 @@ pub(crate) struct Report {
     pub(crate) source: Source,
     /// The `--root` a capture was read from (`None`: the live system).
     pub(crate) root: Option<String>,
+    /// This process's own namespace (`net:[4026531840]`).
     pub(crate) netns: Option<String>,
+    /// The namespaces audited (`--netns`, `--all-netns`): each socket and group names its
+    /// own; one entry, this process's own, otherwise.
+    pub(crate) namespaces: Vec<String>,
     pub(crate) missing_fields: Vec<&'static str>,
     pub(crate) idle_threshold_s: f64,
     /// The states read: the netlink dump asks the kernel for these only; procfs has all.
@@ -678,11 +931,19 @@ pub(crate) struct Report {
     #[serde(flatten)]
     pub(crate) counts: Counts,
     pub(crate) stale: usize,
+    /// Stale sockets no owner was found for (sockets not accepted yet count for their
+    /// listener's process, as in their group and in `by_process`).
     pub(crate) unowned: usize,
-    pub(crate) by_reason: BTreeMap<&'static str, usize>,
+    pub(crate) by_reason: Tally,
+    /// Serialized with their words by the renderer's `json`.
+    #[serde(skip)]
     pub(crate) groups: Vec<Group>,
+    /// The groups beyond the [`MAX_GROUPS`] best ranked, summed.
+    pub(crate) beyond: Beyond,
     pub(crate) by_process: Vec<ByProcess>,
     pub(crate) warnings: Vec<String>,
+    /// Serialized with their namespaces by the renderer's `json`.
+    #[serde(skip)]
     pub(crate) sockets: Sockets,
 }
 
@@ -704,8 +965,11 @@ pub(crate) struct Meta {
     pub(crate) source: Source,
     pub(crate) root: Option<String>,
     pub(crate) netns: Option<String>,
+    pub(crate) namespaces: Vec<String>,
     pub(crate) scanned_states: Vec<&'static str>,
     pub(crate) warnings: Vec<String>,
+    /// `--idle` in ms.
+    pub(crate) idle_ms: u64,
 }
 
 /// The report from judged sockets whose owners are attached (see
@@ -715,14 +979,18 @@ pub(crate) fn report(
     stale: Vec<Stale>,
     context: &[Stale],
     counts: Counts,
-    idle_ms: u64,
     names: &BTreeMap<IpAddr, String>,
     owners: &Owners,
+    queues: &[(u64, u32, u32)],
 ) -> Report {
+    let idle_ms = meta.idle_ms;
     let mut warnings = meta.warnings;
     let unowned = stale
         .iter()
-        .filter(|s| s.pids.is_empty() && !s.before_accept())
+        .filter(|s| {
+            let (pids, process) = owner_of(s, owners);
+            pids.is_empty() && process.is_none()
+        })
         .count();
     if unowned > 0 && owners.denied > 0 {
         warnings.push(format!(
@@ -739,10 +1007,12 @@ pub(crate) fn report(
         ],
         Source::Netlink => Vec::new(),
     };
+    let (groups, beyond) = group(&stale, context, names, owners, queues);
     Report {
         source: meta.source,
         root: meta.root,
         netns: meta.netns,
+        namespaces: meta.namespaces,
         missing_fields,
         idle_threshold_s: idle_ms as f64 / 1000.0,
         scanned_states: meta.scanned_states,
@@ -750,29 +1020,32 @@ pub(crate) fn report(
         stale: stale.len(),
         unowned,
         by_reason: by_reason(&stale),
-        groups: group(&stale, context, idle_ms, names, owners),
-        by_process: by_process(&stale),
+        groups,
+        beyond,
+        by_process: by_process(&stale, owners),
         warnings,
         sockets: Sockets(stale),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::conn_audit::judge::Direction::{Inbound, Outbound};
-    use crate::conn_audit::model::tcp::{Sock, TcpInfo, Timer};
+    use crate::conn_audit::judge::SockEvidence;
+    use crate::conn_audit::model::tcp::{Sock, Timer};
 
+    /// A stale socket owned by `pid`; `unanswered` marks its request without an answer.
     #[allow(clippy::too_many_arguments)] // a test fixture: every field spelled out
-    fn stale(
+    pub(crate) fn stale(
         local: &str,
         remote: &str,
         state: TcpState,
         reason: Reason,
         dir: Direction,
-        pid: u32,
-        name: &str,
+        pid: Option<(u32, &str)>,
         idle: u64,
+        unanswered: bool,
     ) -> Stale {
         Stale {
             sock: Sock {
@@ -784,306 +1057,359 @@ mod tests {
                 timer: Timer::None,
                 retrans: 0,
                 uid: 0,
-                inode: u64::from(pid) * 1000 + u64::from(remote.len() as u32),
-                info: Some(TcpInfo::default()),
+                inode: 1,
+                expires_ms: None,
+                info: Some(Box::default()),
                 cookie: 1,
             },
+            netns: 0,
+            sent_ago_ms: None,
+            recv_ago_ms: None,
             reason,
             direction: dir,
             idle_ms: Some(idle),
             listener: None,
-            pids: vec![pid],
-            process: Some(name.into()),
+            pids: pid.map(|p| vec![p.0]).unwrap_or_default().into(),
+            process: pid.map(|p| p.1.into()),
+            evidence: SockEvidence {
+                unanswered,
+                syn_retries: reason == Reason::Connecting,
+                retransmitting: reason == Reason::Retransmitting,
+                ..SockEvidence::default()
+            },
         }
     }
 
-    #[test]
-    fn outbound_groups_and_verdicts() {
-        let v: Vec<Stale> = (0..3)
-            .map(|i| {
-                stale(
-                    &format!("[2001:db8::1]:{}", 40000 + i),
-                    "[2001:db8::100]:80",
-                    TcpState::Established,
-                    Reason::Idle,
-                    Outbound,
-                    11 + i,
-                    "apache2",
-                    70_000 + u64::from(i),
-                )
-            })
-            .collect();
-        let mut names = BTreeMap::new();
-        names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, &[], 60_000, &names, &Owners::default());
-        assert_eq!(g.len(), 1);
-        assert_eq!((g[0].count, g[0].pids.clone()), (3, vec![11, 12, 13]));
-        assert_eq!(g[0].verdict, "3 apache2 workers idle > 60 s on crl.example:80 (2001:db8::100) - the client has no read timeout");
-        assert_eq!(g[0].max_idle_s, Some(70.002));
-        assert_eq!(
-            (g[0].port, g[0].local_port, g[0].role),
-            (Some(80), None, Role::Alone)
-        );
-        assert_eq!(g[0].endpoint(Naming::AddressOnly), "[2001:db8::100]:80");
-        // --idle 500ms
-        assert!(group(&v, &[], 500, &names, &Owners::default())[0]
-            .verdict
-            .contains("idle > 0.5 s"));
+    fn grp(v: &[Stale]) -> Vec<Group> {
+        group(v, &[], &BTreeMap::new(), &Owners::default(), &[]).0
     }
 
-    /// F6 (#11): a group of 1 close-wait and 1 idle socket is never "2 sockets close-wait".
-    #[test]
-    fn a_mixed_group_is_worded_by_its_parts() {
-        let v = vec![
-            stale(
-                "127.0.0.1:50001",
-                "127.0.0.1:40899",
-                TcpState::CloseWait,
-                Reason::CloseWait,
-                Outbound,
-                7,
-                "python3",
-                5_000,
-            ),
-            stale(
-                "127.0.0.1:50002",
-                "127.0.0.1:40899",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                7,
-                "python3",
-                5_000,
-            ),
-        ];
-        let g = group(&v, &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(g.len(), 1);
-        assert_eq!(
-            g[0].verdict,
-            "2 python3 sockets (1 close-wait, 1 idle > 1 s) on 127.0.0.1:40899 - close-wait: \
-             the peer closed; the local program never called close() (fd leak); \
-             idle: the client has no read timeout"
-        );
-        // one reason: worded as before
-        let g = group(&v[..1], &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert!(g[0]
-            .verdict
-            .starts_with("1 python3 socket close-wait on 127.0.0.1:40899 - "));
-        // idle, one of them with keepalive: all idle, the keepalive ones counted
-        let mut ka = v.clone();
-        ka[0].reason = Reason::KeepaliveIdle;
-        ka[0].sock.state = TcpState::Established;
-        let g = group(&ka, &[], 1_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(
-            g[0].verdict,
-            "2 python3 sockets idle > 1 s (1 with keepalive) on 127.0.0.1:40899 - \
-             the client has no read timeout"
-        );
-    }
-
-    /// #11: the incident. 100 apache2 workers hang on the CRL server; their clients gave up.
-    /// The cause leads, whatever the symptom's count or age.
-    #[test]
-    fn the_cause_leads_its_symptoms() {
+    /// The incident: `n` workers each blocked on the upstream (request unanswered) and
+    /// serving one client that gave up (its request unanswered, CLOSE_WAIT).
+    fn incident(n: u32, owned: bool) -> Vec<Stale> {
         let mut v = Vec::new();
-        for pid in 0..100u32 {
+        for i in 0..n {
+            let pid = owned.then_some((1000 + i, "apache2"));
             v.push(stale(
-                &format!("[2001:db8::1]:{}", 40000 + pid),
-                "[2001:db8::100]:80",
+                &format!("10.0.0.1:{}", 40000 + i),
+                "10.0.0.100:80",
                 TcpState::Established,
                 Reason::Idle,
                 Outbound,
-                1000 + pid,
-                "apache2",
-                40_000,
+                pid,
+                68_000,
+                true,
             ));
             v.push(stale(
-                "[2001:db8::1]:80",
-                &format!("[2001:db8::7]:{}", 50000 + pid),
+                "10.0.0.1:443",
+                &format!("10.0.0.{}:{}", 7 + i % 40, 50000 + i),
                 TcpState::CloseWait,
                 Reason::CloseWait,
                 Inbound,
-                1000 + pid,
-                "apache2",
+                pid,
                 90_000,
+                true,
             ));
         }
-        // an unrelated, older idle client elsewhere
-        v.push(stale(
-            "10.0.0.1:1234",
-            "10.0.0.9:5432",
-            TcpState::Established,
-            Reason::Idle,
-            Outbound,
-            7,
-            "psql",
-            900_000,
-        ));
-        let mut names = BTreeMap::new();
-        names.insert("2001:db8::100".parse().unwrap(), "crl.example".to_string());
-        let g = group(&v, &[], 30_000, &names, &Owners::default());
-        assert_eq!(g.len(), 3);
-        assert_eq!(g[0].role, Role::Cause);
-        assert_eq!(
-            g[0].verdict,
-            "100 apache2 workers blocked on crl.example:80 (2001:db8::100) for 40 s - no read timeout; their 100 clients gave up (CLOSE_WAIT)"
-        );
-        assert_eq!(g[1].role, Role::Symptom);
-        assert!(g[1].verdict.contains("close-wait from 2001:db8::7 on local port 80 - the client gave up waiting: the process is blocked on crl.example:80"), "{}", g[1].verdict);
-        assert!(!g[1].verdict.contains("fd leak"));
-        assert_eq!(
-            (g[2].role, g[2].process.as_deref()),
-            (Role::Alone, Some("psql"))
-        );
+        v
     }
 
-    /// `--port 80` selects the workers' clients; the upstream they are blocked on is outside
-    /// the filter, and still named as the cause (not counted).
+    /// #1, #3: blocked only with evidence; the clients that closed gave up, the others wait.
     #[test]
-    fn a_cause_outside_the_filters_still_leads() {
-        let mut symptoms = Vec::new();
-        let mut context = Vec::new();
-        for pid in 0..3u32 {
-            context.push(stale(
-                &format!("10.0.0.1:{}", 40000 + pid),
-                "10.0.0.100:8443",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                100 + pid,
-                "php-fpm",
-                50_000,
-            ));
-            symptoms.push(stale(
-                "10.0.0.1:80",
-                &format!("10.0.0.7:{}", 50000 + pid),
-                TcpState::CloseWait,
-                Reason::CloseWait,
-                Inbound,
-                100 + pid,
-                "php-fpm",
-                90_000,
-            ));
-        }
-        // context a reported group does not wait on is dropped
-        context.push(stale(
-            "10.0.0.1:1",
-            "10.0.0.200:5432",
-            TcpState::Established,
-            Reason::Idle,
-            Outbound,
-            999,
-            "psql",
-            900_000,
-        ));
-        let g = group(
-            &symptoms,
-            &context,
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
-        );
+    fn the_cause_carries_its_evidence_and_its_clients() {
+        let mut v = incident(4, true);
+        v[1].sock.state = TcpState::Established;
+        v[1].reason = Reason::Idle;
+        let g = grp(&v);
         assert_eq!(g.len(), 2, "{g:#?}");
-        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, true));
-        assert!(
-            g[0].verdict
-                .starts_with("3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s"),
-            "{}",
-            g[0].verdict
+        let c = &g[0];
+        assert_eq!(
+            (c.rank, c.class, c.role),
+            (1, Class::SilentPeer, Role::Cause)
         );
-        assert_eq!((g[1].role, g[1].outside_filters), (Role::Symptom, false));
+        assert_eq!(c.evidence.unanswered_requests, 4);
+        assert_eq!(c.evidence.blocked, 4);
+        assert_eq!(c.evidence.oldest_ms, Some(68_000));
+        assert_eq!(
+            c.clients,
+            Clients {
+                waiting: 1,
+                gave_up: 3
+            }
+        );
+        assert_eq!((c.processes, c.count), (4, 4));
+        let s = &g[1];
+        assert_eq!(
+            (s.role, s.class, s.cause_rank),
+            (Role::Symptom, Class::Symptom, Some(1))
+        );
+        assert_eq!(
+            s.symptoms,
+            Some(Clients {
+                waiting: 1,
+                gave_up: 3
+            })
+        );
+        // 4 client addresses: one group on the listening port
+        assert_eq!(
+            (s.remote, s.client_addrs, s.local_port),
+            (None, 4, Some(443))
+        );
     }
 
-    /// A worker blocked on `port` (outbound, idle) and its client gave up on `front`.
-    fn incident(pid: u32, up: u16, front: u16, name: &str) -> (Stale, Stale) {
-        let cause = stale(
-            &format!("10.0.0.1:{}", 40000 + pid),
-            &format!("10.0.0.100:{up}"),
+    /// #1: a healthy pooler: idle server connections whose last query was answered, and
+    /// persistent clients whose last request was answered: no cause, no symptom.
+    #[test]
+    fn a_healthy_pooler_is_no_cause() {
+        let mut v = incident(5, true);
+        for s in &mut v {
+            s.evidence = SockEvidence::default();
+            s.sock.state = TcpState::Established;
+            s.reason = Reason::Idle;
+        }
+        let g = grp(&v);
+        assert!(
+            g.iter()
+                .all(|g| g.role == Role::Alone && g.class == Class::Other),
+            "{g:#?}"
+        );
+        assert_eq!(g.iter().map(|g| g.clients.total()).sum::<usize>(), 0);
+        assert!(g.iter().any(|g| g.direction == Outbound));
+    }
+
+    /// #2: one process holding both ends of a loopback connection is never blocked on
+    /// itself, whatever the evidence.
+    #[test]
+    fn a_self_loop_is_never_a_cause() {
+        let a = stale(
+            "127.0.0.1:40000",
+            "127.0.0.1:9000",
             TcpState::Established,
             Reason::Idle,
             Outbound,
-            pid,
-            name,
-            50_000,
+            Some((7, "loop")),
+            70_000,
+            true,
         );
-        let symptom = stale(
-            &format!("10.0.0.1:{front}"),
-            &format!("10.0.0.7:{}", 50000 + pid),
-            TcpState::CloseWait,
-            Reason::CloseWait,
+        let b = stale(
+            "127.0.0.1:9000",
+            "127.0.0.1:40000",
+            TcpState::Established,
+            Reason::Idle,
             Inbound,
-            pid,
-            name,
-            90_000,
+            Some((7, "loop")),
+            70_000,
+            true,
         );
-        (cause, symptom)
-    }
-
-    /// `--dport 8443` selects the workers' upstream sockets; their clients on :80 are outside
-    /// the filter: the group is the cause all the same (the verdict an unfiltered run gives),
-    /// the clients are not reported. An outside cause of outside clients is not reported.
-    #[test]
-    fn clients_outside_the_filters_still_make_a_cause() {
-        let (mut inside, mut context) = (Vec::new(), Vec::new());
-        for pid in 100..103 {
-            let (c, s) = incident(pid, 8443, 80, "php-fpm");
-            inside.push(c);
-            context.push(s);
-            let (c, s) = incident(pid + 100, 5432, 81, "nginx");
-            context.extend([c, s]);
-        }
-        let g = group(
-            &inside,
-            &context,
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
-        );
-        assert_eq!(g.len(), 1, "{g:#?}");
-        assert_eq!((g[0].role, g[0].outside_filters), (Role::Cause, false));
-        assert_eq!(g[0].clients, 3);
+        let g = grp(&[a.clone(), b.clone()]);
+        assert!(g.iter().all(|g| g.role == Role::Alone), "{g:#?}");
         assert_eq!(
-            g[0].verdict,
-            "3 php-fpm workers blocked on 10.0.0.100:8443 for 50 s - no read timeout; their 3 clients gave up (CLOSE_WAIT)"
+            g.iter()
+                .find(|g| g.direction == Outbound)
+                .unwrap()
+                .evidence
+                .self_loop,
+            1
         );
+        // another process at the other end: its request unanswered, a cause
+        let mut b2 = b;
+        b2.pids = vec![8].into();
+        b2.process = Some("srv".into());
+        let g = grp(&[a, b2]);
+        assert_eq!(g[0].role, Role::Cause, "{g:#?}");
     }
 
-    /// Nagios' "(+k more groups)": two causes outside `--port` lead; only the two symptom
-    /// groups inside the filters are "more".
+    /// #4: idle and connecting workers on one upstream are two groups (two identities); each
+    /// worker's client is credited to its own worker's group.
     #[test]
-    fn more_groups_counts_only_groups_inside_the_filters() {
-        let (mut inside, mut context) = (Vec::new(), Vec::new());
-        for pid in 100..103 {
-            for (p, up, front, name) in [(pid, 8443, 80, "php-fpm"), (pid + 100, 9000, 81, "nginx")]
-            {
-                let (c, s) = incident(p, up, front, name);
-                context.push(c);
-                inside.push(s);
-            }
+    fn idle_and_connecting_workers_on_one_upstream_stay_apart() {
+        let mut v = incident(3, true);
+        for i in 0..2u32 {
+            let pid = Some((2000 + i, "apache2"));
+            v.push(stale(
+                &format!("10.0.0.1:{}", 41000 + i),
+                "10.0.0.100:80",
+                TcpState::SynSent,
+                Reason::Connecting,
+                Outbound,
+                pid,
+                65_000,
+                false,
+            ));
+            v.push(stale(
+                "10.0.0.1:443",
+                &format!("10.0.0.99:{}", 51000 + i),
+                TcpState::Established,
+                Reason::Idle,
+                Inbound,
+                pid,
+                65_000,
+                true,
+            ));
         }
-        let meta = Meta {
-            source: Source::Netlink,
-            root: None,
-            netns: None,
-            scanned_states: vec![],
-            warnings: vec![],
-        };
-        let r = report(
-            meta,
-            inside,
-            &context,
-            Counts::default(),
-            30_000,
-            &BTreeMap::new(),
-            &Owners::default(),
+        let g = grp(&v);
+        let keys: HashSet<&GroupKey> = g.iter().map(|g| &g.key).collect();
+        assert_eq!(keys.len(), g.len(), "{g:#?}");
+        let idle = g.iter().find(|g| g.class == Class::SilentPeer).unwrap();
+        let conn = g.iter().find(|g| g.class == Class::StuckConnect).unwrap();
+        assert_eq!(
+            idle.clients,
+            Clients {
+                waiting: 0,
+                gave_up: 3
+            }
         );
-        let outside: Vec<bool> = r.groups.iter().map(|g| g.outside_filters).collect();
-        assert_eq!(outside, [true, true, false, false], "{:#?}", r.groups);
-        assert_eq!(r.more_groups(), 2);
+        assert_eq!(
+            conn.clients,
+            Clients {
+                waiting: 2,
+                gave_up: 0
+            }
+        );
+        assert_eq!((idle.rank, conn.rank), (1, 2));
     }
 
+    /// #5: without owners (an unprivileged run) the same cause, grouped by peer.
     #[test]
-    fn the_accept_queue_names_the_listener() {
+    fn without_owners_the_cause_is_the_same() {
+        let root = grp(&incident(4, true));
+        let nobody = grp(&incident(4, false));
+        let lead = |g: &[Group]| {
+            (
+                g[0].class,
+                g[0].remote,
+                g[0].port,
+                g[0].evidence.unanswered_requests,
+                g[0].role,
+            )
+        };
+        assert_eq!(lead(&root), lead(&nobody));
+        assert!(nobody[0].owner_unknown);
+        assert_eq!(nobody[0].processes, 0);
+    }
+
+    /// #5: without owners, a client is linked to the cause its request was forwarded to:
+    /// the same user's blocked socket sent its request within a second after the client's
+    /// arrived. Not when it was sent long after, nor by another user.
+    #[test]
+    fn without_owners_clients_link_by_the_forwarded_request() {
+        let timed = |arrived: u32, uid: u32| {
+            let mut v = incident(4, false);
+            for s in &mut v {
+                match s.direction {
+                    Outbound => s.sent_ago_ms = Some(68_000),
+                    Inbound => {
+                        s.recv_ago_ms = Some(arrived);
+                        s.sock.uid = uid;
+                    }
+                }
+            }
+            grp(&v)
+        };
+        let g = timed(68_004, 0);
+        assert_eq!(g[0].role, Role::Cause, "{g:#?}");
+        assert_eq!(
+            g[0].clients,
+            Clients {
+                waiting: 0,
+                gave_up: 4
+            }
+        );
+        assert_eq!((g[1].role, g[1].cause_rank), (Role::Symptom, Some(1)));
+        // the request arrived 12 s before the upstream one left: not what it waits on
+        let g = timed(80_000, 0);
+        assert_eq!(g[0].clients.total(), 0, "{g:#?}");
+        assert_eq!(g[1].role, Role::Alone);
+        // another user's process
+        let g = timed(68_004, 33);
+        assert_eq!(g[0].clients.total(), 0, "{g:#?}");
+    }
+
+    /// #6, ranking: a silent peer, then a full accept queue, then a stuck connect, then the
+    /// rest, whatever their sizes.
+    #[test]
+    fn ranking_is_by_what_to_fix_first() {
+        let mut v = Vec::new();
+        for i in 0..9u32 {
+            v.push(stale(
+                &format!("127.0.0.1:{}", 30000 + i),
+                "127.0.0.1:8080",
+                TcpState::SynSent,
+                Reason::Connecting,
+                Outbound,
+                Some((10 + i, "dialer")),
+                70_000,
+                false,
+            ));
+        }
+        for i in 0..3u32 {
+            let mut s = stale(
+                "127.0.0.1:8080",
+                &format!("127.0.0.1:{}", 50000 + i),
+                TcpState::Established,
+                Reason::Unread,
+                Inbound,
+                None,
+                70_000,
+                true,
+            );
+            s.sock.inode = 0;
+            s.listener = Some(77);
+            v.push(s);
+        }
+        for i in 0..20u32 {
+            v.push(stale(
+                &format!("10.0.0.1:{}", 20000 + i),
+                "10.0.0.9:5432",
+                TcpState::Established,
+                Reason::Idle,
+                Outbound,
+                Some((100 + i, "idler")),
+                900_000,
+                false,
+            ));
+        }
+        v.push(stale(
+            "10.0.0.1:1",
+            "10.0.0.50:80",
+            TcpState::Established,
+            Reason::Retransmitting,
+            Outbound,
+            Some((5, "one")),
+            61_000,
+            false,
+        ));
+        let mut owners = Owners::default();
+        owners.by_inode.insert(77, vec![4242].into());
+        owners.comm.insert(4242, "slowsrv".into());
+        let g = group(&v, &[], &BTreeMap::new(), &owners, &[(77, 3, 2)]).0;
+        let classes: Vec<Class> = g.iter().map(|g| g.class).collect();
+        assert_eq!(
+            classes,
+            [
+                Class::SilentPeer,
+                Class::AcceptQueue,
+                Class::StuckConnect,
+                Class::Other
+            ]
+        );
+        assert_eq!(
+            g[1].queue,
+            Some(Queue {
+                queued: 3,
+                backlog: 2,
+                full: true
+            })
+        );
+        assert_eq!(g[1].process.as_deref(), Some("slowsrv"));
+        assert!(g[0].evidence.peer_gone());
+        assert_eq!(g.iter().map(|g| g.rank).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    }
+
+    /// #6: the accept queue's sockets count for the listener's process everywhere: in their
+    /// group, in `by_process`, and never as unowned.
+    #[test]
+    fn queued_sockets_are_counted_the_same_everywhere() {
         let mut v = Vec::new();
         for i in 0..3u32 {
             let mut s = stale(
@@ -1092,65 +1418,110 @@ mod tests {
                 TcpState::Established,
                 Reason::Unread,
                 Inbound,
-                0,
-                "x",
+                None,
                 5_000,
+                true,
             );
             s.sock.inode = 0;
-            s.pids.clear();
-            s.process = None;
             s.listener = Some(77);
             v.push(s);
         }
+        let meta = || Meta {
+            source: Source::Netlink,
+            root: None,
+            netns: None,
+            namespaces: vec![],
+            scanned_states: vec![],
+            warnings: vec![],
+            idle_ms: 1_000,
+        };
         let mut owners = Owners::default();
-        owners.by_inode.insert(77, vec![4242]);
+        owners.by_inode.insert(77, vec![4242].into());
         owners.comm.insert(4242, "slowsrv".into());
-        let g = group(&v, &[], 1_000, &BTreeMap::new(), &owners);
-        assert_eq!(g.len(), 1);
-        assert_eq!(g[0].kind, Kind::AcceptQueue);
-        assert_eq!(g[0].verdict, "3 connections waiting to be accepted on :8080 (listener 4242/slowsrv): the server is not accepting");
-        assert_eq!(g[0].endpoint(Naming::WithName), "* -> :8080");
+        let r = report(
+            meta(),
+            v.clone(),
+            &[],
+            Counts::default(),
+            &BTreeMap::new(),
+            &owners,
+            &[],
+        );
+        assert_eq!(r.unowned, 0);
+        assert_eq!(r.by_process.len(), 1);
+        assert_eq!(
+            (r.by_process[0].process.as_deref(), r.by_process[0].count),
+            (Some("slowsrv"), 3)
+        );
+        // unprivileged: the listener's owner is unknown too: 3 unowned in both places
+        let r = report(
+            meta(),
+            v,
+            &[],
+            Counts::default(),
+            &BTreeMap::new(),
+            &Owners::default(),
+            &[],
+        );
+        assert_eq!(r.unowned, 3);
+        assert_eq!(
+            (r.by_process[0].process.as_deref(), r.by_process[0].count),
+            (None, 3)
+        );
     }
 
+    /// #9: a retransmitting peer leads the group's reason over its idle sockets.
     #[test]
-    fn ranking_is_by_processes_then_sockets_then_age() {
-        let mut v = Vec::new();
-        // one process, 5 sockets, very old
-        for i in 0..5 {
-            v.push(stale(
-                &format!("10.0.0.1:{}", 1000 + i),
-                "10.0.0.9:1",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                1,
-                "a",
-                9_000_000,
-            ));
+    fn retransmitting_leads_over_idle() {
+        let mut v: Vec<Stale> = (0..5)
+            .map(|i| {
+                stale(
+                    &format!("10.0.0.1:{}", 1000 + i),
+                    "10.0.0.9:5432",
+                    TcpState::Established,
+                    Reason::Idle,
+                    Outbound,
+                    Some((7, "app")),
+                    70_000,
+                    false,
+                )
+            })
+            .collect();
+        for s in v.iter_mut().take(3) {
+            s.reason = Reason::Retransmitting;
+            s.evidence.retransmitting = true;
         }
-        // three processes, one socket each, younger
-        for p in 0..3 {
-            v.push(stale(
-                &format!("10.0.0.1:{}", 2000 + p),
-                "10.0.0.9:2",
-                TcpState::Established,
-                Reason::Idle,
-                Outbound,
-                10 + p,
-                "b",
-                70_000,
-            ));
+        let g = grp(&v);
+        assert_eq!(
+            (g[0].reason, g[0].role),
+            (Reason::Retransmitting, Role::Cause)
+        );
+        assert!(g[0].evidence.peer_gone());
+    }
+
+    /// A link-local peer keeps its scope.
+    #[test]
+    fn link_local_keeps_its_scope() {
+        let mut s = stale(
+            "[fe80::1]:40000",
+            "[fe80::2]:80",
+            TcpState::Established,
+            Reason::Idle,
+            Outbound,
+            Some((7, "app")),
+            70_000,
+            false,
+        );
+        if let SocketAddr::V6(v6) = &mut s.sock.remote {
+            v6.set_scope_id(3);
         }
-        let g = group(&v, &[], 60_000, &BTreeMap::new(), &Owners::default());
-        assert_eq!(g[0].process.as_deref(), Some("b"));
-        assert_eq!(g[1].process.as_deref(), Some("a"));
+        let g = grp(&[s]);
+        assert_eq!(g[0].endpoint(Naming::WithName), "[fe80::2%3]:80");
     }
 
     #[test]
     fn formats() {
         assert_eq!(fmt_secs(500), "0.5");
         assert_eq!(fmt_secs(60_000), "60");
-        assert_eq!(fmt_age(40_000), "40 s");
-        assert_eq!(fmt_age(720_000), "12 min");
     }
 }

@@ -99,17 +99,27 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
     let h = &r.header;
     let state = TcpState::from_code(h.state)?;
     let info = r.nlas.iter().find_map(|n| match n {
-        Nla::TcpInfo(bytes) => TcpInfo::parse(bytes),
+        Nla::TcpInfo(bytes) => TcpInfo::parse(bytes).map(Box::new),
         _ => None,
     });
-    let retrans = match &h.timer {
-        Some(NlTimer::Retransmit(_, n)) => u32::from(*n),
-        _ => 0,
+    let (retrans, expires_ms) = match &h.timer {
+        Some(NlTimer::Retransmit(d, n)) => (
+            u32::from(*n),
+            Some(u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        ),
+        _ => (0, None),
     };
     let id = &h.socket_id;
+    // a link-local address means nothing without its interface: keep it as the `%scope`
+    let addr = |ip: std::net::IpAddr, port: u16| match ip {
+        std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, id.interface_id))
+        }
+        ip => SocketAddr::new(ip, port),
+    };
     Some(Sock {
-        local: SocketAddr::new(id.source_address, id.source_port),
-        remote: SocketAddr::new(id.destination_address, id.destination_port),
+        local: addr(id.source_address, id.source_port),
+        remote: addr(id.destination_address, id.destination_port),
         state,
         send_q: h.send_queue,
         recv_q: h.recv_queue,
@@ -117,6 +127,7 @@ fn sock_of(r: &netlink_packet_sock_diag::inet::InetResponse) -> Option<Sock> {
         retrans,
         uid: h.uid,
         inode: u64::from(h.inode),
+        expires_ms,
         info,
         cookie: u64::from_ne_bytes(id.cookie),
     })

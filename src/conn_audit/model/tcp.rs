@@ -108,6 +108,10 @@ pub struct TcpInfo {
     pub total_retrans: Option<u32>,
     /// The peer's advertised window (kernel 6.2+; `None` on older kernels).
     pub snd_wnd: Option<u32>,
+    /// Segments carrying data received and sent (kernel 4.6+): whether a request was ever
+    /// sent, and ever answered, when the idle times are equal to the millisecond.
+    pub data_segs_in: Option<u32>,
+    pub data_segs_out: Option<u32>,
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
@@ -132,6 +136,8 @@ impl TcpInfo {
             rtt_us: u32_at(b, 68),
             total_retrans: u32_at(b, 100),
             snd_wnd: u32_at(b, 228),
+            data_segs_in: u32_at(b, 152),
+            data_segs_out: u32_at(b, 156),
         })
     }
 }
@@ -149,7 +155,11 @@ pub struct Sock {
     pub retrans: u32,
     pub uid: u32,
     pub inode: u64,
-    pub info: Option<TcpInfo>,
+    /// When the retransmission timer fires next, in ms (`tm->when`, inet_diag's expires):
+    /// with the retransmission count, a handshake's exact age.
+    pub expires_ms: Option<u32>,
+    /// Boxed: procfs sockets have none, and a 430k-line capture must stay small.
+    pub info: Option<Box<TcpInfo>>,
     /// The inet_diag socket id cookie: with the inode, the socket's stable identity (the
     /// state file's key) and what SOCK_DESTROY matches. 0 from procfs.
     pub cookie: u64,
@@ -205,16 +215,9 @@ fn hex_addr(s: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Parse `/proc/net/tcp` or `/proc/net/tcp6`. Rejects other tables (udp's header ends with
+/// Check `/proc/net/tcp{,6}`'s header line. Rejects other tables (udp's header ends with
 /// `drops`) instead of mis-decoding them.
-pub fn parse_proc_net_tcp(text: &str) -> Result<Vec<Sock>, ProcNetError> {
-    let mut lines = text.lines().enumerate();
-    let Some((_, header)) = lines.next() else {
-        return Err(ProcNetError {
-            line: 1,
-            msg: "empty file".into(),
-        });
-    };
+pub fn check_proc_net_header(header: &str) -> Result<(), ProcNetError> {
     let h: Vec<&str> = header.split_whitespace().collect();
     if h.first() != Some(&"sl") || !h.contains(&"st") || !header.contains("tx_queue") {
         return Err(ProcNetError {
@@ -228,47 +231,85 @@ pub fn parse_proc_net_tcp(text: &str) -> Result<Vec<Sock>, ProcNetError> {
             msg: "this is a UDP table (header ends with 'drops'), not /proc/net/tcp".into(),
         });
     }
+    Ok(())
+}
+
+/// Parse one line of `/proc/net/tcp{,6}` after the header (`lineno` counts from 1 at the
+/// header); `None` for a blank line.
+pub fn parse_proc_net_line(lineno: usize, line: &str) -> Result<Option<Sock>, ProcNetError> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let err = |msg: &str| ProcNetError {
+        line: lineno,
+        msg: msg.to_string(),
+    };
+    let mut f = line.split_whitespace();
+    let mut next = || f.next().unwrap_or("");
+    let sl = next();
+    let (l, r, st, q, tm, rt, uid, _timeout, inode) = (
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+    );
+    if inode.is_empty() || !sl.ends_with(':') {
+        return Err(err(
+            "expected at least 10 fields: sl local rem st queues timer retrnsmt uid timeout inode",
+        ));
+    }
+    let local = hex_addr(l).ok_or_else(|| err("bad local address"))?;
+    let remote = hex_addr(r).ok_or_else(|| err("bad remote address"))?;
+    let state = u8::from_str_radix(st, 16)
+        .ok()
+        .and_then(TcpState::from_code)
+        .ok_or_else(|| err("bad state (expected 01..0C)"))?;
+    let (tx, rx) = q.split_once(':').ok_or_else(|| err("bad queues"))?;
+    let send_q = u32::from_str_radix(tx, 16).map_err(|_| err("bad tx_queue"))?;
+    let recv_q = u32::from_str_radix(rx, 16).map_err(|_| err("bad rx_queue"))?;
+    let (tr, when) = tm.split_once(':').ok_or_else(|| err("bad timer"))?;
+    let timer = Timer::from_code(u8::from_str_radix(tr, 16).map_err(|_| err("bad timer"))?);
+    // clock ticks (USER_HZ, 100 a second) until the timer fires
+    let when = u32::from_str_radix(when, 16).map_err(|_| err("bad tm->when"))?;
+    let expires_ms = (timer == Timer::Retransmit).then(|| when.saturating_mul(10));
+    let retrans = u32::from_str_radix(rt, 16).map_err(|_| err("bad retrnsmt"))?;
+    let uid = uid.parse().map_err(|_| err("bad uid"))?;
+    let inode = inode.parse().map_err(|_| err("bad inode"))?;
+    Ok(Some(Sock {
+        local,
+        remote,
+        state,
+        send_q,
+        recv_q,
+        timer,
+        retrans,
+        uid,
+        inode,
+        expires_ms,
+        info: None,
+        cookie: 0,
+    }))
+}
+
+/// Parse `/proc/net/tcp` or `/proc/net/tcp6` held in memory (the fuzz target's entry; the
+/// gatherer streams the file through [`check_proc_net_header`] and [`parse_proc_net_line`]).
+pub fn parse_proc_net_tcp(text: &str) -> Result<Vec<Sock>, ProcNetError> {
+    let mut lines = text.lines().enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Err(ProcNetError {
+            line: 1,
+            msg: "empty file".into(),
+        });
+    };
+    check_proc_net_header(header)?;
     let mut out = Vec::new();
     for (i, line) in lines {
-        let lineno = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let err = |msg: &str| ProcNetError {
-            line: lineno,
-            msg: msg.to_string(),
-        };
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 || !f[0].ends_with(':') {
-            return Err(err("expected at least 10 fields: sl local rem st queues timer retrnsmt uid timeout inode"));
-        }
-        let local = hex_addr(f[1]).ok_or_else(|| err("bad local address"))?;
-        let remote = hex_addr(f[2]).ok_or_else(|| err("bad remote address"))?;
-        let state = u8::from_str_radix(f[3], 16)
-            .ok()
-            .and_then(TcpState::from_code)
-            .ok_or_else(|| err("bad state (expected 01..0C)"))?;
-        let (tx, rx) = f[4].split_once(':').ok_or_else(|| err("bad queues"))?;
-        let send_q = u32::from_str_radix(tx, 16).map_err(|_| err("bad tx_queue"))?;
-        let recv_q = u32::from_str_radix(rx, 16).map_err(|_| err("bad rx_queue"))?;
-        let (tr, _when) = f[5].split_once(':').ok_or_else(|| err("bad timer"))?;
-        let timer = Timer::from_code(u8::from_str_radix(tr, 16).map_err(|_| err("bad timer"))?);
-        let retrans = u32::from_str_radix(f[6], 16).map_err(|_| err("bad retrnsmt"))?;
-        let uid = f[7].parse().map_err(|_| err("bad uid"))?;
-        let inode = f[9].parse().map_err(|_| err("bad inode"))?;
-        out.push(Sock {
-            local,
-            remote,
-            state,
-            send_q,
-            recv_q,
-            timer,
-            retrans,
-            uid,
-            inode,
-            info: None,
-            cookie: 0,
-        });
+        out.extend(parse_proc_net_line(i + 1, line)?);
     }
     Ok(out)
 }
