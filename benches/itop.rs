@@ -13,6 +13,7 @@ use opskit::api::itop::CpuNodes;
 use opskit::api::itop::ViewOpts;
 use opskit::api::itop::{rates_into, RateScratch, Rates};
 use opskit::api::itop::{write_json, Sample, Source};
+use opskit::api::itop::{Facts, Report};
 use opskit::api::itop::{Snapshot, Stamp};
 
 fn cpu_time(who: libc::c_int) -> f64 {
@@ -33,6 +34,17 @@ fn unsafe_zeroed() -> libc::rusage {
 }
 
 static NO_NODES: CpuNodes = CpuNodes { nodes: Vec::new() };
+static NO_FACTS: Facts = Facts {
+    info: Vec::new(),
+    devices: Vec::new(),
+};
+static NO_REPORT: Report = Report {
+    hot: Vec::new(),
+    numa: Vec::new(),
+    cpu_time: Vec::new(),
+    stat_resets: Vec::new(),
+    went_offline: Vec::new(),
+};
 
 /// The sample the batch writer gets, at a made-up time `i` s.
 fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
@@ -43,14 +55,10 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
             mono: i as f64,
             wall: (0, 0),
         },
-        affinity: &[],
-        imbalance: None,
         source: Source::Interrupts,
-        cpu_time: &[],
-        stat_resets: &[],
-        numa: &[],
+        facts: &NO_FACTS,
         nodes: &NO_NODES,
-        irq_node: &[],
+        report: &NO_REPORT,
     }
 }
 

@@ -9,13 +9,13 @@ use anyhow::Context as _;
 use crate::common::Context;
 use crate::exit::{Outcome, UsageError};
 use crate::itop::gather::{
-    cpu_nodes, lossy_warning, Affinities, AffinityReader, FileSampler, ProcSampler, Sampler,
+    cpu_nodes, lossy_warning, AffinityReader, FileSampler, ProcSampler, Sampler, StatReader,
 };
-use crate::itop::judge::balance::{imbalance, softirq_imbalance, Imbalance};
-use crate::itop::judge::numa::{numa_mismatches, CpuNodes};
+use crate::itop::judge::numa::CpuNodes;
 use crate::itop::judge::view::{Mode, SortKey, ViewOpts};
-use crate::itop::model::cpustat::{handler_times, stat_resets, CpuStat};
-use crate::itop::model::interrupts::{Snapshot, Stamp};
+use crate::itop::judge::{judge, Input};
+use crate::itop::model::devices::Facts;
+use crate::itop::model::interrupts::Snapshot;
 use crate::itop::model::rates::{rates_into, RateScratch, Rates};
 use crate::itop::render::{Sample, Source};
 use tty::Terminal;
@@ -272,14 +272,15 @@ fn batch(
     let mut prev = Snapshot::default();
     let mut cur = Snapshot::default();
     let mut pstamp = first_sample(sampler, &mut prev, opts)?;
-    let mut pstat = sampler.stat()?;
+    let mut stats = StatReader::default();
+    let mut pstat = stats.read(sampler);
     let start = Instant::now();
     let mut scratch = RateScratch::default();
     let mut rates = Rates::default();
     // captured snapshots have no /proc/irq beside them unless --root points at a capture
     let read_affinity = pace == Pace::Live || !ctx.root.is_live();
     let mut aff = AffinityReader::new(ctx.root.clone(), 10);
-    let mut affinity = Affinities::default();
+    let mut facts = Facts::default();
     let nodes = if read_affinity {
         cpu_nodes(&ctx.root)
     } else {
@@ -295,27 +296,43 @@ fn batch(
         let Some(stamp) = sampler.sample(&mut cur)? else {
             break;
         };
-        if let Some(w) = lossy_warning(&sampler.describe(), &cur) {
+        if let Some(w) = lossy_warning(&sampler.describe_last(), &cur) {
             if cur.lossy_lines != prev.lossy_lines {
                 eprintln!("opskit itop: {w}");
             }
         }
         let elapsed = stamp.mono - pstamp.mono;
         rates_into(&prev, &cur, elapsed, &mut scratch, &mut rates);
-        let stat = sampler.stat()?;
+        let stat = stats.read(sampler);
         if read_affinity {
-            aff.fill(&cur, &rates, &mut affinity);
+            aff.fill(&cur, &rates, &mut facts);
         } else {
-            affinity.clear();
+            facts.clear();
         }
-        out.clear();
-        let gathered = Gathered {
+        let report = judge(&Input {
+            source: args.source(),
+            prev_cpus: &prev.cpus,
+            snap: &cur,
+            rates: &rates,
+            facts: &facts,
+            nodes: &nodes,
             prev_stat: pstat.as_ref(),
             stat: stat.as_ref(),
-            affinity: &affinity,
+        });
+        let sample = Sample {
+            snap: &cur,
+            rates: &rates,
+            stamp,
+            source: args.source(),
+            facts: &facts,
             nodes: &nodes,
+            report: &report,
         };
-        render_sample(args, opts, &cur, &rates, stamp, &gathered, &mut out)?;
+        out.clear();
+        match args.format {
+            Format::Text => crate::itop::render::write_text(&mut out, &sample, opts)?,
+            Format::Json => crate::itop::render::write_json(&mut out, &sample, opts)?,
+        }
         let mut lock = std::io::stdout().lock();
         lock.write_all(&out)
             .and_then(|()| lock.flush())
@@ -326,64 +343,6 @@ fn batch(
         n += 1;
     }
     Ok(Outcome::Success)
-}
-
-/// What was read beside a snapshot.
-struct Gathered<'a> {
-    prev_stat: Option<&'a CpuStat>,
-    stat: Option<&'a CpuStat>,
-    affinity: &'a Affinities,
-    nodes: &'a CpuNodes,
-}
-
-/// Judge one sample and render it into `out`.
-fn render_sample(
-    args: &Args,
-    opts: &ViewOpts,
-    cur: &Snapshot,
-    rates: &Rates,
-    stamp: Stamp,
-    g: &Gathered,
-    out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    let (cpu_time, stat_resets) = match (g.prev_stat, g.stat) {
-        (Some(a), Some(b)) => (handler_times(a, b, &cur.cpus), stat_resets(a, b, &cur.cpus)),
-        _ => Default::default(),
-    };
-    let imb = judge_balance(args.source(), cur, rates, g.affinity);
-    let numa = numa_mismatches(cur, rates, &g.affinity.node, g.nodes);
-    let sample = Sample {
-        snap: cur,
-        rates,
-        stamp,
-        affinity: &g.affinity.shown,
-        imbalance: imb.as_ref(),
-        source: args.source(),
-        cpu_time: &cpu_time,
-        stat_resets: &stat_resets,
-        numa: &numa,
-        nodes: g.nodes,
-        irq_node: &g.affinity.node,
-    };
-    match args.format {
-        Format::Text => crate::itop::render::write_text(out, &sample, opts)?,
-        Format::Json => crate::itop::render::write_json(out, &sample, opts)?,
-    }
-    Ok(())
-}
-
-/// The worst imbalance of a sample: device interrupts against their affinities, or the
-/// NET_RX/NET_TX/BLOCK softirqs.
-fn judge_balance(
-    source: Source,
-    snap: &Snapshot,
-    rates: &Rates,
-    affinity: &Affinities,
-) -> Option<Imbalance> {
-    match source {
-        Source::Interrupts => imbalance(snap, rates, &affinity.allowed),
-        Source::Softirqs => softirq_imbalance(snap, rates),
-    }
 }
 
 /// The TUI. Fallible setup happens before the terminal is touched; the terminal is restored

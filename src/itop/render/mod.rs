@@ -14,14 +14,29 @@
 //!                time in handlers, busiest first; null without /proc/stat),
 //!   "stat_resets": [ids] (CPUs whose /proc/stat counters went back, as after a hot-plug: no
 //!                  `cpu_time` for them this interval),
-//!   "devices": [{"device": "eth0", "irqs": [labels], "total_rate": f64|null,
-//!                "rates": {"cpu id": f64}}] (devices with two or more queue IRQs shown, added
-//!                up; zero cells omitted),
+//!   "devices": [{"device": "eth0" (netdev/nvme name from sysfs, else from the IRQ names),
+//!                "kind": "net"|"nvme"|"other", "pci": address|null, "node": n|null,
+//!                "affinity": "cpu list"|null (the CPUs its IRQs may use), "irqs": [labels],
+//!                "total_rate": f64|null, "rates": {"cpu id": f64}}] (every device with two or
+//!                more queue IRQs among the rows before --top, added up; zero cells omitted),
 //!   "numa_nodes": {"node": "cpu list"} (empty on one node), "numa_warnings": [messages],
+//!   "numa": [{"device", "node", "remote_share", "rate", "local_cpus", "irqs", "commands",
+//!             "message"}] (devices handled off their node while its CPUs are online; never
+//!             for kernel-managed queues),
 //!   irqs[].node: /proc/irq/N/node when known,
-//!   "imbalance": {"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK", "share": 0..1,
-//!                 "ratio": load over fair share, "allowed_cpus", "top": [names], "fix",
-//!                 "message"}|null}`.
+//!   "went_offline": [ids] (CPUs of the older snapshot missing from the newer one),
+//!   "hot_cpus": [{"cpu", "load": "device"|"NET_RX"|"NET_TX"|"BLOCK",
+//!                 "trigger": "rate"|"handler_time"|"both", "rate", "share": 0..1 of the
+//!                 machine's, "ratio": over the machine's mean per CPU, "cpus": online CPUs,
+//!                 "handler_time": {"cpu", "irq", "softirq"}|null,
+//!                 "culprits": [{"device", "kind", "pci", "irqs", "rate" (on that CPU),
+//!                               "placement": "pinned"|"allows_others"|"unknown",
+//!                               "allowed_cpus" (allows_others), "managed",
+//!                               "remedy": {"kind": "rps"|"rps_in_place"|"spread"|
+//!                                          "more_queues"|"managed"|"one_line",
+//!                                          "netdev", "cpus", "moves": [{"irq", "cpu"}],
+//!                                          "commands": [shell], "message"}}],
+//!                 "message"}] (worst first), "imbalance": the first of hot_cpus|null}`.
 //!
 //! `rates` omits zero cells: a CPU id in `cpus` with no key in `rates` took 0 interrupts/s from
 //! that IRQ, unless it is in `absent_cpus` (no rate is known for it) or the row's `change` is
@@ -38,17 +53,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+pub(crate) mod words;
+
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use crate::common::escape::clean;
 use crate::format::table::{Align, Table};
-use crate::itop::judge::balance::{Imbalance, Load};
+use crate::itop::judge::hot::{Hotspot, Load, Placement, Remedy, Trigger};
 use crate::itop::judge::numa::{CpuNodes, NumaMismatch};
-use crate::itop::judge::view::{
-    group_by_device, row_rate, DeviceGroup, Line, View, ViewOpts, MEMBER_MARK,
-};
-use crate::itop::model::cpustat::{busiest_handlers, busy_cpus, HandlerTime};
+use crate::itop::judge::view::{row_rate, DeviceGroup, Line, View, ViewOpts, MEMBER_MARK};
+use crate::itop::judge::Report;
+use crate::itop::model::cpustat::{busy_cpus, HandlerTime};
+use crate::itop::model::devices::Facts;
 use crate::itop::model::interrupts::{rfc3339_utc, RowKind, RowRole, Snapshot, Stamp};
 use crate::itop::model::rates::{CellRates, IrqRate, Rates, RowChange};
 
@@ -60,39 +77,17 @@ pub struct Sample<'a> {
     pub snap: &'a Snapshot,
     pub rates: &'a Rates,
     pub stamp: Stamp,
-    /// Affinity per `rates.irqs` entry.
-    pub affinity: &'a [Option<String>],
-    pub imbalance: Option<&'a Imbalance>,
     /// `interrupts` or `softirqs`.
     pub source: Source,
-    /// Time in handlers per snapshot column (empty without /proc/stat).
-    pub cpu_time: &'a [Option<HandlerTime>],
-    /// CPUs whose /proc/stat counters went back this interval (their handler time unknown).
-    pub stat_resets: &'a [u32],
-    /// Devices served off their NUMA node.
-    pub numa: &'a [NumaMismatch],
+    /// Affinities and devices per `rates.irqs` entry (empty when unknown).
+    pub facts: &'a Facts,
     /// The NUMA nodes' CPUs (empty when unknown).
     pub nodes: &'a CpuNodes,
-    /// /proc/irq/N/node per `rates.irqs` entry (empty when unknown).
-    pub irq_node: &'a [Option<u32>],
+    /// The judge's verdicts on this interval.
+    pub report: &'a Report,
 }
 
-/// Which file the sample comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Interrupts,
-    Softirqs,
-}
-
-impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Interrupts => "interrupts",
-            Source::Softirqs => "softirqs",
-        }
-    }
-}
+pub use crate::itop::model::Source;
 
 /// A rate for a table cell: `-` unknown, one decimal below 100, integer below a million,
 /// then `1.23M`.
@@ -147,19 +142,19 @@ pub fn heat_group(ncpu: usize, per_line: usize, lines: usize) -> usize {
     ncpu.div_ceil((per_line * lines).max(1)).max(1)
 }
 
-/// One glyph per group of `group` consecutive CPU ids: the hottest CPU of the group, on a log
-/// scale against the hottest of all (so a CPU at 1 % of the busiest is still visible);
-/// [`OFFLINE`] when no CPU of the group has a value. `values[id]`: the load of CPU `id`.
+/// One glyph per group of `group` consecutive CPU ids: the hottest CPU of the group, on a
+/// linear scale against the hottest of all (so a CPU at 58 times the others stands out as
+/// `█` among `▁`; any load at all shows at least `▁`); [`OFFLINE`] when no CPU of the group
+/// has a value. `values[id]`: the load of CPU `id`.
 pub fn heat_glyphs(values: &[Option<f64>], group: usize) -> String {
     let max = values.iter().flatten().copied().fold(0.0, f64::max);
-    let scale = (1.0 + max).ln();
     values
         .chunks(group.max(1))
         .map(|g| match g.iter().flatten().copied().reduce(f64::max) {
             None => OFFLINE,
-            Some(v) if v <= 0.0 || scale <= 0.0 => HEAT[0],
+            Some(v) if v <= 0.0 || max <= 0.0 => HEAT[0],
             Some(v) => {
-                let level = ((1.0 + v).ln() / scale * 8.0).ceil().clamp(1.0, 8.0);
+                let level = (v / max * 8.0).ceil().clamp(1.0, 8.0);
                 HEAT[level as usize]
             }
         })
@@ -226,25 +221,10 @@ pub fn reset_note(snap: &Snapshot, rates: &Rates) -> Option<String> {
     ))
 }
 
-/// CPUs whose /proc/stat counters went back, as a note line (`None` when none did).
-pub fn stat_reset_note(s: &Sample) -> Option<String> {
-    let (first, rest) = s.stat_resets.split_first()?;
-    let mut ids = first.to_string();
-    for id in rest.iter().take(7) {
-        let _ = write!(ids, ", {id}");
-    }
-    if rest.len() > 7 {
-        let _ = write!(ids, " and {} more", rest.len() - 7);
-    }
-    let cpus = if rest.is_empty() { "CPU" } else { "CPUs" };
-    Some(format!(
-        "note: /proc/stat counters went back (CPU hot-plugged?) for {cpus} {ids}: handler time unknown this interval"
-    ))
-}
-
 /// The CPU with the most time in handlers: `handlers: CPU 3 irq 1.2 % softirq 40.1 %`.
 pub fn handler_line(s: &Sample) -> Option<String> {
     let (j, t) = s
+        .report
         .cpu_time
         .iter()
         .enumerate()
@@ -256,19 +236,53 @@ pub fn handler_line(s: &Sample) -> Option<String> {
     ))
 }
 
-/// A CPU spending most of its time in handlers, whatever its interrupt rate.
-pub fn busy_note(s: &Sample) -> Option<String> {
-    let (j, t) = busiest_handlers(s.cpu_time)?;
+/// Each CPU's share of the shown CPUs' interrupts, per column of `cols` (`None`: unknown).
+pub fn cpu_shares(rates: &Rates, cols: &[usize]) -> Vec<Option<f64>> {
+    let sum: f64 = cols
+        .iter()
+        .filter_map(|&j| rates.cpu_totals.get(j).copied().flatten())
+        .sum();
+    cols.iter()
+        .map(|&j| {
+            let v = rates.cpu_totals.get(j).copied().flatten()?;
+            Some(if sum > 0.0 { v / sum } else { 0.0 })
+        })
+        .collect()
+}
+
+/// Without per-CPU columns: the busiest CPUs, their rate and share (`CPU 0 208k/s 49 %`).
+pub fn busiest_cpus_line(s: &Sample, v: &View, n: usize) -> Option<String> {
+    let shares = cpu_shares(s.rates, &v.cols);
+    let mut by: Vec<(usize, f64, f64)> = v
+        .cols
+        .iter()
+        .zip(&shares)
+        .filter_map(|(&j, sh)| Some((j, s.rates.cpu_totals.get(j).copied().flatten()?, (*sh)?)))
+        .collect();
+    if by.is_empty() {
+        return None;
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let parts: Vec<String> = by
+        .iter()
+        .take(n)
+        .map(|&(j, r, sh)| {
+            format!(
+                "CPU{} {}/s {:.1} %",
+                s.snap.cpus[j],
+                words::rate_words(r),
+                sh * 100.0
+            )
+        })
+        .collect();
     Some(format!(
-        "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %): move work off it (affinity, RSS/RPS)",
-        s.snap.cpus[j],
-        t.total(),
-        t.irq,
-        t.softirq
+        "busiest CPUs (share of all interrupts): {}",
+        parts.join(", ")
     ))
 }
 
-/// Plain text: a header line, the table, the notes, a blank line.
+/// Plain text: a header line, the table, the findings (each with the commands of its
+/// remedy), the notes, a blank line.
 pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Result<()> {
     let v = View::build(s.snap, s.rates, opts);
     writeln!(
@@ -297,23 +311,50 @@ pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .collect();
         writeln!(out, "NUMA {}", nodes.join(", "))?;
     }
+    if !v.per_cpu {
+        if let Some(line) = busiest_cpus_line(s, &v, 5) {
+            writeln!(out, "{line}")?;
+        }
+    }
     text_table(s, opts, &v).render(out)?;
-    if let Some(i) = s.imbalance {
-        writeln!(out, "{}", clean(&i.to_string()))?;
+    for h in &s.report.hot {
+        write_hotspot(out, h)?;
     }
-    if let Some(line) = busy_note(s) {
-        writeln!(out, "{line}")?;
+    for m in s.report.numa.iter().take(3) {
+        writeln!(out, "{}", clean(&words::numa_words(m)))?;
+        for c in words::numa_commands(m) {
+            writeln!(out, "  fix: {}", clean(&c))?;
+        }
     }
-    for m in s.numa.iter().take(3) {
-        writeln!(out, "{}", clean(&m.to_string()))?;
+    if !s.report.went_offline.is_empty() {
+        writeln!(
+            out,
+            "note: {}",
+            words::offline_words(&s.report.went_offline)
+        )?;
     }
     if let Some(n) = reset_note(s.snap, s.rates) {
         writeln!(out, "{n}")?;
     }
-    if let Some(n) = stat_reset_note(s) {
-        writeln!(out, "{n}")?;
+    if !s.report.stat_resets.is_empty() {
+        writeln!(
+            out,
+            "note: {}",
+            words::stat_reset_words(&s.report.stat_resets)
+        )?;
     }
     writeln!(out)
+}
+
+/// A hot CPU's verdict line, then one `fix:` line per command of its remedies.
+fn write_hotspot(out: &mut dyn Write, h: &Hotspot) -> io::Result<()> {
+    writeln!(out, "{}", clean(&words::hotspot_words(h)))?;
+    for c in &h.culprits {
+        for cmd in words::remedy_commands(c) {
+            writeln!(out, "  fix: {}", clean(&cmd))?;
+        }
+    }
+    Ok(())
 }
 
 fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
@@ -335,17 +376,39 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         headers.push(("AFFINITY".into(), Align::Left));
         headers.push(("NAME".into(), Align::Left));
     }
+    let ncols = headers.len();
     let mut t = Table::new(headers);
-    let lines = if opts.by_device {
-        group_by_device(s.snap, s.rates, v)
-    } else {
-        v.rows.iter().map(|&k| Line::Irq(k)).collect()
-    };
-    for line in &lines {
+    for line in &v.lines(s.snap, s.rates, s.facts, opts.by_device) {
         match line {
             Line::Irq(k) => t.push(text_row(s, opts, v, *k)),
             Line::Device(g) => t.push(device_row(s, opts, v, g)),
         }
+    }
+    if v.per_cpu {
+        // per-CPU totals and each CPU's share, as irqtop's %delta row
+        let mut sum = vec!["SUM".to_string()];
+        sum.extend(
+            v.cols
+                .iter()
+                .map(|&j| fmt_rate(s.rates.cpu_totals.get(j).copied().flatten())),
+        );
+        let all: f64 = v
+            .cols
+            .iter()
+            .filter_map(|&j| s.rates.cpu_totals.get(j).copied().flatten())
+            .sum();
+        sum.push(fmt_rate(Some(all)));
+        sum.resize(ncols, String::new());
+        t.push(sum);
+        let mut share = vec!["%".to_string()];
+        share.extend(
+            cpu_shares(s.rates, &v.cols)
+                .into_iter()
+                .map(|x| x.map_or("-".into(), |x| format!("{:.1}", x * 100.0))),
+        );
+        share.push("100.0".into());
+        share.resize(ncols, String::new());
+        t.push(share);
     }
     t
 }
@@ -359,9 +422,10 @@ fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> Vec<Str
     row.push(fmt_rate(device_rate(g, &v.cols, opts.cpus.is_none())));
     if s.source != Source::Softirqs {
         if s.nodes.is_numa() {
-            row.push(String::new());
+            row.push(g.node.map(|n| n.to_string()).unwrap_or_default());
         }
-        row.push(String::new());
+        let aff = crate::common::units::format_cpu_list(&g.affinity);
+        row.push(cut_list(&aff, AFFINITY_MAX).into_owned());
         row.push(format!("{} ({} IRQs)", clean(&g.name), g.members.len()));
     }
     row
@@ -394,10 +458,10 @@ fn text_row(s: &Sample, opts: &ViewOpts, v: &View, k: usize) -> Vec<String> {
     row.push(fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none())));
     if !softirq {
         if numa {
-            let node = s.irq_node.get(k).copied().flatten();
+            let node = s.facts.get(k).node;
             row.push(node.map(|n| n.to_string()).unwrap_or_default());
         }
-        let aff = s.affinity.get(k).and_then(|a| a.as_deref()).unwrap_or("");
+        let aff = s.facts.get(k).shown.as_deref().unwrap_or("");
         row.push(cut_list(aff, AFFINITY_MAX).into_owned());
         let name = if r.is_numbered() {
             irq_name(r.desc)
@@ -426,7 +490,10 @@ struct JsonSample<'a> {
     cpu_totals: CpuMap<'a>,
     total_rate: f64,
     resets: Vec<Cow<'a, str>>,
-    imbalance: Option<JsonImbalance<'a>>,
+    /// The worst overloaded CPU (the first of `hot_cpus`), or null.
+    imbalance: Option<JsonHot>,
+    /// Every overloaded CPU, worst first.
+    hot_cpus: Vec<JsonHot>,
     cpu_time: Option<CpuTimes<'a>>,
     /// CPUs at least [`crate::itop::model::cpustat::BUSY_PERCENT`] % of their time in handlers, busiest first (`null`
     /// without /proc/stat).
@@ -435,16 +502,190 @@ struct JsonSample<'a> {
     /// NUMA node -> its CPUs (`"0-11"`); empty when unknown or a single node.
     numa_nodes: BTreeMap<u32, String>,
     numa_warnings: Vec<String>,
-    /// The devices with two or more queue IRQs among `irqs`, each added up.
+    /// Devices served off their node, as fields.
+    numa: Vec<JsonNuma>,
+    /// CPUs in the older snapshot missing from the newer one.
+    went_offline: &'a [u32],
+    /// The devices with two or more queue IRQs among the rows (before `--top`), added up.
     devices: Vec<JsonDevice<'a>>,
 }
 
 #[derive(Serialize)]
 struct JsonDevice<'a> {
     device: String,
+    kind: &'static str,
+    pci: Option<String>,
+    node: Option<u32>,
+    affinity: Option<String>,
     irqs: Vec<Cow<'a, str>>,
     total_rate: Option<f64>,
     rates: CpuMap<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonNuma {
+    device: String,
+    node: u32,
+    remote_share: f64,
+    rate: f64,
+    local_cpus: String,
+    irqs: Vec<String>,
+    commands: Vec<String>,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct JsonHot {
+    cpu: u32,
+    /// `device`, or the softirq's name.
+    load: &'static str,
+    trigger: Trigger,
+    rate: f64,
+    share: f64,
+    /// Its rate over the machine's mean per CPU.
+    ratio: f64,
+    /// The online CPUs the mean is over.
+    cpus: usize,
+    handler_time: Option<JsonBusy>,
+    culprits: Vec<JsonCulprit>,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct JsonCulprit {
+    device: String,
+    kind: &'static str,
+    pci: Option<String>,
+    irqs: Vec<String>,
+    rate: f64,
+    /// `pinned`, `allows_others` or `unknown`.
+    placement: &'static str,
+    /// With `allows_others`: how many CPUs its affinity allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allowed_cpus: Option<usize>,
+    managed: bool,
+    remedy: JsonRemedy,
+}
+
+#[derive(Serialize)]
+struct JsonRemedy {
+    /// `rps`, `rps_in_place`, `spread`, `more_queues`, `managed`, `one_line`.
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netdev: Option<String>,
+    /// CPUs for RPS (a list), when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
+    /// Per IRQ to move: the CPU to give it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    moves: Vec<JsonMove>,
+    commands: Vec<String>,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct JsonMove {
+    irq: String,
+    cpu: u32,
+}
+
+fn r2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn json_hot(h: &Hotspot) -> JsonHot {
+    JsonHot {
+        cpu: h.cpu,
+        load: match h.load {
+            Load::Device => "device",
+            Load::Softirq(k) => k.label(),
+        },
+        trigger: h.trigger,
+        rate: r2(h.rate),
+        share: (h.share * 1000.0).round() / 1000.0,
+        ratio: (h.ratio * 10.0).round() / 10.0,
+        cpus: h.cpus,
+        handler_time: h.handlers.map(|t| JsonBusy {
+            cpu: h.cpu,
+            irq: r2(t.irq),
+            softirq: r2(t.softirq),
+        }),
+        culprits: h
+            .culprits
+            .iter()
+            .map(|c| JsonCulprit {
+                device: clean(&c.device).into_owned(),
+                kind: words::kind_name(c.kind),
+                pci: c.pci.as_deref().map(|p| clean(p).into_owned()),
+                irqs: c.irqs.clone(),
+                rate: r2(c.rate),
+                placement: match c.placement {
+                    Placement::Pinned => "pinned",
+                    Placement::AllowsOthers(_) => "allows_others",
+                    Placement::Unknown => "unknown",
+                },
+                allowed_cpus: match c.placement {
+                    Placement::AllowsOthers(n) => Some(n),
+                    _ => None,
+                },
+                managed: c.managed,
+                remedy: JsonRemedy {
+                    kind: match &c.remedy {
+                        Remedy::Rps { .. } => "rps",
+                        Remedy::RpsInPlace { .. } => "rps_in_place",
+                        Remedy::Spread { .. } => "spread",
+                        Remedy::MoreQueues { .. } => "more_queues",
+                        Remedy::Managed => "managed",
+                        Remedy::OneLine { .. } => "one_line",
+                    },
+                    netdev: match &c.remedy {
+                        Remedy::Rps { netdev, .. }
+                        | Remedy::RpsInPlace { netdev, .. }
+                        | Remedy::MoreQueues { netdev, .. } => Some(clean(netdev).into_owned()),
+                        _ => None,
+                    },
+                    cpus: match &c.remedy {
+                        Remedy::Rps { cpus, .. } | Remedy::RpsInPlace { cpus, .. } => {
+                            Some(crate::common::units::format_cpu_list(cpus))
+                        }
+                        _ => None,
+                    },
+                    moves: match &c.remedy {
+                        Remedy::Spread { moves } => moves
+                            .iter()
+                            .map(|(irq, cpu)| JsonMove {
+                                irq: irq.clone(),
+                                cpu: *cpu,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    commands: words::remedy_commands(c)
+                        .iter()
+                        .map(|x| clean(x).into_owned())
+                        .collect(),
+                    message: clean(&words::remedy_words(c)).into_owned(),
+                },
+            })
+            .collect(),
+        message: clean(&words::hotspot_words(h)).into_owned(),
+    }
+}
+
+fn json_numa(m: &NumaMismatch) -> JsonNuma {
+    JsonNuma {
+        device: clean(&m.device).into_owned(),
+        node: m.node,
+        remote_share: (m.remote * 1000.0).round() / 1000.0,
+        rate: r2(m.rate),
+        local_cpus: crate::common::units::format_cpu_list(&m.local_cpus),
+        irqs: m.irqs.clone(),
+        commands: words::numa_commands(m)
+            .iter()
+            .map(|x| clean(x).into_owned())
+            .collect(),
+        message: clean(&words::numa_words(m)).into_owned(),
+    }
 }
 
 /// `{"cpu id": {"irq": %, "softirq": %}}` over the shown columns with a known time.
@@ -497,19 +738,6 @@ struct JsonIrq<'a> {
     affinity: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     node: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct JsonImbalance<'a> {
-    cpu: u32,
-    /// `device`, or the softirq's name.
-    load: Cow<'a, str>,
-    share: f64,
-    ratio: f64,
-    allowed_cpus: usize,
-    top: Vec<Cow<'a, str>>,
-    fix: &'static str,
-    message: String,
 }
 
 /// `{"cpu id": rate}` over the shown columns, serialized straight from the rates (no map is
@@ -576,8 +804,8 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
             cols: &v.cols,
             values: Values::Sparse(&ir.per_cpu),
         },
-        affinity: s.affinity.get(k).and_then(|a| a.as_deref()).map(clean),
-        node: s.irq_node.get(k).copied().flatten(),
+        affinity: s.facts.get(k).shown.as_deref().map(clean),
+        node: s.facts.get(k).node,
     }
 }
 
@@ -585,13 +813,7 @@ fn json_irq<'a>(s: &Sample<'a>, v: &'a View, k: usize, all_cols: bool) -> JsonIr
 pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Result<()> {
     let v = View::build(s.snap, s.rates, opts);
     let all_cols = opts.cpus.is_none();
-    let groups: Vec<DeviceGroup> = group_by_device(s.snap, s.rates, &v)
-        .into_iter()
-        .filter_map(|l| match l {
-            Line::Device(g) => Some(g),
-            Line::Irq(_) => None,
-        })
-        .collect();
+    let groups: Vec<DeviceGroup> = v.devices(s.snap, s.rates, s.facts);
     let doc = JsonSample {
         timestamp: rfc3339_utc(s.stamp.wall.0, s.stamp.wall.1),
         source: s.source,
@@ -619,19 +841,8 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .resets()
             .map(|k| clean(s.snap.row(s.rates.irqs[k].row).label))
             .collect(),
-        imbalance: s.imbalance.map(|i| JsonImbalance {
-            cpu: i.cpu,
-            load: match &i.load {
-                Load::Device => Cow::Borrowed("device"),
-                Load::Softirq(name) => clean(name),
-            },
-            share: (i.share * 1000.0).round() / 1000.0,
-            ratio: (i.ratio * 10.0).round() / 10.0,
-            allowed_cpus: i.allowed,
-            top: i.top.iter().map(|t| clean(t)).collect(),
-            fix: i.fix(),
-            message: clean(&i.to_string()).into_owned(),
-        }),
+        imbalance: s.report.hot.first().map(json_hot),
+        hot_cpus: s.report.hot.iter().map(json_hot).collect(),
         numa_nodes: s
             .nodes
             .nodes
@@ -640,14 +851,22 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             .map(|(n, c)| (*n, crate::common::units::format_cpu_list(c)))
             .collect(),
         numa_warnings: s
+            .report
             .numa
             .iter()
-            .map(|m| clean(&m.to_string()).into_owned())
+            .map(|m| clean(&words::numa_words(m)).into_owned())
             .collect(),
+        numa: s.report.numa.iter().map(json_numa).collect(),
+        went_offline: &s.report.went_offline,
         devices: groups
             .iter()
             .map(|g| JsonDevice {
                 device: clean(&g.name).into_owned(),
+                kind: words::kind_name(g.kind),
+                pci: g.pci.as_deref().map(|p| clean(p).into_owned()),
+                node: g.node,
+                affinity: (!g.affinity.is_empty())
+                    .then(|| crate::common::units::format_cpu_list(&g.affinity)),
                 irqs: g
                     .members
                     .iter()
@@ -661,9 +880,9 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
                 },
             })
             .collect(),
-        busy_cpus: (!s.cpu_time.is_empty()).then(|| {
+        busy_cpus: (!s.report.cpu_time.is_empty()).then(|| {
             let r = |v: f64| (v * 100.0).round() / 100.0;
-            busy_cpus(s.cpu_time)
+            busy_cpus(&s.report.cpu_time)
                 .into_iter()
                 .filter(|(j, _)| v.cols.binary_search(j).is_ok())
                 .map(|(j, t)| JsonBusy {
@@ -673,11 +892,11 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
                 })
                 .collect()
         }),
-        stat_resets: s.stat_resets,
-        cpu_time: (!s.cpu_time.is_empty()).then(|| CpuTimes {
+        stat_resets: &s.report.stat_resets,
+        cpu_time: (!s.report.cpu_time.is_empty()).then(|| CpuTimes {
             cpus: &s.snap.cpus,
             cols: &v.cols,
-            times: s.cpu_time,
+            times: &s.report.cpu_time,
         }),
     };
     crate::format::json::write_line(out, &doc)
@@ -686,16 +905,20 @@ pub fn write_json(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::itop::judge::balance::imbalance;
     use crate::itop::model::rates::rates;
 
     #[test]
     fn heat_map_shows_every_cpu_offline_ones_apart() {
-        // CPU 2 offline (no value); CPU 3 at 1 % of CPU 0 still shows: ln 101 / ln 10001
-        // = 0.501 of the scale, level ceil(4.01) = 5
+        // CPU 2 offline (no value); CPU 3 at 1 % of CPU 0 still shows, at the lowest level
         let v = [Some(10_000.0), Some(0.0), None, Some(100.0)];
-        assert_eq!(heat_glyphs(&v, 1), "█ ·▅");
-        assert_eq!(heat_glyphs(&v, 2), "█▅");
+        assert_eq!(heat_glyphs(&v, 1), "█ ·▁");
+        assert_eq!(heat_glyphs(&v, 2), "█▁");
+        // a CPU at 58x the others: the others are all at the lowest level
+        let v: Vec<Option<f64>> = (0..24)
+            .map(|c| Some(if c == 0 { 208_000.0 } else { 3_600.0 }))
+            .collect();
+        let g = heat_glyphs(&v, 1);
+        assert_eq!(g, format!("█{}", "▁".repeat(23)));
         assert_eq!(heat_glyphs(&[None, None], 1), "··");
         // 1152 CPUs in 74 columns x 8 lines: 2 CPUs a glyph
         assert_eq!(heat_group(1152, 74, 8), 2);
@@ -752,8 +975,30 @@ mod tests {
         .unwrap();
         let b = Snapshot::parse("  CPU0 CPU2\n 30: 0 100 PCI-MSI eth0\nLOC: 61 62 Local timer interrupts\nERR: 0\n 31: 5 5 PCI-MSI new\n").unwrap();
         let r = rates(&a, &b, 1.0);
-        let imb = imbalance(&b, &r, &[]);
-        let aff = vec![Some("2".to_string()), None, None, Some("0-3".to_string())];
+        let shown = |s: Option<&str>| crate::itop::model::devices::IrqInfo {
+            shown: s.map(str::to_string),
+            ..Default::default()
+        };
+        let facts = Facts {
+            info: vec![
+                shown(Some("2")),
+                shown(None),
+                shown(None),
+                shown(Some("0-3")),
+            ],
+            devices: Vec::new(),
+        };
+        let nodes = CpuNodes::default();
+        let report = crate::itop::judge::judge(&crate::itop::judge::Input {
+            source: Source::Interrupts,
+            prev_cpus: &a.cpus,
+            snap: &b,
+            rates: &r,
+            facts: &facts,
+            nodes: &nodes,
+            prev_stat: None,
+            stat: None,
+        });
         let s = Sample {
             snap: &b,
             rates: &r,
@@ -761,14 +1006,10 @@ mod tests {
                 mono: 1.0,
                 wall: (0, 0),
             },
-            affinity: &aff,
-            imbalance: imb.as_ref(),
             source: Source::Interrupts,
-            cpu_time: &[],
-            stat_resets: &[],
-            numa: &[],
-            nodes: &CpuNodes::default(),
-            irq_node: &[],
+            facts: &facts,
+            nodes: &nodes,
+            report: &report,
         };
         let mut out = Vec::new();
         write_json(&mut out, &s, &ViewOpts::default()).unwrap();
