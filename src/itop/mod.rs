@@ -253,11 +253,19 @@ fn first_sample(
     let Some(stamp) = sampler.sample(into)? else {
         anyhow::bail!("{}: no snapshot", sampler.describe());
     };
-    if let Some(w) = lossy_warning(&sampler.describe(), into) {
+    if let Some(w) = lossy_warning(&sampler.describe_last(), into) {
         eprintln!("opskit itop: {w}");
     }
-    opts.check(into)
-        .map_err(|m| UsageError(format!("{m} ({})", sampler.describe())))?;
+    let missing = opts
+        .check(into)
+        .map_err(|m| UsageError(format!("{m} ({})", sampler.describe_last())))?;
+    if !missing.is_empty() {
+        let list = crate::common::units::format_cpu_list(&missing);
+        eprintln!(
+            "opskit itop: warning: --cpus: CPU {list} not online (absent from {}): showing the others",
+            sampler.describe_last()
+        );
+    }
     Ok(stamp)
 }
 

@@ -11,4 +11,6 @@ mod util;
 
 mod cli;
 mod generated;
+mod itop;
+mod itop_tree;
 mod purity;

@@ -134,12 +134,15 @@ pub fn row_rate(ir: &IrqRate, kind: RowKind, cols: &[usize], all_cols: bool) -> 
 }
 
 impl ViewOpts {
-    /// A usage error when `--cpus` or `--sort cpuN` names a CPU the snapshot does not have.
-    pub fn check(&self, snap: &Snapshot) -> Result<(), String> {
+    /// Checks `--cpus` and `--sort cpuN` against a snapshot: the `--cpus` ids it does not
+    /// have (offline CPUs: the others are shown); a usage error when none of them is there, or
+    /// `--sort cpuN` names a CPU not shown.
+    pub fn check(&self, snap: &Snapshot) -> Result<Vec<u32>, String> {
         let present = |id: &u32| snap.cpu_column(*id).is_some();
+        let mut missing = Vec::new();
         if let Some(sel) = &self.cpus {
-            let missing: Vec<u32> = sel.iter().copied().filter(|c| !present(c)).collect();
-            if !missing.is_empty() {
+            missing = sel.iter().copied().filter(|c| !present(c)).collect();
+            if missing.len() == sel.len() {
                 return Err(format!(
                     "--cpus: no CPU {} in the snapshot (its CPUs: {})",
                     crate::common::units::format_cpu_list(&missing),
@@ -152,7 +155,7 @@ impl ViewOpts {
                 return Err(format!("--sort cpu{id}: CPU {id} is not shown"));
             }
         }
-        Ok(())
+        Ok(missing)
     }
 }
 
@@ -551,16 +554,25 @@ mod tests {
     }
 
     #[test]
-    fn cpus_that_do_not_exist_are_refused() {
+    fn cpus_that_do_not_exist_are_named_and_refused_when_none_does() {
         let (s, _) = sample();
         let ok = ViewOpts {
             cpus: Some(vec![0, 2]),
             sort: SortKey::Cpu(2),
             ..Default::default()
         };
-        assert_eq!(ok.check(&s), Ok(()));
-        let bad = ViewOpts {
+        assert_eq!(ok.check(&s), Ok(vec![]));
+        let some = ViewOpts {
             cpus: Some(vec![0, 64, 65]),
+            ..Default::default()
+        };
+        assert_eq!(
+            some.check(&s),
+            Ok(vec![64, 65]),
+            "the ones that exist are shown"
+        );
+        let bad = ViewOpts {
+            cpus: Some(vec![64, 65]),
             ..Default::default()
         };
         assert_eq!(
