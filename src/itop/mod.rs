@@ -17,7 +17,7 @@ use crate::itop::judge::{judge, Input};
 use crate::itop::model::devices::Facts;
 use crate::itop::model::interrupts::Snapshot;
 use crate::itop::model::rates::{rates_into, RateScratch, Rates};
-use crate::itop::render::{Sample, Source};
+use crate::itop::render::{prom, Sample, Source};
 use tty::Terminal;
 
 mod app;
@@ -76,9 +76,11 @@ pub(crate) enum Format {
     Text,
     /// One JSON object per line per sample
     Json,
+    /// One Prometheus exposition (one sample, then exit; --listen serves it)
+    Prometheus,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Top-like per-CPU interrupt rates from /proc/interrupts",
     long_about = "Top-like per-CPU interrupt rates from /proc/interrupts.\n\n\
@@ -172,6 +174,14 @@ pub(crate) struct Args {
     /// Live sampling reads /proc/stat (under --root) by itself.
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1, requires = "from")]
     pub(crate) stat: Vec<PathBuf>,
+
+    /// Serve the Prometheus exposition of the latest sample at http://ADDR:PORT/metrics
+    ///
+    /// Samples every --delay in the background (live only); each scrape gets the last
+    /// interval's per-CPU interrupt and softirq rates, time in handlers, per-IRQ rates and the
+    /// verdicts (opskit_itop_hot_cpus, opskit_itop_hot_cpu_share, opskit_itop_numa_remote_share).
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["from", "format", "iterations", "batch"])]
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 impl Args {
@@ -230,7 +240,10 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         return batch(&args, &opts, &mut sampler, ctx, Pace::Replay);
     }
     let mut sampler = ProcSampler::new(&ctx.root, args.softirq);
-    let batch_asked = args.batch || args.format == Format::Json || args.iterations.is_some();
+    if let Some(addr) = args.listen {
+        return listen(&args, opts, sampler, ctx, addr);
+    }
+    let batch_asked = args.batch || args.format != Format::Text || args.iterations.is_some();
     if batch_asked {
         return batch(&args, &opts, &mut sampler, ctx, Pace::Live);
     }
@@ -269,7 +282,7 @@ fn first_sample(
     Ok(stamp)
 }
 
-/// Plain samples: text tables or JSON lines.
+/// Plain samples: text tables, JSON lines, or one Prometheus exposition.
 fn batch(
     args: &Args,
     opts: &ViewOpts,
@@ -277,9 +290,111 @@ fn batch(
     ctx: &Context,
     pace: Pace,
 ) -> anyhow::Result<Outcome> {
+    let mut out = Vec::new();
+    // one exposition is one sample
+    let max = if args.format == Format::Prometheus {
+        Some(1)
+    } else {
+        args.iterations
+    };
+    let mut soft = (args.format == Format::Prometheus && pace == Pace::Live && !args.softirq)
+        .then(|| SoftSampler::new(&ctx.root));
+    sample_loop(
+        args,
+        opts,
+        sampler,
+        ctx,
+        pace,
+        max,
+        soft.as_mut(),
+        &mut |s, so| {
+            out.clear();
+            match args.format {
+                Format::Text => crate::itop::render::write_text(&mut out, s, opts)?,
+                Format::Json => crate::itop::render::write_json(&mut out, s, opts)?,
+                Format::Prometheus => crate::itop::render::prom::write_prometheus(&mut out, s, so)?,
+            }
+            let mut lock = std::io::stdout().lock();
+            lock.write_all(&out)
+                .and_then(|()| lock.flush())
+                .context("writing to stdout")
+        },
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// /proc/softirqs sampled beside /proc/interrupts (for the Prometheus exposition); a read
+/// error leaves the softirq rates out.
+struct SoftSampler {
+    sampler: ProcSampler,
+    prev: Snapshot,
+    cur: Snapshot,
+    scratch: RateScratch,
+    rates: Rates,
+    ok: bool,
+    /// When the last snapshot was read (its monotonic seconds).
+    at: f64,
+}
+
+impl SoftSampler {
+    fn new(root: &crate::common::root::Root) -> Self {
+        SoftSampler {
+            sampler: ProcSampler::new(root, true),
+            prev: Snapshot::default(),
+            cur: Snapshot::default(),
+            scratch: RateScratch::default(),
+            rates: Rates::default(),
+            ok: false,
+            at: 0.0,
+        }
+    }
+
+    /// Read the next snapshot; rates against the one before when both were read.
+    fn step(&mut self) {
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        let had = self.ok;
+        let before = self.at;
+        self.ok = match self.sampler.sample(&mut self.cur) {
+            Ok(Some(stamp)) => {
+                self.at = stamp.mono;
+                true
+            }
+            _ => false,
+        };
+        if had && self.ok {
+            let elapsed = self.at - before;
+            rates_into(
+                &self.prev,
+                &self.cur,
+                elapsed,
+                &mut self.scratch,
+                &mut self.rates,
+            );
+        } else {
+            self.rates = Rates::default();
+        }
+    }
+}
+
+/// Sample until `max` samples (or the source ends), judging each interval with the one judge
+/// and handing it to `emit` (with the softirq rates when `soft` samples them).
+#[allow(clippy::too_many_arguments)]
+fn sample_loop(
+    args: &Args,
+    opts: &ViewOpts,
+    sampler: &mut dyn Sampler,
+    ctx: &Context,
+    pace: Pace,
+    max: Option<u64>,
+    mut soft: Option<&mut SoftSampler>,
+    emit: &mut dyn FnMut(&Sample, Option<&prom::Softirqs>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut prev = Snapshot::default();
     let mut cur = Snapshot::default();
     let mut pstamp = first_sample(sampler, &mut prev, opts)?;
+    if let Some(so) = soft.as_deref_mut() {
+        so.step();
+    }
     let mut stats = StatReader::default();
     let mut pstat = stats.read(sampler);
     let start = Instant::now();
@@ -294,9 +409,8 @@ fn batch(
     } else {
         CpuNodes::default()
     };
-    let mut out = Vec::new();
     let mut n = 0u64;
-    while args.iterations.is_none_or(|max| n < max) {
+    while max.is_none_or(|max| n < max) {
         if pace == Pace::Live {
             let due = start + Duration::from_secs_f64(args.delay * (n + 1) as f64);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -304,6 +418,9 @@ fn batch(
         let Some(stamp) = sampler.sample(&mut cur)? else {
             break;
         };
+        if let Some(so) = soft.as_deref_mut() {
+            so.step();
+        }
         if let Some(w) = lossy_warning(&sampler.describe_last(), &cur) {
             if cur.lossy_lines != prev.lossy_lines {
                 eprintln!("opskit itop: {w}");
@@ -336,20 +453,83 @@ fn batch(
             nodes: &nodes,
             report: &report,
         };
-        out.clear();
-        match args.format {
-            Format::Text => crate::itop::render::write_text(&mut out, &sample, opts)?,
-            Format::Json => crate::itop::render::write_json(&mut out, &sample, opts)?,
-        }
-        let mut lock = std::io::stdout().lock();
-        lock.write_all(&out)
-            .and_then(|()| lock.flush())
-            .context("writing to stdout")?;
+        let softirqs = soft
+            .as_deref()
+            .filter(|so| so.ok && !so.rates.irqs.is_empty())
+            .map(|so| prom::Softirqs {
+                snap: &so.cur,
+                rates: &so.rates,
+            });
+        emit(&sample, softirqs.as_ref())?;
         std::mem::swap(&mut prev, &mut cur);
         pstamp = stamp;
         pstat = stat;
         n += 1;
     }
+    Ok(())
+}
+
+/// `--listen`: sample every --delay in a thread; each scrape gets the latest exposition.
+fn listen(
+    args: &Args,
+    opts: ViewOpts,
+    sampler: ProcSampler,
+    ctx: &Context,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Outcome> {
+    use std::sync::{Arc, Mutex};
+    let latest: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let args2 = Args {
+        listen: None,
+        ..args.clone()
+    };
+    let ctx2 = Context {
+        root: ctx.root.clone(),
+    };
+    let store = latest.clone();
+    std::thread::spawn(move || {
+        let mut sampler = sampler;
+        let mut soft = (!args2.softirq).then(|| SoftSampler::new(&ctx2.root));
+        let mut first = Some(tx);
+        let r = sample_loop(
+            &args2,
+            &opts,
+            &mut sampler,
+            &ctx2,
+            Pace::Live,
+            None,
+            soft.as_mut(),
+            &mut |s, so| {
+                let mut out = Vec::new();
+                crate::itop::render::prom::write_prometheus(&mut out, s, so)?;
+                if let Ok(mut l) = store.lock() {
+                    *l = out;
+                }
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Ok(()));
+                }
+                Ok(())
+            },
+        );
+        match (r, first.take()) {
+            (Err(e), Some(tx)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Err(e), None) => {
+                // never serve a stale sample as if it were current
+                eprintln!("opskit itop: {}", crate::exit::one_line(&e));
+                std::process::exit(1);
+            }
+            (Ok(()), _) => {}
+        }
+    });
+    // the first interval before the first scrape: no empty exposition, and a bad /proc fails
+    // here with its message
+    rx.recv()
+        .context("the sampling thread ended before the first sample")??;
+    let scrape = move || latest.lock().map(|l| l.clone()).unwrap_or_default();
+    crate::common::serve::serve(addr, Arc::new(scrape))?;
     Ok(Outcome::Success)
 }
 

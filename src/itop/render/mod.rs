@@ -53,6 +53,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+pub(crate) mod prom;
 pub(crate) mod words;
 
 use serde::ser::{SerializeMap, Serializer};
