@@ -25,6 +25,8 @@ pub(crate) trait Sampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
     /// What is being read, for messages.
     fn describe(&self) -> String;
+    /// Start again from the first snapshot (replayed files; live sources have no start).
+    fn rewind(&mut self) {}
     /// The file the last snapshot came from, for messages about its content.
     fn describe_last(&self) -> String {
         self.describe()
@@ -259,6 +261,10 @@ impl Sampler for FileSampler {
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    fn rewind(&mut self) {
+        self.next = 0;
     }
 
     fn describe_last(&self) -> String {

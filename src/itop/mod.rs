@@ -175,6 +175,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1, requires = "from")]
     pub(crate) stat: Vec<PathBuf>,
 
+    /// The interactive screen even with --from: the snapshots are replayed at --delay pace
+    #[arg(short = 'i', long, conflicts_with_all = ["batch", "iterations", "format", "listen"])]
+    pub(crate) interactive: bool,
+
     /// Serve the Prometheus exposition of the latest sample at http://ADDR:PORT/metrics
     ///
     /// Samples every --delay in the background (live only); each scrape gets the last
@@ -237,6 +241,12 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             .into());
         }
         let mut sampler = FileSampler::new(args.from.clone(), args.stat.clone(), args.delay);
+        if args.interactive {
+            return match tty::terminal() {
+                Terminal::Usable(t) => interactive(&args, opts, &mut sampler, ctx, t),
+                why => Err(UsageError(format!("--interactive: {why}")).into()),
+            };
+        }
         return batch(&args, &opts, &mut sampler, ctx, Pace::Replay);
     }
     let mut sampler = ProcSampler::new(&ctx.root, args.softirq);
@@ -539,13 +549,14 @@ fn listen(
 fn interactive(
     args: &Args,
     opts: ViewOpts,
-    sampler: &mut ProcSampler,
+    sampler: &mut dyn Sampler,
     ctx: &Context,
     tty: tty::Tty,
 ) -> anyhow::Result<Outcome> {
     // fail (or refuse --cpus) before entering the alternate screen
     let mut probe = Snapshot::default();
     first_sample(sampler, &mut probe, &opts)?;
+    sampler.rewind();
     tui::install_signal_handlers()?;
     let mut app = app::App::new(opts, args.delay, args.source());
     app.nodes = cpu_nodes(&ctx.root);

@@ -131,7 +131,7 @@ fn take_sample(
             }
             app.judge(stat);
         }
-        Ok(None) => app.message = Some(format!("{}: no more samples", sampler.describe())),
+        Ok(None) => app.message = Some(format!("no more samples: {}", sampler.describe())),
         Err(e) => app.message = Some(crate::exit::one_line(&e)),
     }
 }

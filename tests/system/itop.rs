@@ -9,6 +9,11 @@ use opskit::api::itop::{RowKind, Snapshot};
 
 use crate::util::{bunzip, opskit, require_root, require_tool, run, shared_fixtures};
 
+/// The fake /proc + /sys tree generator the hermetic tests use.
+#[path = "../hermetic/itop_tree.rs"]
+#[allow(dead_code)]
+mod itop_tree;
+
 /// Every interrupts/softirqs capture in ../shared (bz2 ones decompressed into `tmp`).
 fn shared_captures(tmp: &Path) -> Option<Vec<PathBuf>> {
     let dir = shared_fixtures("interrupts")?;
@@ -547,7 +552,14 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
-        let name = format!("opskit-itop-{}-{}", std::process::id(), cmd.len());
+        Tmux::start_sized(cmd, 120, 30)
+    }
+
+    fn start_sized(cmd: &str, w: u16, h: u16) -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("opskit-itop-{}-{n}-{w}x{h}", std::process::id());
+        let (w, h) = (w.to_string(), h.to_string());
         let st = Command::new("tmux")
             .args([
                 "-L",
@@ -557,9 +569,9 @@ impl Tmux {
                 "-s",
                 &name,
                 "-x",
-                "120",
+                &w,
                 "-y",
-                "30",
+                &h,
                 "sh",
                 "-c",
                 cmd,
@@ -1648,4 +1660,280 @@ fn too_many_rows_or_a_endless_line_is_an_error_naming_the_file_and_limit() {
         )),
         "{err}"
     );
+}
+
+/// A number as the TUI shows it (`200000`, `2.5`, `200k`, `1.2M`) and the rounding it
+/// implies: (value, half a unit of its last digit).
+fn shown_number(tok: &str) -> Option<(f64, f64)> {
+    let (num, mult) = match tok.chars().last()? {
+        'k' => (&tok[..tok.len() - 1], 1e3),
+        'M' => (&tok[..tok.len() - 1], 1e6),
+        'G' => (&tok[..tok.len() - 1], 1e9),
+        _ => (tok, 1.0),
+    };
+    let v: f64 = num.parse().ok()?;
+    let decimals = num.split_once('.').map_or(0, |(_, d)| d.len());
+    Some((v * mult, 0.5 * 10f64.powi(-(decimals as i32)) * mult))
+}
+
+/// Lifetime totals per label in a /proc/interrupts file (the sum of its counts).
+fn lifetime_totals(file: &Path) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(file).unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (label, rest) = l.split_once(':')?;
+            let sum = rest
+                .split_whitespace()
+                .map_while(|t| t.parse::<u64>().ok())
+                .sum();
+            Some((label.trim().to_string(), sum))
+        })
+        .collect()
+}
+
+/// Every number in the TUI's table is the true one: per-CPU cells, SUM and % rows, RATE/s,
+/// MAX/s and the lifetime TOTAL, checked against the JSON of the same files and the counts.
+fn check_screen_numbers(screen: &str, json: &serde_json::Value, b: &Path, what: &str) -> usize {
+    let lifetime = lifetime_totals(b);
+    let lines: Vec<&str> = screen.lines().collect();
+    let hi = lines
+        .iter()
+        .position(|l| l.contains("RATE/s"))
+        .unwrap_or_else(|| panic!("{what}: no table header: {screen}"));
+    // the right-aligned columns end where their title ends: (title, first char, last char)
+    let head: Vec<char> = lines[hi].chars().collect();
+    let mut cols: Vec<(String, usize, usize)> = Vec::new();
+    let mut k = 0;
+    while k < head.len() {
+        if head[k] == ' ' {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while k < head.len() && head[k] != ' ' {
+            k += 1;
+        }
+        let title: String = head[start..k].iter().collect();
+        if title == "AFFINITY" || title == "NAME" {
+            break;
+        }
+        let from = cols.last().map_or(0, |c| c.2 + 1);
+        cols.push((title, from, k - 1));
+    }
+    let mut checked = 0;
+    let cpu_totals = &json["cpu_totals"];
+    let all: f64 = cpu_totals
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    for line in &lines[hi + 1..] {
+        if line.contains("q quit") || line.starts_with("no more samples") {
+            break;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let cell = |c: &(String, usize, usize)| -> String {
+            chars
+                .get(c.1..=c.2.min(chars.len().saturating_sub(1)))
+                .map(|x| x.iter().collect::<String>().trim().to_string())
+                .unwrap_or_default()
+        };
+        let label = cell(&cols[0]);
+        if label.is_empty() {
+            continue;
+        }
+        let irq = json["irqs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["irq"] == label.as_str());
+        for c in &cols[1..] {
+            let text = cell(c);
+            if text.is_empty() {
+                continue;
+            }
+            let cpu = c.0.strip_prefix("CPU");
+            let want = match (label.as_str(), c.0.as_str(), cpu) {
+                ("SUM", _, Some(id)) => cpu_totals[id].as_f64().unwrap(),
+                ("SUM", "RATE/s", _) => all,
+                ("%", _, Some(id)) => cpu_totals[id].as_f64().unwrap() / all * 100.0,
+                (_, _, Some(id)) => irq.unwrap()["rates"][id].as_f64().unwrap_or(0.0),
+                (_, "RATE/s" | "MAX/s", _) => irq.unwrap()["total_rate"].as_f64().unwrap(),
+                (_, "TOTAL", _) => lifetime[&label] as f64,
+                (_, "NODE", _) => irq.unwrap()["node"].as_f64().unwrap(),
+                _ => panic!(
+                    "{what}: unexpected cell {text:?} in {:?} of {label}: {line}",
+                    c.0
+                ),
+            };
+            let (v, tol) = shown_number(&text).unwrap_or_else(|| {
+                panic!(
+                    "{what}: {text:?} in {} is not a whole number: {line}\n{screen}",
+                    c.0
+                )
+            });
+            assert!(
+                (v - want).abs() <= tol + 1e-6,
+                "{what}: {} of {label:?} shows {text} ({v} ±{tol}), the true value is {want}: {line}\n{screen}",
+                c.0
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn tui_numbers_are_true_and_paused_is_visible_at_every_size() {
+    if !require_tool("tmux") {
+        return;
+    }
+    let mut m = itop_tree::healthy();
+    let eth2 = m.irq_mut(45);
+    eth2.rate = 200_000.0;
+    eth2.affinity = vec![0];
+    eth2.effective = None;
+    m.loc = (0..24).map(|c| (c, 24_000.0)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    m.write_tree(&root);
+    let files = m.snapshots(&root, dir.path(), 1.0);
+    let mut c = opskit();
+    c.arg("--root").arg(&root).arg("itop");
+    c.arg("--from").arg(&files[0]).arg("--from").arg(&files[1]);
+    let (code, out, err) = run(c.args(["-d", "1", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for (w, h) in [(40u16, 10u16), (44, 24), (80, 24), (200, 50)] {
+        for mode in ["-t", "-a"] {
+            let cmd = format!(
+                "{} --root {} itop -i {mode} -d 1 --from {} --from {}; sleep 60",
+                crate::util::bin().display(),
+                root.display(),
+                files[0].display(),
+                files[1].display()
+            );
+            let t = Tmux::start_sized(&cmd, w, h);
+            let what = format!("{w}x{h} {mode}");
+            let s = t.wait_for("no more samples");
+            assert!(s.contains("no more samples"), "{what}: {s}");
+            let n = check_screen_numbers(&s, &json, &files[1], &what);
+            assert!(n >= 3, "{what}: only {n} numbers on screen: {s}");
+            if w >= 80 {
+                assert!(s.contains("CPU 0 takes"), "{what}: the verdict: {s}");
+            }
+            t.keys("p");
+            let s = t.wait_for("PAUSED");
+            let first = s.lines().next().unwrap_or("");
+            assert!(first.contains("PAUSED"), "{what}: {s}");
+            t.keys("q");
+        }
+    }
+}
+
+#[test]
+fn prometheus_exposition_passes_promtool_and_listen_serves_it() {
+    if !require_tool("promtool") {
+        return;
+    }
+    let mut m = itop_tree::healthy();
+    let eth2 = m.irq_mut(45);
+    eth2.rate = 200_000.0;
+    eth2.affinity = vec![0];
+    eth2.effective = None;
+    m.handlers.insert(0, (3.0, 94.0));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    m.write_tree(&root);
+    let files = m.snapshots(&root, dir.path(), 1.0);
+    let mut c = opskit();
+    c.arg("--root").arg(&root).arg("itop");
+    c.arg("--from").arg(&files[0]).arg("--from").arg(&files[1]);
+    c.arg("--stat").arg(&files[2]).arg("--stat").arg(&files[3]);
+    let (code, out, err) = run(c.args(["-d", "1", "--format", "prometheus"]));
+    assert_eq!(code, 0, "{err}");
+    let check = |text: &str| {
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let o = p.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "promtool: {}{}\n{text}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    check(&out);
+    for want in [
+        "opskit_itop_cpu_device_interrupts_per_second{cpu=\"0\"} 202001\n",
+        "opskit_itop_cpu_handler_time_ratio{cpu=\"0\",kind=\"softirq\"} 0.94\n",
+        "opskit_itop_irq_per_second{irq=\"45\",device=\"eth2\"} 200000\n",
+        "opskit_itop_hot_cpus 1\n",
+        "opskit_itop_hot_cpu_share{cpu=\"0\",load=\"device\",trigger=\"both\"} 0.49",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    // --listen on a free loopback port: the live exposition, promtool-clean
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(crate::util::bin())
+        .args([
+            "itop",
+            "-d",
+            "0.2",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _k = Kill(child);
+    let t0 = Instant::now();
+    let body = loop {
+        use std::io::{Read as _, Write as _};
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            if r.starts_with("HTTP/1.1 200") {
+                break r.split_once("\r\n\r\n").unwrap().1.to_string();
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "no answer on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        body.contains("opskit_itop_cpu_interrupts_per_second{cpu=\"0\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("opskit_itop_cpu_softirqs_per_second{cpu=\"0\",softirq=\"NET_RX\"}"),
+        "{body}"
+    );
+    assert!(body.contains("opskit_itop_hot_cpus "), "{body}");
+    check(&body);
 }
