@@ -374,7 +374,7 @@ fn columns(app: &App, width: u16) -> (Vec<(Col, u16)>, usize) {
     let irq_w = irq_width(app);
     let softirq = app.source == Source::Softirqs;
     let mut left = i32::from(width) - i32::from(irq_w) - 1 - i32::from(TOTAL_W);
-    let name = !softirq && left >= i32::from(NAME_MIN) + 1;
+    let name = !softirq && left > i32::from(NAME_MIN);
     if name {
         left -= i32::from(NAME_MIN) + 1;
     }
@@ -389,7 +389,7 @@ fn columns(app: &App, width: u16) -> (Vec<(Col, u16)>, usize) {
         }
     }
     let mut take = |w: u16| {
-        let ok = left >= i32::from(w) + 1;
+        let ok = left > i32::from(w);
         if ok {
             left -= i32::from(w) + 1;
         }

@@ -509,8 +509,10 @@ mod tests {
         assert_eq!(h[0].culprits[0].irqs, ["30", "31"]);
         assert_eq!(h[0].culprits[0].placement, Placement::Unknown);
         // the same load when the IRQs may only use CPU 3: still called out, as pinned
-        let mut facts = Facts::default();
-        facts.info = vec![Default::default(); r.irqs.len()];
+        let mut facts = Facts {
+            info: vec![Default::default(); r.irqs.len()],
+            ..Default::default()
+        };
         for k in 0..2 {
             facts.info[k].allowed = Some(Arc::from([3u32]));
         }

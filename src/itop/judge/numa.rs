@@ -81,6 +81,9 @@ pub struct NumaMismatch {
     pub irqs: Vec<String>,
 }
 
+/// A device's node, interrupts/s on and off it, and its IRQs off it with their rate.
+type DevLoad = (u32, f64, f64, Vec<(String, f64)>);
+
 /// Devices (numbered IRQs grouped by their sysfs device, else by [`device_of`]) at
 /// [`MIN_RATE`]/s or more whose interrupts are more than half handled off their node.
 /// Kernel-managed IRQs never count (per-CPU queues are served where the I/O comes from, and
@@ -96,7 +99,7 @@ pub fn numa_mismatches(
     }
     let col_node: Vec<Option<u32>> = cur.cpus.iter().map(|&c| nodes.node_of(c)).collect();
     // device -> (node, local, remote, irqs off node)
-    let mut by_dev: BTreeMap<String, (u32, f64, f64, Vec<(String, f64)>)> = BTreeMap::new();
+    let mut by_dev: BTreeMap<String, DevLoad> = BTreeMap::new();
     for (k, ir) in rates.irqs.iter().enumerate() {
         let r = cur.row(ir.row);
         let info = facts.get(k);
