@@ -300,7 +300,6 @@ fn batch(
     ctx: &Context,
     pace: Pace,
 ) -> anyhow::Result<Outcome> {
-    let mut out = Vec::new();
     // one exposition is one sample
     let max = if args.format == Format::Prometheus {
         Some(1)
@@ -318,16 +317,15 @@ fn batch(
         max,
         soft.as_mut(),
         &mut |s, so| {
-            out.clear();
+            // streamed: a 100,000-CPU sample is never held whole as text
+            let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
             match args.format {
-                Format::Text => crate::itop::render::write_text(&mut out, s, opts)?,
-                Format::Json => crate::itop::render::write_json(&mut out, s, opts)?,
-                Format::Prometheus => crate::itop::render::prom::write_prometheus(&mut out, s, so)?,
+                Format::Text => crate::itop::render::write_text(&mut out, s, opts),
+                Format::Json => crate::itop::render::write_json(&mut out, s, opts),
+                Format::Prometheus => crate::itop::render::prom::write_prometheus(&mut out, s, so),
             }
-            let mut lock = std::io::stdout().lock();
-            lock.write_all(&out)
-                .and_then(|()| lock.flush())
-                .context("writing to stdout")
+            .and_then(|()| out.flush())
+            .context("writing to stdout")
         },
     )?;
     Ok(Outcome::Success)

@@ -69,24 +69,38 @@ pub struct IrqRate {
     pub per_cpu: CellRates,
 }
 
-/// A row's per-CPU rates, sparse: only the cells that are not zero are stored (on the
-/// 1152-CPU capture nearly all are zero, and a dense `Option<f64>` per cell was 19 MB).
+/// A row's per-CPU rates. Sparse where most cells are zero (only the non-zero cells are
+/// stored: on the 1152-CPU capture nearly all are zero, and a dense `Option<f64>` per cell
+/// was 19 MB); dense where most are not, as the 4-byte increase of each cell (a 100,000-CPU
+/// row with every cell busy is 400 KB, not 1.6 MB of (column, rate) pairs). Either way a
+/// cell's rate is its increase over the interval, computed when read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CellRates {
     /// (column, rate) in increasing column order: the non-zero rates, and NaN for a CPU
-    /// absent from the older snapshot (no rate known).
+    /// absent from the older snapshot (no rate known). Empty when `dense` is used.
     cells: Vec<(u32, f64)>,
+    /// The increase of every column ([`ABSENT`]: no rate known), when not empty.
+    dense: Vec<u32>,
+    /// The interval, to turn `dense` increases into rates.
+    elapsed: f64,
     /// The number of columns (0 for a row without per-CPU counts).
     len: usize,
     /// False when no rate is known for the row (new, reset): every cell is `None`.
     known: bool,
 }
 
+/// A dense cell with no rate known (its CPU was absent from the older snapshot).
+const ABSENT: u32 = u32::MAX;
+
 impl CellRates {
     /// The rate of column `j`: `None` when unknown or out of range.
     pub fn get(&self, j: usize) -> Option<f64> {
         if !self.known || j >= self.len {
             return None;
+        }
+        if !self.dense.is_empty() {
+            let d = self.dense[j];
+            return (d != ABSENT).then(|| f64::from(d) / self.elapsed);
         }
         match self.cells.binary_search_by_key(&j, |c| c.0 as usize) {
             Ok(i) => Some(self.cells[i].1).filter(|v| !v.is_nan()),
@@ -101,6 +115,9 @@ impl CellRates {
             if !self.known {
                 return None;
             }
+            if !self.dense.is_empty() {
+                return self.get(j);
+            }
             match next.next_if(|c| c.0 as usize == j) {
                 Some(c) => Some(c.1).filter(|v| !v.is_nan()),
                 None => Some(0.0),
@@ -110,10 +127,19 @@ impl CellRates {
 
     /// The known non-zero cells, (column, rate), in column order.
     pub fn nonzero(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
-        self.cells
+        let known = self.known;
+        let sparse = self
+            .cells
             .iter()
-            .filter(|c| self.known && !c.1.is_nan())
-            .map(|&(j, v)| (j as usize, v))
+            .filter(move |c| known && !c.1.is_nan())
+            .map(|&(j, v)| (j as usize, v));
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &d)| known && d != 0 && d != ABSENT)
+            .map(|(j, &d)| (j, f64::from(d) / self.elapsed));
+        sparse.chain(dense)
     }
 
     /// Dense, for tests and small views.
@@ -136,9 +162,8 @@ impl CellRates {
         cpu_totals: &[Option<f64>],
     ) -> CellRates {
         let mut out = CellRates {
-            cells: Vec::new(),
             len: cpu_totals.len(),
-            known: false,
+            ..CellRates::default()
         };
         for p in parts.filter(|p| p.known && p.len > 0) {
             out.known = true;
@@ -162,8 +187,29 @@ impl CellRates {
 
     fn reset(&mut self, len: usize, known: bool) {
         self.cells.clear();
+        self.dense.clear();
         self.len = len;
         self.known = known;
+    }
+
+    /// Store one row's increases (`(column, increase)`, `None`: unknown), non-zero and
+    /// unknown cells only, in increasing column order.
+    fn fill(&mut self, deltas: &[(u32, Option<u64>)], elapsed: f64) {
+        self.elapsed = elapsed;
+        let fits = || deltas.iter().all(|d| d.1.is_none_or(|v| v < u64::from(ABSENT)));
+        // (column, f64) pairs cost 16 bytes a cell, a dense increase 4 a column
+        if deltas.len() * 16 > self.len * 4 && fits() {
+            self.dense.resize(self.len, 0);
+            for &(j, d) in deltas {
+                self.dense[j as usize] = d.map_or(ABSENT, |d| d as u32);
+            }
+        } else {
+            self.cells.extend(
+                deltas
+                    .iter()
+                    .map(|&(j, d)| (j, d.map_or(f64::NAN, |d| d as f64 / elapsed))),
+            );
+        }
     }
 }
 
@@ -313,14 +359,15 @@ fn row_rate(
     slot.per_cpu.reset(ncols, true);
     let counted = !matches!(r.role, RowRole::Member(_));
     if r.kind == RowKind::PerCpu {
-        for &(j, d) in &scratch.deltas {
-            if let (Some(d), true) = (d, counted) {
-                let s = &mut scratch.cpu_sums[j as usize];
-                *s = s.saturating_add(d);
+        if counted {
+            for &(j, d) in &scratch.deltas {
+                if let Some(d) = d {
+                    let s = &mut scratch.cpu_sums[j as usize];
+                    *s = s.saturating_add(d);
+                }
             }
-            let v = d.map_or(f64::NAN, |d| d as f64 / elapsed);
-            slot.per_cpu.cells.push((j, v));
         }
+        slot.per_cpu.fill(&scratch.deltas, elapsed);
     }
     let t = sum as f64 / elapsed;
     slot.total = Some(t);
@@ -390,6 +437,25 @@ mod tests {
     use super::*;
 
     use crate::itop::model::interrupts::tests::X86;
+
+    #[test]
+    fn busy_rows_are_stored_densely_and_read_the_same() {
+        // every cell busy: dense increases; CPU 2 absent from the older snapshot
+        let a = Snapshot::parse("  CPU0 CPU1 CPU3 CPU4\n 1: 10 20 30 40 a\n").unwrap();
+        let b = Snapshot::parse("  CPU0 CPU1 CPU2 CPU4\n 1: 13 26 5 41 a\n").unwrap();
+        let r = rates(&a, &b, 2.0);
+        let c = &r.irqs[0].per_cpu;
+        assert!(c.cells.is_empty() && c.dense.len() == 4, "{c:?}");
+        assert_eq!(c.to_vec(), [Some(1.5), Some(3.0), None, Some(0.5)]);
+        assert_eq!(c.get(2), None);
+        assert_eq!(
+            c.nonzero().collect::<Vec<_>>(),
+            [(0, 1.5), (1, 3.0), (3, 0.5)]
+        );
+        assert_eq!(r.cpu_totals, [Some(1.5), Some(3.0), None, Some(0.5)]);
+        let sum = CellRates::summed([c, c].into_iter(), &r.cpu_totals);
+        assert_eq!(sum.to_vec(), [Some(3.0), Some(6.0), None, Some(1.0)]);
+    }
 
     #[test]
     fn cell_rates_are_sparse_and_read_densely() {

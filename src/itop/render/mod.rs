@@ -60,7 +60,9 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use crate::common::escape::clean;
-use crate::format::table::{Align, Table};
+use crate::format::table::Align;
+#[cfg(doc)]
+use crate::format::table::Table;
 use crate::itop::judge::hot::{Hotspot, Load, Placement, Remedy, Trigger};
 use crate::itop::judge::numa::{CpuNodes, NumaMismatch};
 use crate::itop::judge::view::{row_rate, DeviceGroup, Line, View, ViewOpts, MEMBER_MARK};
@@ -317,7 +319,7 @@ pub fn write_text(out: &mut dyn Write, s: &Sample, opts: &ViewOpts) -> io::Resul
             writeln!(out, "{line}")?;
         }
     }
-    text_table(s, opts, &v).render(out)?;
+    write_table(out, s, opts, &v)?;
     for h in &s.report.hot {
         write_hotspot(out, h)?;
     }
@@ -358,7 +360,10 @@ fn write_hotspot(out: &mut dyn Write, h: &Hotspot) -> io::Result<()> {
     Ok(())
 }
 
-fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
+/// The text table, one row built at a time, twice (the column widths, then the lines), so
+/// a 100,000-CPU `-a` table is never held whole; laid out as [`Table`] lays it out (columns
+/// two spaces apart, numbers right-aligned, no trailing blanks).
+fn write_table(out: &mut dyn Write, s: &Sample, opts: &ViewOpts, v: &View) -> io::Result<()> {
     let mut headers: Vec<(String, Align)> = vec![("IRQ".into(), Align::Right)];
     if v.per_cpu {
         headers.extend(
@@ -378,15 +383,63 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
         headers.push(("NAME".into(), Align::Left));
     }
     let ncols = headers.len();
-    let mut t = Table::new(headers);
-    for line in &v.lines(s.snap, s.rates, s.facts, opts.by_device) {
-        match line {
-            Line::Irq(k) => t.push(text_row(s, opts, v, *k)),
-            Line::Device(g) => t.push(device_row(s, opts, v, g)),
+    let lines = v.lines(s.snap, s.rates, s.facts, opts.by_device);
+    let extra = if v.per_cpu { 2 } else { 0 };
+    let row_at = |r: usize| -> Vec<String> {
+        match lines.get(r) {
+            Some(Line::Irq(k)) => text_row(s, opts, v, *k),
+            Some(Line::Device(g)) => device_row(s, opts, v, g),
+            None => {
+                let mut row = cpu_row(s, v, r - lines.len());
+                row.resize(ncols, String::new());
+                row
+            }
+        }
+    };
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.0.chars().count()).collect();
+    for r in 0..lines.len() + extra {
+        for (i, cell) in row_at(r).iter().enumerate() {
+            let n = cell.chars().count();
+            if i >= widths.len() {
+                widths.push(n);
+            } else if n > widths[i] {
+                widths[i] = n;
+            }
         }
     }
-    if v.per_cpu {
-        // per-CPU totals and each CPU's share, as irqtop's %delta row
+    let align: Vec<Align> = headers.iter().map(|h| h.1).collect();
+    let head: Vec<String> = headers.into_iter().map(|h| h.0).collect();
+    let mut line = String::new();
+    let mut put = |row: &[String]| -> io::Result<()> {
+        line.clear();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if align.get(i).copied().unwrap_or(Align::Left) == Align::Right {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if i + 1 < row.len() {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    put(&head)?;
+    for r in 0..lines.len() + extra {
+        put(&row_at(r))?;
+    }
+    Ok(())
+}
+
+/// Per-CPU columns: row 0 each CPU's total (SUM), row 1 its share of them all (%), as
+/// irqtop's %delta row.
+fn cpu_row(s: &Sample, v: &View, which: usize) -> Vec<String> {
+    if which == 0 {
         let mut sum = vec!["SUM".to_string()];
         sum.extend(
             v.cols
@@ -399,8 +452,8 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
             .filter_map(|&j| s.rates.cpu_totals.get(j).copied().flatten())
             .sum();
         sum.push(fmt_rate(Some(all)));
-        sum.resize(ncols, String::new());
-        t.push(sum);
+        sum
+    } else {
         let mut share = vec!["%".to_string()];
         share.extend(
             cpu_shares(s.rates, &v.cols)
@@ -408,10 +461,8 @@ fn text_table(s: &Sample, opts: &ViewOpts, v: &View) -> Table {
                 .map(|x| x.map_or("-".into(), |x| format!("{:.1}", x * 100.0))),
         );
         share.push("100.0".into());
-        share.resize(ncols, String::new());
-        t.push(share);
+        share
     }
-    t
 }
 
 /// A device's queue IRQs added up (`--by-device`): `+8` in the IRQ column for 8 IRQs.
