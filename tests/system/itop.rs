@@ -1937,3 +1937,72 @@ fn prometheus_exposition_passes_promtool_and_listen_serves_it() {
     assert!(body.contains("opskit_itop_hot_cpus "), "{body}");
     check(&body);
 }
+
+/// A `/proc/interrupts` of `ncpu` CPUs and `rows` device rows, every count `count`.
+fn write_wide_capture(path: &Path, ncpu: usize, rows: usize, count: u64) {
+    use std::io::Write as _;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let head: Vec<String> = (0..ncpu).map(|c| format!("CPU{c}")).collect();
+    writeln!(f, "{}", head.join(" ")).unwrap();
+    let cells = vec![count.to_string(); ncpu].join(" ");
+    for r in 0..rows {
+        writeln!(f, "{r}: {cells} PCI-MSI {r}-edge eth{r}").unwrap();
+    }
+}
+
+/// Run opskit with `args` (output discarded); its exit code and peak RSS in KiB.
+#[allow(unsafe_code)]
+fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
+    let child = Command::new(crate::util::bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid);
+    (libc::WEXITSTATUS(status), ru.ru_maxrss)
+}
+
+#[test]
+fn memory_on_100k_cpu_captures_stays_under_200_mb_in_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    // the pairs of the security issue: ~20 MB (100 rows) and ~65 MB (325 rows) of 100,000
+    // CPUs, each under the 64 MiB cap; every cell busy (the worst case for rates)
+    for (rows, formats) in [
+        (
+            100,
+            &[
+                &["-t"][..],
+                &["--format", "json"],
+                &["-a"],
+                &["--format", "prometheus"],
+            ][..],
+        ),
+        (325, &[&["-t"][..], &["--format", "prometheus"]][..]),
+    ] {
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        write_wide_capture(&a, 100_000, rows, 0);
+        write_wide_capture(&b, 100_000, rows, 1);
+        let size = std::fs::metadata(&b).unwrap().len();
+        assert!(size < 64 << 20, "under the input cap: {size}");
+        for f in formats {
+            let mut args: Vec<&std::ffi::OsStr> = vec!["itop".as_ref(), "--from".as_ref()];
+            args.push(a.as_os_str());
+            args.push("--from".as_ref());
+            args.push(b.as_os_str());
+            args.extend(f.iter().map(|x| std::ffi::OsStr::new(x)));
+            let (code, kib) = peak_rss(&args);
+            assert_eq!(code, 0, "{rows} rows {f:?}");
+            assert!(
+                kib < 200 * 1024,
+                "{rows} rows x 100,000 CPUs {f:?}: peak RSS {kib} KiB"
+            );
+            eprintln!("{size} bytes {f:?}: peak RSS {} MiB", kib / 1024);
+        }
+    }
+}
