@@ -53,6 +53,10 @@ pub(crate) fn fit_number(v: Option<f64>, w: usize) -> String {
     };
     for (div, suffix) in [(1e3, "k"), (1e6, "M"), (1e9, "G"), (1e12, "T")] {
         let x = v / div;
+        if x < 1.0 {
+            // `0M` for 24000 would be another number
+            break;
+        }
         for dec in [1usize, 0] {
             let t = format!("{x:.dec$}{suffix}");
             if t.chars().count() <= w && !(dec == 1 && x >= 100.0) {
@@ -690,6 +694,7 @@ mod tests {
     use crate::itop::model::interrupts::Snapshot;
     use crate::itop::model::interrupts::Stamp;
     use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent};
     use ratatui::Terminal;
 
     fn screen(app: &App, w: u16, h: u16) -> String {
@@ -868,6 +873,99 @@ mod tests {
         app.on_key(key('g'));
         let s = screen(&app, 100, 10);
         assert!(s.contains("eth0-TxRx-1 [PCI-MSI 2-edge]"), "{s}");
+    }
+
+    /// 24 CPUs: eth2 at 200,000/s on CPU 0, LOC 24,000/s on each CPU, queues elsewhere.
+    fn hot_app() -> App {
+        let ncpu = 24;
+        let header: String = (0..ncpu).map(|c| format!(" CPU{c}")).collect();
+        let snap = |t: u64| {
+            let eth2: String = (0..ncpu)
+                .map(|c| format!(" {}", if c == 0 { 200_000 * t } else { 0 }))
+                .collect();
+            let q: String = (0..ncpu).map(|_| format!(" {}", 3_000 * t)).collect();
+            let loc: String = (0..ncpu).map(|_| format!(" {}", 24_000 * t)).collect();
+            format!("{header}\n 45:{eth2} PCI-MSI 1-edge eth2\n 46:{q} PCI-MSI 2-edge nvme0q1\nLOC:{loc} Local timer interrupts\n")
+        };
+        let mut app = App::new(ViewOpts::default(), 1.0, Source::Interrupts);
+        for t in 0..2u64 {
+            let at = Stamp {
+                mono: t as f64,
+                wall: (0, 0),
+            };
+            app.on_sample(&mut Snapshot::parse(snap(t)).unwrap(), at);
+        }
+        app.judge(None);
+        app
+    }
+
+    #[test]
+    fn numbers_are_whole_or_suffixed_and_paused_shows_at_every_size() {
+        let mut app = hot_app();
+        assert_eq!(app.report.hot.len(), 1, "{:?}", app.report);
+        app.paused = true;
+        for (w, h) in [(40, 10), (44, 24), (80, 24), (200, 50)] {
+            for mode in ['t', 'a'] {
+                app.on_key(KeyEvent::from(KeyCode::Char(mode)));
+                let s = screen(&app, w, h);
+                assert!(s.lines().next().unwrap().contains("PAUSED"), "{w}x{h}: {s}");
+                let row = |label: &str| {
+                    s.lines()
+                        .find(|l| l.trim_start().starts_with(label))
+                        .unwrap_or_else(|| panic!("{w}x{h} {mode}: no {label}: {s}"))
+                        .to_string()
+                };
+                // every number whole (or with a suffix): eth2 never reads 19999 or 2, LOC
+                // never 2400
+                for (label, allowed) in [
+                    ("45 ", &["0.0", "200000", "200k"][..]),
+                    ("LOC", &["24000", "576000", "576k"][..]),
+                ] {
+                    let line = row(label);
+                    let nums: Vec<&str> = line
+                        .split_whitespace()
+                        .skip(1)
+                        .take_while(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+                        .collect();
+                    assert!(!nums.is_empty(), "{w}x{h} {mode}: {line}");
+                    for tok in &nums {
+                        assert!(
+                            allowed.contains(tok),
+                            "{w}x{h} {mode}: {tok} in {line}: {s}"
+                        );
+                    }
+                }
+            }
+        }
+        // the verdict leads the notice lines, naming eth2
+        let s = screen(&app, 200, 50);
+        assert!(s.contains("CPU 0 takes 75 % of device interrupts"), "{s}");
+    }
+
+    #[test]
+    fn notices_stack_most_important_first_and_say_how_many_more() {
+        let n = vec![
+            "first".to_string(),
+            "second".into(),
+            "third".into(),
+            "fourth".into(),
+        ];
+        assert_eq!(
+            notice_text(&n, 3, 80),
+            ["first", "second", "[+1 more] third"]
+        );
+        assert_eq!(notice_text(&n[..1], 3, 80), ["first"]);
+        // cut at a word, never inside a number
+        let long = vec!["CPU 0 takes 49 % of device interrupts (200000/s)".to_string()];
+        assert_eq!(
+            notice_text(&long, 1, 44),
+            ["CPU 0 takes 49 % of device interrupts…"]
+        );
+        assert_eq!(fit_number(Some(199_999.0), 6), "199999");
+        assert_eq!(fit_number(Some(199_999.0), 5), "200k");
+        assert_eq!(fit_number(Some(2_500_000.0), 4), "2.5M");
+        assert_eq!(fit_number(Some(24_000.0), 4), "24k");
+        assert_eq!(fit_number(Some(24_000.0), 2), "");
     }
 
     #[test]
