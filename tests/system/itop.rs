@@ -1951,7 +1951,7 @@ fn write_wide_capture(path: &Path, ncpu: usize, rows: usize, count: u64) {
 }
 
 /// Run opskit with `args` (output discarded); its exit code and peak RSS in KiB.
-#[allow(unsafe_code)]
+#[allow(unsafe_code, clippy::zombie_processes)] // reaped by wait4, for its rusage
 fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
     let child = Command::new(crate::util::bin())
         .args(args)
@@ -1995,7 +1995,7 @@ fn memory_on_100k_cpu_captures_stays_under_200_mb_in_every_format() {
             args.push(a.as_os_str());
             args.push("--from".as_ref());
             args.push(b.as_os_str());
-            args.extend(f.iter().map(|x| std::ffi::OsStr::new(x)));
+            args.extend(f.iter().map(std::ffi::OsStr::new));
             let (code, kib) = peak_rss(&args);
             assert_eq!(code, 0, "{rows} rows {f:?}");
             assert!(

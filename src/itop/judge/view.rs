@@ -304,7 +304,7 @@ pub enum Line {
     /// One IRQ: an index into `rates.irqs`.
     Irq(usize),
     /// The IRQs of one device (`eth0-TxRx-0..7` -> `eth0`), added up.
-    Device(DeviceGroup),
+    Device(Box<DeviceGroup>),
 }
 
 /// Several IRQs of one device, added up.
@@ -351,7 +351,7 @@ impl View {
         group_by_device(snap, rates, facts, &self.all_rows)
             .into_iter()
             .filter_map(|l| match l {
-                Line::Device(g) => Some(g),
+                Line::Device(g) => Some(*g),
                 Line::Irq(_) => None,
             })
             .collect()
@@ -386,7 +386,7 @@ pub fn group_by_device(snap: &Snapshot, rates: &Rates, facts: &Facts, rows: &[us
         };
         let idx = *at.entry(d).or_insert_with(|| {
             let info = facts.device(k);
-            out.push(Line::Device(DeviceGroup {
+            out.push(Line::Device(Box::new(DeviceGroup {
                 name: d.to_string(),
                 kind: info.map_or(DeviceKind::Other, |x| x.kind),
                 pci: info.and_then(|x| x.pci.clone()),
@@ -395,7 +395,7 @@ pub fn group_by_device(snap: &Snapshot, rates: &Rates, facts: &Facts, rows: &[us
                 total: None,
                 node: info.and_then(|x| x.node),
                 affinity: Vec::new(),
-            }));
+            })));
             out.len() - 1
         });
         if let Line::Device(g) = &mut out[idx] {

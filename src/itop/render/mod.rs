@@ -104,7 +104,7 @@ fn push_rate(s: &mut String, v: Option<f64>) {
     match v {
         None => s.push('-'),
         // most cells of a big box: no formatting machinery for them
-        Some(v) if v == 0.0 => s.push_str("0.0"),
+        Some(0.0) => s.push_str("0.0"),
         Some(v) if !v.is_finite() => s.push('-'),
         Some(v) if v < 100.0 => {
             let _ = write!(s, "{v:.1}");
