@@ -89,9 +89,17 @@ pub(crate) enum Format {
         measured interval; a new IRQ, or one whose counter restarted (a driver reload), shows no \
         rate for that interval; CPUs are matched by id, so one going offline never shifts \
         columns. Each numbered IRQ shows its affinity (effective_affinity_list, else \
-        smp_affinity_list). A CPU taking far more than its fair share of device interrupts (or, \
-        with --softirq, of NET_RX/NET_TX/BLOCK) is called out with the fix; the time each CPU \
-        spends in handlers comes from /proc/stat, as mpstat's %irq and %soft.\n\n\
+        smp_affinity_list). A CPU taking a large share of the machine's device interrupts (at \
+        least 3 times the mean per CPU and a fifth of them all; with --softirq, of NET_RX/NET_TX/BLOCK) \
+        or of handler time is called out whatever the affinity masks say, with the devices that \
+        put the load there (netdev and NVMe names from sysfs; pinned or not; kernel-managed or \
+        not) and the remedy for each kind: RPS for a single-queue NIC (the rps_cpus mask), a CPU \
+        per queue for queues piled on one CPU, more queues (ethtool -L) for a NIC already \
+        spread, nothing for kernel-managed queues. Per-CPU interrupts (LOC, RES, CAL, TLB...) \
+        never count. A device handled on another NUMA node while its own node's CPUs are online \
+        is named (never for managed queues). The time each CPU spends in handlers comes from \
+        /proc/stat (read by default when live; an unreadable one is a warning), as mpstat's \
+        %irq and %soft.\n\n\
         On a terminal it is interactive (press ? for keys; keys are read from /dev/tty); when \
         stdout is not a terminal, with -b, or when the terminal cannot run it (TERM=dumb, no \
         /dev/tty, a window under 40x8), it prints plain samples.",
@@ -100,7 +108,9 @@ pub(crate) enum Format {
         opskit itop -b -n 5 --top 10         # five samples of the 10 busiest IRQs\n  \
         opskit itop -b -n 1 --format json    # one JSON object per sample\n  \
         cat /proc/interrupts > a; sleep 10; cat /proc/interrupts > b\n  \
-        opskit itop --from a --from b -d 10  # rates between captured snapshots"
+        opskit itop --from a --from b -d 10  # rates between captured snapshots\n  \
+        opskit itop --format prometheus      # one exposition (node_exporter textfile)\n  \
+        opskit itop --listen 127.0.0.1:9300  # serve /metrics, sampling every --delay"
 )]
 pub(crate) struct Args {
     /// A column per CPU (the default with 8 CPUs or fewer)
@@ -165,7 +175,8 @@ pub(crate) struct Args {
 
     /// Rates between captured snapshots instead of live sampling (repeat: --from a --from b)
     ///
-    /// Consecutive files are --delay seconds apart; nothing sleeps. Implies batch mode.
+    /// Consecutive files are --delay seconds apart; nothing sleeps. Implies batch mode (unless
+    /// -i). With --root DIR, the affinities, devices and NUMA nodes are read under DIR.
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1)]
     pub(crate) from: Vec<PathBuf>,
 
