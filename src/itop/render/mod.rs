@@ -110,12 +110,30 @@ fn push_rate(s: &mut String, v: Option<f64>) {
             let _ = write!(s, "{v:.1}");
         }
         Some(v) if v < 1e6 => {
-            let _ = write!(s, "{v:.0}");
+            // as `{v:.0}` (ties to even), without the formatting machinery: a dense
+            // 1152-CPU table has 1.2 million of them
+            push_u64(s, v.round_ties_even() as u64);
         }
         Some(v) => {
             let _ = write!(s, "{:.2}M", v / 1e6);
         }
     }
+}
+
+/// The decimal digits of `n`.
+fn push_u64(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// An affinity list cut to `max` characters at a comma, with `…` when cut: `0-287,576-863`
@@ -363,8 +381,9 @@ fn write_hotspot(out: &mut dyn Write, h: &Hotspot) -> io::Result<()> {
 }
 
 /// The text table, one row built at a time, twice (the column widths, then the lines), so
-/// a 100,000-CPU `-a` table is never held whole; laid out as [`Table`] lays it out (columns
-/// two spaces apart, numbers right-aligned, no trailing blanks).
+/// a 100,000-CPU `-a` table is never held whole, and its CPU cells are formatted into one
+/// scratch buffer, never allocated; laid out as [`Table`] lays it out (columns two spaces
+/// apart, numbers right-aligned, no trailing blanks).
 fn write_table(out: &mut dyn Write, s: &Sample, opts: &ViewOpts, v: &View) -> io::Result<()> {
     let mut headers: Vec<(String, Align)> = vec![("IRQ".into(), Align::Right)];
     if v.per_cpu {
@@ -384,96 +403,150 @@ fn write_table(out: &mut dyn Write, s: &Sample, opts: &ViewOpts, v: &View) -> io
         headers.push(("AFFINITY".into(), Align::Left));
         headers.push(("NAME".into(), Align::Left));
     }
-    let ncols = headers.len();
     let lines = v.lines(s.snap, s.rates, s.facts, opts.by_device);
     let extra = if v.per_cpu { 2 } else { 0 };
-    let row_at = |r: usize| -> Vec<String> {
+    let nrows = lines.len() + extra;
+    // a row: its IRQ cell, what its CPU cells show, its cells after the CPU columns
+    let row_at = |r: usize| -> (String, CpuCells, Vec<String>) {
         match lines.get(r) {
-            Some(Line::Irq(k)) => text_row(s, opts, v, *k),
-            Some(Line::Device(g)) => device_row(s, opts, v, g),
-            None => {
-                let mut row = cpu_row(s, v, r - lines.len());
-                row.resize(ncols, String::new());
-                row
+            Some(Line::Irq(k)) => {
+                let ir = &s.rates.irqs[*k];
+                let cells = match s.snap.row(ir.row).kind {
+                    RowKind::PerCpu => CpuCells::Rates(&ir.per_cpu),
+                    _ => CpuCells::Blank,
+                };
+                let (head, tail) = text_row(s, opts, v, *k);
+                (head, cells, tail)
             }
+            Some(Line::Device(g)) => {
+                let (head, tail) = device_row(s, opts, v, g);
+                (head, CpuCells::Rates(&g.per_cpu), tail)
+            }
+            None => {
+                let which = r - lines.len();
+                let (head, tail) = cpu_row(s, v, which);
+                let cells = if which == 0 {
+                    CpuCells::Sum
+                } else {
+                    CpuCells::Share
+                };
+                (head, cells, tail)
+            }
+        }
+    };
+    let shares = if v.per_cpu {
+        cpu_shares(s.rates, &v.cols)
+    } else {
+        Vec::new()
+    };
+    let ncpu = if v.per_cpu { v.cols.len() } else { 0 };
+    let cpu_cell = |cells: &CpuCells, c: usize, buf: &mut String| {
+        buf.clear();
+        let j = v.cols[c];
+        match cells {
+            CpuCells::Rates(r) => push_rate(buf, r.get(j)),
+            CpuCells::Blank => {}
+            CpuCells::Sum => push_rate(buf, s.rates.cpu_totals.get(j).copied().flatten()),
+            CpuCells::Share => match shares[c] {
+                Some(x) => {
+                    let _ = write!(buf, "{:.1}", x * 100.0);
+                }
+                None => buf.push('-'),
+            },
         }
     };
     let mut widths: Vec<usize> = headers.iter().map(|h| h.0.chars().count()).collect();
-    for r in 0..lines.len() + extra {
-        for (i, cell) in row_at(r).iter().enumerate() {
-            let n = cell.chars().count();
-            if i >= widths.len() {
-                widths.push(n);
-            } else if n > widths[i] {
-                widths[i] = n;
-            }
+    let mut buf = String::new();
+    for r in 0..nrows {
+        let (head, cells, tail) = row_at(r);
+        widths[0] = widths[0].max(head.chars().count());
+        for c in 0..ncpu {
+            cpu_cell(&cells, c, &mut buf);
+            widths[1 + c] = widths[1 + c].max(buf.len());
+        }
+        for (i, cell) in tail.iter().enumerate() {
+            let w = &mut widths[1 + ncpu + i];
+            *w = (*w).max(cell.chars().count());
         }
     }
     let align: Vec<Align> = headers.iter().map(|h| h.1).collect();
-    let head: Vec<String> = headers.into_iter().map(|h| h.0).collect();
+    let ncols = headers.len();
     let mut line = String::new();
-    let mut put = |row: &[String]| -> io::Result<()> {
-        line.clear();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            if align.get(i).copied().unwrap_or(Align::Left) == Align::Right {
+    // one cell of column `i` (of a row of `len` cells) into the line
+    let put = |line: &mut String, i: usize, cell: &str, len: usize| {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        let pad = widths[i].saturating_sub(cell.chars().count());
+        if align[i] == Align::Right {
+            line.extend(std::iter::repeat_n(' ', pad));
+            line.push_str(cell);
+        } else {
+            line.push_str(cell);
+            if i + 1 < len {
                 line.extend(std::iter::repeat_n(' ', pad));
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                if i + 1 < row.len() {
-                    line.extend(std::iter::repeat_n(' ', pad));
-                }
             }
         }
-        writeln!(out, "{}", line.trim_end())
     };
-    put(&head)?;
-    for r in 0..lines.len() + extra {
-        put(&row_at(r))?;
+    for (i, (h, _)) in headers.iter().enumerate() {
+        put(&mut line, i, h, ncols);
+    }
+    writeln!(out, "{}", line.trim_end())?;
+    for r in 0..nrows {
+        line.clear();
+        let (head, cells, tail) = row_at(r);
+        let len = 1 + ncpu + tail.len();
+        put(&mut line, 0, &head, len);
+        for c in 0..ncpu {
+            cpu_cell(&cells, c, &mut buf);
+            put(&mut line, 1 + c, &buf, len);
+        }
+        for (i, cell) in tail.iter().enumerate() {
+            put(&mut line, 1 + ncpu + i, cell, len);
+        }
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
 
+/// What a table row shows in its CPU columns.
+enum CpuCells<'a> {
+    /// A row's (or a device's) rates.
+    Rates(&'a CellRates),
+    /// Nothing (a row without per-CPU counts).
+    Blank,
+    /// Each CPU's total.
+    Sum,
+    /// Each CPU's share of all.
+    Share,
+}
+
 /// Per-CPU columns: row 0 each CPU's total (SUM), row 1 its share of them all (%), as
-/// irqtop's %delta row.
-fn cpu_row(s: &Sample, v: &View, which: usize) -> Vec<String> {
+/// irqtop's %delta row: its IRQ cell and its cells after the CPU columns (the CPU cells are
+/// drawn by [`write_table`]).
+fn cpu_row(s: &Sample, v: &View, which: usize) -> (String, Vec<String>) {
+    let ntail = usize::from(s.source != Source::Softirqs) * (2 + usize::from(s.nodes.is_numa()));
+    let mut tail = Vec::with_capacity(1 + ntail);
     if which == 0 {
-        let mut sum = vec!["SUM".to_string()];
-        sum.extend(
-            v.cols
-                .iter()
-                .map(|&j| fmt_rate(s.rates.cpu_totals.get(j).copied().flatten())),
-        );
         let all: f64 = v
             .cols
             .iter()
             .filter_map(|&j| s.rates.cpu_totals.get(j).copied().flatten())
             .sum();
-        sum.push(fmt_rate(Some(all)));
-        sum
+        tail.push(fmt_rate(Some(all)));
+        tail.resize(1 + ntail, String::new());
+        ("SUM".into(), tail)
     } else {
-        let mut share = vec!["%".to_string()];
-        share.extend(
-            cpu_shares(s.rates, &v.cols)
-                .into_iter()
-                .map(|x| x.map_or("-".into(), |x| format!("{:.1}", x * 100.0))),
-        );
-        share.push("100.0".into());
-        share
+        tail.push("100.0".into());
+        tail.resize(1 + ntail, String::new());
+        ("%".into(), tail)
     }
 }
 
 /// A device's queue IRQs added up (`--by-device`): `+8` in the IRQ column for 8 IRQs.
-fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> Vec<String> {
-    let mut row = vec![format!("+{}", g.members.len())];
-    if v.per_cpu {
-        row.extend(v.cols.iter().map(|&j| fmt_rate(g.per_cpu.get(j))));
-    }
-    row.push(fmt_rate(device_rate(g, &v.cols, opts.cpus.is_none())));
+fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> (String, Vec<String>) {
+    let head = format!("+{}", g.members.len());
+    let mut row = vec![fmt_rate(device_rate(g, &v.cols, opts.cpus.is_none()))];
     if s.source != Source::Softirqs {
         if s.nodes.is_numa() {
             row.push(g.node.map(|n| n.to_string()).unwrap_or_default());
@@ -482,7 +555,7 @@ fn device_row(s: &Sample, opts: &ViewOpts, v: &View, g: &DeviceGroup) -> Vec<Str
         row.push(cut_list(&aff, AFFINITY_MAX).into_owned());
         row.push(format!("{} ({} IRQs)", clean(&g.name), g.members.len()));
     }
-    row
+    (head, row)
 }
 
 /// A device's rate over the shown columns.
@@ -494,22 +567,15 @@ fn device_rate(g: &DeviceGroup, cols: &[usize], all_cols: bool) -> Option<f64> {
     Some(cols.iter().filter_map(|&j| g.per_cpu.get(j)).sum())
 }
 
-/// One IRQ's line of the text table.
-fn text_row(s: &Sample, opts: &ViewOpts, v: &View, k: usize) -> Vec<String> {
+/// One IRQ's line of the text table: its IRQ cell and its cells after the CPU columns (the
+/// CPU cells are drawn by [`write_table`]).
+fn text_row(s: &Sample, opts: &ViewOpts, v: &View, k: usize) -> (String, Vec<String>) {
     let softirq = s.source == Source::Softirqs;
     let numa = s.nodes.is_numa();
     let ir = &s.rates.irqs[k];
     let r = s.snap.row(ir.row);
-    let mut row = vec![r.label.to_string()];
-    if v.per_cpu {
-        for &j in &v.cols {
-            row.push(match r.kind {
-                RowKind::PerCpu => fmt_rate(ir.per_cpu.get(j)),
-                _ => String::new(),
-            });
-        }
-    }
-    row.push(fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none())));
+    let head = r.label.to_string();
+    let mut row = vec![fmt_rate(row_rate(ir, r.kind, &v.cols, opts.cpus.is_none()))];
     if !softirq {
         if numa {
             let node = s.facts.get(k).node;
@@ -529,7 +595,7 @@ fn text_row(s: &Sample, opts: &ViewOpts, v: &View, k: usize) -> Vec<String> {
         };
         row.push(format!("{mark}{}", clean(&name)));
     }
-    row
+    (head, row)
 }
 
 /// One sample as JSON (see the module documentation for the schema).
@@ -1015,6 +1081,12 @@ mod tests {
         assert_eq!(fmt_rate(None), "-");
         assert_eq!(fmt_rate(Some(2.25)), "2.2");
         assert_eq!(fmt_rate(Some(1234.4)), "1234");
+        // the fast path rounds as `{:.0}` does, ties to even
+        for v in [
+            100.0, 100.5, 101.5, 999_999.4, 123_456.5, 4999.999, 250_000.5,
+        ] {
+            assert_eq!(fmt_rate(Some(v)), format!("{v:.0}"), "{v}");
+        }
         assert_eq!(fmt_rate(Some(2_500_000.0)), "2.50M");
         assert_eq!(cut_list("0-3", 24), "0-3");
         assert_eq!(cut_list("0-287,576-863", 10), "0-287,…");
