@@ -13,6 +13,7 @@ use opskit::api::itop::CpuNodes;
 use opskit::api::itop::ViewOpts;
 use opskit::api::itop::{rates_into, RateScratch, Rates};
 use opskit::api::itop::{write_json, Sample, Source};
+use opskit::api::itop::{Facts, Report};
 use opskit::api::itop::{Snapshot, Stamp};
 
 fn cpu_time(who: libc::c_int) -> f64 {
@@ -33,6 +34,17 @@ fn unsafe_zeroed() -> libc::rusage {
 }
 
 static NO_NODES: CpuNodes = CpuNodes { nodes: Vec::new() };
+static NO_FACTS: Facts = Facts {
+    info: Vec::new(),
+    devices: Vec::new(),
+};
+static NO_REPORT: Report = Report {
+    hot: Vec::new(),
+    numa: Vec::new(),
+    cpu_time: Vec::new(),
+    stat_resets: Vec::new(),
+    went_offline: Vec::new(),
+};
 
 /// The sample the batch writer gets, at a made-up time `i` s.
 fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
@@ -43,14 +55,10 @@ fn sample<'a>(cur: &'a Snapshot, rates: &'a Rates, i: usize) -> Sample<'a> {
             mono: i as f64,
             wall: (0, 0),
         },
-        affinity: &[],
-        imbalance: None,
         source: Source::Interrupts,
-        cpu_time: &[],
-        stat_resets: &[],
-        numa: &[],
+        facts: &NO_FACTS,
         nodes: &NO_NODES,
-        irq_node: &[],
+        report: &NO_REPORT,
     }
 }
 
@@ -172,6 +180,8 @@ fn main() {
         _ => println!("SKIP lsirq: needs root (unshare -m) and util-linux-extra"),
     }
 
+    whole_process(&file, tmp.as_path());
+
     // --- the live TUI at 1 s: CPU share and RSS over time, on this box and on the 1152-CPU
     // capture served as a --root tree
     if std::env::var_os("ITOP_BENCH_NO_TUI").is_some() {
@@ -250,4 +260,141 @@ fn main() {
             .unwrap();
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A dense pair: `ncpu` CPUs x `rows` rows, every cell a large count that grows by 1..5000
+/// (the worst case for rates and JSON: every cell is written).
+fn dense_pair(dir: &Path, ncpu: usize, rows: usize) -> (PathBuf, PathBuf) {
+    use std::io::Write as _;
+    let mut seed: u64 = 7;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let base: Vec<Vec<u64>> = (0..rows)
+        .map(|_| {
+            (0..ncpu)
+                .map(|_| 1_000_000 + rnd() % 3_000_000_000)
+                .collect()
+        })
+        .collect();
+    let add: Vec<Vec<u64>> = (0..rows)
+        .map(|_| (0..ncpu).map(|_| 1 + rnd() % 5000).collect())
+        .collect();
+    let mut out = Vec::new();
+    for (name, grow) in [("dense_a", false), ("dense_b", true)] {
+        let p = dir.join(name);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+        let head: Vec<String> = (0..ncpu)
+            .map(|c| format!("{:>10}", format!("CPU{c}")))
+            .collect();
+        writeln!(f, "      {}", head.join(" ")).unwrap();
+        for r in 0..rows {
+            write!(f, "{:>4}:", r + 24).unwrap();
+            for c in 0..ncpu {
+                let v = base[r][c] + if grow { add[r][c] } else { 0 };
+                write!(f, " {v:>10}").unwrap();
+            }
+            writeln!(f, "  IR-PCI-MSI {r}-edge eth{}-TxRx-{}", r / 16, r % 16).unwrap();
+        }
+        out.push(p);
+    }
+    (out[0].clone(), out[1].clone())
+}
+
+/// Run a command `n` times; CPU seconds per run (children's rusage) and the peak RSS (KiB)
+/// of one run (wait4).
+#[allow(unsafe_code, clippy::zombie_processes)] // reaped by wait4, for its rusage
+fn measure(cmd: &mut dyn FnMut() -> Command, n: usize) -> Option<(f64, i64)> {
+    let mut cpu = 0.0;
+    let mut peak = 0;
+    for _ in 0..n {
+        let child = cmd()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut status = 0;
+        let mut ru: libc::rusage = unsafe_zeroed();
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: waits for our own child and fills a plain struct
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r != pid || status != 0 {
+            return None;
+        }
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        cpu += t(ru.ru_utime) + t(ru.ru_stime);
+        peak = peak.max(ru.ru_maxrss);
+    }
+    Some((cpu / n as f64, peak))
+}
+
+/// The whole process, side by side with `lsirq -J` (the newer file bind-mounted over
+/// /proc/interrupts): on the 1152-CPU capture (the same file twice) and on a dense generated
+/// 1152 x 1014 pair, every output format, CPU per run and peak RSS.
+fn whole_process(capture: &Path, tmp: &Path) {
+    let bin = env!("CARGO_BIN_EXE_opskit");
+    let (da, db) = dense_pair(tmp, 1152, 1014);
+    let runs = 20;
+    println!("\nwhole process, {runs} runs each (budget: CPU <= 0.25x lsirq -J, RSS < 64 MB):");
+    for (name, a, b) in [
+        (
+            "1152-CPU capture",
+            capture.to_path_buf(),
+            capture.to_path_buf(),
+        ),
+        ("dense 1152x1014 pair", da, db),
+    ] {
+        let lsirq = measure(
+            &mut || {
+                let mut c = Command::new("unshare");
+                c.args([
+                    "-m",
+                    "sh",
+                    "-c",
+                    "mount --bind \"$1\" /proc/interrupts && lsirq -J",
+                ])
+                .arg("sh")
+                .arg(&b);
+                c
+            },
+            runs,
+        );
+        for fmt in [
+            &["-t"][..],
+            &["-a"],
+            &["--format", "json"],
+            &["--format", "json", "-a"],
+            &["--format", "prometheus"],
+        ] {
+            let ours = measure(
+                &mut || {
+                    let mut c = Command::new(bin);
+                    c.args(["itop", "--from"])
+                        .arg(&a)
+                        .arg("--from")
+                        .arg(&b)
+                        .args(fmt);
+                    c
+                },
+                runs,
+            );
+            let Some((cpu, rss)) = ours else {
+                println!("  {name} {fmt:?}: opskit failed");
+                continue;
+            };
+            let ratio = lsirq.map_or(
+                "lsirq unavailable (root, util-linux-extra)".to_string(),
+                |(l, _)| format!("{:.3}x lsirq -J ({:.1} ms)", cpu / l, l * 1e3),
+            );
+            println!(
+                "  {name} {}: {:.1} ms CPU, peak RSS {:.1} MB, {ratio}",
+                fmt.join(" "),
+                cpu * 1e3,
+                rss as f64 / 1024.0
+            );
+        }
+    }
 }

@@ -303,7 +303,7 @@ _opskit() {
             return 0
             ;;
         opskit__subcmd__itop)
-            opts="-a -t -d -b -n -h -V --all --total --delay --cpus --top --sort --filter --hide-idle --softirq --by-device --batch --iterations --format --from --stat --root --help --version"
+            opts="-a -t -d -b -n -i -h -V --all --total --delay --cpus --top --sort --filter --hide-idle --softirq --by-device --batch --iterations --format --from --stat --interactive --listen --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,7 +342,7 @@ _opskit() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --from)
@@ -350,6 +350,10 @@ _opskit() {
                     return 0
                     ;;
                 --stat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -39,9 +39,11 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -l sort -d 'Sort by:
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l filter -d 'Only rows whose IRQ label or name contains TEXT (case-insensitive)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s n -l iterations -d 'Stop after N samples (batch mode)' -r
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l format -d 'Batch output format' -r -f -a "text\t'An aligned table per sample'
-json\t'One JSON object per line per sample'"
+json\t'One JSON object per line per sample'
+prometheus\t'One Prometheus exposition (one sample, then exit; --listen serves it)'"
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l from -d 'Rates between captured snapshots instead of live sampling (repeat: --from a --from b)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l stat -d 'Captured /proc/stat files, one per --from, for the time in handlers (repeat)' -r -F
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -l listen -d 'Serve the Prometheus exposition of the latest sample at http://ADDR:PORT/metrics' -r
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l root -d 'Read /proc and /sys under DIR instead of / (captured trees, sosreports)' -r -F
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s a -l all -d 'A column per CPU (the default with 8 CPUs or fewer)'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s t -l total -d 'Only the per-IRQ total (the default above 8 CPUs)'
@@ -49,6 +51,7 @@ complete -c opskit -n "__fish_opskit_using_subcommand itop" -l hide-idle -d 'Hid
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l softirq -d 'Show /proc/softirqs instead of /proc/interrupts'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -l by-device -d 'Fold the queue IRQs of one device (eth0-TxRx-0, -1...) into one line with their sum'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s b -l batch -d 'Plain samples even on a terminal (automatic when stdout is not a terminal)'
+complete -c opskit -n "__fish_opskit_using_subcommand itop" -s i -l interactive -d 'The interactive screen even with --from: the snapshots are replayed at --delay pace'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opskit -n "__fish_opskit_using_subcommand itop" -s V -l version -d 'Print version'
 complete -c opskit -n "__fish_opskit_using_subcommand bindstats" -l url -d 'Statistics channel URL (env: url; or HOST and PORT) [default: http://127.0.0.1:8053/]' -r

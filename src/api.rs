@@ -24,7 +24,9 @@ pub mod disk {
 pub mod itop {
     pub use crate::itop::judge::numa::CpuNodes;
     pub use crate::itop::judge::view::ViewOpts;
+    pub use crate::itop::judge::{judge, Input, Report};
     pub use crate::itop::model::cpustat::{handler_time, CpuStat};
+    pub use crate::itop::model::devices::Facts;
     pub use crate::itop::model::interrupts::{
         RowKind, RowRole, Snapshot, Stamp, MAX_LABEL, MAX_ROWS,
     };

@@ -28,6 +28,19 @@ fn check(s: &Snapshot) {
 }
 
 fn print(s: &Snapshot, r: &opskit::api::itop::Rates) {
+    let facts = opskit::api::itop::Facts::default();
+    let nodes = Default::default();
+    // the one judge, as batch and the TUI call it
+    let report = opskit::api::itop::judge(&opskit::api::itop::Input {
+        source: Source::Interrupts,
+        prev_cpus: &s.cpus,
+        snap: s,
+        rates: r,
+        facts: &facts,
+        nodes: &nodes,
+        prev_stat: None,
+        stat: None,
+    });
     let sample = Sample {
         snap: s,
         rates: r,
@@ -35,14 +48,10 @@ fn print(s: &Snapshot, r: &opskit::api::itop::Rates) {
             mono: 1.0,
             wall: (0, 0),
         },
-        affinity: &[],
-        imbalance: None,
         source: Source::Interrupts,
-        cpu_time: &[],
-        stat_resets: &[],
-        numa: &[],
-        nodes: &Default::default(),
-        irq_node: &[],
+        facts: &facts,
+        nodes: &nodes,
+        report: &report,
     };
     let mut out = Vec::new();
     write_json(&mut out, &sample, &ViewOpts::default()).unwrap();

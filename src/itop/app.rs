@@ -2,19 +2,17 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::itop::gather::Affinities;
-use crate::itop::judge::balance::{imbalance, softirq_imbalance, Imbalance};
-use crate::itop::judge::numa::{numa_mismatches, CpuNodes, NumaMismatch};
-use crate::itop::model::cpustat::{
-    busiest_handlers, handler_times, stat_resets, CpuStat, HandlerTime,
-};
+use std::collections::HashMap;
+
+use crate::itop::judge::numa::CpuNodes;
+use crate::itop::judge::{judge, Input, Report};
+use crate::itop::model::cpustat::CpuStat;
+use crate::itop::model::devices::Facts;
 use crate::itop::model::interrupts::Snapshot;
 use crate::itop::model::interrupts::Stamp;
 use crate::itop::model::rates::{rates_into, RateScratch, Rates};
 
-use crate::itop::judge::view::{
-    group_by_device, Line, Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS,
-};
+use crate::itop::judge::view::{Line, Mode, SortKey, View, ViewOpts, AUTO_MAX_CPUS};
 use crate::itop::render::Source;
 
 /// What the loop should do after a key.
@@ -63,17 +61,19 @@ pub(crate) struct App {
     pub(crate) rates: Rates,
     scratch: RateScratch,
     pub(crate) view: View,
-    /// Affinity per `rates.irqs` entry.
-    pub(crate) affinity: Affinities,
-    pub(crate) imbalance: Option<Imbalance>,
-    /// The NUMA nodes' CPUs (empty when unknown), and devices served off their node.
+    /// Affinities and devices per `rates.irqs` entry.
+    pub(crate) facts: Facts,
+    /// The NUMA nodes' CPUs (empty when unknown).
     pub(crate) nodes: CpuNodes,
-    pub(crate) numa: Vec<NumaMismatch>,
     prev_stat: Option<CpuStat>,
-    /// Time in handlers per column of `cur` (empty without /proc/stat).
-    pub(crate) cpu_time: Vec<Option<HandlerTime>>,
-    /// CPUs whose /proc/stat counters went back in the last interval.
-    pub(crate) stat_resets: Vec<u32>,
+    /// The CPU ids of the snapshot before `cur`.
+    prev_cpus: Vec<u32>,
+    /// The judge's verdicts on the last interval.
+    pub(crate) report: Report,
+    /// The highest total rate seen per IRQ label since the start.
+    pub(crate) max_rate: HashMap<String, f64>,
+    /// Set once /proc/stat could not be read (said once).
+    pub(crate) prev_stat_error: Option<()>,
     /// A message for the status line (e.g. a read error while sampling).
     pub(crate) message: Option<String>,
     /// Rows the table has room for (set by the renderer).
@@ -102,13 +102,13 @@ impl App {
             rates: Rates::default(),
             scratch: RateScratch::default(),
             view: View::default(),
-            affinity: Affinities::default(),
-            imbalance: None,
+            facts: Facts::default(),
             nodes: CpuNodes::default(),
-            numa: Vec::new(),
             prev_stat: None,
-            cpu_time: Vec::new(),
-            stat_resets: Vec::new(),
+            prev_cpus: Vec::new(),
+            report: Report::default(),
+            max_rate: HashMap::new(),
+            prev_stat_error: None,
             message: None,
             page: 20,
         }
@@ -130,6 +130,18 @@ impl App {
             Some((prev, pstamp)) => {
                 let elapsed = at.mono - pstamp.mono;
                 rates_into(prev, snap, elapsed, &mut self.scratch, &mut self.rates);
+                self.prev_cpus.clone_from(&prev.cpus);
+                for ir in &self.rates.irqs {
+                    if let Some(t) = ir.total {
+                        let label = snap.row(ir.row).label;
+                        match self.max_rate.get_mut(label) {
+                            Some(m) => *m = m.max(t),
+                            None => {
+                                self.max_rate.insert(label.to_string(), t);
+                            }
+                        }
+                    }
+                }
                 // the new snapshot becomes prev; cur keeps a copy for rendering
                 std::mem::swap(prev, snap);
                 *pstamp = at;
@@ -141,65 +153,39 @@ impl App {
         }
     }
 
-    /// Take the /proc/stat read with the last snapshot: the time in handlers since the one
-    /// before.
-    pub(crate) fn on_stat(&mut self, stat: Option<CpuStat>) {
-        (self.cpu_time, self.stat_resets) = match (&self.prev_stat, &stat) {
-            (Some(a), Some(b)) => (
-                handler_times(a, b, &self.cur.cpus),
-                stat_resets(a, b, &self.cur.cpus),
-            ),
-            _ => Default::default(),
-        };
+    /// Judge the last interval (after its facts are known) with the /proc/stat read with the
+    /// last snapshot: the same judge as batch mode.
+    pub(crate) fn judge(&mut self, stat: Option<CpuStat>) {
+        if self.has_rates() {
+            self.report = judge(&Input {
+                source: self.source,
+                prev_cpus: &self.prev_cpus,
+                snap: &self.cur,
+                rates: &self.rates,
+                facts: &self.facts,
+                nodes: &self.nodes,
+                prev_stat: self.prev_stat.as_ref(),
+                stat: stat.as_ref(),
+            });
+        }
         self.prev_stat = stat;
     }
 
-    /// The one-line finding to show above the table: an imbalance, else a device served off
-    /// its NUMA node, else a CPU busy in handlers, else CPUs whose /proc/stat counters went
-    /// back.
-    pub(crate) fn notice(&self) -> Option<String> {
-        if let Some(i) = &self.imbalance {
-            return Some(i.to_string());
-        }
-        if let Some(m) = self.numa.first() {
-            return Some(m.to_string());
-        }
-        if let Some((j, t)) = busiest_handlers(&self.cpu_time) {
-            return Some(format!(
-                "CPU {} spends {:.0} % of its time in interrupt handlers (irq {:.1} %, softirq {:.1} %)",
-                self.cur.cpus.get(j)?,
-                t.total(),
-                t.irq,
-                t.softirq
-            ));
-        }
-        let (first, rest) = self.stat_resets.split_first()?;
-        Some(format!(
-            "/proc/stat counters went back (CPU hot-plugged?) for CPU {first}{}: handler time unknown",
-            match rest.len() {
-                0 => String::new(),
-                n => format!(" and {n} more"),
-            }
-        ))
-    }
-
-    /// Judge the balance of the current sample (after its affinities are known).
-    pub(crate) fn judge_balance(&mut self) {
-        self.numa = numa_mismatches(&self.cur, &self.rates, &self.affinity.node, &self.nodes);
-        self.imbalance = match self.source {
-            Source::Interrupts => imbalance(&self.cur, &self.rates, &self.affinity.allowed),
-            Source::Softirqs => softirq_imbalance(&self.cur, &self.rates),
-        };
+    /// The findings for the notice lines, most important first.
+    pub(crate) fn notices(&self) -> Vec<String> {
+        self.report
+            .findings()
+            .iter()
+            .map(crate::itop::render::words::finding_words)
+            .collect()
     }
 
     /// Recompute the view after a change of options or data.
     pub(crate) fn rebuild(&mut self) {
         self.view = View::build(&self.cur, &self.rates, &self.opts);
-        self.lines = if self.by_device {
-            group_by_device(&self.cur, &self.rates, &self.view)
-        } else {
-            self.view.rows.iter().map(|&k| Line::Irq(k)).collect()
-        };
+        self.lines = self
+            .view
+            .lines(&self.cur, &self.rates, &self.facts, self.by_device);
         let max_row = self.lines.len().saturating_sub(1);
         self.row_scroll = self.row_scroll.min(max_row);
         let max_col = self.view.cols.len().saturating_sub(1);
@@ -396,15 +382,13 @@ mod tests {
     fn a_proc_stat_reset_is_the_notice_when_nothing_else_is() {
         let mut app = app_with_data();
         let stat = |t: &str| CpuStat::parse(t.as_bytes()).unwrap();
-        app.on_stat(Some(stat("cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n")));
-        assert_eq!(app.notice(), None);
-        app.on_stat(Some(stat("cpu0 10 0 0 0 0 6 6 0\ncpu1 0 5 0 0 0 0 0 0\n")));
-        assert_eq!(app.stat_resets, [0]);
+        app.judge(Some(stat("cpu0 100 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0\n")));
+        assert!(app.notices().is_empty());
+        app.judge(Some(stat("cpu0 10 0 0 0 0 6 6 0\ncpu1 0 5 0 0 0 0 0 0\n")));
+        assert_eq!(app.report.stat_resets, [0]);
         assert_eq!(
-            app.notice().as_deref(),
-            Some(
-                "/proc/stat counters went back (CPU hot-plugged?) for CPU 0: handler time unknown"
-            )
+            app.notices(),
+            ["/proc/stat counters went back (CPU hot-plugged?) for CPU 0: handler time unknown this interval"]
         );
     }
 

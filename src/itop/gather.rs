@@ -12,6 +12,9 @@ use crate::common::fsread;
 use crate::common::root::Root;
 use crate::itop::judge::numa::CpuNodes;
 use crate::itop::model::cpustat::CpuStat;
+use crate::itop::model::devices::{
+    managed_by_name, parse_cpu_mask, Device, DeviceKind, Facts, IrqInfo,
+};
 use crate::itop::model::interrupts::{lines_of, Snapshot, Stamp};
 use crate::itop::model::rates::Rates;
 
@@ -22,6 +25,12 @@ pub(crate) trait Sampler {
     fn sample(&mut self, into: &mut Snapshot) -> anyhow::Result<Option<Stamp>>;
     /// What is being read, for messages.
     fn describe(&self) -> String;
+    /// Start again from the first snapshot (replayed files; live sources have no start).
+    fn rewind(&mut self) {}
+    /// The file the last snapshot came from, for messages about its content.
+    fn describe_last(&self) -> String {
+        self.describe()
+    }
     /// The /proc/stat that goes with the last snapshot (`None`: not available).
     fn stat(&mut self) -> anyhow::Result<Option<CpuStat>>;
 }
@@ -178,6 +187,32 @@ impl Sampler for ProcSampler {
     }
 }
 
+/// Reads the /proc/stat beside each snapshot. Handler time is optional: an unreadable or
+/// garbled /proc/stat is a warning (once, naming the file and line), never the end of the
+/// run; the samples then have no handler time.
+#[derive(Debug, Default)]
+pub(crate) struct StatReader {
+    warned: bool,
+}
+
+impl StatReader {
+    pub(crate) fn read(&mut self, s: &mut dyn Sampler) -> Option<CpuStat> {
+        match s.stat() {
+            Ok(v) => v,
+            Err(e) => {
+                if !self.warned {
+                    eprintln!(
+                        "opskit itop: warning: {}: no time in handlers",
+                        crate::exit::one_line(&e)
+                    );
+                    self.warned = true;
+                }
+                None
+            }
+        }
+    }
+}
+
 /// Captured snapshots (`--from a --from b ...`), `delay` seconds apart; no sleeping.
 pub(crate) struct FileSampler {
     files: Vec<PathBuf>,
@@ -228,39 +263,22 @@ impl Sampler for FileSampler {
             .join(", ")
     }
 
+    fn rewind(&mut self) {
+        self.next = 0;
+    }
+
+    fn describe_last(&self) -> String {
+        match self.files.get(self.next.wrapping_sub(1)) {
+            Some(p) => p.display().to_string(),
+            None => self.describe(),
+        }
+    }
+
     fn stat(&mut self) -> anyhow::Result<Option<CpuStat>> {
         match self.stats.get(self.next.wrapping_sub(1)) {
             Some(p) => read_stat(p, &mut self.buf).map(Some),
             None => Ok(None),
         }
-    }
-}
-
-/// One IRQ's affinity: what to show, and the CPUs it may use.
-#[derive(Debug, Clone, Default)]
-struct Affinity {
-    /// `effective_affinity_list` (where the kernel really delivers it), else
-    /// `smp_affinity_list`, as CPU ranges.
-    shown: Option<String>,
-    /// `smp_affinity_list`: the CPUs the IRQ may use (its fair share is spread over them).
-    allowed: Option<Arc<[u32]>>,
-    /// `/proc/irq/N/node`: its device's NUMA node (`-1`, no node: `None`).
-    node: Option<u32>,
-}
-
-/// The affinities of one sample's rows, per `rates.irqs` entry.
-#[derive(Debug, Default)]
-pub(crate) struct Affinities {
-    pub(crate) shown: Vec<Option<String>>,
-    pub(crate) allowed: Vec<Option<Arc<[u32]>>>,
-    pub(crate) node: Vec<Option<u32>>,
-}
-
-impl Affinities {
-    pub(crate) fn clear(&mut self) {
-        self.shown.clear();
-        self.allowed.clear();
-        self.node.clear();
     }
 }
 
@@ -293,12 +311,103 @@ pub(crate) fn cpu_nodes(root: &Root) -> CpuNodes {
     out
 }
 
-/// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list}`, cached and
-/// refreshed every `refresh` samples (they change rarely; reading a thousand files per second
-/// would cost more than the whole sample).
+/// The names in a directory (empty when it cannot be read), sorted.
+fn dir_names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The devices under the root that own interrupts, and which IRQ (label) belongs to which:
+/// PCI functions (`/sys/bus/pci/devices/*`: `msi_irqs/N`, `irq`, `numa_node`, `net/*`,
+/// `nvme/*`), then netdevs not found there (`/sys/class/net/*`, virtio and the like).
+pub(crate) fn read_devices(root: &Root) -> (Vec<Device>, HashMap<String, usize>) {
+    let mut devices = Vec::new();
+    let mut by_irq = HashMap::new();
+    let pci = root.path("/sys/bus/pci/devices");
+    for addr in dir_names(&pci) {
+        let dir = pci.join(&addr);
+        let mut irqs = dir_names(&dir.join("msi_irqs"));
+        if let Ok(Some(v)) = root.read_value(format!("/sys/bus/pci/devices/{addr}/irq")) {
+            if v != "0" && irqs.is_empty() {
+                irqs.push(v);
+            }
+        }
+        if irqs.is_empty() {
+            continue;
+        }
+        let net = dir_names(&dir.join("net"));
+        let nvme = dir_names(&dir.join("nvme"));
+        let (name, kind) = if let Some(n) = net.first() {
+            (n.clone(), DeviceKind::Net)
+        } else if let Some(n) = nvme.first() {
+            (n.clone(), DeviceKind::Nvme)
+        } else {
+            (addr.clone(), DeviceKind::Other)
+        };
+        let node = root
+            .read_value(format!("/sys/bus/pci/devices/{addr}/numa_node"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<u32>().ok());
+        let k = devices.len();
+        devices.push(Device {
+            name,
+            pci: Some(addr),
+            kind,
+            node,
+            rx_queues: 0,
+            rps_cpus: Vec::new(),
+        });
+        for irq in irqs {
+            by_irq.insert(irq, k);
+        }
+    }
+    for dev in dir_names(&root.path("/sys/class/net")) {
+        if dev == "lo" {
+            continue;
+        }
+        if !devices.iter().any(|d| d.name == dev) {
+            devices.push(Device {
+                name: dev.clone(),
+                pci: None,
+                kind: DeviceKind::Net,
+                node: None,
+                rx_queues: 0,
+                rps_cpus: Vec::new(),
+            });
+        }
+    }
+    for d in devices.iter_mut().filter(|d| d.kind == DeviceKind::Net) {
+        let q = root.path(format!("/sys/class/net/{}/queues", d.name));
+        d.rx_queues = dir_names(&q)
+            .iter()
+            .filter(|n| n.starts_with("rx-"))
+            .count();
+        d.rps_cpus = root
+            .read_value(format!("/sys/class/net/{}/queues/rx-0/rps_cpus", d.name))
+            .ok()
+            .flatten()
+            .and_then(|v| parse_cpu_mask(&v))
+            .unwrap_or_default();
+    }
+    (devices, by_irq)
+}
+
+/// IRQ affinities from `/proc/irq/N/{effective_affinity_list,smp_affinity_list,node}`, whether
+/// the kernel manages them, and their devices from sysfs; cached and refreshed every
+/// `refresh` samples (they change rarely; reading a thousand files per second would cost
+/// more than the whole sample).
 pub(crate) struct AffinityReader {
     root: Root,
-    cache: HashMap<String, Affinity>,
+    cache: HashMap<String, IrqInfo>,
+    devices: Option<(Vec<Device>, HashMap<String, usize>)>,
     age: u32,
     refresh: u32,
 }
@@ -308,6 +417,7 @@ impl AffinityReader {
         AffinityReader {
             root,
             cache: HashMap::new(),
+            devices: None,
             age: 0,
             refresh: refresh.max(1),
         }
@@ -319,37 +429,32 @@ impl AffinityReader {
         if self.age >= self.refresh {
             self.age = 0;
             self.cache.clear();
+            self.devices = None;
         }
     }
 
-    /// The affinity of IRQ `label`; empty for named rows (LOC, NMI...) and where the files are
-    /// absent or unreadable.
-    fn get(&mut self, label: &str) -> &Affinity {
-        if !self.cache.contains_key(label) {
-            let v = if crate::itop::model::interrupts::is_numbered(label) {
-                self.read(label)
-            } else {
-                Affinity::default()
-            };
-            self.cache.insert(label.to_string(), v);
-        }
-        static NONE: Affinity = Affinity {
-            shown: None,
-            allowed: None,
-            node: None,
-        };
-        self.cache.get(label).unwrap_or(&NONE)
-    }
-
-    /// Once per sample: the affinity of every row of `rates` into `out` (cache aged by one).
-    pub(crate) fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Affinities) {
+    /// Once per sample: the facts of every row of `rates` into `out` (cache aged by one).
+    pub(crate) fn fill(&mut self, snap: &Snapshot, rates: &Rates, out: &mut Facts) {
         self.tick();
+        if self.devices.is_none() {
+            self.devices = Some(read_devices(&self.root));
+        }
         out.clear();
         for ir in &rates.irqs {
-            let a = self.get(snap.row(ir.row).label);
-            out.shown.push(a.shown.clone());
-            out.allowed.push(a.allowed.clone());
-            out.node.push(a.node);
+            let r = snap.row(ir.row);
+            if !self.cache.contains_key(r.label) {
+                let v = if r.is_numbered() {
+                    self.read(r.label, r.desc)
+                } else {
+                    IrqInfo::default()
+                };
+                self.cache.insert(r.label.to_string(), v);
+            }
+            out.info
+                .push(self.cache.get(r.label).cloned().unwrap_or_default());
+        }
+        if let Some((d, _)) = &self.devices {
+            out.devices.clone_from(d);
         }
     }
 
@@ -363,7 +468,7 @@ impl AffinityReader {
             .filter(|c| !c.is_empty())
     }
 
-    fn read(&self, label: &str) -> Affinity {
+    fn read(&self, label: &str, desc: &str) -> IrqInfo {
         let allowed = self.list(label, "smp_affinity_list");
         let shown = self
             .list(label, "effective_affinity_list")
@@ -375,10 +480,32 @@ impl AffinityReader {
             .ok()
             .flatten()
             .and_then(|v| v.parse::<u32>().ok());
-        Affinity {
+        let action = crate::itop::judge::numa::device_name(desc);
+        // debugfs says it when mounted and readable; else the driver's naming
+        let managed = match self
+            .root
+            .read_optional(format!("/sys/kernel/debug/irq/irqs/{label}"))
+        {
+            Ok(Some(t)) => t.contains("IRQD_AFFINITY_MANAGED"),
+            _ => managed_by_name(action),
+        };
+        let device = self.devices.as_ref().and_then(|(devs, by_irq)| {
+            by_irq.get(label).copied().or_else(|| {
+                let name = crate::itop::judge::numa::device_of(action);
+                let pci = name.strip_prefix("pci:");
+                devs.iter().position(|d| {
+                    d.name == name
+                        || (pci.is_some() && d.pci.as_deref() == pci)
+                        || action.starts_with(&format!("{}-", d.name))
+                })
+            })
+        });
+        IrqInfo {
             shown,
             allowed: allowed.map(Arc::from),
             node,
+            managed,
+            device,
         }
     }
 }

@@ -9,15 +9,15 @@ use anyhow::Context as _;
 use crate::common::Context;
 use crate::exit::{Outcome, UsageError};
 use crate::itop::gather::{
-    cpu_nodes, lossy_warning, Affinities, AffinityReader, FileSampler, ProcSampler, Sampler,
+    cpu_nodes, lossy_warning, AffinityReader, FileSampler, ProcSampler, Sampler, StatReader,
 };
-use crate::itop::judge::balance::{imbalance, softirq_imbalance, Imbalance};
-use crate::itop::judge::numa::{numa_mismatches, CpuNodes};
+use crate::itop::judge::numa::CpuNodes;
 use crate::itop::judge::view::{Mode, SortKey, ViewOpts};
-use crate::itop::model::cpustat::{handler_times, stat_resets, CpuStat};
-use crate::itop::model::interrupts::{Snapshot, Stamp};
+use crate::itop::judge::{judge, Input};
+use crate::itop::model::devices::Facts;
+use crate::itop::model::interrupts::Snapshot;
 use crate::itop::model::rates::{rates_into, RateScratch, Rates};
-use crate::itop::render::{Sample, Source};
+use crate::itop::render::{prom, Sample, Source};
 use tty::Terminal;
 
 mod app;
@@ -76,9 +76,11 @@ pub(crate) enum Format {
     Text,
     /// One JSON object per line per sample
     Json,
+    /// One Prometheus exposition (one sample, then exit; --listen serves it)
+    Prometheus,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Top-like per-CPU interrupt rates from /proc/interrupts",
     long_about = "Top-like per-CPU interrupt rates from /proc/interrupts.\n\n\
@@ -87,9 +89,17 @@ pub(crate) enum Format {
         measured interval; a new IRQ, or one whose counter restarted (a driver reload), shows no \
         rate for that interval; CPUs are matched by id, so one going offline never shifts \
         columns. Each numbered IRQ shows its affinity (effective_affinity_list, else \
-        smp_affinity_list). A CPU taking far more than its fair share of device interrupts (or, \
-        with --softirq, of NET_RX/NET_TX/BLOCK) is called out with the fix; the time each CPU \
-        spends in handlers comes from /proc/stat, as mpstat's %irq and %soft.\n\n\
+        smp_affinity_list). A CPU taking a large share of the machine's device interrupts (at \
+        least 3 times the mean per CPU and a fifth of them all; with --softirq, of NET_RX/NET_TX/BLOCK) \
+        or of handler time is called out whatever the affinity masks say, with the devices that \
+        put the load there (netdev and NVMe names from sysfs; pinned or not; kernel-managed or \
+        not) and the remedy for each kind: RPS for a single-queue NIC (the rps_cpus mask), a CPU \
+        per queue for queues piled on one CPU, more queues (ethtool -L) for a NIC already \
+        spread, nothing for kernel-managed queues. Per-CPU interrupts (LOC, RES, CAL, TLB...) \
+        never count. A device handled on another NUMA node while its own node's CPUs are online \
+        is named (never for managed queues). The time each CPU spends in handlers comes from \
+        /proc/stat (read by default when live; an unreadable one is a warning), as mpstat's \
+        %irq and %soft.\n\n\
         On a terminal it is interactive (press ? for keys; keys are read from /dev/tty); when \
         stdout is not a terminal, with -b, or when the terminal cannot run it (TERM=dumb, no \
         /dev/tty, a window under 40x8), it prints plain samples.",
@@ -98,7 +108,9 @@ pub(crate) enum Format {
         opskit itop -b -n 5 --top 10         # five samples of the 10 busiest IRQs\n  \
         opskit itop -b -n 1 --format json    # one JSON object per sample\n  \
         cat /proc/interrupts > a; sleep 10; cat /proc/interrupts > b\n  \
-        opskit itop --from a --from b -d 10  # rates between captured snapshots"
+        opskit itop --from a --from b -d 10  # rates between captured snapshots\n  \
+        opskit itop --format prometheus      # one exposition (node_exporter textfile)\n  \
+        opskit itop --listen 127.0.0.1:9300  # serve /metrics, sampling every --delay"
 )]
 pub(crate) struct Args {
     /// A column per CPU (the default with 8 CPUs or fewer)
@@ -163,7 +175,8 @@ pub(crate) struct Args {
 
     /// Rates between captured snapshots instead of live sampling (repeat: --from a --from b)
     ///
-    /// Consecutive files are --delay seconds apart; nothing sleeps. Implies batch mode.
+    /// Consecutive files are --delay seconds apart; nothing sleeps. Implies batch mode (unless
+    /// -i). With --root DIR, the affinities, devices and NUMA nodes are read under DIR.
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1)]
     pub(crate) from: Vec<PathBuf>,
 
@@ -172,6 +185,18 @@ pub(crate) struct Args {
     /// Live sampling reads /proc/stat (under --root) by itself.
     #[arg(long, value_name = "FILE", action = clap::ArgAction::Append, num_args = 1, requires = "from")]
     pub(crate) stat: Vec<PathBuf>,
+
+    /// The interactive screen even with --from: the snapshots are replayed at --delay pace
+    #[arg(short = 'i', long, conflicts_with_all = ["batch", "iterations", "format", "listen"])]
+    pub(crate) interactive: bool,
+
+    /// Serve the Prometheus exposition of the latest sample at http://ADDR:PORT/metrics
+    ///
+    /// Samples every --delay in the background (live only); each scrape gets the last
+    /// interval's per-CPU interrupt and softirq rates, time in handlers, per-IRQ rates and the
+    /// verdicts (opskit_itop_hot_cpus, opskit_itop_hot_cpu_share, opskit_itop_numa_remote_share).
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["from", "format", "iterations", "batch"])]
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 impl Args {
@@ -227,10 +252,19 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             .into());
         }
         let mut sampler = FileSampler::new(args.from.clone(), args.stat.clone(), args.delay);
+        if args.interactive {
+            return match tty::terminal() {
+                Terminal::Usable(t) => interactive(&args, opts, &mut sampler, ctx, t),
+                why => Err(UsageError(format!("--interactive: {why}")).into()),
+            };
+        }
         return batch(&args, &opts, &mut sampler, ctx, Pace::Replay);
     }
     let mut sampler = ProcSampler::new(&ctx.root, args.softirq);
-    let batch_asked = args.batch || args.format == Format::Json || args.iterations.is_some();
+    if let Some(addr) = args.listen {
+        return listen(&args, opts, sampler, ctx, addr);
+    }
+    let batch_asked = args.batch || args.format != Format::Text || args.iterations.is_some();
     if batch_asked {
         return batch(&args, &opts, &mut sampler, ctx, Pace::Live);
     }
@@ -253,15 +287,23 @@ fn first_sample(
     let Some(stamp) = sampler.sample(into)? else {
         anyhow::bail!("{}: no snapshot", sampler.describe());
     };
-    if let Some(w) = lossy_warning(&sampler.describe(), into) {
+    if let Some(w) = lossy_warning(&sampler.describe_last(), into) {
         eprintln!("opskit itop: {w}");
     }
-    opts.check(into)
-        .map_err(|m| UsageError(format!("{m} ({})", sampler.describe())))?;
+    let missing = opts
+        .check(into)
+        .map_err(|m| UsageError(format!("{m} ({})", sampler.describe_last())))?;
+    if !missing.is_empty() {
+        let list = crate::common::units::format_cpu_list(&missing);
+        eprintln!(
+            "opskit itop: warning: --cpus: CPU {list} not online (absent from {}): showing the others",
+            sampler.describe_last()
+        );
+    }
     Ok(stamp)
 }
 
-/// Plain samples: text tables or JSON lines.
+/// Plain samples: text tables, JSON lines, or one Prometheus exposition.
 fn batch(
     args: &Args,
     opts: &ViewOpts,
@@ -269,25 +311,125 @@ fn batch(
     ctx: &Context,
     pace: Pace,
 ) -> anyhow::Result<Outcome> {
+    // one exposition is one sample
+    let max = if args.format == Format::Prometheus {
+        Some(1)
+    } else {
+        args.iterations
+    };
+    let mut soft = (args.format == Format::Prometheus && pace == Pace::Live && !args.softirq)
+        .then(|| SoftSampler::new(&ctx.root));
+    sample_loop(
+        args,
+        opts,
+        sampler,
+        ctx,
+        pace,
+        max,
+        soft.as_mut(),
+        &mut |s, so| {
+            // streamed: a 100,000-CPU sample is never held whole as text
+            let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+            match args.format {
+                Format::Text => crate::itop::render::write_text(&mut out, s, opts),
+                Format::Json => crate::itop::render::write_json(&mut out, s, opts),
+                Format::Prometheus => crate::itop::render::prom::write_prometheus(&mut out, s, so),
+            }
+            .and_then(|()| out.flush())
+            .context("writing to stdout")
+        },
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// /proc/softirqs sampled beside /proc/interrupts (for the Prometheus exposition); a read
+/// error leaves the softirq rates out.
+struct SoftSampler {
+    sampler: ProcSampler,
+    prev: Snapshot,
+    cur: Snapshot,
+    scratch: RateScratch,
+    rates: Rates,
+    ok: bool,
+    /// When the last snapshot was read (its monotonic seconds).
+    at: f64,
+}
+
+impl SoftSampler {
+    fn new(root: &crate::common::root::Root) -> Self {
+        SoftSampler {
+            sampler: ProcSampler::new(root, true),
+            prev: Snapshot::default(),
+            cur: Snapshot::default(),
+            scratch: RateScratch::default(),
+            rates: Rates::default(),
+            ok: false,
+            at: 0.0,
+        }
+    }
+
+    /// Read the next snapshot; rates against the one before when both were read.
+    fn step(&mut self) {
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        let had = self.ok;
+        let before = self.at;
+        self.ok = match self.sampler.sample(&mut self.cur) {
+            Ok(Some(stamp)) => {
+                self.at = stamp.mono;
+                true
+            }
+            _ => false,
+        };
+        if had && self.ok {
+            let elapsed = self.at - before;
+            rates_into(
+                &self.prev,
+                &self.cur,
+                elapsed,
+                &mut self.scratch,
+                &mut self.rates,
+            );
+        } else {
+            self.rates = Rates::default();
+        }
+    }
+}
+
+/// Sample until `max` samples (or the source ends), judging each interval with the one judge
+/// and handing it to `emit` (with the softirq rates when `soft` samples them).
+#[allow(clippy::too_many_arguments)]
+fn sample_loop(
+    args: &Args,
+    opts: &ViewOpts,
+    sampler: &mut dyn Sampler,
+    ctx: &Context,
+    pace: Pace,
+    max: Option<u64>,
+    mut soft: Option<&mut SoftSampler>,
+    emit: &mut dyn FnMut(&Sample, Option<&prom::Softirqs>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut prev = Snapshot::default();
     let mut cur = Snapshot::default();
     let mut pstamp = first_sample(sampler, &mut prev, opts)?;
-    let mut pstat = sampler.stat()?;
+    if let Some(so) = soft.as_deref_mut() {
+        so.step();
+    }
+    let mut stats = StatReader::default();
+    let mut pstat = stats.read(sampler);
     let start = Instant::now();
     let mut scratch = RateScratch::default();
     let mut rates = Rates::default();
     // captured snapshots have no /proc/irq beside them unless --root points at a capture
     let read_affinity = pace == Pace::Live || !ctx.root.is_live();
     let mut aff = AffinityReader::new(ctx.root.clone(), 10);
-    let mut affinity = Affinities::default();
+    let mut facts = Facts::default();
     let nodes = if read_affinity {
         cpu_nodes(&ctx.root)
     } else {
         CpuNodes::default()
     };
-    let mut out = Vec::new();
     let mut n = 0u64;
-    while args.iterations.is_none_or(|max| n < max) {
+    while max.is_none_or(|max| n < max) {
         if pace == Pace::Live {
             let due = start + Duration::from_secs_f64(args.delay * (n + 1) as f64);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -295,95 +437,119 @@ fn batch(
         let Some(stamp) = sampler.sample(&mut cur)? else {
             break;
         };
-        if let Some(w) = lossy_warning(&sampler.describe(), &cur) {
+        if let Some(so) = soft.as_deref_mut() {
+            so.step();
+        }
+        if let Some(w) = lossy_warning(&sampler.describe_last(), &cur) {
             if cur.lossy_lines != prev.lossy_lines {
                 eprintln!("opskit itop: {w}");
             }
         }
         let elapsed = stamp.mono - pstamp.mono;
         rates_into(&prev, &cur, elapsed, &mut scratch, &mut rates);
-        let stat = sampler.stat()?;
+        let stat = stats.read(sampler);
         if read_affinity {
-            aff.fill(&cur, &rates, &mut affinity);
+            aff.fill(&cur, &rates, &mut facts);
         } else {
-            affinity.clear();
+            facts.clear();
         }
-        out.clear();
-        let gathered = Gathered {
+        let report = judge(&Input {
+            source: args.source(),
+            prev_cpus: &prev.cpus,
+            snap: &cur,
+            rates: &rates,
+            facts: &facts,
+            nodes: &nodes,
             prev_stat: pstat.as_ref(),
             stat: stat.as_ref(),
-            affinity: &affinity,
+        });
+        let sample = Sample {
+            snap: &cur,
+            rates: &rates,
+            stamp,
+            source: args.source(),
+            facts: &facts,
             nodes: &nodes,
+            report: &report,
         };
-        render_sample(args, opts, &cur, &rates, stamp, &gathered, &mut out)?;
-        let mut lock = std::io::stdout().lock();
-        lock.write_all(&out)
-            .and_then(|()| lock.flush())
-            .context("writing to stdout")?;
+        let softirqs = soft
+            .as_deref()
+            .filter(|so| so.ok && !so.rates.irqs.is_empty())
+            .map(|so| prom::Softirqs {
+                snap: &so.cur,
+                rates: &so.rates,
+            });
+        emit(&sample, softirqs.as_ref())?;
         std::mem::swap(&mut prev, &mut cur);
         pstamp = stamp;
         pstat = stat;
         n += 1;
     }
-    Ok(Outcome::Success)
-}
-
-/// What was read beside a snapshot.
-struct Gathered<'a> {
-    prev_stat: Option<&'a CpuStat>,
-    stat: Option<&'a CpuStat>,
-    affinity: &'a Affinities,
-    nodes: &'a CpuNodes,
-}
-
-/// Judge one sample and render it into `out`.
-fn render_sample(
-    args: &Args,
-    opts: &ViewOpts,
-    cur: &Snapshot,
-    rates: &Rates,
-    stamp: Stamp,
-    g: &Gathered,
-    out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    let (cpu_time, stat_resets) = match (g.prev_stat, g.stat) {
-        (Some(a), Some(b)) => (handler_times(a, b, &cur.cpus), stat_resets(a, b, &cur.cpus)),
-        _ => Default::default(),
-    };
-    let imb = judge_balance(args.source(), cur, rates, g.affinity);
-    let numa = numa_mismatches(cur, rates, &g.affinity.node, g.nodes);
-    let sample = Sample {
-        snap: cur,
-        rates,
-        stamp,
-        affinity: &g.affinity.shown,
-        imbalance: imb.as_ref(),
-        source: args.source(),
-        cpu_time: &cpu_time,
-        stat_resets: &stat_resets,
-        numa: &numa,
-        nodes: g.nodes,
-        irq_node: &g.affinity.node,
-    };
-    match args.format {
-        Format::Text => crate::itop::render::write_text(out, &sample, opts)?,
-        Format::Json => crate::itop::render::write_json(out, &sample, opts)?,
-    }
     Ok(())
 }
 
-/// The worst imbalance of a sample: device interrupts against their affinities, or the
-/// NET_RX/NET_TX/BLOCK softirqs.
-fn judge_balance(
-    source: Source,
-    snap: &Snapshot,
-    rates: &Rates,
-    affinity: &Affinities,
-) -> Option<Imbalance> {
-    match source {
-        Source::Interrupts => imbalance(snap, rates, &affinity.allowed),
-        Source::Softirqs => softirq_imbalance(snap, rates),
-    }
+/// `--listen`: sample every --delay in a thread; each scrape gets the latest exposition.
+fn listen(
+    args: &Args,
+    opts: ViewOpts,
+    sampler: ProcSampler,
+    ctx: &Context,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Outcome> {
+    use std::sync::{Arc, Mutex};
+    let latest: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let args2 = Args {
+        listen: None,
+        ..args.clone()
+    };
+    let ctx2 = Context {
+        root: ctx.root.clone(),
+    };
+    let store = latest.clone();
+    std::thread::spawn(move || {
+        let mut sampler = sampler;
+        let mut soft = (!args2.softirq).then(|| SoftSampler::new(&ctx2.root));
+        let mut first = Some(tx);
+        let r = sample_loop(
+            &args2,
+            &opts,
+            &mut sampler,
+            &ctx2,
+            Pace::Live,
+            None,
+            soft.as_mut(),
+            &mut |s, so| {
+                let mut out = Vec::new();
+                crate::itop::render::prom::write_prometheus(&mut out, s, so)?;
+                if let Ok(mut l) = store.lock() {
+                    *l = out;
+                }
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Ok(()));
+                }
+                Ok(())
+            },
+        );
+        match (r, first.take()) {
+            (Err(e), Some(tx)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Err(e), None) => {
+                // never serve a stale sample as if it were current
+                eprintln!("opskit itop: {}", crate::exit::one_line(&e));
+                std::process::exit(1);
+            }
+            (Ok(()), _) => {}
+        }
+    });
+    // the first interval before the first scrape: no empty exposition, and a bad /proc fails
+    // here with its message
+    rx.recv()
+        .context("the sampling thread ended before the first sample")??;
+    let scrape = move || latest.lock().map(|l| l.clone()).unwrap_or_default();
+    crate::common::serve::serve(addr, Arc::new(scrape))?;
+    Ok(Outcome::Success)
 }
 
 /// The TUI. Fallible setup happens before the terminal is touched; the terminal is restored
@@ -392,13 +558,14 @@ fn judge_balance(
 fn interactive(
     args: &Args,
     opts: ViewOpts,
-    sampler: &mut ProcSampler,
+    sampler: &mut dyn Sampler,
     ctx: &Context,
     tty: tty::Tty,
 ) -> anyhow::Result<Outcome> {
     // fail (or refuse --cpus) before entering the alternate screen
     let mut probe = Snapshot::default();
     first_sample(sampler, &mut probe, &opts)?;
+    sampler.rewind();
     tui::install_signal_handlers()?;
     let mut app = app::App::new(opts, args.delay, args.source());
     app.nodes = cpu_nodes(&ctx.root);

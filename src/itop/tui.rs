@@ -110,15 +110,28 @@ fn take_sample(
 ) {
     match sampler.sample(snap) {
         Ok(Some(at)) => {
-            app.message = lossy_warning(&sampler.describe(), snap);
-            let stat = sampler.stat().unwrap_or(None);
+            app.message = lossy_warning(&sampler.describe_last(), snap);
+            // handler time is optional: an unreadable /proc/stat is said once, then left out
+            let stat = match sampler.stat() {
+                Ok(s) => s,
+                Err(e) => {
+                    if app.message.is_none() && app.prev_stat_error.is_none() {
+                        app.message = Some(format!(
+                            "{}: no time in handlers",
+                            crate::exit::one_line(&e)
+                        ));
+                    }
+                    app.prev_stat_error = Some(());
+                    None
+                }
+            };
             if app.on_sample(snap, at) {
-                aff.fill(&app.cur, &app.rates, &mut app.affinity);
-                app.judge_balance();
+                aff.fill(&app.cur, &app.rates, &mut app.facts);
+                app.rebuild();
             }
-            app.on_stat(stat);
+            app.judge(stat);
         }
-        Ok(None) => app.message = Some(format!("{}: no more samples", sampler.describe())),
+        Ok(None) => app.message = Some(format!("no more samples: {}", sampler.describe())),
         Err(e) => app.message = Some(crate::exit::one_line(&e)),
     }
 }

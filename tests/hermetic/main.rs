@@ -14,5 +14,7 @@ mod cli;
 mod conn_audit;
 mod docs_flags;
 mod generated;
+mod itop;
+mod itop_tree;
 mod purity;
 mod ssd_align;

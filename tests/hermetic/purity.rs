@@ -45,7 +45,7 @@ const FORBIDDEN: &[&str] = &[
 const PURE: &[&str] = &[
     "src/itop/model",
     "src/itop/judge",
-    "src/itop/render.rs",
+    "src/itop/render",
     "src/bindstats/model",
     "src/bindstats/render",
     "src/conn_audit/model",

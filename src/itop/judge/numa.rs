@@ -3,9 +3,9 @@
 //! interconnect).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use super::balance::{device_name, MIN_RATE};
+use super::hot::MIN_RATE;
+use crate::itop::model::devices::Facts;
 use crate::itop::model::interrupts::{is_numbered, RowKind, Snapshot};
 use crate::itop::model::rates::{Rates, RowChange};
 
@@ -60,7 +60,14 @@ pub fn device_of(name: &str) -> &str {
     }
 }
 
-/// A device whose interrupts are mostly handled on CPUs of other nodes than its own.
+/// The device name at the end of a description (`IR-PCI-MSI 1048576-edge eth0-TxRx-0` ->
+/// `eth0-TxRx-0`).
+pub fn device_name(desc: &str) -> &str {
+    desc.rsplit(' ').next().unwrap_or(desc)
+}
+
+/// A device whose interrupts are mostly handled on CPUs of other nodes than its own, while
+/// its own node has CPUs online (and its IRQs are not kernel-managed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NumaMismatch {
     pub device: String,
@@ -68,73 +75,90 @@ pub struct NumaMismatch {
     /// Share of its interrupts handled on other nodes' CPUs, 0..=1.
     pub remote: f64,
     pub rate: f64,
-    /// Its node's CPUs, as a list (`12-23`).
-    pub local_cpus: String,
+    /// Its node's online CPUs.
+    pub local_cpus: Vec<u32>,
+    /// Its IRQs handled off the node, busiest first.
+    pub irqs: Vec<String>,
 }
 
-impl fmt::Display for NumaMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (NUMA node {}): {:.0} % of its {:.0} interrupts/s handled on other nodes' CPUs; set its IRQs' affinity to node {}'s CPUs ({})",
-            self.device,
-            self.node,
-            self.remote * 100.0,
-            self.rate,
-            self.node,
-            self.local_cpus
-        )
-    }
-}
+/// A device's node, interrupts/s on and off it, and its IRQs off it with their rate.
+type DevLoad = (u32, f64, f64, Vec<(String, f64)>);
 
-/// Devices (numbered IRQs grouped by [`device_of`]) at [`MIN_RATE`]/s or more whose
-/// interrupts are more than half handled off their node (`irq_node` per `rates.irqs` entry,
-/// from /proc/irq/N/node; -1 and unknown are skipped). Worst first.
+/// Devices (numbered IRQs grouped by their sysfs device, else by [`device_of`]) at
+/// [`MIN_RATE`]/s or more whose interrupts are more than half handled off their node.
+/// Kernel-managed IRQs never count (per-CPU queues are served where the I/O comes from, and
+/// their affinity cannot be set), nor a device whose node has no CPU online. Worst first.
 pub fn numa_mismatches(
     cur: &Snapshot,
     rates: &Rates,
-    irq_node: &[Option<u32>],
+    facts: &Facts,
     nodes: &CpuNodes,
 ) -> Vec<NumaMismatch> {
     if !nodes.is_numa() {
         return Vec::new();
     }
     let col_node: Vec<Option<u32>> = cur.cpus.iter().map(|&c| nodes.node_of(c)).collect();
-    // device -> (node, local, remote)
-    let mut by_dev: BTreeMap<&str, (u32, f64, f64)> = BTreeMap::new();
+    // device -> (node, local, remote, irqs off node)
+    let mut by_dev: BTreeMap<String, DevLoad> = BTreeMap::new();
     for (k, ir) in rates.irqs.iter().enumerate() {
         let r = cur.row(ir.row);
-        let Some(node) = irq_node.get(k).copied().flatten() else {
+        let info = facts.get(k);
+        let dev = facts.device(k);
+        let Some(node) = info.node.or(dev.and_then(|d| d.node)) else {
             continue;
         };
-        if ir.change != RowChange::Known || r.kind != RowKind::PerCpu || !is_numbered(r.label) {
+        if info.managed
+            || ir.change != RowChange::Known
+            || r.kind != RowKind::PerCpu
+            || !is_numbered(r.label)
+        {
             continue;
         }
-        let e = by_dev
-            .entry(device_of(device_name(r.desc)))
-            .or_insert((node, 0.0, 0.0));
+        let name = match dev {
+            Some(d) => d.name.clone(),
+            None => device_of(device_name(r.desc)).to_string(),
+        };
+        let e = by_dev.entry(name).or_insert((node, 0.0, 0.0, Vec::new()));
+        let mut off = 0.0;
         for (j, v) in ir.per_cpu.nonzero() {
             match col_node[j] {
                 Some(n) if n == e.0 => e.1 += v,
-                Some(_) => e.2 += v,
+                Some(_) => off += v,
                 None => {}
             }
+        }
+        e.2 += off;
+        if off > 0.0 {
+            e.3.push((r.label.to_string(), off));
         }
     }
     let mut out: Vec<NumaMismatch> = by_dev
         .into_iter()
-        .filter(|(_, (_, l, r))| l + r >= MIN_RATE && *r > *l)
-        .map(|(dev, (node, l, r))| NumaMismatch {
-            device: dev.to_string(),
-            node,
-            remote: r / (l + r),
-            rate: l + r,
-            local_cpus: nodes
+        .filter(|(_, (_, l, r, _))| l + r >= MIN_RATE && *r > *l)
+        .filter_map(|(dev, (node, l, r, mut irqs))| {
+            let local_cpus: Vec<u32> = nodes
                 .nodes
                 .iter()
                 .find(|(n, _)| *n == node)
-                .map(|(_, c)| crate::common::units::format_cpu_list(c))
-                .unwrap_or_default(),
+                .map(|(_, c)| {
+                    c.iter()
+                        .copied()
+                        .filter(|id| cur.cpu_column(*id).is_some())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if local_cpus.is_empty() {
+                return None;
+            }
+            irqs.sort_by(|a, b| b.1.total_cmp(&a.1));
+            Some(NumaMismatch {
+                device: dev,
+                node,
+                remote: r / (l + r),
+                rate: l + r,
+                local_cpus,
+                irqs: irqs.into_iter().map(|(l, _)| l).collect(),
+            })
         })
         .collect();
     out.sort_by(|a, b| (b.remote * b.rate).total_cmp(&(a.remote * a.rate)));
@@ -144,6 +168,7 @@ pub fn numa_mismatches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::itop::model::devices::IrqInfo;
     use crate::itop::model::rates::rates;
 
     #[test]
@@ -167,16 +192,31 @@ mod tests {
         let b = Snapshot::parse("  CPU0 CPU1 CPU2 CPU3\n 30: 3000 0 0 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 2000 0 1000 PCI-MSI 2-edge eth0-TxRx-1\n 40: 0 0 5000 0 PCI-MSI 3-edge nvme0q1\n").unwrap();
         let r = rates(&a, &b, 1.0);
         // eth0 sits on node 1, nvme0 on node 1 too (served there: fine)
-        let m = numa_mismatches(&b, &r, &[Some(1), Some(1), Some(1)], &nodes);
+        let on = |node: u32, managed: bool| IrqInfo {
+            node: Some(node),
+            managed,
+            ..Default::default()
+        };
+        let facts = Facts {
+            info: vec![on(1, false), on(1, false), on(1, false)],
+            devices: Vec::new(),
+        };
+        let m = numa_mismatches(&b, &r, &facts, &nodes);
         assert_eq!(m.len(), 1);
-        assert_eq!(
-            m[0].to_string(),
-            "eth0 (NUMA node 1): 83 % of its 6000 interrupts/s handled on other nodes' CPUs; set its IRQs' affinity to node 1's CPUs (2-3)"
-        );
+        assert_eq!(m[0].device, "eth0");
+        assert_eq!(m[0].local_cpus, [2, 3]);
+        assert_eq!(m[0].irqs, ["30", "31"]);
+        assert_eq!((m[0].remote * 100.0).round(), 83.0);
+        // managed queues are never a NUMA warning
+        let facts = Facts {
+            info: vec![on(1, true), on(1, true), on(1, false)],
+            devices: Vec::new(),
+        };
+        assert!(numa_mismatches(&b, &r, &facts, &nodes).is_empty());
         // one node: nothing to say
         let one = CpuNodes {
             nodes: vec![(0, vec![0, 1, 2, 3])],
         };
-        assert!(numa_mismatches(&b, &r, &[Some(0); 3], &one).is_empty());
+        assert!(numa_mismatches(&b, &r, &Facts::default(), &one).is_empty());
     }
 }

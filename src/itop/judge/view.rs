@@ -2,6 +2,9 @@
 //! the batch printers and the TUI.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use crate::itop::model::devices::{DeviceKind, Facts};
 
 use crate::itop::model::interrupts::{is_numbered, RowKind, RowRole, Snapshot};
 use crate::itop::model::rates::{CellRates, IrqRate, Rates};
@@ -107,8 +110,12 @@ pub struct View {
     pub cols: Vec<usize>,
     /// Whether per-CPU columns are shown.
     pub per_cpu: bool,
-    /// Indices into `rates.irqs`, filtered and sorted.
+    /// Indices into `rates.irqs`, filtered and sorted, cut to `--top`.
     pub rows: Vec<usize>,
+    /// The same before `--top` (devices are folded from these, then cut).
+    pub all_rows: Vec<usize>,
+    /// `--top`.
+    pub top: Option<usize>,
     /// Total rate over the selected rows and CPUs.
     pub total: f64,
 }
@@ -127,12 +134,15 @@ pub fn row_rate(ir: &IrqRate, kind: RowKind, cols: &[usize], all_cols: bool) -> 
 }
 
 impl ViewOpts {
-    /// A usage error when `--cpus` or `--sort cpuN` names a CPU the snapshot does not have.
-    pub fn check(&self, snap: &Snapshot) -> Result<(), String> {
+    /// Checks `--cpus` and `--sort cpuN` against a snapshot: the `--cpus` ids it does not
+    /// have (offline CPUs: the others are shown); a usage error when none of them is there, or
+    /// `--sort cpuN` names a CPU not shown.
+    pub fn check(&self, snap: &Snapshot) -> Result<Vec<u32>, String> {
         let present = |id: &u32| snap.cpu_column(*id).is_some();
+        let mut missing = Vec::new();
         if let Some(sel) = &self.cpus {
-            let missing: Vec<u32> = sel.iter().copied().filter(|c| !present(c)).collect();
-            if !missing.is_empty() {
+            missing = sel.iter().copied().filter(|c| !present(c)).collect();
+            if missing.len() == sel.len() {
                 return Err(format!(
                     "--cpus: no CPU {} in the snapshot (its CPUs: {})",
                     crate::common::units::format_cpu_list(&missing),
@@ -145,7 +155,7 @@ impl ViewOpts {
                 return Err(format!("--sort cpu{id}: CPU {id} is not shown"));
             }
         }
-        Ok(())
+        Ok(missing)
     }
 }
 
@@ -169,7 +179,8 @@ impl View {
         let mut rows = select_rows(snap, rates, opts, &cols);
         sort_rows(snap, rates, opts.sort, &mut rows);
         let total = view_total(snap, rates, &rows);
-        let mut rows = group_members(snap, rates, rows.into_iter().map(|(k, _)| k).collect());
+        let all_rows = group_members(snap, rates, rows.into_iter().map(|(k, _)| k).collect());
+        let mut rows = all_rows.clone();
         if let Some(n) = opts.top {
             rows.truncate(n);
         }
@@ -177,6 +188,8 @@ impl View {
             cols,
             per_cpu,
             rows,
+            all_rows,
+            top: opts.top,
             total,
         }
     }
@@ -285,58 +298,107 @@ impl View {
     }
 }
 
-/// A line of the TUI's table when queue IRQs are grouped by device.
+/// A line of the table when queue IRQs are grouped by device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {
     /// One IRQ: an index into `rates.irqs`.
     Irq(usize),
     /// The IRQs of one device (`eth0-TxRx-0..7` -> `eth0`), added up.
-    Device(DeviceGroup),
+    Device(Box<DeviceGroup>),
 }
 
 /// Several IRQs of one device, added up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceGroup {
+    /// The device: its netdev or nvme name from sysfs, else from the IRQ names.
     pub name: String,
+    pub kind: DeviceKind,
+    pub pci: Option<String>,
     /// Indices into `rates.irqs`.
     pub members: Vec<usize>,
     /// Per CPU column: the sum of the members' known rates (`None` when none is known).
     pub per_cpu: CellRates,
     pub total: Option<f64>,
+    /// The device's NUMA node (sysfs, else its IRQs' when they agree).
+    pub node: Option<u32>,
+    /// The CPUs its IRQs may use, together (empty when unknown).
+    pub affinity: Vec<u32>,
 }
 
-/// The view's rows with the numbered IRQs of one device (two or more) folded into one line,
-/// placed where its first member was (so sorting still holds).
-pub fn group_by_device(snap: &Snapshot, rates: &Rates, view: &View) -> Vec<Line> {
-    use crate::itop::judge::balance::device_name;
-    use crate::itop::judge::numa::device_of;
-    let dev = |k: usize| {
-        let r = snap.row(rates.irqs[k].row);
-        r.is_numbered().then(|| device_of(device_name(r.desc)))
-    };
-    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for &k in &view.rows {
-        if let Some(d) = dev(k) {
-            *count.entry(d).or_default() += 1;
+impl View {
+    /// The table's lines: rows, or with `by_device` the queue IRQs of each device folded
+    /// into one line; folded first, then cut to `--top`, so a device's line adds up all its
+    /// IRQs.
+    pub fn lines(
+        &self,
+        snap: &Snapshot,
+        rates: &Rates,
+        facts: &Facts,
+        by_device: bool,
+    ) -> Vec<Line> {
+        if !by_device {
+            return self.rows.iter().map(|&k| Line::Irq(k)).collect();
         }
+        let mut out = group_by_device(snap, rates, facts, &self.all_rows);
+        if let Some(n) = self.top {
+            out.truncate(n);
+        }
+        out
+    }
+
+    /// Every device with two or more IRQs among the rows before `--top`.
+    pub fn devices(&self, snap: &Snapshot, rates: &Rates, facts: &Facts) -> Vec<DeviceGroup> {
+        group_by_device(snap, rates, facts, &self.all_rows)
+            .into_iter()
+            .filter_map(|l| match l {
+                Line::Device(g) => Some(*g),
+                Line::Irq(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// `rows` with the numbered IRQs of one device (two or more) folded into one line, placed
+/// where its first member was (so sorting still holds).
+pub fn group_by_device(snap: &Snapshot, rates: &Rates, facts: &Facts, rows: &[usize]) -> Vec<Line> {
+    use crate::itop::judge::numa::{device_name, device_of};
+    let dev = |k: usize| -> Option<String> {
+        let r = snap.row(rates.irqs[k].row);
+        if !r.is_numbered() {
+            return None;
+        }
+        Some(match facts.device(k) {
+            Some(d) => d.name.clone(),
+            None => device_of(device_name(r.desc)).to_string(),
+        })
+    };
+    let keys: Vec<Option<String>> = rows.iter().map(|&k| dev(k)).collect();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for d in keys.iter().flatten() {
+        *count.entry(d.as_str()).or_default() += 1;
     }
     let mut out: Vec<Line> = Vec::new();
-    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for &k in &view.rows {
-        let Some(d) = dev(k).filter(|d| count[d] > 1) else {
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for (i, &k) in rows.iter().enumerate() {
+        let Some(d) = keys[i].as_deref().filter(|d| count[d] > 1) else {
             out.push(Line::Irq(k));
             continue;
         };
-        let i = *at.entry(d).or_insert_with(|| {
-            out.push(Line::Device(DeviceGroup {
+        let idx = *at.entry(d).or_insert_with(|| {
+            let info = facts.device(k);
+            out.push(Line::Device(Box::new(DeviceGroup {
                 name: d.to_string(),
+                kind: info.map_or(DeviceKind::Other, |x| x.kind),
+                pci: info.and_then(|x| x.pci.clone()),
                 members: Vec::new(),
                 per_cpu: CellRates::default(),
                 total: None,
-            }));
+                node: info.and_then(|x| x.node),
+                affinity: Vec::new(),
+            })));
             out.len() - 1
         });
-        if let Line::Device(g) = &mut out[i] {
+        if let Line::Device(g) = &mut out[idx] {
             g.members.push(k);
             if let Some(t) = rates.irqs[k].total {
                 g.total = Some(g.total.unwrap_or(0.0) + t);
@@ -348,6 +410,25 @@ pub fn group_by_device(snap: &Snapshot, rates: &Rates, view: &View) -> Vec<Line>
             // sparse, as the rows' rates: 148 devices x 1152 CPUs stay small
             let parts = g.members.iter().map(|&k| &rates.irqs[k].per_cpu);
             g.per_cpu = CellRates::summed(parts, &rates.cpu_totals);
+            let mut aff: Vec<u32> = g
+                .members
+                .iter()
+                .filter_map(|&k| facts.get(k).allowed.as_deref())
+                .flatten()
+                .copied()
+                .collect();
+            aff.sort_unstable();
+            aff.dedup();
+            g.affinity = aff;
+            if g.node.is_none() {
+                let nodes: Vec<Option<u32>> =
+                    g.members.iter().map(|&k| facts.get(k).node).collect();
+                if nodes.first().copied().flatten().is_some()
+                    && nodes.windows(2).all(|w| w[0] == w[1])
+                {
+                    g.node = nodes[0];
+                }
+            }
         }
     }
     out
@@ -473,16 +554,25 @@ mod tests {
     }
 
     #[test]
-    fn cpus_that_do_not_exist_are_refused() {
+    fn cpus_that_do_not_exist_are_named_and_refused_when_none_does() {
         let (s, _) = sample();
         let ok = ViewOpts {
             cpus: Some(vec![0, 2]),
             sort: SortKey::Cpu(2),
             ..Default::default()
         };
-        assert_eq!(ok.check(&s), Ok(()));
-        let bad = ViewOpts {
+        assert_eq!(ok.check(&s), Ok(vec![]));
+        let some = ViewOpts {
             cpus: Some(vec![0, 64, 65]),
+            ..Default::default()
+        };
+        assert_eq!(
+            some.check(&s),
+            Ok(vec![64, 65]),
+            "the ones that exist are shown"
+        );
+        let bad = ViewOpts {
+            cpus: Some(vec![64, 65]),
             ..Default::default()
         };
         assert_eq!(
@@ -527,7 +617,7 @@ mod tests {
         let b = Snapshot::parse("  CPU0 CPU1\n 30: 100 0 PCI-MSI 1-edge eth0-TxRx-0\n 31: 0 50 PCI-MSI 2-edge eth0-TxRx-1\n 40: 7 0 PCI-MSI 3-edge nvme0q1\nLOC: 1000 1000 timer\n").unwrap();
         let r = rates(&a, &b, 1.0);
         let v = View::build(&b, &r, &ViewOpts::default());
-        let lines = group_by_device(&b, &r, &v);
+        let lines = group_by_device(&b, &r, &Facts::default(), &v.rows);
         assert_eq!(lines.len(), 3, "{lines:?}");
         let Line::Device(g) = &lines[1] else {
             panic!("{lines:?}")
@@ -539,6 +629,23 @@ mod tests {
             matches!(lines[2], Line::Irq(_)),
             "a device with one IRQ stays a row"
         );
+        // --top cuts after folding: the device line adds up every IRQ of the device
+        let v = View::build(
+            &b,
+            &r,
+            &ViewOpts {
+                top: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(v.rows.len(), 2, "LOC and IRQ 30");
+        let lines = v.lines(&b, &r, &Facts::default(), true);
+        assert_eq!(lines.len(), 2);
+        let Line::Device(g) = &lines[1] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(g.total, Some(150.0));
+        assert_eq!(v.devices(&b, &r, &Facts::default()).len(), 1);
     }
 
     #[test]

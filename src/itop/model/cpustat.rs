@@ -241,17 +241,6 @@ pub fn busy_cpus(times: &[Option<HandlerTime>]) -> Vec<(usize, HandlerTime)> {
     v
 }
 
-/// The CPU spending the largest share of its time in handlers, when that is at least
-/// [`BUSY_PERCENT`]: (column, time).
-pub fn busiest_handlers(times: &[Option<HandlerTime>]) -> Option<(usize, HandlerTime)> {
-    times
-        .iter()
-        .enumerate()
-        .filter_map(|(j, t)| t.map(|t| (j, t)))
-        .filter(|(_, t)| t.total() >= BUSY_PERCENT)
-        .max_by(|a, b| a.1.total().total_cmp(&b.1.total()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,12 +134,29 @@ pub enum RowRole {
 struct Row {
     label: Range<usize>,
     desc: Range<usize>,
-    /// Into `counts`, or into `wide` when `wide` is set.
+    /// Into `counts`, `wide` or `small`, as `store` says.
     counts: Range<usize>,
-    wide: bool,
+    store: Store,
     kind: RowKind,
     role: RowRole,
 }
+
+/// Where a row's counts are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// 32-bit, as the kernel prints them.
+    Narrow,
+    /// 64-bit: a row with a count above `u32::MAX`.
+    Wide,
+    /// 8-bit: a long row whose counts are all below 256 (a 100,000-CPU row of small counts
+    /// takes 100 KB, not 400 KB: memory follows the file's size, not its CPU x IRQ matrix).
+    Small,
+    /// 16-bit: a long row whose counts are all below 65536.
+    Half,
+}
+
+/// The fewest counts in a row for it to be kept in 8 bits when it can.
+const SMALL_ROW: usize = 64;
 
 /// One parsed `/proc/interrupts` (or `/proc/softirqs`).
 ///
@@ -155,6 +172,10 @@ pub struct Snapshot {
     counts: Vec<u32>,
     /// The counts of the rare rows with a value above `u32::MAX`.
     wide: Vec<u64>,
+    /// The counts of long rows of small counts.
+    small: Vec<u8>,
+    /// The counts of long rows of counts below 65536.
+    half: Vec<u16>,
     text: String,
     /// Lines whose description was not valid UTF-8 (replaced by U+FFFD), at most 16.
     pub lossy_lines: Vec<usize>,
@@ -173,6 +194,8 @@ impl Clone for Snapshot {
         self.rows.clone_from(&src.rows);
         self.counts.clone_from(&src.counts);
         self.wide.clone_from(&src.wide);
+        self.small.clone_from(&src.small);
+        self.half.clone_from(&src.half);
         self.text.clone_from(&src.text);
         self.lossy_lines.clone_from(&src.lossy_lines);
     }
@@ -238,6 +261,8 @@ impl RowRef<'_> {
 pub enum Counts<'a> {
     Narrow(&'a [u32]),
     Wide(&'a [u64]),
+    Small(&'a [u8]),
+    Half(&'a [u16]),
 }
 
 impl Counts<'_> {
@@ -245,6 +270,8 @@ impl Counts<'_> {
         match self {
             Counts::Narrow(c) => c.len(),
             Counts::Wide(c) => c.len(),
+            Counts::Small(c) => c.len(),
+            Counts::Half(c) => c.len(),
         }
     }
 
@@ -257,15 +284,23 @@ impl Counts<'_> {
         match self {
             Counts::Narrow(c) => c.get(j).map(|&v| u64::from(v)),
             Counts::Wide(c) => c.get(j).copied(),
+            Counts::Small(c) => c.get(j).map(|&v| u64::from(v)),
+            Counts::Half(c) => c.get(j).map(|&v| u64::from(v)),
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        let (n, w): (&[u32], &[u64]) = match *self {
-            Counts::Narrow(c) => (c, &[]),
-            Counts::Wide(c) => (&[], c),
+        let (n, w, b, h): (&[u32], &[u64], &[u8], &[u16]) = match *self {
+            Counts::Narrow(c) => (c, &[], &[], &[]),
+            Counts::Wide(c) => (&[], c, &[], &[]),
+            Counts::Small(c) => (&[], &[], c, &[]),
+            Counts::Half(c) => (&[], &[], &[], c),
         };
-        n.iter().map(|&v| u64::from(v)).chain(w.iter().copied())
+        n.iter()
+            .map(|&v| u64::from(v))
+            .chain(w.iter().copied())
+            .chain(b.iter().map(|&v| u64::from(v)))
+            .chain(h.iter().map(|&v| u64::from(v)))
     }
 
     pub fn to_vec(self) -> Vec<u64> {
@@ -394,6 +429,8 @@ impl Snapshot {
         self.rows.clear();
         self.counts.clear();
         self.wide.clear();
+        self.small.clear();
+        self.half.clear();
         self.text.clear();
         self.lossy_lines.clear();
     }
@@ -499,14 +536,31 @@ impl Snapshot {
         self.text.push_str(label);
         let dstart = self.text.len();
         self.push_desc(&rest[pos..], lineno);
+        let (counts, store) = match wide {
+            Some(w) => (w..self.wide.len(), Store::Wide),
+            None if n >= SMALL_ROW => {
+                let max = self.counts[cstart..].iter().copied().max().unwrap_or(0);
+                if max <= 0xff {
+                    let b = self.small.len();
+                    self.small
+                        .extend(self.counts.drain(cstart..).map(|v| v as u8));
+                    (b..self.small.len(), Store::Small)
+                } else if max <= 0xffff {
+                    let b = self.half.len();
+                    self.half
+                        .extend(self.counts.drain(cstart..).map(|v| v as u16));
+                    (b..self.half.len(), Store::Half)
+                } else {
+                    (cstart..self.counts.len(), Store::Narrow)
+                }
+            }
+            None => (cstart..self.counts.len(), Store::Narrow),
+        };
         self.rows.push(Row {
             label: lstart..dstart,
             desc: dstart..self.text.len(),
-            counts: match wide {
-                Some(w) => w..self.wide.len(),
-                None => cstart..self.counts.len(),
-            },
-            wide: wide.is_some(),
+            counts,
+            store,
             kind,
             role: RowRole::Plain,
         });
@@ -591,10 +645,11 @@ impl Snapshot {
         RowRef {
             label: &self.text[r.label.clone()],
             desc: &self.text[r.desc.clone()],
-            counts: if r.wide {
-                Counts::Wide(&self.wide[r.counts.clone()])
-            } else {
-                Counts::Narrow(&self.counts[r.counts.clone()])
+            counts: match r.store {
+                Store::Wide => Counts::Wide(&self.wide[r.counts.clone()]),
+                Store::Narrow => Counts::Narrow(&self.counts[r.counts.clone()]),
+                Store::Small => Counts::Small(&self.small[r.counts.clone()]),
+                Store::Half => Counts::Half(&self.half[r.counts.clone()]),
             },
             kind: r.kind,
             role: r.role,

@@ -69,24 +69,56 @@ pub struct IrqRate {
     pub per_cpu: CellRates,
 }
 
-/// A row's per-CPU rates, sparse: only the cells that are not zero are stored (on the
-/// 1152-CPU capture nearly all are zero, and a dense `Option<f64>` per cell was 19 MB).
+/// A row's per-CPU rates. Sparse where most cells are zero (only the non-zero cells are
+/// stored: on the 1152-CPU capture nearly all are zero, and a dense `Option<f64>` per cell
+/// was 19 MB); dense where most are not, as the 4-byte increase of each cell (a 100,000-CPU
+/// row with every cell busy is 400 KB, not 1.6 MB of (column, rate) pairs). Either way a
+/// cell's rate is its increase over the interval, computed when read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CellRates {
     /// (column, rate) in increasing column order: the non-zero rates, and NaN for a CPU
-    /// absent from the older snapshot (no rate known).
+    /// absent from the older snapshot (no rate known). Empty when `dense` is used.
     cells: Vec<(u32, f64)>,
+    /// The increase of every column ([`ABSENT`]: no rate known), when not empty.
+    dense: Vec<u32>,
+    /// The same in a byte when every increase is below 255 ([`ABSENT8`]: no rate known).
+    dense8: Vec<u8>,
+    /// The same in 16 bits when every increase is below 65535 ([`ABSENT16`]).
+    dense16: Vec<u16>,
+    /// The interval, to turn `dense` increases into rates.
+    elapsed: f64,
     /// The number of columns (0 for a row without per-CPU counts).
     len: usize,
     /// False when no rate is known for the row (new, reset): every cell is `None`.
     known: bool,
 }
 
+/// A dense cell with no rate known (its CPU was absent from the older snapshot).
+const ABSENT: u32 = u32::MAX;
+/// The same in a byte.
+const ABSENT8: u8 = u8::MAX;
+/// The same in 16 bits.
+const ABSENT16: u16 = u16::MAX;
+/// The fewest columns for a row to be stored densely (small boxes stay sparse).
+const DENSE_MIN: usize = 64;
+
 impl CellRates {
     /// The rate of column `j`: `None` when unknown or out of range.
     pub fn get(&self, j: usize) -> Option<f64> {
         if !self.known || j >= self.len {
             return None;
+        }
+        if !self.dense.is_empty() {
+            let d = self.dense[j];
+            return (d != ABSENT).then(|| f64::from(d) / self.elapsed);
+        }
+        if !self.dense8.is_empty() {
+            let d = self.dense8[j];
+            return (d != ABSENT8).then(|| f64::from(d) / self.elapsed);
+        }
+        if !self.dense16.is_empty() {
+            let d = self.dense16[j];
+            return (d != ABSENT16).then(|| f64::from(d) / self.elapsed);
         }
         match self.cells.binary_search_by_key(&j, |c| c.0 as usize) {
             Ok(i) => Some(self.cells[i].1).filter(|v| !v.is_nan()),
@@ -101,6 +133,9 @@ impl CellRates {
             if !self.known {
                 return None;
             }
+            if !self.dense.is_empty() || !self.dense8.is_empty() || !self.dense16.is_empty() {
+                return self.get(j);
+            }
             match next.next_if(|c| c.0 as usize == j) {
                 Some(c) => Some(c.1).filter(|v| !v.is_nan()),
                 None => Some(0.0),
@@ -110,10 +145,31 @@ impl CellRates {
 
     /// The known non-zero cells, (column, rate), in column order.
     pub fn nonzero(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
-        self.cells
+        let known = self.known;
+        let sparse = self
+            .cells
             .iter()
-            .filter(|c| self.known && !c.1.is_nan())
-            .map(|&(j, v)| (j as usize, v))
+            .filter(move |c| known && !c.1.is_nan())
+            .map(|&(j, v)| (j as usize, v));
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &d)| known && d != 0 && d != ABSENT)
+            .map(|(j, &d)| (j, f64::from(d) / self.elapsed));
+        let dense8 = self
+            .dense8
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &d)| known && d != 0 && d != ABSENT8)
+            .map(|(j, &d)| (j, f64::from(d) / self.elapsed));
+        let dense16 = self
+            .dense16
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &d)| known && d != 0 && d != ABSENT16)
+            .map(|(j, &d)| (j, f64::from(d) / self.elapsed));
+        sparse.chain(dense).chain(dense8).chain(dense16)
     }
 
     /// Dense, for tests and small views.
@@ -136,9 +192,8 @@ impl CellRates {
         cpu_totals: &[Option<f64>],
     ) -> CellRates {
         let mut out = CellRates {
-            cells: Vec::new(),
             len: cpu_totals.len(),
-            known: false,
+            ..CellRates::default()
         };
         for p in parts.filter(|p| p.known && p.len > 0) {
             out.known = true;
@@ -162,8 +217,42 @@ impl CellRates {
 
     fn reset(&mut self, len: usize, known: bool) {
         self.cells.clear();
+        self.dense.clear();
+        self.dense8.clear();
+        self.dense16.clear();
         self.len = len;
         self.known = known;
+    }
+
+    /// Store one row's increases (`(column, increase)`, `None`: unknown), non-zero and
+    /// unknown cells only, in increasing column order.
+    fn fill(&mut self, deltas: &[(u32, Option<u64>)], elapsed: f64) {
+        self.elapsed = elapsed;
+        let fits =
+            |max: u64| self.len >= DENSE_MIN && deltas.iter().all(|d| d.1.is_none_or(|v| v < max));
+        // (column, f64) pairs cost 16 bytes a cell, a dense increase 1 or 4 a column
+        if deltas.len() * 16 > self.len && fits(u64::from(ABSENT8)) {
+            self.dense8.resize(self.len, 0);
+            for &(j, d) in deltas {
+                self.dense8[j as usize] = d.map_or(ABSENT8, |d| d as u8);
+            }
+        } else if deltas.len() * 16 > self.len * 2 && fits(u64::from(ABSENT16)) {
+            self.dense16.resize(self.len, 0);
+            for &(j, d) in deltas {
+                self.dense16[j as usize] = d.map_or(ABSENT16, |d| d as u16);
+            }
+        } else if deltas.len() * 16 > self.len * 4 && fits(u64::from(ABSENT)) {
+            self.dense.resize(self.len, 0);
+            for &(j, d) in deltas {
+                self.dense[j as usize] = d.map_or(ABSENT, |d| d as u32);
+            }
+        } else {
+            self.cells.extend(
+                deltas
+                    .iter()
+                    .map(|&(j, d)| (j, d.map_or(f64::NAN, |d| d as f64 / elapsed))),
+            );
+        }
     }
 }
 
@@ -313,14 +402,15 @@ fn row_rate(
     slot.per_cpu.reset(ncols, true);
     let counted = !matches!(r.role, RowRole::Member(_));
     if r.kind == RowKind::PerCpu {
-        for &(j, d) in &scratch.deltas {
-            if let (Some(d), true) = (d, counted) {
-                let s = &mut scratch.cpu_sums[j as usize];
-                *s = s.saturating_add(d);
+        if counted {
+            for &(j, d) in &scratch.deltas {
+                if let Some(d) = d {
+                    let s = &mut scratch.cpu_sums[j as usize];
+                    *s = s.saturating_add(d);
+                }
             }
-            let v = d.map_or(f64::NAN, |d| d as f64 / elapsed);
-            slot.per_cpu.cells.push((j, v));
         }
+        slot.per_cpu.fill(&scratch.deltas, elapsed);
     }
     let t = sum as f64 / elapsed;
     slot.total = Some(t);
@@ -368,6 +458,11 @@ fn row_deltas(
                 push(j, Some(cell(u64::from(p), u64::from(c))?));
             }
         }
+        (p, c) if same_cols && p.len() == c.len() => {
+            for (j, (p, c)) in p.iter().zip(c.iter()).enumerate() {
+                push(j, Some(cell(p, c)?));
+            }
+        }
         _ => {
             for (j, c) in cur.iter().enumerate() {
                 let pj = if same_cols {
@@ -390,6 +485,50 @@ mod tests {
     use super::*;
 
     use crate::itop::model::interrupts::tests::X86;
+
+    #[test]
+    fn busy_rows_are_stored_densely_and_read_the_same() {
+        // 100 CPUs, every cell busy: dense increases; CPU 2 absent from the older snapshot
+        // (CPU 100 instead), and one row with an increase above a byte
+        let head = |ids: &[u32]| ids.iter().map(|i| format!(" CPU{i}")).collect::<String>();
+        let ids_a: Vec<u32> = (0..100).filter(|&i| i != 2).chain([100]).collect();
+        let ids_b: Vec<u32> = (0..100).collect();
+        let row = |n: usize, f: &dyn Fn(usize) -> u64| {
+            (0..n).map(|j| format!(" {}", f(j))).collect::<String>()
+        };
+        let a = format!(
+            "{}\n 1:{} a\n 2:{} b\n",
+            head(&ids_a),
+            row(100, &|_| 10),
+            row(100, &|_| 0)
+        );
+        let b = format!(
+            "{}\n 1:{} a\n 2:{} b\n",
+            head(&ids_b),
+            row(100, &|j| 10 + (j as u64 % 7) + 1),
+            row(100, &|j| 500 * (j as u64 + 1))
+        );
+        let (a, b) = (Snapshot::parse(a).unwrap(), Snapshot::parse(b).unwrap());
+        let r = rates(&a, &b, 2.0);
+        let c = &r.irqs[0].per_cpu;
+        assert!(c.cells.is_empty() && c.dense8.len() == 100, "{c:?}");
+        let want: Vec<Option<f64>> = (0..100)
+            .map(|j| (j != 2).then(|| ((j % 7) + 1) as f64 / 2.0))
+            .collect();
+        assert_eq!(c.to_vec(), want);
+        assert_eq!(c.get(2), None);
+        assert_eq!(c.nonzero().count(), 99);
+        let c2 = &r.irqs[1].per_cpu;
+        assert!(
+            c2.dense16.len() == 100,
+            "increases above a byte: 2 bytes each"
+        );
+        assert_eq!(c2.get(5), Some(1500.0));
+        assert_eq!(c2.get(2), None);
+        let sum = CellRates::summed([c, c].into_iter(), &r.cpu_totals);
+        assert_eq!(sum.get(3), Some(4.0));
+        assert_eq!(sum.get(2), None);
+    }
 
     #[test]
     fn cell_rates_are_sparse_and_read_densely() {
