@@ -30,6 +30,7 @@ fn refuse(path: &Path, why: impl std::fmt::Display) -> anyhow::Error {
 /// error says which and why.
 pub(crate) fn check(path: &Path) -> anyhow::Result<()> {
     let dir = parent(path);
+    check_route(path, &dir)?;
     let d =
         std::fs::metadata(&dir).with_context(|| format!("state directory {}", dir.display()))?;
     if !d.is_dir() {
@@ -94,6 +95,94 @@ pub(crate) fn read(path: &Path, max: u64) -> anyhow::Result<Option<Vec<u8>>> {
     }
     check(path)?;
     fsread::read_capped(path, max).map(Some)
+}
+
+/// Every step to `dir` must be ours to trust: each entry on the way (directory or symlink,
+/// with the symlinks followed as the kernel does) belongs to root or to this user, and each
+/// directory holding one is writable by nobody else unless it is sticky (`/tmp`). Otherwise
+/// another user could swap a step for a symlink to a directory of their choosing
+/// (`MUNIN_PLUGSTATE=/tmp/x/state`, with `state` a link planted to `/etc`).
+fn check_route(path: &Path, dir: &Path) -> anyhow::Result<()> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let me = nix::unistd::geteuid().as_raw();
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("the current directory")?
+            .join(dir)
+    };
+    let mut todo: VecDeque<std::ffi::OsString> = VecDeque::new();
+    let mut cur = PathBuf::from("/");
+    let push = |todo: &mut VecDeque<std::ffi::OsString>, p: &Path, front: bool| {
+        let parts: Vec<_> = p
+            .components()
+            .filter_map(|c| match c {
+                Component::RootDir => Some("/".into()),
+                Component::ParentDir => Some("..".into()),
+                Component::Normal(n) => Some(n.to_os_string()),
+                _ => None,
+            })
+            .collect();
+        if front {
+            for x in parts.into_iter().rev() {
+                todo.push_front(x);
+            }
+        } else {
+            todo.extend(parts);
+        }
+    };
+    push(&mut todo, &abs, false);
+    let mut links = 0;
+    while let Some(part) = todo.pop_front() {
+        if part == "/" {
+            cur = PathBuf::from("/");
+            continue;
+        }
+        if part == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&part);
+        let m = std::fs::symlink_metadata(&next)
+            .with_context(|| format!("state directory {}", next.display()))?;
+        if m.uid() != me && m.uid() != 0 {
+            bail!(refuse(
+                path,
+                format!(
+                    "{} on the way to it belongs to another user (uid {})",
+                    next.display(),
+                    m.uid()
+                )
+            ));
+        }
+        let holder = std::fs::metadata(&cur)
+            .with_context(|| format!("state directory {}", cur.display()))?;
+        let mode = holder.permissions().mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            bail!(refuse(
+                path,
+                format!(
+                    "{} on the way to it is writable by other users (mode {:04o}) and not sticky",
+                    cur.display(),
+                    mode & 0o7777
+                )
+            ));
+        }
+        if m.file_type().is_symlink() {
+            links += 1;
+            if links > 40 {
+                bail!(refuse(path, "too many symbolic links on the way to it"));
+            }
+            let target = std::fs::read_link(&next)
+                .with_context(|| format!("reading the link {}", next.display()))?;
+            push(&mut todo, &target, true);
+            continue;
+        }
+        cur = next;
+    }
+    Ok(())
 }
 
 /// Replace `path` with `bytes` atomically (see the module doc). The directory is created
@@ -219,6 +308,39 @@ mod tests {
         mode(dir.path(), 0o700);
         write(&p, b"y").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"y");
+    }
+
+    #[test]
+    fn a_route_through_another_users_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let link = shared.join("state");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        // the healthy twin: our own link in our own directory is followed
+        write(&link.join("s.json"), b"ok").unwrap();
+        assert_eq!(std::fs::read(victim.join("s.json")).unwrap(), b"ok");
+        // a directory on the way that others can write (not sticky): refused, nothing written
+        mode(&shared, 0o777);
+        let e = write(&link.join("t.json"), b"x").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("on the way to it is writable"),
+            "{e:#}"
+        );
+        assert!(!victim.join("t.json").exists());
+        mode(&shared, 0o755);
+        // a link that another user owns (root only: lchown needs it)
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            let e = write(&link.join("u.json"), b"x").unwrap_err();
+            assert!(
+                format!("{e:#}").contains("belongs to another user (uid 65534)"),
+                "{e:#}"
+            );
+            assert!(!victim.join("u.json").exists());
+        }
     }
 
     #[test]
