@@ -317,10 +317,7 @@ fn run_nagios(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
             nagios::write_unknown(&mut out, render::SERVICE, &crate::exit::one_line(&e))?
         }
     };
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .context("writing to stdout")?;
+    crate::common::print(&out).context("writing to stdout")?;
     Ok(Outcome::Nagios(state))
 }
 
@@ -412,10 +409,7 @@ fn munin_failed(args: &Args, e: &anyhow::Error) -> anyhow::Result<Outcome> {
         &render::munin_graphs_failed(),
         Values::Unknown,
     )?;
-    std::io::stdout()
-        .lock()
-        .write_all(&out)
-        .context("writing to stdout")?;
+    crate::common::print(&out).context("writing to stdout")?;
     Ok(Outcome::Success)
 }
 
@@ -463,12 +457,7 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             Err(e) => return Err(e),
         };
         let out = render_report(&args, &report, prev.as_ref())?;
-        {
-            let mut so = std::io::stdout().lock();
-            so.write_all(&out)
-                .and_then(|()| so.flush())
-                .context("writing to stdout")?;
-        }
+        crate::common::print(&out).context("writing to stdout")?;
         if args.kill {
             if let Some(why) =
                 kill::refusal(report.source, report.root.is_some(), &report.sockets.0)
