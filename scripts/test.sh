@@ -40,4 +40,11 @@ cargo clippy --locked --all-targets --features system-tests -- -D warnings
 # every fuzz target still builds against the library (fuzz/ is its own workspace; stable can
 # check it, running it needs nightly: scripts/fuzz.sh)
 cargo check --locked --quiet --manifest-path fuzz/Cargo.toml --bins
+# and each runs a few seconds without a crash, where nightly Rust and cargo-fuzz are installed
+# (not on a fresh machine: scripts/fuzz.sh says how to run them longer)
+if cargo +nightly fuzz --version >/dev/null 2>&1; then
+  bash scripts/fuzz.sh 3
+else
+  echo "SKIPPED: fuzz smoke run: needs nightly Rust and cargo-fuzz (cargo install --locked cargo-fuzz)"
+fi
 cargo test --locked --features system-tests -- --test-threads=2
