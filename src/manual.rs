@@ -238,36 +238,62 @@ const OPSKIT: &[Section] = &[
 const ITOP: &[Section] = &[
     s("EXAMPLES", &[
         Ex("The TUI: a column per CPU up to 8 CPUs, per-IRQ totals above (press ? for keys).", "opskit itop"),
-        Ex("Totals only, as on a 24-core box taking 100,000 interrupts/s.", "opskit itop -t"),
+        Ex("Totals only, as on a 24-core box taking 400,000 interrupts/s: the busiest CPUs, and a CPU taking too large a share called out with its devices and the fix.", "opskit itop -t"),
         Ex("A column per CPU, only CPUs 0 and 1.", "opskit itop -a --cpus 0-1"),
         Ex("Five plain samples of the 10 busiest IRQs, idle rows hidden.", "opskit itop -b -n 5 --top 10 --hide-idle"),
         Ex("One JSON object per sample, pretty-printed by jq.", "opskit itop -b -n 1 --format json | jq ."),
+        Ex("One Prometheus exposition of one sample (--listen ADDR:PORT serves it instead).",
+           "opskit itop -b -n 1 --format prometheus"),
         Ex("Softirqs (NET_RX, NET_TX, BLOCK...) per CPU.", "opskit itop --softirq -b -n 2"),
         Ex("Busiest on CPU 1 first, only rows whose name holds eth0.", "opskit itop -b -n 2 --sort cpu1 --filter eth0"),
         Ex("Capture two snapshots 5 s apart (on the box that misbehaves)...",
            "cat /proc/interrupts > a; cat /proc/stat > sa; sleep 5; cat /proc/interrupts > b; cat /proc/stat > sb"),
-        Ex("...and compute the rates and the time in handlers between them, anywhere.",
+        Ex("...and compute the rates and the time in handlers between them, anywhere (-i replays them in the TUI).",
            "opskit itop --from a --from b --stat sa --stat sb -d 5"),
-        Ex("A captured tree (an sosreport): its proc/interrupts, proc/irq and sys/devices/system/node.",
+        Ex("A captured tree (an sosreport): its proc/interrupts, proc/irq, sys/devices/system/node and sys/bus/pci/devices.",
            "opskit --root /var/tmp/sosreport-x itop -b -n 2"),
     ]),
     s("OUTPUT", &[
         P("Rates are per second over the measured interval, per IRQ per CPU. Rows are matched by \
            label and CPUs by id, so an IRQ that appears shows - (JSON null) on its first sample, \
-           and a CPU going offline never shifts the columns. A counter that went down is a 32-bit \
-           wrap only when the modular increase is plausible; otherwise the counter restarted (a \
-           driver reload): the row has no rate for that interval and a note names it."),
-        P("AFFINITY is /proc/irq/N/effective_affinity_list (else smp_affinity_list), cut with ... \
-           when too long. NODE (on a NUMA box) is /proc/irq/N/node. On s390x the members of a \
-           summary row (EXT, I/O, AIO) are drawn under it and counted once in the totals."),
-        P("Called out below the table: a CPU taking at least 1000 interrupts/s and 3 times its fair \
-           share of device interrupts (each IRQ's rate spread over the CPUs its affinity allows; \
-           with --softirq: NET_RX, NET_TX, BLOCK), with the fix; a device whose interrupts are \
-           mostly handled on another NUMA node's CPUs; a CPU spending more than 80 % of its time in \
-           hard-IRQ and softirq handlers (from /proc/stat, computed as mpstat computes %irq and \
-           %soft)."),
+           and a CPU going offline never shifts the columns (it is named: went offline). A counter \
+           that went down is a 32-bit wrap only when the modular increase is plausible; otherwise \
+           the counter restarted (a driver reload): the row has no rate for that interval and a \
+           note names it. Numbers are never cut: a column widens instead."),
+        P("With a column per CPU, a SUM row (each CPU's interrupts/s) and a % row (its share of all) \
+           close the table. With -t, a line names the busiest CPUs and their share of all \
+           interrupts. AFFINITY is /proc/irq/N/effective_affinity_list (else smp_affinity_list), \
+           cut with ... when too long. NODE (on a NUMA box) is /proc/irq/N/node. On s390x the \
+           members of a summary row (EXT, I/O, AIO) are drawn under it and counted once. \
+           --by-device folds the queue IRQs of one device into one line; --top applies after it."),
+        P("A CPU is called out below the table when it takes a large share of the machine's device \
+           interrupts: at least 1000/s, 3 times the mean per online CPU and 20 % of all numbered \
+           IRQs' interrupts (with --softirq: of one of NET_RX, NET_TX, BLOCK), whatever the affinity \
+           masks allow; or when it spends at least 80 % of its time in hard-IRQ and softirq handlers \
+           (or at least 30 % and 3 times the mean), from /proc/stat as mpstat computes %irq and \
+           %soft. Per-CPU interrupts (LOC, RES, CAL, TLB...) never count. The verdict names the \
+           devices that put the load there (netdev and NVMe names from sysfs, their IRQs, pinned \
+           to the CPU or allowed others, kernel-managed or not) and the remedy for each kind: RPS \
+           over the node's other CPUs for a single-queue NIC (with the rps_cpus command; none when \
+           RPS already spreads it), a CPU per queue for queues piled on one CPU (the \
+           smp_affinity_list commands), more queues (ethtool -L) for a NIC already spread, a \
+           quieter CPU for a single line, and nothing for kernel-managed queues (the load follows \
+           the CPUs that submit the I/O). Each command follows on a \"fix:\" line."),
+        P("A device is named when most of its interrupts are handled on another NUMA node's CPUs \
+           while its own node's CPUs are online, with the affinity commands that move them; never \
+           for kernel-managed queues."),
+        P("--format prometheus: opskit_itop_interval_seconds, opskit_itop_cpu_interrupts_per_second, \
+           opskit_itop_cpu_device_interrupts_per_second, opskit_itop_cpu_softirqs_per_second, \
+           opskit_itop_cpu_handler_time_ratio, opskit_itop_irq_per_second, opskit_itop_hot_cpus, \
+           opskit_itop_hot_cpu_share and opskit_itop_numa_remote_share. With --listen, a \
+           background sampler refreshes them every --delay and each scrape gets the latest."),
     ]),
     s("TUI KEYS", &[
+        P("The screen: a header (PAUSED first when paused, so it is always seen), a heat map of \
+           every CPU on a linear scale against the busiest, the findings stacked one per line \
+           (the last says how many more there are), then the table: RATE/s (over the last \
+           interval), TOTAL (the lifetime count from /proc/interrupts), MAX/s (the highest rate \
+           seen), and with a column per CPU the SUM and % rows."),
         Item("q, Esc, Ctrl-C", "quit (the terminal is restored, also on SIGTERM, SIGHUP, hangup and panic)"),
         Item("p, space", "pause or resume sampling"),
         Item("s", "cycle the sort key: rate, irq, name"),
@@ -282,7 +308,7 @@ const ITOP: &[Section] = &[
         Item("g", "fold the queue IRQs of a device into one line (eth0-TxRx-* as eth0) or expand them"),
         Item("?, h, F1", "help; any key closes it"),
         P("Keys are read from /dev/tty, not standard input; every key that arrived is handled \
-           before the next redraw."),
+           before the next redraw. With --from and -i the snapshots are replayed at --delay pace."),
     ]),
     s("JSON FIELDS", &[
         P("--format json prints one object per sample, one per line:"),
@@ -297,13 +323,24 @@ const ITOP: &[Section] = &[
         Item("cpu_totals", "{\"cpu id\": rate} for every known CPU, zeros included"),
         Item("total_rate", "interrupts per second over all rows (s390x summary rows counted once)"),
         Item("resets", "labels of the rows whose counters restarted"),
-        Item("imbalance", "null, or {cpu, load (device, NET_RX, NET_TX, BLOCK), share, ratio, \
-              allowed_cpus, top (the IRQs), fix, message}"),
+        Item("hot_cpus", "every CPU called out, worst first: [{cpu, load (device, or NET_RX, NET_TX, \
+              BLOCK), trigger (rate, handler_time, both), rate, share (of all), ratio (to the mean per \
+              CPU), cpus (the online CPUs the mean is over), handler_time ({cpu, irq, softirq} or \
+              null), culprits, message}]"),
+        Item("culprits", "the devices behind a hot CPU: [{device, kind (net, nvme, other), pci, irqs, \
+              rate, placement (pinned, allows_others, unknown), allowed_cpus (with allows_others), \
+              managed, remedy {kind (rps, rps_in_place, spread, more_queues, managed, one_line), \
+              netdev, cpus, moves [{irq, cpu}], commands, message}}]"),
+        Item("imbalance", "the first of hot_cpus, or null"),
         Item("cpu_time", "{\"cpu id\": {irq, softirq}} in % of the interval; null without /proc/stat"),
         Item("busy_cpus", "[{cpu, irq, softirq}] at least 80 % in handlers, busiest first; null without /proc/stat"),
         Item("stat_resets", "CPUs whose /proc/stat counters went back (hot-plug): their time is unknown"),
-        Item("numa_nodes, numa_warnings", "{\"node\": \"cpu list\"} (empty on one node); the warnings as text"),
-        Item("devices", "[{device, irqs, total_rate, rates}] for each device with two or more queue IRQs"),
+        Item("numa_nodes, numa_warnings", "{\"node\": \"cpu list\"} (empty on one node); the NUMA verdicts as text"),
+        Item("numa", "[{device, node, remote_share, rate, local_cpus, irqs, commands, message}]: devices \
+              handled off their node"),
+        Item("went_offline", "CPUs in the older snapshot missing from the newer one"),
+        Item("devices", "[{device, kind, pci, node, affinity, irqs, total_rate, rates}] for each device \
+              with two or more queue IRQs among the rows (before --top)"),
         P("Every string taken from the system (labels, names, affinity) is escaped: a control \
            character is written as \\x1b, never as a raw byte or \\u001b."),
     ]),
@@ -324,11 +361,16 @@ const ITOP: &[Section] = &[
         Item("/proc/stat", "time in hard-IRQ and softirq handlers per CPU"),
         Item("/proc/irq/N/effective_affinity_list, /proc/irq/N/smp_affinity_list, /proc/irq/N/node",
              "each IRQ's affinity and NUMA node"),
+        Item("/sys/bus/pci/devices/ADDR/{msi_irqs,irq,numa_node,net,nvme}", "which device an IRQ \
+              belongs to, its node, its netdev or NVMe name"),
+        Item("/sys/class/net/DEV/queues/rx-N/rps_cpus", "a NIC's receive queues and their RPS mask"),
+        Item("/sys/kernel/debug/irq/irqs/N", "whether the kernel manages an IRQ's affinity (debugfs; \
+              else NVMe I/O and virtio request queues are taken as managed)"),
         Item("/sys/devices/system/node/nodeN/cpulist", "the CPUs of each NUMA node"),
         Item("/dev/tty", "the TUI's keys"),
     ]),
     s("SEE ALSO", &[P(
-        "irqtop(1), lsirq(1), mpstat(1), irqbalance(1), proc(5), opskit(1)",
+        "irqtop(1), lsirq(1), mpstat(1), irqbalance(1), ethtool(8), proc(5), opskit(1)",
     )]),
 ];
 
@@ -591,46 +633,101 @@ const CONN_AUDIT: &[Section] = &[
         Ex("Everything stale for 60 s, grouped, causes first.", "opskit conn-audit"),
         Ex("Connections of service port 80, stale for 5 minutes, with reverse DNS (2 s timeout).",
            "opskit conn-audit --port 80 --idle 5m --resolve"),
-        Ex("The first group as JSON.", "opskit conn-audit --format json | jq '.groups[0]'"),
+        Ex("The first group (the one to fix first) as JSON, with its evidence.", "opskit conn-audit --format json | jq '.groups[0]'"),
         Ex("A Nagios/Icinga check (NRPE).", "opskit conn-audit --format nagios --warning 10 --critical 50"),
         Ex("Refresh every 5 s, with each group's growth, twice.", "opskit conn-audit --watch 5s -n 2"),
-        Ex("Close the stale connections to a network with SOCK_DESTROY (asks first; --yes in scripts).",
+        Ex("Close the stale connections to a network with SOCK_DESTROY, by socket cookie (asks first; --yes in scripts).",
            "opskit conn-audit --peer 2001:db8::/32 --kill"),
-        Ex("Another network namespace (a container's).", "nsenter -t PID -n opskit conn-audit"),
+        Ex("Every network namespace of the host (as root); each group names its namespace.",
+           "opskit conn-audit --all-netns"),
+        Ex("One other namespace (a name from ip netns list, or a PID living there): --netns NAME; or, as before, entering it.",
+           "nsenter -t PID -n opskit conn-audit"),
         Ex("As munin-node runs the packaged plugin.", "munin-run conn_audit"),
     ]),
     s("OUTPUT", &[
         P("Outbound connections are grouped by remote address, remote port and process; inbound ones \
-           by client address, listening port and process. When the same processes hold inbound \
-           connections whose clients wait or gave up and an outbound connection that is idle, \
-           unanswered or stuck in connect, the outbound peer is the cause: its verdict leads and the \
-           symptoms point to it. A cause outside --port/--peer is still shown first, marked \
-           outside_filters and not counted."),
+           by listening port and process (whatever the clients' addresses); handshakes and \
+           connections no process has accepted apart. Each stale socket has one label, the most \
+           severe that holds for --idle:"),
+        Item("connecting", "SYN_SENT: the peer drops SYNs, the client has no connect timeout"),
+        Item("half-open", "SYN_RECV: the client never completed the handshake (its age from the \
+              SYN-ACK backoff, 1, 3, 7, 15, 31, 63 s, and the state file)"),
+        Item("retransmitting", "data not acknowledged (no ACK for --idle)"),
+        Item("keepalive-probing", "keepalive probes go unanswered: the peer is gone"),
+        Item("zero-window", "the peer stopped reading (no new data sent for --idle)"),
+        Item("unread", "data waiting in the local receive queue for --idle"),
+        Item("close-wait", "the peer closed, the local program did not (an fd leak; for inbound \
+              clients whose request is unanswered: they gave up; whose local end is in FIN_WAIT2: \
+              they half-closed and still wait)"),
+        Item("half-closed", "FIN_WAIT2 held by a process: it shut down its sending half and waits \
+              for the answer"),
+        Item("idle", "no data either way, nothing queued, no timer (with every request answered: a \
+              pool or keep-alive, never a cause)"),
+        Item("keepalive-idle", "idle, and a keepalive probe was sent and answered (an ACK came after \
+              the last data): the peer is alive; an armed keepalive timer alone is idle"),
+        P("A cause needs evidence and carries it. An outbound group is named the cause (\"N \
+           processes blocked on X for T - the peer does not answer, no read timeout\", or \"the peer \
+           is gone\") only when the peer does not answer its sockets: a request unanswered (data \
+           sent after the last data received), data unacknowledged, retransmissions, or keepalive \
+           probes unanswered; \"stuck in connect to X\" needs SYN_SENT with SYN retries; never \
+           when every request was answered, and never when the other end is held by the same \
+           process. The verdict lists that evidence (\"3 retransmitting (no ACK), 30 requests \
+           unanswered\") and the cause's clients: the inbound clients of the same processes whose \
+           requests are unanswered, waiting while their connection is open, gave up once it is \
+           in CLOSE_WAIT, counted per socket (processes by pid). Those clients' group is a \
+           symptom and names its cause. Connections the kernel completed that no process \
+           accepts are reported per listener (\"queue full: new SYNs are dropped\" past the \
+           backlog) and count for its process."),
+        P("Groups are ranked by what to fix first, the same in every output: a silent or dead \
+           peer, a full accept queue, a stuck connect, then symptoms, then the rest (by \
+           processes, sockets, age). A cause outside --port/--peer is still shown first, marked \
+           outside_filters and not counted. Without root the owners are unknown, yet the same \
+           groups and causes are found, worded \"owner unknown: run as root to name the \
+           process\" (a capture under --root: \"owner unknown: not in the capture\")."),
+        P("--netns NAME|PID audits another network namespace, --all-netns every one of the host \
+           (as root); each group and socket names its namespace. --kill closes only the sockets \
+           listed, matched by their cookie; it refuses sockets without one (the procfs source) \
+           and --root captures."),
         P("Nagios: one status line, N stale (A close-wait, B idle, ...) of M TCP connections; the top \
-           verdict, the thresholds (range syntax: 10, 10:, @10:20, -5:5) applying to N, and \
-           perfdata stale, connections, established, close_wait and one per reason."),
-        P("munin: the graph conn_audit (stale connections by reason) and conn_audit.groups (by peer: \
+           verdict, +K more groups, the thresholds (range syntax: 10, 10:, @10:20, -5:5) applying \
+           to N, and perfdata stale, connections, established, close_wait and one per \
+           label."),
+        P("munin: the graph conn_audit (stale connections by label) and conn_audit.groups (by peer: \
            one field per endpoint and direction, never per process, so an unknown owner keeps its \
            RRD). Prometheus: opskit_conn_audit_sockets{state}, opskit_conn_audit_stale{reason}, \
-           opskit_conn_audit_unowned, opskit_conn_audit_group_stale{remote,port,process,direction} \
-           and opskit_conn_audit_group_max_idle_seconds; munin and Prometheus export the --top \
-           largest groups and sum the rest as other."),
+           opskit_conn_audit_unowned, and per group (labels remote, port, process, direction, \
+           kind: one label set per group) opskit_conn_audit_group_stale, \
+           opskit_conn_audit_group_max_idle_seconds and opskit_conn_audit_group_rank; munin and \
+           Prometheus export the --top largest groups and sum the rest as other."),
     ]),
     s("JSON FIELDS", &[
         P("--format json prints one document:"),
-        Item("source, root, netns", "netlink or procfs; the --root of a capture (else null); the network namespace"),
+        Item("source, root, netns, namespaces", "netlink or procfs; the --root of a capture (else \
+              null); this process's network namespace; the namespaces audited"),
         Item("missing_fields", "what the source cannot tell (procfs: idle times, keepalive probes, ...)"),
         Item("idle_threshold_s, scanned_states, scanned", "--idle; the states read; sockets read"),
-        Item("connections, established, close_wait, syn_sent, syn_recv", "connections by state"),
-        Item("stale, unowned, by_reason", "stale connections, those with no known owner, and by reason"),
-        Item("groups", "[{kind, direction, remote, port (outbound: remote port), local_port (inbound: \
-              the port its clients reached), name (reverse DNS, with --resolve), process, pids, count, max_idle_s, \
-              reasons, reason, role (cause, symptom, alone), clients, outside_filters, verdict}], \
-              every group"),
+        Item("connections, established, close_wait, syn_sent, syn_recv, fin_wait2", "connections by state"),
+        Item("stale, unowned, by_reason", "stale connections, those with no known owner, and by label \
+              (every label, zeros included)"),
+        Item("groups", "every group, in rank order: [{rank (1 = fix first), class (silent-peer, \
+              accept-queue, stuck-connect, symptom, other), kind (connections, handshakes, \
+              accept-queue), direction, remote, scope_id (link-local), port (outbound: remote port), \
+              local_port (inbound: the port its clients reached), client_addrs, name (reverse DNS, \
+              with --resolve), process, pids, processes, count (sockets), max_idle_s, reasons, \
+              reason, role (cause, symptom, alone), evidence, clients, cause_rank, symptoms, queue, \
+              owner_unknown, outside_filters, netns, message (the verdict)}]"),
+        Item("evidence", "what the group's sockets prove, counted in sockets: {unanswered_requests, \
+              unacked, retransmits, syn_retries, keepalive_unanswered, blocked (any of those), \
+              answered (every request answered), self_loop (the other end held by the same \
+              process), half_closed_clients, oldest_ms}"),
+        Item("clients, symptoms", "a cause's clients with requests unanswered, {waiting, gave_up}; a \
+              symptom's sockets the same way (with cause_rank, the rank of its cause)"),
+        Item("queue", "accept-queue groups: {queued, backlog, full}"),
+        Item("beyond", "{groups, sockets} past the 10,000 groups kept"),
         Item("by_process", "[{process, pids, count}]"),
         Item("warnings", "what limited the audit (no permission to see owners, ...)"),
-        Item("sockets", "[{local, remote, state, direction, idle_s, pid, pids, process, reason, \
-              severity, inode, cookie, send_q, recv_q, timer, ...}], every stale socket"),
+        Item("sockets", "[{netns, local, remote, state, direction, idle_s, pid, pids, process, reason, \
+              severity, unanswered, unacked, inode, cookie, send_q, recv_q, timer}], every stale socket"),
         P("Process and peer names are escaped (\\x1b, never \\u001b)."),
     ]),
     s("ENVIRONMENT", &[
@@ -654,13 +751,14 @@ const CONN_AUDIT: &[Section] = &[
               seen, per network namespace (--state; /dev/null turns it off)"),
         Item("/proc/PID/fd/", "socket owners (all of them need root)"),
         Item("/proc/net/tcp, /proc/net/tcp6", "the source without netlink or with --root (no idle times)"),
-        Item("/proc/self/ns/net", "the network namespace audited"),
+        Item("/proc/self/ns/net, /proc/PID/ns/net, /run/netns/NAME", "the network namespaces audited \
+              (--netns, --all-netns)"),
         Item("/var/lib/prometheus/node-exporter/opskit_conn_audit.prom", "written every minute by the \
               packaged opskit-conn-audit-textfile.timer (state in /var/lib/opskit/conn-audit.json)"),
         Item("/usr/share/munin/plugins/conn_audit", "the packaged plugin wrapper"),
     ]),
     s("SEE ALSO", &[P(
-        "ss(8), lsof(8), netstat(8), tcp(7), nsenter(1), munin-run(8), opskit(1)",
+        "ss(8), lsof(8), netstat(8), tcp(7), ip-netns(8), nsenter(1), munin-run(8), opskit(1)",
     )]),
 ];
 
