@@ -412,6 +412,8 @@ fn shown_output_is_compared_not_assumed() {
             "2000-01-01T00:00:00.000Z  interrupts  interval 1.00 s  2 CPUs  total 2600 /s\n\
              IRQ  CPU0  CPU1  TOTAL  AFFINITY  NAME\n\
              LOC  1000  1000   2000            Local timer interrupts\n\
+             SUM  1500  1100   2600\n\
+             \x20 %  57.7  42.3  100.0\n\
              note: counters restarted (driver reload?) for IRQ 34: no rate this interval\n"
                 .into(),
         ),
