@@ -626,6 +626,10 @@ fn finding(f: &Finding) -> String {
             "{disk}: the kernel's partition {number} starts at byte {kernel_start}, the on-disk table says {disk_start}: {}",
             stale(disk)
         ),
+        Finding::KernelSizeDiffers { disk, number, kernel_size, disk_size } => format!(
+            "{disk}: the kernel's partition {number} is {kernel_size} bytes, the on-disk table says {disk_size}: {}",
+            stale(disk)
+        ),
         Finding::KernelOnly { disk, number } => format!("{disk}: the kernel knows partition {number}, the on-disk table does not: {}", stale(disk)),
         Finding::DiskOnly { disk, number } => format!("{disk}: the on-disk table has partition {number}, the kernel does not: {}", stale(disk)),
         Finding::MemberNotInSysfs { holder, member, top } => format!(

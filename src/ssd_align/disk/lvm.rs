@@ -17,6 +17,8 @@ pub struct Label {
     pub pe_start: u64,
     /// The first metadata area's (offset, size) in bytes, if any.
     pub mda: Option<(u64, u64)>,
+    /// The device size pvcreate recorded (bytes; 0 when not recorded).
+    pub dev_size: u64,
 }
 
 /// Find the label in the first four 512-byte sectors.
@@ -47,6 +49,7 @@ pub fn label(head: &[u8]) -> Option<Label> {
             uuid,
             pe_start,
             mda: areas[1].first().copied(),
+            dev_size: le64(l, off + 32),
         });
     }
     None

@@ -193,6 +193,7 @@ fn probe(
         return Ok(());
     }
     if let Some(label) = lvm::label(&head) {
+        overruns(Kind::Pv, label.dev_size, len)?;
         return pv(src, &label, start, len, depth, out);
     }
     let fs = if let Some(e) = fs::ext4(&head) {
@@ -209,9 +210,29 @@ fn probe(
         None
     };
     if let Some((k, d)) = fs {
+        let span = match k {
+            Kind::Ext4 => fs::ext4_bytes(&head),
+            Kind::Xfs => fs::xfs_bytes(&head),
+            _ => None,
+        };
+        overruns(k, span.unwrap_or(u64::MAX), len)?;
         push(out, k, depth, start, start, d);
     }
     Ok(())
+}
+
+/// What a layer spans (its recorded size) against its container's `len` bytes: larger means
+/// the content overruns the partition (a table rewritten smaller, or a filesystem made on a
+/// bigger device), so part of the data lies outside it and any move would leave it behind.
+/// `u64::MAX` (a size that does not fit in 64 bits) is read as unknown, not as a conflict.
+fn overruns(kind: Kind, span: u64, len: u64) -> Result<()> {
+    if span == u64::MAX || span <= len {
+        return Ok(());
+    }
+    super::bad(format!(
+        "the {} records {span} bytes but its partition holds {len} bytes: the content overruns the partition (the table and the data disagree), so nothing is judged or moved; restore a partition at least {span} bytes long (or check the table against the data) first",
+        kind.name()
+    ))
 }
 
 /// The md superblock on a member of `len` bytes at `start`, and where it sits (bytes into the
@@ -461,6 +482,47 @@ mod tests {
             Some(("my-vg".into(), "lv-1".into()))
         );
         assert_eq!(split_dm_name("plain"), None);
+    }
+
+    #[test]
+    fn content_larger_than_its_partition_is_a_conflict() {
+        // XFS of 512 blocks of 4096 (2 MiB) in 1 MiB, then in 2 MiB
+        let mut b = vec![0u8; 2 << 20];
+        b[0..4].copy_from_slice(b"XFSB");
+        b[4..8].copy_from_slice(&4096u32.to_be_bytes());
+        b[8..16].copy_from_slice(&512u64.to_be_bytes());
+        let e = layers(&mut Bytes(&b), 0, 1 << 20).unwrap_err();
+        assert!(
+            e.0.contains("XFS records 2097152 bytes but its partition holds 1048576"),
+            "{e}"
+        );
+        assert_eq!(
+            layers(&mut Bytes(&b), 0, 2 << 20).unwrap()[0].kind,
+            Kind::Xfs
+        );
+        // ext4: 64bit feature counts the high half
+        let mut b = vec![0u8; 2 << 20];
+        b[1024 + 0x38..1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
+        b[1024 + 4..1024 + 8].copy_from_slice(&2048u32.to_le_bytes());
+        assert!(layers(&mut Bytes(&b), 0, 2 << 20).is_ok());
+        b[1024 + 0x150] = 1;
+        assert!(
+            layers(&mut Bytes(&b), 0, 2 << 20).is_ok(),
+            "hi ignored without 64bit"
+        );
+        b[1024 + 0x60] = 0x80;
+        assert!(layers(&mut Bytes(&b), 0, 2 << 20)
+            .unwrap_err()
+            .0
+            .contains("overruns"));
+        // a PV whose recorded device size is larger than the partition
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\n}\n";
+        let mut b = wrapped_pv(text);
+        b[576..584].copy_from_slice(&(8u64 << 20).to_le_bytes());
+        assert!(layers(&mut Bytes(&b), 0, 8 << 20).is_ok());
+        b[576..584].copy_from_slice(&(9u64 << 20).to_le_bytes());
+        let e = layers(&mut Bytes(&b), 0, 8 << 20).unwrap_err();
+        assert!(e.0.contains("PV records 9437184 bytes"), "{e}");
     }
 
     #[test]

@@ -757,16 +757,29 @@ fn data_where_disk_says(i: &Input, t: &Table, dev: &mut Dev, what: &str) -> anyh
 /// differ.
 fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
     let before = i.findings.len();
-    let disk: Vec<(u32, u64)> = t
+    let disk: Vec<(u32, u64, u64, Role)> = t
         .partitions
         .iter()
-        .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
+        .filter_map(|p| {
+            let s = t.start_bytes(p).ok()?;
+            let z = t.size_bytes(p).ok()?;
+            Some((p.number, s, z, p.role))
+        })
         .collect();
     let mut found = Vec::new();
     for p in &i.parts {
-        match disk.iter().find(|(n, _)| *n == p.number) {
-            Some((_, s)) if *s == p.start_bytes => {}
-            Some((_, s)) => found.push(Finding::KernelStartDiffers {
+        match disk.iter().find(|(n, ..)| *n == p.number) {
+            // the kernel sizes an extended partition 1 KiB (its boot record): only a data
+            // partition's size is compared
+            Some((_, s, z, r))
+                if *s == p.start_bytes && (*z == p.size_bytes || *r != Role::Data) => {}
+            Some((_, s, z, _)) if *s == p.start_bytes => found.push(Finding::KernelSizeDiffers {
+                disk: what.to_string(),
+                number: p.number,
+                kernel_size: p.size_bytes,
+                disk_size: *z,
+            }),
+            Some((_, s, ..)) => found.push(Finding::KernelStartDiffers {
                 disk: what.to_string(),
                 number: p.number,
                 kernel_start: p.start_bytes,
@@ -778,7 +791,7 @@ fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
             }),
         }
     }
-    for (n, _) in disk.iter().filter(|_| whole) {
+    for (n, ..) in disk.iter().filter(|_| whole) {
         if !i.parts.iter().any(|p| p.number == *n) {
             found.push(Finding::DiskOnly {
                 disk: what.to_string(),

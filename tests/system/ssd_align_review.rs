@@ -1,0 +1,186 @@
+//! `opskit ssd-align` against the second hostile review of issue 19: each case built as it
+//! was found (real sfdisk, mkfs, debugfs on images and loop devices), the command opskit used
+//! to print applied to a copy to show the loss, then opskit's refusal (exit 2 with the
+//! reason) or a fix that, applied, keeps the data; and a healthy twin.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::ssd_align_layers::{extract, image, put, run_fix, sh};
+use crate::ssd_align_safety::{ext4, ext4_keeps, json, text, Loop};
+use crate::util::{require_root, require_tool};
+
+const MIB: u64 = 1 << 20;
+
+/// `n` bytes of reproducible noise (xorshift64), as the reviewer's 15 MB random file.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The file `name` dumped from the ext4 at `at` (`len` bytes) of `img`, or None when debugfs
+/// cannot read it.
+fn dump(img: &Path, at: u64, len: u64, name: &str) -> Option<Vec<u8>> {
+    let f = img.with_extension(format!("fs{at}"));
+    extract(img, at, len, &f);
+    let out = img.with_extension(format!("dump{at}"));
+    let _ = std::fs::remove_file(&out);
+    let _ = std::process::Command::new("debugfs")
+        .args(["-R", &format!("dump {name} {}", out.display())])
+        .arg(&f)
+        .output();
+    let got = std::fs::read(&out).ok();
+    let _ = std::fs::remove_file(&f);
+    got
+}
+
+/// An ext4 of `bytes` bytes (1 KiB blocks) holding `big` (15 MB of noise).
+fn ext4_with_big(dir: &Path, name: &str, bytes: u64, big: &[u8]) -> PathBuf {
+    let f = dir.join(name);
+    let b = dir.join(format!("{name}.big"));
+    std::fs::write(&b, big).unwrap();
+    sh(&format!(
+        "truncate -s {bytes} {0} && mkfs.ext4 -q -F -b 1024 {0} && debugfs -w -R 'write {1} big' {0} >/dev/null 2>&1",
+        f.display(),
+        b.display()
+    ));
+    f
+}
+
+/// Review finding 1: p1 (sector 63, 20000 sectors) is half the ext4 on it (made for 40000
+/// sectors, holding 15 MB). opskit printed `echo '2048,' | sfdisk --move-data IMG -N 1`,
+/// which moves only the partition's 10 MB: applied to a copy, `big` is corrupt. Now the
+/// overrun is a conflict (exit 2, the reason named) and nothing is printed. Twin: the same
+/// ext4 in a partition of 40000 sectors gets the move, which applied keeps `big`.
+#[test]
+fn a_partition_smaller_than_its_filesystem_is_never_moved() {
+    if !require_tool("sfdisk") || !require_tool("mkfs.ext4") || !require_tool("debugfs") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let big = noise(15_000_000);
+    let fs = ext4_with_big(d.path(), "fs", 40000 * 512, &big);
+    assert_eq!(dump(&fs, 0, 40000 * 512, "big").as_deref(), Some(&big[..]));
+    let short = image(
+        d.path(),
+        "short.img",
+        64,
+        512,
+        "label: dos\\nstart=63, size=20000, type=83\\n",
+    );
+    put(&short, 63 * 512, &fs, 40000 * 512);
+    // the command opskit used to print, applied to a copy: `big` is lost
+    let copy = d.path().join("copy.img");
+    std::fs::copy(&short, &copy).unwrap();
+    run_fix(
+        &format!(
+            "echo '2048,' | sfdisk -q --move-data {} -N 1",
+            copy.display()
+        ),
+        d.path(),
+    );
+    assert_ne!(
+        dump(&copy, MIB, 40000 * 512, "big").as_deref(),
+        Some(&big[..]),
+        "the old move keeps big?"
+    );
+    // now: refused, with the reason
+    let before = std::fs::read(&short).unwrap();
+    let (code, out, err) = text(&["--erase-block", "512k", short.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("the ext4 records 20480000 bytes but its partition holds 10240000 bytes")
+            && err.contains("overruns the partition"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!out.contains("sfdisk"), "{out}");
+    assert!(std::fs::read(&short).unwrap() == before, "nothing written");
+    // twin: the partition holds the whole ext4: the move is printed and keeps `big`
+    let fits = image(
+        d.path(),
+        "fits.img",
+        64,
+        512,
+        "label: dos\\nstart=63, size=40000, type=83\\n",
+    );
+    put(&fits, 63 * 512, &fs, 40000 * 512);
+    let (code, v, err) = json(&["--erase-block", "512k", fits.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    let (code, v, err) = json(&["--erase-block", "512k", fits.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    assert_eq!(start % (512 << 10), 0);
+    assert_eq!(
+        dump(&fits, start, 40000 * 512, "big").as_deref(),
+        Some(&big[..])
+    );
+}
+
+/// Review finding 1 (second half): the kernel's p1 starts where the disk's does but is
+/// larger (the on-disk table was rewritten smaller without telling the kernel). Starts alone
+/// were compared, so the move was printed; now a size difference is a stale kernel table:
+/// no move, a warning naming both sizes. Twin: the kernel told (partx -u), the move is
+/// printed, applied, and the ext4 keeps its marker.
+#[test]
+fn a_kernel_partition_of_another_size_is_a_stale_table() {
+    if !require_root("loop devices") || !require_tool("sfdisk") || !require_tool("partx") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image(
+        d.path(),
+        "size.img",
+        64,
+        512,
+        "label: dos\\nstart=63, size=40000, type=83\\n",
+    );
+    let fs = ext4(d.path(), "fs1", 10, "OPSKIT-SIZE\n");
+    put(&img, 63 * 512, &fs, 10 * MIB);
+    let l = Loop::new(&img, d.path());
+    assert_eq!(l.nodes.len(), 1, "partx made p1");
+    sh(&format!(
+        "printf 'label: dos\\nstart=63, size=30000, type=83\\n' | sfdisk -q --no-reread --no-tell-kernel {} >/dev/null 2>&1 || true",
+        l.dev
+    ));
+    let (code, v, err) = json(&["--erase-block", "512k", &l.dev]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
+    assert_eq!(
+        v["partitions"][0]["move"]["blocked"]["reason"], "kernel_table_stale",
+        "{v}"
+    );
+    let w = v["warnings"].to_string();
+    assert!(
+        w.contains("partition 1 is 20480000 bytes, the on-disk table says 15360000"),
+        "{w}"
+    );
+    let (_, out, _) = text(&["--erase-block", "512k", &l.dev]);
+    assert!(!out.contains("sfdisk --move-data"), "{out}");
+    // twin: the kernel told, the move is printed and keeps the data
+    sh(&format!("partx -u {}", l.dev));
+    let (code, v, err) = json(&["--erase-block", "512k", &l.dev]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    sh(&format!("partx -u {}", l.dev));
+    let (code, v, err) = json(&["--erase-block", "512k", &l.dev]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    drop(l);
+    ext4_keeps(&img, start, 10, "OPSKIT-SIZE\n");
+}
