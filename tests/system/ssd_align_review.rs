@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::ssd_align_layers::{extract, image, put, run_fix, sh};
+use crate::ssd_align_layers::{extract, image, put, read_at, run_fix, sh, write_at};
 use crate::ssd_align_safety::{ext4, ext4_keeps, json, text, Loop};
 use crate::util::{require_root, require_tool};
 
@@ -183,4 +183,118 @@ fn a_kernel_partition_of_another_size_is_a_stale_table() {
     let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
     drop(l);
     ext4_keeps(&img, start, 10, "OPSKIT-SIZE\n");
+}
+
+/// A 64 MiB image with a GPT (first-lba 34, p1 at sector 40) whose MBR was then rewritten by
+/// `sfdisk --wipe never` as a DOS table with p1 at sector 63 (no 0xEE entry): the GPT headers
+/// stay behind.
+fn leftover_gpt(dir: &Path, name: &str) -> PathBuf {
+    let img = image(
+        dir,
+        name,
+        64,
+        512,
+        "label: gpt\\nfirst-lba: 34\\nstart=40, size=60000\\n",
+    );
+    sh(&format!(
+        "printf 'label: dos\\nstart=63, size=60000, type=83\\n' | sfdisk -q --wipe never {}",
+        img.display()
+    ));
+    assert_eq!(
+        read_at(&img, 512, 8),
+        b"EFI PART",
+        "the GPT header is left behind"
+    );
+    assert!(sh(&format!("blkid -p {}", img.display())).contains("PTTYPE=\"dos\""));
+    img
+}
+
+/// e2fsck -fn of the `mib` MiB at `at` in `img` exits 0.
+fn fsck_ok(img: &Path, at: u64, mib: u64) -> bool {
+    let f = img.with_extension(format!("fsck{at}"));
+    extract(img, at, mib * MIB, &f);
+    let ok = std::process::Command::new("e2fsck")
+        .args(["-fn"])
+        .arg(&f)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let _ = std::fs::remove_file(f);
+    ok
+}
+
+/// Review finding 2: a GPT left behind an MBR without a protective 0xEE entry. sfdisk, blkid
+/// and the kernel read the MBR; opskit read the GPT (p1 at sector 40 holding the ext4) and
+/// printed `echo '2048,' | sfdisk --move-data IMG -N 1`, which sfdisk applied to the MBR's
+/// p1 (sector 63): applied to a copy, the ext4 is destroyed where the GPT says and absent
+/// where the MBR now says. Now both tables are plausible there (data at a GPT start where no
+/// MBR partition starts): exit 2, the reason named. Twin: the ext4 where the MBR says: the
+/// MBR is read as sfdisk reads it, the move printed is applied and the marker kept. A hybrid
+/// MBR (0xEE plus a real entry) is read as GPT, as blkid reads it.
+#[test]
+fn a_gpt_behind_an_mbr_without_0xee_is_not_the_table() {
+    if !require_tool("sfdisk") || !require_tool("mkfs.ext4") || !require_tool("blkid") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let fs = ext4(d.path(), "fs", 20, "OPSKIT-GPT\n");
+    let img = leftover_gpt(d.path(), "gpt-data.img");
+    put(&img, 40 * 512, &fs, 20 * MIB);
+    // the command opskit used to print, applied to a copy: the ext4 is lost
+    let copy = d.path().join("copy.img");
+    std::fs::copy(&img, &copy).unwrap();
+    run_fix(
+        &format!(
+            "echo '2048,' | sfdisk -q --move-data {} -N 1",
+            copy.display()
+        ),
+        d.path(),
+    );
+    assert!(fsck_ok(&img, 40 * 512, 20), "the ext4 was whole before");
+    assert!(!fsck_ok(&copy, 40 * 512, 20), "GPT p1 after the old move");
+    assert!(!fsck_ok(&copy, 2048 * 512, 20), "MBR p1 after the old move");
+    // now: refused
+    let (code, out, err) = text(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("leftover GPT's partition 1 starts at byte 20480, where a ext4 is")
+            && err.contains("both tables are plausible"),
+        "{err}"
+    );
+    assert!(!out.contains("sfdisk"), "{out}");
+    // twin: the ext4 where the MBR says: read as sfdisk reads it, moved, kept
+    let img = leftover_gpt(d.path(), "mbr-data.img");
+    put(&img, 63 * 512, &fs, 20 * MIB);
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["table"], "dos", "{v}");
+    assert_eq!(v["partitions"][0]["start_sector"], 63, "{v}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    assert!(sh(&format!("sfdisk -d {}", img.display()))
+        .contains(&format!("start=        {}", start / 512)));
+    ext4_keeps(&img, start, 20, "OPSKIT-GPT\n");
+    // a hybrid MBR (0xEE plus a real entry) is GPT, as blkid reads it
+    let img = image(
+        d.path(),
+        "hybrid.img",
+        64,
+        512,
+        "label: gpt\\nstart=2048, size=40960\\n",
+    );
+    put(&img, MIB, &fs, 20 * MIB);
+    let mut e = [0u8; 16];
+    e[4] = 0x83;
+    e[8..12].copy_from_slice(&2048u32.to_le_bytes());
+    e[12..16].copy_from_slice(&40960u32.to_le_bytes());
+    write_at(&img, 446 + 16, &e);
+    assert!(sh(&format!("blkid -p {}", img.display())).contains("PTTYPE=\"gpt\""));
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!((code, &v["table"]), (0, &Value::from("gpt")), "{err} {v}");
 }

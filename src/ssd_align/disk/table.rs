@@ -63,8 +63,31 @@ pub fn read(
             "{len} bytes is too short to hold a partition table"
         ));
     }
+    let s0 = src.read_at(0, 512)?;
+    let mut leftover = None;
     for ss in SIZES {
         if gpt::has_header(src, ss)? {
+            // the kernel (efi.c), libblkid and libfdisk read a GPT only behind an MBR with a
+            // 0xEE entry (a hybrid MBR included); otherwise the MBR is the table and the GPT
+            // headers are leftovers
+            if !mbr::looks_like_mbr(&s0) {
+                return bad(format!(
+                    "a GPT header at LBA 1 of {ss}-byte sectors but no MBR boot signature (55 AA) before it: the kernel, blkid and sfdisk do not read this GPT; nothing is judged or moved until the disk has one table the kernel reads"
+                ));
+            }
+            if !mbr::is_protective(&s0) {
+                if mbr::has_entries(&s0) {
+                    leftover = Some(ss);
+                    break;
+                }
+                let n = gpt::parse(src, ss).map_or(0, |t| t.partitions.len());
+                if n > 0 {
+                    return bad(format!(
+                        "the MBR is empty and has no protective 0xEE entry, but a GPT header at LBA 1 of {ss}-byte sectors lists {n} partitions: the kernel, blkid and sfdisk read the empty MBR; which table is meant is not settled, so nothing is judged or moved until the disk has one table the kernel reads"
+                    ));
+                }
+                break;
+            }
             if let Some(f) = forced.or(logical).filter(|f| *f != ss) {
                 return bad(format!(
                     "the GPT header is at LBA 1 of {ss}-byte sectors, but the sector size is {f}"
@@ -75,7 +98,6 @@ pub fn read(
             return Ok(Some((t, ss, SectorEvidence::GptHeader)));
         }
     }
-    let s0 = src.read_at(0, 512)?;
     if !mbr::looks_like_mbr(&s0) {
         return Ok(None);
     }
@@ -87,13 +109,51 @@ pub fn read(
     let given = forced
         .map(|f| (f, SectorEvidence::Option))
         .or(logical.map(|l| (l, SectorEvidence::LogicalBlockSize)));
-    if let Some((ss, ev)) = given {
+    let read = if let Some((ss, ev)) = given {
         let t = mbr::parse(src, ss)?;
         validate(&t, len)?;
         conflict(src, &t, ss, ev, len)?;
-        return Ok(Some((t, ss, ev)));
+        (t, ss, ev)
+    } else {
+        settle_mbr(src, len)?
+    };
+    if let Some(gss) = leftover {
+        leftover_gpt(src, &read.0, gss)?;
     }
-    settle_mbr(src, len).map(Some)
+    Ok(Some(read))
+}
+
+/// A GPT left behind an MBR without a protective entry is not read (the MBR is the table),
+/// unless its partitions hold data where the MBR's do not start: then both tables are
+/// plausible and a move by the MBR would write over the data the GPT locates. An error.
+fn leftover_gpt(src: &mut dyn Source, t: &Table, gss: u64) -> Result<()> {
+    let Ok(g) = gpt::parse(src, gss) else {
+        return Ok(());
+    };
+    let starts: Vec<u64> = t
+        .partitions
+        .iter()
+        .filter_map(|p| t.start_bytes(p).ok())
+        .collect();
+    for p in &g.partitions {
+        let (Ok(s), Ok(n)) = (g.start_bytes(p), g.size_bytes(p)) else {
+            continue;
+        };
+        if starts.contains(&s) {
+            continue;
+        }
+        if let Some(l) = stack::layers(src, s, n)
+            .ok()
+            .and_then(|l| l.into_iter().next())
+        {
+            return bad(format!(
+                "the MBR (no protective 0xEE entry) is the table the kernel, blkid and sfdisk read, but a leftover GPT's partition {} starts at byte {s}, where a {} is and no MBR partition starts: both tables are plausible, so nothing is judged or moved until the disk has one table that matches its data",
+                p.number,
+                l.kind.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The device's logical block size or `--sector-size` against the signatures: when no data
@@ -174,7 +234,7 @@ fn signatures(src: &mut dyn Source, t: &Table) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Bytes;
+    use super::super::{Bytes, TableKind};
     use super::*;
 
     fn mbr(start: u32, n: u32, len: usize) -> Vec<u8> {
@@ -225,6 +285,35 @@ mod tests {
         let b = mbr(2048, 10000, 8 << 20);
         let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
         assert_eq!((ss, ev), (512, SectorEvidence::Fit));
+    }
+
+    #[test]
+    fn a_gpt_is_read_only_behind_a_protective_mbr_as_blkid_and_the_kernel_do() {
+        let g = super::super::gpt::tests::image(512, 8192, 128, 128, &[(40, 5000)]);
+        // MBR with a real partition, no 0xEE: the MBR is the table
+        let mut b = g.clone();
+        b[446..462].fill(0);
+        b[446 + 4] = 0x83;
+        b[446 + 8..446 + 12].copy_from_slice(&63u32.to_le_bytes());
+        b[446 + 12..446 + 16].copy_from_slice(&2000u32.to_le_bytes());
+        let (t, _, _) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((t.kind, t.partitions[0].start), (TableKind::Dos, 63));
+        // hybrid: 0xEE plus a real entry is GPT
+        b[462 + 4] = 0xEE;
+        b[462 + 8..462 + 12].copy_from_slice(&1u32.to_le_bytes());
+        b[462 + 12..462 + 16].copy_from_slice(&62u32.to_le_bytes());
+        let (t, _, _) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((t.kind, t.partitions[0].start), (TableKind::Gpt, 40));
+        // an empty MBR before a GPT listing partitions: not settled
+        let mut b = g.clone();
+        b[446..462].fill(0);
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(e.0.contains("lists 1 partitions"), "{e}");
+        // no MBR at all: the kernel ignores the GPT
+        let mut b = g;
+        b[510] = 0;
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(e.0.contains("no MBR boot signature"), "{e}");
     }
 
     #[test]
