@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::ssd_align_layers::{extract, image, put, read_at, run_fix, sh, write_at};
+use crate::ssd_align_layers::{extract, image, md12, put, read_at, run_fix, sh, write_at};
 use crate::ssd_align_safety::{ext4, ext4_keeps, json, text, Loop};
 use crate::util::{require_root, require_tool};
 
@@ -297,4 +297,84 @@ fn a_gpt_behind_an_mbr_without_0xee_is_not_the_table() {
     assert!(sh(&format!("blkid -p {}", img.display())).contains("PTTYPE=\"gpt\""));
     let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
     assert_eq!((code, &v["table"]), (0, &Value::from("gpt")), "{err} {v}");
+}
+
+/// Review finding 3: a whole-disk signature beside a partition table. `mkfs.ext4` on the
+/// whole image, then `sfdisk --wipe never` added an MBR with p1 at sector 63; and an md 1.2
+/// member (superblock at 4 KiB, an ext4 on its data at 1 MiB) under a stale MBR. opskit
+/// printed `echo '2048,' | sfdisk --move-data IMG -N 1`: applied to a copy, it wrote over
+/// the whole-disk ext4 (and over the md member's data). Now exit 2 naming the signature.
+/// Twin: the same table and p1 without a whole-disk signature: the move is printed, applied
+/// and the ext4 in p1 keeps its marker.
+#[test]
+fn a_whole_disk_signature_beside_a_table_is_never_moved_over() {
+    if !require_tool("sfdisk") || !require_tool("mkfs.ext4") || !require_tool("blkid") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let whole = ext4(d.path(), "whole.img", 64, "OPSKIT-WHOLE\n");
+    // an md 1.2 member: superblock at 4 KiB, data (an ext4) at 1 MiB
+    let md = d.path().join("md.img");
+    sh(&format!("truncate -s 64M {}", md.display()));
+    write_at(&md, 4096, &md12(1, 0, 0, 2, 2048, 131072));
+    let inner = ext4(d.path(), "inner", 20, "OPSKIT-MD\n");
+    put(&md, MIB, &inner, 20 * MIB);
+    for (img, kind, at, mark) in [
+        (&whole, "ext4", 0, "OPSKIT-WHOLE\n"),
+        (&md, "md", MIB, "OPSKIT-MD\n"),
+    ] {
+        sh(&format!(
+            "printf 'label: dos\\nstart=63, size=40000, type=83\\n' | sfdisk -q --wipe never {}",
+            img.display()
+        ));
+        // blkid -p sees the whole-device signature, sfdisk the table
+        let blkid = sh(&format!("blkid -p {} 2>&1 || true", img.display()));
+        assert!(
+            blkid.contains("TYPE=\"ext4\"") || blkid.contains("TYPE=\"linux_raid_member\""),
+            "{blkid}"
+        );
+        assert!(sh(&format!("sfdisk -d {}", img.display())).contains("start=          63"));
+        let mib = if at == 0 { 64 } else { 20 };
+        ext4_keeps(img, at, mib, mark);
+        // the command opskit used to print, applied to a copy: the data is lost
+        let copy = d.path().join("copy.img");
+        std::fs::copy(img, &copy).unwrap();
+        run_fix(
+            &format!(
+                "echo '2048,' | sfdisk -q --move-data {} -N 1",
+                copy.display()
+            ),
+            d.path(),
+        );
+        assert!(!fsck_ok(&copy, at, mib), "{kind}: the old move kept it?");
+        // now: refused, naming the signature
+        let (code, out, err) = text(&["--erase-block", "512k", img.to_str().unwrap()]);
+        assert_eq!(code, 2, "{kind}: {out}{err}");
+        assert!(
+            err.contains(&format!(
+                "the whole device starts with a signature ({kind}) besides the dos partition table"
+            )),
+            "{err}"
+        );
+        assert!(!out.contains("sfdisk"), "{out}");
+    }
+    // twin: no whole-disk signature: the move is printed and keeps the data
+    let img = image(
+        d.path(),
+        "plain.img",
+        64,
+        512,
+        "label: dos\\nstart=63, size=50000, type=83\\n",
+    );
+    put(&img, 63 * 512, &inner, 20 * MIB);
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    ext4_keeps(&img, start, 20, "OPSKIT-MD\n");
 }

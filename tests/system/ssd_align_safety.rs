@@ -556,7 +556,9 @@ fn tune2fs_names_the_array_not_a_raid1_leg() {
         examine(&member).contains("Raid Level : raid1"),
         "mdadm reads it"
     );
-    put(&img, 45056 * 512, &fs, 10 * MIB);
+    // p2 is 10 MiB: an ext4 of its size (a 16 MiB one cut to 10 overruns it: a conflict)
+    let fs2 = ext4(d.path(), "p2.ext4", 10, "L\n");
+    put(&img, 45056 * 512, &fs2, 10 * MIB);
     let (_, v, out, err) = check("512k", &img);
     let t1 = v["partitions"][0]["contents"][0]["fix"]
         .as_str()

@@ -92,6 +92,32 @@ pub fn layers(src: &mut dyn Source, start: u64, len: u64) -> Result<Vec<Layer>> 
     Ok(out)
 }
 
+/// A filesystem or container signature on the whole device where its header would sit at the
+/// device's start (ext4, XFS, btrfs, swap, LUKS, an LVM PV label, an md 1.1/1.2 superblock
+/// at 0 or 4 KiB), as `blkid -p` finds it beside a partition table. md 0.90/1.0 (at the end)
+/// are not looked for: the last partition's own superblock sits there too.
+pub fn whole_signature(src: &mut dyn Source) -> Result<Option<Kind>> {
+    let head = src.read_at(0, fs::FS_HEAD)?;
+    for (v, off) in [(md::MdVersion::V11, 0usize), (md::MdVersion::V12, 4096)] {
+        if let Some(sb) = head.get(off..off + 4096) {
+            if matches!(md::parse(sb, v), Ok(Some(_))) {
+                return Ok(Some(Kind::Md));
+            }
+        }
+    }
+    let k = match luks::probe(&head) {
+        Ok(luks::Probe::Done(l)) if l.version == 1 => Some(Kind::Luks1),
+        Ok(luks::Probe::Done(_) | luks::Probe::NeedsJson { .. }) => Some(Kind::Luks2),
+        _ if lvm::label(&head).is_some() => Some(Kind::Pv),
+        _ if fs::ext4(&head).is_some() => Some(Kind::Ext4),
+        _ if fs::xfs(&head).is_some() => Some(Kind::Xfs),
+        _ if fs::btrfs(&head) => Some(Kind::Btrfs),
+        _ if fs::swap(&head) => Some(Kind::Swap),
+        _ => None,
+    };
+    Ok(k)
+}
+
 /// Keep only the LV `lv`'s segments (and what sits on them) of a PV's layers: the chain of
 /// one `/dev/VG/LV`.
 pub fn only_lv(layers: Vec<Layer>, lv: &str) -> Vec<Layer> {

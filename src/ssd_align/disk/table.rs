@@ -57,6 +57,24 @@ pub fn read(
     forced: Option<u64>,
     logical: Option<u64>,
 ) -> Result<Option<(Table, u64, SectorEvidence)>> {
+    let t = read_table(src, forced, logical)?;
+    if let Some((t, _, _)) = &t {
+        if let Some(k) = stack::whole_signature(src)? {
+            return bad(format!(
+                "the whole device starts with a signature ({}) besides the {} partition table (blkid -p reports both): which one holds the data is not settled, so nothing is judged or moved; `wipefs` on the device lists both; remove the stale one",
+                k.name(),
+                t.kind.name()
+            ));
+        }
+    }
+    Ok(t)
+}
+
+fn read_table(
+    src: &mut dyn Source,
+    forced: Option<u64>,
+    logical: Option<u64>,
+) -> Result<Option<(Table, u64, SectorEvidence)>> {
     let len = src.size();
     if len < 512 {
         return bad(format!(
