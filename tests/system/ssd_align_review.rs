@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::ssd_align_layers::{extract, image, md12, put, read_at, run_fix, sh, write_at};
+use crate::ssd_align_layers::{
+    extract, image, luks, luks_uuid, md12, put, read_at, run_fix, sh, write_at,
+};
 use crate::ssd_align_safety::{ext4, ext4_keeps, json, text, Loop};
 use crate::util::{require_root, require_tool};
 
@@ -377,4 +379,105 @@ fn a_whole_disk_signature_beside_a_table_is_never_moved_over() {
     assert_eq!(code, 0, "{err} {v}");
     let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
     ext4_keeps(&img, start, 20, "OPSKIT-MD\n");
+}
+
+/// Review finding 4: a 4Kn MBR image (LUKS2 at LBA 257, ext4 at LBA 25856) with one
+/// coincidental signature under the 512 reading (a small ext4 at 257 x 512, in the free
+/// space before p1). With --sector-size 512 opskit trusted that one signature and printed
+/// `echo '1024,' | sfdisk --move-data IMG -N 1`: applied to a copy, it wrote over the LUKS
+/// header. Now the readings are compared by how many partition starts hold signatures (2 of
+/// 2 under 4096, 1 under 512): --sector-size 512, a 512-byte loop device and the bare image
+/// are each a conflict, exit 2. Twin: --sector-size 4096 (the reading the evidence backs)
+/// gives the verdict and its move keeps the LUKS header and the ext4.
+#[test]
+fn one_coincidental_signature_does_not_settle_the_sector_size() {
+    if !require_root("loop devices")
+        || !require_tool("sfdisk")
+        || !require_tool("cryptsetup")
+        || !require_tool("mkfs.ext4")
+    {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image(
+        d.path(),
+        "4kn.img",
+        160,
+        4096,
+        "label: dos\\nstart=257, size=10240, type=83\\nstart=25856, size=5120, type=83\\n",
+    );
+    let l = luks(
+        d.path(),
+        "p1.luks",
+        "--type luks2 --pbkdf pbkdf2 --sector-size 4096",
+    );
+    let uuid = luks_uuid(&l);
+    put(&img, 257 * 4096, &l, 40 * MIB);
+    let fs = ext4(d.path(), "p2.ext4", 20, "OPSKIT-4KN\n");
+    put(&img, 25856 * 4096, &fs, 20 * MIB);
+    let small = ext4(d.path(), "small.ext4", 1, "COINCIDENCE\n");
+    put(&img, 257 * 512, &small, MIB);
+    // the command opskit used to print under --sector-size 512, applied to a copy
+    let copy = d.path().join("copy.img");
+    std::fs::copy(&img, &copy).unwrap();
+    run_fix(
+        &format!(
+            "echo '1024,' | sfdisk -q --move-data {} -N 1",
+            copy.display()
+        ),
+        d.path(),
+    );
+    let head = d.path().join("head.luks");
+    extract(&copy, 257 * 4096, 40 * MIB, &head);
+    let lost = std::process::Command::new("cryptsetup")
+        .args(["luksUUID"])
+        .arg(&head)
+        .output()
+        .unwrap();
+    assert!(!lost.status.success(), "the old move kept the LUKS header?");
+    // now: every reading that is not backed by the signatures is a conflict
+    let before = std::fs::read(&img).unwrap();
+    let i = img.to_str().unwrap();
+    let (code, out, err) = text(&["--erase-block", "512k", "--sector-size", "512", i]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--sector-size 512")
+            && err.contains("at 2 of 2 partition starts under 4096-byte sectors, 1 under 512")
+            && err.contains("conflicts"),
+        "{err}"
+    );
+    assert!(!out.contains("sfdisk"), "{out}");
+    let (code, out, err) = text(&["--erase-block", "512k", i]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("signatures sit at 1 of 2 partition starts under 512-byte sectors and at 2 of 2 under 4096"),
+        "{err}"
+    );
+    let dev = sh(&format!("losetup -f --show {i}")).trim().to_string();
+    let (c, o, e) = text(&["--erase-block", "512k", &dev]);
+    let _ = std::process::Command::new("losetup")
+        .args(["-d", &dev])
+        .status();
+    assert_eq!(c, 2, "{o}{e}");
+    assert!(
+        e.contains("logical block size is 512") && e.contains("conflicts"),
+        "{e}"
+    );
+    assert!(std::fs::read(&img).unwrap() == before, "nothing written");
+    // twin: the reading the evidence backs gives the verdict; its move keeps the data
+    let (code, v, err) = json(&["--erase-block", "512k", "--sector-size", "4096", i]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(fix.contains("--sector-size 4096"), "{fix}");
+    run_fix(fix, d.path());
+    let (_, v, err) = json(&["--erase-block", "512k", "--sector-size", "4096", i]);
+    assert_eq!(v["partitions"][0]["aligned"], true, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    let moved = d.path().join("moved.luks");
+    extract(&img, start, 40 * MIB, &moved);
+    assert_eq!(luks_uuid(&moved), uuid);
+    let p2 = v["partitions"][1]["start_bytes"].as_u64().unwrap();
+    ext4_keeps(&img, p2, 20, "OPSKIT-4KN\n");
 }

@@ -180,14 +180,19 @@ fn leftover_gpt(src: &mut dyn Source, t: &Table, gss: u64) -> Result<()> {
 /// verdict or a move that would write over the headers.
 fn conflict(src: &mut dyn Source, t: &Table, ss: u64, ev: SectorEvidence, len: u64) -> Result<()> {
     let other = if ss == 512 { 4096 } else { 512 };
-    if t.partitions.is_empty() || signatures(src, t) > 0 {
+    if t.partitions.is_empty() {
         return Ok(());
     }
+    let here = signatures(src, t);
     let Ok(alt) = mbr::parse(src, other).and_then(|a| validate(&a, len).map(|()| a)) else {
         return Ok(());
     };
+    // the other reading finds signatures at partition starts too: unless this reading finds
+    // one at every data partition's start (and so at least as many), one coincidental
+    // signature here does not settle it
+    let data = t.partitions.iter().filter(|p| p.role == Role::Data).count();
     let found = signatures(src, &alt);
-    if found == 0 {
+    if found == 0 || (here >= found && here == data) {
         return Ok(());
     }
     let (said, instead) = match ev {
@@ -202,9 +207,20 @@ fn conflict(src: &mut dyn Source, t: &Table, ss: u64, ev: SectorEvidence, len: u
             ),
         ),
     };
+    let instead = if here == 0 {
+        instead
+    } else {
+        "check which reading matches the data (`blkid -p --offset BYTES` at each start) before anything is moved".to_string()
+    };
+    let only = if here == 0 {
+        format!("only under {other}-byte sectors ({found} of {data} partitions)")
+    } else {
+        format!(
+            "at {found} of {data} partition starts under {other}-byte sectors, {here} under {ss}"
+        )
+    };
     bad(format!(
-        "{said}, but the signatures sit at the partition starts only under {other}-byte sectors ({found} of {} partitions): the evidence conflicts, so nothing is judged or moved; {instead}",
-        t.partitions.iter().filter(|p| p.role == Role::Data).count()
+        "{said}, but the signatures sit {only}: the evidence conflicts, so nothing is judged or moved; {instead}"
     ))
 }
 
@@ -229,6 +245,20 @@ fn settle_mbr(src: &mut dyn Source, len: u64) -> Result<(Table, u64, SectorEvide
         (Ok(t), Ok(_)) if t.partitions.is_empty() => (0, SectorEvidence::Empty),
         _ if *sa > 0 && *sb == 0 => (0, SectorEvidence::Signatures),
         _ if *sb > 0 && *sa == 0 => (1, SectorEvidence::Signatures),
+        // signatures under both readings, at different numbers of partition starts: the
+        // evidence conflicts (a move by either reading may write over the other's data)
+        _ if *sa > 0 && *sb > 0 && sa != sb => {
+            let n = |t: &Result<Table>| {
+                t.as_ref().map_or(0, |t| {
+                    t.partitions.iter().filter(|p| p.role == Role::Data).count()
+                })
+            };
+            return bad(format!(
+                "signatures sit at {sa} of {} partition starts under 512-byte sectors and at {sb} of {} under 4096: the evidence conflicts, so nothing is judged or moved; check which reading matches the data (e.g. `blkid -p -O OFFSET`) and give --sector-size only when the other reading's signatures are stale",
+                n(a),
+                n(b)
+            ));
+        }
         // both fit and the signatures do not tell them apart: judge both
         _ => (0, SectorEvidence::Unsettled),
     };
@@ -332,6 +362,51 @@ mod tests {
         b[510] = 0;
         let e = read(&mut Bytes(&b), None, None).unwrap_err();
         assert!(e.0.contains("no MBR boot signature"), "{e}");
+    }
+
+    #[test]
+    fn a_coincidental_signature_under_one_reading_does_not_settle_it() {
+        // two partitions; under 4096 both hold ext4; under 512 one coincidental ext4 at p1
+        let mut b = vec![0u8; 64 << 20];
+        for (i, (start, n)) in [(257u32, 1000u32), (2000, 1000)].iter().enumerate() {
+            let e = 446 + 16 * i;
+            b[e + 4] = 0x83;
+            b[e + 8..e + 12].copy_from_slice(&start.to_le_bytes());
+            b[e + 12..e + 16].copy_from_slice(&n.to_le_bytes());
+        }
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        ext4_at(&mut b, 257 * 4096);
+        ext4_at(&mut b, 2000 * 4096);
+        ext4_at(&mut b, 257 * 512);
+        let e = read(&mut Bytes(&b), Some(512), None).unwrap_err();
+        assert!(
+            e.0.contains("at 2 of 2 partition starts under 4096-byte sectors, 1 under 512"),
+            "{e}"
+        );
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(
+            e.0.contains("1 of 2 partition starts under 512-byte sectors and at 2 of 2 under 4096"),
+            "{e}"
+        );
+        assert_eq!(
+            read(&mut Bytes(&b), Some(4096), None).unwrap().unwrap().1,
+            4096
+        );
+        // one each: neither reading is backed at every start
+        b[2000 * 4096 + 1024 + 0x38] = 0;
+        let e = read(&mut Bytes(&b), Some(4096), None).unwrap_err();
+        assert!(
+            e.0.contains("1 of 2 partition starts under 512-byte sectors, 1 under 4096")
+                && e.0.contains("blkid"),
+            "{e}"
+        );
+        // twin: every start backed under 512, a coincidence under 4096: the 512 reading holds
+        ext4_at(&mut b, 2000 * 512);
+        assert_eq!(
+            read(&mut Bytes(&b), Some(512), None).unwrap().unwrap().1,
+            512
+        );
     }
 
     #[test]
