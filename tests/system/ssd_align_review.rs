@@ -481,3 +481,60 @@ fn one_coincidental_signature_does_not_settle_the_sector_size() {
     let p2 = v["partitions"][1]["start_bytes"].as_u64().unwrap();
     ext4_keeps(&img, p2, 20, "OPSKIT-4KN\n");
 }
+
+/// Review finding 5 (GPT usable end): a GPT of 256 entries (`table-length: 256`: the backup
+/// array is 32 KiB, last usable LBA 131006 on a 64 MiB image). opskit assumed 128 entries
+/// and printed a move ending past the header's last usable LBA: applied, sfdisk refuses it
+/// ("Failed to resize partition"). Now the header's last usable LBA bounds a move: no move,
+/// the reason named. Twin: a partition 1000 sectors shorter gets the move, which applied keeps
+/// the ext4.
+#[test]
+fn a_move_ends_before_the_gpt_headers_last_usable_lba() {
+    if !require_tool("sfdisk") || !require_tool("mkfs.ext4") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let fs = ext4(d.path(), "fs", 20, "OPSKIT-GPT256\n");
+    for (size, fits) in [(130000u64, false), (129000, true)] {
+        let img = image(
+            d.path(),
+            &format!("gpt{size}.img"),
+            64,
+            512,
+            &format!("label: gpt\\ntable-length: 256\\nfirst-lba: 100\\nstart=100, size={size}\\n"),
+        );
+        assert!(sh(&format!("sfdisk -d {}", img.display())).contains("last-lba: 131006"));
+        put(&img, 100 * 512, &fs, 20 * MIB);
+        let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+        assert_eq!(code, 1, "{err}");
+        if !fits {
+            // the command opskit used to print fails when applied
+            let copy = d.path().join("copy.img");
+            std::fs::copy(&img, &copy).unwrap();
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo '1024,' | sfdisk -q --move-data {} -N 1",
+                    copy.display()
+                ))
+                .env("HOME", d.path())
+                .current_dir(d.path())
+                .output()
+                .unwrap();
+            assert!(!st.status.success(), "sfdisk took the old move?");
+            assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
+            let b = &v["partitions"][0]["move"]["blocked"];
+            assert_eq!(b["reason"], "does_not_fit", "{v}");
+            assert_eq!(b["limit_bytes"], 131007 * 512, "{v}");
+            continue;
+        }
+        let fix = v["partitions"][0]["fix"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"));
+        run_fix(fix, d.path());
+        let (code, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err} {v}");
+        let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+        ext4_keeps(&img, start, 20, "OPSKIT-GPT256\n");
+    }
+}

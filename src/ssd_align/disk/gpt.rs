@@ -143,6 +143,7 @@ pub fn parse(src: &mut dyn Source, sector: u64) -> Result<Table> {
         kind: TableKind::Gpt,
         sector,
         partitions: parts,
+        last_usable: Some(hd.last_usable),
     })
 }
 

@@ -87,6 +87,7 @@ pub fn parse(src: &mut dyn Source, sector: u64) -> Result<Table> {
         kind: TableKind::Dos,
         sector,
         partitions: parts,
+        last_usable: None,
     })
 }
 

@@ -74,6 +74,13 @@ fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Resu
     Ok(v)
 }
 
+/// The byte a GPT's usable area ends at (its header's last usable LBA + 1).
+fn gpt_end(t: &Table) -> Option<u64> {
+    t.last_usable
+        .and_then(|l| l.checked_add(1))
+        .and_then(|l| l.checked_mul(t.sector))
+}
+
 /// What sits on a whole device or image without a partition table, as partition 0.
 fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<Option<PartIn>> {
     let len = dev.size();
@@ -107,8 +114,10 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         disk_dev: disk.into(),
         ..Default::default()
     };
+    let mut usable_end = None;
     match table::read(&mut dev, sector, None).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))? {
         Some((t, ss, ev)) => {
+            usable_end = gpt_end(&t);
             i.parts = table_parts(&mut dev, &t, disk, &what)?;
             i.table = Some(t.kind);
             i.sector = Some((ss, ev));
@@ -135,6 +144,7 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         len: dev.size(),
         sector: i.topo.logical,
         table: i.table,
+        usable_end,
         image: true,
         blocked: None,
         held: Vec::new(),
@@ -707,6 +717,7 @@ fn on_disk(
             len: dev.size(),
             sector: logical,
             table: i.table,
+            usable_end: t.as_ref().and_then(|(t, _, _)| gpt_end(t)),
             image: false,
             blocked: stale.then_some(Blocker::KernelTableStale),
             held: d

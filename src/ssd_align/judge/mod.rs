@@ -816,6 +816,7 @@ mod tests {
             len: 1 << 30,
             sector: 512,
             table: Some(table),
+            usable_end: None,
             image,
             blocked: None,
             held: Vec::new(),

@@ -109,6 +109,9 @@ pub(crate) struct Mover {
     pub(crate) len: u64,
     pub(crate) sector: u64,
     pub(crate) table: Option<TableKind>,
+    /// Where a moved partition must end by (bytes): a GPT's last usable LBA + 1 from its
+    /// header; else the device's end.
+    pub(crate) usable_end: Option<u64>,
     /// An image file: sfdisk must be told its sector size (it assumes 512 for a file).
     pub(crate) image: bool,
     /// Set when a move must not be printed whatever the partition (stale kernel table,
@@ -133,9 +136,11 @@ pub(crate) fn plan_moves(parts: &mut [PartReport], step: u64, m: &Mover) {
         .filter(|p| p.number > 0 && p.via.is_none())
         .map(|p| p.start_bytes)
         .collect();
-    // GPT keeps a backup partition array (16 KiB) and header (a sector) at the end
-    let usable_end = match m.table {
-        Some(TableKind::Gpt) => m.len.saturating_sub(16384 + m.sector),
+    // GPT keeps a backup partition array and header at the end: the header's last usable
+    // LBA says where (an array of 256 entries is 32 KiB, not the usual 16)
+    let usable_end = match (m.usable_end, m.table) {
+        (Some(e), _) => e.min(m.len),
+        (None, Some(TableKind::Gpt)) => m.len.saturating_sub(16384 + m.sector),
         _ => m.len,
     };
     for p in parts.iter_mut() {
