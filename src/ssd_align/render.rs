@@ -386,6 +386,9 @@ pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
         Blocker::Mounted { device, mountpoint } => format!(
             "{device} is mounted on {mountpoint}: moving a mounted filesystem corrupts it; unmount it (and back it up), then check again for the move"
         ),
+        Blocker::MountedThroughLoop { loop_device, mountpoint } => format!(
+            "its bytes are mounted on {mountpoint} through {loop_device} (a loop device over this image): moving a mounted filesystem corrupts it; unmount it and detach the loop device, then check again for the move"
+        ),
         Blocker::SectorSizeUnsettled => "the MBR's sector size is not settled and the move differs between 512 and 4096: give --sector-size to get one".into(),
     }
 }

@@ -538,3 +538,106 @@ fn a_move_ends_before_the_gpt_headers_last_usable_lba() {
         ext4_keeps(&img, start, 20, "OPSKIT-GPT256\n");
     }
 }
+
+/// Unmounts and detaches on drop (kill-on-drop for a mount through a loop device).
+struct Mounted {
+    at: PathBuf,
+    dev: Option<String>,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.at).status();
+        if let Some(d) = &self.dev {
+            let _ = std::process::Command::new("losetup")
+                .args(["-d", d])
+                .status();
+        }
+    }
+}
+
+/// Review finding 5 (loop mounts): an image whose p1 is mounted through a loop device over
+/// the image file (at p1's offset, or as a partition of a loop device over the whole image).
+/// opskit printed `sfdisk --move-data` on the image file, which moves the bytes under the
+/// mounted filesystem. (The old command is not applied here: its loss is the kernel's
+/// mounted ext4 being rewritten underneath, which a copy cannot show.) Now the move is
+/// blocked naming the loop device and the mount point. Twin: unmounted and detached, the
+/// move is printed, applied and the ext4 keeps its marker.
+#[test]
+fn an_image_mounted_through_a_loop_device_gets_no_move() {
+    if !require_root("mount a loop device") || !require_tool("sfdisk") || !require_tool("partx") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = image(
+        d.path(),
+        "m.img",
+        64,
+        512,
+        "label: dos\\nstart=63, size=50000, type=83\\n",
+    );
+    let fs = ext4(d.path(), "fs", 20, "OPSKIT-LOOPMNT\n");
+    put(&img, 63 * 512, &fs, 20 * MIB);
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let i = img.to_str().unwrap();
+    {
+        // a loop device at p1's offset
+        let dev = sh(&format!(
+            "losetup -f --show -o {} --sizelimit {} {i}",
+            63 * 512,
+            50000 * 512
+        ))
+        .trim()
+        .to_string();
+        let m = Mounted {
+            at: mnt.clone(),
+            dev: Some(dev.clone()),
+        };
+        sh(&format!("mount -o ro {dev} {}", mnt.display()));
+        let (code, v, err) = json(&["--erase-block", "512k", i]);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(v["partitions"][0]["fix"], Value::Null, "{v}");
+        let b = &v["partitions"][0]["move"]["blocked"];
+        assert_eq!(b["reason"], "mounted_through_loop", "{v}");
+        assert_eq!(b["loop_device"], dev.as_str(), "{v}");
+        assert_eq!(b["mountpoint"], mnt.to_str().unwrap(), "{v}");
+        let (_, out, _) = text(&["--erase-block", "512k", i]);
+        assert!(
+            !out.contains("sfdisk --move-data") && out.contains("through /dev/loop"),
+            "{out}"
+        );
+        drop(m);
+    }
+    {
+        // p1 of a loop device over the whole image
+        let l = Loop::new(&img, d.path());
+        let m = Mounted {
+            at: mnt.clone(),
+            dev: None,
+        };
+        sh(&format!(
+            "mount -o ro {} {}",
+            l.nodes[0].display(),
+            mnt.display()
+        ));
+        let (code, v, err) = json(&["--erase-block", "512k", i]);
+        assert_eq!(code, 1, "{err}");
+        let b = &v["partitions"][0]["move"]["blocked"];
+        assert_eq!(b["reason"], "mounted_through_loop", "{v}");
+        assert!(b["loop_device"].as_str().unwrap().ends_with("p1"), "{v}");
+        drop(m);
+        drop(l);
+    }
+    // twin: nothing mounted: the move is printed and keeps the data
+    let (code, v, err) = json(&["--erase-block", "512k", i]);
+    assert_eq!(code, 1, "{err}");
+    let fix = v["partitions"][0]["fix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    run_fix(fix, d.path());
+    let (code, v, err) = json(&["--erase-block", "512k", i]);
+    assert_eq!(code, 0, "{err} {v}");
+    let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
+    ext4_keeps(&img, start, 20, "OPSKIT-LOOPMNT\n");
+}

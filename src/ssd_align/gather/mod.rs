@@ -25,11 +25,11 @@ pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow:
         None
     };
     if meta.as_ref().is_some_and(|m| m.is_file()) {
-        let mut i = image(target, sector)?;
+        let mut i = image(target, sector, root)?;
         if i.sector
             .is_some_and(|s| s.1 == table::SectorEvidence::Unsettled)
         {
-            let mut alt = image(target, Some(4096))?;
+            let mut alt = image(target, Some(4096), root)?;
             alt.sector = Some((4096, table::SectorEvidence::Unsettled));
             i.alt_4096 = Some(Box::new(alt));
         }
@@ -104,7 +104,7 @@ fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<O
     }))
 }
 
-fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
+fn image(target: &Path, sector: Option<u64>, root: &Root) -> anyhow::Result<Input> {
     let what = clean(&target.display().to_string()).into_owned();
     let mut dev = Dev::open(target)?;
     let disk = "/dev/loopX";
@@ -149,8 +149,83 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         blocked: None,
         held: Vec::new(),
         mounted: Vec::new(),
+        loop_mounted: loop_mounts(target, &i.parts, root),
     });
     Ok(i)
+}
+
+/// The image's partitions whose bytes a mounted loop device over the image file covers (a
+/// loop device at a partition's offset, or a partition of one attached whole), from
+/// `/sys/block/loop*/loop/backing_file`, `offset` and `/proc/self/mountinfo` under the root:
+/// (number, loop device, mount point).
+fn loop_mounts(target: &Path, parts: &[PartIn], root: &Root) -> Vec<(u32, String, String)> {
+    let mut out = Vec::new();
+    let canon = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    let Ok(Some(info)) = root.read_optional("proc/self/mountinfo") else {
+        return out;
+    };
+    let mounts: Vec<(&str, &str)> = info
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.splitn(6, ' ').collect();
+            Some((*w.get(2)?, *w.get(4)?))
+        })
+        .collect();
+    let Ok(dir) = std::fs::read_dir(root.path("sys/block")) else {
+        return out;
+    };
+    let num = |rel: &str| -> Option<u64> { root.read_value(rel).ok()??.parse().ok() };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("loop") {
+            continue;
+        }
+        let Ok(Some(backing)) = root.read_value(format!("sys/block/{name}/loop/backing_file"))
+        else {
+            continue;
+        };
+        if Path::new(&backing) != canon && Path::new(&backing) != target {
+            continue;
+        }
+        let offset = num(&format!("sys/block/{name}/loop/offset")).unwrap_or(0);
+        // (node, dev, start in the image, bytes)
+        let mut regions = Vec::new();
+        let whole = num(&format!("sys/block/{name}/size")).unwrap_or(0) * 512;
+        if let Ok(Some(dev)) = root.read_value(format!("sys/block/{name}/dev")) {
+            regions.push((name.clone(), dev, offset, whole));
+        }
+        if let Ok(sub) = std::fs::read_dir(root.path(format!("sys/block/{name}"))) {
+            for s in sub.flatten() {
+                let p = s.file_name().to_string_lossy().into_owned();
+                let base = format!("sys/block/{name}/{p}");
+                let (Some(start), Some(size), Ok(Some(dev))) = (
+                    num(&format!("{base}/start")),
+                    num(&format!("{base}/size")),
+                    root.read_value(format!("{base}/dev")),
+                ) else {
+                    continue;
+                };
+                regions.push((p, dev, offset.saturating_add(start * 512), size * 512));
+            }
+        }
+        for (node, dev, start, len) in regions {
+            let Some((_, at)) = mounts.iter().find(|(mm, _)| *mm == dev) else {
+                continue;
+            };
+            let end = start.saturating_add(len);
+            for p in parts.iter().filter(|p| p.number > 0) {
+                let p_end = p.start_bytes.saturating_add(p.size_bytes);
+                if p.start_bytes < end && start < p_end {
+                    out.push((
+                        p.number,
+                        format!("/dev/{}", clean(&node)),
+                        clean(at).into_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn device(
@@ -726,6 +801,7 @@ fn on_disk(
                 .map(|(n, h)| (*n, h.iter().map(|x| clean(x).into_owned()).collect()))
                 .collect(),
             mounted: Vec::new(),
+            loop_mounted: Vec::new(),
         });
     }
     Ok(())

@@ -821,6 +821,7 @@ mod tests {
             blocked: None,
             held: Vec::new(),
             mounted: Vec::new(),
+            loop_mounted: Vec::new(),
         }
     }
 

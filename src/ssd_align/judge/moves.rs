@@ -100,6 +100,11 @@ pub(crate) enum Blocker {
     },
     /// The partition's filesystem is mounted: moving it under the kernel corrupts it.
     Mounted { device: String, mountpoint: String },
+    /// An image's partition is mounted through a loop device over the image file.
+    MountedThroughLoop {
+        loop_device: String,
+        mountpoint: String,
+    },
 }
 
 /// The device or image a move command acts on.
@@ -121,6 +126,9 @@ pub(crate) struct Mover {
     pub(crate) held: Vec<(u32, Vec<String>)>,
     /// Partitions (by number) with a mounted filesystem, and where.
     pub(crate) mounted: Vec<(u32, String)>,
+    /// An image's partitions (by number) mounted through a loop device over the image:
+    /// (number, loop device, mount point).
+    pub(crate) loop_mounted: Vec<(u32, String, String)>,
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
@@ -177,6 +185,12 @@ fn try_plan(
     if let Some((_, at)) = m.mounted.iter().find(|(n, _)| *n == p.number) {
         return Err(Blocker::Mounted {
             device: p.device.clone(),
+            mountpoint: at.clone(),
+        });
+    }
+    if let Some((_, dev, at)) = m.loop_mounted.iter().find(|(n, ..)| *n == p.number) {
+        return Err(Blocker::MountedThroughLoop {
+            loop_device: dev.clone(),
             mountpoint: at.clone(),
         });
     }
