@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::ssd_align_layers::{
-    extract, image, luks, luks_uuid, md12, put, read_at, run_fix, sh, write_at,
+    extract, image, luks, luks_uuid, lvm_ready, md12, put, read_at, run_fix, sh, write_at, Pv,
 };
 use crate::ssd_align_safety::{ext4, ext4_keeps, json, text, Loop};
 use crate::util::{require_root, require_tool};
@@ -640,4 +640,73 @@ fn an_image_mounted_through_a_loop_device_gets_no_move() {
     assert_eq!(code, 0, "{err} {v}");
     let start = v["partitions"][0]["start_bytes"].as_u64().unwrap();
     ext4_keeps(&img, start, 20, "OPSKIT-LOOPMNT\n");
+}
+
+/// Review finding 5 (LVM checksums): the first metadata area's text edited (pe_start 2048
+/// -> 2049 sectors) without its checksum. lvm2 refuses that copy and reads the second
+/// (`--pvmetadatacopies 2`, at the PV's end); opskit believed the damaged text (a false
+/// misaligned pe_start). Now opskit checks the checksums as lvm2 does: with a second copy it
+/// reads what `pvs` reads; with only the damaged copy it is a conflict (exit 2 naming the
+/// bad checksum). Twin: the PV as pvcreate wrote it agrees with pvs.
+#[test]
+fn lvm_metadata_with_a_bad_checksum_is_not_believed() {
+    if !lvm_ready() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    for copies in [2, 1] {
+        let pv = Pv::new(
+            d.path(),
+            &format!("crc{copies}"),
+            &format!("--dataalignment 1m --pvmetadatacopies {copies}"),
+            &[1],
+        );
+        let pvs = || {
+            pv.lvm(
+                "pvs",
+                &format!(
+                    "--noheadings --units b --nosuffix -o pe_start,vg_name {}",
+                    pv.dev
+                ),
+            )
+        };
+        let f = pv.file.to_str().unwrap();
+        // twin: as written, opskit reads what pvs reads
+        let (code, v, err) = json(&["--erase-block", "512k", f]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            v["partitions"][0]["layers"][0]["info"]["pe_start"], MIB,
+            "{v}"
+        );
+        assert!(pvs().contains(&format!("{MIB}")), "{}", pvs());
+        // damage the first area's text, checksum left as it was
+        let hdr = read_at(&pv.file, 4096, 512);
+        let off = u64::from_le_bytes(hdr[40..48].try_into().unwrap());
+        let size = u64::from_le_bytes(hdr[48..56].try_into().unwrap());
+        let text = read_at(&pv.file, 4096 + off, size as usize);
+        let at = text
+            .windows(16)
+            .position(|w| w == b"pe_start = 2048\n")
+            .unwrap();
+        write_at(&pv.file, 4096 + off + at as u64 + 14, b"9");
+        let (code, v, err) = json(&["--erase-block", "512k", f]);
+        if copies == 2 {
+            let lvm = pvs();
+            assert!(
+                lvm.contains(&format!("{MIB}")),
+                "lvm2 reads the second copy: {lvm}"
+            );
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(
+                v["partitions"][0]["layers"][0]["info"]["pe_start"], MIB,
+                "opskit reads what lvm2 reads: {v}"
+            );
+        } else {
+            assert_eq!(code, 2, "{v}");
+            assert!(
+                err.contains("metadata text") && err.contains("bad checksum"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -306,8 +306,26 @@ fn pv(
     depth: usize,
     out: &mut Vec<Layer>,
 ) -> Result<()> {
-    let layout = match label.mda {
-        Some((off, size)) => metadata(src, add(start, off, "LVM metadata area")?, size)?
+    // lvm2 uses the first metadata area whose checksums hold (the second copy, at the
+    // PV's end, when the first is damaged); none valid is an error, never a guess
+    let mut text = None;
+    let mut first_err = None;
+    for (off, size) in [label.mda, label.mda2].into_iter().flatten() {
+        match metadata(src, add(start, off, "LVM metadata area")?, size) {
+            Ok(t) => {
+                text = Some(t);
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let (None, Some(e)) = (&text, first_err) {
+        return Err(e);
+    }
+    let layout = match text.flatten() {
+        Some(t) => Some(t)
             .map(|t| lvm::parse_text(&t))
             .transpose()?
             .map(|m| lvm::pv_layout(&m, &label.uuid))
@@ -359,6 +377,11 @@ fn pv(
 /// The current metadata text of the area at `at` (absolute) of `size` bytes.
 fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> {
     let hdr = read_exact(src, at, 512, "LVM metadata area header")?;
+    if !lvm::header_crc_ok(&hdr) && hdr.get(4..20) == Some(b" LVM2 x[5A%r0N*>".as_slice()) {
+        return super::bad(format!(
+            "LVM metadata area header at byte {at} has a bad checksum (lvm2 ignores it), and no other metadata area is valid: nothing is judged or moved"
+        ));
+    }
     let Some((off, n)) = lvm::text_location(&hdr, size)? else {
         return Ok(None);
     };
@@ -377,6 +400,12 @@ fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> 
             (n - first) as usize,
             "LVM metadata",
         )?);
+    }
+    let want = super::le32(&hdr, 56) as u32;
+    if lvm::calc_crc(lvm::INITIAL_CRC, &text) != want {
+        return super::bad(format!(
+            "LVM metadata text in the area at byte {at} has a bad checksum (lvm2 ignores it), and no other metadata area is valid: nothing is judged or moved"
+        ));
     }
     Ok(Some(String::from_utf8_lossy(&text).into_owned()))
 }
@@ -421,7 +450,37 @@ mod tests {
         b[m + 48..m + 56].copy_from_slice(&(t.len() as u64).to_le_bytes());
         b[m + off..m + 8192].copy_from_slice(&t[..100]);
         b[m + 512..m + 512 + t.len() - 100].copy_from_slice(&t[100..]);
+        let c = lvm::calc_crc(lvm::INITIAL_CRC, t);
+        b[m + 56..m + 60].copy_from_slice(&c.to_le_bytes());
+        let c = lvm::calc_crc(lvm::INITIAL_CRC, &b[m + 4..m + 512]);
+        b[m..m + 4].copy_from_slice(&c.to_le_bytes());
         b
+    }
+
+    #[test]
+    fn lvm_checksums_are_checked_as_lvm2_checks_them() {
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\n}\n";
+        let b = wrapped_pv(text);
+        assert!(layers(&mut Bytes(&b), 0, b.len() as u64).is_ok());
+        // a text byte changed (pe_start 2048 -> 2049) without its checksum: refused
+        let mut bad = b.clone();
+        let at = bad.windows(4).rposition(|w| w == b"2048").unwrap();
+        bad[at + 3] = b'9';
+        let e = layers(&mut Bytes(&bad), 0, b.len() as u64).unwrap_err();
+        assert!(
+            e.0.contains("metadata text") && e.0.contains("bad checksum"),
+            "{e}"
+        );
+        // the header's checksum broken: refused
+        let mut bad = b.clone();
+        bad[4096] ^= 1;
+        let e = layers(&mut Bytes(&bad), 0, b.len() as u64).unwrap_err();
+        assert!(
+            e.0.contains("header at byte 4096 has a bad checksum"),
+            "{e}"
+        );
+        // lvm2's known value: calc_crc over nothing is the initial value
+        assert_eq!(lvm::calc_crc(lvm::INITIAL_CRC, b""), lvm::INITIAL_CRC);
     }
 
     #[test]
