@@ -54,10 +54,15 @@ fn raid_level(s: &str) -> Result<RaidLevel, String> {
         layer at fault, e.g. a PV's pe_start) and it fits before the next partition (an \
         extended partition's boot record included). It is never printed when the kernel's \
         partition table differs from the disk's, when the sector size is not settled by the \
-        on-disk evidence, for an md member, an MBR logical partition, a mounted partition, a \
-        partition or disk held by device-mapper or md, or a member of an md/dm target. A \
-        conflict (the data is not where the disk's table says; --sector-size or the device's \
-        logical block size against the signatures) is an error, exit 2. The layout commands \
+        on-disk evidence, for an md member, an MBR logical partition, a mounted partition (an \
+        image's too, mounted through a loop device over it), a partition or disk held by \
+        device-mapper or md, a member of an md/dm target, or past a GPT header's last usable \
+        LBA. A conflict is an error, exit 2: the data is not where the disk's table says; a \
+        filesystem, PV or LUKS larger than its partition; a signature on the whole device \
+        beside a partition table; a leftover GPT behind an MBR without a 0xEE entry holding \
+        data where no MBR partition starts; --sector-size, the device's logical block size or \
+        the other reading finding signatures at more partition starts; LVM metadata whose \
+        checksums fail in every copy. The layout commands \
         (which write a new partition table) are shown only by the calculator, for an empty \
         disk, or with --layout, with a warning naming what they would destroy.\n\n\
         TRIM: for a device, whether a discard from the filesystem reaches the SSD through every \

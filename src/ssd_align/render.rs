@@ -386,6 +386,9 @@ pub(crate) fn blocker(p: &PartReport, b: &Blocker) -> String {
         Blocker::Mounted { device, mountpoint } => format!(
             "{device} is mounted on {mountpoint}: moving a mounted filesystem corrupts it; unmount it (and back it up), then check again for the move"
         ),
+        Blocker::MountedThroughLoop { loop_device, mountpoint } => format!(
+            "its bytes are mounted on {mountpoint} through {loop_device} (a loop device over this image): moving a mounted filesystem corrupts it; unmount it and detach the loop device, then check again for the move"
+        ),
         Blocker::SectorSizeUnsettled => "the MBR's sector size is not settled and the move differs between 512 and 4096: give --sector-size to get one".into(),
     }
 }
@@ -624,6 +627,10 @@ fn finding(f: &Finding) -> String {
         Finding::DmDevice { name, members } => format!("device-mapper device '{name}': members {}", members.join(", ")),
         Finding::KernelStartDiffers { disk, number, kernel_start, disk_start } => format!(
             "{disk}: the kernel's partition {number} starts at byte {kernel_start}, the on-disk table says {disk_start}: {}",
+            stale(disk)
+        ),
+        Finding::KernelSizeDiffers { disk, number, kernel_size, disk_size } => format!(
+            "{disk}: the kernel's partition {number} is {kernel_size} bytes, the on-disk table says {disk_size}: {}",
             stale(disk)
         ),
         Finding::KernelOnly { disk, number } => format!("{disk}: the kernel knows partition {number}, the on-disk table does not: {}", stale(disk)),

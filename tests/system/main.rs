@@ -24,5 +24,6 @@ mod ssd_align;
 mod ssd_align_hardening;
 mod ssd_align_layers;
 mod ssd_align_property;
+mod ssd_align_review;
 mod ssd_align_safety;
 mod ssd_align_stack;

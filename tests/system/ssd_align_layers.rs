@@ -807,6 +807,7 @@ fn lvm_names_from_a_hostile_disk_are_escaped() {
         assert!(n > 0, "no metadata text found");
         let bad = d.path().join(name);
         std::fs::write(&bad, bytes).unwrap();
+        lvm_fix_crcs(&bad, (1 << 20) + 4096);
         bad
     };
     let (code, v, text, err) = check("512k", &rename(b"\x1bc0", "esc1.img"));
@@ -897,6 +898,27 @@ fn md_0_90_member_at_the_end_of_its_partition() {
 
 /// Replace this PV's `pe_start = N` in the current metadata text of the PV file `img` (area at
 /// 4096, as pvcreate writes it) by `pe_start = new`, fixing the text's size in the mda header.
+/// lvm2's calc_crc: reflected CRC-32 (0xEDB88320) from `initial`, no final xor.
+fn lvm2_crc(initial: u32, buf: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(!initial);
+    h.update(buf);
+    !h.finalize()
+}
+
+/// Recompute the checksums lvm2 keeps for the metadata area at byte `mda` of `img` (the
+/// current text's, in its raw_locn, then the header's), as lvm2 writes them after an edit:
+/// the edits below test the parser, not the checksum check.
+fn lvm_fix_crcs(img: &Path, mda: u64) {
+    let mut hdr = read_at(img, mda, 512);
+    let le64 = |h: &[u8], o: usize| u64::from_le_bytes(h[o..o + 8].try_into().unwrap());
+    let (off, size) = (le64(&hdr, 40), le64(&hdr, 48));
+    let text = read_at(img, mda + off, size as usize);
+    hdr[56..60].copy_from_slice(&lvm2_crc(0xf597_a6cf, &text).to_le_bytes());
+    let c = lvm2_crc(0xf597_a6cf, &hdr[4..512]);
+    hdr[0..4].copy_from_slice(&c.to_le_bytes());
+    write_at(img, mda, &hdr);
+}
+
 fn set_pe_start(img: &Path, new: &str) {
     let hdr = read_at(img, 4096, 512);
     let le64 = |o: usize| u64::from_le_bytes(hdr[o..o + 8].try_into().unwrap());
@@ -910,6 +932,7 @@ fn set_pe_start(img: &Path, new: &str) {
     bytes.push(0);
     write_at(img, 4096 + off, &bytes);
     write_at(img, 4096 + 48, &n.to_le_bytes());
+    lvm_fix_crcs(img, 4096);
 }
 
 #[test]

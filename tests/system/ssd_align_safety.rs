@@ -16,17 +16,17 @@ use crate::util::{opskit, require_root, require_tool, run};
 const MIB: u64 = 1 << 20;
 
 /// ssd-align with `args` (JSON): (exit, document, stderr).
-fn json(args: &[&str]) -> (i32, Value, String) {
+pub(crate) fn json(args: &[&str]) -> (i32, Value, String) {
     let (code, out, err) = run(opskit().args(["ssd-align", "--format", "json"]).args(args));
     (code, serde_json::from_str(&out).unwrap_or(Value::Null), err)
 }
 
-fn text(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn text(args: &[&str]) -> (i32, String, String) {
     run(opskit().arg("ssd-align").args(args))
 }
 
 /// An ext4 file of `mib` MiB holding `/marker` with `mark`.
-fn ext4(dir: &Path, name: &str, mib: u64, mark: &str) -> PathBuf {
+pub(crate) fn ext4(dir: &Path, name: &str, mib: u64, mark: &str) -> PathBuf {
     let f = dir.join(name);
     let m = dir.join(format!("{name}.mark"));
     std::fs::write(&m, mark).unwrap();
@@ -39,7 +39,7 @@ fn ext4(dir: &Path, name: &str, mib: u64, mark: &str) -> PathBuf {
 }
 
 /// The ext4 at `at` in `img` is clean and holds `mark`.
-fn ext4_keeps(img: &Path, at: u64, mib: u64, mark: &str) {
+pub(crate) fn ext4_keeps(img: &Path, at: u64, mib: u64, mark: &str) {
     let f = img.with_extension(format!("check{at}"));
     extract(img, at, mib * MIB, &f);
     sh(&format!("e2fsck -fn {} >/dev/null 2>&1", f.display()));
@@ -53,14 +53,14 @@ fn ext4_keeps(img: &Path, at: u64, mib: u64, mark: &str) {
 
 /// A loop device over `img` whose kernel partitions are added with partx (no udev here),
 /// with partition nodes made in `dir`; detached on drop.
-struct Loop {
-    dev: String,
-    nodes: Vec<PathBuf>,
+pub(crate) struct Loop {
+    pub(crate) dev: String,
+    pub(crate) nodes: Vec<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl Loop {
-    fn new(img: &Path, parent: &Path) -> Loop {
+    pub(crate) fn new(img: &Path, parent: &Path) -> Loop {
         let dev = sh(&format!("losetup -f --show {}", img.display()))
             .trim()
             .to_string();
@@ -556,7 +556,9 @@ fn tune2fs_names_the_array_not_a_raid1_leg() {
         examine(&member).contains("Raid Level : raid1"),
         "mdadm reads it"
     );
-    put(&img, 45056 * 512, &fs, 10 * MIB);
+    // p2 is 10 MiB: an ext4 of its size (a 16 MiB one cut to 10 overruns it: a conflict)
+    let fs2 = ext4(d.path(), "p2.ext4", 10, "L\n");
+    put(&img, 45056 * 512, &fs2, 10 * MIB);
     let (_, v, out, err) = check("512k", &img);
     let t1 = v["partitions"][0]["contents"][0]["fix"]
         .as_str()

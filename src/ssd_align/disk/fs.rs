@@ -34,6 +34,25 @@ pub fn ext4(head: &[u8]) -> Option<Ext4Info> {
     })
 }
 
+/// The bytes an ext2/3/4 filesystem spans: its block count (the high half only with the
+/// 64bit feature, as the kernel reads it) x its block size.
+pub fn ext4_bytes(head: &[u8]) -> Option<u64> {
+    let e = ext4(head)?;
+    let sb = head.get(1024..2048)?;
+    let hi = if le32(sb, 0x60) & 0x80 != 0 {
+        le32(sb, 0x150)
+    } else {
+        0
+    };
+    ((hi << 32) | le32(sb, 0x04)).checked_mul(e.block_size)
+}
+
+/// The bytes an XFS data section spans: sb_dblocks x the block size.
+pub fn xfs_bytes(head: &[u8]) -> Option<u64> {
+    let x = xfs(head)?;
+    super::be64(head, 8).checked_mul(x.block_size)
+}
+
 /// What an XFS superblock says about stripe geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct XfsInfo {

@@ -143,6 +143,7 @@ pub fn parse(src: &mut dyn Source, sector: u64) -> Result<Table> {
         kind: TableKind::Gpt,
         sector,
         partitions: parts,
+        last_usable: Some(hd.last_usable),
     })
 }
 
@@ -164,6 +165,9 @@ pub mod tests {
         b[510] = 0x55;
         b[511] = 0xAA;
         b[446 + 4] = 0xEE;
+        b[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+        let pmbr = u32::try_from(sectors - 1).unwrap_or(u32::MAX);
+        b[446 + 12..446 + 16].copy_from_slice(&pmbr.to_le_bytes());
         let arr_off = 2 * ss;
         for (i, (f, l)) in parts.iter().enumerate() {
             let e = arr_off + i * esize as usize;

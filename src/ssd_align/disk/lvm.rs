@@ -17,6 +17,10 @@ pub struct Label {
     pub pe_start: u64,
     /// The first metadata area's (offset, size) in bytes, if any.
     pub mda: Option<(u64, u64)>,
+    /// The second metadata area (`pvcreate --pvmetadatacopies 2`: at the device's end).
+    pub mda2: Option<(u64, u64)>,
+    /// The device size pvcreate recorded (bytes; 0 when not recorded).
+    pub dev_size: u64,
 }
 
 /// Find the label in the first four 512-byte sectors.
@@ -47,9 +51,28 @@ pub fn label(head: &[u8]) -> Option<Label> {
             uuid,
             pe_start,
             mda: areas[1].first().copied(),
+            mda2: areas[1].get(1).copied(),
+            dev_size: le64(l, off + 32),
         });
     }
     None
+}
+
+/// lvm2's calc_crc: the reflected CRC-32 (0xEDB88320) from `initial`, without the final
+/// inversion (crc32fast inverts before and after: undone here).
+pub fn calc_crc(initial: u32, buf: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(!initial);
+    h.update(buf);
+    !h.finalize()
+}
+
+/// lvm2's INITIAL_CRC.
+pub const INITIAL_CRC: u32 = 0xf597_a6cf;
+
+/// True when the mda_header's checksum (over its bytes 4..512) holds, as lvm2 checks it.
+pub fn header_crc_ok(hdr: &[u8]) -> bool {
+    hdr.get(4..512)
+        .is_some_and(|b| calc_crc(INITIAL_CRC, b) == le32(hdr, 0) as u32)
 }
 
 /// Where the current metadata text is in a metadata area whose first 512 bytes (the

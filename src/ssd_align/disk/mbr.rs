@@ -29,6 +29,11 @@ pub fn looks_like_mbr(sector0: &[u8]) -> bool {
         && (0..4).all(|i| matches!(sector0[446 + 16 * i], 0x00 | 0x80))
 }
 
+/// True when the MBR lists at least one partition.
+pub fn has_entries(sector0: &[u8]) -> bool {
+    (0..4).any(|i| entry(sector0, i).is_some())
+}
+
 /// True when the MBR holds a protective 0xEE entry (a GPT disk).
 pub fn is_protective(sector0: &[u8]) -> bool {
     (0..4).any(|i| entry(sector0, i).is_some_and(|e| e.0 == 0xEE))
@@ -82,6 +87,7 @@ pub fn parse(src: &mut dyn Source, sector: u64) -> Result<Table> {
         kind: TableKind::Dos,
         sector,
         partitions: parts,
+        last_usable: None,
     })
 }
 

@@ -169,6 +169,8 @@ pub struct Table {
     /// Bytes per sector the table counts in.
     pub sector: u64,
     pub partitions: Vec<Partition>,
+    /// A GPT's last usable LBA (the header's; the backup array and header lie after it).
+    pub last_usable: Option<u64>,
 }
 
 impl Table {

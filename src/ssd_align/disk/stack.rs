@@ -92,6 +92,32 @@ pub fn layers(src: &mut dyn Source, start: u64, len: u64) -> Result<Vec<Layer>> 
     Ok(out)
 }
 
+/// A filesystem or container signature on the whole device where its header would sit at the
+/// device's start (ext4, XFS, btrfs, swap, LUKS, an LVM PV label, an md 1.1/1.2 superblock
+/// at 0 or 4 KiB), as `blkid -p` finds it beside a partition table. md 0.90/1.0 (at the end)
+/// are not looked for: the last partition's own superblock sits there too.
+pub fn whole_signature(src: &mut dyn Source) -> Result<Option<Kind>> {
+    let head = src.read_at(0, fs::FS_HEAD)?;
+    for (v, off) in [(md::MdVersion::V11, 0usize), (md::MdVersion::V12, 4096)] {
+        if let Some(sb) = head.get(off..off + 4096) {
+            if matches!(md::parse(sb, v), Ok(Some(_))) {
+                return Ok(Some(Kind::Md));
+            }
+        }
+    }
+    let k = match luks::probe(&head) {
+        Ok(luks::Probe::Done(l)) if l.version == 1 => Some(Kind::Luks1),
+        Ok(luks::Probe::Done(_) | luks::Probe::NeedsJson { .. }) => Some(Kind::Luks2),
+        _ if lvm::label(&head).is_some() => Some(Kind::Pv),
+        _ if fs::ext4(&head).is_some() => Some(Kind::Ext4),
+        _ if fs::xfs(&head).is_some() => Some(Kind::Xfs),
+        _ if fs::btrfs(&head) => Some(Kind::Btrfs),
+        _ if fs::swap(&head) => Some(Kind::Swap),
+        _ => None,
+    };
+    Ok(k)
+}
+
 /// Keep only the LV `lv`'s segments (and what sits on them) of a PV's layers: the chain of
 /// one `/dev/VG/LV`.
 pub fn only_lv(layers: Vec<Layer>, lv: &str) -> Vec<Layer> {
@@ -193,6 +219,7 @@ fn probe(
         return Ok(());
     }
     if let Some(label) = lvm::label(&head) {
+        overruns(Kind::Pv, label.dev_size, len)?;
         return pv(src, &label, start, len, depth, out);
     }
     let fs = if let Some(e) = fs::ext4(&head) {
@@ -209,9 +236,29 @@ fn probe(
         None
     };
     if let Some((k, d)) = fs {
+        let span = match k {
+            Kind::Ext4 => fs::ext4_bytes(&head),
+            Kind::Xfs => fs::xfs_bytes(&head),
+            _ => None,
+        };
+        overruns(k, span.unwrap_or(u64::MAX), len)?;
         push(out, k, depth, start, start, d);
     }
     Ok(())
+}
+
+/// What a layer spans (its recorded size) against its container's `len` bytes: larger means
+/// the content overruns the partition (a table rewritten smaller, or a filesystem made on a
+/// bigger device), so part of the data lies outside it and any move would leave it behind.
+/// `u64::MAX` (a size that does not fit in 64 bits) is read as unknown, not as a conflict.
+fn overruns(kind: Kind, span: u64, len: u64) -> Result<()> {
+    if span == u64::MAX || span <= len {
+        return Ok(());
+    }
+    super::bad(format!(
+        "the {} records {span} bytes but its partition holds {len} bytes: the content overruns the partition (the table and the data disagree), so nothing is judged or moved; restore a partition at least {span} bytes long (or check the table against the data) first",
+        kind.name()
+    ))
 }
 
 /// The md superblock on a member of `len` bytes at `start`, and where it sits (bytes into the
@@ -259,8 +306,26 @@ fn pv(
     depth: usize,
     out: &mut Vec<Layer>,
 ) -> Result<()> {
-    let layout = match label.mda {
-        Some((off, size)) => metadata(src, add(start, off, "LVM metadata area")?, size)?
+    // lvm2 uses the first metadata area whose checksums hold (the second copy, at the
+    // PV's end, when the first is damaged); none valid is an error, never a guess
+    let mut text = None;
+    let mut first_err = None;
+    for (off, size) in [label.mda, label.mda2].into_iter().flatten() {
+        match metadata(src, add(start, off, "LVM metadata area")?, size) {
+            Ok(t) => {
+                text = Some(t);
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let (None, Some(e)) = (&text, first_err) {
+        return Err(e);
+    }
+    let layout = match text.flatten() {
+        Some(t) => Some(t)
             .map(|t| lvm::parse_text(&t))
             .transpose()?
             .map(|m| lvm::pv_layout(&m, &label.uuid))
@@ -312,6 +377,11 @@ fn pv(
 /// The current metadata text of the area at `at` (absolute) of `size` bytes.
 fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> {
     let hdr = read_exact(src, at, 512, "LVM metadata area header")?;
+    if !lvm::header_crc_ok(&hdr) && hdr.get(4..20) == Some(b" LVM2 x[5A%r0N*>".as_slice()) {
+        return super::bad(format!(
+            "LVM metadata area header at byte {at} has a bad checksum (lvm2 ignores it), and no other metadata area is valid: nothing is judged or moved"
+        ));
+    }
     let Some((off, n)) = lvm::text_location(&hdr, size)? else {
         return Ok(None);
     };
@@ -330,6 +400,12 @@ fn metadata(src: &mut dyn Source, at: u64, size: u64) -> Result<Option<String>> 
             (n - first) as usize,
             "LVM metadata",
         )?);
+    }
+    let want = super::le32(&hdr, 56) as u32;
+    if lvm::calc_crc(lvm::INITIAL_CRC, &text) != want {
+        return super::bad(format!(
+            "LVM metadata text in the area at byte {at} has a bad checksum (lvm2 ignores it), and no other metadata area is valid: nothing is judged or moved"
+        ));
     }
     Ok(Some(String::from_utf8_lossy(&text).into_owned()))
 }
@@ -374,7 +450,37 @@ mod tests {
         b[m + 48..m + 56].copy_from_slice(&(t.len() as u64).to_le_bytes());
         b[m + off..m + 8192].copy_from_slice(&t[..100]);
         b[m + 512..m + 512 + t.len() - 100].copy_from_slice(&t[100..]);
+        let c = lvm::calc_crc(lvm::INITIAL_CRC, t);
+        b[m + 56..m + 60].copy_from_slice(&c.to_le_bytes());
+        let c = lvm::calc_crc(lvm::INITIAL_CRC, &b[m + 4..m + 512]);
+        b[m..m + 4].copy_from_slice(&c.to_le_bytes());
         b
+    }
+
+    #[test]
+    fn lvm_checksums_are_checked_as_lvm2_checks_them() {
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\n}\n";
+        let b = wrapped_pv(text);
+        assert!(layers(&mut Bytes(&b), 0, b.len() as u64).is_ok());
+        // a text byte changed (pe_start 2048 -> 2049) without its checksum: refused
+        let mut bad = b.clone();
+        let at = bad.windows(4).rposition(|w| w == b"2048").unwrap();
+        bad[at + 3] = b'9';
+        let e = layers(&mut Bytes(&bad), 0, b.len() as u64).unwrap_err();
+        assert!(
+            e.0.contains("metadata text") && e.0.contains("bad checksum"),
+            "{e}"
+        );
+        // the header's checksum broken: refused
+        let mut bad = b.clone();
+        bad[4096] ^= 1;
+        let e = layers(&mut Bytes(&bad), 0, b.len() as u64).unwrap_err();
+        assert!(
+            e.0.contains("header at byte 4096 has a bad checksum"),
+            "{e}"
+        );
+        // lvm2's known value: calc_crc over nothing is the initial value
+        assert_eq!(lvm::calc_crc(lvm::INITIAL_CRC, b""), lvm::INITIAL_CRC);
     }
 
     #[test]
@@ -461,6 +567,47 @@ mod tests {
             Some(("my-vg".into(), "lv-1".into()))
         );
         assert_eq!(split_dm_name("plain"), None);
+    }
+
+    #[test]
+    fn content_larger_than_its_partition_is_a_conflict() {
+        // XFS of 512 blocks of 4096 (2 MiB) in 1 MiB, then in 2 MiB
+        let mut b = vec![0u8; 2 << 20];
+        b[0..4].copy_from_slice(b"XFSB");
+        b[4..8].copy_from_slice(&4096u32.to_be_bytes());
+        b[8..16].copy_from_slice(&512u64.to_be_bytes());
+        let e = layers(&mut Bytes(&b), 0, 1 << 20).unwrap_err();
+        assert!(
+            e.0.contains("XFS records 2097152 bytes but its partition holds 1048576"),
+            "{e}"
+        );
+        assert_eq!(
+            layers(&mut Bytes(&b), 0, 2 << 20).unwrap()[0].kind,
+            Kind::Xfs
+        );
+        // ext4: 64bit feature counts the high half
+        let mut b = vec![0u8; 2 << 20];
+        b[1024 + 0x38..1024 + 0x3a].copy_from_slice(&0xEF53u16.to_le_bytes());
+        b[1024 + 4..1024 + 8].copy_from_slice(&2048u32.to_le_bytes());
+        assert!(layers(&mut Bytes(&b), 0, 2 << 20).is_ok());
+        b[1024 + 0x150] = 1;
+        assert!(
+            layers(&mut Bytes(&b), 0, 2 << 20).is_ok(),
+            "hi ignored without 64bit"
+        );
+        b[1024 + 0x60] = 0x80;
+        assert!(layers(&mut Bytes(&b), 0, 2 << 20)
+            .unwrap_err()
+            .0
+            .contains("overruns"));
+        // a PV whose recorded device size is larger than the partition
+        let text = "vg0 {\nextent_size = 8192\nphysical_volumes {\npv0 {\nid = \"AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG\"\npe_start = 2048\n}\n}\n}\n";
+        let mut b = wrapped_pv(text);
+        b[576..584].copy_from_slice(&(8u64 << 20).to_le_bytes());
+        assert!(layers(&mut Bytes(&b), 0, 8 << 20).is_ok());
+        b[576..584].copy_from_slice(&(9u64 << 20).to_le_bytes());
+        let e = layers(&mut Bytes(&b), 0, 8 << 20).unwrap_err();
+        assert!(e.0.contains("PV records 9437184 bytes"), "{e}");
     }
 
     #[test]

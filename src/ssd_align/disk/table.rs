@@ -57,14 +57,55 @@ pub fn read(
     forced: Option<u64>,
     logical: Option<u64>,
 ) -> Result<Option<(Table, u64, SectorEvidence)>> {
+    let t = read_table(src, forced, logical)?;
+    if let Some((t, _, _)) = &t {
+        if let Some(k) = stack::whole_signature(src)? {
+            return bad(format!(
+                "the whole device starts with a signature ({}) besides the {} partition table (blkid -p reports both): which one holds the data is not settled, so nothing is judged or moved; `wipefs` on the device lists both; remove the stale one",
+                k.name(),
+                t.kind.name()
+            ));
+        }
+    }
+    Ok(t)
+}
+
+fn read_table(
+    src: &mut dyn Source,
+    forced: Option<u64>,
+    logical: Option<u64>,
+) -> Result<Option<(Table, u64, SectorEvidence)>> {
     let len = src.size();
     if len < 512 {
         return bad(format!(
             "{len} bytes is too short to hold a partition table"
         ));
     }
+    let s0 = src.read_at(0, 512)?;
+    let mut leftover = None;
     for ss in SIZES {
         if gpt::has_header(src, ss)? {
+            // the kernel (efi.c), libblkid and libfdisk read a GPT only behind an MBR with a
+            // 0xEE entry (a hybrid MBR included); otherwise the MBR is the table and the GPT
+            // headers are leftovers
+            if !mbr::looks_like_mbr(&s0) {
+                return bad(format!(
+                    "a GPT header at LBA 1 of {ss}-byte sectors but no MBR boot signature (55 AA) before it: the kernel, blkid and sfdisk do not read this GPT; nothing is judged or moved until the disk has one table the kernel reads"
+                ));
+            }
+            if !mbr::is_protective(&s0) {
+                if mbr::has_entries(&s0) {
+                    leftover = Some(ss);
+                    break;
+                }
+                let n = gpt::parse(src, ss).map_or(0, |t| t.partitions.len());
+                if n > 0 {
+                    return bad(format!(
+                        "the MBR is empty and has no protective 0xEE entry, but a GPT header at LBA 1 of {ss}-byte sectors lists {n} partitions: the kernel, blkid and sfdisk read the empty MBR; which table is meant is not settled, so nothing is judged or moved until the disk has one table the kernel reads"
+                    ));
+                }
+                break;
+            }
             if let Some(f) = forced.or(logical).filter(|f| *f != ss) {
                 return bad(format!(
                     "the GPT header is at LBA 1 of {ss}-byte sectors, but the sector size is {f}"
@@ -75,7 +116,6 @@ pub fn read(
             return Ok(Some((t, ss, SectorEvidence::GptHeader)));
         }
     }
-    let s0 = src.read_at(0, 512)?;
     if !mbr::looks_like_mbr(&s0) {
         return Ok(None);
     }
@@ -87,13 +127,51 @@ pub fn read(
     let given = forced
         .map(|f| (f, SectorEvidence::Option))
         .or(logical.map(|l| (l, SectorEvidence::LogicalBlockSize)));
-    if let Some((ss, ev)) = given {
+    let read = if let Some((ss, ev)) = given {
         let t = mbr::parse(src, ss)?;
         validate(&t, len)?;
         conflict(src, &t, ss, ev, len)?;
-        return Ok(Some((t, ss, ev)));
+        (t, ss, ev)
+    } else {
+        settle_mbr(src, len)?
+    };
+    if let Some(gss) = leftover {
+        leftover_gpt(src, &read.0, gss)?;
     }
-    settle_mbr(src, len).map(Some)
+    Ok(Some(read))
+}
+
+/// A GPT left behind an MBR without a protective entry is not read (the MBR is the table),
+/// unless its partitions hold data where the MBR's do not start: then both tables are
+/// plausible and a move by the MBR would write over the data the GPT locates. An error.
+fn leftover_gpt(src: &mut dyn Source, t: &Table, gss: u64) -> Result<()> {
+    let Ok(g) = gpt::parse(src, gss) else {
+        return Ok(());
+    };
+    let starts: Vec<u64> = t
+        .partitions
+        .iter()
+        .filter_map(|p| t.start_bytes(p).ok())
+        .collect();
+    for p in &g.partitions {
+        let (Ok(s), Ok(n)) = (g.start_bytes(p), g.size_bytes(p)) else {
+            continue;
+        };
+        if starts.contains(&s) {
+            continue;
+        }
+        if let Some(l) = stack::layers(src, s, n)
+            .ok()
+            .and_then(|l| l.into_iter().next())
+        {
+            return bad(format!(
+                "the MBR (no protective 0xEE entry) is the table the kernel, blkid and sfdisk read, but a leftover GPT's partition {} starts at byte {s}, where a {} is and no MBR partition starts: both tables are plausible, so nothing is judged or moved until the disk has one table that matches its data",
+                p.number,
+                l.kind.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The device's logical block size or `--sector-size` against the signatures: when no data
@@ -102,14 +180,19 @@ pub fn read(
 /// verdict or a move that would write over the headers.
 fn conflict(src: &mut dyn Source, t: &Table, ss: u64, ev: SectorEvidence, len: u64) -> Result<()> {
     let other = if ss == 512 { 4096 } else { 512 };
-    if t.partitions.is_empty() || signatures(src, t) > 0 {
+    if t.partitions.is_empty() {
         return Ok(());
     }
+    let here = signatures(src, t);
     let Ok(alt) = mbr::parse(src, other).and_then(|a| validate(&a, len).map(|()| a)) else {
         return Ok(());
     };
+    // the other reading finds signatures at partition starts too: unless this reading finds
+    // one at every data partition's start (and so at least as many), one coincidental
+    // signature here does not settle it
+    let data = t.partitions.iter().filter(|p| p.role == Role::Data).count();
     let found = signatures(src, &alt);
-    if found == 0 {
+    if found == 0 || (here >= found && here == data) {
         return Ok(());
     }
     let (said, instead) = match ev {
@@ -124,9 +207,20 @@ fn conflict(src: &mut dyn Source, t: &Table, ss: u64, ev: SectorEvidence, len: u
             ),
         ),
     };
+    let instead = if here == 0 {
+        instead
+    } else {
+        "check which reading matches the data (`blkid -p --offset BYTES` at each start) before anything is moved".to_string()
+    };
+    let only = if here == 0 {
+        format!("only under {other}-byte sectors ({found} of {data} partitions)")
+    } else {
+        format!(
+            "at {found} of {data} partition starts under {other}-byte sectors, {here} under {ss}"
+        )
+    };
     bad(format!(
-        "{said}, but the signatures sit at the partition starts only under {other}-byte sectors ({found} of {} partitions): the evidence conflicts, so nothing is judged or moved; {instead}",
-        t.partitions.iter().filter(|p| p.role == Role::Data).count()
+        "{said}, but the signatures sit {only}: the evidence conflicts, so nothing is judged or moved; {instead}"
     ))
 }
 
@@ -151,6 +245,20 @@ fn settle_mbr(src: &mut dyn Source, len: u64) -> Result<(Table, u64, SectorEvide
         (Ok(t), Ok(_)) if t.partitions.is_empty() => (0, SectorEvidence::Empty),
         _ if *sa > 0 && *sb == 0 => (0, SectorEvidence::Signatures),
         _ if *sb > 0 && *sa == 0 => (1, SectorEvidence::Signatures),
+        // signatures under both readings, at different numbers of partition starts: the
+        // evidence conflicts (a move by either reading may write over the other's data)
+        _ if *sa > 0 && *sb > 0 && sa != sb => {
+            let n = |t: &Result<Table>| {
+                t.as_ref().map_or(0, |t| {
+                    t.partitions.iter().filter(|p| p.role == Role::Data).count()
+                })
+            };
+            return bad(format!(
+                "signatures sit at {sa} of {} partition starts under 512-byte sectors and at {sb} of {} under 4096: the evidence conflicts, so nothing is judged or moved; check which reading matches the data (e.g. `blkid -p -O OFFSET`) and give --sector-size only when the other reading's signatures are stale",
+                n(a),
+                n(b)
+            ));
+        }
         // both fit and the signatures do not tell them apart: judge both
         _ => (0, SectorEvidence::Unsettled),
     };
@@ -174,7 +282,7 @@ fn signatures(src: &mut dyn Source, t: &Table) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Bytes;
+    use super::super::{Bytes, TableKind};
     use super::*;
 
     fn mbr(start: u32, n: u32, len: usize) -> Vec<u8> {
@@ -225,6 +333,80 @@ mod tests {
         let b = mbr(2048, 10000, 8 << 20);
         let (_, ss, ev) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
         assert_eq!((ss, ev), (512, SectorEvidence::Fit));
+    }
+
+    #[test]
+    fn a_gpt_is_read_only_behind_a_protective_mbr_as_blkid_and_the_kernel_do() {
+        let g = super::super::gpt::tests::image(512, 8192, 128, 128, &[(40, 5000)]);
+        // MBR with a real partition, no 0xEE: the MBR is the table
+        let mut b = g.clone();
+        b[446..462].fill(0);
+        b[446 + 4] = 0x83;
+        b[446 + 8..446 + 12].copy_from_slice(&63u32.to_le_bytes());
+        b[446 + 12..446 + 16].copy_from_slice(&2000u32.to_le_bytes());
+        let (t, _, _) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((t.kind, t.partitions[0].start), (TableKind::Dos, 63));
+        // hybrid: 0xEE plus a real entry is GPT
+        b[462 + 4] = 0xEE;
+        b[462 + 8..462 + 12].copy_from_slice(&1u32.to_le_bytes());
+        b[462 + 12..462 + 16].copy_from_slice(&62u32.to_le_bytes());
+        let (t, _, _) = read(&mut Bytes(&b), None, None).unwrap().unwrap();
+        assert_eq!((t.kind, t.partitions[0].start), (TableKind::Gpt, 40));
+        // an empty MBR before a GPT listing partitions: not settled
+        let mut b = g.clone();
+        b[446..462].fill(0);
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(e.0.contains("lists 1 partitions"), "{e}");
+        // no MBR at all: the kernel ignores the GPT
+        let mut b = g;
+        b[510] = 0;
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(e.0.contains("no MBR boot signature"), "{e}");
+    }
+
+    #[test]
+    fn a_coincidental_signature_under_one_reading_does_not_settle_it() {
+        // two partitions; under 4096 both hold ext4; under 512 one coincidental ext4 at p1
+        let mut b = vec![0u8; 64 << 20];
+        for (i, (start, n)) in [(257u32, 1000u32), (2000, 1000)].iter().enumerate() {
+            let e = 446 + 16 * i;
+            b[e + 4] = 0x83;
+            b[e + 8..e + 12].copy_from_slice(&start.to_le_bytes());
+            b[e + 12..e + 16].copy_from_slice(&n.to_le_bytes());
+        }
+        b[510] = 0x55;
+        b[511] = 0xAA;
+        ext4_at(&mut b, 257 * 4096);
+        ext4_at(&mut b, 2000 * 4096);
+        ext4_at(&mut b, 257 * 512);
+        let e = read(&mut Bytes(&b), Some(512), None).unwrap_err();
+        assert!(
+            e.0.contains("at 2 of 2 partition starts under 4096-byte sectors, 1 under 512"),
+            "{e}"
+        );
+        let e = read(&mut Bytes(&b), None, None).unwrap_err();
+        assert!(
+            e.0.contains("1 of 2 partition starts under 512-byte sectors and at 2 of 2 under 4096"),
+            "{e}"
+        );
+        assert_eq!(
+            read(&mut Bytes(&b), Some(4096), None).unwrap().unwrap().1,
+            4096
+        );
+        // one each: neither reading is backed at every start
+        b[2000 * 4096 + 1024 + 0x38] = 0;
+        let e = read(&mut Bytes(&b), Some(4096), None).unwrap_err();
+        assert!(
+            e.0.contains("1 of 2 partition starts under 512-byte sectors, 1 under 4096")
+                && e.0.contains("blkid"),
+            "{e}"
+        );
+        // twin: every start backed under 512, a coincidence under 4096: the 512 reading holds
+        ext4_at(&mut b, 2000 * 512);
+        assert_eq!(
+            read(&mut Bytes(&b), Some(512), None).unwrap().unwrap().1,
+            512
+        );
     }
 
     #[test]

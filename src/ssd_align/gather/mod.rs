@@ -25,11 +25,11 @@ pub(crate) fn gather(target: &Path, sector: Option<u64>, root: &Root) -> anyhow:
         None
     };
     if meta.as_ref().is_some_and(|m| m.is_file()) {
-        let mut i = image(target, sector)?;
+        let mut i = image(target, sector, root)?;
         if i.sector
             .is_some_and(|s| s.1 == table::SectorEvidence::Unsettled)
         {
-            let mut alt = image(target, Some(4096))?;
+            let mut alt = image(target, Some(4096), root)?;
             alt.sector = Some((4096, table::SectorEvidence::Unsettled));
             i.alt_4096 = Some(Box::new(alt));
         }
@@ -74,6 +74,13 @@ fn table_parts(dev: &mut Dev, t: &Table, disk: &str, what: &str) -> anyhow::Resu
     Ok(v)
 }
 
+/// The byte a GPT's usable area ends at (its header's last usable LBA + 1).
+fn gpt_end(t: &Table) -> Option<u64> {
+    t.last_usable
+        .and_then(|l| l.checked_add(1))
+        .and_then(|l| l.checked_mul(t.sector))
+}
+
 /// What sits on a whole device or image without a partition table, as partition 0.
 fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<Option<PartIn>> {
     let len = dev.size();
@@ -97,7 +104,7 @@ fn whole(dev: &mut Dev, disk: &str, sector: u64, what: &str) -> anyhow::Result<O
     }))
 }
 
-fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
+fn image(target: &Path, sector: Option<u64>, root: &Root) -> anyhow::Result<Input> {
     let what = clean(&target.display().to_string()).into_owned();
     let mut dev = Dev::open(target)?;
     let disk = "/dev/loopX";
@@ -107,8 +114,10 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         disk_dev: disk.into(),
         ..Default::default()
     };
+    let mut usable_end = None;
     match table::read(&mut dev, sector, None).map_err(|e| anyhow!("{what}: {}", clean(&e.0)))? {
         Some((t, ss, ev)) => {
+            usable_end = gpt_end(&t);
             i.parts = table_parts(&mut dev, &t, disk, &what)?;
             i.table = Some(t.kind);
             i.sector = Some((ss, ev));
@@ -135,12 +144,88 @@ fn image(target: &Path, sector: Option<u64>) -> anyhow::Result<Input> {
         len: dev.size(),
         sector: i.topo.logical,
         table: i.table,
+        usable_end,
         image: true,
         blocked: None,
         held: Vec::new(),
         mounted: Vec::new(),
+        loop_mounted: loop_mounts(target, &i.parts, root),
     });
     Ok(i)
+}
+
+/// The image's partitions whose bytes a mounted loop device over the image file covers (a
+/// loop device at a partition's offset, or a partition of one attached whole), from
+/// `/sys/block/loop*/loop/backing_file`, `offset` and `/proc/self/mountinfo` under the root:
+/// (number, loop device, mount point).
+fn loop_mounts(target: &Path, parts: &[PartIn], root: &Root) -> Vec<(u32, String, String)> {
+    let mut out = Vec::new();
+    let canon = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    let Ok(Some(info)) = root.read_optional("proc/self/mountinfo") else {
+        return out;
+    };
+    let mounts: Vec<(&str, &str)> = info
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.splitn(6, ' ').collect();
+            Some((*w.get(2)?, *w.get(4)?))
+        })
+        .collect();
+    let Ok(dir) = std::fs::read_dir(root.path("sys/block")) else {
+        return out;
+    };
+    let num = |rel: &str| -> Option<u64> { root.read_value(rel).ok()??.parse().ok() };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("loop") {
+            continue;
+        }
+        let Ok(Some(backing)) = root.read_value(format!("sys/block/{name}/loop/backing_file"))
+        else {
+            continue;
+        };
+        if Path::new(&backing) != canon && Path::new(&backing) != target {
+            continue;
+        }
+        let offset = num(&format!("sys/block/{name}/loop/offset")).unwrap_or(0);
+        // (node, dev, start in the image, bytes)
+        let mut regions = Vec::new();
+        let whole = num(&format!("sys/block/{name}/size")).unwrap_or(0) * 512;
+        if let Ok(Some(dev)) = root.read_value(format!("sys/block/{name}/dev")) {
+            regions.push((name.clone(), dev, offset, whole));
+        }
+        if let Ok(sub) = std::fs::read_dir(root.path(format!("sys/block/{name}"))) {
+            for s in sub.flatten() {
+                let p = s.file_name().to_string_lossy().into_owned();
+                let base = format!("sys/block/{name}/{p}");
+                let (Some(start), Some(size), Ok(Some(dev))) = (
+                    num(&format!("{base}/start")),
+                    num(&format!("{base}/size")),
+                    root.read_value(format!("{base}/dev")),
+                ) else {
+                    continue;
+                };
+                regions.push((p, dev, offset.saturating_add(start * 512), size * 512));
+            }
+        }
+        for (node, dev, start, len) in regions {
+            let Some((_, at)) = mounts.iter().find(|(mm, _)| *mm == dev) else {
+                continue;
+            };
+            let end = start.saturating_add(len);
+            for p in parts.iter().filter(|p| p.number > 0) {
+                let p_end = p.start_bytes.saturating_add(p.size_bytes);
+                if p.start_bytes < end && start < p_end {
+                    out.push((
+                        p.number,
+                        format!("/dev/{}", clean(&node)),
+                        clean(at).into_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn device(
@@ -707,6 +792,7 @@ fn on_disk(
             len: dev.size(),
             sector: logical,
             table: i.table,
+            usable_end: t.as_ref().and_then(|(t, _, _)| gpt_end(t)),
             image: false,
             blocked: stale.then_some(Blocker::KernelTableStale),
             held: d
@@ -715,6 +801,7 @@ fn on_disk(
                 .map(|(n, h)| (*n, h.iter().map(|x| clean(x).into_owned()).collect()))
                 .collect(),
             mounted: Vec::new(),
+            loop_mounted: Vec::new(),
         });
     }
     Ok(())
@@ -757,16 +844,29 @@ fn data_where_disk_says(i: &Input, t: &Table, dev: &mut Dev, what: &str) -> anyh
 /// differ.
 fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
     let before = i.findings.len();
-    let disk: Vec<(u32, u64)> = t
+    let disk: Vec<(u32, u64, u64, Role)> = t
         .partitions
         .iter()
-        .filter_map(|p| t.start_bytes(p).ok().map(|s| (p.number, s)))
+        .filter_map(|p| {
+            let s = t.start_bytes(p).ok()?;
+            let z = t.size_bytes(p).ok()?;
+            Some((p.number, s, z, p.role))
+        })
         .collect();
     let mut found = Vec::new();
     for p in &i.parts {
-        match disk.iter().find(|(n, _)| *n == p.number) {
-            Some((_, s)) if *s == p.start_bytes => {}
-            Some((_, s)) => found.push(Finding::KernelStartDiffers {
+        match disk.iter().find(|(n, ..)| *n == p.number) {
+            // the kernel sizes an extended partition 1 KiB (its boot record): only a data
+            // partition's size is compared
+            Some((_, s, z, r))
+                if *s == p.start_bytes && (*z == p.size_bytes || *r != Role::Data) => {}
+            Some((_, s, z, _)) if *s == p.start_bytes => found.push(Finding::KernelSizeDiffers {
+                disk: what.to_string(),
+                number: p.number,
+                kernel_size: p.size_bytes,
+                disk_size: *z,
+            }),
+            Some((_, s, ..)) => found.push(Finding::KernelStartDiffers {
                 disk: what.to_string(),
                 number: p.number,
                 kernel_start: p.start_bytes,
@@ -778,7 +878,7 @@ fn compare_kernel(i: &mut Input, t: &Table, what: &str, whole: bool) -> bool {
             }),
         }
     }
-    for (n, _) in disk.iter().filter(|_| whole) {
+    for (n, ..) in disk.iter().filter(|_| whole) {
         if !i.parts.iter().any(|p| p.number == *n) {
             found.push(Finding::DiskOnly {
                 disk: what.to_string(),

@@ -42,6 +42,14 @@ pub(crate) enum Finding {
         kernel_start: u64,
         disk_start: u64,
     },
+    /// The kernel's partition `number` starts where the disk's table says but has another
+    /// size: the kernel's table is stale all the same.
+    KernelSizeDiffers {
+        disk: String,
+        number: u32,
+        kernel_size: u64,
+        disk_size: u64,
+    },
     /// The kernel knows a partition the disk's table does not.
     KernelOnly { disk: String, number: u32 },
     /// The disk's table has a partition the kernel does not know.
@@ -68,6 +76,7 @@ impl Finding {
             Finding::Rotational { .. }
                 | Finding::DeviceMisaligned
                 | Finding::KernelStartDiffers { .. }
+                | Finding::KernelSizeDiffers { .. }
                 | Finding::KernelOnly { .. }
                 | Finding::DiskOnly { .. }
         )

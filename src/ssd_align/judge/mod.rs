@@ -816,10 +816,12 @@ mod tests {
             len: 1 << 30,
             sector: 512,
             table: Some(table),
+            usable_end: None,
             image,
             blocked: None,
             held: Vec::new(),
             mounted: Vec::new(),
+            loop_mounted: Vec::new(),
         }
     }
 

@@ -100,6 +100,11 @@ pub(crate) enum Blocker {
     },
     /// The partition's filesystem is mounted: moving it under the kernel corrupts it.
     Mounted { device: String, mountpoint: String },
+    /// An image's partition is mounted through a loop device over the image file.
+    MountedThroughLoop {
+        loop_device: String,
+        mountpoint: String,
+    },
 }
 
 /// The device or image a move command acts on.
@@ -109,6 +114,9 @@ pub(crate) struct Mover {
     pub(crate) len: u64,
     pub(crate) sector: u64,
     pub(crate) table: Option<TableKind>,
+    /// Where a moved partition must end by (bytes): a GPT's last usable LBA + 1 from its
+    /// header; else the device's end.
+    pub(crate) usable_end: Option<u64>,
     /// An image file: sfdisk must be told its sector size (it assumes 512 for a file).
     pub(crate) image: bool,
     /// Set when a move must not be printed whatever the partition (stale kernel table,
@@ -118,6 +126,9 @@ pub(crate) struct Mover {
     pub(crate) held: Vec<(u32, Vec<String>)>,
     /// Partitions (by number) with a mounted filesystem, and where.
     pub(crate) mounted: Vec<(u32, String)>,
+    /// An image's partitions (by number) mounted through a loop device over the image:
+    /// (number, loop device, mount point).
+    pub(crate) loop_mounted: Vec<(u32, String, String)>,
 }
 
 fn lcm(a: u64, b: u64) -> u64 {
@@ -133,9 +144,11 @@ pub(crate) fn plan_moves(parts: &mut [PartReport], step: u64, m: &Mover) {
         .filter(|p| p.number > 0 && p.via.is_none())
         .map(|p| p.start_bytes)
         .collect();
-    // GPT keeps a backup partition array (16 KiB) and header (a sector) at the end
-    let usable_end = match m.table {
-        Some(TableKind::Gpt) => m.len.saturating_sub(16384 + m.sector),
+    // GPT keeps a backup partition array and header at the end: the header's last usable
+    // LBA says where (an array of 256 entries is 32 KiB, not the usual 16)
+    let usable_end = match (m.usable_end, m.table) {
+        (Some(e), _) => e.min(m.len),
+        (None, Some(TableKind::Gpt)) => m.len.saturating_sub(16384 + m.sector),
         _ => m.len,
     };
     for p in parts.iter_mut() {
@@ -172,6 +185,12 @@ fn try_plan(
     if let Some((_, at)) = m.mounted.iter().find(|(n, _)| *n == p.number) {
         return Err(Blocker::Mounted {
             device: p.device.clone(),
+            mountpoint: at.clone(),
+        });
+    }
+    if let Some((_, dev, at)) = m.loop_mounted.iter().find(|(n, ..)| *n == p.number) {
+        return Err(Blocker::MountedThroughLoop {
+            loop_device: dev.clone(),
             mountpoint: at.clone(),
         });
     }
