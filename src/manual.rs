@@ -546,7 +546,12 @@ const SSD_ALIGN: &[Section] = &[
            an MBR logical partition, a mounted partition or one held by device-mapper or md (the \
            top device is named instead); a move that would run into the next partition. When the \
            evidence conflicts (the data is not where the disk's table says; --sector-size or the \
-           device's block size contradicts the signatures) opskit says why and exits 2. Layout \
+           device's block size contradicts the signatures, or the two sector-size readings find \
+           signatures at different partition starts; a filesystem, PV or LUKS larger than its \
+           partition; a signature at the start of the whole device beside the partition table; \
+           a leftover GPT holding data behind an MBR without a protective entry; every LVM \
+           metadata copy failing its checksum) opskit says why and exits 2. No move either for \
+           an image mounted through a loop device, or past a GPT's last usable LBA. Layout \
            commands only come with --layout, from the calculator or on an empty disk, and then \
            after a warning naming the signature they would destroy (whole-disk filesystem, PV, \
            swap, LUKS)."),
