@@ -1950,22 +1950,28 @@ fn write_wide_capture(path: &Path, ncpu: usize, rows: usize, count: u64) {
     }
 }
 
-/// Run opskit with `args` (output discarded); its exit code and peak RSS in KiB.
-#[allow(unsafe_code, clippy::zombie_processes)] // reaped by wait4, for its rusage
+/// Run opskit with `args` (output discarded); its exit code and peak RSS in KiB, as GNU time
+/// measures it. (wait4 on a child this test process spawns would also count the test
+/// process's own high-water RSS, which the kernel carries over when the spawned child execs
+/// out of a vfork shared with it; time forks opskit from its own small process.)
 fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
-    let child = Command::new(crate::util::bin())
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rss");
+    let status = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&out)
+        .arg(crate::util::bin())
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it for our own child
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid);
-    (libc::WEXITSTATUS(status), ru.ru_maxrss)
+        .status()
+        .expect("GNU time (package time)");
+    let text = std::fs::read_to_string(&out).unwrap();
+    // time writes "Command exited with non-zero status N" before the figure then
+    let kib = text.lines().last().unwrap_or("").trim().parse().unwrap_or(i64::MAX);
+    (status.code().unwrap_or(-1), kib)
 }
 
 #[test]
