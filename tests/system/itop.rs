@@ -1970,7 +1970,13 @@ fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
         .expect("GNU time (package time)");
     let text = std::fs::read_to_string(&out).unwrap();
     // time writes "Command exited with non-zero status N" before the figure then
-    let kib = text.lines().last().unwrap_or("").trim().parse().unwrap_or(i64::MAX);
+    let kib = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .unwrap_or(i64::MAX);
     (status.code().unwrap_or(-1), kib)
 }
 
