@@ -7,7 +7,6 @@ pub(crate) mod gather;
 pub(crate) mod judge;
 pub(crate) mod render;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -174,10 +173,7 @@ pub(crate) fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         }
         Format::Text => crate::ssd_align::render::text(&report, args.legacy_fdisk).into_bytes(),
     };
-    let mut so = std::io::stdout().lock();
-    so.write_all(&out)
-        .and_then(|()| so.flush())
-        .context("writing to stdout")?;
+    crate::common::print(&out).context("writing to stdout")?;
     Ok(if report.misaligned() {
         Outcome::Findings
     } else {
