@@ -560,14 +560,11 @@ pub(crate) fn write_table(
     out.push_str(&process_table(r));
 }
 
+/// A table's age cell: the verdicts' wording ([`fmt_age_words`]), `-` when unknown.
 fn fmt_age(s: Option<f64>) -> String {
-    let Some(s) = s else { return "-".into() };
-    let s = s as u64;
     match s {
-        0..=119 => format!("{s}s"),
-        120..=7199 => format!("{}m{}s", s / 60, s % 60),
-        7200..=172_799 => format!("{}h{}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+        Some(s) if s.is_finite() && s >= 0.0 => fmt_age_words((s * 1000.0) as u64),
+        _ => "-".into(),
     }
 }
 
@@ -979,9 +976,9 @@ verdicts:
 
 by remote endpoint, causes first, then by impact:
 COUNT  REMOTE             PROCESS  PIDS                      MAX AGE  REASONS
-    3  10.0.0.100:80      apache2  1000,1001,1002                68s  idle=3
-    2  10.0.0.100:80      apache2  1003,1004                     68s  connecting=2
-    5  5 clients -> :443  apache2  1000,1001,1002,1003,1004      90s  close-wait=3 idle=2
+    3  10.0.0.100:80      apache2  1000,1001,1002               68 s  idle=3
+    2  10.0.0.100:80      apache2  1003,1004                    68 s  connecting=2
+    5  5 clients -> :443  apache2  1000,1001,1002,1003,1004     90 s  close-wait=3 idle=2
 
 by process:
 PROCESS  STALE  PIDS
