@@ -192,18 +192,19 @@ pub fn munin_fields(text: &str, suffix: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Start the python3 helper `tests/helpers/NAME` with `args` and read the one JSON line it
-/// prints once its sockets are set up; the caller owns (and kills) the child.
-pub fn start_py_helper(name: &str, args: &[&str]) -> (std::process::Child, serde_json::Value) {
+/// Start the python3 helper `tests/helpers/NAME` with `args` in its own process group and
+/// read the one JSON line it prints once its sockets are set up; dropping the guard kills the
+/// helper and everything it started.
+pub fn start_py_helper(name: &str, args: &[&str]) -> (Killed, serde_json::Value) {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new("python3")
-        .arg(repo().join("tests/helpers").join(name))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawning python3");
+    let mut child = Killed::spawn(
+        Command::new("python3")
+            .arg(repo().join("tests/helpers").join(name))
+            .args(args)
+            .stdout(std::process::Stdio::piped()),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
+    BufReader::new(child.0.stdout.take().expect("piped stdout"))
         .read_line(&mut line)
         .expect("reading the helper's ready line");
     let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,7 +15,8 @@ use crate::util::{munin_fields, opskit, require_root, require_tool, run, shared_
 
 /// tests/helpers/conn_scenarios.py running; killed on drop.
 struct Scenarios {
-    child: Child,
+    /// killed with its process group on drop
+    _child: crate::util::Killed,
     info: Value,
 }
 
@@ -27,7 +28,10 @@ impl Scenarios {
         let (child, info) = crate::util::start_py_helper("conn_scenarios.py", &[]);
         // every connection has been quiet for more than the 1 s threshold after this
         std::thread::sleep(Duration::from_millis(2500));
-        Some(Scenarios { child, info })
+        Some(Scenarios {
+            _child: child,
+            info,
+        })
     }
 
     fn port(&self, name: &str) -> u16 {
@@ -36,15 +40,6 @@ impl Scenarios {
 
     fn pid(&self, who: &str) -> u64 {
         self.info[who].as_u64().unwrap()
-    }
-}
-
-impl Drop for Scenarios {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -85,30 +80,23 @@ fn state_entries(p: &Path) -> usize {
 }
 
 /// `python3 -c SCRIPT`, killed on drop; `first_line` waits for its first line of output.
-struct Py(Child);
+struct Py(crate::util::Killed);
 
 impl Py {
     fn start(script: &str) -> Py {
-        Py(Command::new("python3")
-            .args(["-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap())
+        Py(crate::util::Killed::spawn(
+            Command::new("python3")
+                .args(["-c", script])
+                .stdout(Stdio::piped()),
+        ))
     }
 
     fn first_line(&mut self) -> String {
         let mut line = String::new();
-        BufReader::new(self.0.stdout.take().unwrap())
+        BufReader::new(self.0 .0.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         line.trim().to_string()
-    }
-}
-
-impl Drop for Py {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

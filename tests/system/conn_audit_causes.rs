@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,7 +15,8 @@ use crate::util::{munin_fields, opskit, require_root, require_tool, run};
 
 /// tests/helpers/conn_incident.py running; its process group is killed on drop.
 struct Incident {
-    child: Child,
+    /// killed with its process group on drop
+    _child: crate::util::Killed,
     info: Value,
 }
 
@@ -28,7 +29,10 @@ impl Incident {
         // every connection has been quiet for more than the 2 s threshold after this, and
         // the SYN_SENT client has retransmitted at least twice
         std::thread::sleep(Duration::from_millis(3500));
-        Some(Incident { child, info })
+        Some(Incident {
+            _child: child,
+            info,
+        })
     }
 
     fn port(&self, name: &str) -> String {
@@ -37,15 +41,6 @@ impl Incident {
 
     fn pid(&self, name: &str) -> String {
         self.info["pids"][name].as_u64().unwrap().to_string()
-    }
-}
-
-impl Drop for Incident {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
     }
 }
 

@@ -4,7 +4,7 @@
 //! sockets on loopback from tests/helpers/conn_stuck.py.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,7 +14,8 @@ use crate::util::{opskit, require_tool, run};
 /// tests/helpers/conn_stuck.py running (killed on drop), its listener's port, and when it
 /// was started (its sockets are younger than that).
 struct Stuck {
-    child: Child,
+    /// killed with its process group on drop
+    _child: crate::util::Killed,
     port: String,
     started: Instant,
 }
@@ -28,7 +29,7 @@ impl Stuck {
         let (child, info) = crate::util::start_py_helper("conn_stuck.py", args);
         let port = info["port"].as_u64().unwrap().to_string();
         Some(Stuck {
-            child,
+            _child: child,
             port,
             started,
         })
@@ -39,13 +40,6 @@ impl Stuck {
         if let Some(d) = at.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
         }
-    }
-}
-
-impl Drop for Stuck {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -17,7 +17,8 @@ use crate::util::{bin, opskit, require_root, require_tool, run, start_py_helper,
 
 /// A helper process group (tests/helpers/conn_*.py), killed on drop.
 struct Helper {
-    child: Child,
+    /// killed with its process group on drop
+    _child: crate::util::Killed,
     info: Value,
 }
 
@@ -27,20 +28,14 @@ impl Helper {
             return None;
         }
         let (child, info) = start_py_helper(name, args);
-        Some(Helper { child, info })
+        Some(Helper {
+            _child: child,
+            info,
+        })
     }
 
     fn port(&self, name: &str) -> u16 {
         self.info["ports"][name].as_u64().unwrap() as u16
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -546,20 +541,20 @@ fn other_namespaces_are_audited_or_named() {
     if !require_tool("python3") {
         return;
     }
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "python3"])
-        .arg(crate::util::repo().join("tests/helpers/conn_incident.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::util::Killed::spawn(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0, "python3"])
+            .arg(crate::util::repo().join("tests/helpers/conn_incident.py"))
+            .stdout(Stdio::piped()),
+    );
     let mut line = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(child.0.stdout.take().unwrap()),
         &mut line,
     )
     .unwrap();
     let inc = Helper {
-        child,
+        _child: child,
         info: serde_json::from_str(&line).unwrap(),
     };
     let up = inc.port("upstream");

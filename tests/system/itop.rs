@@ -1900,14 +1900,7 @@ fn prometheus_exposition_passes_promtool_and_listen_serves_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _k = Kill(child);
+    let _k = crate::util::Killed(child);
     let t0 = Instant::now();
     let body = loop {
         use std::io::{Read as _, Write as _};
