@@ -545,19 +545,19 @@ fn ext4_xfs_and_lvm_on_images() {
 
     // the printed fix, applied through a loop device's partition: ext4 is then aligned
     if require_root("losetup -P to apply the tune2fs fix") {
-        let l = LoopDev::attach(&img, None);
-        let part = format!("{}p2", l.dev);
+        let l = crate::util::LoopDev::attach(&img, None);
+        let part = format!("{}p2", l.0);
         for _ in 0..20 {
             if Path::new(&part).exists() {
                 break;
             }
-            let _ = Command::new("partx").args(["-a"]).arg(&l.dev).status();
+            let _ = Command::new("partx").args(["-a"]).arg(&l.0).status();
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let fix = p[1]["contents"][0]["fix"]
             .as_str()
             .unwrap()
-            .replace("/dev/loopX", &l.dev);
+            .replace("/dev/loopX", &l.0);
         sh(&format!("{fix} >/dev/null"));
         drop(l);
         let (_, v, err) = json(&["--erase-block", "512k", img.to_str().unwrap()]);
@@ -575,10 +575,10 @@ fn ext4_xfs_and_lvm_on_images() {
     // than its partition is a conflict, not a verdict)
     let pv = tmp.path().join("pv.img");
     sh(&format!("truncate -s 16M {}", pv.display()));
-    let loopdev = LoopDev::attach(&pv, None);
+    let loopdev = crate::util::LoopDev::attach(&pv, None);
     let out = Command::new("pvcreate")
         .args(["-q", "-y", "--dataalignment", "192k"])
-        .arg(&loopdev.dev)
+        .arg(&loopdev.0)
         .output()
         .unwrap();
     if !out.status.success() {
@@ -597,7 +597,7 @@ fn ext4_xfs_and_lvm_on_images() {
             "-o",
             "pe_start",
         ])
-        .arg(&loopdev.dev)
+        .arg(&loopdev.0)
         .output()
         .unwrap();
     let pe_start: u64 = String::from_utf8_lossy(&pvs.stdout).trim().parse().unwrap();
@@ -627,36 +627,6 @@ fn ext4_xfs_and_lvm_on_images() {
     assert_eq!(code, if aligned { 0 } else { 1 });
 }
 
-/// A loop device, detached on drop.
-struct LoopDev {
-    dev: String,
-}
-
-impl LoopDev {
-    fn attach(file: &Path, sector: Option<u32>) -> LoopDev {
-        let mut c = Command::new("losetup");
-        c.args(["-f", "--show", "-P"]);
-        if let Some(s) = sector {
-            c.args(["--sector-size", &s.to_string()]);
-        }
-        let out = c.arg(file).output().unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        LoopDev {
-            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        }
-    }
-}
-
-impl Drop for LoopDev {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
-
 #[test]
 fn four_kn_loop_devices_through_sysfs_and_as_images() {
     if !require_root("losetup --sector-size 4096") || !require_tool("losetup") {
@@ -678,10 +648,10 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
         let img = tmp.path().join(format!("{label}4k.img"));
         sh(&format!("truncate -s 64M {}", img.display()));
         {
-            let l = LoopDev::attach(&img, Some(4096));
+            let l = crate::util::LoopDev::attach(&img, Some(4096));
             let mut child = Command::new("sfdisk")
                 .args(["-q"])
-                .arg(&l.dev)
+                .arg(&l.0)
                 .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
@@ -693,9 +663,9 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
                 .write_all(script.as_bytes())
                 .unwrap();
             assert!(child.wait().unwrap().success());
-            let _ = Command::new("partx").args(["-u"]).arg(&l.dev).status();
+            let _ = Command::new("partx").args(["-u"]).arg(&l.0).status();
             // the kernel's view through sysfs: starts in 512-byte units
-            let (code, v, err) = json(&["--erase-block", "512k", &l.dev]);
+            let (code, v, err) = json(&["--erase-block", "512k", &l.0]);
             assert_eq!(code, 1, "{label}: {err}");
             assert_eq!(v["source"], "sysfs");
             assert_eq!(v["logical_sector"], 4096);
@@ -715,7 +685,7 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
             // the same device under another name (as /dev/disk/by-id/... or /dev/mapper/...
             // are): found by its device number, not by the link's name
             let link = tmp.path().join(format!("by-id-{label}"));
-            std::os::unix::fs::symlink(&l.dev, &link).unwrap();
+            std::os::unix::fs::symlink(&l.0, &link).unwrap();
             let (code, v2, err) = json(&["--erase-block", "512k", link.to_str().unwrap()]);
             assert_eq!(code, 1, "{label}: {err}");
             assert_eq!(v2["source"], "sysfs");
@@ -733,10 +703,7 @@ fn four_kn_loop_devices_through_sysfs_and_as_images() {
             let fix = v["partitions"][1]["fix"].as_str().unwrap_or_default();
             let want = (starts[1] * 4096).div_ceil(524_288) * 524_288 / 4096;
             assert!(
-                fix.starts_with(&format!(
-                    "echo '{want},' | sfdisk --move-data {} -N 2",
-                    l.dev
-                )),
+                fix.starts_with(&format!("echo '{want},' | sfdisk --move-data {} -N 2", l.0)),
                 "{label}: {fix}"
             );
         }

@@ -133,27 +133,6 @@ fn a_device_mapper_node_is_judged_through_its_member() {
     );
 }
 
-/// A loop device over `img` with partitions, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn new(img: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["-f", "--show", "-P"])
-            .arg(img)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        Loop(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
 fn sh(cmd: &str) {
     let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
     assert!(
@@ -174,7 +153,7 @@ fn a_stale_kernel_partition_table_is_warned_about() {
         "truncate -s 64M {0} && printf 'label: dos\\nstart=2048, size=20000\\n' | sfdisk -q {0}",
         img.display()
     ));
-    let l = Loop::new(&img);
+    let l = crate::util::LoopDev::attach(&img, None);
     let name = l.0.trim_start_matches("/dev/").to_string();
     for _ in 0..50 {
         if Path::new(&format!("/sys/class/block/{name}p1")).exists() {
