@@ -420,7 +420,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 500000 zones and counters"),
+            Some("more than 80000 zones and counters"),
             128 << 10,
         ),
         (
@@ -435,7 +435,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 500000 zones and counters"),
+            Some("more than 80000 zones and counters"),
             128 << 10,
         ),
     ];
@@ -542,4 +542,62 @@ fn listen_refuses_munin_format_instead_of_ignoring_it() {
         .arg(&doc));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("multigraph "), "{out}");
+}
+
+/// A v3 document of `n` zones named `<pad>zN.in-addr.arpa`, each with its serial and two
+/// rcode counters (as the reviewer's 65 MB, 299,000-zone document).
+fn many_zones_doc(n: usize, pad: usize) -> Vec<u8> {
+    let mut d = br#"<?xml version="1.0"?><statistics version="3.13"><server><counters type="opcode"><counter name="QUERY">534</counter></counters></server><views><view name="_default"><zones>"#.to_vec();
+    let pad = "a".repeat(pad);
+    for i in 0..n {
+        d.extend(
+            format!(
+                r#"<zone name="{pad}z{i}.in-addr.arpa" rdataclass="IN"><type>primary</type><serial>{i}</serial><counters type="rcode"><counter name="QryAuthAns">{i}</counter><counter name="QrySuccess">{i}</counter></counters></zone>"#
+            )
+            .as_bytes(),
+        );
+    }
+    d.extend(b"</zones></view></views></statistics>");
+    d
+}
+
+/// Issue 22 review, MEDIUM: a document the caps accept stays under 200 MB in every format.
+/// The worst the item cap lets through (79,000 zones with 240-byte names) is read within a
+/// 200 MB address space; the reviewer's shape (299,000 zones, 65 MB, under the 64 MiB size
+/// cap: before, 300 MB peak in JSON) is refused there with one line naming the file.
+#[test]
+fn the_most_zones_the_caps_accept_fit_in_200_mb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fits = tmp.path().join("fits.xml");
+    std::fs::write(&fits, many_zones_doc(79_000, 225)).unwrap();
+    let huge = tmp.path().join("huge.xml");
+    std::fs::write(&huge, many_zones_doc(299_000, 0)).unwrap();
+    assert!(std::fs::metadata(&huge).unwrap().len() < 64 << 20);
+    for format in ["json", "prometheus", "munin"] {
+        let (code, out, err) = run_capped_memory(
+            opskit()
+                .args(["bindstats", "--format", format, "--file"])
+                .arg(&fits)
+                .env("MUNIN_PLUGSTATE", tmp.path()),
+            200 << 20,
+        );
+        assert_eq!(code, 0, "{format}: {err}");
+        assert!(out.len() > 1000, "{format}");
+        let (code, out, err) = run_capped_memory(
+            opskit()
+                .args(["bindstats", "--format", format, "--file"])
+                .arg(&huge)
+                .env("MUNIN_PLUGSTATE", tmp.path()),
+            200 << 20,
+        );
+        if format == "json" {
+            assert_eq!(code, 1, "{format}: {err}");
+            assert!(out.is_empty(), "{format}");
+        }
+        assert_eq!(err.lines().count(), 1, "{format}: {err}");
+        assert!(
+            err.contains("more than 80000 zones and counters") && err.contains("huge.xml"),
+            "{format}: {err}"
+        );
+    }
 }

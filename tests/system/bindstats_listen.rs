@@ -671,3 +671,49 @@ fn a_scrape_after_the_reuse_window_fetches_afresh() {
     assert!(get(port, "/metrics", "").1.contains("\nbind_up 1\n"));
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
 }
+
+/// A v3 document of `n` zones with `pad`-byte name prefixes (serial and two rcode counters
+/// each).
+fn many_zones_doc(n: usize, pad: usize) -> Vec<u8> {
+    let mut d = br#"<?xml version="1.0"?><statistics version="3.13"><server><counters type="opcode"><counter name="QUERY">534</counter></counters></server><views><view name="_default"><zones>"#.to_vec();
+    let pad = "a".repeat(pad);
+    for i in 0..n {
+        d.extend(
+            format!(
+                r#"<zone name="{pad}z{i}.in-addr.arpa" rdataclass="IN"><type>primary</type><serial>{i}</serial><counters type="rcode"><counter name="QryAuthAns">{i}</counter><counter name="QrySuccess">{i}</counter></counters></zone>"#
+            )
+            .as_bytes(),
+        );
+    }
+    d.extend(b"</zones></view></views></statistics>");
+    d
+}
+
+/// Issue 22 review, MEDIUM: a BIND answering every subset URL (/server, /net, /mem, /tasks,
+/// /zones) with the largest document the caps accept, scraped at /metrics and /json at once
+/// again and again: peak RSS stays under 200 MB (before: 349 MB to 1.27 GB, a document kept
+/// per subset and per endpoint).
+#[test]
+fn the_largest_document_at_every_url_keeps_listen_under_200_mb() {
+    let doc = Arc::new(many_zones_doc(79_000, 200));
+    let bind = fake_bind(Arc::new(move |mut s, _| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            doc.len()
+        );
+        let _ = s.write_all(&doc);
+    }));
+    let (srv, port) = listen(&format!("http://127.0.0.1:{bind}/"), &[], None);
+    let pid = srv.0.id();
+    for _ in 0..3 {
+        let js = std::thread::spawn(move || get(port, "/json", ""));
+        let (status, body, _) = get(port, "/metrics", "");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("\nbind_up "), "{body}");
+        let _ = js.join().unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let peak = proc_status_kib(pid, "VmHWM");
+    assert!(peak > 0 && peak < 200 * 1024, "peak RSS {peak} KiB");
+}

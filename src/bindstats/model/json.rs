@@ -432,9 +432,10 @@ impl Drop for Reset {
 pub(super) fn parse<'de, R: serde_json::de::Read<'de>>(
     src: R,
     zones: &ZoneFilter,
+    spent: usize,
 ) -> Result<Stats, BindError> {
     let _reset = Reset;
-    KEPT.with(|k| k.set(0));
+    KEPT.with(|k| k.set(spent));
     FILTER.with(|f| *f.borrow_mut() = zones.clone());
     let mut de = serde_json::Deserializer::new(src);
     let doc = JDoc::deserialize(&mut de)

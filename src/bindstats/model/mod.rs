@@ -131,6 +131,38 @@ impl Stats {
             .is_some_and(|g| g.contains_key(name))
     }
 
+    /// The zones and counters kept (what [`MAX_KEPT`] bounds).
+    pub fn items(&self) -> usize {
+        let maps = [
+            &self.opcodes,
+            &self.rcodes,
+            &self.qtypes,
+            &self.nsstat,
+            &self.zonestat,
+            &self.resstat,
+            &self.sockstat,
+            &self.memory,
+            &self.contexts,
+        ];
+        let views: usize = self
+            .views
+            .iter()
+            .map(|v| {
+                v.resqtype.len()
+                    + v.resstats.len()
+                    + v.cache.len()
+                    + v.zones
+                        .iter()
+                        .map(|z| 1 + z.qtypes.len() + z.rcodes.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        maps.iter().map(|m| m.len()).sum::<usize>()
+            + views
+            + self.tasks.as_ref().map_or(0, |t| t.by_state.len())
+            + self.thread_model.as_ref().map_or(0, |t| t.len())
+    }
+
     /// The unknown counters of a group (empty when none).
     pub fn unknown_in(&self, group: &str) -> Vec<&str> {
         self.unknown
@@ -203,7 +235,7 @@ pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
 pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let mut st = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => parse_json_filtered(doc, zones),
-        Some(b'<') => parse_xml(Slice::new(doc), zones),
+        Some(b'<') => parse_xml(Slice::new(doc), zones, 0),
         other => no_document(other.copied()),
     }?;
     st.cap_names();
@@ -213,13 +245,33 @@ pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
 /// [`parse_doc`] on a document read from `r` as it is parsed: XML in chunks (never held
 /// whole), JSON read whole. An error from `r` (a size cap) is the error, as it says.
 pub fn parse_reader(r: impl std::io::Read, zones: &ZoneFilter) -> Result<Stats, BindError> {
-    parse_chunked(Chunked::new(r), zones)
+    parse_reader_after(r, zones, 0)
+}
+
+/// [`parse_reader`] for a document read after others of the same scrape (the subsets of
+/// one fetch) that kept `spent` zones and counters already ([`Stats::items`]): together they
+/// keep at most [`MAX_KEPT`], so a server answering every subset with a huge document costs
+/// the memory of one.
+pub fn parse_reader_after(
+    r: impl std::io::Read,
+    zones: &ZoneFilter,
+    spent: usize,
+) -> Result<Stats, BindError> {
+    parse_chunked_after(Chunked::new(r), zones, spent)
 }
 
 /// [`parse_reader`] with the chunks given (tests put chunk boundaries everywhere).
 pub fn parse_chunked<R: std::io::Read>(
+    src: Chunked<R>,
+    zones: &ZoneFilter,
+) -> Result<Stats, BindError> {
+    parse_chunked_after(src, zones, 0)
+}
+
+fn parse_chunked_after<R: std::io::Read>(
     mut src: Chunked<R>,
     zones: &ZoneFilter,
+    spent: usize,
 ) -> Result<Stats, BindError> {
     let io = |e: std::io::Error| BindError(e.to_string());
     let mut st = match src.first_non_space().map_err(io)? {
@@ -231,9 +283,9 @@ pub fn parse_chunked<R: std::io::Read>(
                 64 << 10,
                 std::io::Read::chain(std::io::Cursor::new(lead), rest),
             );
-            json::parse(serde_json::de::IoRead::new(r), zones)
+            json::parse(serde_json::de::IoRead::new(r), zones, spent)
         }
-        Some(b'<') => parse_xml(src, zones),
+        Some(b'<') => parse_xml(src, zones, spent),
         other => no_document(other),
     }?;
     st.cap_names();
@@ -893,13 +945,14 @@ pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
 
 /// Walk an XML document from `src`, jumping over the zones no graph needs (and scanning the
 /// summarised ones) without tokenizing them.
-fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindError> {
+fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter, spent: usize) -> Result<Stats, BindError> {
     // error positions count from the start of the document (leading whitespace included)
     let mut base = src.consumed();
     let mut r = reader_at(Bounded::new(src));
     let mut buf = Vec::new();
     let mut w = Walk {
         filter: zones.clone(),
+        kept: spent,
         ..Walk::default()
     };
     let finders = Finders::new();
@@ -1052,11 +1105,14 @@ fn target<'a>(
 /// [`Stats::unknown`]'s type.
 type Unknown = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The most zones and counters one document may make the parser keep. BIND's largest
-/// documents (thousands of zones with `zone-statistics full`) keep tens of thousands; a
-/// document built to exhaust memory (millions of tiny counters within the size cap) is
-/// refused at this count instead (at most about 180 bytes each: under 100 MB).
-pub const MAX_KEPT: usize = 500_000;
+/// The most zones and counters one scrape (its documents together) may make the parser
+/// keep. BIND's largest documents as graphed (thousands of zones summarised, the zones listed
+/// in MASTERZONES in full) keep tens of thousands; a document built to exhaust memory within
+/// the size cap is refused at this count instead. A summarised zone costs about 600 bytes
+/// kept and as much again in the JSON or Prometheus text written from it (1.8 KB at peak
+/// with 255-byte names): at this cap the peak stays under 150 MB in every format (a 65 MB
+/// document of 299,000 zones peaked at 300 MB under the 500,000 cap before).
+pub const MAX_KEPT: usize = 80_000;
 
 /// Parse a JSON v1 document (whole or a subset).
 pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
@@ -1064,7 +1120,7 @@ pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
 }
 
 fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
-    json::parse(serde_json::de::SliceRead::new(doc), zones)
+    json::parse(serde_json::de::SliceRead::new(doc), zones, 0)
 }
 
 #[cfg(test)]
