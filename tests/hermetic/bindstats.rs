@@ -601,3 +601,87 @@ fn the_most_zones_the_caps_accept_fit_in_200_mb() {
         );
     }
 }
+
+/// A v3 document with the given zones (serial 2024, 10 authoritative answers each).
+fn named_zones_doc(zones: &[&str]) -> String {
+    let zones: String = zones
+        .iter()
+        .map(|z| {
+            format!(
+                r#"<zone name="{z}" rdataclass="IN"><serial>2024</serial><counters type="rcode"><counter name="QryAuthAns">10</counter></counters></zone>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?><statistics version="3.13"><server></server><views><view name="v"><zones>{zones}</zones></view></views></statistics>"#
+    )
+}
+
+/// Issue 22 review, LOW-MEDIUM: a zone field keeps its name when a colliding zone appears.
+/// `0.168.192.in-addr.arpa` alone is `__168_192_in_addr_arpa`; adding
+/// `1.168.192.in-addr.arpa` used to rename it `__168_192_in_addr_arpa_48dccf`, orphaning its
+/// RRD. Now the field from the last run's state keeps its name and only the newcomer gets a
+/// suffix, run after run; the twin without a state file suffixes every collider, as the first
+/// run of a server with both zones does.
+#[test]
+fn a_zone_field_keeps_its_name_when_a_colliding_zone_appears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let f = tmp.path().join("stats.xml");
+    let fields = |zones: &[&str], with_state: bool| -> Vec<(String, String)> {
+        std::fs::write(&f, named_zones_doc(zones)).unwrap();
+        let mut c = opskit();
+        c.args(["bindstats", "config", "--file"]).arg(&f);
+        if with_state {
+            c.env("MUNIN_PLUGSTATE", &state);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        let g = out
+            .split("multigraph ")
+            .find(|g| g.starts_with("masterzone_reqs_v\n"))
+            .unwrap()
+            .to_string();
+        g.lines()
+            .filter_map(|l| l.split_once(".label "))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    let one = ["0.168.192.in-addr.arpa"];
+    let two = ["0.168.192.in-addr.arpa", "1.168.192.in-addr.arpa"];
+    assert_eq!(
+        fields(&one, true),
+        [(
+            "__168_192_in_addr_arpa".to_string(),
+            "0.168.192.in-addr.arpa".to_string()
+        )]
+    );
+    for _ in 0..2 {
+        let got = fields(&two, true);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let zero = got
+            .iter()
+            .find(|(_, l)| l == "0.168.192.in-addr.arpa")
+            .unwrap();
+        assert_eq!(zero.0, "__168_192_in_addr_arpa", "{got:?}");
+        let one = got
+            .iter()
+            .find(|(_, l)| l == "1.168.192.in-addr.arpa")
+            .unwrap();
+        assert!(
+            one.0.starts_with("__168_192_in_addr_arpa_") && one.0.len() == 29,
+            "{got:?}"
+        );
+    }
+    // the twin: no state, both zones at once: both suffixed, distinct
+    let got = fields(&two, false);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|(n, _)| n.starts_with("__168_192_in_addr_arpa_")),
+        "{got:?}"
+    );
+    assert_ne!(got[0].0, got[1].0);
+}
