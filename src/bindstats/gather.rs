@@ -195,8 +195,18 @@ impl Fetcher {
     pub(crate) fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
         // parsed as it arrives: a 5 MB document is never held whole
         // the subsets of one fetch keep at most MAX_KEPT together
-        let parse = |doc: Body, url: &str, spent: usize| {
-            parse_reader_after(doc, zones, spent).map_err(|e| anyhow!("{url}: {e}"))
+        let parse = |mut doc: Body, url: &str, spent: usize| {
+            parse_reader_after(&mut doc, zones, spent).map_err(|e| {
+                // a compressed body the parser choked on may be a corrupt one whose garbage
+                // read as tags: the decoder's own error, read on to the end (under the cap and
+                // the deadline), says what is wrong
+                if doc.encoding.is_some() {
+                    if let Err(z) = std::io::copy(&mut doc, &mut std::io::sink()) {
+                        return anyhow!("{url}: {z}");
+                    }
+                }
+                anyhow!("{url}: {e}")
+            })
         };
         let base = base.trim_end_matches('/');
         if base.contains("/json") {
