@@ -149,12 +149,19 @@ impl<'de> Deserialize<'de> for Counts {
                 let mut c = Counts::default();
                 while let Some(k) = m.next_key::<String>()? {
                     match m.next_value::<Scalar>()? {
+                        // a member named twice is unknown, as in XML (see `put_once`)
+                        Scalar::Count(_) if c.bad.iter().any(|(b, _)| *b == k) => {}
                         Scalar::Count(n) => {
                             keep()?;
-                            c.counts.insert(k, n);
+                            if let Some(first) = c.counts.remove(&k) {
+                                c.bad.push((k, format!("{first} and {n} (repeated)")));
+                            } else {
+                                c.counts.insert(k, n);
+                            }
                         }
                         Scalar::Bad(t) => {
                             keep()?;
+                            c.counts.remove(&k);
                             c.bad.push((k, t));
                         }
                         Scalar::Other => {}

@@ -97,6 +97,34 @@ pub fn zone_group(view: &str, zone: &str, part: &str) -> String {
 /// The longest counter text kept in [`Stats::unknown`] (for the warning).
 const MAX_BAD_TEXT: usize = 40;
 
+/// A counter named twice in one group (BIND never repeats one): which value is BIND's is
+/// not known, so the counter is unknown, with a warning, in XML and JSON alike (not summed,
+/// not the last or the first taken). Returns the value already there when `name` was, and
+/// then removes it; else inserts `v`. The caller notes it ([`note_repeated`]).
+fn put_once(c: &mut Counters, name: String, v: u64) -> Option<u64> {
+    match c.remove(&name) {
+        Some(first) => Some(first),
+        None => {
+            c.insert(name, v);
+            None
+        }
+    }
+}
+
+/// Notes a counter read twice ([`put_once`]) as unknown: `534 and 9 (repeated)`.
+fn note_repeated(
+    unknown: &mut BTreeMap<String, BTreeMap<String, String>>,
+    group: &str,
+    name: &str,
+    first: u64,
+    then: u64,
+) {
+    unknown
+        .entry(group.to_string())
+        .or_default()
+        .insert(name.to_string(), format!("{first} and {then} (repeated)"));
+}
+
 /// A counter's value, or `None` (noted in `unknown`) when its text is not a count.
 fn count_or_note(
     unknown: &mut BTreeMap<String, BTreeMap<String, String>>,
@@ -767,15 +795,25 @@ impl Walk {
         let Some(Some(t)) = self.ctype.last() else {
             return;
         };
+        let t = t.clone();
         match num(text) {
             Some(v) => {
-                if let Some(g) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), t) {
-                    *g.entry(n).or_default() += v;
+                let g = (!self.st.unknown.is_empty()).then(|| self.group(&t));
+                if g.is_some_and(|g| self.st.is_unknown(&g, &n)) {
+                    return;
+                }
+                let Some(c) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t)
+                else {
+                    return;
+                };
+                if let Some(first) = put_once(c, n.clone(), v) {
+                    let g = self.group(&t);
+                    note_repeated(&mut self.st.unknown, &g, &n, first, v);
                 }
             }
             None => {
-                let t = t.clone();
-                if target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t).is_some() {
+                if let Some(c) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t) {
+                    c.remove(&n);
                     let g = self.group(&t);
                     count_or_note(&mut self.st.unknown, &g, &n, text);
                 }
@@ -809,6 +847,13 @@ impl Walk {
         let (Some(n), Some(v)) = (self.pending.name.take(), self.pending.value) else {
             return;
         };
+        let group = match part {
+            "resqtype" | "resstats" => self.group(part),
+            _ => part.to_string(),
+        };
+        if self.st.is_unknown(&group, &n) {
+            return;
+        }
         let st = &mut self.st;
         let g = match part {
             "qtype" => Some(&mut st.qtypes),
@@ -822,7 +867,9 @@ impl Walk {
             _ => Some(&mut st.sockstat),
         };
         if let Some(g) = g {
-            *g.entry(n).or_default() += v;
+            if let Some(first) = put_once(g, n.clone(), v) {
+                note_repeated(&mut self.st.unknown, &group, &n, first, v);
+            }
         }
     }
 
@@ -1013,6 +1060,13 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter, spent: usize) -> Result<S
                 }
             }
             Event::Text(t) => w.text.push_str(t.as_ref()),
+            // BIND writes no CDATA: kept as written, so `<![CDATA[7]]>534` is no count (an
+            // unknown counter with a warning), never 534
+            Event::CData(c) => {
+                w.text.push_str("<![CDATA[");
+                w.text.push_str(&c.into_inner());
+                w.text.push_str("]]>");
+            }
             Event::GeneralRef(g) => {
                 if let Some(c) = entity(g.as_ref()) {
                     w.text.push(c);
