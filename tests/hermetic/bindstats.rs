@@ -420,7 +420,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 80000 zones and counters"),
+            Some("more than 80000 zones or 400000 counters"),
             128 << 10,
         ),
         (
@@ -435,7 +435,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 80000 zones and counters"),
+            Some("more than 80000 zones or 400000 counters"),
             128 << 10,
         ),
     ];
@@ -596,9 +596,42 @@ fn the_most_zones_the_caps_accept_fit_in_200_mb() {
         }
         assert_eq!(err.lines().count(), 1, "{format}: {err}");
         assert!(
-            err.contains("more than 80000 zones and counters") && err.contains("huge.xml"),
+            err.contains("more than 80000 zones or 400000 counters") && err.contains("huge.xml"),
             "{format}: {err}"
         );
+    }
+    // counters with long names cost in proportion: 225,000 named in 245 bytes (62 MB, under
+    // the size cap: before, 200-300 MB) are refused; 49,000 are read, under 200 MB
+    let counters = |n: usize| {
+        let mut d = b"<statistics version=\"3.13\"><server><counters type=\"qtype\">".to_vec();
+        let pad = "a".repeat(245);
+        for i in 0..n {
+            d.extend(format!("<counter name=\"{pad}{i}\">1</counter>").as_bytes());
+        }
+        d.extend(b"</counters></server></statistics>");
+        d
+    };
+    for (n, ok) in [(49_000, true), (225_000, false)] {
+        let f = tmp.path().join(format!("long{n}.xml"));
+        std::fs::write(&f, counters(n)).unwrap();
+        for format in ["json", "munin"] {
+            let state = tempfile::tempdir().unwrap();
+            let (code, out, err) = run_capped_memory(
+                opskit()
+                    .args(["bindstats", "--format", format, "--file"])
+                    .arg(&f)
+                    .env("MUNIN_PLUGSTATE", state.path()),
+                200 << 20,
+            );
+            if ok {
+                assert_eq!(code, 0, "{n} {format}: {err}");
+                assert!(err.is_empty(), "{n} {format}: {err}");
+                assert!(out.len() > 1000, "{n} {format}");
+            } else {
+                assert!(err.contains("400000 counters"), "{n} {format}: {err}");
+                assert_eq!(err.lines().count(), 1, "{n} {format}: {err}");
+            }
+        }
     }
 }
 

@@ -181,7 +181,7 @@ impl Stats {
                     + v.cache.len()
                     + v.zones
                         .iter()
-                        .map(|z| 1 + z.qtypes.len() + z.rcodes.len())
+                        .map(|z| ZONE_WEIGHT + z.qtypes.len() + z.rcodes.len())
                         .sum::<usize>()
             })
             .sum();
@@ -707,7 +707,13 @@ impl Walk {
             parent.as_slice(),
             b"summary" | b"thread-model" | b"counters"
         ) {
-            self.kept += 1;
+            self.kept += if name == b"zone" { ZONE_WEIGHT } else { 1 };
+        }
+        // a long name costs in proportion (kept, and written in every format)
+        match (name, &self.counter_name) {
+            (b"counter", Some(n)) => self.kept += n.len() / NAME_UNIT,
+            (b"name", _) => self.kept += self.text.len() / NAME_UNIT,
+            _ => {}
         }
         let text = std::mem::take(&mut self.text);
         match name {
@@ -891,7 +897,7 @@ impl Walk {
 
     /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
     fn summarised(&mut self, mut z: Zone, body: &[u8], f: &Finders) {
-        self.kept += 1;
+        self.kept += ZONE_WEIGHT;
         z.serial = number_after(body, &f.serial);
         match number_after(body, &f.auth) {
             Some(n) => {
@@ -1049,11 +1055,7 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter, spent: usize) -> Result<S
                         return err("truncated document (</statistics> missing)");
                     }
                     if w.kept > MAX_KEPT {
-                        return err(format!(
-                            "more than {MAX_KEPT} zones and counters at byte {} (no BIND \
-                             statistics document has that many)",
-                            src.consumed()
-                        ));
+                        return err(format!("{} at byte {}", too_many(), src.consumed()));
                     }
                     base = src.consumed();
                     r = reader_at(src);
@@ -1076,8 +1078,8 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter, spent: usize) -> Result<S
                 w.end(e.name().as_ref().as_bytes());
                 if w.kept > MAX_KEPT {
                     return err(format!(
-                        "more than {MAX_KEPT} zones and counters at byte {} (no BIND statistics \
-                         document has that many)",
+                        "{} at byte {}",
+                        too_many(),
                         base + r.buffer_position()
                     ));
                 }
@@ -1159,14 +1161,31 @@ fn target<'a>(
 /// [`Stats::unknown`]'s type.
 type Unknown = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The most zones and counters one scrape (its documents together) may make the parser
-/// keep. BIND's largest documents as graphed (thousands of zones summarised, the zones listed
-/// in MASTERZONES in full) keep tens of thousands; a document built to exhaust memory within
-/// the size cap is refused at this count instead. A summarised zone costs about 600 bytes
-/// kept and as much again in the JSON or Prometheus text written from it (1.8 KB at peak
-/// with 255-byte names): at this cap the peak stays under 150 MB in every format (a 65 MB
-/// document of 299,000 zones peaked at 300 MB under the 500,000 cap before).
-pub const MAX_KEPT: usize = 80_000;
+/// The most counters one scrape (its documents together) may make the parser keep, a zone
+/// counting as [`ZONE_WEIGHT`] counters: at most 80,000 zones, or 400,000 counters. BIND's
+/// largest documents (1,600 zones with `zone-statistics full`, read whole: about 100,000
+/// counters) fit; a document built to exhaust memory within the size cap is refused at this
+/// count instead. A summarised zone costs about 600 bytes kept and as much again in the JSON
+/// or Prometheus text written from it (1.8 KB at peak with 255-byte names), a counter about
+/// 120 bytes: at this cap the peak stays under 150 MB in every format for zones (a 65 MB
+/// document of 299,000 zones peaked at 300 MB under the former 500,000-item cap).
+pub const MAX_KEPT: usize = 400_000;
+
+/// What a zone counts for against [`MAX_KEPT`]: it costs about as much as that many counters.
+pub const ZONE_WEIGHT: usize = 5;
+
+/// A name counts one more against [`MAX_KEPT`] for every this many bytes (a counter named in
+/// 245 bytes costs 8: 225,000 of them in 62 MB peaked at 300 MB counted as one each).
+pub const NAME_UNIT: usize = 32;
+
+/// The error for a scrape past [`MAX_KEPT`].
+fn too_many() -> String {
+    format!(
+        "more than {} zones or {MAX_KEPT} counters (a zone counting as {ZONE_WEIGHT}; no BIND \
+         statistics document has that many)",
+        MAX_KEPT / ZONE_WEIGHT
+    )
+}
 
 /// Parse a JSON v1 document (whole or a subset).
 pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
