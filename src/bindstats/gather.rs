@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 
-use crate::bindstats::model::{parse_reader, Stats, ZoneFilter};
+use crate::bindstats::model::{parse_reader_after, Stats, ZoneFilter};
 
 /// A fetch that failed for want of this process' own resources (out of file descriptors):
 /// the exporter is starved, which says nothing about BIND.
@@ -194,14 +194,26 @@ impl Fetcher {
     /// with v2.
     pub(crate) fn fetch(&self, base: &str, zones: &ZoneFilter) -> anyhow::Result<Stats> {
         // parsed as it arrives: a 5 MB document is never held whole
-        let parse =
-            |doc: Body, url: &str| parse_reader(doc, zones).map_err(|e| anyhow!("{url}: {e}"));
+        // the subsets of one fetch keep at most MAX_KEPT together
+        let parse = |mut doc: Body, url: &str, spent: usize| {
+            parse_reader_after(&mut doc, zones, spent).map_err(|e| {
+                // a compressed body the parser choked on may be a corrupt one whose garbage
+                // read as tags: the decoder's own error, read on to the end (under the cap and
+                // the deadline), says what is wrong
+                if doc.encoding.is_some() {
+                    if let Err(z) = std::io::copy(&mut doc, &mut std::io::sink()) {
+                        return anyhow!("{url}: {z}");
+                    }
+                }
+                anyhow!("{url}: {e}")
+            })
+        };
         let base = base.trim_end_matches('/');
         if base.contains("/json") {
             let doc = self
                 .get(base)?
                 .with_context(|| format!("{base}: HTTP 404 Not Found"))?;
-            return parse(doc, base);
+            return parse(doc, base, 0);
         }
         let v3 = if base.ends_with("/xml/v3") {
             base.to_string()
@@ -214,16 +226,16 @@ impl Fetcher {
             let root = base.trim_end_matches("/xml/v3");
             let url = format!("{root}/");
             if let Some(doc) = self.get(&url)? {
-                return parse(doc, &url);
+                return parse(doc, &url, 0);
             }
             // a BIND built without libxml2 serves JSON only
             let json = format!("{root}/json/v1");
             let doc = self.get(&json)?.with_context(|| {
                 format!("{server_url}, {url} and {json}: HTTP 404 Not Found (no XML or JSON statistics)")
             })?;
-            return parse(doc, &json);
+            return parse(doc, &json, 0);
         };
-        let mut st = parse(doc, &server_url)?;
+        let mut st = parse(doc, &server_url, 0)?;
         let mut parts = vec!["net", "mem", "tasks"];
         if *zones != ZoneFilter::None {
             parts.push("zones");
@@ -231,7 +243,7 @@ impl Fetcher {
         for p in parts {
             let url = format!("{v3}/{p}");
             if let Some(doc) = self.get(&url)? {
-                let mut sub = parse(doc, &url)?;
+                let mut sub = parse(doc, &url, st.items())?;
                 if p != "net" {
                     // /server already carries the socket counters on some versions
                     sub.sockstat.clear();

@@ -411,6 +411,9 @@ fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
     use std::sync::Arc;
     let cap = timeout(&args)?.min(LISTEN_DEFAULT);
     let args = Arc::new(args);
+    // one fetch at a time across /metrics and /json: a scrape holds at most one document's
+    // worth (MAX_KEPT across its subsets), never one per endpoint
+    let one = Arc::new(std::sync::Mutex::new(()));
     let by = move |args: &Args, until: std::time::Instant| {
         let d = until
             .checked_duration_since(std::time::Instant::now())
@@ -418,24 +421,31 @@ fn listen(args: Args, at: &serve::Listen) -> anyhow::Result<()> {
         fetch_by(args, Deadline::after(d.min(cap)))
     };
     let a = args.clone();
-    let metrics: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
-        Err(e) if starved(&e) => serve::Reply::Unavailable(crate::exit::one_line(&e)),
-        r => serve::Reply::Body(exposition(r, named_process(&a)).unwrap_or_default()),
+    let o = one.clone();
+    let metrics: Arc<serve::Render> = Arc::new(move |until| {
+        let _one = o.lock().unwrap_or_else(|e| e.into_inner());
+        match by(&a, until) {
+            Err(e) if starved(&e) => serve::Reply::Unavailable(crate::exit::one_line(&e)),
+            r => serve::Reply::Body(exposition(r, named_process(&a)).unwrap_or_default()),
+        }
     });
     let a = args.clone();
-    let json: Arc<serve::Render> = Arc::new(move |until| match by(&a, until) {
-        Ok(mut st) => {
-            bind_munin::declare_known(&mut st);
-            st.named_process = named_process(&a);
-            let mut out = Vec::new();
-            match crate::format::json::write_pretty_clean(&mut out, &st) {
-                Ok(()) => serve::Reply::Body(out),
-                Err(e) => serve::Reply::Unavailable(e.to_string()),
+    let json: Arc<serve::Render> = Arc::new(move |until| {
+        let _one = one.lock().unwrap_or_else(|e| e.into_inner());
+        match by(&a, until) {
+            Ok(mut st) => {
+                bind_munin::declare_known(&mut st);
+                st.named_process = named_process(&a);
+                let mut out = Vec::new();
+                match crate::format::json::write_pretty_clean(&mut out, &st) {
+                    Ok(()) => serve::Reply::Body(out),
+                    Err(e) => serve::Reply::Unavailable(e.to_string()),
+                }
             }
-        }
-        Err(e) => {
-            report(&e);
-            serve::Reply::Unavailable(crate::exit::one_line(&e))
+            Err(e) => {
+                report(&e);
+                serve::Reply::Unavailable(crate::exit::one_line(&e))
+            }
         }
     });
     // the server has said why on stderr already

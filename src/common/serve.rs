@@ -2,11 +2,18 @@
 //! serves), on hyper's HTTP/1 server and a current-thread tokio runtime (both already built
 //! for reqwest).
 //!
-//! Every scrape runs the endpoint's renderer once, on its own thread, under a deadline: the
-//! scraper's own `X-Prometheus-Scrape-Timeout-Seconds` less a margin, else
-//! [`Options::default_timeout`]. Scrapes that arrive while one is under way wait for it and
-//! get the same answer, so a burst of scrapers costs one fetch; a scrape the renderer does
-//! not finish in time gets the endpoint's `late` answer (`bind_up 0`) instead of a timeout.
+//! Every scrape waits for the endpoint's renderer, run on its own thread, up to its own
+//! deadline: the scraper's `X-Prometheus-Scrape-Timeout-Seconds` less a margin, else
+//! [`Options::default_timeout`]. Scrapes that arrive while one render is under way wait for
+//! it and get the same answer, so a burst of scrapers costs one fetch; a scrape whose own
+//! deadline passes first gets the endpoint's `late` answer (`bind_up 0`) instead of a timeout.
+//!
+//! The shared render runs to the server's own cap ([`Options::default_timeout`]), never to
+//! the deadline of the scraper that happened to start it: an unauthenticated client saying
+//! `X-Prometheus-Scrape-Timeout-Seconds: 0.3` only shortens its own answer, never that of a
+//! scraper that joined the same fetch with 10 s. A render that finished less than
+//! [`REUSE`] ago answers the next scrape too, so a client pipelining thousands of requests
+//! on one connection costs BIND a fetch a second, not one per request.
 //!
 //! Hostile or merely numerous clients cannot make it lie or grow:
 //! - the soft open-file limit is raised to the hard limit at start;
@@ -86,6 +93,8 @@ pub(crate) const MAX_CONNECTIONS: usize = 2048;
 pub(crate) const MAX_HEAD: usize = 4096;
 /// hyper's per-connection read buffer (its minimum).
 pub(crate) const MAX_BUF: usize = 8192;
+/// A render that finished this recently answers a new scrape of the same path.
+pub(crate) const REUSE: Duration = Duration::from_secs(1);
 /// The time a client gets to send a whole request head (idle keep-alive included).
 pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -251,6 +260,8 @@ struct Served {
     ep: Endpoint,
     /// the scrape under way, if any: its result arrives on this channel
     inflight: Mutex<Option<watch::Receiver<Answer>>>,
+    /// the last render's answer and when it finished (reused within [`REUSE`])
+    last: Mutex<Option<(Instant, Arc<Reply>)>>,
 }
 
 struct Shared {
@@ -335,6 +346,7 @@ async fn accept_loop(
             .map(|ep| Served {
                 ep,
                 inflight: Mutex::new(None),
+                last: Mutex::new(None),
             })
             .collect(),
         opts,
@@ -525,19 +537,37 @@ async fn scrape(sh: &Arc<Shared>, idx: usize, deadline: Instant) -> Answer {
         match g.as_ref() {
             Some(rx) => rx.clone(),
             None => {
+                if let Some((at, r)) = lock(&sv.last).as_ref() {
+                    if at.elapsed() < REUSE {
+                        return Some(r.clone());
+                    }
+                }
                 let (tx, rx) = watch::channel(None);
                 *g = Some(rx.clone());
                 let render = sv.ep.render.clone();
                 let sh2 = sh.clone();
+                // the server's own cap, never this scraper's deadline: others may join
+                let until = Instant::now() + sh.opts.default_timeout;
                 let spawned = std::thread::Builder::new()
                     .name("scrape".into())
                     .spawn(move || {
-                        let body = Arc::new(render(deadline));
+                        let body = Arc::new(render(until));
                         // what the render freed goes back before the answer (a millisecond)
                         trim_memory();
-                        // a scrape arriving from now on starts a fresh one
-                        *lock(&sh2.endpoints[idx].inflight) = None;
-                        let _ = tx.send(Some(body));
+                        let sv = &sh2.endpoints[idx];
+                        *lock(&sv.last) = Some((Instant::now(), body.clone()));
+                        // a scrape arriving from now on starts a fresh one (or takes `last`)
+                        *lock(&sv.inflight) = None;
+                        let _ = tx.send(Some(body.clone()));
+                        // the answer is not kept beyond its reuse: the memory goes back
+                        std::thread::sleep(REUSE);
+                        let mut last = lock(&sv.last);
+                        if last.as_ref().is_some_and(|(_, r)| Arc::ptr_eq(r, &body)) {
+                            *last = None;
+                            drop(last);
+                            drop(body);
+                            trim_memory();
+                        }
                     });
                 if spawned.is_err() {
                     *g = None;
@@ -561,8 +591,8 @@ async fn scrape(sh: &Arc<Shared>, idx: usize, deadline: Instant) -> Answer {
             }
         }
     };
-    // the renderer honours the deadline itself: a little grace lets its own answer (its own
-    // error message) through rather than the late one
+    // a little grace lets a render finishing at this deadline through rather than the late
+    // answer
     let grace =
         (deadline.saturating_duration_since(Instant::now()) / 20).min(Duration::from_millis(200));
     tokio::time::timeout_at((deadline + grace).into(), wait)

@@ -420,7 +420,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 500000 zones and counters"),
+            Some("more than 80000 zones or 400000 counters"),
             128 << 10,
         ),
         (
@@ -435,7 +435,7 @@ fn memory_bombs_within_the_size_cap_stay_bounded() {
                 d
             },
             1,
-            Some("more than 500000 zones and counters"),
+            Some("more than 80000 zones or 400000 counters"),
             128 << 10,
         ),
     ];
@@ -542,4 +542,261 @@ fn listen_refuses_munin_format_instead_of_ignoring_it() {
         .arg(&doc));
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("multigraph "), "{out}");
+}
+
+/// A v3 document of `n` zones named `<pad>zN.in-addr.arpa`, each with its serial and two
+/// rcode counters (as the reviewer's 65 MB, 299,000-zone document).
+fn many_zones_doc(n: usize, pad: usize) -> Vec<u8> {
+    let mut d = br#"<?xml version="1.0"?><statistics version="3.13"><server><counters type="opcode"><counter name="QUERY">534</counter></counters></server><views><view name="_default"><zones>"#.to_vec();
+    let pad = "a".repeat(pad);
+    for i in 0..n {
+        d.extend(
+            format!(
+                r#"<zone name="{pad}z{i}.in-addr.arpa" rdataclass="IN"><type>primary</type><serial>{i}</serial><counters type="rcode"><counter name="QryAuthAns">{i}</counter><counter name="QrySuccess">{i}</counter></counters></zone>"#
+            )
+            .as_bytes(),
+        );
+    }
+    d.extend(b"</zones></view></views></statistics>");
+    d
+}
+
+/// Issue 22 review, MEDIUM: a document the caps accept stays under 200 MB in every format.
+/// The worst the item cap lets through (79,000 zones with 240-byte names) is read within a
+/// 200 MB address space; the reviewer's shape (299,000 zones, 65 MB, under the 64 MiB size
+/// cap: before, 300 MB peak in JSON) is refused there with one line naming the file.
+#[test]
+fn the_most_zones_the_caps_accept_fit_in_200_mb() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fits = tmp.path().join("fits.xml");
+    std::fs::write(&fits, many_zones_doc(79_000, 225)).unwrap();
+    let huge = tmp.path().join("huge.xml");
+    std::fs::write(&huge, many_zones_doc(299_000, 0)).unwrap();
+    assert!(std::fs::metadata(&huge).unwrap().len() < 64 << 20);
+    for format in ["json", "prometheus", "munin"] {
+        let (code, out, err) = run_capped_memory(
+            opskit()
+                .args(["bindstats", "--format", format, "--file"])
+                .arg(&fits)
+                .env("MUNIN_PLUGSTATE", tmp.path()),
+            200 << 20,
+        );
+        assert_eq!(code, 0, "{format}: {err}");
+        assert!(out.len() > 1000, "{format}");
+        let (code, out, err) = run_capped_memory(
+            opskit()
+                .args(["bindstats", "--format", format, "--file"])
+                .arg(&huge)
+                .env("MUNIN_PLUGSTATE", tmp.path()),
+            200 << 20,
+        );
+        if format == "json" {
+            assert_eq!(code, 1, "{format}: {err}");
+            assert!(out.is_empty(), "{format}");
+        }
+        assert_eq!(err.lines().count(), 1, "{format}: {err}");
+        assert!(
+            err.contains("more than 80000 zones or 400000 counters") && err.contains("huge.xml"),
+            "{format}: {err}"
+        );
+    }
+    // counters with long names cost in proportion: 225,000 named in 245 bytes (62 MB, under
+    // the size cap: before, 200-300 MB) are refused; 49,000 are read, under 200 MB
+    let counters = |n: usize| {
+        let mut d = b"<statistics version=\"3.13\"><server><counters type=\"qtype\">".to_vec();
+        let pad = "a".repeat(245);
+        for i in 0..n {
+            d.extend(format!("<counter name=\"{pad}{i}\">1</counter>").as_bytes());
+        }
+        d.extend(b"</counters></server></statistics>");
+        d
+    };
+    for (n, ok) in [(49_000, true), (225_000, false)] {
+        let f = tmp.path().join(format!("long{n}.xml"));
+        std::fs::write(&f, counters(n)).unwrap();
+        for format in ["json", "munin"] {
+            let state = tempfile::tempdir().unwrap();
+            let (code, out, err) = run_capped_memory(
+                opskit()
+                    .args(["bindstats", "--format", format, "--file"])
+                    .arg(&f)
+                    .env("MUNIN_PLUGSTATE", state.path()),
+                200 << 20,
+            );
+            if ok {
+                assert_eq!(code, 0, "{n} {format}: {err}");
+                assert!(err.is_empty(), "{n} {format}: {err}");
+                assert!(out.len() > 1000, "{n} {format}");
+            } else {
+                assert!(err.contains("400000 counters"), "{n} {format}: {err}");
+                assert_eq!(err.lines().count(), 1, "{n} {format}: {err}");
+            }
+        }
+    }
+}
+
+/// A v3 document with the given zones (serial 2024, 10 authoritative answers each).
+fn named_zones_doc(zones: &[&str]) -> String {
+    let zones: String = zones
+        .iter()
+        .map(|z| {
+            format!(
+                r#"<zone name="{z}" rdataclass="IN"><serial>2024</serial><counters type="rcode"><counter name="QryAuthAns">10</counter></counters></zone>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?><statistics version="3.13"><server></server><views><view name="v"><zones>{zones}</zones></view></views></statistics>"#
+    )
+}
+
+/// Issue 22 review, LOW-MEDIUM: a zone field keeps its name when a colliding zone appears.
+/// `0.168.192.in-addr.arpa` alone is `__168_192_in_addr_arpa`; adding
+/// `1.168.192.in-addr.arpa` used to rename it `__168_192_in_addr_arpa_48dccf`, orphaning its
+/// RRD. Now the field from the last run's state keeps its name and only the newcomer gets a
+/// suffix, run after run; the twin without a state file suffixes every collider, as the first
+/// run of a server with both zones does.
+#[test]
+fn a_zone_field_keeps_its_name_when_a_colliding_zone_appears() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let f = tmp.path().join("stats.xml");
+    let fields = |zones: &[&str], with_state: bool| -> Vec<(String, String)> {
+        std::fs::write(&f, named_zones_doc(zones)).unwrap();
+        let mut c = opskit();
+        c.args(["bindstats", "config", "--file"]).arg(&f);
+        if with_state {
+            c.env("MUNIN_PLUGSTATE", &state);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        let g = out
+            .split("multigraph ")
+            .find(|g| g.starts_with("masterzone_reqs_v\n"))
+            .unwrap()
+            .to_string();
+        g.lines()
+            .filter_map(|l| l.split_once(".label "))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    let one = ["0.168.192.in-addr.arpa"];
+    let two = ["0.168.192.in-addr.arpa", "1.168.192.in-addr.arpa"];
+    assert_eq!(
+        fields(&one, true),
+        [(
+            "__168_192_in_addr_arpa".to_string(),
+            "0.168.192.in-addr.arpa".to_string()
+        )]
+    );
+    for _ in 0..2 {
+        let got = fields(&two, true);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let zero = got
+            .iter()
+            .find(|(_, l)| l == "0.168.192.in-addr.arpa")
+            .unwrap();
+        assert_eq!(zero.0, "__168_192_in_addr_arpa", "{got:?}");
+        let one = got
+            .iter()
+            .find(|(_, l)| l == "1.168.192.in-addr.arpa")
+            .unwrap();
+        assert!(
+            one.0.starts_with("__168_192_in_addr_arpa_") && one.0.len() == 29,
+            "{got:?}"
+        );
+    }
+    // the twin: no state, both zones at once: both suffixed, distinct
+    let got = fields(&two, false);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|(n, _)| n.starts_with("__168_192_in_addr_arpa_")),
+        "{got:?}"
+    );
+    assert_ne!(got[0].0, got[1].0);
+}
+
+/// Issue 22 review, LOW: a counter named twice in one group is unknown with a warning in XML
+/// (v3 and v2) and JSON alike (before: XML summed 534 + 9 = 543, JSON took the last), and
+/// `<![CDATA[7]]>534` is no count (before: read as 534). The healthy twin: the same
+/// documents with the counter once are read as they say, silently.
+#[test]
+fn repeated_counters_and_cdata_are_unknown_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v3 = |q: &str| {
+        format!(
+            r#"<?xml version="1.0"?><statistics version="3.13"><server><counters type="opcode">{q}<counter name="IQUERY">1</counter></counters></server></statistics>"#
+        )
+    };
+    let v2 = |q: &str| {
+        format!(
+            r#"<?xml version="1.0"?><isc version="1.0"><bind><statistics version="2.2"><server><requests>{q}<opcode><name>IQUERY</name><counter>1</counter></opcode></requests></server></statistics></bind></isc>"#
+        )
+    };
+    let v2q = |n: u64| format!("<opcode><name>QUERY</name><counter>{n}</counter></opcode>");
+    let json = |q: &str| format!(r#"{{"json-stats-version":"1.7","opcodes":{{{q}"IQUERY":1}}}}"#);
+    let cases = [
+        (
+            "dup3.xml",
+            v3(r#"<counter name="QUERY">534</counter><counter name="QUERY">9</counter>"#),
+            Some("'534 and 9 (repeated)'"),
+        ),
+        (
+            "cdata.xml",
+            v3(r#"<counter name="QUERY"><![CDATA[7]]>534</counter>"#),
+            Some("'<![CDATA[7]]>534'"),
+        ),
+        (
+            "dup2.xml",
+            v2(&format!("{}{}", v2q(534), v2q(9))),
+            Some("'534 and 9 (repeated)'"),
+        ),
+        (
+            "dup.json",
+            json(r#""QUERY":534,"QUERY":9,"#),
+            Some("'534 and 9 (repeated)'"),
+        ),
+        (
+            "once3.xml",
+            v3(r#"<counter name="QUERY">534</counter>"#),
+            None,
+        ),
+        ("once2.xml", v2(&v2q(534)), None),
+        ("once.json", json(r#""QUERY":534,"#), None),
+    ];
+    for (name, doc, warn) in cases {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, doc).unwrap();
+        let (code, out, err) = run(opskit()
+            .args(["bindstats", "--format", "prometheus", "--file"])
+            .arg(&f));
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(
+            out.contains("bind_incoming_requests_total{opcode=\"IQUERY\"} 1\n"),
+            "{name}: {out}"
+        );
+        match warn {
+            Some(w) => {
+                assert_eq!(err.lines().count(), 1, "{name}: {err}");
+                assert!(
+                    err.contains("warning: counter opcode/QUERY is ") && err.contains(w),
+                    "{name}: {err}"
+                );
+                assert!(
+                    !out.contains("{opcode=\"QUERY\"}"),
+                    "{name}: an unknown counter is absent: {out}"
+                );
+            }
+            None => {
+                assert!(err.is_empty(), "{name}: {err}");
+                assert!(
+                    out.contains("bind_incoming_requests_total{opcode=\"QUERY\"} 534\n"),
+                    "{name}: {out}"
+                );
+            }
+        }
+    }
 }

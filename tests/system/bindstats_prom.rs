@@ -408,6 +408,8 @@ fn listen_serves_metrics_one_fetch_per_scrape_shared_by_concurrent_scrapes() {
         assert_eq!(m["bind_incoming_queries"].0, "counter");
     }
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // a scrape within a second of the last fetch reuses it: let that second pass
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     // five scrapers at once: one fetch
     let handles: Vec<_> = (0..5)
         .map(|_| {

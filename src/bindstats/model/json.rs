@@ -11,7 +11,7 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 
 use super::{
     count_or_note, strip_digits, view_group, zone_group, BindError, Counters, Stats, Tasks, View,
-    Zone, ZoneFilter, MAX_KEPT,
+    Zone, ZoneFilter, MAX_KEPT, NAME_UNIT, ZONE_WEIGHT,
 };
 
 thread_local! {
@@ -22,14 +22,17 @@ thread_local! {
 }
 
 fn keep<E: de::Error>() -> Result<(), E> {
+    keep_n(1)
+}
+
+/// [`keep`] for something that costs `n` counters (a zone: [`ZONE_WEIGHT`]).
+fn keep_n<E: de::Error>(n: usize) -> Result<(), E> {
     let n = KEPT.with(|k| {
-        k.set(k.get() + 1);
+        k.set(k.get() + n);
         k.get()
     });
     if n > MAX_KEPT {
-        return Err(E::custom(format!(
-            "more than {MAX_KEPT} zones and counters (no BIND statistics document has that many)"
-        )));
+        return Err(E::custom(super::too_many()));
     }
     Ok(())
 }
@@ -149,12 +152,19 @@ impl<'de> Deserialize<'de> for Counts {
                 let mut c = Counts::default();
                 while let Some(k) = m.next_key::<String>()? {
                     match m.next_value::<Scalar>()? {
+                        // a member named twice is unknown, as in XML (see `put_once`)
+                        Scalar::Count(_) if c.bad.iter().any(|(b, _)| *b == k) => {}
                         Scalar::Count(n) => {
-                            keep()?;
-                            c.counts.insert(k, n);
+                            keep_n(1 + k.len() / NAME_UNIT)?;
+                            if let Some(first) = c.counts.remove(&k) {
+                                c.bad.push((k, format!("{first} and {n} (repeated)")));
+                            } else {
+                                c.counts.insert(k, n);
+                            }
                         }
                         Scalar::Bad(t) => {
                             keep()?;
+                            c.counts.remove(&k);
                             c.bad.push((k, t));
                         }
                         Scalar::Other => {}
@@ -209,7 +219,7 @@ impl<'de> Deserialize<'de> for JZones {
                         .and_then(|n| n.0.as_deref())
                         .is_some_and(|n| FILTER.with(|f| f.borrow().keeps(n)));
                     if kept {
-                        keep()?;
+                        keep_n(ZONE_WEIGHT)?;
                         out.push(z);
                     }
                 }
@@ -261,7 +271,7 @@ impl<'de> Deserialize<'de> for JMemory {
                     }
                     match m.next_value::<Scalar>()? {
                         Scalar::Count(n) => {
-                            keep()?;
+                            keep_n(1 + k.len() / NAME_UNIT)?;
                             mem.summary.counts.insert(k, n);
                         }
                         // a string member (a name) is not a miscounted number
@@ -432,9 +442,10 @@ impl Drop for Reset {
 pub(super) fn parse<'de, R: serde_json::de::Read<'de>>(
     src: R,
     zones: &ZoneFilter,
+    spent: usize,
 ) -> Result<Stats, BindError> {
     let _reset = Reset;
-    KEPT.with(|k| k.set(0));
+    KEPT.with(|k| k.set(spent));
     FILTER.with(|f| *f.borrow_mut() = zones.clone());
     let mut de = serde_json::Deserializer::new(src);
     let doc = JDoc::deserialize(&mut de)

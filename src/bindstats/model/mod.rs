@@ -97,6 +97,34 @@ pub fn zone_group(view: &str, zone: &str, part: &str) -> String {
 /// The longest counter text kept in [`Stats::unknown`] (for the warning).
 const MAX_BAD_TEXT: usize = 40;
 
+/// A counter named twice in one group (BIND never repeats one): which value is BIND's is
+/// not known, so the counter is unknown, with a warning, in XML and JSON alike (not summed,
+/// not the last or the first taken). Returns the value already there when `name` was, and
+/// then removes it; else inserts `v`. The caller notes it ([`note_repeated`]).
+fn put_once(c: &mut Counters, name: String, v: u64) -> Option<u64> {
+    match c.remove(&name) {
+        Some(first) => Some(first),
+        None => {
+            c.insert(name, v);
+            None
+        }
+    }
+}
+
+/// Notes a counter read twice ([`put_once`]) as unknown: `534 and 9 (repeated)`.
+fn note_repeated(
+    unknown: &mut BTreeMap<String, BTreeMap<String, String>>,
+    group: &str,
+    name: &str,
+    first: u64,
+    then: u64,
+) {
+    unknown
+        .entry(group.to_string())
+        .or_default()
+        .insert(name.to_string(), format!("{first} and {then} (repeated)"));
+}
+
 /// A counter's value, or `None` (noted in `unknown`) when its text is not a count.
 fn count_or_note(
     unknown: &mut BTreeMap<String, BTreeMap<String, String>>,
@@ -129,6 +157,38 @@ impl Stats {
         self.unknown
             .get(group)
             .is_some_and(|g| g.contains_key(name))
+    }
+
+    /// The zones and counters kept (what [`MAX_KEPT`] bounds).
+    pub fn items(&self) -> usize {
+        let maps = [
+            &self.opcodes,
+            &self.rcodes,
+            &self.qtypes,
+            &self.nsstat,
+            &self.zonestat,
+            &self.resstat,
+            &self.sockstat,
+            &self.memory,
+            &self.contexts,
+        ];
+        let views: usize = self
+            .views
+            .iter()
+            .map(|v| {
+                v.resqtype.len()
+                    + v.resstats.len()
+                    + v.cache.len()
+                    + v.zones
+                        .iter()
+                        .map(|z| ZONE_WEIGHT + z.qtypes.len() + z.rcodes.len())
+                        .sum::<usize>()
+            })
+            .sum();
+        maps.iter().map(|m| m.len()).sum::<usize>()
+            + views
+            + self.tasks.as_ref().map_or(0, |t| t.by_state.len())
+            + self.thread_model.as_ref().map_or(0, |t| t.len())
     }
 
     /// The unknown counters of a group (empty when none).
@@ -203,7 +263,7 @@ pub fn parse(doc: &[u8]) -> Result<Stats, BindError> {
 pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
     let mut st = match doc.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => parse_json_filtered(doc, zones),
-        Some(b'<') => parse_xml(Slice::new(doc), zones),
+        Some(b'<') => parse_xml(Slice::new(doc), zones, 0),
         other => no_document(other.copied()),
     }?;
     st.cap_names();
@@ -213,13 +273,33 @@ pub fn parse_doc(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
 /// [`parse_doc`] on a document read from `r` as it is parsed: XML in chunks (never held
 /// whole), JSON read whole. An error from `r` (a size cap) is the error, as it says.
 pub fn parse_reader(r: impl std::io::Read, zones: &ZoneFilter) -> Result<Stats, BindError> {
-    parse_chunked(Chunked::new(r), zones)
+    parse_reader_after(r, zones, 0)
+}
+
+/// [`parse_reader`] for a document read after others of the same scrape (the subsets of
+/// one fetch) that kept `spent` zones and counters already ([`Stats::items`]): together they
+/// keep at most [`MAX_KEPT`], so a server answering every subset with a huge document costs
+/// the memory of one.
+pub fn parse_reader_after(
+    r: impl std::io::Read,
+    zones: &ZoneFilter,
+    spent: usize,
+) -> Result<Stats, BindError> {
+    parse_chunked_after(Chunked::new(r), zones, spent)
 }
 
 /// [`parse_reader`] with the chunks given (tests put chunk boundaries everywhere).
 pub fn parse_chunked<R: std::io::Read>(
+    src: Chunked<R>,
+    zones: &ZoneFilter,
+) -> Result<Stats, BindError> {
+    parse_chunked_after(src, zones, 0)
+}
+
+fn parse_chunked_after<R: std::io::Read>(
     mut src: Chunked<R>,
     zones: &ZoneFilter,
+    spent: usize,
 ) -> Result<Stats, BindError> {
     let io = |e: std::io::Error| BindError(e.to_string());
     let mut st = match src.first_non_space().map_err(io)? {
@@ -231,9 +311,9 @@ pub fn parse_chunked<R: std::io::Read>(
                 64 << 10,
                 std::io::Read::chain(std::io::Cursor::new(lead), rest),
             );
-            json::parse(serde_json::de::IoRead::new(r), zones)
+            json::parse(serde_json::de::IoRead::new(r), zones, spent)
         }
-        Some(b'<') => parse_xml(src, zones),
+        Some(b'<') => parse_xml(src, zones, spent),
         other => no_document(other),
     }?;
     st.cap_names();
@@ -627,7 +707,13 @@ impl Walk {
             parent.as_slice(),
             b"summary" | b"thread-model" | b"counters"
         ) {
-            self.kept += 1;
+            self.kept += if name == b"zone" { ZONE_WEIGHT } else { 1 };
+        }
+        // a long name costs in proportion (kept, and written in every format)
+        match (name, &self.counter_name) {
+            (b"counter", Some(n)) => self.kept += n.len() / NAME_UNIT,
+            (b"name", _) => self.kept += self.text.len() / NAME_UNIT,
+            _ => {}
         }
         let text = std::mem::take(&mut self.text);
         match name {
@@ -715,15 +801,25 @@ impl Walk {
         let Some(Some(t)) = self.ctype.last() else {
             return;
         };
+        let t = t.clone();
         match num(text) {
             Some(v) => {
-                if let Some(g) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), t) {
-                    *g.entry(n).or_default() += v;
+                let g = (!self.st.unknown.is_empty()).then(|| self.group(&t));
+                if g.is_some_and(|g| self.st.is_unknown(&g, &n)) {
+                    return;
+                }
+                let Some(c) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t)
+                else {
+                    return;
+                };
+                if let Some(first) = put_once(c, n.clone(), v) {
+                    let g = self.group(&t);
+                    note_repeated(&mut self.st.unknown, &g, &n, first, v);
                 }
             }
             None => {
-                let t = t.clone();
-                if target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t).is_some() {
+                if let Some(c) = target(&mut self.st, self.view.as_mut(), self.zone.as_mut(), &t) {
+                    c.remove(&n);
                     let g = self.group(&t);
                     count_or_note(&mut self.st.unknown, &g, &n, text);
                 }
@@ -757,6 +853,13 @@ impl Walk {
         let (Some(n), Some(v)) = (self.pending.name.take(), self.pending.value) else {
             return;
         };
+        let group = match part {
+            "resqtype" | "resstats" => self.group(part),
+            _ => part.to_string(),
+        };
+        if self.st.is_unknown(&group, &n) {
+            return;
+        }
         let st = &mut self.st;
         let g = match part {
             "qtype" => Some(&mut st.qtypes),
@@ -770,7 +873,9 @@ impl Walk {
             _ => Some(&mut st.sockstat),
         };
         if let Some(g) = g {
-            *g.entry(n).or_default() += v;
+            if let Some(first) = put_once(g, n.clone(), v) {
+                note_repeated(&mut self.st.unknown, &group, &n, first, v);
+            }
         }
     }
 
@@ -792,7 +897,7 @@ impl Walk {
 
     /// A zone read by a scan of its element's bytes: the serial and QryAuthAns only.
     fn summarised(&mut self, mut z: Zone, body: &[u8], f: &Finders) {
-        self.kept += 1;
+        self.kept += ZONE_WEIGHT;
         z.serial = number_after(body, &f.serial);
         match number_after(body, &f.auth) {
             Some(n) => {
@@ -893,13 +998,14 @@ pub fn strip_digits(name: &str, digit: fn(&u8) -> bool) -> &str {
 
 /// Walk an XML document from `src`, jumping over the zones no graph needs (and scanning the
 /// summarised ones) without tokenizing them.
-fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindError> {
+fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter, spent: usize) -> Result<Stats, BindError> {
     // error positions count from the start of the document (leading whitespace included)
     let mut base = src.consumed();
     let mut r = reader_at(Bounded::new(src));
     let mut buf = Vec::new();
     let mut w = Walk {
         filter: zones.clone(),
+        kept: spent,
         ..Walk::default()
     };
     let finders = Finders::new();
@@ -949,17 +1055,20 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
                         return err("truncated document (</statistics> missing)");
                     }
                     if w.kept > MAX_KEPT {
-                        return err(format!(
-                            "more than {MAX_KEPT} zones and counters at byte {} (no BIND \
-                             statistics document has that many)",
-                            src.consumed()
-                        ));
+                        return err(format!("{} at byte {}", too_many(), src.consumed()));
                     }
                     base = src.consumed();
                     r = reader_at(src);
                 }
             }
             Event::Text(t) => w.text.push_str(t.as_ref()),
+            // BIND writes no CDATA: kept as written, so `<![CDATA[7]]>534` is no count (an
+            // unknown counter with a warning), never 534
+            Event::CData(c) => {
+                w.text.push_str("<![CDATA[");
+                w.text.push_str(&c.into_inner());
+                w.text.push_str("]]>");
+            }
             Event::GeneralRef(g) => {
                 if let Some(c) = entity(g.as_ref()) {
                     w.text.push(c);
@@ -969,8 +1078,8 @@ fn parse_xml<S: XmlSource>(src: S, zones: &ZoneFilter) -> Result<Stats, BindErro
                 w.end(e.name().as_ref().as_bytes());
                 if w.kept > MAX_KEPT {
                     return err(format!(
-                        "more than {MAX_KEPT} zones and counters at byte {} (no BIND statistics \
-                         document has that many)",
+                        "{} at byte {}",
+                        too_many(),
                         base + r.buffer_position()
                     ));
                 }
@@ -1052,11 +1161,31 @@ fn target<'a>(
 /// [`Stats::unknown`]'s type.
 type Unknown = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The most zones and counters one document may make the parser keep. BIND's largest
-/// documents (thousands of zones with `zone-statistics full`) keep tens of thousands; a
-/// document built to exhaust memory (millions of tiny counters within the size cap) is
-/// refused at this count instead (at most about 180 bytes each: under 100 MB).
-pub const MAX_KEPT: usize = 500_000;
+/// The most counters one scrape (its documents together) may make the parser keep, a zone
+/// counting as [`ZONE_WEIGHT`] counters: at most 80,000 zones, or 400,000 counters. BIND's
+/// largest documents (1,600 zones with `zone-statistics full`, read whole: about 100,000
+/// counters) fit; a document built to exhaust memory within the size cap is refused at this
+/// count instead. A summarised zone costs about 600 bytes kept and as much again in the JSON
+/// or Prometheus text written from it (1.8 KB at peak with 255-byte names), a counter about
+/// 120 bytes: at this cap the peak stays under 150 MB in every format for zones (a 65 MB
+/// document of 299,000 zones peaked at 300 MB under the former 500,000-item cap).
+pub const MAX_KEPT: usize = 400_000;
+
+/// What a zone counts for against [`MAX_KEPT`]: it costs about as much as that many counters.
+pub const ZONE_WEIGHT: usize = 5;
+
+/// A name counts one more against [`MAX_KEPT`] for every this many bytes (a counter named in
+/// 245 bytes costs 8: 225,000 of them in 62 MB peaked at 300 MB counted as one each).
+pub const NAME_UNIT: usize = 32;
+
+/// The error for a scrape past [`MAX_KEPT`].
+fn too_many() -> String {
+    format!(
+        "more than {} zones or {MAX_KEPT} counters (a zone counting as {ZONE_WEIGHT}; no BIND \
+         statistics document has that many)",
+        MAX_KEPT / ZONE_WEIGHT
+    )
+}
 
 /// Parse a JSON v1 document (whole or a subset).
 pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
@@ -1064,7 +1193,7 @@ pub fn parse_json(doc: &[u8]) -> Result<Stats, BindError> {
 }
 
 fn parse_json_filtered(doc: &[u8], zones: &ZoneFilter) -> Result<Stats, BindError> {
-    json::parse(serde_json::de::SliceRead::new(doc), zones)
+    json::parse(serde_json::de::SliceRead::new(doc), zones, 0)
 }
 
 #[cfg(test)]

@@ -61,9 +61,10 @@ pub struct Settings {
     pub(crate) any_crit: String,
     /// Put before every graph name (`ns1_` for a `bind9_ns1` link), empty for the plain link.
     pub(crate) prefix: String,
-    /// The zone labels on each view's per-zone graph in the last saved state: autodetection
-    /// keeps them ahead of the cap, so their RRDs do not stop.
-    pub(crate) graphed_before: BTreeMap<String, BTreeSet<String>>,
+    /// The zone labels on each view's per-zone graph in the last saved state, each with its
+    /// field name then: autodetection keeps them ahead of the cap, and each keeps its field
+    /// name, so their RRDs do not stop.
+    pub(crate) graphed_before: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Default for Settings {
@@ -354,7 +355,7 @@ pub(crate) fn zones_graphed(
     saved: &[Graph],
     s: &Settings,
     st: &Stats,
-) -> BTreeMap<String, BTreeSet<String>> {
+) -> BTreeMap<String, BTreeMap<String, String>> {
     st.views
         .iter()
         .filter_map(|v| {
@@ -362,7 +363,10 @@ pub(crate) fn zones_graphed(
             let g = saved.iter().find(|g| g.name == name)?;
             Some((
                 v.name.clone(),
-                g.fields.iter().map(|f| f.label.clone()).collect(),
+                g.fields
+                    .iter()
+                    .map(|f| (f.label.clone(), f.name.clone()))
+                    .collect(),
             ))
         })
         .collect()
@@ -595,7 +599,7 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             // the busiest first; a zone graphed last time keeps its place (its RRD goes on)
             let before = s.graphed_before.get(&v.name);
             let was = |z: &crate::bindstats::model::Zone| {
-                before.is_some_and(|b| b.contains(&zone_label(z)))
+                before.is_some_and(|b| b.contains_key(&zone_label(z)))
             };
             all.sort_by(|a, b| {
                 was(b)
@@ -628,21 +632,45 @@ fn zone_graph(st: &Stats, v: &View, s: &Settings) -> Option<Graph> {
             .or_default()
             .push(l);
     }
-    let mut fields: BTreeMap<String, Field> = BTreeMap::new();
-    let mut renamed = Vec::new();
+    // A zone graphed by the last run keeps the field name it had (its RRD goes on), whatever
+    // zones appeared since; only zones new to the graph get a hash suffix when their name
+    // collides with another's or with a name kept.
+    let before = s.graphed_before.get(&v.name);
+    let mut named: BTreeMap<&String, String> = BTreeMap::new();
+    let mut taken: BTreeMap<String, Field> = BTreeMap::new();
+    for l in labelled.keys() {
+        if let Some(old) = before.and_then(|b| b.get(l)) {
+            if !taken.contains_key(old) && *old == clean_fieldname(old) && !old.is_empty() {
+                taken.insert(old.clone(), counter(old, 0));
+                named.insert(l, old.clone());
+            }
+        }
+    }
     for (base, labels) in &by_base {
-        for l in labels {
-            let name = if labels.len() == 1 {
+        let fresh: Vec<&&String> = labels.iter().filter(|l| !named.contains_key(**l)).collect();
+        for l in fresh {
+            // a name no other zone shares keeps it plain; colliders all get a suffix (as on
+            // the first run, whose names the state then keeps)
+            let name = if labels.len() == 1 && !taken.contains_key(base) {
                 base.clone()
             } else {
-                renamed.push(l.as_str());
-                distinct(base, l, &by_base, &fields)
+                distinct(base, l, &by_base, &taken)
             };
-            let mut f = counter(&name, labelled[*l].unwrap_or(0));
-            f.value = labelled[*l].map(|n| n as f64);
-            f.label = (*l).clone();
-            fields.insert(f.name.clone(), f);
+            taken.insert(name.clone(), counter(&name, 0));
+            named.insert(l, name);
         }
+    }
+    let mut fields: BTreeMap<String, Field> = BTreeMap::new();
+    let mut renamed = Vec::new();
+    for (l, name) in &named {
+        let base = clean_fieldname(&l.replace(['.', '/'], "_"));
+        if *name != base {
+            renamed.push(l.as_str());
+        }
+        let mut f = counter(name, labelled[*l].unwrap_or(0));
+        f.value = labelled[*l].map(|n| n as f64);
+        f.label = (*l).clone();
+        fields.insert(f.name.clone(), f);
     }
     let mut g = build(
         spec(
@@ -970,7 +998,11 @@ mod tests {
         // ... unless the other was graphed last time: its RRD goes on
         let kept = find(&Settings {
             zone_cap: 1,
-            graphed_before: [("v".to_string(), ["a.example".to_string()].into())].into(),
+            graphed_before: [(
+                "v".to_string(),
+                [("a.example".to_string(), "a_example".to_string())].into(),
+            )]
+            .into(),
             ..Default::default()
         })
         .unwrap();
