@@ -427,8 +427,11 @@ const BINDSTATS: &[Section] = &[
            redirects are never followed (the error names both URLs). The root URL tries XML v3, \
            then XML v2 at /, then /json/v1."),
         P("Documents are bounded whatever the server sends: elements nested deeper than 32 \
-           (BIND's are under 10), a text or tag over 1 MiB, or more than 500,000 zones and \
-           counters are refused with one line naming the URL or file. A counter that is not a \
+           (BIND's are under 10), a text or tag over 1 MiB, or more than 400,000 counters per \
+           scrape (a zone counts as 5, a name one more per 32 bytes: at most 80,000 zones), \
+           across the subsets of one fetch together, are refused with one line naming the URL \
+           or file, so memory stays under 200 MB. A counter named twice in one group, or \
+           written as CDATA, is unknown with a warning. A counter that is not a \
            count (2^64, -5, 12abc) is unknown, never 0: U in munin, absent from Prometheus and \
            JSON (listed under unknown_counters), with a warning naming it."),
     ]),
@@ -437,7 +440,10 @@ const BINDSTATS: &[Section] = &[
            /metrics (Prometheus text) and /json; the address bound is printed. Each scrape \
            fetches BIND once (concurrent scrapes share the fetch) and answers before the \
            scraper's X-Prometheus-Scrape-Timeout-Seconds less a tenth (9.5 s without it), so a \
-           hung BIND is bind_up 0, never a failed scrape. Clients are not trusted: the soft fd \
+           hung BIND is bind_up 0, never a failed scrape; a scrape waits only up to its own \
+           deadline and never shortens another's. A fetch that finished less than 1 s ago \
+           answers the next scrape (so for up to 1 s after BIND dies a scrape can still say \
+           bind_up 1). Clients are not trusted: the soft fd \
            limit is raised to the hard one, connections are capped below it (the oldest idle \
            one is closed first), request heads are capped at 4 KiB, and when opskit itself is \
            starved it answers 503, never a false bind_up 0. Only GET and HEAD (405 with Allow \
