@@ -174,9 +174,13 @@ pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
     })
 }
 
-/// Serve `scrape` as Prometheus text at `/metrics` until the process is stopped.
-#[allow(dead_code)] // itop --listen's entry point
-pub(crate) fn serve(addr: SocketAddr, scrape: Arc<Scrape>) -> anyhow::Result<()> {
+/// Serve `scrape` as Prometheus text at `/metrics` until the process is stopped; `tool`
+/// (`opskit itop`) names the server in its log lines.
+pub(crate) fn serve(
+    tool: &'static str,
+    addr: SocketAddr,
+    scrape: Arc<Scrape>,
+) -> anyhow::Result<()> {
     let render: Arc<Render> = Arc::new(move |_| Reply::Body(scrape()));
     serve_endpoints(
         &addr.into(),
@@ -187,7 +191,7 @@ pub(crate) fn serve(addr: SocketAddr, scrape: Arc<Scrape>) -> anyhow::Result<()>
             late: None,
         }],
         Options {
-            tool: "opskit",
+            tool,
             default_timeout: Duration::from_millis(9500),
         },
     )

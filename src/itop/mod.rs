@@ -548,7 +548,7 @@ fn listen(
     rx.recv()
         .context("the sampling thread ended before the first sample")??;
     let scrape = move || latest.lock().map(|l| l.clone()).unwrap_or_default();
-    crate::common::serve::serve(addr, Arc::new(scrape))?;
+    crate::common::serve::serve("opskit itop", addr, Arc::new(scrape))?;
     Ok(Outcome::Success)
 }
 
