@@ -8,7 +8,6 @@ pub(crate) mod gather;
 pub(crate) mod model;
 pub(crate) mod render;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -326,10 +325,7 @@ fn fetch_quiet(args: &Args, deadline: Deadline) -> anyhow::Result<Stats> {
 }
 
 fn emit(out: &[u8]) -> anyhow::Result<()> {
-    let mut so = std::io::stdout().lock();
-    so.write_all(out)
-        .and_then(|()| so.flush())
-        .context("writing to stdout")
+    crate::common::print(out).context("writing to stdout")
 }
 
 /// Whether a statistics-channel URL names this host (loopback or `localhost`).
